@@ -1,0 +1,57 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { validateEnv, type Env } from './config/env.validation';
+import { dataSourceOptions } from './database/data-source';
+import { DATABASE_URL } from './database/database.tokens';
+import { AuthModule } from './modules/auth/auth.module';
+import { CreditsModule } from './modules/credits/credits.module';
+import { EventsModule } from './modules/events/events.module';
+import { HealthModule } from './modules/health/health.module';
+import { UsersModule } from './modules/users/users.module';
+import { VmsModule } from './modules/vms/vms.module';
+import { QueueModule } from './queue/queue.module';
+
+export interface AppModuleOptions {
+  /** Resolved before Nest starts: DATABASE_URL or the embedded server's URL. */
+  databaseUrl: string;
+  /** Settings that win over process.env (tests, the worker entry point). */
+  env?: Record<string, string | number | boolean>;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          cache: true,
+          validate: (raw) => validateEnv({ ...raw, ...options.env }),
+        }),
+        {
+          module: class DatabaseUrlModule {},
+          global: true,
+          providers: [{ provide: DATABASE_URL, useValue: options.databaseUrl }],
+          exports: [DATABASE_URL],
+        },
+        TypeOrmModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (config: ConfigService<Env, true>) => ({
+            ...dataSourceOptions(options.databaseUrl, config.get('DB_POOL_SIZE', { infer: true })),
+            migrationsRun: true,
+          }),
+        }),
+        QueueModule,
+        UsersModule,
+        AuthModule,
+        CreditsModule,
+        EventsModule,
+        VmsModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,59 @@
+import { INestApplication, ValidationError, ValidationPipe } from '@nestjs/common';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
+import { APP_VERSION } from './common/version';
+
+function flatten(errors: ValidationError[], parent = ''): FieldError[] {
+  return errors.flatMap((e) => {
+    const field = parent ? `${parent}.${e.property}` : e.property;
+    const own = e.constraints ? [{ field, messages: Object.values(e.constraints) }] : [];
+    return [...own, ...flatten(e.children ?? [], field)];
+  });
+}
+
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('VM Platform API')
+    .setDescription(
+      'Self-service virtual machines paid with credits. VMs are provisioned asynchronously: create and ' +
+        'action calls answer 202 and a worker drives the machine through Vagrant. Errors are RFC 9457 ' +
+        'application/problem+json with a stable `code`.',
+    )
+    .setVersion(APP_VERSION)
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  return SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (_controller, method) => method,
+  });
+}
+
+/** Everything that makes the app answer like the product: used by main.ts AND by the tests. */
+export function configureApp(app: NestExpressApplication): void {
+  app.setGlobalPrefix('api', { exclude: ['metrics'] });
+  app.use((req: Request & { id?: string }, res: Response, next: NextFunction) => {
+    const incoming = req.header('x-request-id');
+    req.id = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', req.id);
+    next();
+  });
+  app.useBodyParser('json', { limit: '256kb' });
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      transformOptions: { enableImplicitConversion: false },
+      exceptionFactory: (errors) => new ValidationFailedException(flatten(errors)),
+    }),
+  );
+  app.useGlobalFilters(new ProblemFilter());
+  SwaggerModule.setup('api/docs', app, () => buildOpenApiDocument(app), {
+    jsonDocumentUrl: 'api/docs-json',
+    swaggerOptions: { persistAuthorization: true },
+  });
+}

@@ -1,0 +1,64 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiBearerAuth, ApiExtraModels, ApiProperty, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+
+/** RFC 9457 problem details, as every error answer carries them. */
+export class ProblemDto {
+  @ApiProperty({ example: 'https://vm-platform.dev/problems/vm.not_found' })
+  type: string;
+
+  @ApiProperty({ example: 'Not Found' })
+  title: string;
+
+  @ApiProperty({ example: 404 })
+  status: number;
+
+  @ApiProperty({ example: 'VM not found' })
+  detail: string;
+
+  /** Stable machine-readable code. */
+  @ApiProperty({ example: 'vm.not_found' })
+  code: string;
+
+  @ApiProperty({ required: false, example: '/api/vms/8a0e...' })
+  instance?: string;
+
+  @ApiProperty({ required: false })
+  request_id?: string;
+
+  @ApiProperty({
+    required: false,
+    description: 'Per-field validation messages (400 only)',
+    type: 'array',
+    items: { type: 'object', properties: { field: { type: 'string' }, messages: { type: 'array', items: { type: 'string' } } } },
+  })
+  errors?: { field: string; messages: string[] }[];
+}
+
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid input (validation, unknown fields, malformed JSON)',
+  401: 'Missing, invalid or expired bearer token',
+  402: 'Not enough credits',
+  403: 'Authenticated but not allowed',
+  404: 'Not found (or not yours)',
+  409: 'Conflicts with the current state',
+  503: 'The database is unavailable',
+};
+
+/** Declares the problem+json error answers of a route. */
+export function ApiProblems(...statuses: number[]) {
+  return applyDecorators(
+    ApiExtraModels(ProblemDto),
+    ...statuses.map((status) =>
+      ApiResponse({
+        status,
+        description: DESCRIPTIONS[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDto) } } },
+      }),
+    ),
+  );
+}
+
+/** A route that needs a bearer token: declares the security requirement and its 401. */
+export function ApiAuth(...extraStatuses: number[]) {
+  return applyDecorators(ApiBearerAuth(), ApiProblems(401, ...extraStatuses));
+}

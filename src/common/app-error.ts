@@ -1,0 +1,18 @@
+/**
+ * An error a client is meant to see. `code` is stable (clients branch on it); `detail` is for people;
+ * `extensions` become extra members of the problem+json body (RFC 9457 section 3.2).
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = 'AppError';
+  }
+}
+
+export const notFound = (what: string, code = `${what.toLowerCase()}.not_found`) =>
+  new AppError(404, code, `${what} not found`);

@@ -1,0 +1,81 @@
+import { Type } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
+import { Type as TransformType } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { AppError } from './app-error';
+
+export class PageQueryDto {
+  /** Page size. */
+  @IsOptional() @TransformType(() => Number) @IsInt() @Min(1) @Max(100)
+  @ApiProperty({ required: false, minimum: 1, maximum: 100, default: 20 })
+  limit?: number = 20;
+
+  /** Opaque cursor from the previous page's `next_cursor`. */
+  @IsOptional() @IsString() @MaxLength(200)
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** Builds the Swagger-visible page class for one item type. */
+export function PageOf<T>(item: Type<T>): Type<Page<T>> {
+  class PageDto {
+    @ApiProperty({ type: [item] })
+    items: T[];
+
+    @ApiProperty({ type: String, nullable: true, description: 'Pass as ?cursor= for the next page; null on the last page' })
+    next_cursor: string | null;
+  }
+  Object.defineProperty(PageDto, 'name', { value: `${item.name.replace(/ResponseDto$|Dto$/, '')}Page` });
+  return PageDto;
+}
+
+interface Cursor {
+  createdAt: Date;
+  id: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.id])).toString('base64url');
+}
+
+function decodeCursor(raw: string): Cursor {
+  try {
+    const [ts, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [string, string];
+    const createdAt = new Date(ts);
+    if (Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) throw new Error('bad cursor');
+    return { createdAt, id };
+  } catch {
+    throw new AppError(400, 'pagination.invalid_cursor', 'The cursor is not one this API issued');
+  }
+}
+
+/**
+ * Keyset pagination, newest first, on (created_at, id). Cost stays flat as the table grows,
+ * given an index that ends in (created_at DESC, id DESC). Timestamps are stored with millisecond
+ * precision so a cursor round-trips through a JS Date exactly.
+ */
+export async function paginate<E extends ObjectLiteral & { createdAt: Date; id: string }>(
+  qb: SelectQueryBuilder<E>,
+  query: PageQueryDto,
+): Promise<{ items: E[]; next_cursor: string | null }> {
+  const alias = qb.alias;
+  const limit = query.limit ?? 20;
+  if (query.cursor) {
+    const c = decodeCursor(query.cursor);
+    qb.andWhere(`(${alias}.created_at, ${alias}.id) < (:cursorTs, :cursorId)`, { cursorTs: c.createdAt, cursorId: c.id });
+  }
+  const rows = await qb
+    .orderBy(`${alias}.created_at`, 'DESC')
+    .addOrderBy(`${alias}.id`, 'DESC')
+    .take(undefined)
+    .limit(limit + 1)
+    .getMany();
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
+}

@@ -1,0 +1,136 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+const toBool = ({ value }: { value: unknown }) =>
+  typeof value === 'string' ? ['1', 'true', 'yes', 'on'].includes(value.toLowerCase()) : value;
+
+/**
+ * Every setting the service reads. Validated once at boot; a bad value stops boot with a message
+ * naming the variable. `.env.example` documents each one.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @IsInt() @Min(0) @Max(65535)
+  PORT = 3000;
+
+  @IsOptional() @IsString()
+  DATABASE_URL?: string;
+
+  @IsInt() @Min(1) @Max(200)
+  DB_POOL_SIZE = 10;
+
+  @IsString()
+  DATA_DIR = './.data';
+
+  @IsInt() @Min(1024) @Max(65535)
+  EMBEDDED_PG_PORT = 54329;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
+  JWT_SECRET?: string;
+
+  @IsInt() @Min(60) @Max(30 * 24 * 3600)
+  JWT_EXPIRES_IN = 3600;
+
+  @IsInt() @Min(0) @Max(1_000_000_000)
+  INITIAL_CREDITS = 100;
+
+  @IsOptional() @IsString()
+  ADMIN_EMAIL?: string;
+
+  @IsOptional() @IsString() @MinLength(8, { message: 'ADMIN_PASSWORD must be at least 8 characters' })
+  ADMIN_PASSWORD?: string;
+
+  @IsIn(['auto', 'vagrant', 'simulator'])
+  VM_PROVIDER: 'auto' | 'vagrant' | 'simulator' = 'auto';
+
+  @IsInt() @Min(0) @Max(600_000)
+  SIMULATOR_DELAY_MS = 2000;
+
+  @IsNumber() @Min(0) @Max(1)
+  SIMULATOR_FAILURE_RATE = 0;
+
+  @IsString()
+  VAGRANT_BIN = 'vagrant';
+
+  @IsString()
+  VAGRANT_WORKDIR = './.data/vagrant';
+
+  @IsIn(['libvirt', 'virtualbox'])
+  VAGRANT_PROVIDER: 'libvirt' | 'virtualbox' = 'libvirt';
+
+  /** JSON object mapping os_type to a Vagrant box; merged over the built-in catalog. */
+  @IsOptional() @IsString()
+  OS_CATALOG?: string;
+
+  @IsBoolean() @Transform(toBool)
+  WORKER = true;
+
+  @IsInt() @Min(1) @Max(64)
+  WORKER_CONCURRENCY = 4;
+
+  @IsInt() @Min(1) @Max(24 * 3600)
+  TIMEOUT_UP_SECONDS = 900;
+
+  @IsInt() @Min(1) @Max(24 * 3600)
+  TIMEOUT_HALT_SECONDS = 300;
+
+  @IsInt() @Min(1) @Max(24 * 3600)
+  TIMEOUT_RELOAD_SECONDS = 600;
+
+  @IsInt() @Min(1) @Max(24 * 3600)
+  TIMEOUT_DESTROY_SECONDS = 300;
+
+  @IsInt() @Min(1) @Max(3600)
+  TIMEOUT_QUERY_SECONDS = 60;
+
+  @IsInt() @Min(0)
+  RATE_LIMIT_AUTH_PER_MIN = 10;
+
+  @IsInt() @Min(0)
+  RATE_LIMIT_PER_MIN = 600;
+
+  @IsIn(['info', 'debug'])
+  LOG_LEVEL: 'info' | 'debug' = 'info';
+
+  @IsIn(['text', 'json'])
+  LOG_FORMAT: 'text' | 'json' = 'text';
+}
+
+export type Env = EnvironmentVariables;
+
+/** Used by ConfigModule and by main.ts before Nest starts (the database URL is needed first). */
+export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
+  const known = Object.keys(new EnvironmentVariables());
+  const relevant: Record<string, unknown> = {};
+  for (const key of [...known, 'DATABASE_URL', 'JWT_SECRET', 'ADMIN_EMAIL', 'ADMIN_PASSWORD', 'OS_CATALOG']) {
+    if (raw[key] !== undefined && raw[key] !== '') relevant[key] = raw[key];
+  }
+  const env = plainToInstance(EnvironmentVariables, relevant, { enableImplicitConversion: true });
+  const errors = validateSync(env, { skipMissingProperties: false });
+  if (errors.length > 0) {
+    const lines = errors.map(
+      (e) => `  ${e.property}=${JSON.stringify(relevant[e.property] ?? null)}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+    );
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
+    throw new Error('Invalid configuration:\n  JWT_SECRET: required when NODE_ENV=production');
+  }
+  if ((env.ADMIN_EMAIL && !env.ADMIN_PASSWORD) || (!env.ADMIN_EMAIL && env.ADMIN_PASSWORD)) {
+    throw new Error('Invalid configuration:\n  ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  return env;
+}

@@ -1,0 +1,4 @@
+import { Initial1795636652019 } from '../../migrations/1795636652019-Initial';
+
+/** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
+export const MIGRATIONS: Function[] = [Initial1795636652019];

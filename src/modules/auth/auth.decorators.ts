@@ -1,0 +1,22 @@
+import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { UserRole } from '../users/entities/user.entity';
+
+export const IS_PUBLIC = 'auth:isPublic';
+export const ROLES = 'auth:roles';
+
+/** The caller as the JWT strategy resolved it (freshly read from the database). */
+export interface AuthUser {
+  id: string;
+  role: UserRole;
+  username: string;
+  email: string;
+}
+
+/** Skips JwtAuthGuard: register, login, health, docs. */
+export const Public = () => SetMetadata(IS_PUBLIC, true);
+
+export const Roles = (...roles: UserRole[]) => SetMetadata(ROLES, roles);
+
+export const CurrentUser = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): AuthUser => ctx.switchToHttp().getRequest<{ user: AuthUser }>().user,
+);

@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import { AppError } from '../../common/app-error';
+import { UsersService } from '../users/users.service';
+import { AuthUser } from './auth.decorators';
+import { JwtSecret } from './jwt-secret';
+
+interface JwtPayload {
+  sub: string;
+}
+
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  constructor(
+    secret: JwtSecret,
+    private readonly users: UsersService,
+  ) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      ignoreExpiration: false,
+      secretOrKey: secret.value,
+      algorithms: ['HS256'],
+    });
+  }
+
+  /** Reads the user on every request so a deactivated (or deleted) user's token stops working at once. */
+  async validate(payload: JwtPayload): Promise<AuthUser> {
+    const user = typeof payload.sub === 'string' ? await this.users.findActive(payload.sub) : null;
+    if (!user) throw new AppError(401, 'auth.unauthenticated', 'The token no longer grants access');
+    return { id: user.id, role: user.role, username: user.username, email: user.email };
+  }
+}

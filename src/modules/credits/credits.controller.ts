@@ -1,0 +1,23 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuth } from '../../common/api-errors.decorator';
+import { PageOf, PageQueryDto } from '../../common/pagination';
+import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { CreditsService } from './credits.service';
+import { CreditTransactionResponseDto } from './dto/credit-transaction-response.dto';
+
+export const CreditTransactionPage = PageOf(CreditTransactionResponseDto);
+
+@ApiTags('credits')
+@Controller('credits')
+export class CreditsController {
+  constructor(private readonly credits: CreditsService) {}
+
+  @Get('transactions')
+  @ApiOperation({ operationId: 'listCreditTransactions', summary: 'The caller’s credit ledger, newest first' })
+  @ApiOkResponse({ type: CreditTransactionPage })
+  @ApiAuth(400)
+  list(@CurrentUser() caller: AuthUser, @Query() page: PageQueryDto) {
+    return this.credits.listTransactions(caller.id, page);
+  }
+}

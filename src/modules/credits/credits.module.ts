@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { CreditsController } from './credits.controller';
+import { CreditsService } from './credits.service';
+import { CreditTransaction } from './entities/credit-transaction.entity';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([CreditTransaction])],
+  controllers: [CreditsController],
+  providers: [CreditsService],
+  exports: [CreditsService],
+})
+export class CreditsModule {}

@@ -1,0 +1,48 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { EVENT_SEVERITIES, EVENT_TYPES, type Event, type EventSeverity, type EventType } from '../entities/event.entity';
+
+export class EventResponseDto {
+  id: string;
+
+  @ApiProperty({ enum: EVENT_TYPES, enumName: 'EventType' })
+  type: EventType;
+
+  /** Dotted action name, e.g. `vm.create`. */
+  @ApiProperty({ example: 'vm.create' })
+  action: string;
+
+  @ApiProperty({ enum: EVENT_SEVERITIES, enumName: 'EventSeverity' })
+  severity: EventSeverity;
+
+  message: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  details: Record<string, unknown>;
+
+  @ApiProperty({ type: String, nullable: true, format: 'uuid' })
+  user_id: string | null;
+
+  @ApiProperty({ type: String, nullable: true, format: 'uuid' })
+  vm_id: string | null;
+
+  /** Who caused it, when not the user themselves (an admin). */
+  @ApiProperty({ type: String, nullable: true, format: 'uuid' })
+  actor_id: string | null;
+
+  created_at: Date;
+}
+
+export function toEventResponse(e: Event): EventResponseDto {
+  return {
+    id: e.id,
+    type: e.type,
+    action: e.action,
+    severity: e.severity,
+    message: e.message,
+    details: e.details,
+    user_id: e.userId,
+    vm_id: e.vmId,
+    actor_id: e.actorId,
+    created_at: e.createdAt,
+  };
+}

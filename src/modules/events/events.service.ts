@@ -1,0 +1,52 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, Repository } from 'typeorm';
+import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { EventQueryDto } from './dto/event-query.dto';
+import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
+import { Event } from './entities/event.entity';
+import { EVENT_ACTIONS, RecordEventInput } from './events.types';
+
+export interface EventFilter extends Omit<EventQueryDto, keyof PageQueryDto> {
+  user_id?: string;
+  since?: Date;
+  until?: Date;
+}
+
+@Injectable()
+export class EventsService {
+  constructor(@InjectRepository(Event) private readonly events: Repository<Event>) {}
+
+  /**
+   * Records an event inside the caller's transaction, so it exists exactly when the change it
+   * describes does.
+   */
+  async record(manager: EntityManager, input: RecordEventInput): Promise<Event> {
+    const def = EVENT_ACTIONS[input.action];
+    return manager.getRepository(Event).save(
+      manager.getRepository(Event).create({
+        type: def.type,
+        action: input.action,
+        severity: input.severity ?? def.severity,
+        message: input.message,
+        details: input.details ?? {},
+        userId: input.userId ?? null,
+        vmId: input.vmId ?? null,
+        actorId: input.actorId ?? null,
+      }),
+    );
+  }
+
+  /** Newest first, keyset-paginated. */
+  async list(filter: EventFilter, page: PageQueryDto): Promise<Page<EventResponseDto>> {
+    const qb = this.events.createQueryBuilder('e');
+    if (filter.user_id) qb.andWhere('e.user_id = :userId', { userId: filter.user_id });
+    if (filter.vm_id) qb.andWhere('e.vm_id = :vmId', { vmId: filter.vm_id });
+    if (filter.type) qb.andWhere('e.type = :type', { type: filter.type });
+    if (filter.severity) qb.andWhere('e.severity = :severity', { severity: filter.severity });
+    if (filter.since) qb.andWhere('e.created_at >= :since', { since: filter.since });
+    if (filter.until) qb.andWhere('e.created_at < :until', { until: filter.until });
+    const { items, next_cursor } = await paginate(qb, page);
+    return { items: items.map(toEventResponse), next_cursor };
+  }
+}

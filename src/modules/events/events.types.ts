@@ -1,0 +1,38 @@
+import type { EventSeverity, EventType } from './entities/event.entity';
+
+/** Every event the platform records: action name -> its type and default severity. */
+export const EVENT_ACTIONS = {
+  'auth.register': { type: 'auth', severity: 'info' },
+  'auth.login': { type: 'auth', severity: 'info' },
+  'auth.login_failed': { type: 'auth', severity: 'warning' },
+  'vm.create': { type: 'vm', severity: 'info' },
+  'vm.provisioned': { type: 'vm', severity: 'info' },
+  'vm.provision_failed': { type: 'vm', severity: 'critical' },
+  'vm.action_requested': { type: 'vm', severity: 'info' },
+  'vm.started': { type: 'vm', severity: 'info' },
+  'vm.stopped': { type: 'vm', severity: 'info' },
+  'vm.restarted': { type: 'vm', severity: 'info' },
+  'vm.destroyed': { type: 'vm', severity: 'info' },
+  'vm.operation_failed': { type: 'vm', severity: 'critical' },
+  'vm.metadata_updated': { type: 'vm', severity: 'info' },
+  'system.credit_deduction': { type: 'system', severity: 'info' },
+  'system.credit_grant': { type: 'system', severity: 'info' },
+  'system.status_drift': { type: 'system', severity: 'warning' },
+  'admin.vm_action': { type: 'admin', severity: 'info' },
+  'admin.credit_adjustment': { type: 'admin', severity: 'info' },
+  'admin.user_updated': { type: 'admin', severity: 'info' },
+  'admin.bootstrap': { type: 'admin', severity: 'info' },
+} as const satisfies Record<string, { type: EventType; severity: EventSeverity }>;
+
+export type EventAction = keyof typeof EVENT_ACTIONS;
+
+export interface RecordEventInput {
+  action: EventAction;
+  message: string;
+  /** Overrides the action's default severity. */
+  severity?: EventSeverity;
+  details?: Record<string, unknown>;
+  userId?: string | null;
+  vmId?: string | null;
+  actorId?: string | null;
+}

@@ -1,0 +1,23 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Public } from '../auth/auth.decorators';
+import { HealthResponseDto } from './health.dto';
+import { HealthService } from './health.service';
+
+@ApiTags('health')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(private readonly health: HealthService) {}
+
+  @Get()
+  @ApiOperation({ operationId: 'getHealth', summary: 'Liveness and dependencies', description: 'Answers 503 (same body) when the database is unreachable.' })
+  @ApiOkResponse({ type: HealthResponseDto })
+  @ApiServiceUnavailableResponse({ type: HealthResponseDto, description: 'The database is unreachable' })
+  async check(@Res({ passthrough: true }) res: Response): Promise<HealthResponseDto> {
+    const report = await this.health.check();
+    if (report.status !== 'ok') res.status(503);
+    return report;
+  }
+}

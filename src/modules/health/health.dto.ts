@@ -1,0 +1,22 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export class HealthResponseDto {
+  @ApiProperty({ enum: ['ok', 'degraded'] })
+  status: 'ok' | 'degraded';
+
+  @ApiProperty({ enum: ['up', 'down'] })
+  database: 'up' | 'down';
+
+  @ApiProperty({ enum: ['up', 'down', 'off'], description: '`off` when this process runs no queue' })
+  queue: 'up' | 'down' | 'off';
+
+  /** The VM provider in use: `vagrant` or `simulator`. */
+  @ApiProperty({ example: 'simulator' })
+  provider: string;
+
+  @ApiProperty({ example: '0.1.0' })
+  version: string;
+
+  /** Seconds since this process started. */
+  uptime_seconds: number;
+}

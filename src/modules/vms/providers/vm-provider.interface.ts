@@ -1,0 +1,50 @@
+/** The boundary to whatever runs the machines (Vagrant, or the simulator). */
+export const VM_PROVIDER = Symbol('VM_PROVIDER');
+
+/** What a provider needs to know about a VM. */
+export interface VmTarget {
+  id: string;
+  name: string;
+  osType: string;
+  ramMb: number;
+  diskGb: number;
+  cpuCores: number;
+}
+
+/** A machine's state as the provider sees it. */
+export type ProviderState = 'running' | 'stopped' | 'not_created' | 'unknown';
+
+export interface VmConnection {
+  ip_address: string | null;
+  ssh_port: number | null;
+}
+
+export interface VmStats {
+  cpu_percent: number;
+  memory_used_mb: number;
+  disk_used_gb: number;
+  load_1m: number;
+}
+
+/** A provider operation failed; `output` is the tool's own (trimmed) output for the event feed. */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly output = '',
+    readonly timedOut = false,
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+export interface VmProvider {
+  readonly name: 'vagrant' | 'simulator';
+  up(vm: VmTarget): Promise<VmConnection>;
+  halt(vm: VmTarget): Promise<void>;
+  reload(vm: VmTarget): Promise<VmConnection>;
+  destroy(vm: VmTarget): Promise<void>;
+  status(vm: VmTarget): Promise<ProviderState>;
+  connection(vm: VmTarget): Promise<VmConnection>;
+  stats(vm: VmTarget): Promise<VmStats>;
+}

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { newUser } from '../support/factories';
+import { createTestApp, TestContext } from '../support/test-app';
+
+describe('auth and users (e2e)', () => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    ctx = await createTestApp({ env: { INITIAL_CREDITS: 100 } });
+  });
+  afterAll(async () => {
+    await ctx.close();
+  });
+
+  describe('POST /api/auth/register', () => {
+    it('creates a user with the signup grant on the ledger, in one go', async () => {
+      const res = await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'grace', email: 'Grace@Example.com', password: 'long enough' })
+        .expect(201);
+      expect(res.body).toMatchObject({ username: 'grace', email: 'Grace@Example.com', role: 'user', credits: 100, is_active: true });
+      expect(res.body).not.toHaveProperty('password_hash');
+      expect(res.body).not.toHaveProperty('passwordHash');
+      const ledger = await ctx.db.query('SELECT amount, balance_after, kind FROM credit_transactions WHERE user_id = $1', [res.body.id]);
+      expect(ledger).toEqual([{ amount: 100, balance_after: 100, kind: 'signup_grant' }]);
+      const [{ password_hash }] = await ctx.db.query('SELECT password_hash FROM users WHERE id = $1', [res.body.id]);
+      expect(password_hash).toMatch(/^\$argon2id\$/);
+      const events = await ctx.db.query(`SELECT action, details FROM events WHERE user_id = $1 ORDER BY created_at`, [res.body.id]);
+      expect(events.map((e: { action: string }) => e.action).sort()).toEqual(['auth.register', 'system.credit_grant']);
+      expect(JSON.stringify(events)).not.toContain('long enough');
+    });
+
+    it('answers 409 for a duplicate email in any letter case, and for a duplicate username', async () => {
+      await ctx.http.post('/api/auth/register').send({ username: 'dup1', email: 'dup@example.com', password: 'password1' }).expect(201);
+      const byEmail = await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'dup2', email: 'DUP@example.COM', password: 'password1' })
+        .expect(409);
+      expect(byEmail.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(byEmail.body).toMatchObject({ status: 409, code: 'user.email_taken' });
+      const byName = await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'dup1', email: 'other@example.com', password: 'password1' })
+        .expect(409);
+      expect(byName.body.code).toBe('user.username_taken');
+    });
+
+    it('lets exactly one of two simultaneous registrations with one email through', async () => {
+      const body = (n: number) => ({ username: `race${n}`, email: 'race@example.com', password: 'password1' });
+      const results = await Promise.all([1, 2, 3].map((n) => ctx.http.post('/api/auth/register').send(body(n))));
+      expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409]);
+    });
+
+    it.each([
+      [{ username: 'ab', email: 'a@example.com', password: 'password1' }, 'username'],
+      [{ username: 'valid', email: 'not-an-email', password: 'password1' }, 'email'],
+      [{ username: 'valid', email: 'a@example.com', password: 'short' }, 'password'],
+      [{ username: 'Has Space', email: 'a@example.com', password: 'password1' }, 'username'],
+      [{ username: 'valid', email: 'a@example.com', password: 12345678 }, 'password'],
+    ])('answers 400 naming the failing field (%j)', async (body, field) => {
+      const res = await ctx.http.post('/api/auth/register').send(body).expect(400);
+      expect(res.body.code).toBe('request.validation');
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+    });
+
+    it('rejects a role in the body (unknown fields are 400, never stored)', async () => {
+      const res = await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'sneaky', email: 'sneaky@example.com', password: 'password1', role: 'admin' })
+        .expect(400);
+      expect(res.body.errors).toEqual([{ field: 'role', messages: ['property role should not exist'] }]);
+      const rows = await ctx.db.query(`SELECT 1 FROM users WHERE username = 'sneaky'`);
+      expect(rows).toHaveLength(0);
+    });
+
+    it('answers 400 problem+json for malformed JSON', async () => {
+      const res = await ctx.http.post('/api/auth/register').set('Content-Type', 'application/json').send('{"username":').expect(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 400, code: 'request.malformed_json' });
+      expect(res.body.request_id).toEqual(res.headers['x-request-id']);
+    });
+  });
+
+  describe('POST /api/auth/login', () => {
+    it('returns a bearer token that opens /api/users/me', async () => {
+      await ctx.http.post('/api/auth/register').send({ username: 'linus', email: 'linus@example.com', password: 'password1' }).expect(201);
+      const res = await ctx.http.post('/api/auth/login').send({ email: 'LINUS@example.com', password: 'password1' }).expect(200);
+      expect(res.body).toEqual({ access_token: expect.any(String), token_type: 'bearer', expires_in: 3600 });
+      const me = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${res.body.access_token}`).expect(200);
+      expect(me.body).toEqual({
+        id: expect.any(String),
+        username: 'linus',
+        email: 'linus@example.com',
+        role: 'user',
+        credits: 100,
+        is_active: true,
+        created_at: expect.any(String),
+        updated_at: expect.any(String),
+      });
+    });
+
+    it('answers the same 401 for a wrong password and an unknown email, and records both', async () => {
+      const user = await newUser(ctx);
+      const wrong = await ctx.http.post('/api/auth/login').send({ email: user.email, password: 'not-the-password' }).expect(401);
+      const unknown = await ctx.http.post('/api/auth/login').send({ email: 'nobody@example.com', password: 'whatever1' }).expect(401);
+      expect(wrong.body.detail).toBe(unknown.body.detail);
+      expect(wrong.body.code).toBe('auth.invalid_credentials');
+      const events = await ctx.db.query(`SELECT user_id, severity, details FROM events WHERE action = 'auth.login_failed' ORDER BY created_at`);
+      expect(events.length).toBeGreaterThanOrEqual(2);
+      expect(events.find((e: { user_id: string }) => e.user_id === user.id)?.severity).toBe('warning');
+      expect(JSON.stringify(events)).not.toContain('not-the-password');
+    });
+
+    it('records successful logins as auth events', async () => {
+      const user = await newUser(ctx);
+      const rows = await ctx.db.query(`SELECT 1 FROM events WHERE action = 'auth.login' AND user_id = $1`, [user.id]);
+      expect(rows).toHaveLength(1);
+    });
+  });
+
+  describe('tokens', () => {
+    it('answers 401 without a token, with a garbage token and with a token signed by someone else', async () => {
+      await ctx.http.get('/api/users/me').expect(401);
+      await ctx.http.get('/api/users/me').set('Authorization', 'Bearer garbage').expect(401);
+      const forged =
+        'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDAifQ.' +
+        'c2lnbmF0dXJlLW9mLXNvbWVvbmUtZWxzZQ';
+      const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${forged}`).expect(401);
+      expect(res.body.code).toBe('auth.unauthenticated');
+    });
+
+    it('stops working as soon as the user is deactivated', async () => {
+      const user = await newUser(ctx);
+      await ctx.http.get('/api/users/me').set(user.auth).expect(200);
+      await ctx.db.query('UPDATE users SET is_active = false WHERE id = $1', [user.id]);
+      await ctx.http.get('/api/users/me').set(user.auth).expect(401);
+      await ctx.http.post('/api/auth/login').send({ email: user.email, password: user.password }).expect(401);
+    });
+  });
+
+  describe('GET /api/credits/transactions', () => {
+    it('lists only the caller’s ledger rows, newest first', async () => {
+      const a = await newUser(ctx, { credits: 250 });
+      await newUser(ctx, { credits: 5 });
+      const res = await ctx.http.get('/api/credits/transactions').set(a.auth).expect(200);
+      expect(res.body.next_cursor).toBeNull();
+      expect(res.body.items.map((t: { kind: string; amount: number; balance_after: number }) => [t.kind, t.amount, t.balance_after])).toEqual([
+        ['admin_adjustment', 150, 250],
+        ['signup_grant', 100, 100],
+      ]);
+    });
+  });
+});

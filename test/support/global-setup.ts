@@ -1,0 +1,28 @@
+import { Logger } from '@nestjs/common';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+
+/**
+ * One PostgreSQL server for the whole run: DATABASE_URL when set (CI uses the machine's server),
+ * otherwise an embedded one in a temporary folder. Each test file then makes its own database on it.
+ */
+export default async function globalSetup(): Promise<void> {
+  Logger.overrideLogger(['log', 'warn', 'error', 'fatal']);
+  let url = process.env.DATABASE_URL;
+  if (!url) {
+    const dir = await mkdtemp(join(tmpdir(), 'vmapi-test-'));
+    const port = 55000 + Math.floor(Math.random() * 5000);
+    const embedded = await startEmbeddedPostgres(dir, port);
+    (globalThis as { __EMBEDDED_PG__?: unknown }).__EMBEDDED_PG__ = embedded;
+    url = embedded.url;
+  }
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  await client.end();
+  process.env.TEST_SERVER_URL = url;
+  // Tests build their own database URL; the app must never fall back to DATABASE_URL by itself.
+  delete process.env.DATABASE_URL;
+}

@@ -1,0 +1,15 @@
+import { Client } from 'pg';
+
+export default async function globalTeardown(): Promise<void> {
+  const url = process.env.TEST_SERVER_URL;
+  if (url) {
+    // Drop databases a crashed test file left behind.
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'vmapi_test_%'`);
+    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    await client.end();
+  }
+  const embedded = (globalThis as { __EMBEDDED_PG__?: { stop(): Promise<void> } }).__EMBEDDED_PG__;
+  await embedded?.stop();
+}

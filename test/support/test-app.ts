@@ -1,0 +1,78 @@
+import { Test, TestingModuleBuilder } from '@nestjs/testing';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import request from 'supertest';
+import TestAgent from 'supertest/lib/agent';
+import { DataSource } from 'typeorm';
+import { AppModule } from '../../src/app.module';
+import { configureApp } from '../../src/app.setup';
+
+export interface TestContext {
+  app: NestExpressApplication;
+  http: TestAgent;
+  db: DataSource;
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string | number | boolean>;
+  override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+}
+
+function serverUrl(): string {
+  const url = process.env.TEST_SERVER_URL;
+  if (!url) throw new Error('TEST_SERVER_URL is not set: run the tests through `npm test` (jest globalSetup)');
+  return url;
+}
+
+/** A fresh, empty database on the test server, for one test file. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `vmapi_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  // Refuse to touch anything whose name does not say test.
+  if (!name.includes('test')) throw new Error(`refusing to use database ${name}`);
+  const admin = new Client({ connectionString: serverUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(serverUrl());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: serverUrl() });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** The real application (real PostgreSQL, real queue) on its own database, configured like main.ts. */
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestContext> {
+  const database = await createTestDatabase();
+  let builder = Test.createTestingModule({
+    imports: [
+      AppModule.forRoot({
+        databaseUrl: database.url,
+        env: { VM_PROVIDER: 'simulator', SIMULATOR_DELAY_MS: 0, JWT_SECRET: 'test-secret-that-is-at-least-32-characters', ...options.env },
+      }),
+    ],
+  });
+  if (options.override) builder = options.override(builder);
+  const moduleRef = await builder.compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: ['error', 'warn'] });
+  configureApp(app);
+  await app.init();
+  return {
+    app,
+    http: request(app.getHttpServer()),
+    db: app.get(DataSource),
+    databaseUrl: database.url,
+    close: async () => {
+      await app.close();
+      await database.drop();
+    },
+  };
+}
