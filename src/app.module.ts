@@ -25,11 +25,13 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        // Validated once here from process.env plus overrides; process.env is neither read later nor written.
         ConfigModule.forRoot({
           isGlobal: true,
           ignoreEnvFile: true,
-          cache: true,
-          validate: (raw) => validateEnv({ ...raw, ...options.env }),
+          ignoreEnvVars: true,
+          skipProcessEnv: true,
+          load: [() => ({ ...validateEnv({ ...process.env, ...options.env }) })],
         }),
         {
           module: class DatabaseUrlModule {},

@@ -1,13 +1,13 @@
-import { ConsoleLogger, Logger, LogLevel } from '@nestjs/common';
+import { ConsoleLogger, INestApplicationContext, Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { Env, validateEnv } from './config/env.validation';
-import { EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres';
+import { attachEmbeddedPostgres, EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres';
 
-export interface Started {
-  app: NestExpressApplication;
+export interface Started<A = NestExpressApplication> {
+  app: A;
   env: Env;
   embedded?: EmbeddedDatabase;
 }
@@ -20,10 +20,10 @@ function makeLogger(env: Env): ConsoleLogger {
 
 /**
  * Validates the environment, resolves the database (DATABASE_URL, or embedded PostgreSQL under
- * DATA_DIR) and builds the configured Nest application. Shared by the API and the worker process.
+ * DATA_DIR) and builds the configured Nest application.
  */
-export async function bootstrap(overrides: Partial<Env> = {}): Promise<Started> {
-  const env = validateEnv({ ...process.env, ...overrides });
+export async function bootstrap(): Promise<Started> {
+  const env = validateEnv(process.env);
   const logger = makeLogger(env);
   Logger.overrideLogger(logger);
   let embedded: EmbeddedDatabase | undefined;
@@ -45,8 +45,21 @@ export async function bootstrap(overrides: Partial<Env> = {}): Promise<Started> 
   }
 }
 
+/**
+ * A worker-only process (no HTTP): consumes the VM queue. Uses DATABASE_URL, or attaches to the
+ * embedded server that `npm start` runs on the same DATA_DIR.
+ */
+export async function bootstrapWorker(): Promise<Started<INestApplicationContext>> {
+  const env = validateEnv({ ...process.env, WORKER: 'true' });
+  const logger = makeLogger(env);
+  Logger.overrideLogger(logger);
+  const databaseUrl = env.DATABASE_URL ?? (await attachEmbeddedPostgres(env.DATA_DIR, env.EMBEDDED_PG_PORT));
+  const app = await NestFactory.createApplicationContext(AppModule.forRoot({ databaseUrl, env: { WORKER: true } }), { logger });
+  return { app, env };
+}
+
 /** Closes the app (queue drains, pool closes), then the embedded server, on SIGINT/SIGTERM. */
-export function handleShutdown({ app, embedded }: Started): void {
+export function handleShutdown({ app, embedded }: Started<INestApplicationContext>): void {
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

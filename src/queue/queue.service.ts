@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
+import type { Env } from '../config/env.validation';
 import { DATABASE_URL } from '../database/database.tokens';
 
 export const QUEUE_SCHEMA = 'pgboss';
@@ -17,13 +19,15 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
   private readonly boss: PgBoss;
   private started = false;
   private lastErrorLog = 0;
+  private readonly workers = new Map<string, string[]>();
 
-  constructor(@Inject(DATABASE_URL) url: string) {
+  constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.boss = new PgBoss({
       connectionString: url,
       schema: QUEUE_SCHEMA,
       max: 4,
       application_name: 'vmapi-queue',
+      maintenanceIntervalSeconds: config.get('QUEUE_MAINTENANCE_SECONDS', { infer: true }),
       // Keep finished jobs a week for audit, then let pg-boss maintenance delete them.
       deleteAfterDays: 7,
     });
@@ -66,8 +70,20 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     return id;
   }
 
-  work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[]) => Promise<unknown>): Promise<string> {
-    return this.boss.work<T>(name, options, handler);
+  async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[]) => Promise<unknown>): Promise<string> {
+    const id = await this.boss.work<T>(name, options, handler);
+    this.workers.set(name, [...(this.workers.get(name) ?? []), id]);
+    return id;
+  }
+
+  /** Wakes this process's workers for a queue now instead of at their next poll. */
+  notify(name: string): void {
+    for (const id of this.workers.get(name) ?? []) this.boss.notifyWorker(id);
+  }
+
+  /** Enqueues outside any transaction, to run no earlier than `afterSeconds` from now. */
+  async sendLater<T extends object>(name: string, data: T, afterSeconds: number, options: PgBoss.SendOptions = {}): Promise<void> {
+    await this.boss.sendAfter(name, data, options, afterSeconds);
   }
 
   schedule(name: string, cron: string, data: object = {}, options: PgBoss.ScheduleOptions = {}): Promise<void> {

@@ -16,8 +16,15 @@ export interface TestContext {
   close(): Promise<void>;
 }
 
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
 export interface TestAppOptions {
   env?: Record<string, string | number | boolean>;
+  /** Reuse this database (it is then not dropped on close); default: a fresh one. */
+  database?: TestDatabase;
   override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
 }
 
@@ -28,7 +35,7 @@ function serverUrl(): string {
 }
 
 /** A fresh, empty database on the test server, for one test file. */
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `vmapi_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   // Refuse to touch anything whose name does not say test.
   if (!name.includes('test')) throw new Error(`refusing to use database ${name}`);
@@ -51,7 +58,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 
 /** The real application (real PostgreSQL, real queue) on its own database, configured like main.ts. */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestContext> {
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
   let builder = Test.createTestingModule({
     imports: [
       AppModule.forRoot({
@@ -72,7 +79,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     databaseUrl: database.url,
     close: async () => {
       await app.close();
-      await database.drop();
+      if (!options.database) await database.drop();
     },
   };
 }

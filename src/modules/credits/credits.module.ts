@@ -1,13 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { CreditsController } from './credits.controller';
+import { CreditsGuard } from './credits.guard';
 import { CreditsService } from './credits.service';
 import { CreditTransaction } from './entities/credit-transaction.entity';
 
 @Module({
   imports: [TypeOrmModule.forFeature([CreditTransaction])],
   controllers: [CreditsController],
-  providers: [CreditsService],
-  exports: [CreditsService],
+  providers: [CreditsService, CreditsGuard],
+  exports: [CreditsService, CreditsGuard],
 })
 export class CreditsModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
+import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
@@ -78,6 +79,7 @@ export class CreditsService {
     const repo = manager.getRepository(CreditTransaction);
     return repo.save(
       repo.create({
+        id: uuidv7(),
         userId: entry.userId,
         amount: entry.amount,
         balanceAfter: rows[0].credits as number,

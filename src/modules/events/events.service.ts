@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
+import { v7 as uuidv7 } from 'uuid';
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
@@ -25,6 +26,8 @@ export class EventsService {
     const def = EVENT_ACTIONS[input.action];
     return manager.getRepository(Event).save(
       manager.getRepository(Event).create({
+        // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
+        id: uuidv7(),
         type: def.type,
         action: input.action,
         severity: input.severity ?? def.severity,

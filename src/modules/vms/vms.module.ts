@@ -1,21 +1,46 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Env } from '../../config/env.validation';
-import { SimulatorProvider } from './providers/simulator.provider';
+import { CreditsModule } from '../credits/credits.module';
+import { EventsModule } from '../events/events.module';
+import { Vm } from './entities/vm.entity';
+import { buildOsCatalog, OsCatalog } from './os-catalog';
+import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
+import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';
+import { VmsController } from './vms.controller';
+import { VmsService } from './vms.service';
+import { VmWorker } from './vms.worker';
 
 @Module({
+  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule],
+  controllers: [VmsController],
   providers: [
+    VmsService,
+    VmWorker,
+    {
+      provide: OS_CATALOG,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Env, true>) => buildOsCatalog(config.get('OS_CATALOG', { infer: true })),
+    },
+    {
+      provide: OPERATION_TIMEOUTS,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Env, true>): OperationTimeouts => ({
+        up: config.get('TIMEOUT_UP_SECONDS', { infer: true }),
+        halt: config.get('TIMEOUT_HALT_SECONDS', { infer: true }),
+        reload: config.get('TIMEOUT_RELOAD_SECONDS', { infer: true }),
+        destroy: config.get('TIMEOUT_DESTROY_SECONDS', { infer: true }),
+        query: config.get('TIMEOUT_QUERY_SECONDS', { infer: true }),
+      }),
+    },
     {
       provide: VM_PROVIDER,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Env, true>) =>
-        new SimulatorProvider({
-          delayMs: config.get('SIMULATOR_DELAY_MS', { infer: true }),
-          failureRate: config.get('SIMULATOR_FAILURE_RATE', { infer: true }),
-        }),
+      inject: [ConfigService, OS_CATALOG, OPERATION_TIMEOUTS],
+      useFactory: createVmProvider,
     },
   ],
-  exports: [VM_PROVIDER],
+  exports: [VmsService, VM_PROVIDER],
 })
 export class VmsModule {}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from '@jest/globals';
+import { validateEnv } from './env.validation';
+
+describe('validateEnv', () => {
+  it('applies defaults and converts strings from the environment', () => {
+    const env = validateEnv({ PORT: '8080', WORKER: 'false', SIMULATOR_FAILURE_RATE: '0.25' });
+    expect(env.PORT).toBe(8080);
+    expect(env.WORKER).toBe(false);
+    expect(env.SIMULATOR_FAILURE_RATE).toBe(0.25);
+    expect(env.INITIAL_CREDITS).toBe(100);
+    expect(env.VM_PROVIDER).toBe('auto');
+    expect(validateEnv({ WORKER: 'true' }).WORKER).toBe(true);
+  });
+
+  it('names the variable that is wrong', () => {
+    expect(() => validateEnv({ PORT: 'eighty' })).toThrow(/PORT="eighty"/);
+    expect(() => validateEnv({ VM_PROVIDER: 'qemu' })).toThrow(/VM_PROVIDER/);
+    expect(() => validateEnv({ SIMULATOR_FAILURE_RATE: '2' })).toThrow(/SIMULATOR_FAILURE_RATE/);
+    expect(() => validateEnv({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET must be at least 32 characters/);
+  });
+
+  it('requires JWT_SECRET in production and admin email and password together', () => {
+    expect(() => validateEnv({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required when NODE_ENV=production/);
+    expect(validateEnv({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).NODE_ENV).toBe('production');
+    expect(() => validateEnv({ ADMIN_EMAIL: 'a@example.com' })).toThrow(/ADMIN_EMAIL and ADMIN_PASSWORD/);
+  });
+
+  it('ignores unrelated environment variables', () => {
+    expect(() => validateEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toThrow();
+  });
+});

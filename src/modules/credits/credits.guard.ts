@@ -1,0 +1,32 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { AppError } from '../../common/app-error';
+import type { AuthUser } from '../auth/auth.decorators';
+import { CreditsService, VmSpec } from './credits.service';
+
+function isSpec(body: unknown): body is VmSpec {
+  const b = body as Partial<Record<keyof VmSpec, unknown>> | undefined;
+  return !!b && [b.ram_mb, b.disk_gb, b.cpu_cores].every((v) => Number.isSafeInteger(v) && (v as number) > 0);
+}
+
+/**
+ * Runs before the create handler: answers 402 (code credits.insufficient, with cost and balance)
+ * before any work is done. It is an early answer only; the debit inside the create transaction is
+ * the authoritative check. A body that is not a spec is left to validation (400).
+ */
+@Injectable()
+export class CreditsGuard implements CanActivate {
+  constructor(private readonly credits: CreditsService) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<{ user?: AuthUser; body?: unknown }>();
+    if (!req.user || !isSpec(req.body)) return true;
+    const quota = await this.credits.checkQuota(req.user.id, req.body);
+    if (!quota.sufficient) {
+      throw new AppError(402, 'credits.insufficient', `This VM costs ${quota.cost} credits and the balance is ${quota.balance}`, {
+        cost: quota.cost,
+        balance: quota.balance,
+      });
+    }
+    return true;
+  }
+}

@@ -1,0 +1,21 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Repository } from 'typeorm';
+import { CreditsService } from './credits.service';
+import type { CreditTransaction } from './entities/credit-transaction.entity';
+
+describe('CreditsService.calculateCost', () => {
+  const credits = new CreditsService({} as Repository<CreditTransaction>);
+
+  it.each([
+    [{ ram_mb: 1024, disk_gb: 20, cpu_cores: 2 }, 34],
+    [{ ram_mb: 512, disk_gb: 10, cpu_cores: 1 }, 17],
+    [{ ram_mb: 65536, disk_gb: 2048, cpu_cores: 32 }, 640 + 410 + 320],
+    [{ ram_mb: 700, disk_gb: 11, cpu_cores: 1 }, 20], // 6.836 + 2.2 + 10 = 19.04 -> 20
+  ])('prices %j at %i credits', (spec, cost) => {
+    expect(credits.calculateCost(spec)).toBe(cost);
+  });
+
+  it('never charges less than 10', () => {
+    expect(credits.calculateCost({ ram_mb: 0, disk_gb: 0, cpu_cores: 0 })).toBe(10);
+  });
+});

@@ -1,0 +1,106 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { Vm } from '../entities/vm.entity';
+import { allowedActions, VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
+
+export class VmResponseDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'web-1' })
+  name: string;
+
+  @ApiProperty({ example: 'ubuntu-22.04' })
+  os_type: string;
+
+  @ApiProperty({ example: 1024 })
+  ram_mb: number;
+
+  @ApiProperty({ example: 20 })
+  disk_gb: number;
+
+  @ApiProperty({ example: 2 })
+  cpu_cores: number;
+
+  @ApiProperty({ enum: VM_STATUSES, enumName: 'VmStatus' })
+  status: VmStatus;
+
+  @ApiProperty({ type: String, nullable: true, example: '192.168.121.10' })
+  ip_address: string | null;
+
+  @ApiProperty({ type: Number, nullable: true, example: 22 })
+  ssh_port: number | null;
+
+  /** Total running time in seconds, including the current run. */
+  @ApiProperty({ example: 3600 })
+  uptime_seconds: number;
+
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  metadata: Record<string, unknown>;
+
+  /** Credits charged at creation (not refunded if provisioning fails). */
+  @ApiProperty({ example: 34 })
+  cost: number;
+
+  /** Actions the current status allows. */
+  @ApiProperty({ enum: VM_ACTIONS, enumName: 'VmAction', isArray: true })
+  allowed_actions: VmAction[];
+
+  created_at: Date;
+
+  updated_at: Date;
+}
+
+export class VmStatusResponseDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ enum: VM_STATUSES, enumName: 'VmStatus' })
+  status: VmStatus;
+
+  @ApiProperty({ type: String, nullable: true })
+  ip_address: string | null;
+
+  @ApiProperty({ type: Number, nullable: true })
+  ssh_port: number | null;
+
+  uptime_seconds: number;
+
+  updated_at: Date;
+}
+
+/** Accumulated uptime plus the current run, in whole seconds. */
+export function currentUptime(vm: Pick<Vm, 'uptimeSeconds' | 'lastStartedAt'>, now = Date.now()): number {
+  const current = vm.lastStartedAt ? Math.max(0, Math.floor((now - vm.lastStartedAt.getTime()) / 1000)) : 0;
+  return vm.uptimeSeconds + current;
+}
+
+export function toVmResponse(vm: Vm): VmResponseDto {
+  return {
+    id: vm.id,
+    name: vm.name,
+    os_type: vm.osType,
+    ram_mb: vm.ramMb,
+    disk_gb: vm.diskGb,
+    cpu_cores: vm.cpuCores,
+    status: vm.status,
+    ip_address: vm.ipAddress,
+    ssh_port: vm.sshPort,
+    uptime_seconds: currentUptime(vm),
+    metadata: vm.metadata,
+    cost: vm.cost,
+    allowed_actions: allowedActions(vm.status),
+    created_at: vm.createdAt,
+    updated_at: vm.updatedAt,
+  };
+}
+
+export function toVmStatusResponse(vm: Vm): VmStatusResponseDto {
+  return {
+    id: vm.id,
+    status: vm.status,
+    ip_address: vm.ipAddress,
+    ssh_port: vm.sshPort,
+    uptime_seconds: currentUptime(vm),
+    updated_at: vm.updatedAt,
+  };
+}

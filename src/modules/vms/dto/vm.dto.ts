@@ -1,0 +1,95 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { PageQueryDto } from '../../../common/pagination';
+import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
+import { IsMetadata, METADATA_MAX_BYTES, METADATA_MAX_KEYS } from './metadata.validator';
+
+export const VM_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The sizing fields shared by create and quota-check. */
+export class VmSpecDto {
+  /** Memory in MiB. */
+  @IsInt() @Min(512) @Max(65536)
+  @ApiProperty({ example: 1024, minimum: 512, maximum: 65536 })
+  ram_mb: number;
+
+  /** Disk size in GB. */
+  @IsInt() @Min(10) @Max(2048)
+  @ApiProperty({ example: 20, minimum: 10, maximum: 2048 })
+  disk_gb: number;
+
+  @IsInt() @Min(1) @Max(32)
+  @ApiProperty({ example: 2, minimum: 1, maximum: 32 })
+  cpu_cores: number;
+}
+
+export class QuotaCheckDto extends VmSpecDto {
+  /** Optional; checked against the OS catalog when given. */
+  @IsOptional() @IsString() @MaxLength(32)
+  @ApiProperty({ required: false, example: 'ubuntu-22.04' })
+  os_type?: string;
+}
+
+export class CreateVmDto extends VmSpecDto {
+  /** A hostname label: lowercase letters, digits and inner hyphens, 1-63 characters. Unique among your VMs that are not destroyed. */
+  @IsString() @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
+  @ApiProperty({ example: 'web-1', pattern: VM_NAME_PATTERN.source, maxLength: 63 })
+  name: string;
+
+  /** One of the catalog's operating systems (GET /api/vms/os-types lists them). */
+  @IsString() @MaxLength(32)
+  @ApiProperty({ example: 'ubuntu-22.04' })
+  os_type: string;
+
+  @IsOptional() @IsMetadata({ allowNullValues: false })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: `Free-form JSON object: at most ${METADATA_MAX_KEYS} keys and ${METADATA_MAX_BYTES} bytes`,
+    example: { team: 'web', env: 'staging' },
+  })
+  metadata?: Record<string, unknown>;
+}
+
+export class UpdateVmDto {
+  @IsMetadata({ allowNullValues: true })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Merged into the VM’s metadata; a key set to null is removed',
+    example: { owner: 'ops', env: null },
+  })
+  metadata: Record<string, unknown>;
+}
+
+export class VmActionDto {
+  @IsIn(VM_ACTIONS)
+  @ApiProperty({ enum: VM_ACTIONS, enumName: 'VmAction' })
+  action: VmAction;
+}
+
+export class ListVmsQueryDto extends PageQueryDto {
+  @IsOptional() @IsIn(VM_STATUSES)
+  @ApiProperty({ enum: VM_STATUSES, enumName: 'VmStatus', required: false })
+  status?: VmStatus;
+
+  /** Include destroyed VMs (hidden by default). */
+  @IsOptional() @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value)) @IsBoolean()
+  @ApiProperty({ required: false, default: false })
+  include_destroyed?: boolean;
+}
+
+export class QuotaResponseDto {
+  @ApiProperty({ example: 34 })
+  cost: number;
+
+  @ApiProperty({ example: 100 })
+  balance: number;
+
+  sufficient: boolean;
+
+  /** The balance after paying the cost (negative when not sufficient). */
+  @ApiProperty({ example: 66 })
+  balance_after: number;
+}

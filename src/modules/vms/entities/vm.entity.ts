@@ -1,0 +1,83 @@
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { User } from '../../users/entities/user.entity';
+import type { VmStatus } from '../vm-state';
+
+@Entity('vms')
+@Index('vms_user_name_active_key', ['userId', 'name'], { unique: true, where: `status <> 'destroyed'` })
+@Index('vms_user_created_idx', ['userId', 'createdAt', 'id'])
+@Index('vms_created_idx', ['createdAt', 'id'])
+@Index('vms_status_idx', ['status'])
+export class Vm {
+  /** Assigned by the service before insert, so the ledger row and the job can name it in the same transaction. */
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  userId: string;
+
+  @ManyToOne(() => User, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'user_id' })
+  user?: User;
+
+  @Column({ type: 'varchar', length: 63 })
+  name: string;
+
+  @Column({ name: 'os_type', type: 'varchar', length: 32 })
+  osType: string;
+
+  @Column({ name: 'ram_mb', type: 'integer' })
+  ramMb: number;
+
+  @Column({ name: 'disk_gb', type: 'integer' })
+  diskGb: number;
+
+  @Column({ name: 'cpu_cores', type: 'integer' })
+  cpuCores: number;
+
+  @Column({ type: 'varchar', length: 16 })
+  status: VmStatus;
+
+  @Column({ name: 'ip_address', type: 'varchar', length: 45, nullable: true })
+  ipAddress: string | null;
+
+  @Column({ name: 'ssh_port', type: 'integer', nullable: true })
+  sshPort: number | null;
+
+  /** Running time accumulated over finished runs; the current run is added on read. */
+  @Column({ name: 'uptime_seconds', type: 'integer', default: 0 })
+  uptimeSeconds: number;
+
+  @Column({ name: 'last_started_at', type: 'timestamptz', precision: 3, nullable: true })
+  lastStartedAt: Date | null;
+
+  @Column({ type: 'integer' })
+  cost: number;
+
+  /** Hypervisor host that runs it (the worker's hostname). */
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  host: string | null;
+
+  /** Free-form JSON object (validated on input); `any` values so TypeORM's partial types accept it. */
+  @Column({ type: 'jsonb' })
+  metadata: Record<string, any>;
+
+  /** When the status last changed: transitional states older than a deadline are stuck. */
+  @Column({ name: 'status_changed_at', type: 'timestamptz', precision: 3 })
+  statusChangedAt: Date;
+
+  /** Operation lease: the job running a provider operation on this VM, so only one runs at a time. */
+  @Column({ name: 'locked_by', type: 'uuid', nullable: true, select: false })
+  lockedBy: string | null;
+
+  @Column({ name: 'locked_until', type: 'timestamptz', precision: 3, nullable: true, select: false })
+  lockedUntil: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt: Date;
+
+  @Column({ name: 'destroyed_at', type: 'timestamptz', precision: 3, nullable: true })
+  destroyedAt: Date | null;
+}

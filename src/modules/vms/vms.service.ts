@@ -1,0 +1,244 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
+import { v7 as uuidv7 } from 'uuid';
+import { AppError } from '../../common/app-error';
+import { uniqueViolation } from '../../common/db-errors';
+import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { QueueService } from '../../queue/queue.service';
+import type { AuthUser } from '../auth/auth.decorators';
+import { CreditsService } from '../credits/credits.service';
+import { EventsService } from '../events/events.service';
+import { metadataProblem } from './dto/metadata.validator';
+import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
+import { Vm } from './entities/vm.entity';
+import type { OsCatalog } from './os-catalog';
+import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
+import { allowedActions, nextStatus, TRANSITIONS, VmAction, VmStatus } from './vm-state';
+
+export interface VmFilter {
+  user_id?: string;
+  status?: VmStatus;
+  include_destroyed?: boolean;
+  os_type?: string;
+  name_prefix?: string;
+}
+
+export interface ActionContext {
+  /** The caller. */
+  actor: AuthUser;
+  /** Limit to this owner's VMs (a user acting on their own); unset for admins. */
+  ownerId?: string;
+  reason?: string;
+}
+
+@Injectable()
+export class VmsService {
+  constructor(
+    private readonly dataSource: DataSource,
+    @InjectRepository(Vm) private readonly vms: Repository<Vm>,
+    private readonly credits: CreditsService,
+    private readonly events: EventsService,
+    private readonly queue: QueueService,
+    @Inject(OS_CATALOG) private readonly catalog: OsCatalog,
+    @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
+  ) {}
+
+  osTypes(): string[] {
+    return Object.keys(this.catalog).sort();
+  }
+
+  private assertOsType(osType: string): void {
+    if (!(osType in this.catalog)) {
+      throw new AppError(400, 'vm.unknown_os_type', `Unknown os_type ${JSON.stringify(osType)}; choose one of ${this.osTypes().join(', ')}`, {
+        allowed_os_types: this.osTypes(),
+      });
+    }
+  }
+
+  async quotaCheck(userId: string, dto: QuotaCheckDto) {
+    if (dto.os_type !== undefined) this.assertOsType(dto.os_type);
+    return this.credits.checkQuota(userId, dto);
+  }
+
+  /**
+   * One transaction: debit (the conditional UPDATE refuses to overspend), insert the VM, record the
+   * events and enqueue the provisioning job. Any failure leaves no VM, no charge and no job.
+   */
+  async create(user: AuthUser, dto: CreateVmDto): Promise<Vm> {
+    this.assertOsType(dto.os_type);
+    const cost = this.credits.calculateCost(dto);
+    const id = uuidv7();
+    try {
+      const vm = await this.dataSource.transaction(async (m) => {
+        const charge = await this.credits.apply(m, {
+          userId: user.id,
+          amount: -cost,
+          kind: 'vm_create',
+          reason: `VM ${dto.name}`,
+          vmId: id,
+        });
+        const vm = m.getRepository(Vm).create({
+            id,
+            userId: user.id,
+            name: dto.name,
+            osType: dto.os_type,
+            ramMb: dto.ram_mb,
+            diskGb: dto.disk_gb,
+            cpuCores: dto.cpu_cores,
+            status: 'provisioning',
+            ipAddress: null,
+            sshPort: null,
+            uptimeSeconds: 0,
+            lastStartedAt: null,
+            host: null,
+            destroyedAt: null,
+            cost,
+            metadata: dto.metadata ?? {},
+            statusChangedAt: new Date(),
+          });
+        // insert (not save): no existence SELECT first; generated columns are written back to `vm`.
+        await m.getRepository(Vm).insert(vm);
+        await this.events.record(m, {
+          action: 'vm.create',
+          message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
+          details: { name: vm.name, os_type: vm.osType, ram_mb: vm.ramMb, disk_gb: vm.diskGb, cpu_cores: vm.cpuCores, cost },
+          userId: user.id,
+          vmId: id,
+        });
+        await this.events.record(m, {
+          action: 'system.credit_deduction',
+          message: `Charged ${cost} credits for VM ${vm.name}`,
+          details: { amount: -cost, balance_after: charge.balanceAfter, ledger_id: charge.id },
+          userId: user.id,
+          vmId: id,
+        });
+        await this.enqueue(m, vm);
+        return vm;
+      });
+      this.queue.notify(VM_OPERATION_QUEUE);
+      return vm;
+    } catch (err) {
+      if (uniqueViolation(err) === 'vms_user_name_active_key') {
+        throw new AppError(409, 'vm.name_taken', `You already have a VM named ${dto.name}`);
+      }
+      throw err;
+    }
+  }
+
+  /** Sends the job that completes the VM's current transitional status, in the caller's transaction. */
+  private async enqueue(m: EntityManager, vm: Vm): Promise<void> {
+    const t = TRANSITIONS[vm.status];
+    if (!t) throw new Error(`status ${vm.status} has no operation`);
+    await this.queue.send<VmOperationJob>(
+      m,
+      VM_OPERATION_QUEUE,
+      { vmId: vm.id, op: t.op, expect: vm.status },
+      { expireInSeconds: jobExpirySeconds(t.op, this.timeouts) },
+    );
+  }
+
+  async list(filter: VmFilter, page: PageQueryDto): Promise<Page<Vm>> {
+    const qb = this.vms.createQueryBuilder('vm');
+    if (filter.user_id) qb.andWhere('vm.user_id = :userId', { userId: filter.user_id });
+    if (filter.status) qb.andWhere('vm.status = :status', { status: filter.status });
+    else if (!filter.include_destroyed) qb.andWhere(`vm.status <> 'destroyed'`);
+    if (filter.os_type) qb.andWhere('vm.os_type = :osType', { osType: filter.os_type });
+    if (filter.name_prefix) {
+      qb.andWhere(`vm.name LIKE :prefix`, { prefix: `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%` });
+    }
+    return paginate(qb, page);
+  }
+
+  /** A VM by id; `ownerId` scopes it to one user. Anyone else's VM is "not found", never "forbidden". */
+  async get(id: string, ownerId?: string, manager: EntityManager = this.vms.manager, lock = false): Promise<Vm> {
+    const qb = manager.getRepository(Vm).createQueryBuilder('vm').where('vm.id = :id', { id });
+    if (ownerId) qb.andWhere('vm.user_id = :ownerId', { ownerId });
+    if (lock) qb.setLock('pessimistic_write');
+    const vm = await qb.getOne();
+    if (!vm) throw new AppError(404, 'vm.not_found', 'VM not found');
+    return vm;
+  }
+
+  /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
+  private async update(m: EntityManager, vm: Vm, patch: Partial<Vm>): Promise<Vm> {
+    const result = await m
+      .getRepository(Vm)
+      .createQueryBuilder()
+      .update()
+      .set(patch)
+      .where('id = :id', { id: vm.id })
+      .returning('updated_at')
+      .execute();
+    const row = (result.raw as { updated_at: Date }[])[0];
+    return Object.assign(vm, patch, { updatedAt: row.updated_at });
+  }
+
+  /** Merges a metadata patch (null removes a key) under a row lock, keeping the size limits. */
+  async updateMetadata(user: AuthUser, id: string, patch: Record<string, unknown>): Promise<Vm> {
+    return this.dataSource.transaction(async (m) => {
+      const vm = await this.get(id, user.id, m, true);
+      const merged: Record<string, unknown> = { ...vm.metadata };
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === null) delete merged[key];
+        else merged[key] = value;
+      }
+      const problem = metadataProblem(merged, { allowNullValues: false });
+      if (problem) throw new AppError(400, 'vm.metadata_too_large', `metadata after the merge ${problem}`);
+      const saved = await this.update(m, vm, { metadata: merged });
+      await this.events.record(m, {
+        action: 'vm.metadata_updated',
+        message: `Metadata of VM ${vm.name} updated`,
+        details: { keys: Object.keys(patch) },
+        userId: vm.userId,
+        vmId: vm.id,
+      });
+      return saved;
+    });
+  }
+
+  /**
+   * Validates the action against the state machine and, in one transaction, moves the VM to the
+   * transitional status, records the event(s) and enqueues the job. 409 lists the allowed actions.
+   */
+  async requestAction(id: string, action: VmAction, ctx: ActionContext): Promise<Vm> {
+    const vm = await this.dataSource.transaction(async (m) => {
+      const vm = await this.get(id, ctx.ownerId, m, true);
+      const to = nextStatus(vm.status, action);
+      if (!to) {
+        const allowed = allowedActions(vm.status);
+        throw new AppError(
+          409,
+          'vm.invalid_transition',
+          `Cannot ${action} a VM that is ${vm.status}; allowed now: ${allowed.join(', ') || 'none'}`,
+          { vm_status: vm.status, allowed_actions: allowed },
+        );
+      }
+      const from = vm.status;
+      const saved = await this.update(m, vm, { status: to, statusChangedAt: new Date() });
+      const byAdmin = ctx.actor.id !== vm.userId;
+      await this.events.record(m, {
+        action: 'vm.action_requested',
+        message: `${action} requested for VM ${vm.name} (${from} -> ${to})`,
+        details: { action, from, to },
+        userId: vm.userId,
+        vmId: vm.id,
+        actorId: byAdmin ? ctx.actor.id : null,
+      });
+      if (byAdmin) {
+        await this.events.record(m, {
+          action: 'admin.vm_action',
+          message: `Admin ${ctx.actor.username} requested ${action} on VM ${vm.name} of user ${vm.userId}`,
+          details: { action, from, to, reason: ctx.reason ?? null, target_user_id: vm.userId },
+          userId: vm.userId,
+          vmId: vm.id,
+          actorId: ctx.actor.id,
+        });
+      }
+      await this.enqueue(m, saved);
+      return saved;
+    });
+    this.queue.notify(VM_OPERATION_QUEUE);
+    return vm;
+  }
+}

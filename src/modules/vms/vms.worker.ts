@@ -1,0 +1,199 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { hostname } from 'node:os';
+import { DataSource, EntityManager } from 'typeorm';
+import type { Env } from '../../config/env.validation';
+import { QueueService } from '../../queue/queue.service';
+import { EventsService } from '../events/events.service';
+import type { EventAction } from '../events/events.types';
+import { Vm } from './entities/vm.entity';
+import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
+import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_DEAD_QUEUE, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
+import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
+
+/** Seconds of the current run, added to the accumulated uptime when a VM stops running. */
+const ADD_CURRENT_RUN = `uptime_seconds + COALESCE(floor(extract(epoch FROM now() - last_started_at))::int, 0)`;
+
+const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
+  up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
+  halt: () => 'vm.stopped',
+  reload: () => 'vm.restarted',
+  destroy: () => 'vm.destroyed',
+};
+
+/** SQL assignments (beyond status) for each operation's success. */
+const DONE_SET: Record<VmOperation, string> = {
+  up: `last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`,
+  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`,
+  halt: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, ip_address = NULL, ssh_port = NULL`,
+  destroy: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, ip_address = NULL, ssh_port = NULL, destroyed_at = now()`,
+};
+
+class OperationTimeout extends ProviderError {}
+
+function withTimeout<T>(work: Promise<T>, seconds: number, op: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new OperationTimeout(`${op} timed out after ${seconds} s`, '', true)), seconds * 1000);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function trimOutput(text: string, max = 2000): string {
+  const t = text.trim();
+  return t.length > max ? `…${t.slice(-max)}` : t;
+}
+
+/**
+ * Consumes VM operation jobs. Each job takes a lease on its VM row (one provider operation per VM
+ * at a time, across processes), runs the provider with a timeout, and records the outcome and its
+ * event in one transaction. A crashed worker's job expires and is retried; one that exhausts its
+ * retries is dead-lettered and its VM marked failed, so no VM stays in a transitional state.
+ */
+@Injectable()
+export class VmWorker implements OnApplicationBootstrap {
+  private readonly logger = new Logger(VmWorker.name);
+  private readonly host = hostname();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly queue: QueueService,
+    private readonly events: EventsService,
+    private readonly config: ConfigService<Env, true>,
+    @Inject(VM_PROVIDER) private readonly provider: VmProvider,
+    @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.queue.ensureQueue(VM_OPERATION_DEAD_QUEUE);
+    await this.queue.ensureQueue(VM_OPERATION_QUEUE, {
+      retryLimit: 3,
+      retryDelay: 5,
+      retryBackoff: true,
+      deadLetter: VM_OPERATION_DEAD_QUEUE,
+    });
+    if (!this.config.get('WORKER', { infer: true })) return;
+    const concurrency = this.config.get('WORKER_CONCURRENCY', { infer: true });
+    const options = { batchSize: 1, pollingIntervalSeconds: 1 };
+    for (let i = 0; i < concurrency; i++) {
+      await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, options, ([job]) => this.run(job.id, job.data));
+    }
+    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.abandon(job.data));
+    this.logger.log(`Worker consuming ${VM_OPERATION_QUEUE} (${concurrency} at a time) with the ${this.provider.name} provider`);
+  }
+
+  async run(jobId: string, job: VmOperationJob): Promise<void> {
+    const leased = await this.acquireLease(jobId, job);
+    if (leased === 'missing') return;
+    if (leased === 'busy') {
+      // Another operation holds this VM; try again shortly rather than run two at once.
+      await this.queue.sendLater(VM_OPERATION_QUEUE, job, 2, { expireInSeconds: jobExpirySeconds(job.op, this.timeouts) });
+      return;
+    }
+    const vm = leased;
+    try {
+      if (vm.status !== job.expect) {
+        this.logger.debug(`Skipping stale ${job.op} for VM ${vm.id}: it is ${vm.status}, not ${job.expect}`);
+        return;
+      }
+      const target: VmTarget = { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores };
+      let connection: VmConnection | undefined;
+      try {
+        connection = await withTimeout(this.execute(job.op, target), this.timeouts[job.op], job.op);
+      } catch (err) {
+        await this.fail(vm, job, err);
+        return;
+      }
+      await this.succeed(vm, job, connection);
+    } finally {
+      await this.dataSource.query(`UPDATE vms SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2`, [vm.id, jobId]);
+    }
+  }
+
+  private async execute(op: VmOperation, vm: VmTarget): Promise<VmConnection | undefined> {
+    switch (op) {
+      case 'up':
+        return this.provider.up(vm);
+      case 'reload':
+        return this.provider.reload(vm);
+      case 'halt':
+        return void (await this.provider.halt(vm));
+      case 'destroy':
+        return void (await this.provider.destroy(vm));
+    }
+  }
+
+  private async acquireLease(jobId: string, job: VmOperationJob): Promise<Vm | 'busy' | 'missing'> {
+    const [rows] = await this.dataSource.query(
+      `UPDATE vms SET locked_by = $2, locked_until = now() + make_interval(secs => $3)
+        WHERE id = $1 AND (locked_by IS NULL OR locked_until < now() OR locked_by = $2)
+        RETURNING id`,
+      [job.vmId, jobId, jobExpirySeconds(job.op, this.timeouts)],
+    );
+    if (rows.length) return this.dataSource.getRepository(Vm).findOneByOrFail({ id: job.vmId });
+    const exists = await this.dataSource.getRepository(Vm).existsBy({ id: job.vmId });
+    return exists ? 'busy' : 'missing';
+  }
+
+  /** Moves the VM out of `expect` if it is still there; returns whether it was. */
+  private async transition(m: EntityManager, vm: Vm, expect: VmStatus, to: VmStatus, set: string, params: unknown[] = []): Promise<boolean> {
+    const [rows] = await m.query(
+      `UPDATE vms SET status = '${to}', status_changed_at = now(), updated_at = now()${set ? `, ${set}` : ''}
+        WHERE id = $1 AND status = $2 RETURNING id`,
+      [vm.id, expect, ...params],
+    );
+    return rows.length > 0;
+  }
+
+  private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
+    const t = TRANSITIONS[job.expect]!;
+    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.host] : [];
+    await this.dataSource.transaction(async (m) => {
+      if (!(await this.transition(m, vm, job.expect, t.done, DONE_SET[job.op], params))) return;
+      await this.events.record(m, {
+        action: DONE_EVENT[job.op](job.expect),
+        message: `VM ${vm.name} is ${t.done}`,
+        details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.host },
+        userId: vm.userId,
+        vmId: vm.id,
+      });
+    });
+    this.logger.log(`VM ${vm.id} ${job.expect} -> ${t.done}`);
+  }
+
+  private async fail(vm: Vm, job: VmOperationJob, err: unknown): Promise<void> {
+    const pe = err instanceof ProviderError ? err : undefined;
+    const message = (err as Error)?.message ?? String(err);
+    await this.dataSource.transaction(async (m) => {
+      if (!(await this.transition(m, vm, job.expect, 'failed', `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL`))) return;
+      await this.events.record(m, {
+        action: job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed',
+        message: `VM ${vm.name}: ${job.op} failed: ${message}`,
+        details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false },
+        userId: vm.userId,
+        vmId: vm.id,
+      });
+    });
+    this.logger.warn(`VM ${vm.id} ${job.op} failed: ${message}`);
+  }
+
+  /** A job that exhausted its retries (its workers kept dying): the VM must not stay transitional. */
+  async abandon(job: VmOperationJob): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      const [rows] = await m.query(
+        `UPDATE vms SET status = 'failed', status_changed_at = now(), updated_at = now(),
+                uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, locked_by = NULL, locked_until = NULL
+          WHERE id = $1 AND status = $2 RETURNING user_id, name`,
+        [job.vmId, job.expect],
+      );
+      if (!rows.length) return;
+      await this.events.record(m, {
+        action: job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed',
+        message: `VM ${rows[0].name}: ${job.op} abandoned after repeated worker failures`,
+        details: { op: job.op, from: job.expect, error: 'retries exhausted', timed_out: true },
+        userId: rows[0].user_id,
+        vmId: job.vmId,
+      });
+    });
+  }
+}
