@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { validateEnv, type Env } from './config/env.validation';
 import { dataSourceOptions } from './database/data-source';
 import { DATABASE_URL } from './database/database.tokens';
+import { AdminModule } from './modules/admin/admin.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { CreditsModule } from './modules/credits/credits.module';
 import { EventsModule } from './modules/events/events.module';
@@ -52,6 +53,7 @@ export class AppModule {
         CreditsModule,
         EventsModule,
         VmsModule,
+        AdminModule,
         HealthModule,
       ],
     };

@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import type { AuthUser } from '../auth/auth.decorators';
+import { EventsService } from '../events/events.service';
+import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
 import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
 
@@ -32,7 +35,11 @@ export interface Quota {
 
 @Injectable()
 export class CreditsService {
-  constructor(@InjectRepository(CreditTransaction) private readonly ledger: Repository<CreditTransaction>) {}
+  constructor(
+    @InjectRepository(CreditTransaction) private readonly ledger: Repository<CreditTransaction>,
+    private readonly dataSource: DataSource,
+    private readonly events: EventsService,
+  ) {}
 
   /** The fixed price of a VM: max(10, ceil(ram_mb/512*5 + disk_gb/10*2 + cpu_cores*10)). */
   calculateCost(spec: VmSpec): number {
@@ -95,5 +102,43 @@ export class CreditsService {
     const qb = this.ledger.createQueryBuilder('t').where('t.user_id = :userId', { userId });
     const { items, next_cursor } = await paginate(qb, page);
     return { items: items.map(toCreditTransactionResponse), next_cursor };
+  }
+
+  /**
+   * An admin's adjustment: ledger row (kind admin_adjustment, actor), balance and an admin event
+   * naming the target user, in one transaction. A deduction below zero answers 409 and changes nothing.
+   */
+  async adjust(actor: AuthUser, userId: string, amount: number, reason: string): Promise<CreditTransaction> {
+    return this.dataSource.transaction(async (m) => {
+      const row = await this.apply(m, { userId, amount, kind: 'admin_adjustment', reason, actorId: actor.id });
+      await this.events.record(m, {
+        action: 'admin.credit_adjustment',
+        message: `Admin ${actor.username} adjusted credits of user ${userId} by ${amount}: ${reason}`,
+        details: { amount, reason, balance_after: row.balanceAfter, ledger_id: row.id, target_user_id: userId },
+        userId,
+        actorId: actor.id,
+      });
+      return row;
+    });
+  }
+
+  /**
+   * Every user whose balance differs from the sum of their ledger, or from their newest row's
+   * balance_after (expected: none). One query over the ledger's (user_id, created_at, id) index.
+   */
+  async audit(): Promise<CreditAuditDto> {
+    const rows: { user_id: string; username: string; balance: number; ledger_sum: number; last_balance_after: number | null }[] =
+      await this.dataSource.query(`
+        WITH sums AS (SELECT user_id, sum(amount)::bigint AS ledger_sum FROM credit_transactions GROUP BY user_id),
+             last AS (SELECT DISTINCT ON (user_id) user_id, balance_after
+                        FROM credit_transactions ORDER BY user_id, created_at DESC, id DESC)
+        SELECT u.id AS user_id, u.username, u.credits AS balance,
+               COALESCE(s.ledger_sum, 0)::int AS ledger_sum, l.balance_after AS last_balance_after
+          FROM users u
+          LEFT JOIN sums s ON s.user_id = u.id
+          LEFT JOIN last l ON l.user_id = u.id
+         WHERE u.credits <> COALESCE(s.ledger_sum, 0) OR u.credits IS DISTINCT FROM COALESCE(l.balance_after, 0)`);
+    const [{ count }] = await this.dataSource.query('SELECT count(*)::int AS count FROM users');
+    return { checked_users: count, mismatches: rows };
   }
 }

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import { notFound } from '../../common/app-error';
+import { AppError, notFound } from '../../common/app-error';
+import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import type { AuthUser } from '../auth/auth.decorators';
+import { EventsService } from '../events/events.service';
+import { ListUsersQueryDto, UpdateUserDto } from './dto/admin-user.dto';
 import { User, UserRole } from './entities/user.entity';
 
 export interface NewUser {
@@ -13,7 +17,10 @@ export interface NewUser {
 
 @Injectable()
 export class UsersService {
-  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly events: EventsService,
+  ) {}
 
   /** Inserts a user with a zero balance inside the caller's transaction; credits come from the ledger. */
   async create(manager: EntityManager, input: NewUser): Promise<User> {
@@ -49,5 +56,57 @@ export class UsersService {
       .getOne();
     if (!row) return null;
     return row.email.toLowerCase() === email.toLowerCase() ? 'email' : 'username';
+  }
+
+  async list(filter: Omit<ListUsersQueryDto, keyof PageQueryDto>, page: PageQueryDto): Promise<Page<User>> {
+    const like = (prefix: string) => `${prefix.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+    const qb = this.users.createQueryBuilder('u');
+    if (filter.email_prefix) qb.andWhere('lower(u.email) LIKE :email', { email: like(filter.email_prefix) });
+    if (filter.username_prefix) qb.andWhere('u.username LIKE :username', { username: like(filter.username_prefix) });
+    if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
+    if (filter.is_active !== undefined) qb.andWhere('u.is_active = :active', { active: filter.is_active });
+    return paginate(qb, page);
+  }
+
+  /** Users by id, one query (for naming the owners of a page of rows). */
+  async byIds(ids: string[]): Promise<Map<string, User>> {
+    if (!ids.length) return new Map();
+    const rows = await this.users.createQueryBuilder('u').where('u.id IN (:...ids)', { ids: [...new Set(ids)] }).getMany();
+    return new Map(rows.map((u) => [u.id, u]));
+  }
+
+  /**
+   * An admin changes a user's role or active flag, with an admin event, in one transaction. An admin
+   * cannot demote or deactivate themselves, and the last active admin cannot be removed (the active
+   * admins are locked first, so two concurrent demotions cannot both pass the check).
+   */
+  async adminUpdate(actor: AuthUser, id: string, patch: UpdateUserDto): Promise<User> {
+    if (patch.role === undefined && patch.is_active === undefined) {
+      throw new AppError(400, 'user.empty_update', 'Give role and/or is_active');
+    }
+    return this.users.manager.transaction(async (m) => {
+      const admins: { id: string }[] = await m.query(`SELECT id FROM users WHERE role = 'admin' AND is_active FOR UPDATE`);
+      const user = await m.getRepository(User).createQueryBuilder('u').where('u.id = :id', { id }).setLock('pessimistic_write').getOne();
+      if (!user) throw notFound('User');
+      const removesAdmin = user.role === 'admin' && user.isActive && (patch.role === 'user' || patch.is_active === false);
+      if (removesAdmin && id === actor.id) {
+        throw new AppError(409, 'user.self_demotion', 'Admins cannot demote or deactivate themselves');
+      }
+      if (removesAdmin && admins.length <= 1) {
+        throw new AppError(409, 'user.last_admin', 'The last active admin cannot be demoted or deactivated');
+      }
+      const before = { role: user.role, is_active: user.isActive };
+      if (patch.role !== undefined) user.role = patch.role;
+      if (patch.is_active !== undefined) user.isActive = patch.is_active;
+      await m.getRepository(User).update(id, { role: user.role, isActive: user.isActive });
+      await this.events.record(m, {
+        action: 'admin.user_updated',
+        message: `Admin ${actor.username} changed user ${user.username}: ${JSON.stringify(before)} -> ${JSON.stringify(patch)}`,
+        details: { before, after: { role: user.role, is_active: user.isActive }, target_user_id: id },
+        userId: id,
+        actorId: actor.id,
+      });
+      return m.getRepository(User).findOneByOrFail({ id });
+    });
   }
 }

@@ -1,7 +1,7 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuth } from '../../common/api-errors.decorator';
-import { AppError } from '../../common/app-error';
+import { UuidPipe } from '../../common/uuid.pipe';
 import { PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsGuard } from '../credits/credits.guard';
@@ -10,10 +10,6 @@ import { CreateVmDto, ListVmsQueryDto, QuotaCheckDto, QuotaResponseDto, UpdateVm
 import { VmsService } from './vms.service';
 
 export const VmPage = PageOf(VmResponseDto);
-
-export const VmIdPipe = new ParseUUIDPipe({
-  exceptionFactory: () => new AppError(400, 'request.invalid_id', 'The id must be a UUID'),
-});
 
 class OsTypesResponseDto {
   /** os_type values accepted by create. */
@@ -76,7 +72,7 @@ export class VmsController {
   @ApiOperation({ operationId: 'getVm', summary: 'One of your VMs, with its current uptime' })
   @ApiOkResponse({ type: VmResponseDto })
   @ApiAuth(400, 404)
-  async get(@CurrentUser() user: AuthUser, @Param('id', VmIdPipe) id: string): Promise<VmResponseDto> {
+  async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.get(id, user.id));
   }
 
@@ -84,7 +80,7 @@ export class VmsController {
   @ApiOperation({ operationId: 'getVmStatus', summary: 'Status, connection and uptime of one of your VMs' })
   @ApiOkResponse({ type: VmStatusResponseDto })
   @ApiAuth(400, 404)
-  async status(@CurrentUser() user: AuthUser, @Param('id', VmIdPipe) id: string): Promise<VmStatusResponseDto> {
+  async status(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<VmStatusResponseDto> {
     return toVmStatusResponse(await this.vms.get(id, user.id));
   }
 
@@ -96,7 +92,7 @@ export class VmsController {
   })
   @ApiOkResponse({ type: VmResponseDto })
   @ApiAuth(400, 404)
-  async update(@CurrentUser() user: AuthUser, @Param('id', VmIdPipe) id: string, @Body() dto: UpdateVmDto): Promise<VmResponseDto> {
+  async update(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateVmDto): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.updateMetadata(user, id, dto.metadata));
   }
 
@@ -111,7 +107,7 @@ export class VmsController {
   })
   @ApiAcceptedResponse({ type: VmResponseDto })
   @ApiAuth(400, 404, 409)
-  async action(@CurrentUser() user: AuthUser, @Param('id', VmIdPipe) id: string, @Body() dto: VmActionDto): Promise<VmResponseDto> {
+  async action(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: VmActionDto): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.requestAction(id, dto.action, { actor: user, ownerId: user.id }));
   }
 }

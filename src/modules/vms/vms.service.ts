@@ -14,7 +14,7 @@ import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
-import { allowedActions, nextStatus, TRANSITIONS, VmAction, VmStatus } from './vm-state';
+import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 
 export interface VmFilter {
   user_id?: string;
@@ -240,5 +240,16 @@ export class VmsService {
     });
     this.queue.notify(VM_OPERATION_QUEUE);
     return vm;
+  }
+
+  /** VMs per status for one user, every status present (0 when none). */
+  async countByStatus(userId: string): Promise<Record<VmStatus, number>> {
+    const rows: { status: VmStatus; count: number }[] = await this.vms.query(
+      'SELECT status, count(*)::int AS count FROM vms WHERE user_id = $1 GROUP BY status',
+      [userId],
+    );
+    const counts = Object.fromEntries(VM_STATUSES.map((s) => [s, 0])) as Record<VmStatus, number>;
+    for (const r of rows) counts[r.status] = r.count;
+    return counts;
   }
 }

@@ -6,6 +6,7 @@ export type UserRole = (typeof USER_ROLES)[number];
 @Entity('users')
 @Check('users_credits_non_negative', '"credits" >= 0')
 @Index('users_email_lower_key', { synchronize: false })
+@Index('users_created_idx', ['createdAt', 'id'])
 export class User {
   @PrimaryGeneratedColumn('uuid')
   id: string;

@@ -1,0 +1,144 @@
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuth } from '../../common/api-errors.decorator';
+import { PageOf, PageQueryDto } from '../../common/pagination';
+import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { CreditsService } from '../credits/credits.service';
+import { CreditTransactionPage } from '../credits/credits.controller';
+import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjustment.dto';
+import { CreditTransactionResponseDto, toCreditTransactionResponse } from '../credits/dto/credit-transaction-response.dto';
+import { EventPage } from '../events/events.controller';
+import { EventsService } from '../events/events.service';
+import { AdminUserDetailDto, ListUsersQueryDto, UpdateUserDto } from '../users/dto/admin-user.dto';
+import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
+import { UsersService } from '../users/users.service';
+import { toVmResponse } from '../vms/dto/vm-response.dto';
+import { Vm } from '../vms/entities/vm.entity';
+import { UuidPipe } from '../../common/uuid.pipe';
+import { VmsService } from '../vms/vms.service';
+import { AdminEventQueryDto, AdminVmActionDto, AdminVmQueryDto, AdminVmResponseDto } from './dto/admin.dto';
+
+export const AdminVmPage = PageOf(AdminVmResponseDto);
+export const UserPage = PageOf(UserResponseDto);
+
+/**
+ * Oversight over plain REST. Owns no tables: every route composes the services that the users, vms,
+ * credits and events modules export. Every write records an admin event naming the actor.
+ */
+@ApiTags('admin')
+@Roles('admin')
+@Controller('admin')
+export class AdminController {
+  constructor(
+    private readonly users: UsersService,
+    private readonly vms: VmsService,
+    private readonly credits: CreditsService,
+    private readonly events: EventsService,
+  ) {}
+
+  /** Each VM with its owner: the page's owners are read in one extra query, not one per row. */
+  private async withOwners(vms: Vm[]): Promise<AdminVmResponseDto[]> {
+    const owners = await this.users.byIds(vms.map((v) => v.userId));
+    return vms.map((vm) => {
+      const o = owners.get(vm.userId);
+      return { ...toVmResponse(vm), user_id: vm.userId, owner: { id: vm.userId, username: o?.username ?? '', email: o?.email ?? '' } };
+    });
+  }
+
+  @Get('vms')
+  @ApiOperation({ operationId: 'adminListVms', summary: 'Every user’s VMs, newest first, with their owners' })
+  @ApiOkResponse({ type: AdminVmPage })
+  @ApiAuth(400, 403)
+  async listVms(@Query() query: AdminVmQueryDto) {
+    const { limit, cursor, ...filter } = query;
+    const page = await this.vms.list(filter, { limit, cursor });
+    return { items: await this.withOwners(page.items), next_cursor: page.next_cursor };
+  }
+
+  @Post('vms/:id/action')
+  @HttpCode(202)
+  @ApiOperation({
+    operationId: 'adminPerformVmAction',
+    summary: 'Act on any user’s VM (asynchronous)',
+    description: 'Same state machine and queue as the owner’s action. Records an admin event with the admin, the owner and the reason.',
+  })
+  @ApiAcceptedResponse({ type: AdminVmResponseDto })
+  @ApiAuth(400, 403, 404, 409)
+  async vmAction(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: AdminVmActionDto) {
+    const vm = await this.vms.requestAction(id, dto.action, { actor: admin, reason: dto.reason });
+    return (await this.withOwners([vm]))[0];
+  }
+
+  @Get('events')
+  @ApiOperation({ operationId: 'adminListEvents', summary: 'All audit events, newest first' })
+  @ApiOkResponse({ type: EventPage })
+  @ApiAuth(400, 403)
+  listEvents(@Query() query: AdminEventQueryDto) {
+    const { limit, cursor, ...filter } = query;
+    return this.events.list(filter, { limit, cursor });
+  }
+
+  @Get('users')
+  @ApiOperation({ operationId: 'adminListUsers', summary: 'All users, newest first' })
+  @ApiOkResponse({ type: UserPage })
+  @ApiAuth(400, 403)
+  async listUsers(@Query() query: ListUsersQueryDto) {
+    const { limit, cursor, ...filter } = query;
+    const page = await this.users.list(filter, { limit, cursor });
+    return { items: page.items.map(toUserResponse), next_cursor: page.next_cursor };
+  }
+
+  @Get('users/:id')
+  @ApiOperation({ operationId: 'adminGetUser', summary: 'One user with their balance and VM counts by status' })
+  @ApiOkResponse({ type: AdminUserDetailDto })
+  @ApiAuth(400, 403, 404)
+  async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
+    const user = await this.users.get(id);
+    return { ...toUserResponse(user), vm_counts: await this.vms.countByStatus(id) };
+  }
+
+  @Patch('users/:id')
+  @ApiOperation({
+    operationId: 'adminUpdateUser',
+    summary: 'Change a user’s role or deactivate them',
+    description: 'Admins cannot demote or deactivate themselves; the last active admin cannot be removed (409).',
+  })
+  @ApiOkResponse({ type: UserResponseDto })
+  @ApiAuth(400, 403, 404, 409)
+  async updateUser(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateUserDto) {
+    return toUserResponse(await this.users.adminUpdate(admin, id, dto));
+  }
+
+  @Post('users/:id/credits')
+  @ApiOperation({
+    operationId: 'adminAdjustCredits',
+    summary: 'Add or deduct credits',
+    description: 'Writes an admin_adjustment ledger row and an admin event. A deduction below zero answers 409 and changes nothing.',
+  })
+  @ApiCreatedResponse({ type: CreditTransactionResponseDto })
+  @ApiAuth(400, 403, 404, 409)
+  async adjustCredits(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: CreditAdjustmentDto) {
+    return toCreditTransactionResponse(await this.credits.adjust(admin, id, dto.amount, dto.reason));
+  }
+
+  @Get('users/:id/credits/transactions')
+  @ApiOperation({ operationId: 'adminListCreditTransactions', summary: 'One user’s credit ledger, newest first' })
+  @ApiOkResponse({ type: CreditTransactionPage })
+  @ApiAuth(400, 403, 404)
+  async listTransactions(@Param('id', UuidPipe) id: string, @Query() page: PageQueryDto) {
+    await this.users.get(id);
+    return this.credits.listTransactions(id, page);
+  }
+
+  @Get('credits/audit')
+  @ApiOperation({
+    operationId: 'adminAuditCredits',
+    summary: 'Users whose balance disagrees with their ledger',
+    description: 'Expected: no mismatches. Compares each balance with the sum of the ledger and with the newest balance_after.',
+  })
+  @ApiOkResponse({ type: CreditAuditDto })
+  @ApiAuth(403)
+  audit(): Promise<CreditAuditDto> {
+    return this.credits.audit();
+  }
+}
