@@ -1,0 +1,61 @@
+import { describe, expect, it, jest } from '@jest/globals';
+import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
+import { AppError } from './app-error';
+import { ProblemFilter } from './problem.filter';
+
+function host(req: object) {
+  const res = { headersSent: false, status: jest.fn(), type: jest.fn(), json: jest.fn(), end: jest.fn() };
+  res.status.mockReturnValue(res);
+  res.type.mockReturnValue(res);
+  return {
+    res,
+    host: { switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }) } as unknown as ArgumentsHost,
+  };
+}
+
+describe('ProblemFilter', () => {
+  const req = { id: 'req-1', method: 'GET', originalUrl: '/api/vms/1?x=y' };
+
+  it('turns an AppError into problem+json with its code and extensions', () => {
+    const { res, host: h } = host(req);
+    new ProblemFilter().catch(new AppError(402, 'credits.insufficient', 'Too poor', { cost: 34, balance: 1 }), h);
+    expect(res.status).toHaveBeenCalledWith(402);
+    expect(res.type).toHaveBeenCalledWith('application/problem+json');
+    expect(res.json).toHaveBeenCalledWith({
+      type: 'https://vm-platform.dev/problems/credits.insufficient',
+      title: 'Payment Required',
+      status: 402,
+      detail: 'Too poor',
+      code: 'credits.insufficient',
+      cost: 34,
+      balance: 1,
+      instance: '/api/vms/1',
+      request_id: 'req-1',
+    });
+  });
+
+  it('keeps Nest HTTP exceptions as their status', () => {
+    const { res, host: h } = host(req);
+    new ProblemFilter().catch(new NotFoundException(), h);
+    expect(res.status).toHaveBeenCalledWith(404);
+  });
+
+  it('answers an unexpected error with a 500 that has no stack or message, and logs it with the request id', () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const { res, host: h } = host(req);
+    new ProblemFilter().catch(new Error('SELECT secret FROM somewhere failed'), h);
+    expect(res.status).toHaveBeenCalledWith(500);
+    const body = res.json.mock.calls[0][0] as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 500, code: 'internal.error', request_id: 'req-1' });
+    expect(JSON.stringify(body)).not.toMatch(/SELECT|stack|at /);
+    expect(error.mock.calls[0][0]).toContain('req-1');
+    error.mockRestore();
+  });
+
+  it('answers 503 when the database connection is refused', () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { res, host: h } = host(req);
+    new ProblemFilter().catch(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), h);
+    expect(res.status).toHaveBeenCalledWith(503);
+  });
+});

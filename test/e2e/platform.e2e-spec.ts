@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
+
+describe('platform: health, docs, errors, bootstrap (e2e)', () => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    ctx = await createTestApp({ env: { ADMIN_EMAIL: 'root@example.test', ADMIN_PASSWORD: 'bootstrap-pass' } });
+  });
+  afterAll(async () => {
+    await ctx.close();
+  });
+
+  it('GET /api/health reports the database, queue, provider and version without a token', async () => {
+    const res = await ctx.http.get('/api/health').expect(200);
+    expect(res.body).toEqual({
+      status: 'ok',
+      database: 'up',
+      queue: 'up',
+      provider: 'simulator',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      uptime_seconds: expect.any(Number),
+    });
+  });
+
+  it('answers unknown routes with a 404 problem', async () => {
+    const res = await ctx.http.get('/api/nowhere').expect(404);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 404, code: 'route.not_found', detail: 'No route GET /api/nowhere' });
+  });
+
+  it('creates the bootstrap admin once, however often the app boots', async () => {
+    const login = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
+    const me = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${login.body.access_token}`).expect(200);
+    expect(me.body.role).toBe('admin');
+    const again = await createTestApp({ database: { url: ctx.databaseUrl, drop: async () => undefined }, env: { ADMIN_EMAIL: 'root@example.test', ADMIN_PASSWORD: 'bootstrap-pass' } });
+    await again.close();
+    const [{ count }] = await ctx.db.query(`SELECT count(*)::int AS count FROM users WHERE lower(email) = 'root@example.test'`);
+    expect(count).toBe(1);
+  });
+
+  describe('OpenAPI', () => {
+    let doc: { paths: Record<string, Record<string, any>>; components: { securitySchemes?: object; schemas: Record<string, any> } };
+    beforeAll(async () => {
+      doc = (await ctx.http.get('/api/docs-json').expect(200)).body;
+    });
+
+    it('serves Swagger UI at /api/docs', async () => {
+      const res = await ctx.http.get('/api/docs/').expect(200);
+      expect(res.text).toContain('swagger-ui');
+    });
+
+    it('describes every route: operationId, summary, tag, a success schema, problem+json errors, security', () => {
+      const publicOps = new Set(['registerUser', 'login', 'getHealth']);
+      const ids = new Set<string>();
+      for (const [path, item] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(item)) {
+          const where = `${method.toUpperCase()} ${path}`;
+          expect({ where, operationId: op.operationId }).toEqual({ where, operationId: expect.stringMatching(/^[a-z][A-Za-z]+$/) });
+          expect(ids.has(op.operationId)).toBe(false);
+          ids.add(op.operationId);
+          expect({ where, summary: typeof op.summary }).toEqual({ where, summary: 'string' });
+          expect({ where, tags: op.tags?.length }).toEqual({ where, tags: 1 });
+          const success = Object.entries(op.responses).find(([code]) => code.startsWith('2'));
+          expect({ where, success: !!(success?.[1] as any)?.content?.['application/json']?.schema }).toEqual({ where, success: true });
+          const errors = Object.entries(op.responses).filter(([code]) => /^[45]/.test(code));
+          for (const [code, response] of errors) {
+            if (op.operationId === 'getHealth') continue;
+            expect({ where, code, problem: !!(response as any).content?.['application/problem+json'] }).toEqual({ where, code, problem: true });
+          }
+          if (!publicOps.has(op.operationId)) {
+            expect({ where, security: op.security }).toEqual({ where, security: [{ bearer: [] }] });
+            expect({ where, has401: '401' in op.responses }).toEqual({ where, has401: true });
+          }
+        }
+      }
+      expect(ids.size).toBeGreaterThanOrEqual(20);
+    });
+
+    it('carries DTO properties with their limits (swagger CLI plugin)', () => {
+      const create = doc.components.schemas.CreateVmDto;
+      expect(create.required).toEqual(expect.arrayContaining(['name', 'os_type', 'ram_mb', 'disk_gb', 'cpu_cores']));
+      expect(create.properties.ram_mb).toMatchObject({ minimum: 512, maximum: 65536 });
+      expect(create.properties.name.pattern).toBe('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$');
+      expect(JSON.stringify(doc.components.schemas.VmResponseDto.properties.status)).toContain('#/components/schemas/VmStatus');
+      expect(doc.components.schemas.VmStatus.enum).toContain('provisioning');
+    });
+  });
+
+  it('answers 503 from /api/health when the database is gone', async () => {
+    const database = await createTestDatabase();
+    const doomed = await createTestApp({ database });
+    try {
+      await doomed.http.get('/api/health').expect(200);
+      await database.drop();
+      const res = await doomed.http.get('/api/health').expect(503);
+      expect(res.body).toMatchObject({ status: 'degraded', database: 'down' });
+    } finally {
+      await doomed.close().catch(() => undefined);
+    }
+  });
+});
