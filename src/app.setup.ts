@@ -23,11 +23,20 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         'application/problem+json with a stable `code`.',
     )
     .setVersion(APP_VERSION)
+    .setLicense('Proprietary', 'https://vm-platform.dev/terms')
+    .addServer('/', 'This server')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  return SwaggerModule.createDocument(app, config, {
+  const doc = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controller, method) => method,
   });
+  // Public routes say so explicitly (security: []) rather than leaving it undefined.
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item) as { security?: unknown[]; operationId?: string }[]) {
+      if (op && typeof op === 'object' && op.operationId && !op.security) op.security = [];
+    }
+  }
+  return doc;
 }
 
 /** Everything that makes the app answer like the product: used by main.ts AND by the tests. */

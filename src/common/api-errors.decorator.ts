@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../modules/vms/vm-state';
 import { ApiBearerAuth, ApiExtraModels, ApiProperty, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
 /** RFC 9457 problem details, as every error answer carries them. */
@@ -32,6 +33,28 @@ export class ProblemDto {
     items: { type: 'object', properties: { field: { type: 'string' }, messages: { type: 'array', items: { type: 'string' } } } },
   })
   errors?: { field: string; messages: string[] }[];
+
+  // Extension members some problems carry (RFC 9457 section 3.2):
+
+  /** credits.insufficient: the price asked. */
+  @ApiProperty({ required: false, example: 34 })
+  cost?: number;
+
+  /** credits.insufficient: the balance at the time. */
+  @ApiProperty({ required: false, example: 20 })
+  balance?: number;
+
+  /** vm.invalid_transition: the VM's current status. */
+  @ApiProperty({ required: false, enum: VM_STATUSES, enumName: 'VmStatus' })
+  vm_status?: VmStatus;
+
+  /** vm.invalid_transition: what the current status allows. */
+  @ApiProperty({ required: false, enum: VM_ACTIONS, enumName: 'VmAction', isArray: true })
+  allowed_actions?: VmAction[];
+
+  /** vm.unknown_os_type: the catalog's os_type values. */
+  @ApiProperty({ required: false, type: [String] })
+  allowed_os_types?: string[];
 }
 
 const DESCRIPTIONS: Record<number, string> = {

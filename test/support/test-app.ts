@@ -6,13 +6,16 @@ import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
-import { configureApp } from '../../src/app.setup';
+import { buildOpenApiDocument, configureApp } from '../../src/app.setup';
+import { createResponseValidator } from './response-validator';
 
 export interface TestContext {
   app: NestExpressApplication;
   http: TestAgent;
   db: DataSource;
   databaseUrl: string;
+  /** Answers that did not match the OpenAPI document so far. */
+  responseViolations: string[];
   close(): Promise<void>;
 }
 
@@ -70,6 +73,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: ['error', 'warn'] });
+  // Every JSON answer is checked against the OpenAPI document (undeclared fields or statuses fail).
+  const validator = createResponseValidator(() => buildOpenApiDocument(app) as unknown as Record<string, unknown>);
+  app.use(validator.middleware);
   configureApp(app);
   await app.init();
   return {
@@ -77,9 +83,13 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     http: request(app.getHttpServer()),
     db: app.get(DataSource),
     databaseUrl: database.url,
+    responseViolations: validator.violations,
     close: async () => {
       await app.close();
       if (!options.database) await database.drop();
+      if (validator.violations.length) {
+        throw new Error(`Responses that do not match the OpenAPI document:\n  ${[...new Set(validator.violations)].join('\n  ')}`);
+      }
     },
   };
 }

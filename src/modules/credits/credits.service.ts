@@ -86,7 +86,10 @@ export class CreditsService {
     const repo = manager.getRepository(CreditTransaction);
     return repo.save(
       repo.create({
+        // Stamped after the balance UPDATE took the row lock (not at transaction start, like now()),
+        // so (created_at, id) order is the order in which balances changed.
         id: uuidv7(),
+        createdAt: new Date(),
         userId: entry.userId,
         amount: entry.amount,
         balanceAfter: rows[0].credits as number,

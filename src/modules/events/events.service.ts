@@ -26,8 +26,10 @@ export class EventsService {
     const def = EVENT_ACTIONS[input.action];
     return manager.getRepository(Event).save(
       manager.getRepository(Event).create({
-        // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
+        // Time-ordered id and a timestamp taken now (not the transaction's start, like now()):
+        // the feed's (created_at, id) order is the order in which events were recorded.
         id: uuidv7(),
+        createdAt: new Date(),
         type: def.type,
         action: input.action,
         severity: input.severity ?? def.severity,

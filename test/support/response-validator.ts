@@ -1,0 +1,77 @@
+import type { NextFunction, Request, Response } from 'express';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+type Json = Record<string, unknown>;
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/**
+ * OpenAPI 3.0 schema -> JSON Schema Ajv checks strictly: `nullable` becomes a null alternative, and
+ * every object schema that does not allow extra properties rejects them, so an undeclared field in a
+ * response fails.
+ */
+function tighten(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(tighten);
+  if (!node || typeof node !== 'object') return node;
+  const s: Json = {};
+  for (const [k, v] of Object.entries(node as Json)) s[k] = k === 'example' || k === 'examples' ? v : tighten(v);
+  if (s.type === 'object' && s.properties && s.additionalProperties === undefined) s.additionalProperties = false;
+  if (s.nullable === true) {
+    delete s.nullable;
+    if (typeof s.type === 'string') return { ...s, type: [s.type, 'null'] };
+    return { anyOf: [s, { type: 'null' }] };
+  }
+  return s;
+}
+
+const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+
+/**
+ * Express middleware for the e2e tests: every JSON answer must match the response schema the
+ * OpenAPI document declares for its route, method, status and content type. Violations are
+ * collected; the test app fails its suite on close when there are any.
+ */
+export function createResponseValidator(getDocument: () => Json) {
+  const violations: string[] = [];
+  const cache = new Map<string, ValidateFunction | string>();
+  let ajv: Ajv | undefined;
+  let doc: { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: object }> }> }>> };
+
+  function validatorFor(path: string, method: string, status: number, type: string): ValidateFunction | string {
+    const key = `${method} ${path} ${status} ${type}`;
+    let v = cache.get(key);
+    if (v) return v;
+    if (!ajv) {
+      doc = tighten(getDocument()) as typeof doc;
+      ajv = addFormats(new Ajv({ strict: false, allErrors: true }));
+      ajv.addSchema(doc as object, 'openapi');
+    }
+    const op = doc.paths[path]?.[method];
+    if (!op) v = `undocumented route ${method.toUpperCase()} ${path}`;
+    else if (!op.responses[String(status)]) v = `undeclared status ${status} for ${method.toUpperCase()} ${path}`;
+    else if (!op.responses[String(status)].content?.[type]?.schema) v = `no ${type} schema for ${status} of ${method.toUpperCase()} ${path}`;
+    else v = ajv.compile({ $ref: `openapi#/${pointer('paths', path, method, 'responses', String(status), 'content', type, 'schema')}` });
+    cache.set(key, v);
+    return v;
+  }
+
+  const middleware = (req: Request, res: Response, next: NextFunction) => {
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+      const route = (req as Request & { route?: { path?: string } }).route?.path;
+      // Unmatched routes (a 404 from the router) and Swagger UI's own routes have no operation to check.
+      if (route && !route.includes('*')) {
+        const path = route.replace(/:(\w+)/g, '{$1}');
+        const type = String(res.get('Content-Type') ?? 'application/json').split(';')[0] || 'application/json';
+        const v = validatorFor(path, req.method.toLowerCase(), res.statusCode, type === 'application/problem+json' ? type : 'application/json');
+        if (typeof v === 'string') violations.push(v);
+        else if (!v(JSON.parse(JSON.stringify(body)))) {
+          violations.push(`${req.method} ${req.originalUrl} -> ${res.statusCode}: ${ajv!.errorsText(v.errors)}`);
+        }
+      }
+      return json(body);
+    };
+    next();
+  };
+  return { middleware, violations };
+}
