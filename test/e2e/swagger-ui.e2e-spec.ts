@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { newUser, TestUser } from '../support/factories';
+import { createTestApp, TestContext } from '../support/test-app';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// CI installs Debian's chromium (.ci/run) and must run this; elsewhere it is skipped when absent.
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error(`CI=true but ${CHROMIUM} is missing: .ci/run installs it`);
+const describeIfChromium = haveChromium ? describe : describe.skip;
+
+describeIfChromium('Swagger UI in a real browser (e2e)', () => {
+  let ctx: TestContext;
+  let user: TestUser;
+  let browser: BrowserContext;
+  let profile: string;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    ctx = await createTestApp();
+    user = await newUser(ctx);
+    await ctx.app.listen(0, '127.0.0.1');
+    baseUrl = `http://127.0.0.1:${(ctx.app.getHttpServer().address() as AddressInfo).port}`;
+    profile = await mkdtemp(join(tmpdir(), 'vmapi-chromium-'));
+    // A fresh profile folder (playwright passes it as --user-data-dir).
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 1000 },
+      // The machine has no outside network: keep Chromium from reaching for it.
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await rm(profile, { recursive: true, force: true });
+    await ctx.close();
+  });
+
+  it('authorizes with a bearer token and executes GET /api/users/me with a 200', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${baseUrl}/api/docs`);
+    await page.locator('.scheme-container button.authorize').click();
+    await page.locator('.modal-ux input[type=text]').first().fill(user.token);
+    await page.locator('.modal-ux .auth-btn-wrapper button.authorize').click();
+    await page.locator('.modal-ux button.btn-done').click();
+
+    const op = page.locator('#operations-users-getCurrentUser');
+    await op.locator('.opblock-summary').click();
+    await op.locator('button.try-out__btn').click();
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table tr.response .response-col_status').first();
+    await status.waitFor({ timeout: 15_000 });
+    expect((await status.textContent())?.trim()).toBe('200');
+    expect(await op.locator('.live-responses-table .microlight').first().textContent()).toContain(user.email);
+
+    await mkdir('test-output', { recursive: true });
+    await status.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: 'test-output/swagger-ui-users-me.png', fullPage: false });
+  }, 60_000);
+});
