@@ -32,6 +32,8 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
       deleteAfterDays: 7,
     });
     this.boss.on('error', (err) => {
+      // After stop, a lingering connection cut by the database's own shutdown is expected noise.
+      if (!this.started) return this.logger.debug(`Queue error after stop: ${err.message}`);
       // The database going away makes pg-boss report every poll; log at most every 10 s.
       if (Date.now() - this.lastErrorLog > 10_000) {
         this.lastErrorLog = Date.now();
