@@ -1,7 +1,10 @@
 import { INestApplication, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Env } from './config/env.validation';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
+import helmet from 'helmet';
 import type { NextFunction, Request, Response } from 'express';
 import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
 import { APP_VERSION } from './common/version';
@@ -42,6 +45,10 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 /** Everything that makes the app answer like the product: used by main.ts AND by the tests. */
 export function configureApp(app: NestExpressApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
+  app.use(helmet());
+  // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
+  const origins = app.get(ConfigService<Env, true>).get('CORS_ORIGINS', { infer: true });
+  if (origins) app.enableCors({ origin: origins.split(',').map((o) => o.trim()), exposedHeaders: ['X-Request-Id'] });
   app.use((req: Request & { id?: string }, res: Response, next: NextFunction) => {
     const incoming = req.header('x-request-id');
     req.id = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();

@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  getMetadataStorage,
   IsBoolean,
   IsIn,
   IsInt,
@@ -105,6 +106,10 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(3600)
   TIMEOUT_QUERY_SECONDS: number = 60;
 
+  /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
+  @IsOptional() @IsString()
+  CORS_ORIGINS?: string;
+
   @IsIn(['info', 'debug'])
   LOG_LEVEL: 'info' | 'debug' = 'info';
 
@@ -116,9 +121,14 @@ export type Env = EnvironmentVariables;
 
 /** Used by ConfigModule and by main.ts before Nest starts (the database URL is needed first). */
 export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
-  const known = Object.keys(new EnvironmentVariables());
+  // Only the variables this class declares (every one carries a validator); empty means unset.
+  const known = new Set(
+    getMetadataStorage()
+      .getTargetValidationMetadatas(EnvironmentVariables, '', true, false)
+      .map((m) => m.propertyName),
+  );
   const relevant: Record<string, unknown> = {};
-  for (const key of [...known, 'DATABASE_URL', 'JWT_SECRET', 'ADMIN_EMAIL', 'ADMIN_PASSWORD', 'OS_CATALOG']) {
+  for (const key of known) {
     if (raw[key] !== undefined && raw[key] !== '') relevant[key] = raw[key];
   }
   const env = plainToInstance(EnvironmentVariables, relevant, { enableImplicitConversion: true });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { JwtService } from '@nestjs/jwt';
 import { newUser } from '../support/factories';
 import { createTestApp, TestContext } from '../support/test-app';
 
@@ -119,6 +120,11 @@ describe('auth and users (e2e)', () => {
   });
 
   describe('tokens', () => {
+    it('keeps CORS closed by default', async () => {
+      const res = await ctx.http.get('/api/health').set('Origin', 'https://anywhere.example').expect(200);
+      expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    });
+
     it('answers 401 without a token, with a garbage token and with a token signed by someone else', async () => {
       await ctx.http.get('/api/users/me').expect(401);
       await ctx.http.get('/api/users/me').set('Authorization', 'Bearer garbage').expect(401);
@@ -127,6 +133,18 @@ describe('auth and users (e2e)', () => {
         'c2lnbmF0dXJlLW9mLXNvbWVvbmUtZWxzZQ';
       const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${forged}`).expect(401);
       expect(res.body.code).toBe('auth.unauthenticated');
+    });
+
+    it('answers 401 for an expired token, an alg=none token and a deleted user’s token', async () => {
+      const user = await newUser(ctx);
+      const jwt = ctx.app.get(JwtService);
+      const expired = await jwt.signAsync({ sub: user.id, role: 'user', exp: Math.floor(Date.now() / 1000) - 10 });
+      await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${expired}`).expect(401);
+      const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: user.id, role: 'admin' })}.`;
+      await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${none}`).expect(401);
+      const ghost = await jwt.signAsync({ sub: '00000000-0000-4000-8000-000000000000', role: 'admin' });
+      await ctx.http.get('/api/admin/users').set('Authorization', `Bearer ${ghost}`).expect(401);
     });
 
     it('stops working as soon as the user is deactivated', async () => {

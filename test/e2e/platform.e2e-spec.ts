@@ -5,7 +5,9 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
   let ctx: TestContext;
 
   beforeAll(async () => {
-    ctx = await createTestApp({ env: { ADMIN_EMAIL: 'root@example.test', ADMIN_PASSWORD: 'bootstrap-pass' } });
+    ctx = await createTestApp({
+      env: { ADMIN_EMAIL: 'root@example.test', ADMIN_PASSWORD: 'bootstrap-pass', CORS_ORIGINS: 'https://console.example' },
+    });
   });
   afterAll(async () => {
     await ctx.close();
@@ -21,6 +23,17 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       uptime_seconds: expect.any(Number),
     });
+  });
+
+  // (Passport keeps one global strategy per name, so a test file uses one app at a time.)
+  it('sends security headers, and CORS headers only for the configured origins', async () => {
+    const res = await ctx.http.get('/api/health').set('Origin', 'https://evil.example').expect(200);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toBeDefined();
+    expect(res.headers['x-powered-by']).toBeUndefined();
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    const ok = await ctx.http.get('/api/health').set('Origin', 'https://console.example').expect(200);
+    expect(ok.headers['access-control-allow-origin']).toBe('https://console.example');
   });
 
   it('answers unknown routes with a 404 problem', async () => {
