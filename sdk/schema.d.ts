@@ -541,7 +541,18 @@ export interface components {
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
         };
-        OsTypesResponseDto: Record<string, never>;
+        OsTypesResponseDto: {
+            /**
+             * @description os_type values accepted by create.
+             * @example [
+             *       "debian-12",
+             *       "rocky-9",
+             *       "ubuntu-22.04",
+             *       "ubuntu-24.04"
+             *     ]
+             */
+            os_types: string[];
+        };
         QuotaCheckDto: {
             /**
              * @description Memory in MiB.

@@ -6,15 +6,10 @@ import { PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsGuard } from '../credits/credits.guard';
 import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } from './dto/vm-response.dto';
-import { CreateVmDto, ListVmsQueryDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
+import { CreateVmDto, ListVmsQueryDto, OsTypesResponseDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
 import { VmsService } from './vms.service';
 
 export const VmPage = PageOf(VmResponseDto);
-
-class OsTypesResponseDto {
-  /** os_type values accepted by create. */
-  os_types: string[];
-}
 
 @ApiTags('vms')
 @Controller('vms')

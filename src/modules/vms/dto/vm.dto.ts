@@ -93,3 +93,9 @@ export class QuotaResponseDto {
   @ApiProperty({ example: 66 })
   balance_after: number;
 }
+
+export class OsTypesResponseDto {
+  /** os_type values accepted by create. */
+  @ApiProperty({ example: ['debian-12', 'rocky-9', 'ubuntu-22.04', 'ubuntu-24.04'] })
+  os_types: string[];
+}

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
+import type { Test } from 'supertest';
+import { eventually, newUser, TestUser } from '../support/factories';
+import { createTestApp, TestContext } from '../support/test-app';
+
+type Who = 'anonymous' | 'stranger' | 'owner' | 'admin';
+
+interface Row {
+  /** Expected status per caller. `stranger` is a normal user acting on someone else's resource. */
+  expect: Record<Who, number>;
+  body?: () => object;
+}
+
+const spec = { os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
+let n = 0;
+
+/**
+ * Every operation in openapi.json must have a row here: a route added without one fails the test.
+ * {id} is the owner's VM on VM routes and the owner's user id on admin user routes.
+ */
+const MATRIX: Record<string, Row> = {
+  'POST /api/auth/register': {
+    expect: { anonymous: 201, stranger: 201, owner: 201, admin: 201 },
+    body: () => ({ username: `m${++n}x${Date.now() % 1e6}`, email: `m${n}.${Date.now()}@example.test`, password: 'password1' }),
+  },
+  'POST /api/auth/login': { expect: { anonymous: 401, stranger: 401, owner: 401, admin: 401 }, body: () => ({ email: 'no@example.test', password: 'nope-nope' }) },
+  'GET /api/health': { expect: { anonymous: 200, stranger: 200, owner: 200, admin: 200 } },
+  'GET /api/users/me': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  'GET /api/credits/transactions': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  'GET /api/events': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  'GET /api/vms/os-types': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  'POST /api/vms/quota-check': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 }, body: () => spec },
+  'POST /api/vms': { expect: { anonymous: 401, stranger: 202, owner: 202, admin: 202 }, body: () => ({ name: `mx${++n}`, ...spec }) },
+  'GET /api/vms': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  // Someone else's VM is "not found", never "forbidden" — for admins too on the owner routes.
+  'GET /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 } },
+  'GET /api/vms/{id}/status': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 } },
+  'PATCH /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, body: () => ({ metadata: { k: 'v' } }) },
+  'POST /api/vms/{id}/action': { expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 }, body: () => ({ action: 'start' }) },
+  'GET /api/admin/vms': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'POST /api/admin/vms/{id}/action': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 409 }, body: () => ({ action: 'start' }) },
+  'GET /api/admin/events': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'GET /api/admin/users': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'GET /api/admin/users/{id}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'PATCH /api/admin/users/{id}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, body: () => ({ is_active: true }) },
+  'POST /api/admin/users/{id}/credits': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 201 }, body: () => ({ amount: 1, reason: 'matrix' }) },
+  'GET /api/admin/users/{id}/credits/transactions': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'GET /api/admin/credits/audit': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+};
+
+describe('authorization matrix over every documented route (e2e)', () => {
+  let ctx: TestContext;
+  let users: Record<Exclude<Who, 'anonymous'>, TestUser>;
+  let vmId: string;
+  let operations: string[];
+
+  beforeAll(async () => {
+    ctx = await createTestApp();
+    users = {
+      owner: await newUser(ctx, { credits: 1000 }),
+      stranger: await newUser(ctx, { credits: 1000 }),
+      admin: await newUser(ctx, { role: 'admin', credits: 1000 }),
+    };
+    vmId = (await ctx.http.post('/api/vms').set(users.owner.auth).send({ name: 'target', ...spec }).expect(202)).body.id;
+    await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(users.owner.auth)).body.status === 'running');
+    const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, unknown>> };
+    operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
+  });
+  afterAll(async () => {
+    await ctx.close();
+  });
+
+  it('has exactly one row per documented operation', () => {
+    expect(Object.keys(MATRIX).sort()).toEqual([...operations].sort());
+  });
+
+  it('answers each caller exactly as designed', async () => {
+    const results: string[] = [];
+    let checked = 0;
+    for (const [key, row] of Object.entries(MATRIX)) {
+      const [method, template] = key.split(' ');
+      const path = template.replace('{id}', template.startsWith('/api/admin/users') ? users.owner.id : vmId);
+      for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
+        let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method.toLowerCase()](path);
+        if (who !== 'anonymous') req = req.set(users[who].auth);
+        const res = row.body ? await req.send(row.body()) : await req;
+        checked++;
+        if (res.status !== row.expect[who]) results.push(`${key} as ${who}: expected ${row.expect[who]}, got ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
+      }
+    }
+    process.stdout.write(`authorization matrix: ${Object.keys(MATRIX).length} operations x 4 callers = ${checked} checks\n`);
+    expect(results).toEqual([]);
+  });
+});
