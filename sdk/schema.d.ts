@@ -1155,7 +1155,10 @@ export interface operations {
     createVm: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, and while the first request is still running, 409. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1200,8 +1203,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /**
+             * @description Conflicts with the current state
+             *
+             *     Conflicts with the current state
+             */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Idempotency-Key reused with a different request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1362,7 +1378,10 @@ export interface operations {
     performVmAction: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, and while the first request is still running, 409. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1409,8 +1428,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /**
+             * @description Conflicts with the current state
+             *
+             *     Conflicts with the current state
+             */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Idempotency-Key reused with a different request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1785,7 +1817,10 @@ export interface operations {
     adminAdjustCredits: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, and while the first request is still running, 409. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1841,8 +1876,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /**
+             * @description Conflicts with the current state
+             *
+             *     Conflicts with the current state
+             */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Idempotency-Key reused with a different request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,7 @@ import { AuthModule } from './modules/auth/auth.module';
 import { CreditsModule } from './modules/credits/credits.module';
 import { EventsModule } from './modules/events/events.module';
 import { HealthModule } from './modules/health/health.module';
+import { IdempotencyModule } from './modules/idempotency/idempotency.module';
 import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
 import { QueueModule } from './queue/queue.module';
@@ -48,6 +49,7 @@ export class AppModule {
           }),
         }),
         QueueModule,
+        IdempotencyModule,
         UsersModule,
         AuthModule,
         CreditsModule,

@@ -64,6 +64,7 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'Authenticated but not allowed',
   404: 'Not found (or not yours)',
   409: 'Conflicts with the current state',
+  422: 'Idempotency-Key reused with a different request',
   503: 'The database is unavailable',
 };
 

@@ -16,3 +16,13 @@ export class AppError extends Error {
 
 export const notFound = (what: string, code = `${what.toLowerCase()}.not_found`) =>
   new AppError(404, code, `${what} not found`);
+
+/** The stored first answer to an idempotent request, sent again as it was (see IdempotencyInterceptor). */
+export class ReplayedResponse extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super('replayed response');
+  }
+}

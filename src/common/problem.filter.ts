@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
-import { AppError } from './app-error';
+import { AppError, ReplayedResponse } from './app-error';
 
 export interface FieldError {
   field: string;
@@ -67,6 +67,14 @@ export class ProblemFilter implements ExceptionFilter {
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { id?: string }>();
+    if (exception instanceof ReplayedResponse) {
+      res
+        .status(exception.status)
+        .setHeader('Idempotent-Replayed', 'true')
+        .type(exception.status >= 400 ? 'application/problem+json' : 'application/json')
+        .json(exception.body);
+      return;
+    }
     const problem = this.toProblem(exception, req);
     if (res.headersSent) {
       res.end();

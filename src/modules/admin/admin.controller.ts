@@ -9,6 +9,7 @@ import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjus
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from '../credits/dto/credit-transaction-response.dto';
 import { EventPage } from '../events/events.controller';
 import { EventsService } from '../events/events.service';
+import { Idempotent } from '../idempotency/idempotency.interceptor';
 import { AdminUserDetailDto, ListUsersQueryDto, UpdateUserDto } from '../users/dto/admin-user.dto';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
 import { UsersService } from '../users/users.service';
@@ -110,6 +111,7 @@ export class AdminController {
   }
 
   @Post('users/:id/credits')
+  @Idempotent()
   @ApiOperation({
     operationId: 'adminAdjustCredits',
     summary: 'Add or deduct credits',

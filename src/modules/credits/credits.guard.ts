@@ -18,8 +18,10 @@ export class CreditsGuard implements CanActivate {
   constructor(private readonly credits: CreditsService) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const req = context.switchToHttp().getRequest<{ user?: AuthUser; body?: unknown }>();
-    if (!req.user || !isSpec(req.body)) return true;
+    const req = context.switchToHttp().getRequest<{ user?: AuthUser; body?: unknown; headers: Record<string, unknown> }>();
+    // With an Idempotency-Key the debit itself answers, so a retry replays the first answer
+    // instead of being judged against the balance the first request already spent.
+    if (!req.user || !isSpec(req.body) || req.headers['idempotency-key'] !== undefined) return true;
     const quota = await this.credits.checkQuota(req.user.id, req.body);
     if (!quota.sufficient) {
       throw new AppError(402, 'credits.insufficient', `This VM costs ${quota.cost} credits and the balance is ${quota.balance}`, {

@@ -5,6 +5,7 @@ import { UuidPipe } from '../../common/uuid.pipe';
 import { PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsGuard } from '../credits/credits.guard';
+import { Idempotent } from '../idempotency/idempotency.interceptor';
 import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } from './dto/vm-response.dto';
 import { CreateVmDto, ListVmsQueryDto, OsTypesResponseDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
 import { VmsService } from './vms.service';
@@ -39,6 +40,7 @@ export class VmsController {
 
   @Post()
   @HttpCode(202)
+  @Idempotent()
   @UseGuards(CreditsGuard)
   @ApiOperation({
     operationId: 'createVm',
@@ -93,6 +95,7 @@ export class VmsController {
 
   @Post(':id/action')
   @HttpCode(202)
+  @Idempotent()
   @ApiOperation({
     operationId: 'performVmAction',
     summary: 'Start, stop, restart or destroy a VM (asynchronous)',
