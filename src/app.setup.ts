@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import helmet from 'helmet';
 import type { NextFunction, Request, Response } from 'express';
 import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
+import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
@@ -47,13 +48,18 @@ export function configureApp(app: NestExpressApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
   app.use(helmet());
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
-  const origins = app.get(ConfigService<Env, true>).get('CORS_ORIGINS', { infer: true });
+  const config = app.get(ConfigService<Env, true>);
+  const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins) app.enableCors({ origin: origins.split(',').map((o) => o.trim()), exposedHeaders: ['X-Request-Id'] });
   app.use((req: Request & { id?: string }, res: Response, next: NextFunction) => {
     const incoming = req.header('x-request-id');
     req.id = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', req.id);
     next();
+  });
+  applyRateLimits(app, {
+    authPerMin: config.get('RATE_LIMIT_AUTH_PER_MIN', { infer: true }),
+    perMin: config.get('RATE_LIMIT_PER_MIN', { infer: true }),
   });
   app.useBodyParser('json', { limit: '256kb' });
   app.disable('x-powered-by');

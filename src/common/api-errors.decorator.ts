@@ -65,11 +65,13 @@ const DESCRIPTIONS: Record<number, string> = {
   404: 'Not found (or not yours)',
   409: 'Conflicts with the current state',
   422: 'Idempotency-Key reused with a different request',
+  429: 'Rate limit exceeded (see Retry-After)',
   503: 'The database is unavailable',
 };
 
-/** Declares the problem+json error answers of a route. */
+/** Declares the problem+json error answers of a route (429, which any route can answer, included). */
 export function ApiProblems(...statuses: number[]) {
+  statuses = [...new Set([...statuses, 429])];
   return applyDecorators(
     ApiExtraModels(ProblemDto),
     ...statuses.map((status) =>

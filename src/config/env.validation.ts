@@ -106,6 +106,14 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(3600)
   TIMEOUT_QUERY_SECONDS: number = 60;
 
+  /** Requests per minute per client on register/login; 0 = off (the default when NODE_ENV=test). */
+  @IsInt() @Min(0) @Max(100_000)
+  RATE_LIMIT_AUTH_PER_MIN: number = 10;
+
+  /** Requests per minute per client on every other route; 0 = off (the default when NODE_ENV=test). */
+  @IsInt() @Min(0) @Max(1_000_000)
+  RATE_LIMIT_PER_MIN: number = 600;
+
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;
@@ -132,6 +140,11 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
     if (raw[key] !== undefined && raw[key] !== '') relevant[key] = raw[key];
   }
   const env = plainToInstance(EnvironmentVariables, relevant, { enableImplicitConversion: true });
+  // Tests turn rate limits on explicitly when they test them.
+  if (env.NODE_ENV === 'test') {
+    relevant.RATE_LIMIT_AUTH_PER_MIN ?? (env.RATE_LIMIT_AUTH_PER_MIN = 0);
+    relevant.RATE_LIMIT_PER_MIN ?? (env.RATE_LIMIT_PER_MIN = 0);
+  }
   const errors = validateSync(env, { skipMissingProperties: false });
   if (errors.length > 0) {
     const lines = errors.map(
