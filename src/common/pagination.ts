@@ -34,6 +34,11 @@ export function PageOf<T>(item: Type<T>): Type<Page<T>> {
   return PageDto;
 }
 
+/** The same page with each item mapped (e.g. entity -> response DTO). */
+export function mapPage<A, B>(page: Page<A>, map: (item: A) => B): Page<B> {
+  return { items: page.items.map(map), next_cursor: page.next_cursor };
+}
+
 interface Cursor {
   createdAt: Date;
   id: string;

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuth } from '../../common/api-errors.decorator';
-import { PageOf, PageQueryDto } from '../../common/pagination';
+import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
 import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { CreditsService } from '../credits/credits.service';
 import { CreditTransactionPage } from '../credits/credits.controller';
@@ -86,7 +86,7 @@ export class AdminController {
   async listUsers(@Query() query: ListUsersQueryDto) {
     const { limit, cursor, ...filter } = query;
     const page = await this.users.list(filter, { limit, cursor });
-    return { items: page.items.map(toUserResponse), next_cursor: page.next_cursor };
+    return mapPage(page, toUserResponse);
   }
 
   @Get('users/:id')

@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
-import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';
@@ -103,8 +103,7 @@ export class CreditsService {
 
   async listTransactions(userId: string, page: PageQueryDto): Promise<Page<CreditTransactionResponseDto>> {
     const qb = this.ledger.createQueryBuilder('t').where('t.user_id = :userId', { userId });
-    const { items, next_cursor } = await paginate(qb, page);
-    return { items: items.map(toCreditTransactionResponse), next_cursor };
+    return mapPage(await paginate(qb, page), toCreditTransactionResponse);
   }
 
   /**

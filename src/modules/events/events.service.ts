@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
@@ -51,7 +51,6 @@ export class EventsService {
     if (filter.severity) qb.andWhere('e.severity = :severity', { severity: filter.severity });
     if (filter.since) qb.andWhere('e.created_at >= :since', { since: filter.since });
     if (filter.until) qb.andWhere('e.created_at < :until', { until: filter.until });
-    const { items, next_cursor } = await paginate(qb, page);
-    return { items: items.map(toEventResponse), next_cursor };
+    return mapPage(await paginate(qb, page), toEventResponse);
   }
 }

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, UseGuards }
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuth } from '../../common/api-errors.decorator';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { PageOf } from '../../common/pagination';
+import { mapPage, PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsGuard } from '../credits/credits.guard';
 import { Idempotent } from '../idempotency/idempotency.interceptor';
@@ -62,7 +62,7 @@ export class VmsController {
   async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto) {
     const { limit, cursor, ...filter } = query;
     const page = await this.vms.list({ ...filter, user_id: user.id }, { limit, cursor });
-    return { items: page.items.map(toVmResponse), next_cursor: page.next_cursor };
+    return mapPage(page, toVmResponse);
   }
 
   @Get(':id')
