@@ -141,7 +141,7 @@ export interface paths {
         put?: never;
         /**
          * Launch a VM (asynchronous)
-         * @description Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails.
+         * @description Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. 403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed).
          */
         post: operations["createVm"];
         delete?: never;
@@ -294,8 +294,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a user’s role or deactivate them
-         * @description Admins cannot demote or deactivate themselves; the last active admin cannot be removed (409).
+         * Change a user’s role, active flag or quota overrides
+         * @description Admins cannot demote or deactivate themselves; the last active admin cannot be removed (409). Quota overrides: a number sets the limit (0 = none), null returns to the QUOTA_* default.
          */
         patch: operations["adminUpdateUser"];
         trace?: never;
@@ -410,6 +410,11 @@ export interface components {
             balance?: number;
             vm_status?: components["schemas"]["VmStatus"];
             allowed_actions?: components["schemas"]["VmAction"][];
+            /** @enum {string} */
+            resource?: "vms" | "cpu_cores" | "ram_mb";
+            requested?: number;
+            used?: number;
+            limit?: number;
             allowed_os_types?: string[];
         };
         /** @enum {string} */
@@ -752,6 +757,25 @@ export interface components {
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
         };
+        QuotaUsageDto: {
+            /**
+             * @description 0 means no limit
+             * @example {
+             *       "vms": 10,
+             *       "cpu_cores": 64,
+             *       "ram_mb": 131072
+             *     }
+             */
+            limits: Record<string, never>;
+            /**
+             * @example {
+             *       "vms": 2,
+             *       "cpu_cores": 4,
+             *       "ram_mb": 2048
+             *     }
+             */
+            used: Record<string, never>;
+        };
         AdminUserDetailDto: {
             /** Format: uuid */
             id: string;
@@ -785,16 +809,24 @@ export interface components {
             } & {
                 [key: string]: number;
             };
+            /** @description Effective quota limits and current use. */
+            quota: components["schemas"]["QuotaUsageDto"];
             is_active: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
             updated_at: string;
         };
+        QuotaOverridesDto: {
+            vms?: number | null;
+            cpu_cores?: number | null;
+            ram_mb?: number | null;
+        };
         UpdateUserDto: {
             role?: components["schemas"]["UserRole"];
             /** @description false deactivates the account: its tokens stop working at once. */
             is_active?: boolean;
+            quotas?: components["schemas"]["QuotaOverridesDto"];
         };
         CreditAdjustmentDto: {
             /**
@@ -1268,6 +1300,15 @@ export interface operations {
             };
             /** @description Not enough credits */
             402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -52,6 +52,22 @@ export class ProblemDto {
   @ApiProperty({ required: false, enum: VM_ACTIONS, enumName: 'VmAction', isArray: true })
   allowed_actions?: VmAction[];
 
+  /** quota.exceeded: which resource (vms, cpu_cores or ram_mb). */
+  @ApiProperty({ required: false, enum: ['vms', 'cpu_cores', 'ram_mb'] })
+  resource?: string;
+
+  /** quota.exceeded: what the request needs of it. */
+  @ApiProperty({ required: false })
+  requested?: number;
+
+  /** quota.exceeded: what is in use already. */
+  @ApiProperty({ required: false })
+  used?: number;
+
+  /** quota.exceeded: the user's limit. */
+  @ApiProperty({ required: false })
+  limit?: number;
+
   /** vm.unknown_os_type: the catalog's os_type values. */
   @ApiProperty({ required: false, type: [String] })
   allowed_os_types?: string[];

@@ -106,6 +106,16 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(3600)
   TIMEOUT_QUERY_SECONDS: number = 60;
 
+  /** Default per-user limits on VMs that are not destroyed (admins override per user); 0 = no limit. */
+  @IsInt() @Min(0) @Max(100_000)
+  QUOTA_MAX_VMS: number = 10;
+
+  @IsInt() @Min(0) @Max(1_000_000)
+  QUOTA_MAX_CPU_CORES: number = 64;
+
+  @IsInt() @Min(0) @Max(100_000_000)
+  QUOTA_MAX_RAM_MB: number = 131072;
+
   /** Requests per minute per client on register/login; 0 = off (the default when NODE_ENV=test). */
   @IsInt() @Min(0) @Max(100_000)
   RATE_LIMIT_AUTH_PER_MIN: number = 10;

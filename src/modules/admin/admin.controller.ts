@@ -95,14 +95,17 @@ export class AdminController {
   @ApiAuth(400, 403, 404)
   async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
     const user = await this.users.get(id);
-    return { ...toUserResponse(user), vm_counts: await this.vms.countByStatus(id) };
+    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(id)]);
+    return { ...toUserResponse(user), vm_counts: vmCounts, quota };
   }
 
   @Patch('users/:id')
   @ApiOperation({
     operationId: 'adminUpdateUser',
-    summary: 'Change a user’s role or deactivate them',
-    description: 'Admins cannot demote or deactivate themselves; the last active admin cannot be removed (409).',
+    summary: 'Change a user’s role, active flag or quota overrides',
+    description:
+      'Admins cannot demote or deactivate themselves; the last active admin cannot be removed (409). ' +
+      'Quota overrides: a number sets the limit (0 = none), null returns to the QUOTA_* default.',
   })
   @ApiOkResponse({ type: UserResponseDto })
   @ApiAuth(400, 403, 404, 409)

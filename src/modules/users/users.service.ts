@@ -32,8 +32,8 @@ export class UsersService {
     return this.users.findOneBy({ id, isActive: true });
   }
 
-  async get(id: string): Promise<User> {
-    const user = await this.users.findOneBy({ id });
+  async get(id: string, manager: EntityManager = this.users.manager): Promise<User> {
+    const user = await manager.getRepository(User).findOneBy({ id });
     if (!user) throw notFound('User');
     return user;
   }
@@ -81,8 +81,8 @@ export class UsersService {
    * admins are locked first, so two concurrent demotions cannot both pass the check).
    */
   async adminUpdate(actor: AuthUser, id: string, patch: UpdateUserDto): Promise<User> {
-    if (patch.role === undefined && patch.is_active === undefined) {
-      throw new AppError(400, 'user.empty_update', 'Give role and/or is_active');
+    if (patch.role === undefined && patch.is_active === undefined && patch.quotas === undefined) {
+      throw new AppError(400, 'user.empty_update', 'Give role, is_active and/or quotas');
     }
     return this.users.manager.transaction(async (m) => {
       const admins: { id: string }[] = await m.query(`SELECT id FROM users WHERE role = 'admin' AND is_active FOR UPDATE`);
@@ -95,14 +95,24 @@ export class UsersService {
       if (removesAdmin && admins.length <= 1) {
         throw new AppError(409, 'user.last_admin', 'The last active admin cannot be demoted or deactivated');
       }
-      const before = { role: user.role, is_active: user.isActive };
+      const quotas = (u: User) => ({ vms: u.quotaMaxVms, cpu_cores: u.quotaMaxCpuCores, ram_mb: u.quotaMaxRamMb });
+      const before = { role: user.role, is_active: user.isActive, quotas: quotas(user) };
       if (patch.role !== undefined) user.role = patch.role;
       if (patch.is_active !== undefined) user.isActive = patch.is_active;
-      await m.getRepository(User).update(id, { role: user.role, isActive: user.isActive });
+      if (patch.quotas?.vms !== undefined) user.quotaMaxVms = patch.quotas.vms;
+      if (patch.quotas?.cpu_cores !== undefined) user.quotaMaxCpuCores = patch.quotas.cpu_cores;
+      if (patch.quotas?.ram_mb !== undefined) user.quotaMaxRamMb = patch.quotas.ram_mb;
+      await m.getRepository(User).update(id, {
+        role: user.role,
+        isActive: user.isActive,
+        quotaMaxVms: user.quotaMaxVms,
+        quotaMaxCpuCores: user.quotaMaxCpuCores,
+        quotaMaxRamMb: user.quotaMaxRamMb,
+      });
       await this.events.record(m, {
         action: 'admin.user_updated',
         message: `Admin ${actor.username} changed user ${user.username}: ${JSON.stringify(before)} -> ${JSON.stringify(patch)}`,
-        details: { before, after: { role: user.role, is_active: user.isActive }, target_user_id: id },
+        details: { before, after: { role: user.role, is_active: user.isActive, quotas: quotas(user) }, target_user_id: id },
         userId: id,
         actorId: actor.id,
       });

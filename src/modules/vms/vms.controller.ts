@@ -47,10 +47,11 @@ export class VmsController {
     summary: 'Launch a VM (asynchronous)',
     description:
       'Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. ' +
-      'Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails.',
+      'Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. ' +
+      '403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed).',
   })
   @ApiAcceptedResponse({ type: VmResponseDto })
-  @ApiAuth(400, 402, 409)
+  @ApiAuth(400, 402, 403, 409)
   async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.create(user, dto));
   }

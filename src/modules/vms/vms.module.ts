@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Env } from '../../config/env.validation';
 import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
+import { UsersModule } from '../users/users.module';
 import { Vm } from './entities/vm.entity';
 import { buildOsCatalog, OsCatalog } from './os-catalog';
 import { createVmProvider } from './providers/provider.factory';
@@ -14,7 +15,7 @@ import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule],
+  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule],
   controllers: [VmsController],
   providers: [
     VmsService,

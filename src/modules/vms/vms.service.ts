@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
@@ -7,12 +8,15 @@ import { uniqueViolation } from '../../common/db-errors';
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import { QueueService } from '../../queue/queue.service';
 import type { AuthUser } from '../auth/auth.decorators';
+import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
+import { UsersService } from '../users/users.service';
 import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
+import { exceededResource, QuotaLimits, QuotaUsageDto } from './quotas';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 
@@ -42,7 +46,43 @@ export class VmsService {
     private readonly queue: QueueService,
     @Inject(OS_CATALOG) private readonly catalog: OsCatalog,
     @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
+    private readonly users: UsersService,
+    private readonly config: ConfigService<Env, true>,
   ) {}
+
+  /** A user's limits (their overrides, else the QUOTA_* defaults) and what their live VMs use. */
+  async quotaUsage(userId: string, manager: EntityManager = this.vms.manager): Promise<QuotaUsageDto> {
+    const user = await this.users.get(userId, manager);
+    const limits: QuotaLimits = {
+      vms: user.quotaMaxVms ?? this.config.get('QUOTA_MAX_VMS', { infer: true }),
+      cpu_cores: user.quotaMaxCpuCores ?? this.config.get('QUOTA_MAX_CPU_CORES', { infer: true }),
+      ram_mb: user.quotaMaxRamMb ?? this.config.get('QUOTA_MAX_RAM_MB', { infer: true }),
+    };
+    const [used]: QuotaLimits[] = await manager.query(
+      `SELECT count(*)::int AS vms, COALESCE(sum(cpu_cores), 0)::int AS cpu_cores, COALESCE(sum(ram_mb), 0)::int AS ram_mb
+         FROM vms WHERE user_id = $1 AND status <> 'destroyed'`,
+      [userId],
+    );
+    return { limits, used };
+  }
+
+  /**
+   * OpenStack-style quotas beside credits. Called after the debit has locked the user's row, so
+   * concurrent creates of one user are checked one after another and cannot overshoot together.
+   */
+  private async assertWithinQuota(m: EntityManager, userId: string, dto: CreateVmDto): Promise<void> {
+    const { limits, used } = await this.quotaUsage(userId, m);
+    const requested: QuotaLimits = { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb };
+    const resource = exceededResource(limits, used, requested);
+    if (resource) {
+      throw new AppError(
+        403,
+        'quota.exceeded',
+        `This VM needs ${requested[resource]} ${resource}; ${used[resource]} of your limit of ${limits[resource]} are in use`,
+        { resource, requested: requested[resource], used: used[resource], limit: limits[resource] },
+      );
+    }
+  }
 
   osTypes(): string[] {
     return Object.keys(this.catalog).sort();
@@ -78,6 +118,7 @@ export class VmsService {
           reason: `VM ${dto.name}`,
           vmId: id,
         });
+        await this.assertWithinQuota(m, user.id, dto);
         const vm = m.getRepository(Vm).create({
             id,
             userId: user.id,

@@ -1,7 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { Type } from 'class-transformer';
 import { PageQueryDto } from '../../../common/pagination';
+import { QuotaUsageDto } from '../../vms/quotas';
 import { VM_STATUSES } from '../../vms/vm-state';
 import { USER_ROLES, type UserRole } from '../entities/user.entity';
 import { UserResponseDto } from './user-response.dto';
@@ -24,6 +26,21 @@ export class ListUsersQueryDto extends PageQueryDto {
   is_active?: boolean;
 }
 
+/** Per-user quota overrides: a number sets it (0 = no limit), null returns to the default. */
+export class QuotaOverridesDto {
+  @IsOptional() @IsInt() @Min(0) @Max(100_000)
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0 })
+  vms?: number | null;
+
+  @IsOptional() @IsInt() @Min(0) @Max(1_000_000)
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0 })
+  cpu_cores?: number | null;
+
+  @IsOptional() @IsInt() @Min(0) @Max(100_000_000)
+  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0 })
+  ram_mb?: number | null;
+}
+
 export class UpdateUserDto {
   @IsOptional() @IsIn(USER_ROLES)
   @ApiPropertyOptional({ enum: USER_ROLES, enumName: 'UserRole' })
@@ -32,6 +49,9 @@ export class UpdateUserDto {
   /** false deactivates the account: its tokens stop working at once. */
   @IsOptional() @IsBoolean()
   is_active?: boolean;
+
+  @IsOptional() @ValidateNested() @Type(() => QuotaOverridesDto)
+  quotas?: QuotaOverridesDto;
 }
 
 export class AdminUserDetailDto extends UserResponseDto {
@@ -42,4 +62,7 @@ export class AdminUserDetailDto extends UserResponseDto {
     example: { running: 2, stopped: 1 },
   })
   vm_counts: Record<string, number>;
+
+  /** Effective quota limits and current use. */
+  quota: QuotaUsageDto;
 }

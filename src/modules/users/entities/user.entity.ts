@@ -30,6 +30,16 @@ export class User {
   @Column({ name: 'is_active', type: 'boolean', default: true })
   isActive: boolean;
 
+  /** Per-user overrides of the QUOTA_* defaults (null = the default). */
+  @Column({ name: 'quota_max_vms', type: 'integer', nullable: true })
+  quotaMaxVms: number | null;
+
+  @Column({ name: 'quota_max_cpu_cores', type: 'integer', nullable: true })
+  quotaMaxCpuCores: number | null;
+
+  @Column({ name: 'quota_max_ram_mb', type: 'integer', nullable: true })
+  quotaMaxRamMb: number | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;
 

@@ -1,0 +1,23 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export const QUOTA_RESOURCES = ['vms', 'cpu_cores', 'ram_mb'] as const;
+export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+
+export type QuotaLimits = Record<QuotaResource, number>;
+
+/** A user's quota: per resource, the limit (0 = none) and what their VMs that are not destroyed use. */
+export class QuotaUsageDto {
+  @ApiProperty({ example: { vms: 10, cpu_cores: 64, ram_mb: 131072 }, description: '0 means no limit' })
+  limits: QuotaLimits;
+
+  @ApiProperty({ example: { vms: 2, cpu_cores: 4, ram_mb: 2048 } })
+  used: QuotaLimits;
+}
+
+/** The first resource a new VM would take past its limit, or null when it fits. */
+export function exceededResource(limits: QuotaLimits, used: QuotaLimits, requested: QuotaLimits): QuotaResource | null {
+  for (const r of QUOTA_RESOURCES) {
+    if (limits[r] > 0 && used[r] + requested[r] > limits[r]) return r;
+  }
+  return null;
+}
