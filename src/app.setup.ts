@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import helmet from 'helmet';
 import type { NextFunction, Request, Response } from 'express';
 import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
+import { jsonDepthLimit } from './common/json-depth';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 
@@ -62,6 +63,7 @@ export function configureApp(app: NestExpressApplication): void {
     perMin: config.get('RATE_LIMIT_PER_MIN', { infer: true }),
   });
   app.useBodyParser('json', { limit: '256kb' });
+  app.use(jsonDepthLimit);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.useGlobalPipes(
