@@ -85,9 +85,9 @@ const DESCRIPTIONS: Record<number, string> = {
   503: 'The database is unavailable',
 };
 
-/** Declares the problem+json error answers of a route (429, which any route can answer, included). */
+/** Declares the problem+json error answers of a route (429 and 503, which any route can answer, included). */
 export function ApiProblems(...statuses: number[]) {
-  statuses = [...new Set([...statuses, 429])];
+  statuses = [...new Set([...statuses, 429, 503])];
   return applyDecorators(
     ApiExtraModels(ProblemDto),
     ...statuses.map((status) =>

@@ -51,8 +51,9 @@ function isDatabaseUnavailable(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
   const message = (err as Error)?.message ?? '';
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(code) ||
-    /Connection terminated|connection timeout|terminating connection/i.test(message)
+    // refused/reset, admin shutdown, cannot connect now, connection failures, database not accepting connections
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08001', '08003', '55000'].includes(code) ||
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|terminating connection/i.test(message)
   );
 }
 

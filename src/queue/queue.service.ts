@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
@@ -14,7 +14,7 @@ export type Job<T> = PgBoss.Job<T>;
  * the caller's TypeORM transaction, so a job exists exactly when the rows that asked for it do.
  */
 @Injectable()
-export class QueueService implements OnModuleInit, OnApplicationShutdown {
+export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(QueueService.name);
   private readonly boss: PgBoss;
   private started = false;
@@ -47,7 +47,11 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     this.started = true;
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Before (not during) shutdown: TypeORM closes its pool in onApplicationShutdown, and running
+   * handlers still need it to record their outcome.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     if (!this.started) return;
     this.started = false;
     // Graceful: running handlers finish (up to the timeout); unfinished jobs return to the queue on expiry.

@@ -1,3 +1,4 @@
+import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
@@ -8,6 +9,17 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
 import { buildOpenApiDocument, configureApp } from '../../src/app.setup';
 import { createResponseValidator } from './response-validator';
+
+/** Records every line at every level, as the app would print it. */
+class CapturingLogger extends ConsoleLogger {
+  constructor(private readonly lines: string[]) {
+    super({ logLevels: ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] });
+  }
+
+  protected printMessages(messages: unknown[], context = '', logLevel: LogLevel = 'log'): void {
+    this.lines.push(`${logLevel} [${context}] ${messages.map((m) => (m instanceof Error ? m.stack : typeof m === 'string' ? m : JSON.stringify(m))).join(' ')}`);
+  }
+}
 
 export interface TestContext {
   app: NestExpressApplication;
@@ -26,6 +38,8 @@ export interface TestDatabase {
 
 export interface TestAppOptions {
   env?: Record<string, string | number | boolean>;
+  /** Collect every log line (all levels) here instead of printing warnings and errors. */
+  captureLogs?: string[];
   /** Reuse this database (it is then not dropped on close); default: a fresh one. */
   database?: TestDatabase;
   override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
@@ -72,7 +86,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
   });
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: ['error', 'warn'] });
+  const logger = options.captureLogs ? new CapturingLogger(options.captureLogs) : (['error', 'warn'] as LogLevel[]);
+  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger });
   // Every JSON answer is checked against the OpenAPI document (undeclared fields or statuses fail).
   const validator = createResponseValidator(() => buildOpenApiDocument(app) as unknown as Record<string, unknown>);
   app.use(validator.middleware);
