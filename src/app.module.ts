@@ -8,6 +8,7 @@ import { AuthModule } from './modules/auth/auth.module';
 import { CreditsModule } from './modules/credits/credits.module';
 import { EventsModule } from './modules/events/events.module';
 import { HealthModule } from './modules/health/health.module';
+import { MetricsModule } from './modules/metrics/metrics.module';
 import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
 import { QueueModule } from './queue/queue.module';
@@ -53,6 +54,7 @@ export class AppModule {
         EventsModule,
         VmsModule,
         HealthModule,
+        MetricsModule,
       ],
     };
   }

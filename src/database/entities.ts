@@ -1,7 +1,8 @@
 import { CreditTransaction } from '../modules/credits/entities/credit-transaction.entity';
 import { Event } from '../modules/events/entities/event.entity';
+import { Metric } from '../modules/metrics/entities/metric.entity';
 import { User } from '../modules/users/entities/user.entity';
 import { Vm } from '../modules/vms/entities/vm.entity';
 
 /** Every entity, listed explicitly (no globs): the app, the CLI and the tests share this list. */
-export const ENTITIES = [User, CreditTransaction, Event, Vm];
+export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric];

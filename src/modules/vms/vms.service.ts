@@ -160,6 +160,16 @@ export class VmsService {
     return vm;
   }
 
+  /** A VM its owner or an admin may see (metrics routes); anyone else gets the same 404 as `get`. */
+  getFor(caller: AuthUser, id: string): Promise<Vm> {
+    return this.get(id, caller.role === 'admin' ? undefined : caller.id);
+  }
+
+  /** Running VMs whose machine lives on `host`: what that host's periodic jobs sample. */
+  listRunningOnHost(host: string): Promise<Vm[]> {
+    return this.vms.findBy({ status: 'running', host });
+  }
+
   /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
   private async update(m: EntityManager, vm: Vm, patch: Partial<Vm>): Promise<Vm> {
     const result = await m
