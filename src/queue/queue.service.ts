@@ -31,6 +31,7 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
   private lastErrorLog = 0;
   private readonly workers = new Map<string, string[]>();
   private readonly outcomeListeners: JobOutcomeListener[] = [];
+  private queueCreation: Promise<void> = Promise.resolve();
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.boss = new PgBoss({
@@ -69,8 +70,23 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
     return this.started ? 'up' : 'down';
   }
 
+  /**
+   * Creating a queue's partition is DDL on pg-boss's job table: two at once deadlock, so this process
+   * creates one at a time, and a deadlock with another process booting is retried.
+   */
   ensureQueue(name: string, options: Omit<PgBoss.Queue, 'name'> = {}): Promise<void> {
-    return this.boss.createQueue(name, { name, ...options });
+    const create = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.boss.createQueue(name, { name, ...options });
+        } catch (err) {
+          if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+        }
+      }
+    };
+    const result = this.queueCreation.then(create);
+    this.queueCreation = result.catch(() => undefined);
+    return result;
   }
 
   /** Enqueues inside the given transaction (the job is visible only if it commits). */

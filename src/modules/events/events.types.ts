@@ -15,6 +15,7 @@ export const EVENT_ACTIONS = {
   'vm.destroyed': { type: 'vm', severity: 'info' },
   'vm.operation_failed': { type: 'vm', severity: 'critical' },
   'vm.metadata_updated': { type: 'vm', severity: 'info' },
+  'vm.stuck_failed': { type: 'vm', severity: 'critical' },
   'system.credit_deduction': { type: 'system', severity: 'info' },
   'system.credit_grant': { type: 'system', severity: 'info' },
   'system.status_drift': { type: 'system', severity: 'warning' },

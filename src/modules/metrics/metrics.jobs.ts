@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
 import { hostQueue, THIS_HOST } from '../../queue/host';
 import { QueueService } from '../../queue/queue.service';
@@ -16,19 +17,6 @@ export const METRICS_PRUNE_QUEUE = 'metrics-prune';
 
 /** Provider calls in flight at once while sampling (vagrant ssh is a process each). */
 const SAMPLE_CONCURRENCY = 8;
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
-}
 
 /**
  * The scheduled metric jobs: sampling every running VM through `VmProvider.stats()`, and deleting

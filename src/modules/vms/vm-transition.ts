@@ -10,6 +10,9 @@ import type { VmStatus } from './vm-state';
 /** Seconds of the current run, added to the accumulated uptime when a VM stops running. */
 export const ADD_CURRENT_RUN = `uptime_seconds + COALESCE(floor(extract(epoch FROM now() - last_started_at))::int, 0)`;
 
+/** Assignments for a VM that starts running; $3..$5 are its ip address, ssh port and host. */
+export const STARTED_SET = `last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`;
+
 /** Assignments for a VM that stops running normally: bank the current run, drop the connection. */
 export const STOPPED_SET = `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, ip_address = NULL, ssh_port = NULL`;
 

@@ -10,6 +10,7 @@ import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
 import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';
 import { VmsController } from './vms.controller';
+import { VmReconciler } from './vms.reconciler';
 import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
@@ -19,6 +20,7 @@ import { VmWorker } from './vms.worker';
   providers: [
     VmsService,
     VmWorker,
+    VmReconciler,
     {
       provide: OS_CATALOG,
       inject: [ConfigService],

@@ -10,7 +10,7 @@ import { Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_DEAD_QUEUE, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
-import { ADD_CURRENT_RUN, FAILED_SET, STOPPED_SET, transitionVm } from './vm-transition';
+import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionVm } from './vm-transition';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -21,8 +21,8 @@ const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
 
 /** SQL assignments (beyond status) for each operation's success. */
 const DONE_SET: Record<VmOperation, string> = {
-  up: `last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`,
-  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`,
+  up: STARTED_SET,
+  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, ${STARTED_SET}`,
   halt: STOPPED_SET,
   destroy: `${STOPPED_SET}, destroyed_at = now()`,
 };
