@@ -6,7 +6,7 @@ import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
-import { EVENT_ACTIONS, RecordEventInput } from './events.types';
+import { EVENT_ACTIONS, EVENTS_CHANNEL, EventNotice, RecordEventInput } from './events.types';
 
 export interface EventFilter extends Omit<EventQueryDto, keyof PageQueryDto> {
   user_id?: string;
@@ -24,7 +24,7 @@ export class EventsService {
    */
   async record(manager: EntityManager, input: RecordEventInput): Promise<Event> {
     const def = EVENT_ACTIONS[input.action];
-    return manager.getRepository(Event).save(
+    const event = await manager.getRepository(Event).save(
       manager.getRepository(Event).create({
         // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
         id: uuidv7(),
@@ -38,6 +38,11 @@ export class EventsService {
         actorId: input.actorId ?? null,
       }),
     );
+    // Live streams in every API process learn of it by LISTEN; PostgreSQL delivers the notification
+    // on commit only, so a rolled-back change is never streamed.
+    const notice: EventNotice = { id: event.id, u: event.userId };
+    await manager.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, JSON.stringify(notice)]);
+    return event;
   }
 
   /** Newest first, keyset-paginated. */

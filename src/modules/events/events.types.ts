@@ -37,3 +37,13 @@ export interface RecordEventInput {
   vmId?: string | null;
   actorId?: string | null;
 }
+
+/** The PostgreSQL NOTIFY channel on which every recorded event is announced (see EventStreamService). */
+export const EVENTS_CHANNEL = 'vmapi_events';
+
+/** A notification's payload: small (NOTIFY payloads are limited to 8000 bytes); streams read the row. */
+export interface EventNotice {
+  id: string;
+  /** The event's user_id: streams skip the read when no subscriber of this process wants it. */
+  u: string | null;
+}

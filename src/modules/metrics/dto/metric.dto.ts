@@ -79,7 +79,7 @@ export class MetricSeriesQueryDto {
    * need more than 1000 buckets; default: the smallest of 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, 1 day that fits.
    */
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(366 * 86400)
-  @ApiProperty({ required: false, minimum: 1, maximum: 366 * 86400, example: 60 })
+  @ApiProperty({ required: false, type: 'integer', minimum: 1, maximum: 366 * 86400, example: 60 })
   step?: number;
 }
 
