@@ -14,7 +14,7 @@ import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
-import { allowedActions, nextStatus, TRANSITIONS, VmAction, VmStatus } from './vm-state';
+import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 
 export interface VmFilter {
   user_id?: string;
@@ -168,6 +168,14 @@ export class VmsService {
   /** Running VMs whose machine lives on `host`: what that host's periodic jobs sample. */
   listRunningOnHost(host: string): Promise<Vm[]> {
     return this.vms.findBy({ status: 'running', host });
+  }
+
+  /** VMs per status across all users, every status present (service metrics). */
+  async statusTotals(): Promise<Record<VmStatus, number>> {
+    const rows: { status: VmStatus; count: number }[] = await this.vms.query('SELECT status, count(*)::int AS count FROM vms GROUP BY status');
+    const totals = Object.fromEntries(VM_STATUSES.map((s) => [s, 0])) as Record<VmStatus, number>;
+    for (const r of rows) totals[r.status] = r.count;
+    return totals;
   }
 
   /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
