@@ -18,6 +18,8 @@ const common = {
 };
 
 module.exports = {
+  // A global option: Jest ignores testTimeout inside `projects`, which left e2e tests at the 5 s default.
+  testTimeout: 60000,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   projects: [
@@ -27,7 +29,6 @@ module.exports = {
       displayName: 'e2e',
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 60000,
     },
   ],
 };
