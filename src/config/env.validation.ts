@@ -93,6 +93,10 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(3600)
   QUEUE_MAINTENANCE_SECONDS: number = 30;
 
+  /** How often a worker process checks the cron schedules (pg-boss cronMonitorIntervalSeconds). */
+  @IsInt() @Min(1) @Max(45)
+  QUEUE_CRON_CHECK_SECONDS: number = 30;
+
   @IsInt() @Min(1) @Max(24 * 3600)
   TIMEOUT_UP_SECONDS: number = 900;
 

@@ -44,6 +44,7 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
       deleteAfterDays: 7,
       // Cron schedules turn into jobs only where jobs are consumed: WORKER=false runs no consumer at all.
       schedule: config.get('WORKER', { infer: true }),
+      cronMonitorIntervalSeconds: config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }),
     });
     this.boss.on('error', (err) => {
       // The database going away makes pg-boss report every poll; log at most every 10 s.

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
 import { hostQueue } from '../../src/queue/host';
 import { eventually, newUser, TestUser } from '../support/factories';
-import { createTestApp, TestContext } from '../support/test-app';
+import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
 
 const spec = { os_type: 'debian-12', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 const HOUR = 3600_000;
@@ -246,4 +246,31 @@ describe('VM metrics (e2e)', () => {
       ]);
     });
   });
+});
+
+describe('the collection schedule with two workers on one database (e2e)', () => {
+  it('runs one collection per interval, however many workers consume the schedule', async () => {
+    const database = await createTestDatabase();
+    // Both processes check the cron every second instead of every 30 s.
+    const env = { WORKER: true, QUEUE_CRON_CHECK_SECONDS: 1 };
+    const started = Date.now();
+    const one = await createTestApp({ database, env });
+    const two = await createTestApp({ database, env });
+    try {
+      const queue = hostQueue('metrics-collect');
+      await eventually(async () => {
+        const rows: { state: string }[] = await one.db.query(`SELECT state FROM pgboss.job WHERE name = $1`, [queue]);
+        return rows.some((r) => r.state === 'completed');
+      }, 20_000, 'a scheduled collection to complete');
+      const [{ jobs }] = await two.db.query(`SELECT count(*)::int AS jobs FROM pgboss.job WHERE name = $1`, [queue]);
+      // Each minute slot yields one job; the test may straddle a minute boundary.
+      const slots = Math.floor(Date.now() / 60_000) - Math.floor(started / 60_000) + 1;
+      expect(jobs).toBeGreaterThanOrEqual(1);
+      expect(jobs).toBeLessThanOrEqual(slots);
+    } finally {
+      await two.close();
+      await one.close();
+      await database.drop();
+    }
+  }, 40_000);
 });
