@@ -13,7 +13,8 @@ describe('VM metrics (e2e)', () => {
   let vmId: string;
 
   beforeAll(async () => {
-    ctx = await createTestApp();
+    // The tests run the jobs themselves: no scheduled run may race them.
+    ctx = await createTestApp({ env: { METRICS_COLLECT_MINUTES: 0, METRICS_PRUNE_MINUTES: 0 } });
     alice = await newUser(ctx, { credits: 1000 });
     vmId = (await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'metered', ...spec }).expect(202)).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth)).body.status === 'running', 10_000, 'VM running');
@@ -237,19 +238,11 @@ describe('VM metrics (e2e)', () => {
       const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM metrics WHERE vm_id = $1 AND name = 'app.old'`, [vmId]);
       expect(n).toBe(1);
     });
-
-    it('registers the schedules: sampling per host, retention once', async () => {
-      const rows: { name: string; cron: string }[] = await ctx.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'metrics-%' ORDER BY name`);
-      expect(rows).toEqual([
-        { name: hostQueue('metrics-collect'), cron: '* * * * *' },
-        { name: 'metrics-prune', cron: '0 * * * *' },
-      ]);
-    });
   });
 });
 
 describe('the collection schedule with two workers on one database (e2e)', () => {
-  it('runs one collection per interval, however many workers consume the schedule', async () => {
+  it('registers sampling per host and retention once, and runs one collection per interval however many workers consume it', async () => {
     const database = await createTestDatabase();
     // Both processes check the cron every second instead of every 30 s.
     const env = { WORKER: true, QUEUE_CRON_CHECK_SECONDS: 1 };
@@ -257,6 +250,11 @@ describe('the collection schedule with two workers on one database (e2e)', () =>
     const one = await createTestApp({ database, env });
     const two = await createTestApp({ database, env });
     try {
+      const schedules = await one.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'metrics-%' ORDER BY name`);
+      expect(schedules).toEqual([
+        { name: hostQueue('metrics-collect'), cron: '* * * * *' },
+        { name: 'metrics-prune', cron: '0 * * * *' },
+      ]);
       const queue = hostQueue('metrics-collect');
       await eventually(async () => {
         const rows: { state: string }[] = await one.db.query(`SELECT state FROM pgboss.job WHERE name = $1`, [queue]);

@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
 import { SimulatorProvider } from '../../src/modules/vms/providers/simulator.provider';
 import { VM_PROVIDER } from '../../src/modules/vms/providers/vm-provider.interface';
 import { VmReconciler } from '../../src/modules/vms/vms.reconciler';
@@ -22,7 +26,8 @@ describe('reconciliation (e2e)', () => {
   let alice: TestUser;
 
   beforeAll(async () => {
-    ctx = await createTestApp();
+    // The tests run passes themselves: no scheduled pass may race them.
+    ctx = await createTestApp({ env: { RECONCILE_MINUTES: 0 } });
     sim = ctx.app.get(VM_PROVIDER) as SimulatorProvider;
     alice = await newUser(ctx, { credits: 1000 });
   });
@@ -106,9 +111,8 @@ describe('reconciliation (e2e)', () => {
     expect((await row(busy)).status).toBe('stopped');
   });
 
-  it('registers its schedule per host', async () => {
-    const rows = await ctx.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`);
-    expect(rows).toEqual([{ name: hostQueue('vm-reconcile'), cron: '* * * * *' }]);
+  it('registers no schedule with RECONCILE_MINUTES=0', async () => {
+    expect(await ctx.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([]);
   });
 });
 
@@ -147,6 +151,10 @@ describe('stuck VMs (e2e)', () => {
 
       // A worker comes up: the stuck VM's queued job is stale and leaves it failed; the fresh one runs.
       worker = await createTestApp({ database, env: { WORKER: true } });
+      // A worker process registers the schedule, per host.
+      expect(await worker.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([
+        { name: hostQueue('vm-reconcile'), cron: '* * * * *' },
+      ]);
       await eventually(async () => {
         const [{ status }] = await worker!.db.query(`SELECT status FROM vms WHERE id = $1`, [fresh]);
         return status === 'running';
@@ -161,6 +169,41 @@ describe('stuck VMs (e2e)', () => {
       await worker?.close();
       await api.close();
       await database.drop();
+    }
+  });
+});
+
+describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
+  it('samples stats over `vagrant ssh -c` and reconciles on `vagrant status`', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vmapi-vagrant-mon-'));
+    const workdir = join(dir, 'machines');
+    const ctx = await createTestApp({
+      env: { VM_PROVIDER: 'vagrant', VAGRANT_BIN: resolve('test/fakes/vagrant'), VAGRANT_WORKDIR: workdir, RECONCILE_MINUTES: 0, METRICS_COLLECT_MINUTES: 0 },
+    });
+    try {
+      const user = await newUser(ctx, { credits: 100 });
+      const id = (await ctx.http.post('/api/vms').set(user.auth).send({ name: 'vagrant-mon', ...spec }).expect(202)).body.id as string;
+      await eventually(async () => (await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status === 'running', 15_000, 'vagrant up');
+
+      expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 1, failed: 0 });
+      const rows = await ctx.db.query(`SELECT name, value FROM metrics WHERE vm_id = $1 ORDER BY name`, [id]);
+      expect(rows).toEqual([
+        { name: 'cpu_percent', value: 12.5 },
+        { name: 'disk_used_gb', value: 4.27 },
+        { name: 'load_1m', value: 0.31 },
+        { name: 'memory_used_mb', value: 734 },
+      ]);
+
+      // The machine was shut down behind the API's back (the fake keeps its state in the VM's folder).
+      await writeFile(join(workdir, id, '.fake-state'), JSON.stringify({ state: 'shutoff' }));
+      const report = await ctx.app.get(VmReconciler).reconcile();
+      expect(report.corrected).toEqual([{ vmId: id, from: 'running', to: 'stopped', providerState: 'stopped' }]);
+      expect((await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status).toBe('stopped');
+      // A stopped VM is not sampled.
+      expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 0, failed: 0 });
+    } finally {
+      await ctx.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
