@@ -134,12 +134,13 @@ export class QueueService implements OnModuleInit, OnApplicationShutdown {
   /**
    * A periodic job: pg-boss turns the cron into one job per interval however many processes share
    * the schedule, and the `stately` policy keeps at most one queued and one running (a slow run
-   * never piles up). `minutes` 0 removes the schedule. Call it only in processes that consume jobs.
+   * never piles up). `minutes` 0 removes the schedule and consumes nothing. Call it only in
+   * processes that consume jobs (WORKER=true).
    */
   async periodic(name: string, minutes: number, handler: () => Promise<unknown>, expireInSeconds = 15 * 60): Promise<void> {
     await this.ensureQueue(name, { policy: 'stately', retryLimit: 0, expireInSeconds });
-    if (minutes > 0) await this.boss.schedule(name, everyMinutesCron(minutes));
-    else await this.boss.unschedule(name);
+    if (minutes === 0) return this.boss.unschedule(name);
+    await this.boss.schedule(name, everyMinutesCron(minutes));
     await this.work(name, { batchSize: 1 }, () => handler());
   }
 
