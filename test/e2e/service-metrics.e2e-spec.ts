@@ -115,8 +115,9 @@ describe('queue depth and metrics settings (e2e)', () => {
   it('METRICS_ENABLED=false turns /metrics off', async () => {
     const ctx = await createTestApp({ env: { METRICS_ENABLED: false } });
     try {
+      // Like any unknown route.
       const res = await ctx.http.get('/metrics').expect(404);
-      expect(res.body.code).toBe('route.not_found');
+      expect(res.body).toMatchObject({ code: 'route.not_found', detail: 'No route GET /metrics' });
     } finally {
       await ctx.close();
     }
