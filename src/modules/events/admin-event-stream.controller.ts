@@ -17,7 +17,7 @@ export class AdminEventStreamController {
 
   @Get('stream')
   @ApiOperation({
-    operationId: 'adminStreamEvents',
+    operationId: 'adminGetEventStream',
     summary: 'All new events as they happen (Server-Sent Events)',
     description: 'Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID.',
   })

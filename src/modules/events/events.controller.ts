@@ -33,7 +33,7 @@ export class EventsController {
 
   @Get('stream')
   @ApiOperation({
-    operationId: 'streamEvents',
+    operationId: 'getEventStream',
     summary: 'The caller’s new events as they happen (Server-Sent Events)',
     description:
       'Stays open and pushes each of your events when its change commits, from whichever API process or worker made it. ' +

@@ -14,7 +14,7 @@ export class MetricsController {
   @Post()
   @HttpCode(201)
   @ApiOperation({
-    operationId: 'ingestVmMetrics',
+    operationId: 'createVmMetrics',
     summary: 'Store a batch of metric points for a VM (external agents)',
     description:
       'For the VM’s owner or an admin. At most 1000 points; all are stored or none (400 lists every bad point). ' +
