@@ -1,4 +1,4 @@
-import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Env } from '../../config/env.validation';
@@ -27,6 +27,7 @@ export class MetricsModule implements NestModule {
   constructor(private readonly config: ConfigService<Env, true>) {}
 
   configure(consumer: MiddlewareConsumer): void {
-    if (this.config.get('METRICS_ENABLED', { infer: true })) consumer.apply(HttpMetricsMiddleware).forRoutes('*');
+    // Every request under the /api prefix (matched or not), and /metrics itself.
+    if (this.config.get('METRICS_ENABLED', { infer: true })) consumer.apply(HttpMetricsMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
 }
