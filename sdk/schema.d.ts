@@ -92,6 +92,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller’s new events as they happen (Server-Sent Events)
+         * @description Stays open and pushes each of your events when its change commits, from whichever API process or worker made it. Reconnect with Last-Event-ID (EventSource does) to get what was missed, then live events again.
+         */
+        get: operations["getEventStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * All new events as they happen (Server-Sent Events)
+         * @description Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID.
+         */
+        get: operations["adminGetEventStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/vms/os-types": {
         parameters: {
             query?: never;
@@ -371,6 +411,30 @@ export interface paths {
         get: operations["getHealth"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/vms/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One metric of a VM over time, downsampled
+         * @description For the VM’s owner or an admin. Buckets of `step` seconds with avg, min and max; never more than 1000 buckets, whatever the range (the step is raised to fit, and the answer says which step was used).
+         */
+        get: operations["getVmMetrics"];
+        put?: never;
+        /**
+         * Store a batch of metric points for a VM (external agents)
+         * @description For the VM’s owner or an admin. At most 1000 points; all are stored or none (400 lists every bad point). Known names (cpu_percent, memory_used_mb, disk_used_gb, load_1m) have fixed units and ranges; other names must be namespaced (`app.requests`).
+         */
+        post: operations["createVmMetrics"];
         delete?: never;
         options?: never;
         head?: never;
@@ -872,6 +936,73 @@ export interface components {
             /** @description Seconds since this process started. */
             uptime_seconds: number;
         };
+        MetricCreateDto: {
+            /**
+             * @description cpu_percent (%), memory_used_mb (MB), disk_used_gb (GB), load_1m (no unit), or a namespaced name of your own such as `app.requests`
+             * @example cpu_percent
+             */
+            name: string;
+            /**
+             * @description A finite number; known metrics also have a range (cpu_percent 0..100, the others >= 0).
+             * @example 42.5
+             */
+            value: number;
+            /**
+             * @description For namespaced names only; a known metric's unit is fixed (sending another one is an error).
+             * @example req/s
+             */
+            unit?: string;
+            /**
+             * Format: date-time
+             * @description When it was measured (ISO 8601 with a time zone); default: when received. Not in the future (beyond a small clock skew), not older than the retention.
+             * @example 2026-11-25T20:15:00Z
+             */
+            recorded_at?: string;
+        };
+        MetricBatchDto: {
+            points: components["schemas"]["MetricCreateDto"][];
+        };
+        MetricIngestResponseDto: {
+            /**
+             * @description Points stored.
+             * @example 4
+             */
+            accepted: number;
+        };
+        MetricPointDto: {
+            /**
+             * Format: date-time
+             * @description Start of the bucket.
+             */
+            t: string;
+            avg: number;
+            min: number;
+            max: number;
+            /** @description Samples in the bucket. */
+            count: number;
+        };
+        MetricSeriesResponseDto: {
+            /** Format: uuid */
+            vm_id: string;
+            /** @example cpu_percent */
+            name: string;
+            /**
+             * @description The unit of the newest sample in the range (null when none, or unitless).
+             * @example %
+             */
+            unit: string | null;
+            /**
+             * @description Bucket width in seconds actually used.
+             * @example 60
+             */
+            step: number;
+            /** @description Buckets that hold samples, oldest first; at most 1000 whatever the range. */
+            points: components["schemas"]["MetricPointDto"][];
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -1136,6 +1267,151 @@ export interface operations {
             };
             /** @description Missing, invalid or expired bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getEventStream: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id, for clients that cannot send the Last-Event-ID header (which wins). */
+                last_event_id?: string;
+            };
+            header?: {
+                /** @description Resume after this event id: the missed events are replayed first. EventSource sends it by itself when it reconnects. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Server-Sent Events stream that stays open. Each message: `id:` the event id, `data:` the event as JSON (schema #/components/schemas/EventResponseDto). A `: ping` comment every 15 s keeps it alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 3000
+                     *
+                     *     id: 019ab1c2-...
+                     *     data: {"id":"019ab1c2-...","type":"vm","action":"vm.provisioned",...}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    adminGetEventStream: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id, for clients that cannot send the Last-Event-ID header (which wins). */
+                last_event_id?: string;
+            };
+            header?: {
+                /** @description Resume after this event id: the missed events are replayed first. EventSource sends it by itself when it reconnects. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A Server-Sent Events stream that stays open. Each message: `id:` the event id, `data:` the event as JSON (schema #/components/schemas/EventResponseDto). A `: ping` comment every 15 s keeps it alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 3000
+                     *
+                     *     id: 019ab1c2-...
+                     *     data: {"id":"019ab1c2-...","type":"vm","action":"vm.provisioned",...}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2481,6 +2757,163 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponseDto"];
+                };
+            };
+        };
+    };
+    getVmMetrics: {
+        parameters: {
+            query: {
+                /** @description The metric to read. */
+                name: string;
+                /** @description Start of the range, inclusive (ISO 8601). Default: 24 hours before `to`. */
+                from?: string;
+                /** @description End of the range, exclusive (ISO 8601). Default: now. */
+                to?: string;
+                /**
+                 * @description Bucket width in seconds; buckets are aligned to the Unix epoch. Raised when the range would
+                 *     need more than 1000 buckets; default: the smallest of 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, 1 day that fits.
+                 */
+                step?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricSeriesResponseDto"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    createVmMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MetricBatchDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricIngestResponseDto"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
         };

@@ -10,6 +10,7 @@ import { CreditsModule } from './modules/credits/credits.module';
 import { EventsModule } from './modules/events/events.module';
 import { HealthModule } from './modules/health/health.module';
 import { IdempotencyModule } from './modules/idempotency/idempotency.module';
+import { MetricsModule } from './modules/metrics/metrics.module';
 import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
 import { QueueModule } from './queue/queue.module';
@@ -57,6 +58,7 @@ export class AppModule {
         VmsModule,
         AdminModule,
         HealthModule,
+        MetricsModule,
       ],
     };
   }

@@ -25,6 +25,23 @@ describe('validateEnv', () => {
     expect(() => validateEnv({ ADMIN_EMAIL: 'a@example.com' })).toThrow(/ADMIN_EMAIL and ADMIN_PASSWORD/);
   });
 
+  it('reads the monitoring settings, with schedules limited to even intervals', () => {
+    const env = validateEnv({ METRICS_ENABLED: 'false', METRICS_PORT: '9464', METRICS_COLLECT_MINUTES: '5', RECONCILE_MINUTES: '0' });
+    expect(env).toMatchObject({ METRICS_ENABLED: false, METRICS_PORT: 9464, METRICS_COLLECT_MINUTES: 5, RECONCILE_MINUTES: 0 });
+    expect(validateEnv({})).toMatchObject({
+      METRICS_ENABLED: true,
+      METRICS_PORT: 0,
+      METRICS_COLLECT_MINUTES: 1,
+      METRICS_RETENTION_DAYS: 30,
+      METRICS_PRUNE_MINUTES: 60,
+      RECONCILE_MINUTES: 1,
+      RECONCILE_STUCK_SECONDS: 3600,
+    });
+    expect(() => validateEnv({ METRICS_COLLECT_MINUTES: '7' })).toThrow(/METRICS_COLLECT_MINUTES/);
+    expect(() => validateEnv({ METRICS_RETENTION_DAYS: '0' })).toThrow(/METRICS_RETENTION_DAYS/);
+    expect(() => validateEnv({ RECONCILE_STUCK_SECONDS: '10' })).toThrow(/RECONCILE_STUCK_SECONDS/);
+  });
+
   it('ignores unrelated environment variables', () => {
     expect(() => validateEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toThrow();
   });

@@ -15,6 +15,9 @@ import {
   validateSync,
 } from 'class-validator';
 
+/** Intervals a minute-granularity cron can keep evenly: divisors of an hour, or hourly. 0 = off. */
+export const SCHEDULE_MINUTES = [0, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+
 /** Reads the raw value: implicit conversion would turn the string "false" into true. */
 const toBool = ({ key, obj }: { key: string; obj: Record<string, unknown> }) => {
   const raw = obj[key];
@@ -91,6 +94,10 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(3600)
   QUEUE_MAINTENANCE_SECONDS: number = 30;
 
+  /** How often a worker process checks the cron schedules (pg-boss cronMonitorIntervalSeconds). */
+  @IsInt() @Min(1) @Max(45)
+  QUEUE_CRON_CHECK_SECONDS: number = 30;
+
   @IsInt() @Min(1) @Max(24 * 3600)
   TIMEOUT_UP_SECONDS: number = 900;
 
@@ -127,6 +134,37 @@ export class EnvironmentVariables {
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;
+  /** Prometheus text exposition of service metrics at GET /metrics (no token). */
+  @IsBoolean() @Transform(toBool)
+  METRICS_ENABLED: boolean = true;
+
+  /** 0: /metrics on the API port; otherwise its own listener on this port (also in worker processes). */
+  @IsInt() @Min(0) @Max(65535)
+  METRICS_PORT: number = 0;
+
+  /** Minutes between samples of every running VM through the provider (0 = off). */
+  @IsIn(SCHEDULE_MINUTES)
+  METRICS_COLLECT_MINUTES: number = 1;
+
+  /** VM metric points older than this are deleted by the retention job. */
+  @IsInt() @Min(1) @Max(3650)
+  METRICS_RETENTION_DAYS: number = 30;
+
+  /** Minutes between runs of the retention job (0 = off). */
+  @IsIn(SCHEDULE_MINUTES)
+  METRICS_PRUNE_MINUTES: number = 60;
+
+  /** How far in the future (by the server's clock) an ingested point's recorded_at may be. */
+  @IsInt() @Min(0) @Max(3600)
+  METRICS_MAX_FUTURE_SECONDS: number = 60;
+
+  /** Minutes between reconciliation passes: provider state vs database, stuck VMs (0 = off). */
+  @IsIn(SCHEDULE_MINUTES)
+  RECONCILE_MINUTES: number = 1;
+
+  /** A VM in a transitional status this long, with no worker on it, becomes `failed`. */
+  @IsInt() @Min(60) @Max(7 * 24 * 3600)
+  RECONCILE_STUCK_SECONDS: number = 3600;
 
   @IsIn(['info', 'debug'])
   LOG_LEVEL: 'info' | 'debug' = 'info';

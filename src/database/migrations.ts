@@ -2,7 +2,15 @@ import { Initial1795636652019 } from '../../migrations/1795636652019-Initial';
 import { Vms1795636933429 } from '../../migrations/1795636933429-Vms';
 import { UsersCreatedIndex1795637456013 } from '../../migrations/1795637456013-UsersCreatedIndex';
 import { IdempotencyKeys1795638474030 } from '../../migrations/1795638474030-IdempotencyKeys';
+import { Metrics1795638497124 } from '../../migrations/1795638497124-Metrics';
 import { UserQuotas1795640082483 } from '../../migrations/1795640082483-UserQuotas';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
-export const MIGRATIONS: Function[] = [Initial1795636652019, Vms1795636933429, UsersCreatedIndex1795637456013, IdempotencyKeys1795638474030, UserQuotas1795640082483];
+export const MIGRATIONS: Function[] = [
+  Initial1795636652019,
+  Vms1795636933429,
+  UsersCreatedIndex1795637456013,
+  IdempotencyKeys1795638474030,
+  Metrics1795638497124,
+  UserQuotas1795640082483,
+];

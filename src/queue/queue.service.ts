@@ -9,6 +9,16 @@ export const QUEUE_SCHEMA = 'pgboss';
 
 export type Job<T> = PgBoss.Job<T>;
 
+export type JobOutcome = 'completed' | 'failed';
+export type JobOutcomeListener = (queue: string, outcome: JobOutcome, seconds: number) => void;
+
+/** The cron for "every `minutes` minutes" (1..30 dividing the hour, or 60 = hourly). */
+export function everyMinutesCron(minutes: number): string {
+  if (minutes === 60) return '0 * * * *';
+  if (minutes < 1 || minutes > 30 || 60 % minutes !== 0) throw new Error(`no even cron for every ${minutes} minutes`);
+  return minutes === 1 ? '* * * * *' : `*/${minutes} * * * *`;
+}
+
 /**
  * The job queue: pg-boss in the application's own database (schema `pgboss`). Jobs are sent inside
  * the caller's TypeORM transaction, so a job exists exactly when the rows that asked for it do.
@@ -20,6 +30,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private started = false;
   private lastErrorLog = 0;
   private readonly workers = new Map<string, string[]>();
+  private readonly outcomeListeners: JobOutcomeListener[] = [];
+  private queueCreation: Promise<void> = Promise.resolve();
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.boss = new PgBoss({
@@ -30,6 +42,9 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       maintenanceIntervalSeconds: config.get('QUEUE_MAINTENANCE_SECONDS', { infer: true }),
       // Keep finished jobs a week for audit, then let pg-boss maintenance delete them.
       deleteAfterDays: 7,
+      // Cron schedules turn into jobs only where jobs are consumed: WORKER=false runs no consumer at all.
+      schedule: config.get('WORKER', { infer: true }),
+      cronMonitorIntervalSeconds: config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }),
     });
     this.boss.on('error', (err) => {
       // After stop, a lingering connection cut by the database's own shutdown is expected noise.
@@ -62,8 +77,23 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     return this.started ? 'up' : 'down';
   }
 
+  /**
+   * Creating a queue's partition is DDL on pg-boss's job table: two at once deadlock, so this process
+   * creates one at a time, and a deadlock with another process booting is retried.
+   */
   ensureQueue(name: string, options: Omit<PgBoss.Queue, 'name'> = {}): Promise<void> {
-    return this.boss.createQueue(name, { name, ...options });
+    const create = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.boss.createQueue(name, { name, ...options });
+        } catch (err) {
+          if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+        }
+      }
+    };
+    const result = this.queueCreation.then(create);
+    this.queueCreation = result.catch(() => undefined);
+    return result;
   }
 
   /** Enqueues inside the given transaction (the job is visible only if it commits). */
@@ -77,7 +107,18 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[]) => Promise<unknown>): Promise<string> {
-    const id = await this.boss.work<T>(name, options, handler);
+    const id = await this.boss.work<T>(name, options, async (jobs) => {
+      const started = performance.now();
+      let outcome: JobOutcome = 'failed';
+      try {
+        const result = await handler(jobs);
+        outcome = 'completed';
+        return result;
+      } finally {
+        const seconds = (performance.now() - started) / 1000;
+        for (const listener of this.outcomeListeners) listener(name, outcome, seconds);
+      }
+    });
     this.workers.set(name, [...(this.workers.get(name) ?? []), id]);
     return id;
   }
@@ -94,6 +135,34 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
 
   schedule(name: string, cron: string, data: object = {}, options: PgBoss.ScheduleOptions = {}): Promise<void> {
     return this.boss.schedule(name, cron, data, options);
+  }
+
+  /**
+   * A periodic job: pg-boss turns the cron into one job per interval however many processes share
+   * the schedule, and the `stately` policy keeps at most one queued and one running (a slow run
+   * never piles up). `minutes` 0 removes the schedule and consumes nothing. Call it only in
+   * processes that consume jobs (WORKER=true).
+   */
+  async periodic(name: string, minutes: number, handler: () => Promise<unknown>, expireInSeconds = 15 * 60): Promise<void> {
+    await this.ensureQueue(name, { policy: 'stately', retryLimit: 0, expireInSeconds });
+    if (minutes === 0) return this.boss.unschedule(name);
+    await this.boss.schedule(name, everyMinutesCron(minutes));
+    await this.work(name, { batchSize: 1 }, () => handler());
+  }
+
+  /** Called after every job this process runs (service metrics). */
+  onJobOutcome(listener: JobOutcomeListener): void {
+    this.outcomeListeners.push(listener);
+  }
+
+  /** Jobs waiting (`created`, `retry`) and running (`active`) per queue, across all processes. */
+  async depths(): Promise<{ queue: string; state: 'created' | 'retry' | 'active'; count: number }[]> {
+    const { rows } = await this.boss.getDb().executeSql(
+      `SELECT name AS queue, state::text AS state, count(*)::int AS count FROM ${QUEUE_SCHEMA}.job
+        WHERE state IN ('created', 'retry', 'active') AND name NOT LIKE '\\_\\_pgboss%' GROUP BY name, state`,
+      [],
+    );
+    return rows;
   }
 
   getQueueSize(name: string): Promise<number> {

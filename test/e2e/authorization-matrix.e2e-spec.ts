@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import type { Test } from 'supertest';
 import { eventually, newUser, TestUser } from '../support/factories';
+import { listen, openSse } from '../support/sse';
 import { createTestApp, TestContext } from '../support/test-app';
 
 type Who = 'anonymous' | 'stranger' | 'owner' | 'admin';
@@ -10,6 +11,10 @@ interface Row {
   /** Expected status per caller. `stranger` is a normal user acting on someone else's resource. */
   expect: Record<Who, number>;
   body?: () => object;
+  /** Appended to the path. */
+  query?: string;
+  /** A Server-Sent Events stream: only the status is read, then the connection is closed. */
+  stream?: boolean;
 }
 
 const spec = { os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
@@ -47,6 +52,11 @@ const MATRIX: Record<string, Row> = {
   'POST /api/admin/users/{id}/credits': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 201 }, body: () => ({ amount: 1, reason: 'matrix' }) },
   'GET /api/admin/users/{id}/credits/transactions': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/credits/audit': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  // VM metrics: the owner or any admin (unlike the other owner routes).
+  'POST /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 201, admin: 201 }, body: () => ({ points: [{ name: 'app.matrix', value: 1 }] }) },
+  'GET /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 200 }, query: 'name=cpu_percent' },
+  'GET /api/events/stream': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 }, stream: true },
+  'GET /api/admin/events/stream': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, stream: true },
 };
 
 describe('authorization matrix over every documented route (e2e)', () => {
@@ -80,11 +90,18 @@ describe('authorization matrix over every documented route (e2e)', () => {
     let checked = 0;
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
-      const path = template.replace('{id}', template.startsWith('/api/admin/users') ? users.owner.id : vmId);
+      const path = template.replace('{id}', template.startsWith('/api/admin/users') ? users.owner.id : vmId) + (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
-        let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method.toLowerCase()](path);
-        if (who !== 'anonymous') req = req.set(users[who].auth);
-        const res = row.body ? await req.send(row.body()) : await req;
+        let res: { status: number; body?: unknown };
+        if (row.stream) {
+          const sse = await openSse(`${await listen(ctx)}${path}`, who === 'anonymous' ? {} : users[who].auth);
+          sse.close();
+          res = { status: sse.status };
+        } else {
+          let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method.toLowerCase()](path);
+          if (who !== 'anonymous') req = req.set(users[who].auth);
+          res = row.body ? await req.send(row.body()) : await req;
+        }
         checked++;
         if (res.status !== row.expect[who]) results.push(`${key} as ${who}: expected ${row.expect[who]}, got ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
       }

@@ -75,7 +75,8 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
           expect({ where, summary: typeof op.summary }).toEqual({ where, summary: 'string' });
           expect({ where, tags: op.tags?.length }).toEqual({ where, tags: 1 });
           const success = Object.entries(op.responses).find(([code]) => code.startsWith('2'));
-          expect({ where, success: !!(success?.[1] as any)?.content?.['application/json']?.schema }).toEqual({ where, success: true });
+          const content = (success?.[1] as any)?.content;
+          expect({ where, success: !!(content?.['application/json'] ?? content?.['text/event-stream'])?.schema }).toEqual({ where, success: true });
           const errors = Object.entries(op.responses).filter(([code]) => /^[45]/.test(code));
           for (const [code, response] of errors) {
             if (op.operationId === 'getHealth') continue;

@@ -60,7 +60,8 @@ export function createResponseValidator(getDocument: () => Json) {
     res.json = (body: unknown) => {
       const route = (req as Request & { route?: { path?: string } }).route?.path;
       // Unmatched routes (a 404 from the router) and Swagger UI's own routes have no operation to check.
-      if (route && !route.includes('*')) {
+      // Routes outside /api (GET /metrics) are not part of the documented API.
+      if (route && !route.includes('*') && route.startsWith('/api/')) {
         const path = route.replace(/:(\w+)/g, '{$1}');
         const type = String(res.get('Content-Type') ?? 'application/json').split(';')[0] || 'application/json';
         const v = validatorFor(path, req.method.toLowerCase(), res.statusCode, type === 'application/problem+json' ? type : 'application/json');

@@ -59,6 +59,14 @@ export class CreditsService {
     return rows[0].credits;
   }
 
+  /** Credits taken from users over all time, per ledger kind (service metrics). */
+  async debitedTotals(): Promise<{ kind: CreditKind; credits: number }[]> {
+    const rows: { kind: CreditKind; credits: string }[] = await this.ledger.query(
+      'SELECT kind, -sum(amount) AS credits FROM credit_transactions WHERE amount < 0 GROUP BY kind',
+    );
+    return rows.map((r) => ({ kind: r.kind, credits: Number(r.credits) }));
+  }
+
   /**
    * Moves a user's balance by `amount` and appends the ledger row, inside the caller's transaction.
    * The conditional UPDATE takes the row lock and refuses to go below zero, so concurrent debits

@@ -1,10 +1,15 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 import { ApiAuth } from '../../common/api-errors.decorator';
 import { PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto } from './dto/event-response.dto';
+import { EventStreamQueryDto } from './dto/event-stream-query.dto';
+import { ApiEventStream } from './event-stream.openapi';
+import { EventStreamService } from './event-stream.service';
+import { lastEventId, serveEventStream } from './event-stream.sse';
 import { EventsService } from './events.service';
 
 export const EventPage = PageOf(EventResponseDto);
@@ -12,7 +17,10 @@ export const EventPage = PageOf(EventResponseDto);
 @ApiTags('events')
 @Controller('events')
 export class EventsController {
-  constructor(private readonly events: EventsService) {}
+  constructor(
+    private readonly events: EventsService,
+    private readonly streams: EventStreamService,
+  ) {}
 
   @Get()
   @ApiOperation({ operationId: 'listEvents', summary: 'The caller’s audit events, newest first' })
@@ -21,5 +29,19 @@ export class EventsController {
   list(@CurrentUser() caller: AuthUser, @Query() query: EventQueryDto) {
     const { limit, cursor, ...filter } = query;
     return this.events.list({ ...filter, user_id: caller.id }, { limit, cursor });
+  }
+
+  @Get('stream')
+  @ApiOperation({
+    operationId: 'getEventStream',
+    summary: 'The caller’s new events as they happen (Server-Sent Events)',
+    description:
+      'Stays open and pushes each of your events when its change commits, from whichever API process or worker made it. ' +
+      'Reconnect with Last-Event-ID (EventSource does) to get what was missed, then live events again.',
+  })
+  @ApiEventStream()
+  @ApiAuth(400, 503)
+  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await serveEventStream(this.streams, req, res, { userId: caller.id }, lastEventId(req, query.last_event_id));
   }
 }

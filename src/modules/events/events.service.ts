@@ -6,7 +6,7 @@ import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
-import { EVENT_ACTIONS, RecordEventInput } from './events.types';
+import { EVENT_ACTIONS, EVENTS_CHANNEL, EventNotice, RecordEventInput } from './events.types';
 
 export interface EventFilter extends Omit<EventQueryDto, keyof PageQueryDto> {
   user_id?: string;
@@ -24,7 +24,7 @@ export class EventsService {
    */
   async record(manager: EntityManager, input: RecordEventInput): Promise<Event> {
     const def = EVENT_ACTIONS[input.action];
-    return manager.getRepository(Event).save(
+    const event = await manager.getRepository(Event).save(
       manager.getRepository(Event).create({
         // Time-ordered id and a timestamp taken now (not the transaction's start, like now()):
         // the feed's (created_at, id) order is the order in which events were recorded.
@@ -40,6 +40,11 @@ export class EventsService {
         actorId: input.actorId ?? null,
       }),
     );
+    // Live streams in every API process learn of it by LISTEN; PostgreSQL delivers the notification
+    // on commit only, so a rolled-back change is never streamed.
+    const notice: EventNotice = { id: event.id, u: event.userId };
+    await manager.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, JSON.stringify(notice)]);
+    return event;
   }
 
   /** Newest first, keyset-paginated. */

@@ -15,6 +15,7 @@ export const EVENT_ACTIONS = {
   'vm.destroyed': { type: 'vm', severity: 'info' },
   'vm.operation_failed': { type: 'vm', severity: 'critical' },
   'vm.metadata_updated': { type: 'vm', severity: 'info' },
+  'vm.stuck_failed': { type: 'vm', severity: 'critical' },
   'system.credit_deduction': { type: 'system', severity: 'info' },
   'system.credit_grant': { type: 'system', severity: 'info' },
   'system.status_drift': { type: 'system', severity: 'warning' },
@@ -35,4 +36,14 @@ export interface RecordEventInput {
   userId?: string | null;
   vmId?: string | null;
   actorId?: string | null;
+}
+
+/** The PostgreSQL NOTIFY channel on which every recorded event is announced (see EventStreamService). */
+export const EVENTS_CHANNEL = 'vmapi_events';
+
+/** A notification's payload: small (NOTIFY payloads are limited to 8000 bytes); streams read the row. */
+export interface EventNotice {
+  id: string;
+  /** The event's user_id: streams skip the read when no subscriber of this process wants it. */
+  u: string | null;
 }

@@ -11,6 +11,7 @@ import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
 import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';
 import { VmsController } from './vms.controller';
+import { VmReconciler } from './vms.reconciler';
 import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
@@ -20,6 +21,7 @@ import { VmWorker } from './vms.worker';
   providers: [
     VmsService,
     VmWorker,
+    VmReconciler,
     {
       provide: OS_CATALOG,
       inject: [ConfigService],

@@ -201,6 +201,24 @@ export class VmsService {
     return vm;
   }
 
+  /** A VM its owner or an admin may see (metrics routes); anyone else gets the same 404 as `get`. */
+  getFor(caller: AuthUser, id: string): Promise<Vm> {
+    return this.get(id, caller.role === 'admin' ? undefined : caller.id);
+  }
+
+  /** Running VMs whose machine lives on `host`: what that host's periodic jobs sample. */
+  listRunningOnHost(host: string): Promise<Vm[]> {
+    return this.vms.findBy({ status: 'running', host });
+  }
+
+  /** VMs per status across all users, every status present (service metrics). */
+  async statusTotals(): Promise<Record<VmStatus, number>> {
+    const rows: { status: VmStatus; count: number }[] = await this.vms.query('SELECT status, count(*)::int AS count FROM vms GROUP BY status');
+    const totals = Object.fromEntries(VM_STATUSES.map((s) => [s, 0])) as Record<VmStatus, number>;
+    for (const r of rows) totals[r.status] = r.count;
+    return totals;
+  }
+
   /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
   private async update(m: EntityManager, vm: Vm, patch: Partial<Vm>): Promise<Vm> {
     const result = await m

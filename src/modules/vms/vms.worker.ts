@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { hostname } from 'node:os';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import { EventsService } from '../events/events.service';
@@ -10,9 +10,7 @@ import { Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_DEAD_QUEUE, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
-
-/** Seconds of the current run, added to the accumulated uptime when a VM stops running. */
-const ADD_CURRENT_RUN = `uptime_seconds + COALESCE(floor(extract(epoch FROM now() - last_started_at))::int, 0)`;
+import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionVm } from './vm-transition';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -23,10 +21,10 @@ const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
 
 /** SQL assignments (beyond status) for each operation's success. */
 const DONE_SET: Record<VmOperation, string> = {
-  up: `last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`,
-  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = now(), ip_address = $3, ssh_port = $4, host = $5`,
-  halt: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, ip_address = NULL, ssh_port = NULL`,
-  destroy: `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, ip_address = NULL, ssh_port = NULL, destroyed_at = now()`,
+  up: STARTED_SET,
+  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, ${STARTED_SET}`,
+  halt: STOPPED_SET,
+  destroy: `${STOPPED_SET}, destroyed_at = now()`,
 };
 
 class OperationTimeout extends ProviderError {}
@@ -135,21 +133,11 @@ export class VmWorker implements OnApplicationBootstrap {
     return exists ? 'busy' : 'missing';
   }
 
-  /** Moves the VM out of `expect` if it is still there; returns whether it was. */
-  private async transition(m: EntityManager, vm: Vm, expect: VmStatus, to: VmStatus, set: string, params: unknown[] = []): Promise<boolean> {
-    const [rows] = await m.query(
-      `UPDATE vms SET status = '${to}', status_changed_at = now(), updated_at = now()${set ? `, ${set}` : ''}
-        WHERE id = $1 AND status = $2 RETURNING id`,
-      [vm.id, expect, ...params],
-    );
-    return rows.length > 0;
-  }
-
   private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
     const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.host] : [];
     await this.dataSource.transaction(async (m) => {
-      if (!(await this.transition(m, vm, job.expect, t.done, DONE_SET[job.op], params))) return;
+      if (!(await transitionVm(m, vm.id, job.expect, t.done, DONE_SET[job.op], params))) return;
       await this.events.record(m, {
         action: DONE_EVENT[job.op](job.expect),
         message: `VM ${vm.name} is ${t.done}`,
@@ -165,7 +153,7 @@ export class VmWorker implements OnApplicationBootstrap {
     const pe = err instanceof ProviderError ? err : undefined;
     const message = (err as Error)?.message ?? String(err);
     await this.dataSource.transaction(async (m) => {
-      if (!(await this.transition(m, vm, job.expect, 'failed', `uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL`))) return;
+      if (!(await transitionVm(m, vm.id, job.expect, 'failed', FAILED_SET))) return;
       await this.events.record(m, {
         action: job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed',
         message: `VM ${vm.name}: ${job.op} failed: ${message}`,
@@ -180,18 +168,13 @@ export class VmWorker implements OnApplicationBootstrap {
   /** A job that exhausted its retries (its workers kept dying): the VM must not stay transitional. */
   async abandon(job: VmOperationJob): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const [rows] = await m.query(
-        `UPDATE vms SET status = 'failed', status_changed_at = now(), updated_at = now(),
-                uptime_seconds = ${ADD_CURRENT_RUN}, last_started_at = NULL, locked_by = NULL, locked_until = NULL
-          WHERE id = $1 AND status = $2 RETURNING user_id, name`,
-        [job.vmId, job.expect],
-      );
-      if (!rows.length) return;
+      const row = await transitionVm(m, job.vmId, job.expect, 'failed', `${FAILED_SET}, locked_by = NULL, locked_until = NULL`);
+      if (!row) return;
       await this.events.record(m, {
         action: job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed',
-        message: `VM ${rows[0].name}: ${job.op} abandoned after repeated worker failures`,
+        message: `VM ${row.name}: ${job.op} abandoned after repeated worker failures`,
         details: { op: job.op, from: job.expect, error: 'retries exhausted', timed_out: true },
-        userId: rows[0].user_id,
+        userId: row.user_id,
         vmId: job.vmId,
       });
     });

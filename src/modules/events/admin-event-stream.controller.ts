@@ -1,0 +1,29 @@
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { ApiAuth } from '../../common/api-errors.decorator';
+import { Roles } from '../auth/auth.decorators';
+import { EventStreamQueryDto } from './dto/event-stream-query.dto';
+import { ApiEventStream } from './event-stream.openapi';
+import { EventStreamService } from './event-stream.service';
+import { lastEventId, serveEventStream } from './event-stream.sse';
+
+/** Every user's events, live: the admin counterpart of GET /api/events/stream. */
+@ApiTags('admin')
+@Roles('admin')
+@Controller('admin/events')
+export class AdminEventStreamController {
+  constructor(private readonly streams: EventStreamService) {}
+
+  @Get('stream')
+  @ApiOperation({
+    operationId: 'adminGetEventStream',
+    summary: 'All new events as they happen (Server-Sent Events)',
+    description: 'Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID.',
+  })
+  @ApiEventStream()
+  @ApiAuth(400, 403, 503)
+  async stream(@Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await serveEventStream(this.streams, req, res, { userId: null }, lastEventId(req, query.last_event_id));
+  }
+}

@@ -1,0 +1,177 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { createServer, Server } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Env } from '../../config/env.validation';
+import { QueueService } from '../../queue/queue.service';
+import { CreditsService } from '../credits/credits.service';
+import { EventStreamService } from '../events/event-stream.service';
+import { VmsService } from '../vms/vms.service';
+
+/** Label value for requests no route matched: raw paths would make the label unbounded. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/**
+ * Service metrics for operators in the Prometheus text format. Each app has its own registry
+ * (tests run several apps in one process). Counters and histograms count what THIS process did
+ * (sum them across processes); the `vmapi_vms`, `vmapi_queue_jobs` and `vmapi_credits_debited_total`
+ * series are read from the database at scrape time, so every process reports the same value
+ * (take one, or max, across processes).
+ */
+@Injectable()
+export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(ServiceMetrics.name);
+  readonly registry = new Registry();
+  readonly enabled: boolean;
+  /** 0: served by the API's own /metrics route; else a separate listener on this port. */
+  readonly port: number;
+  private server?: Server;
+  private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(
+    config: ConfigService<Env, true>,
+    queue: QueueService,
+    vms: VmsService,
+    credits: CreditsService,
+    streams: EventStreamService,
+  ) {
+    this.enabled = config.get('METRICS_ENABLED', { infer: true });
+    this.port = config.get('METRICS_PORT', { infer: true });
+    const registers = [this.registry];
+    if (this.enabled) collectDefaultMetrics({ register: this.registry });
+
+    this.httpRequests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered by this process, by route template and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency in this process, by route template and status (event streams excluded)',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+
+    const jobs = new Counter({
+      name: 'vmapi_queue_jobs_processed_total',
+      help: 'Jobs this process ran, by queue and outcome (completed, failed)',
+      labelNames: ['queue', 'outcome'],
+      registers,
+    });
+    const jobDuration = new Histogram({
+      name: 'vmapi_queue_job_duration_seconds',
+      help: 'Time jobs took in this process, by queue',
+      labelNames: ['queue'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
+      registers,
+    });
+    queue.onJobOutcome((name, outcome, seconds) => {
+      jobs.inc({ queue: name, outcome });
+      jobDuration.observe({ queue: name }, seconds);
+    });
+
+    const logger = this.logger;
+    /** A database-backed series that cannot be read is left out of this scrape, not the whole scrape. */
+    const guarded = (what: string, read: () => Promise<void>) => async () => {
+      try {
+        await read();
+      } catch (err) {
+        logger.warn(`Service metrics: cannot read ${what}: ${(err as Error).message}`);
+      }
+    };
+
+    const seenDepths = new Set<string>();
+    const depth: Gauge<'queue' | 'state'> = new Gauge({
+      name: 'vmapi_queue_jobs',
+      help: 'Jobs waiting (created, retry) and running (active) per queue, across all processes',
+      labelNames: ['queue', 'state'],
+      registers,
+      collect: guarded('queue depths', async () => {
+        const rows = await queue.depths();
+        const now = new Set(rows.map((r) => `${r.queue}\u0000${r.state}`));
+        // Queues seen before and now empty report 0 rather than vanishing.
+        for (const key of seenDepths) {
+          if (!now.has(key)) {
+            const [q, state] = key.split('\u0000');
+            depth.set({ queue: q, state }, 0);
+          }
+        }
+        for (const r of rows) {
+          seenDepths.add(`${r.queue}\u0000${r.state}`);
+          depth.set({ queue: r.queue, state: r.state }, r.count);
+        }
+      }),
+    });
+
+    const vmGauge: Gauge<'status'> = new Gauge({
+      name: 'vmapi_vms',
+      help: 'VMs by status, across all users',
+      labelNames: ['status'],
+      registers,
+      collect: guarded('VM counts', async () => {
+        for (const [status, count] of Object.entries(await vms.statusTotals())) vmGauge.set({ status }, count);
+      }),
+    });
+
+    // A total from the append-only ledger: monotonic, and right across restarts and processes.
+    const debited: Counter<'kind'> = new Counter({
+      name: 'vmapi_credits_debited_total',
+      help: 'Credits debited from users since the beginning of the ledger, by kind (vm_create, admin_adjustment)',
+      labelNames: ['kind'],
+      registers,
+      collect: guarded('the credit ledger', async () => {
+        const totals = await credits.debitedTotals();
+        debited.reset();
+        for (const t of totals) debited.inc({ kind: t.kind }, t.credits);
+      }),
+    });
+
+    const openStreams: Gauge = new Gauge({
+      name: 'vmapi_event_streams',
+      help: 'Server-Sent Events streams open in this process',
+      registers,
+      collect: () => openStreams.set(streams.size),
+    });
+  }
+
+  /** One answered HTTP request (the middleware calls this when the response is done). */
+  observeHttp(method: string, route: string, status: number, seconds: number | null): void {
+    const labels = { method, route, status: String(status) };
+    this.httpRequests.inc(labels);
+    if (seconds !== null) this.httpDuration.observe(labels, seconds);
+  }
+
+  /** Whether the API's own port answers GET /metrics. */
+  get onApiPort(): boolean {
+    return this.enabled && this.port === 0;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.enabled || this.port === 0) return;
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: GET /metrics\n');
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${err.message}\n`),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, () => resolve());
+    });
+    this.server = server;
+    this.logger.log(`Service metrics on http://0.0.0.0:${this.port}/metrics`);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections());
+  }
+}

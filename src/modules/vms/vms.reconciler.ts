@@ -1,0 +1,163 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, In, Repository } from 'typeorm';
+import { mapLimit } from '../../common/map-limit';
+import type { Env } from '../../config/env.validation';
+import { hostQueue, THIS_HOST } from '../../queue/host';
+import { QueueService } from '../../queue/queue.service';
+import { EventsService } from '../events/events.service';
+import { Vm } from './entities/vm.entity';
+import { ProviderState, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
+import { TRANSITIONAL_STATUSES, VmStatus } from './vm-state';
+import { FAILED_SET, STARTED_SET, STOPPED_SET, transitionVm } from './vm-transition';
+
+export const VM_RECONCILE_QUEUE = 'vm-reconcile';
+
+/** Provider status calls in flight at once (each is a `vagrant status` process). */
+const CHECK_CONCURRENCY = 8;
+
+export interface Drift {
+  vmId: string;
+  from: VmStatus;
+  to: VmStatus;
+  providerState: ProviderState;
+}
+
+export interface ReconcileReport {
+  /** VMs on this host whose provider state was compared. */
+  checked: number;
+  corrected: Drift[];
+  /** VMs moved to `failed` for being stuck in a transitional status. */
+  stuck: string[];
+}
+
+function target(vm: Vm): VmTarget {
+  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores };
+}
+
+/**
+ * Keeps the database honest about the machines. Each pass (a pg-boss schedule per host, one run per
+ * interval however many workers; or `reconcile()` called directly):
+ * - compares the provider's view of this host's running and stopped VMs with their status, and
+ *   corrects drift with a `system.status_drift` event (warning; critical when the machine is gone);
+ * - fails VMs stuck in a transitional status past RECONCILE_STUCK_SECONDS with no worker holding
+ *   them, with a critical `vm.stuck_failed` event (a job that still runs later finds it stale).
+ * Every change is one conditional UPDATE plus its event in one transaction, and applies only if the
+ * status has not changed since it was read and no worker holds the VM's lease, so it never races
+ * an operation.
+ */
+@Injectable()
+export class VmReconciler implements OnApplicationBootstrap {
+  private readonly logger = new Logger(VmReconciler.name);
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @InjectRepository(Vm) private readonly vms: Repository<Vm>,
+    private readonly events: EventsService,
+    private readonly queue: QueueService,
+    private readonly config: ConfigService<Env, true>,
+    @Inject(VM_PROVIDER) private readonly provider: VmProvider,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.get('WORKER', { infer: true })) return;
+    // Per host: provider state is only visible from the VM's own host (its Vagrant workdir).
+    await this.queue.periodic(hostQueue(VM_RECONCILE_QUEUE), this.config.get('RECONCILE_MINUTES', { infer: true }), () => this.reconcile());
+  }
+
+  async reconcile(): Promise<ReconcileReport> {
+    const stuck = await this.failStuck();
+    const { checked, corrected } = await this.correctDrift();
+    if (stuck.length || corrected.length) {
+      this.logger.warn(`Reconciled: ${corrected.length} drifted of ${checked} checked, ${stuck.length} stuck VMs failed`);
+    }
+    return { checked, corrected, stuck };
+  }
+
+  /** Database only, so every host's pass covers all VMs; the conditional UPDATE makes one of them win. */
+  async failStuck(): Promise<string[]> {
+    const deadline = this.config.get('RECONCILE_STUCK_SECONDS', { infer: true });
+    const candidates = await this.vms
+      .createQueryBuilder('vm')
+      .where('vm.status IN (:...statuses)', { statuses: TRANSITIONAL_STATUSES })
+      .andWhere('vm.status_changed_at < now() - make_interval(secs => :deadline)', { deadline })
+      .getMany();
+    const failed: string[] = [];
+    for (const vm of candidates) {
+      const stuckSeconds = Math.floor((Date.now() - vm.statusChangedAt.getTime()) / 1000);
+      const done = await this.dataSource.transaction(async (m) => {
+        const row = await transitionVm(m, vm.id, vm.status, 'failed', FAILED_SET, [], { statusChangedAt: vm.statusChangedAt, unleased: true });
+        if (!row) return false;
+        await this.events.record(m, {
+          action: 'vm.stuck_failed',
+          message: `VM ${vm.name} was ${vm.status} for ${stuckSeconds} s with no worker on it (deadline ${deadline} s); marked failed`,
+          details: { from: vm.status, to: 'failed', stuck_seconds: stuckSeconds, deadline_seconds: deadline },
+          userId: vm.userId,
+          vmId: vm.id,
+        });
+        return true;
+      });
+      if (done) failed.push(vm.id);
+    }
+    return failed;
+  }
+
+  /** Running and stopped VMs on this host against what the provider reports. */
+  async correctDrift(): Promise<{ checked: number; corrected: Drift[] }> {
+    const vms = await this.vms.findBy({ host: THIS_HOST, status: In(['running', 'stopped']) });
+    const results = await mapLimit(vms, CHECK_CONCURRENCY, async (vm) => {
+      let state: ProviderState;
+      try {
+        state = await this.provider.status(target(vm));
+      } catch (err) {
+        this.logger.warn(`Could not read the state of VM ${vm.id}: ${(err as Error).message}`);
+        return null;
+      }
+      return this.correct(vm, state);
+    });
+    return { checked: vms.length, corrected: results.filter((d): d is Drift => d !== null) };
+  }
+
+  private async correct(vm: Vm, state: ProviderState): Promise<Drift | null> {
+    let to: VmStatus;
+    let set: string;
+    let params: unknown[] = [];
+    if (state === 'unknown' || state === vm.status) return null;
+    if (state === 'not_created') {
+      // The machine is gone (its disk with it): nothing to start again, only to destroy.
+      to = 'failed';
+      set = `${FAILED_SET}, ip_address = NULL, ssh_port = NULL`;
+    } else if (state === 'stopped') {
+      to = 'stopped';
+      set = STOPPED_SET;
+    } else {
+      to = 'running';
+      let connection: VmConnection = { ip_address: null, ssh_port: null };
+      try {
+        connection = await this.provider.connection(target(vm));
+      } catch (err) {
+        this.logger.warn(`VM ${vm.id} runs but its connection is unreadable: ${(err as Error).message}`);
+      }
+      set = STARTED_SET;
+      params = [connection.ip_address, connection.ssh_port, THIS_HOST];
+    }
+    const applied = await this.dataSource.transaction(async (m) => {
+      const row = await transitionVm(m, vm.id, vm.status, to, set, params, { statusChangedAt: vm.statusChangedAt, unleased: true });
+      if (!row) return false;
+      await this.events.record(m, {
+        action: 'system.status_drift',
+        severity: to === 'failed' ? 'critical' : 'warning',
+        message:
+          state === 'not_created'
+            ? `VM ${vm.name} was ${vm.status} but its machine no longer exists; marked failed`
+            : `VM ${vm.name} was ${vm.status} in the database but ${state} on ${THIS_HOST}; corrected`,
+        details: { from: vm.status, to, provider_state: state, host: THIS_HOST },
+        userId: vm.userId,
+        vmId: vm.id,
+      });
+      return true;
+    });
+    return applied ? { vmId: vm.id, from: vm.status, to, providerState: state } : null;
+  }
+}

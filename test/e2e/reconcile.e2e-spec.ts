@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
+import { SimulatorProvider } from '../../src/modules/vms/providers/simulator.provider';
+import { VM_PROVIDER } from '../../src/modules/vms/providers/vm-provider.interface';
+import { VmReconciler } from '../../src/modules/vms/vms.reconciler';
+import { hostQueue } from '../../src/queue/host';
+import { eventually, newUser, TestUser } from '../support/factories';
+import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
+
+const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
+
+interface VmRow {
+  status: string;
+  ip_address: string | null;
+  ssh_port: number | null;
+  uptime_seconds: number;
+  last_started_at: Date | null;
+}
+
+describe('reconciliation (e2e)', () => {
+  let ctx: TestContext;
+  let sim: SimulatorProvider;
+  let alice: TestUser;
+
+  beforeAll(async () => {
+    // The tests run passes themselves: no scheduled pass may race them.
+    ctx = await createTestApp({ env: { RECONCILE_MINUTES: 0 } });
+    sim = ctx.app.get(VM_PROVIDER) as SimulatorProvider;
+    alice = await newUser(ctx, { credits: 1000 });
+  });
+  afterAll(async () => {
+    await ctx.close();
+  });
+
+  const reconcile = () => ctx.app.get(VmReconciler).reconcile();
+  const row = async (id: string): Promise<VmRow> =>
+    (await ctx.db.query(`SELECT status, ip_address, ssh_port, uptime_seconds, last_started_at FROM vms WHERE id = $1`, [id]))[0];
+  const events = (id: string) =>
+    ctx.db.query(`SELECT action, severity, details FROM events WHERE vm_id = $1 AND action IN ('system.status_drift', 'vm.stuck_failed') ORDER BY id`, [id]);
+
+  async function runningVm(name: string): Promise<string> {
+    const id = (await ctx.http.post('/api/vms').set(alice.auth).send({ name, ...spec }).expect(202)).body.id as string;
+    await eventually(async () => (await row(id)).status === 'running', 10_000, `${name} running`);
+    return id;
+  }
+
+  it('corrects a VM the hypervisor reports stopped, banking its uptime, with a warning event the owner sees', async () => {
+    const id = await runningVm('drifter');
+    await ctx.db.query(`UPDATE vms SET last_started_at = now() - interval '100 seconds' WHERE id = $1`, [id]);
+    sim.forceState(id, 'stopped');
+
+    const report = await reconcile();
+    expect(report.corrected).toContainEqual({ vmId: id, from: 'running', to: 'stopped', providerState: 'stopped' });
+    const vm = await row(id);
+    expect(vm).toMatchObject({ status: 'stopped', ip_address: null, ssh_port: null, last_started_at: null });
+    expect(vm.uptime_seconds).toBeGreaterThanOrEqual(100);
+    expect(await events(id)).toEqual([
+      { action: 'system.status_drift', severity: 'warning', details: { from: 'running', to: 'stopped', provider_state: 'stopped', host: expect.any(String) } },
+    ]);
+    const feed = await ctx.http.get(`/api/events?vm_id=${id}&severity=warning`).set(alice.auth).expect(200);
+    expect(feed.body.items.map((e: { action: string }) => e.action)).toEqual(['system.status_drift']);
+    const api = await ctx.http.get(`/api/vms/${id}`).set(alice.auth).expect(200);
+    expect(api.body.allowed_actions).toEqual(['start', 'destroy']);
+
+    // Nothing left to correct: a second pass changes nothing and records nothing.
+    const again = await reconcile();
+    expect(again.corrected.map((d) => d.vmId)).not.toContain(id);
+    expect(await events(id)).toHaveLength(1);
+  });
+
+  it('corrects a stopped VM the hypervisor reports running, with its connection', async () => {
+    const id = await runningVm('waker');
+    await ctx.http.post(`/api/vms/${id}/action`).set(alice.auth).send({ action: 'stop' }).expect(202);
+    await eventually(async () => (await row(id)).status === 'stopped', 10_000, 'stopped');
+    sim.forceState(id, 'running');
+    await reconcile();
+    const vm = await row(id);
+    expect(vm.status).toBe('running');
+    expect(vm.ip_address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(vm.last_started_at).toBeInstanceOf(Date);
+    expect((await events(id))[0]).toMatchObject({ severity: 'warning', details: { from: 'stopped', to: 'running' } });
+  });
+
+  it('fails a VM whose machine is gone, with a critical event', async () => {
+    const id = await runningVm('vanished');
+    sim.forceState(id, 'not_created');
+    await reconcile();
+    expect((await row(id)).status).toBe('failed');
+    expect(await events(id)).toEqual([
+      { action: 'system.status_drift', severity: 'critical', details: expect.objectContaining({ from: 'running', to: 'failed', provider_state: 'not_created' }) },
+    ]);
+  });
+
+  it('leaves alone a VM whose state the provider cannot tell, and one a worker is operating on', async () => {
+    const unsure = await runningVm('unsure');
+    sim.forceState(unsure, 'unknown');
+    const busy = await runningVm('busy');
+    sim.forceState(busy, 'stopped');
+    await ctx.db.query(`UPDATE vms SET locked_by = gen_random_uuid(), locked_until = now() + interval '5 minutes' WHERE id = $1`, [busy]);
+    await reconcile();
+    expect((await row(unsure)).status).toBe('running');
+    expect((await row(busy)).status).toBe('running');
+    expect(await events(unsure)).toEqual([]);
+    expect(await events(busy)).toEqual([]);
+    // Once the lease is gone the drift is corrected.
+    await ctx.db.query(`UPDATE vms SET locked_by = NULL, locked_until = NULL WHERE id = $1`, [busy]);
+    await reconcile();
+    expect((await row(busy)).status).toBe('stopped');
+  });
+
+  it('registers no schedule with RECONCILE_MINUTES=0', async () => {
+    expect(await ctx.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([]);
+  });
+});
+
+describe('stuck VMs (e2e)', () => {
+  it('fails a VM left in a transitional status past the deadline; its late job then finds it stale', async () => {
+    const database = await createTestDatabase();
+    // An API-only process: it queues the provisioning job but runs no consumer and registers no schedule.
+    const api = await createTestApp({ database, env: { WORKER: false, RECONCILE_STUCK_SECONDS: 600 } });
+    let worker: TestContext | undefined;
+    try {
+      const user = await newUser(api, { credits: 100 });
+      const stuck = (await api.http.post('/api/vms').set(user.auth).send({ name: 'stuck', ...spec }).expect(202)).body.id as string;
+      const fresh = (await api.http.post('/api/vms').set(user.auth).send({ name: 'fresh', ...spec }).expect(202)).body.id as string;
+      const leased = (await api.http.post('/api/vms').set(user.auth).send({ name: 'leased', ...spec }).expect(202)).body.id as string;
+      await api.db.query(`UPDATE vms SET status_changed_at = now() - interval '11 minutes' WHERE id = ANY($1)`, [[stuck, leased]]);
+      await api.db.query(`UPDATE vms SET locked_by = gen_random_uuid(), locked_until = now() + interval '1 minute' WHERE id = $1`, [leased]);
+      expect(await api.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%' OR name LIKE 'metrics-%'`)).toEqual([]);
+
+      const report = await api.app.get(VmReconciler).reconcile();
+      expect(report.stuck).toEqual([stuck]);
+      const statuses = await api.db.query(`SELECT id, status FROM vms WHERE user_id = $1`, [user.id]);
+      expect(Object.fromEntries(statuses.map((r: { id: string; status: string }) => [r.id, r.status]))).toEqual({
+        [stuck]: 'failed',
+        [fresh]: 'provisioning',
+        [leased]: 'provisioning',
+      });
+      const [event] = await api.db.query(`SELECT action, severity, details FROM events WHERE vm_id = $1 AND severity = 'critical'`, [stuck]);
+      expect(event).toEqual({
+        action: 'vm.stuck_failed',
+        severity: 'critical',
+        details: { from: 'provisioning', to: 'failed', stuck_seconds: expect.any(Number), deadline_seconds: 600 },
+      });
+      expect(event.details.stuck_seconds).toBeGreaterThanOrEqual(660);
+      const vm = await api.http.get(`/api/vms/${stuck}`).set(user.auth).expect(200);
+      expect(vm.body).toMatchObject({ status: 'failed', allowed_actions: ['destroy'] });
+
+      // A worker comes up: the stuck VM's queued job is stale and leaves it failed; the fresh one runs.
+      worker = await createTestApp({ database, env: { WORKER: true } });
+      // A worker process registers the schedule, per host.
+      expect(await worker.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([
+        { name: hostQueue('vm-reconcile'), cron: '* * * * *' },
+      ]);
+      await eventually(async () => {
+        const [{ status }] = await worker!.db.query(`SELECT status FROM vms WHERE id = $1`, [fresh]);
+        return status === 'running';
+      }, 15_000, 'the fresh VM to run');
+      await eventually(async () => {
+        const [job] = await worker!.db.query(`SELECT state FROM pgboss.job WHERE name = 'vm-operation' AND data->>'vmId' = $1`, [stuck]);
+        return job?.state === 'completed';
+      }, 15_000, 'the stale job to complete');
+      const [{ status }] = await worker.db.query(`SELECT status FROM vms WHERE id = $1`, [stuck]);
+      expect(status).toBe('failed');
+    } finally {
+      await worker?.close();
+      await api.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
+  it('samples stats over `vagrant ssh -c` and reconciles on `vagrant status`', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vmapi-vagrant-mon-'));
+    const workdir = join(dir, 'machines');
+    const ctx = await createTestApp({
+      env: { VM_PROVIDER: 'vagrant', VAGRANT_BIN: resolve('test/fakes/vagrant'), VAGRANT_WORKDIR: workdir, RECONCILE_MINUTES: 0, METRICS_COLLECT_MINUTES: 0 },
+    });
+    try {
+      const user = await newUser(ctx, { credits: 100 });
+      const id = (await ctx.http.post('/api/vms').set(user.auth).send({ name: 'vagrant-mon', ...spec }).expect(202)).body.id as string;
+      await eventually(async () => (await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status === 'running', 15_000, 'vagrant up');
+
+      expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 1, failed: 0 });
+      const rows = await ctx.db.query(`SELECT name, value FROM metrics WHERE vm_id = $1 ORDER BY name`, [id]);
+      expect(rows).toEqual([
+        { name: 'cpu_percent', value: 12.5 },
+        { name: 'disk_used_gb', value: 4.27 },
+        { name: 'load_1m', value: 0.31 },
+        { name: 'memory_used_mb', value: 734 },
+      ]);
+
+      // The machine was shut down behind the API's back (the fake keeps its state in the VM's folder).
+      await writeFile(join(workdir, id, '.fake-state'), JSON.stringify({ state: 'shutoff' }));
+      const report = await ctx.app.get(VmReconciler).reconcile();
+      expect(report.corrected).toEqual([{ vmId: id, from: 'running', to: 'stopped', providerState: 'stopped' }]);
+      expect((await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status).toBe('stopped');
+      // A stopped VM is not sampled.
+      expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 0, failed: 0 });
+    } finally {
+      await ctx.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
