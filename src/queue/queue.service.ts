@@ -133,10 +133,6 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     await this.boss.sendAfter(name, data, options, afterSeconds);
   }
 
-  schedule(name: string, cron: string, data: object = {}, options: PgBoss.ScheduleOptions = {}): Promise<void> {
-    return this.boss.schedule(name, cron, data, options);
-  }
-
   /**
    * A periodic job: pg-boss turns the cron into one job per interval however many processes share
    * the schedule, and the `stately` policy keeps at most one queued and one running (a slow run
@@ -163,9 +159,5 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       [],
     );
     return rows;
-  }
-
-  getQueueSize(name: string): Promise<number> {
-    return this.boss.getQueueSize(name);
   }
 }

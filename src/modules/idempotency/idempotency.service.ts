@@ -1,8 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Request } from 'express';
 import { Repository } from 'typeorm';
 import { ProblemFilter } from '../../common/problem.filter';
+import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import { IdempotencyKey } from './entities/idempotency-key.entity';
 
@@ -23,13 +25,13 @@ export class IdempotencyService implements OnApplicationBootstrap {
   constructor(
     @InjectRepository(IdempotencyKey) private readonly keys: Repository<IdempotencyKey>,
     private readonly queue: QueueService,
+    private readonly config: ConfigService<Env, true>,
   ) {}
 
+  /** Hourly purge, once per interval across all processes (pg-boss schedule), only where workers run. */
   async onApplicationBootstrap(): Promise<void> {
-    await this.queue.ensureQueue(PURGE_QUEUE);
-    // pg-boss runs a schedule once per interval across all processes.
-    await this.queue.schedule(PURGE_QUEUE, '17 * * * *');
-    await this.queue.work(PURGE_QUEUE, { batchSize: 1, pollingIntervalSeconds: 30 }, () => this.purgeExpired());
+    if (!this.config.get('WORKER', { infer: true })) return;
+    await this.queue.periodic(PURGE_QUEUE, 60, () => this.purgeExpired());
   }
 
   /**
