@@ -4,7 +4,7 @@ import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
 import { hostQueue, THIS_HOST } from '../../queue/host';
 import { QueueService } from '../../queue/queue.service';
-import type { Vm } from '../vms/entities/vm.entity';
+import { toVmTarget, type Vm } from '../vms/entities/vm.entity';
 import { VM_PROVIDER, type VmProvider, type VmStats } from '../vms/providers/vm-provider.interface';
 import { VmsService } from '../vms/vms.service';
 import { KNOWN_METRICS, type KnownMetric } from './metric-rules';
@@ -46,7 +46,7 @@ export class MetricsJobs implements OnApplicationBootstrap {
     const vms = await this.vms.listRunningOnHost(THIS_HOST);
     const samples = await mapLimit(vms, SAMPLE_CONCURRENCY, async (vm): Promise<{ vm: Vm; at: Date; stats: VmStats } | null> => {
       try {
-        const stats = await this.provider.stats({ id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores });
+        const stats = await this.provider.stats(toVmTarget(vm));
         return { vm, at: new Date(), stats };
       } catch (err) {
         this.logger.warn(`No stats for VM ${vm.id}: ${(err as Error).message}`);

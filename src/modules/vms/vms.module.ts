@@ -6,7 +6,7 @@ import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
 import { UsersModule } from '../users/users.module';
 import { Vm } from './entities/vm.entity';
-import { buildOsCatalog, OsCatalog } from './os-catalog';
+import { buildOsCatalog } from './os-catalog';
 import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
 import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';

@@ -7,8 +7,8 @@ import type { Env } from '../../config/env.validation';
 import { hostQueue, THIS_HOST } from '../../queue/host';
 import { QueueService } from '../../queue/queue.service';
 import { EventsService } from '../events/events.service';
-import { Vm } from './entities/vm.entity';
-import { ProviderState, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
+import { toVmTarget, Vm } from './entities/vm.entity';
+import { ProviderState, VM_PROVIDER, VmConnection, VmProvider } from './providers/vm-provider.interface';
 import { TRANSITIONAL_STATUSES, VmStatus } from './vm-state';
 import { FAILED_SET, STARTED_SET, STOPPED_SET, transitionVm } from './vm-transition';
 
@@ -30,10 +30,6 @@ export interface ReconcileReport {
   corrected: Drift[];
   /** VMs moved to `failed` for being stuck in a transitional status. */
   stuck: string[];
-}
-
-function target(vm: Vm): VmTarget {
-  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores };
 }
 
 /**
@@ -109,7 +105,7 @@ export class VmReconciler implements OnApplicationBootstrap {
     const results = await mapLimit(vms, CHECK_CONCURRENCY, async (vm) => {
       let state: ProviderState;
       try {
-        state = await this.provider.status(target(vm));
+        state = await this.provider.status(toVmTarget(vm));
       } catch (err) {
         this.logger.warn(`Could not read the state of VM ${vm.id}: ${(err as Error).message}`);
         return null;
@@ -135,7 +131,7 @@ export class VmReconciler implements OnApplicationBootstrap {
       to = 'running';
       let connection: VmConnection = { ip_address: null, ssh_port: null };
       try {
-        connection = await this.provider.connection(target(vm));
+        connection = await this.provider.connection(toVmTarget(vm));
       } catch (err) {
         this.logger.warn(`VM ${vm.id} runs but its connection is unreadable: ${(err as Error).message}`);
       }

@@ -6,7 +6,7 @@ import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import { EventsService } from '../events/events.service';
 import type { EventAction } from '../events/events.types';
-import { Vm } from './entities/vm.entity';
+import { toVmTarget, Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_DEAD_QUEUE, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
@@ -94,7 +94,7 @@ export class VmWorker implements OnApplicationBootstrap {
         this.logger.debug(`Skipping stale ${job.op} for VM ${vm.id}: it is ${vm.status}, not ${job.expect}`);
         return;
       }
-      const target: VmTarget = { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores };
+      const target = toVmTarget(vm);
       let connection: VmConnection | undefined;
       try {
         connection = await withTimeout(this.execute(job.op, target), this.timeouts[job.op], job.op);

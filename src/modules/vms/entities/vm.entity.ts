@@ -1,5 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import { User } from '../../users/entities/user.entity';
+import type { VmTarget } from '../providers/vm-provider.interface';
 import type { VmStatus } from '../vm-state';
 
 @Entity('vms')
@@ -80,4 +81,9 @@ export class Vm {
 
   @Column({ name: 'destroyed_at', type: 'timestamptz', precision: 3, nullable: true })
   destroyedAt: Date | null;
+}
+
+/** What a provider needs to know about a VM. */
+export function toVmTarget(vm: Vm): VmTarget {
+  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores };
 }
