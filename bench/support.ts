@@ -98,7 +98,15 @@ export function startNode(name: string, script: string, env: Record<string, stri
     stop: async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill('SIGTERM');
-      const killed = await Promise.race([exited.then(() => false), sleep(40_000).then(() => true)]);
+      const patience = new AbortController();
+      const killed = await Promise.race([
+        exited.then(() => false),
+        sleep(40_000, undefined, { signal: patience.signal }).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      patience.abort();
       if (killed) {
         proc.kill('SIGKILL');
         await exited;

@@ -19,7 +19,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       ignoreExpiration: false,
-      secretOrKey: secret.value,
+      // A KeyObject (jsonwebtoken accepts one; the passport-jwt types only list string | Buffer).
+      secretOrKey: secret.key as unknown as Buffer,
       algorithms: ['HS256'],
     });
   }
