@@ -77,18 +77,19 @@ export class CreditsService {
       );
     }
     const repo = manager.getRepository(CreditTransaction);
-    return repo.save(
-      repo.create({
-        id: uuidv7(),
-        userId: entry.userId,
-        amount: entry.amount,
-        balanceAfter: rows[0].credits as number,
-        kind: entry.kind,
-        reason: entry.reason ?? null,
-        vmId: entry.vmId ?? null,
-        actorId: entry.actorId ?? null,
-      }),
-    );
+    const row = repo.create({
+      id: uuidv7(),
+      userId: entry.userId,
+      amount: entry.amount,
+      balanceAfter: rows[0].credits as number,
+      kind: entry.kind,
+      reason: entry.reason ?? null,
+      vmId: entry.vmId ?? null,
+      actorId: entry.actorId ?? null,
+    });
+    // insert, not save: save() would SELECT the new id first (a wasted round trip per debit).
+    await repo.insert(row);
+    return row;
   }
 
   async listTransactions(userId: string, page: PageQueryDto): Promise<Page<CreditTransactionResponseDto>> {

@@ -24,20 +24,23 @@ export class EventsService {
    */
   async record(manager: EntityManager, input: RecordEventInput): Promise<Event> {
     const def = EVENT_ACTIONS[input.action];
-    return manager.getRepository(Event).save(
-      manager.getRepository(Event).create({
-        // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
-        id: uuidv7(),
-        type: def.type,
-        action: input.action,
-        severity: input.severity ?? def.severity,
-        message: input.message,
-        details: input.details ?? {},
-        userId: input.userId ?? null,
-        vmId: input.vmId ?? null,
-        actorId: input.actorId ?? null,
-      }),
-    );
+    const repo = manager.getRepository(Event);
+    const event = repo.create({
+      // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
+      id: uuidv7(),
+      type: def.type,
+      action: input.action,
+      severity: input.severity ?? def.severity,
+      message: input.message,
+      details: input.details ?? {},
+      userId: input.userId ?? null,
+      vmId: input.vmId ?? null,
+      actorId: input.actorId ?? null,
+    });
+    // insert, not save: save() first SELECTs the row by its (new) id to choose between INSERT and
+    // UPDATE, a wasted round trip in every write transaction. created_at is written back to `event`.
+    await repo.insert(event);
+    return event;
   }
 
   /** Newest first, keyset-paginated. */
