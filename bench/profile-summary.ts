@@ -75,7 +75,9 @@ function main(): void {
   };
   walk(p.nodes[0].id, new Set());
 
-  const idle = (self.get(`(idle) (native):0`) ?? 0) + 0;
+  const idle = self.get('(idle) (native):0') ?? 0;
+  self.delete('(idle) (native):0');
+  pkg.delete('(idle)');
   const busy = totalHits - idle;
   const fmt = (h: number) => `${(h * msPerHit).toFixed(0).padStart(7)} ms ${((h / Math.max(1, busy)) * 100).toFixed(1).padStart(5)}%`;
   const print = (title: string, m: Map<string, number>, n: number) => {
@@ -85,7 +87,7 @@ function main(): void {
   process.stdout.write(`${file}: ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s profiled, ${(busy * msPerHit / 1000).toFixed(1)} s busy (percentages of busy time)\n`);
   print('Self time by package', pkg, top);
   print('Self time by function', self, top);
-  print('Inclusive time by function', new Map([...inclusive].filter(([k]) => !k.startsWith('(root)'))), top);
+  print('Inclusive time by function', new Map([...inclusive].filter(([k]) => !k.startsWith('(root)') && !k.startsWith('(idle)'))), top);
 }
 
 main();

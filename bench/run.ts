@@ -45,6 +45,8 @@ const cfg = {
   users: envNumber('BENCH_USERS', 32),
   vmsPerUser: envNumber('BENCH_VMS_PER_USER', 25),
   queueJobs: envNumber('BENCH_QUEUE_JOBS', 1000),
+  /** Distinct live VMs the destroy-action case can use (one per request, warm-up included). */
+  actionPool: envNumber('BENCH_ACTION_POOL', 20_000),
   queueWorkers: envList('BENCH_QUEUE_WORKERS', [1, 2]),
   queueTimeout: envNumber('BENCH_QUEUE_TIMEOUT', 600),
   growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
@@ -508,6 +510,25 @@ async function main(): Promise<void> {
 
     if (wanted('vm_action')) {
       // Destroy is allowed from every live state and can happen once per VM: each request gets its own VM.
+      // Top the pool up with running VMs inserted by SQL (rows like the worker leaves them) so the
+      // case never runs out; the action path reads the row under a lock, whoever created it.
+      const [{ n }] = await sql<{ n: number }>(
+        dbUrl,
+        `SELECT count(*)::int AS n FROM vms WHERE user_id = ANY($1::uuid[]) AND status NOT IN ('destroyed', 'destroying')`,
+        [users.map((u) => u.id)],
+      );
+      if (n < cfg.actionPool) {
+        await sql(
+          dbUrl,
+          `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds,
+                            last_started_at, cost, host, metadata, status_changed_at)
+           SELECT gen_random_uuid(), ($2::uuid[])[1 + i % cardinality($2::uuid[])], 'a-' || i, 'ubuntu-22.04', 1024, 20, 2, 'running',
+                  '10.1.' || (i / 250 % 250) || '.' || (i % 250 + 2), 2200 + i % 800, 0, now(), 34, 'bench-host', '{}', now()
+             FROM generate_series(1, $1::int) i`,
+          [cfg.actionPool - n, users.map((u) => u.id)],
+        );
+        await sql(dbUrl, 'VACUUM ANALYZE vms');
+      }
       const live = await sql<{ user_id: string; ids: string[] }>(
         dbUrl,
         `SELECT user_id, array_agg(id ORDER BY created_at) AS ids FROM vms
