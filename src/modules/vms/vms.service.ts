@@ -4,7 +4,7 @@ import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
-import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { Page, PageQueryDto, paginateSql, SqlConditions } from '../../common/pagination';
 import { QueueService } from '../../queue/queue.service';
 import type { AuthUser } from '../auth/auth.decorators';
 import { CreditsService } from '../credits/credits.service';
@@ -13,6 +13,7 @@ import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
+import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VmAction, VmStatus } from './vm-state';
 
@@ -138,26 +139,25 @@ export class VmsService {
     );
   }
 
+  /** Plain SQL (see paginateSql): GET /api/vms is the busiest read. */
   async list(filter: VmFilter, page: PageQueryDto): Promise<Page<Vm>> {
-    const qb = this.vms.createQueryBuilder('vm');
-    if (filter.user_id) qb.andWhere('vm.user_id = :userId', { userId: filter.user_id });
-    if (filter.status) qb.andWhere('vm.status = :status', { status: filter.status });
-    else if (!filter.include_destroyed) qb.andWhere(`vm.status <> 'destroyed'`);
-    if (filter.os_type) qb.andWhere('vm.os_type = :osType', { osType: filter.os_type });
-    if (filter.name_prefix) {
-      qb.andWhere(`vm.name LIKE :prefix`, { prefix: `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%` });
-    }
-    return paginate(qb, page);
+    const c = new SqlConditions();
+    if (filter.user_id) c.add((p) => `user_id = ${p}`, filter.user_id);
+    if (filter.status) c.add((p) => `status = ${p}`, filter.status);
+    else if (!filter.include_destroyed) c.raw(`status <> 'destroyed'`);
+    if (filter.os_type) c.add((p) => `os_type = ${p}`, filter.os_type);
+    if (filter.name_prefix) c.add((p) => `name LIKE ${p}`, `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%`);
+    return paginateSql(this.vms, { select: `SELECT ${VM_COLUMNS} FROM vms`, where: c.where, params: c.params }, page, vmFromRow);
   }
 
   /** A VM by id; `ownerId` scopes it to one user. Anyone else's VM is "not found", never "forbidden". */
   async get(id: string, ownerId?: string, manager: EntityManager = this.vms.manager, lock = false): Promise<Vm> {
-    const qb = manager.getRepository(Vm).createQueryBuilder('vm').where('vm.id = :id', { id });
-    if (ownerId) qb.andWhere('vm.user_id = :ownerId', { ownerId });
-    if (lock) qb.setLock('pessimistic_write');
-    const vm = await qb.getOne();
-    if (!vm) throw new AppError(404, 'vm.not_found', 'VM not found');
-    return vm;
+    const rows: VmRow[] = await manager.query(
+      `SELECT ${VM_COLUMNS} FROM vms WHERE id = $1${ownerId ? ' AND user_id = $2' : ''}${lock ? ' FOR UPDATE' : ''}`,
+      ownerId ? [id, ownerId] : [id],
+    );
+    if (!rows.length) throw new AppError(404, 'vm.not_found', 'VM not found');
+    return vmFromRow(rows[0]);
   }
 
   /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
