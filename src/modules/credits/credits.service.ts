@@ -61,13 +61,22 @@ export class CreditsService {
     if (!Number.isSafeInteger(entry.amount) || entry.amount === 0) {
       throw new AppError(400, 'credits.invalid_amount', 'Amount must be a non-zero whole number');
     }
-    const [rows] = await manager.query(
-      `UPDATE users SET credits = credits + $2, updated_at = now()
-        WHERE id = $1 AND credits + $2 >= 0
-        RETURNING credits`,
-      [entry.userId, entry.amount],
+    const id = uuidv7();
+    const reason = entry.reason ?? null;
+    const vmId = entry.vmId ?? null;
+    const actorId = entry.actorId ?? null;
+    // One statement: the conditional debit and, only if it happened, its ledger row.
+    const rows: { balance_after: number; created_at: Date }[] = await manager.query(
+      `WITH moved AS (
+         UPDATE users SET credits = credits + $2, updated_at = now()
+          WHERE id = $1 AND credits + $2 >= 0
+          RETURNING credits)
+       INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id)
+       SELECT $3::uuid, $1, $2, moved.credits, $4::varchar, $5::varchar, $6::uuid, $7::uuid FROM moved
+       RETURNING balance_after, created_at`,
+      [entry.userId, entry.amount, id, entry.kind, reason, vmId, actorId],
     );
-    if (!rows?.length) {
+    if (!rows.length) {
       const balance = await this.balance(entry.userId, manager);
       throw new AppError(
         entry.kind === 'vm_create' ? 402 : 409,
@@ -76,20 +85,17 @@ export class CreditsService {
         { cost: -entry.amount, balance },
       );
     }
-    const repo = manager.getRepository(CreditTransaction);
-    const row = repo.create({
-      id: uuidv7(),
+    return {
+      id,
       userId: entry.userId,
       amount: entry.amount,
-      balanceAfter: rows[0].credits as number,
+      balanceAfter: rows[0].balance_after,
       kind: entry.kind,
-      reason: entry.reason ?? null,
-      vmId: entry.vmId ?? null,
-      actorId: entry.actorId ?? null,
-    });
-    // insert, not save: save() would SELECT the new id first (a wasted round trip per debit).
-    await repo.insert(row);
-    return row;
+      reason,
+      vmId,
+      actorId,
+      createdAt: rows[0].created_at,
+    };
   }
 
   async listTransactions(userId: string, page: PageQueryDto): Promise<Page<CreditTransactionResponseDto>> {
