@@ -24,24 +24,32 @@ export class EventsService {
    * describes does.
    */
   async record(manager: EntityManager, input: RecordEventInput): Promise<Event> {
-    const def = EVENT_ACTIONS[input.action];
-    const repo = manager.getRepository(Event);
-    const event = repo.create({
-      // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
-      id: uuidv7(),
-      type: def.type,
-      action: input.action,
-      severity: input.severity ?? def.severity,
-      message: input.message,
-      details: input.details ?? {},
-      userId: input.userId ?? null,
-      vmId: input.vmId ?? null,
-      actorId: input.actorId ?? null,
-    });
-    // insert, not save: save() first SELECTs the row by its (new) id to choose between INSERT and
-    // UPDATE, a wasted round trip in every write transaction. created_at is written back to `event`.
-    await repo.insert(event);
+    const [event] = await this.recordAll(manager, [input]);
     return event;
+  }
+
+  /** Records several events of one change with a single INSERT, in the given order. */
+  async recordAll(manager: EntityManager, inputs: RecordEventInput[]): Promise<Event[]> {
+    const repo = manager.getRepository(Event);
+    const events = inputs.map((input) => {
+      const def = EVENT_ACTIONS[input.action];
+      return repo.create({
+        // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
+        id: uuidv7(),
+        type: def.type,
+        action: input.action,
+        severity: input.severity ?? def.severity,
+        message: input.message,
+        details: input.details ?? {},
+        userId: input.userId ?? null,
+        vmId: input.vmId ?? null,
+        actorId: input.actorId ?? null,
+      });
+    });
+    // insert, not save: save() first SELECTs each row by its (new) id to choose between INSERT and
+    // UPDATE, a wasted round trip in every write transaction. created_at is written back.
+    await repo.insert(events);
+    return events;
   }
 
   /** Newest first, keyset-paginated; plain SQL (see paginateSql), as the feed is read often and in pages of up to 100. */

@@ -100,20 +100,22 @@ export class VmsService {
           });
         // insert (not save): no existence SELECT first; generated columns are written back to `vm`.
         await m.getRepository(Vm).insert(vm);
-        await this.events.record(m, {
-          action: 'vm.create',
-          message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
-          details: { name: vm.name, os_type: vm.osType, ram_mb: vm.ramMb, disk_gb: vm.diskGb, cpu_cores: vm.cpuCores, cost },
-          userId: user.id,
-          vmId: id,
-        });
-        await this.events.record(m, {
-          action: 'system.credit_deduction',
-          message: `Charged ${cost} credits for VM ${vm.name}`,
-          details: { amount: -cost, balance_after: charge.balanceAfter, ledger_id: charge.id },
-          userId: user.id,
-          vmId: id,
-        });
+        await this.events.recordAll(m, [
+          {
+            action: 'vm.create',
+            message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
+            details: { name: vm.name, os_type: vm.osType, ram_mb: vm.ramMb, disk_gb: vm.diskGb, cpu_cores: vm.cpuCores, cost },
+            userId: user.id,
+            vmId: id,
+          },
+          {
+            action: 'system.credit_deduction',
+            message: `Charged ${cost} credits for VM ${vm.name}`,
+            details: { amount: -cost, balance_after: charge.balanceAfter, ledger_id: charge.id },
+            userId: user.id,
+            vmId: id,
+          },
+        ]);
         await this.enqueue(m, vm);
         return vm;
       });
