@@ -31,6 +31,6 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   async validate(payload: JwtPayload): Promise<AuthUser> {
     const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findActiveIdentity(payload.sub) : null;
     if (!user) throw new AppError(401, 'auth.unauthenticated', 'The token no longer grants access');
-    return { id: user.id, role: user.role, username: user.username, email: user.email };
+    return { id: user.id, role: user.role, username: user.username, email: user.email, credits: user.credits };
   }
 }

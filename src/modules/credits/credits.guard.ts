@@ -20,7 +20,7 @@ export class CreditsGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<{ user?: AuthUser; body?: unknown }>();
     if (!req.user || !isSpec(req.body)) return true;
-    const quota = await this.credits.checkQuota(req.user.id, req.body);
+    const quota = await this.credits.checkQuota(req.user, req.body);
     if (!quota.sufficient) {
       throw new AppError(402, 'credits.insufficient', `This VM costs ${quota.cost} credits and the balance is ${quota.balance}`, {
         cost: quota.cost,

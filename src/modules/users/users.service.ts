@@ -22,12 +22,12 @@ export class UsersService {
   }
 
   /**
-   * The identity of an active user, for the JWT strategy on every authenticated request: one
-   * primary-key read of four columns, without building an ORM query each time.
+   * The identity (and balance) of an active user, for the JWT strategy on every authenticated
+   * request: one primary-key read of five columns, without building an ORM query each time.
    */
-  async findActiveIdentity(id: string): Promise<Pick<User, 'id' | 'role' | 'username' | 'email'> | null> {
-    const rows: Pick<User, 'id' | 'role' | 'username' | 'email'>[] = await this.users.query(
-      'SELECT id, role, username, email FROM users WHERE id = $1 AND is_active',
+  async findActiveIdentity(id: string): Promise<Pick<User, 'id' | 'role' | 'username' | 'email' | 'credits'> | null> {
+    const rows: Pick<User, 'id' | 'role' | 'username' | 'email' | 'credits'>[] = await this.users.query(
+      'SELECT id, role, username, email, credits FROM users WHERE id = $1 AND is_active',
       [id],
     );
     return rows[0] ?? null;

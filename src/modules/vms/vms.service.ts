@@ -57,9 +57,9 @@ export class VmsService {
     }
   }
 
-  async quotaCheck(userId: string, dto: QuotaCheckDto) {
+  async quotaCheck(user: AuthUser, dto: QuotaCheckDto) {
     if (dto.os_type !== undefined) this.assertOsType(dto.os_type);
-    return this.credits.checkQuota(userId, dto);
+    return this.credits.checkQuota(user, dto);
   }
 
   /**
