@@ -79,27 +79,17 @@ export class VmsService {
           reason: `VM ${dto.name}`,
           vmId: id,
         });
-        const vm = m.getRepository(Vm).create({
-            id,
-            userId: user.id,
-            name: dto.name,
-            osType: dto.os_type,
-            ramMb: dto.ram_mb,
-            diskGb: dto.disk_gb,
-            cpuCores: dto.cpu_cores,
-            status: 'provisioning',
-            ipAddress: null,
-            sshPort: null,
-            uptimeSeconds: 0,
-            lastStartedAt: null,
-            host: null,
-            destroyedAt: null,
-            cost,
-            metadata: dto.metadata ?? {},
-            statusChangedAt: new Date(),
-          });
-        // insert (not save): no existence SELECT first; generated columns are written back to `vm`.
-        await m.getRepository(Vm).insert(vm);
+        const vm = await this.insertVm(m, {
+          id,
+          userId: user.id,
+          name: dto.name,
+          osType: dto.os_type,
+          ramMb: dto.ram_mb,
+          diskGb: dto.disk_gb,
+          cpuCores: dto.cpu_cores,
+          cost,
+          metadata: dto.metadata ?? {},
+        });
         await this.events.recordAll(m, [
           {
             action: 'vm.create',
@@ -127,6 +117,17 @@ export class VmsService {
       }
       throw err;
     }
+  }
+
+  /** Inserts a new VM as `provisioning` (plain SQL: on the create path) and returns it as read back. */
+  private async insertVm(m: EntityManager, v: Pick<Vm, 'id' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata'>): Promise<Vm> {
+    const rows: VmRow[] = await m.query(
+      `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, now())
+       RETURNING ${VM_COLUMNS}`,
+      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata)],
+    );
+    return vmFromRow(rows[0]);
   }
 
   /** Sends the job that completes the VM's current transitional status, in the caller's transaction. */
