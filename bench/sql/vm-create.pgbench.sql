@@ -1,7 +1,7 @@
 -- pgbench script: the SQL of one VM create (POST /api/vms) as one transaction, the database
 -- ceiling for that case. Mirrors the statements VmsService.create() sends: the conditional debit
--- with its ledger row in one statement (CreditsService.apply), the VM row, the two events in one
--- INSERT (EventsService.recordAll) and pg-boss 10's insertJob (node_modules/pg-boss/src/plans.js)
+-- with its ledger row in one statement (CreditsService.apply), the VM row (VmsService.insertVm),
+-- the two events in one INSERT (EventsService.recordAll) and pg-boss 10's insertJob (node_modules/pg-boss/src/plans.js)
 -- with the parameters the service sends. Keep it in step with those when they change.
 -- It leaves out what the HTTP path adds around it (JWT user read, CreditsGuard balance read).
 --
@@ -21,18 +21,19 @@ SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0')
        ('VM pgb-' || to_hex(:vh::bigint))::varchar, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL::uuid
   FROM moved
 RETURNING balance_after AS balance, created_at \gset
-INSERT INTO "vms"("id", "user_id", "name", "os_type", "ram_mb", "disk_gb", "cpu_cores", "status", "ip_address", "ssh_port", "uptime_seconds", "last_started_at", "cost", "host", "metadata", "status_changed_at", "locked_by", "locked_until", "created_at", "updated_at", "destroyed_at")
+INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
   VALUES ((lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid,
-          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', NULL, NULL, 0, NULL, 34, NULL, '{}', now(), DEFAULT, DEFAULT, DEFAULT, DEFAULT, NULL)
-  RETURNING "uptime_seconds", "created_at", "updated_at";
-INSERT INTO "events"("id", "type", "action", "severity", "message", "details", "user_id", "vm_id", "actor_id", "created_at")
+          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', now())
+  RETURNING id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at,
+            cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at;
+INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id)
   VALUES (gen_random_uuid(), 'vm', 'vm.create', 'info', 'VM pgb-' || to_hex(:vh::bigint) || ' requested (ubuntu-22.04, 1024 MB, 20 GB, 2 cores)',
           '{"cost": 34, "name": "pgb", "ram_mb": 1024, "disk_gb": 20, "os_type": "ubuntu-22.04", "cpu_cores": 2}',
-          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL, DEFAULT),
+          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL),
          (gen_random_uuid(), 'system', 'system.credit_deduction', 'info', 'Charged 34 credits for VM pgb-' || to_hex(:vh::bigint),
           jsonb_build_object('amount', -34, 'ledger_id', gen_random_uuid(), 'balance_after', :balance::int),
-          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL, DEFAULT)
-  RETURNING "id", "severity", "created_at";
+          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL)
+  RETURNING created_at;
 INSERT INTO pgboss.job (id, name, data, priority, start_after, singleton_key, singleton_on, dead_letter, expire_in, keep_until, retry_limit, retry_delay, retry_backoff, policy)
   SELECT id, j.name, data, priority, start_after, singleton_key, singleton_on,
     COALESCE(j.dead_letter, q.dead_letter) as dead_letter,
