@@ -61,7 +61,15 @@ export interface BenchReport {
   cases: CaseResult[];
   queue: QueueResult[];
   growth: GrowthResult[];
-  rss: { bootMb: number | null; idleMb: number | null; peakUnderLoadMb: number | null };
+  rss: {
+    /** Node flags the API ran with. */
+    nodeArgs: string;
+    bootMb: number | null;
+    idleMb: number | null;
+    peakUnderLoadMb: number | null;
+    /** The list case again on an API started without those flags. */
+    nodeDefaults?: { peakUnderLoadMb: number | null; case: string; rps: number; p99: number };
+  };
   targets: TargetCheck[];
 }
 
@@ -120,7 +128,7 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
   const s = r.settings;
   let text = `\nVM Platform API benchmark, ${r.startedAt}\n`;
   text += `${r.machine.cpus} CPUs (${r.machine.cpuModel}), ${r.machine.memoryGb} GB, Node ${r.machine.node}, PostgreSQL ${r.database.server} (${r.database.embedded ? 'embedded' : 'DATABASE_URL'})\n`;
-  text += `${s.connections} connections, ${s.duration} s per case after ${s.warmup} s warm-up; API: DB_POOL_SIZE 10, WORKER=false\n\n`;
+  text += `${s.connections} connections, ${s.duration} s per case after ${s.warmup} s warm-up; API: node ${(s.nodeArgs as string[]).join(' ') || '(defaults)'}, DB_POOL_SIZE ${s.dbPool}, WORKER=false\n\n`;
 
   text += table(
     ['case', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs baseline', 'ratio'],
@@ -163,7 +171,9 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
     );
   }
 
-  text += `\nAPI memory (RSS): ${n0(r.rss.bootMb)} MB after boot, ${n0(r.rss.idleMb)} MB idle after seeding, ${n0(r.rss.peakUnderLoadMb)} MB peak under load\n`;
+  text += `\nAPI memory (RSS, node ${r.rss.nodeArgs || '(defaults)'}): ${n0(r.rss.bootMb)} MB after boot, ${n0(r.rss.idleMb)} MB idle after seeding, ${n0(r.rss.peakUnderLoadMb)} MB peak under load\n`;
+  const d = r.rss.nodeDefaults;
+  if (d) text += `  with Node's default heap sizing: ${n0(d.peakUnderLoadMb)} MB peak under ${d.case} (${n0(d.rps)} req/s, p99 ${n1(d.p99)} ms)\n`;
 
   const targets = evaluateTargets(r);
   text += '\nTargets\n';

@@ -53,6 +53,13 @@ const cfg = {
   growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
   growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
   port: envNumber('BENCH_PORT', 3900),
+  /**
+   * Node flags for the API and worker processes: by default those of the Docker image
+   * (NODE_OPTIONS there). BENCH_NODE_ARGS= (empty) runs them with Node's defaults.
+   */
+  nodeArgs: (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=512').split(' ').filter(Boolean),
+  /** The API's DB_POOL_SIZE (the service default is 10). */
+  dbPool: envNumber('BENCH_DB_POOL', 10),
   /** Comma list of phases/cases to run (default all): bare, list_vms, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth. */
   only: (process.env.BENCH_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   /** Run the API under `node --cpu-prof` (profiles in bench/results/profiles). */
@@ -93,11 +100,12 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     WORKER: 'false',
     RATE_LIMIT_PER_MIN: '0',
     RATE_LIMIT_AUTH_PER_MIN: '0',
+    DB_POOL_SIZE: String(cfg.dbPool),
   };
 }
 
-async function startApi(name: string, databaseUrl: string, port: number, profile = false): Promise<Service> {
-  const args = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [];
+async function startApi(name: string, databaseUrl: string, port: number, profile = false, nodeArgs = cfg.nodeArgs): Promise<Service> {
+  const args = [...nodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [])];
   const svc = startNode(name, MAIN, serviceEnv(databaseUrl, port), args);
   await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
   return svc;
@@ -156,7 +164,7 @@ async function queueCase(base: string, dbUrl: string, users: BenchUser[], worker
   const enqueueSeconds = (performance.now() - t0) / 1000;
   const env = { ...serviceEnv(dbUrl, 0), WORKER: 'true' };
   const spawnedAt = performance.now();
-  const procs = Array.from({ length: workers }, (_, i) => startNode(`worker-${workers}-${i + 1}`, WORKER, env));
+  const procs = Array.from({ length: workers }, (_, i) => startNode(`worker-${workers}-${i + 1}`, WORKER, env, cfg.nodeArgs));
   const peaks = procs.map((p) => sampleRss(p.proc.pid));
   try {
     const ready = await Promise.all(procs.map((p) => p.waitForLine(/Worker consuming/, 60_000)));
@@ -404,11 +412,11 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
     database: { embedded: !!embedded, server: '' },
-    settings: { ...cfg, out: undefined, only: cfg.only.length ? cfg.only : undefined, dbPoolSize: 10, workerConcurrency: 4 },
+    settings: { ...cfg, out: undefined, only: cfg.only.length ? cfg.only : undefined, workerConcurrency: 4 },
     cases: [],
     queue: [],
     growth: [],
-    rss: { bootMb: null, idleMb: null, peakUnderLoadMb: null },
+    rss: { nodeArgs: cfg.nodeArgs.join(' '), bootMb: null, idleMb: null, peakUnderLoadMb: null },
     targets: [],
   };
   try {
@@ -545,6 +553,16 @@ async function main(): Promise<void> {
     report.rss.peakUnderLoadMb = peaks.length ? Math.max(...peaks) : null;
     await apiSvc.stop();
     apiSvc = undefined;
+
+    if (cfg.nodeArgs.length && wanted('rss_node_defaults') && wanted('list_vms')) {
+      // The same read load on an API with Node's own heap sizing, to show what the flags change.
+      apiSvc = await startApi('api-node-defaults', dbUrl, cfg.port, false, []);
+      const def: CaseDef = { ...reads[0], id: 'list_vms_node_defaults' };
+      const { load, peakRss } = await runCase(base, apiSvc, def);
+      report.rss.nodeDefaults = { peakUnderLoadMb: peakRss, case: `${def.method} ${def.label}`, rps: load.rps, p99: load.latency.p99 };
+      await apiSvc.stop();
+      apiSvc = undefined;
+    }
 
     if (wanted('growth')) {
       const g = await growthPhase(serverUrl, stamp);
