@@ -13,6 +13,8 @@ export interface CaseResult {
   statusCodes?: Record<string, number>;
   ratio: number | null;
   peakRssMb: number | null;
+  /** CPU time of the serving process (API, or the bare app) per request, warm-up included. */
+  cpuMsPerRequest?: number | null;
   /** Items in the probe's page, for list cases. */
   items?: number;
   targets?: number;
@@ -131,9 +133,18 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
   text += `${s.connections} connections, ${s.duration} s per case after ${s.warmup} s warm-up; API: node ${(s.nodeArgs as string[]).join(' ') || '(defaults)'}, DB_POOL_SIZE ${s.dbPool}, WORKER=false\n\n`;
 
   text += table(
-    ['case', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs baseline', 'ratio'],
-    r.cases.map((c) => [c.label, n0(c.rps), n1(c.p50), n1(c.p99), String(c.errors), c.baseline ? BASELINE_NAMES[c.baseline] : '(baseline)', pct(c.ratio)]),
-    [false, true, true, true, true, false, true],
+    ['case', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs baseline', 'ratio', 'CPU ms/req'],
+    r.cases.map((c) => [
+      c.label,
+      n0(c.rps),
+      n1(c.p50),
+      n1(c.p99),
+      String(c.errors),
+      c.baseline ? BASELINE_NAMES[c.baseline] : '(baseline)',
+      pct(c.ratio),
+      c.cpuMsPerRequest == null ? '-' : c.cpuMsPerRequest.toFixed(2),
+    ]),
+    [false, true, true, true, true, false, true, true],
   );
 
   if (r.growth.length) {

@@ -18,6 +18,7 @@ import type { LoadResult, LoadTarget } from './load';
 import { formatReport, type BenchReport, type CaseResult, type GrowthResult, type QueueResult } from './report';
 import {
   api,
+  cpuMs,
   createDatabase,
   dropDatabase,
   envList,
@@ -217,9 +218,13 @@ interface CaseDef {
 async function runCase(base: string, api: Service, def: CaseDef, connections = cfg.connections, duration = cfg.duration, warmup = cfg.warmup) {
   log(`case ${def.id}: ${def.method} ${def.label} (${connections} connections, ${duration} s + ${warmup} s warm-up, ${def.targets.length} targets)`);
   const stopRss = sampleRss(api.proc.pid);
+  const cpu0 = cpuMs(api.proc.pid);
   const load = await runLoad({ url: base, method: def.method, connections, durationSeconds: duration, warmupSeconds: warmup, targets: def.targets });
+  const cpu1 = cpuMs(api.proc.pid);
   const peakRss = stopRss();
-  return { load, peakRss };
+  // Per request handed out (warm-up included, like the CPU time).
+  const cpuPerRequest = cpu0 !== null && cpu1 !== null && load.targetsUsed > 0 ? (cpu1 - cpu0) / load.targetsUsed : null;
+  return { load, peakRss, cpuPerRequest };
 }
 
 /** One request before the load, so a broken case fails loudly instead of measuring errors. */
@@ -229,8 +234,10 @@ async function probe(base: string, def: CaseDef, target: LoadTarget): Promise<nu
   return Array.isArray(res.body?.items) ? res.body.items.length : undefined;
 }
 
-function toCaseResult(def: CaseDef, load: LoadResult, peakRss: number | null, baselineRps: number | null, items?: number): CaseResult {
+function toCaseResult(def: CaseDef, run: { load: LoadResult; peakRss: number | null; cpuPerRequest: number | null }, baselineRps: number | null, items?: number): CaseResult {
+  const { load, peakRss } = run;
   return {
+    cpuMsPerRequest: run.cpuPerRequest,
     id: def.id,
     label: `${def.method} ${def.label}`,
     baseline: def.baseline,
@@ -458,9 +465,9 @@ async function main(): Promise<void> {
       try {
         await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
         const def: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: '/api/ping' }] };
-        const { load, peakRss } = await runCase(`http://127.0.0.1:${barePort}`, bare, def);
-        bareRps = load.rps;
-        report.cases.push({ ...toCaseResult(def, load, peakRss, null), baseline: null });
+        const run = await runCase(`http://127.0.0.1:${barePort}`, bare, def);
+        bareRps = run.load.rps;
+        report.cases.push({ ...toCaseResult(def, run, null), baseline: null });
       } finally {
         await bare.stop();
       }
@@ -490,8 +497,7 @@ async function main(): Promise<void> {
     for (const def of reads) {
       if (!wanted(def.id)) continue;
       const items = await probe(base, def, def.targets[0]);
-      const { load, peakRss } = await runCase(base, apiSvc, def);
-      report.cases.push(toCaseResult(def, load, peakRss, bareRps, items));
+      report.cases.push(toCaseResult(def, await runCase(base, apiSvc, def), bareRps, items));
     }
 
     let pgbenchTps: number | null = null;
@@ -504,7 +510,7 @@ async function main(): Promise<void> {
       expect: 202,
       targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
     };
-    let createLoad: { load: LoadResult; peakRss: number | null } | undefined;
+    let createLoad: Awaited<ReturnType<typeof runCase>> | undefined;
     if (wanted('create_vm')) {
       await probe(base, createDef, createDef.targets[0]);
       createLoad = await runCase(base, apiSvc, createDef);
@@ -514,7 +520,7 @@ async function main(): Promise<void> {
       pgbenchTps = r.rps;
       report.cases.push(r);
     }
-    if (createLoad) report.cases.push(toCaseResult(createDef, createLoad.load, createLoad.peakRss, pgbenchTps));
+    if (createLoad) report.cases.push(toCaseResult(createDef, createLoad, pgbenchTps));
 
     if (wanted('vm_action')) {
       // Destroy is allowed from every live state and can happen once per VM: each request gets its own VM.
@@ -546,8 +552,7 @@ async function main(): Promise<void> {
       const targets = interleave(live.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}/action`, token: tokenOf.get(r.user_id)!, body: '{"action":"destroy"}' }))));
       const def: CaseDef = { id: 'vm_action', label: '/api/vms/{id}/action (destroy)', method: 'POST', baseline: 'pgbench', read: false, expect: 202, targets };
       await probe(base, def, targets.pop()!);
-      const { load, peakRss } = await runCase(base, apiSvc, def);
-      report.cases.push(toCaseResult(def, load, peakRss, pgbenchTps));
+      report.cases.push(toCaseResult(def, await runCase(base, apiSvc, def), pgbenchTps));
     }
     const peaks = report.cases.filter((c) => c.baseline !== null && c.peakRssMb !== null).map((c) => c.peakRssMb!);
     report.rss.peakUnderLoadMb = peaks.length ? Math.max(...peaks) : null;

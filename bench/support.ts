@@ -126,6 +126,19 @@ export function rssMb(pid: number | undefined): number | null {
   }
 }
 
+/** User + system CPU time a process has used so far, in ms (Linux /proc). */
+export function cpuMs(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[11], fields[12]: utime, stime in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** Samples a process's RSS every 200 ms until stopped; returns the peak. */
 export function sampleRss(pid: number | undefined): () => number | null {
   let peak: number | null = rssMb(pid);
