@@ -107,7 +107,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[]) => Promise<unknown>): Promise<string> {
-    const id = await this.boss.work<T>(name, options, async (jobs) => {
+    let id = '';
+    id = await this.boss.work<T>(name, options, async (jobs) => {
       const started = performance.now();
       let outcome: JobOutcome = 'failed';
       try {
@@ -117,6 +118,10 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       } finally {
         const seconds = (performance.now() - started) / 1000;
         for (const listener of this.outcomeListeners) listener(name, outcome, seconds);
+        // pg-boss 10 sleeps out the polling interval after every fetch, even one that found work:
+        // with a batch of 1 that caps a worker at one job per interval. Where there was a job,
+        // there may be more: fetch again now. An empty queue still waits the full interval.
+        if (jobs.length) this.boss.notifyWorker(id);
       }
     });
     this.workers.set(name, [...(this.workers.get(name) ?? []), id]);

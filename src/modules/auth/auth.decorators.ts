@@ -10,6 +10,12 @@ export interface AuthUser {
   role: UserRole;
   username: string;
   email: string;
+  /**
+   * The credit balance, read with the user on this request. Early quota answers (CreditsGuard,
+   * quota-check) use it rather than reading it again; the debit inside the create transaction
+   * stays the authoritative check. Absent for callers not built by the JWT strategy.
+   */
+  credits?: number;
 }
 
 /** Skips JwtAuthGuard: register, login, health, docs. */

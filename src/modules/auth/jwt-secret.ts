@@ -1,6 +1,6 @@
 import { Injectable, Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import type { Env } from '../../config/env.validation';
 
 /**
@@ -10,6 +10,12 @@ import type { Env } from '../../config/env.validation';
 @Injectable()
 export class JwtSecret {
   readonly value: string;
+  /**
+   * The same secret as a KeyObject, for verifying on every request: given a string, jsonwebtoken
+   * first tries (and fails) to parse it as a PEM public key each time, which costs more than the
+   * HMAC itself.
+   */
+  readonly key: KeyObject;
 
   constructor(config: ConfigService<Env, true>) {
     const configured = config.get('JWT_SECRET', { infer: true });
@@ -21,6 +27,7 @@ export class JwtSecret {
         'JWT_SECRET is not set: using a generated development secret; tokens end with this process. Set JWT_SECRET for anything shared.',
       );
     }
+    this.key = createSecretKey(Buffer.from(this.value, 'utf8'));
   }
 }
 

@@ -6,6 +6,8 @@ import { UsersService } from '../users/users.service';
 import { AuthUser } from './auth.decorators';
 import { JwtSecret } from './jwt-secret';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 interface JwtPayload {
   sub: string;
 }
@@ -19,15 +21,16 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       ignoreExpiration: false,
-      secretOrKey: secret.value,
+      // A KeyObject (jsonwebtoken accepts one; the passport-jwt types only list string | Buffer).
+      secretOrKey: secret.key as unknown as Buffer,
       algorithms: ['HS256'],
     });
   }
 
   /** Reads the user on every request so a deactivated (or deleted) user's token stops working at once. */
   async validate(payload: JwtPayload): Promise<AuthUser> {
-    const user = typeof payload.sub === 'string' ? await this.users.findActive(payload.sub) : null;
+    const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findActiveIdentity(payload.sub) : null;
     if (!user) throw new AppError(401, 'auth.unauthenticated', 'The token no longer grants access');
-    return { id: user.id, role: user.role, username: user.username, email: user.email };
+    return { id: user.id, role: user.role, username: user.username, email: user.email, credits: user.credits };
   }
 }

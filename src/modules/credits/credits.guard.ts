@@ -22,7 +22,7 @@ export class CreditsGuard implements CanActivate {
     // With an Idempotency-Key the debit itself answers, so a retry replays the first answer
     // instead of being judged against the balance the first request already spent.
     if (!req.user || !isSpec(req.body) || req.headers['idempotency-key'] !== undefined) return true;
-    const quota = await this.credits.checkQuota(req.user.id, req.body);
+    const quota = await this.credits.checkQuota(req.user, req.body);
     if (!quota.sufficient) {
       throw new AppError(402, 'credits.insufficient', `This VM costs ${quota.cost} credits and the balance is ${quota.balance}`, {
         cost: quota.cost,

@@ -46,10 +46,13 @@ export class CreditsService {
     return Math.max(10, Math.ceil((spec.ram_mb / 512) * 5 + (spec.disk_gb / 10) * 2 + spec.cpu_cores * 10));
   }
 
-  /** An early, read-only answer; the authoritative check is the conditional UPDATE in `apply`. */
-  async checkQuota(userId: string, spec: VmSpec, manager: EntityManager = this.ledger.manager): Promise<Quota> {
+  /**
+   * An early, read-only answer; the authoritative check is the conditional UPDATE in `apply`.
+   * Uses the balance the request already read with the caller (AuthUser.credits) when there is one.
+   */
+  async checkQuota(caller: { id: string; credits?: number }, spec: VmSpec): Promise<Quota> {
     const cost = this.calculateCost(spec);
-    const balance = await this.balance(userId, manager);
+    const balance = caller.credits ?? (await this.balance(caller.id));
     return { cost, balance, sufficient: balance >= cost, balance_after: balance - cost };
   }
 
@@ -76,13 +79,24 @@ export class CreditsService {
     if (!Number.isSafeInteger(entry.amount) || entry.amount === 0) {
       throw new AppError(400, 'credits.invalid_amount', 'Amount must be a non-zero whole number');
     }
-    const [rows] = await manager.query(
-      `UPDATE users SET credits = credits + $2, updated_at = now()
-        WHERE id = $1 AND credits + $2 >= 0
-        RETURNING credits`,
-      [entry.userId, entry.amount],
+    const id = uuidv7();
+    const reason = entry.reason ?? null;
+    const vmId = entry.vmId ?? null;
+    const actorId = entry.actorId ?? null;
+    // One statement: the conditional debit and, only if it happened, its ledger row, stamped with
+    // clock_timestamp() (after the row lock, not at transaction start like now()) so (created_at, id)
+    // order is the order in which balances changed.
+    const rows: { balance_after: number; created_at: Date }[] = await manager.query(
+      `WITH moved AS (
+         UPDATE users SET credits = credits + $2, updated_at = now()
+          WHERE id = $1 AND credits + $2 >= 0
+          RETURNING credits)
+       INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
+       SELECT $3::uuid, $1, $2, moved.credits, $4::varchar, $5::varchar, $6::uuid, $7::uuid, clock_timestamp() FROM moved
+       RETURNING balance_after, created_at`,
+      [entry.userId, entry.amount, id, entry.kind, reason, vmId, actorId],
     );
-    if (!rows?.length) {
+    if (!rows.length) {
       const balance = await this.balance(entry.userId, manager);
       throw new AppError(
         entry.kind === 'vm_create' ? 402 : 409,
@@ -91,22 +105,17 @@ export class CreditsService {
         { cost: -entry.amount, balance },
       );
     }
-    const repo = manager.getRepository(CreditTransaction);
-    return repo.save(
-      repo.create({
-        // Stamped after the balance UPDATE took the row lock (not at transaction start, like now()),
-        // so (created_at, id) order is the order in which balances changed.
-        id: uuidv7(),
-        createdAt: new Date(),
-        userId: entry.userId,
-        amount: entry.amount,
-        balanceAfter: rows[0].credits as number,
-        kind: entry.kind,
-        reason: entry.reason ?? null,
-        vmId: entry.vmId ?? null,
-        actorId: entry.actorId ?? null,
-      }),
-    );
+    return {
+      id,
+      userId: entry.userId,
+      amount: entry.amount,
+      balanceAfter: rows[0].balance_after,
+      kind: entry.kind,
+      reason,
+      vmId,
+      actorId,
+      createdAt: rows[0].created_at,
+    };
   }
 
   async listTransactions(userId: string, page: PageQueryDto): Promise<Page<CreditTransactionResponseDto>> {

@@ -35,7 +35,7 @@ export class VmsController {
   @ApiOkResponse({ type: QuotaResponseDto })
   @ApiAuth(400)
   quotaCheck(@CurrentUser() user: AuthUser, @Body() dto: QuotaCheckDto): Promise<QuotaResponseDto> {
-    return this.vms.quotaCheck(user.id, dto);
+    return this.vms.quotaCheck(user, dto);
   }
 
   @Post()

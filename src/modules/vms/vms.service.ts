@@ -5,7 +5,7 @@ import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
-import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { Page, PageQueryDto, paginateSql, SqlConditions } from '../../common/pagination';
 import { QueueService } from '../../queue/queue.service';
 import type { AuthUser } from '../auth/auth.decorators';
 import type { Env } from '../../config/env.validation';
@@ -17,6 +17,7 @@ import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
 import { exceededResource, QuotaLimits, QuotaUsageDto } from './quotas';
+import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 
@@ -96,9 +97,9 @@ export class VmsService {
     }
   }
 
-  async quotaCheck(userId: string, dto: QuotaCheckDto) {
+  async quotaCheck(user: AuthUser, dto: QuotaCheckDto) {
     if (dto.os_type !== undefined) this.assertOsType(dto.os_type);
-    return this.credits.checkQuota(userId, dto);
+    return this.credits.checkQuota(user, dto);
   }
 
   /**
@@ -119,41 +120,33 @@ export class VmsService {
           vmId: id,
         });
         await this.assertWithinQuota(m, user.id, dto);
-        const vm = m.getRepository(Vm).create({
-            id,
+        const vm = await this.insertVm(m, {
+          id,
+          userId: user.id,
+          name: dto.name,
+          osType: dto.os_type,
+          ramMb: dto.ram_mb,
+          diskGb: dto.disk_gb,
+          cpuCores: dto.cpu_cores,
+          cost,
+          metadata: dto.metadata ?? {},
+        });
+        await this.events.recordAll(m, [
+          {
+            action: 'vm.create',
+            message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
+            details: { name: vm.name, os_type: vm.osType, ram_mb: vm.ramMb, disk_gb: vm.diskGb, cpu_cores: vm.cpuCores, cost },
             userId: user.id,
-            name: dto.name,
-            osType: dto.os_type,
-            ramMb: dto.ram_mb,
-            diskGb: dto.disk_gb,
-            cpuCores: dto.cpu_cores,
-            status: 'provisioning',
-            ipAddress: null,
-            sshPort: null,
-            uptimeSeconds: 0,
-            lastStartedAt: null,
-            host: null,
-            destroyedAt: null,
-            cost,
-            metadata: dto.metadata ?? {},
-            statusChangedAt: new Date(),
-          });
-        // insert (not save): no existence SELECT first; generated columns are written back to `vm`.
-        await m.getRepository(Vm).insert(vm);
-        await this.events.record(m, {
-          action: 'vm.create',
-          message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
-          details: { name: vm.name, os_type: vm.osType, ram_mb: vm.ramMb, disk_gb: vm.diskGb, cpu_cores: vm.cpuCores, cost },
-          userId: user.id,
-          vmId: id,
-        });
-        await this.events.record(m, {
-          action: 'system.credit_deduction',
-          message: `Charged ${cost} credits for VM ${vm.name}`,
-          details: { amount: -cost, balance_after: charge.balanceAfter, ledger_id: charge.id },
-          userId: user.id,
-          vmId: id,
-        });
+            vmId: id,
+          },
+          {
+            action: 'system.credit_deduction',
+            message: `Charged ${cost} credits for VM ${vm.name}`,
+            details: { amount: -cost, balance_after: charge.balanceAfter, ledger_id: charge.id },
+            userId: user.id,
+            vmId: id,
+          },
+        ]);
         await this.enqueue(m, vm);
         return vm;
       });
@@ -165,6 +158,17 @@ export class VmsService {
       }
       throw err;
     }
+  }
+
+  /** Inserts a new VM as `provisioning` (plain SQL: on the create path) and returns it as read back. */
+  private async insertVm(m: EntityManager, v: Pick<Vm, 'id' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata'>): Promise<Vm> {
+    const rows: VmRow[] = await m.query(
+      `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, now())
+       RETURNING ${VM_COLUMNS}`,
+      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata)],
+    );
+    return vmFromRow(rows[0]);
   }
 
   /** Sends the job that completes the VM's current transitional status, in the caller's transaction. */
@@ -179,26 +183,25 @@ export class VmsService {
     );
   }
 
+  /** Plain SQL (see paginateSql): GET /api/vms is the busiest read. */
   async list(filter: VmFilter, page: PageQueryDto): Promise<Page<Vm>> {
-    const qb = this.vms.createQueryBuilder('vm');
-    if (filter.user_id) qb.andWhere('vm.user_id = :userId', { userId: filter.user_id });
-    if (filter.status) qb.andWhere('vm.status = :status', { status: filter.status });
-    else if (!filter.include_destroyed) qb.andWhere(`vm.status <> 'destroyed'`);
-    if (filter.os_type) qb.andWhere('vm.os_type = :osType', { osType: filter.os_type });
-    if (filter.name_prefix) {
-      qb.andWhere(`vm.name LIKE :prefix`, { prefix: `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%` });
-    }
-    return paginate(qb, page);
+    const c = new SqlConditions();
+    if (filter.user_id) c.add((p) => `user_id = ${p}`, filter.user_id);
+    if (filter.status) c.add((p) => `status = ${p}`, filter.status);
+    else if (!filter.include_destroyed) c.raw(`status <> 'destroyed'`);
+    if (filter.os_type) c.add((p) => `os_type = ${p}`, filter.os_type);
+    if (filter.name_prefix) c.add((p) => `name LIKE ${p}`, `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%`);
+    return paginateSql(this.vms, { select: `SELECT ${VM_COLUMNS} FROM vms`, where: c.where, params: c.params }, page, vmFromRow);
   }
 
   /** A VM by id; `ownerId` scopes it to one user. Anyone else's VM is "not found", never "forbidden". */
   async get(id: string, ownerId?: string, manager: EntityManager = this.vms.manager, lock = false): Promise<Vm> {
-    const qb = manager.getRepository(Vm).createQueryBuilder('vm').where('vm.id = :id', { id });
-    if (ownerId) qb.andWhere('vm.user_id = :ownerId', { ownerId });
-    if (lock) qb.setLock('pessimistic_write');
-    const vm = await qb.getOne();
-    if (!vm) throw new AppError(404, 'vm.not_found', 'VM not found');
-    return vm;
+    const rows: VmRow[] = await manager.query(
+      `SELECT ${VM_COLUMNS} FROM vms WHERE id = $1${ownerId ? ' AND user_id = $2' : ''}${lock ? ' FOR UPDATE' : ''}`,
+      ownerId ? [id, ownerId] : [id],
+    );
+    if (!rows.length) throw new AppError(404, 'vm.not_found', 'VM not found');
+    return vmFromRow(rows[0]);
   }
 
   /** A VM its owner or an admin may see (metrics routes); anyone else gets the same 404 as `get`. */

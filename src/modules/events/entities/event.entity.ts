@@ -26,8 +26,9 @@ export class Event {
   @Column({ type: 'text' })
   message: string;
 
+  /** `any` values so TypeORM's partial types (insert) accept it, as for Vm.metadata. */
   @Column({ type: 'jsonb' })
-  details: Record<string, unknown>;
+  details: Record<string, any>;
 
   @Column({ name: 'user_id', type: 'uuid', nullable: true })
   userId: string | null;

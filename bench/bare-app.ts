@@ -1,0 +1,32 @@
+/**
+ * The framework ceiling: a bare NestJS application on the same adapter (Express) as the service,
+ * with the same global prefix, answering a constant JSON. Started as its own process by bench/run.ts.
+ */
+import 'reflect-metadata';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+
+@Controller()
+class PingController {
+  @Get('ping')
+  ping(): { status: string } {
+    return { status: 'ok' };
+  }
+}
+
+@Module({ controllers: [PingController] })
+class BareModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create<NestExpressApplication>(BareModule, { logger: ['error', 'warn'] });
+  app.setGlobalPrefix('api');
+  app.disable('x-powered-by');
+  await app.listen(Number(process.env.PORT ?? 3999));
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

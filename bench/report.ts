@@ -1,0 +1,204 @@
+/** The result shapes of bench/run.ts and their text tables. */
+
+export interface CaseResult {
+  id: string;
+  label: string;
+  /** Which baseline the ratio is against; null for the baselines themselves. */
+  baseline: 'bare' | 'pgbench' | null;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+  statusCodes?: Record<string, number>;
+  ratio: number | null;
+  peakRssMb: number | null;
+  /** CPU time of the serving process (API, or the bare app) per request, warm-up included. */
+  cpuMsPerRequest?: number | null;
+  /** Items in the probe's page, for list cases. */
+  items?: number;
+  targets?: number;
+  targetsUsed?: number;
+}
+
+export interface QueueResult {
+  workers: number;
+  jobs: number;
+  running: number;
+  failed: number;
+  timedOut: boolean;
+  /** Creating the VMs through the API (jobs queued, no worker running). */
+  enqueueSeconds: number;
+  /** From spawning the worker processes to the first one consuming. */
+  bootSeconds: number;
+  /** From the first worker consuming to every VM running (or failed). */
+  seconds: number;
+  jobsPerSecond: number;
+  workerPeakRssMb: (number | null)[];
+}
+
+export interface GrowthResult {
+  endpoint: GrowthEndpoint;
+  rows: number;
+  missing?: boolean;
+  rps?: number;
+  p50?: number;
+  p99?: number;
+  errors?: number;
+  items?: number;
+}
+
+export interface TargetCheck {
+  target: string;
+  value: string;
+  met: boolean | null;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  totalSeconds?: number;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string };
+  database: { embedded: boolean; server: string };
+  settings: Record<string, unknown>;
+  cases: CaseResult[];
+  queue: QueueResult[];
+  growth: GrowthResult[];
+  rss: {
+    /** Node flags the API ran with. */
+    nodeArgs: string;
+    bootMb: number | null;
+    idleMb: number | null;
+    peakUnderLoadMb: number | null;
+    /** The list case again on an API started without those flags. */
+    nodeDefaults?: { peakUnderLoadMb: number | null; case: string; rps: number; p99: number };
+  };
+  targets: TargetCheck[];
+}
+
+const BASELINE_NAMES = { bare: 'bare NestJS', pgbench: 'pgbench tx' } as const;
+
+function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n') + '\n';
+}
+
+const n0 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US'));
+const n1 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(1));
+const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)}%`);
+const rowsLabel = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
+
+export function evaluateTargets(r: BenchReport): TargetCheck[] {
+  const byId = new Map(r.cases.map((c) => [c.id, c]));
+  const out: TargetCheck[] = [];
+  const list = byId.get('list_vms');
+  out.push({ target: 'GET /api/vms >= 40% of the bare-framework req/s', value: pct(list?.ratio), met: list?.ratio != null ? list.ratio >= 0.4 : null });
+  const create = byId.get('create_vm');
+  out.push({ target: 'POST /api/vms >= 50% of the pgbench transaction rate', value: pct(create?.ratio), met: create?.ratio != null ? create.ratio >= 0.5 : null });
+  const reads = ['list_vms', 'get_vm', 'quota_check', 'list_events'].map((id) => byId.get(id)).filter((c): c is CaseResult => !!c);
+  const worst = reads.reduce<CaseResult | undefined>((a, c) => (!a || c.p99 > a.p99 ? c : a), undefined);
+  out.push({
+    target: `p99 < 50 ms for reads at ${r.settings.connections} connections`,
+    value: worst ? `worst ${worst.p99.toFixed(1)} ms (${worst.label})` : '-',
+    met: worst ? worst.p99 < 50 && r.settings.connections === 32 : null,
+  });
+  for (const endpoint of Object.keys(GROWTH_ENDPOINTS) as GrowthEndpoint[]) {
+    const rows = r.growth.filter((g) => g.endpoint === endpoint);
+    const label = GROWTH_ENDPOINTS[endpoint];
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    if (!first || first.missing || rows.length < 2) {
+      out.push({ target: `${label} p50 at the largest table within 1.5x of the smallest`, value: first?.missing ? 'n/a (route missing)' : '-', met: null });
+      continue;
+    }
+    const ratio = last.p50! / first.p50!;
+    out.push({
+      target: `${label} p50 at ${rowsLabel(last.rows)} rows within 1.5x of ${rowsLabel(first.rows)}`,
+      value: `${ratio.toFixed(2)}x (${n1(first.p50)} -> ${n1(last.p50)} ms)`,
+      met: ratio <= 1.5,
+    });
+  }
+  out.push({
+    target: 'API RSS < 250 MB under load',
+    value: r.rss.peakUnderLoadMb === null ? '-' : `${n0(r.rss.peakUnderLoadMb)} MB`,
+    met: r.rss.peakUnderLoadMb === null ? null : r.rss.peakUnderLoadMb < 250,
+  });
+  return out;
+}
+
+export type GrowthEndpoint = 'events' | 'admin_events' | 'admin_vms';
+const GROWTH_ENDPOINTS: Record<GrowthEndpoint, string> = {
+  events: 'GET /api/events?limit=50',
+  admin_events: 'GET /api/admin/events?limit=50',
+  admin_vms: 'GET /api/admin/vms?limit=50',
+};
+
+export function formatReport(r: BenchReport): { text: string; targets: TargetCheck[] } {
+  const s = r.settings;
+  let text = `\nVM Platform API benchmark, ${r.startedAt}\n`;
+  text += `${r.machine.cpus} CPUs (${r.machine.cpuModel}), ${r.machine.memoryGb} GB, Node ${r.machine.node}, PostgreSQL ${r.database.server} (${r.database.embedded ? 'embedded' : 'DATABASE_URL'})\n`;
+  text += `${s.connections} connections, ${s.duration} s per case after ${s.warmup} s warm-up; API: node ${(s.nodeArgs as string[]).join(' ') || '(defaults)'}, DB_POOL_SIZE ${s.dbPool}, WORKER=false\n\n`;
+
+  text += table(
+    ['case', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs baseline', 'ratio', 'CPU ms/req'],
+    r.cases.map((c) => [
+      c.label,
+      n0(c.rps),
+      n1(c.p50),
+      n1(c.p99),
+      String(c.errors),
+      c.baseline ? BASELINE_NAMES[c.baseline] : '(baseline)',
+      pct(c.ratio),
+      c.cpuMsPerRequest == null ? '-' : c.cpuMsPerRequest.toFixed(2),
+    ]),
+    [false, true, true, true, true, false, true, true],
+  );
+
+  if (r.growth.length) {
+    const levels = [...new Set(r.growth.map((g) => g.rows))];
+    text += `\nGrowth: first page latency as the tables grow (${s.growthConnections} connections, ${s.growthDuration} s each), p50 / p99 ms\n`;
+    const rows = (Object.keys(GROWTH_ENDPOINTS) as GrowthEndpoint[]).map((endpoint) => {
+      const label = GROWTH_ENDPOINTS[endpoint];
+      const cells = levels.map((n) => {
+        const g = r.growth.find((x) => x.endpoint === endpoint && x.rows === n);
+        if (!g) return '-';
+        if (g.missing) return 'n/a (route missing)';
+        return `${n1(g.p50)} / ${n1(g.p99)}${g.errors ? ` (${g.errors} err)` : ''}`;
+      });
+      const gs = r.growth.filter((x) => x.endpoint === endpoint && !x.missing);
+      const ratio = gs.length >= 2 ? `${(gs[gs.length - 1].p50! / gs[0].p50!).toFixed(2)}x` : '-';
+      return [label, ...cells, ratio];
+    });
+    text += table(['endpoint', ...levels.map((n) => `${rowsLabel(n)} rows`), 'p50 largest/smallest'], rows, [false, ...levels.map(() => true), true]);
+  }
+
+  if (r.queue.length) {
+    text += `\nQueue: ${r.queue[0].jobs} creates queued through the API, then drained by dedicated worker processes (simulator, 0 ms)\n`;
+    text += table(
+      ['workers', 'enqueue s', 'worker boot s', 'to all running s', 'jobs/s', 'failed', 'worker RSS MB'],
+      r.queue.map((q) => [
+        String(q.workers),
+        n1(q.enqueueSeconds),
+        n1(q.bootSeconds),
+        `${n1(q.seconds)}${q.timedOut ? ' (timed out)' : ''}`,
+        n0(q.jobsPerSecond),
+        String(q.failed),
+        q.workerPeakRssMb.map(n0).join(', '),
+      ]),
+      [true, true, true, true, true, true, true],
+    );
+  }
+
+  text += `\nAPI memory (RSS, node ${r.rss.nodeArgs || '(defaults)'}): ${n0(r.rss.bootMb)} MB after boot, ${n0(r.rss.idleMb)} MB idle after seeding, ${n0(r.rss.peakUnderLoadMb)} MB peak under load\n`;
+  const d = r.rss.nodeDefaults;
+  if (d) text += `  with Node's default heap sizing: ${n0(d.peakUnderLoadMb)} MB peak under ${d.case} (${n0(d.rps)} req/s, p99 ${n1(d.p99)} ms)\n`;
+
+  const targets = evaluateTargets(r);
+  text += '\nTargets\n';
+  text += table(
+    ['target', 'measured', 'met'],
+    targets.map((t) => [t.target, t.value, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO']),
+    [false, false, false],
+  );
+  return { text, targets };
+}

@@ -1,0 +1,604 @@
+/**
+ * `npm run bench`: starts the built service (node dist/src/main.js) on a fresh database, seeds it
+ * through its API, drives load with autocannon from a separate process and compares every figure
+ * with a baseline measured in the same run: a bare NestJS app (framework ceiling) and pgbench
+ * running the SQL of a VM create (database ceiling). Prints tables; writes bench/results/latest.json.
+ *
+ * DATABASE_URL: a PostgreSQL server on which a fresh database is created (and dropped afterwards);
+ * unset: an embedded PostgreSQL in a temporary DATA_DIR. Knobs: see README "Performance".
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Logger } from '@nestjs/common';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/embedded-postgres';
+import type { LoadResult, LoadTarget } from './load';
+import { formatReport, type BenchReport, type GrowthEndpoint, type CaseResult, type GrowthResult, type QueueResult } from './report';
+import {
+  api,
+  cpuMs,
+  createDatabase,
+  dropDatabase,
+  envList,
+  envNumber,
+  exec,
+  killChildren,
+  log,
+  percentile,
+  pool,
+  RESULTS_DIR,
+  ROOT,
+  rssMb,
+  runLoad,
+  sampleRss,
+  Service,
+  sql,
+  startNode,
+  waitForHttp,
+} from './support';
+
+const cfg = {
+  duration: envNumber('BENCH_DURATION', 10),
+  warmup: envNumber('BENCH_WARMUP', 2),
+  connections: envNumber('BENCH_CONNECTIONS', 32),
+  users: envNumber('BENCH_USERS', 32),
+  vmsPerUser: envNumber('BENCH_VMS_PER_USER', 25),
+  queueJobs: envNumber('BENCH_QUEUE_JOBS', 1000),
+  /** Distinct live VMs the destroy-action case can use (one per request, warm-up included). */
+  actionPool: envNumber('BENCH_ACTION_POOL', 20_000),
+  queueWorkers: envList('BENCH_QUEUE_WORKERS', [1, 2]),
+  queueTimeout: envNumber('BENCH_QUEUE_TIMEOUT', 600),
+  growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
+  growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
+  growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
+  port: envNumber('BENCH_PORT', 3900),
+  /**
+   * Node flags for the API and worker processes: by default those of the Docker image
+   * (NODE_OPTIONS there). BENCH_NODE_ARGS= (empty) runs them with Node's defaults.
+   */
+  nodeArgs: (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=512').split(' ').filter(Boolean),
+  /** The API's DB_POOL_SIZE (the service default is 10). */
+  dbPool: envNumber('BENCH_DB_POOL', 10),
+  /** Comma list of phases/cases to run (default all): bare, list_vms, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth. */
+  only: (process.env.BENCH_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  /** Run the API under `node --cpu-prof` (profiles in bench/results/profiles). */
+  profile: ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase()),
+  keepDb: ['1', 'true', 'yes'].includes((process.env.BENCH_KEEP_DB ?? '').toLowerCase()),
+  out: process.env.BENCH_OUT ?? join(RESULTS_DIR, 'latest.json'),
+};
+
+const wanted = (name: string) => cfg.only.length === 0 || cfg.only.includes(name);
+
+const JWT_SECRET = 'bench-only-secret-bench-only-secret-0123456789';
+const ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
+const PASSWORD = 'bench-password-1';
+const SPEC = { ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
+const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+const WORKER = join(ROOT, 'dist', 'src', 'worker.js');
+const BARE = join(__dirname, 'bare-app.js');
+
+interface BenchUser {
+  id: string;
+  token: string;
+}
+
+function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: String(port),
+    DATABASE_URL: databaseUrl,
+    VM_PROVIDER: 'simulator',
+    SIMULATOR_DELAY_MS: '0',
+    JWT_SECRET,
+    JWT_EXPIRES_IN: String(24 * 3600),
+    // Funded users: every create in the run succeeds.
+    INITIAL_CREDITS: '1000000000',
+    ADMIN_EMAIL: ADMIN.email,
+    ADMIN_PASSWORD: ADMIN.password,
+    // The HTTP cases measure the request path only; the queue case runs dedicated workers.
+    WORKER: 'false',
+    RATE_LIMIT_PER_MIN: '0',
+    RATE_LIMIT_AUTH_PER_MIN: '0',
+    DB_POOL_SIZE: String(cfg.dbPool),
+  };
+}
+
+async function startApi(name: string, databaseUrl: string, port: number, profile = false, nodeArgs = cfg.nodeArgs): Promise<Service> {
+  const args = [...nodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [])];
+  const svc = startNode(name, MAIN, serviceEnv(databaseUrl, port), args);
+  await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
+  return svc;
+}
+
+async function registerUsers(base: string, count: number, prefix: string): Promise<BenchUser[]> {
+  return pool(
+    Array.from({ length: count }, (_, i) => i),
+    4,
+    async (i) => {
+      const email = `${prefix}${i}@example.com`;
+      const reg = await api(base, 'POST', '/api/auth/register', undefined, { username: `${prefix}${i}`, email, password: PASSWORD });
+      if (reg.status !== 201) throw new Error(`register ${email}: ${reg.status} ${JSON.stringify(reg.body)}`);
+      // argon2id: once per user, never per request.
+      const login = await api(base, 'POST', '/api/auth/login', undefined, { email, password: PASSWORD });
+      if (login.status !== 200) throw new Error(`login ${email}: ${login.status} ${JSON.stringify(login.body)}`);
+      return { id: reg.body.id as string, token: login.body.access_token as string };
+    },
+  );
+}
+
+async function adminToken(base: string): Promise<string> {
+  const login = await api(base, 'POST', '/api/auth/login', undefined, ADMIN);
+  if (login.status !== 200) throw new Error(`admin login: ${login.status} ${JSON.stringify(login.body)}`);
+  return login.body.access_token as string;
+}
+
+/** Creates `count` VMs through the API, round-robin over the users; returns their ids. */
+async function createVms(base: string, users: BenchUser[], count: number, prefix: string): Promise<string[]> {
+  return pool(
+    Array.from({ length: count }, (_, i) => i),
+    16,
+    async (i) => {
+      const u = users[i % users.length];
+      const res = await api(base, 'POST', '/api/vms', u.token, { name: `${prefix}-${i}`, os_type: 'ubuntu-22.04', ...SPEC });
+      if (res.status !== 202) throw new Error(`create VM: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    },
+  );
+}
+
+/** Interleaves per-user lists so consecutive requests go to different users. */
+function interleave<T>(lists: T[][]): T[] {
+  const out: T[] = [];
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(l[i]);
+  return out;
+}
+
+// ---------------------------------------------------------------- queue
+
+async function queueCase(base: string, dbUrl: string, users: BenchUser[], workers: number, round: number): Promise<QueueResult> {
+  log(`queue: ${cfg.queueJobs} creates, then ${workers} worker process(es)`);
+  const t0 = performance.now();
+  const ids = await createVms(base, users, cfg.queueJobs, `q${round}`);
+  const enqueueSeconds = (performance.now() - t0) / 1000;
+  const env = { ...serviceEnv(dbUrl, 0), WORKER: 'true' };
+  const spawnedAt = performance.now();
+  const procs = Array.from({ length: workers }, (_, i) => startNode(`worker-${workers}-${i + 1}`, WORKER, env, cfg.nodeArgs));
+  const peaks = procs.map((p) => sampleRss(p.proc.pid));
+  try {
+    const ready = await Promise.all(procs.map((p) => p.waitForLine(/Worker consuming/, 60_000)));
+    const start = Math.min(...ready);
+    const deadline = Date.now() + cfg.queueTimeout * 1000;
+    let running = 0;
+    let failed = 0;
+    for (;;) {
+      const [row] = await sql<{ running: number; failed: number }>(
+        dbUrl,
+        `SELECT count(*) FILTER (WHERE status = 'running')::int AS running, count(*) FILTER (WHERE status = 'failed')::int AS failed
+           FROM vms WHERE id = ANY($1::uuid[])`,
+        [ids],
+      );
+      ({ running, failed } = row);
+      if (running + failed >= ids.length || Date.now() > deadline) break;
+      await sleep(100);
+    }
+    const done = performance.now();
+    return {
+      workers,
+      jobs: ids.length,
+      running,
+      failed,
+      timedOut: running + failed < ids.length,
+      enqueueSeconds,
+      bootSeconds: (start - spawnedAt) / 1000,
+      seconds: (done - start) / 1000,
+      jobsPerSecond: ids.length / ((done - start) / 1000),
+      workerPeakRssMb: peaks.map((stop) => stop()),
+    };
+  } finally {
+    peaks.forEach((stop) => stop());
+    await Promise.all(procs.map((p) => p.stop()));
+  }
+}
+
+// ---------------------------------------------------------------- HTTP cases
+
+interface CaseDef {
+  id: string;
+  label: string;
+  method: 'GET' | 'POST';
+  baseline: 'bare' | 'pgbench';
+  read: boolean;
+  expect: number;
+  targets: LoadTarget[];
+}
+
+async function runCase(base: string, api: Service, def: CaseDef, connections = cfg.connections, duration = cfg.duration, warmup = cfg.warmup) {
+  log(`case ${def.id}: ${def.method} ${def.label} (${connections} connections, ${duration} s + ${warmup} s warm-up, ${def.targets.length} targets)`);
+  const stopRss = sampleRss(api.proc.pid);
+  const cpu0 = cpuMs(api.proc.pid);
+  const load = await runLoad({ url: base, method: def.method, connections, durationSeconds: duration, warmupSeconds: warmup, targets: def.targets });
+  const cpu1 = cpuMs(api.proc.pid);
+  const peakRss = stopRss();
+  // Per request handed out (warm-up included, like the CPU time).
+  const cpuPerRequest = cpu0 !== null && cpu1 !== null && load.targetsUsed > 0 ? (cpu1 - cpu0) / load.targetsUsed : null;
+  return { load, peakRss, cpuPerRequest };
+}
+
+/** One request before the load, so a broken case fails loudly instead of measuring errors. */
+async function probe(base: string, def: CaseDef, target: LoadTarget): Promise<number | undefined> {
+  const res = await api(base, def.method, target.path, target.token, target.body ? JSON.parse(target.body.replace(/\{\{n\}\}/g, 'probe')) : undefined);
+  if (res.status !== def.expect) throw new Error(`probe ${def.id}: ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
+  return Array.isArray(res.body?.items) ? res.body.items.length : undefined;
+}
+
+function toCaseResult(def: CaseDef, run: { load: LoadResult; peakRss: number | null; cpuPerRequest: number | null }, baselineRps: number | null, items?: number): CaseResult {
+  const { load, peakRss } = run;
+  return {
+    cpuMsPerRequest: run.cpuPerRequest,
+    id: def.id,
+    label: `${def.method} ${def.label}`,
+    baseline: def.baseline,
+    rps: load.rps,
+    p50: load.latency.p50,
+    p99: load.latency.p99,
+    errors: load.errors,
+    requests: load.requests,
+    statusCodes: load.statusCodes,
+    ratio: baselineRps ? load.rps / baselineRps : null,
+    peakRssMb: peakRss,
+    items,
+    targets: def.targets.length,
+    targetsUsed: load.targetsUsed,
+  };
+}
+
+// ---------------------------------------------------------------- pgbench
+
+async function pgbench(dbUrl: string, users: number): Promise<CaseResult> {
+  log(`pgbench: VM create transaction (${cfg.connections} clients, ${cfg.duration} s + ${cfg.warmup} s warm-up)`);
+  // The script's own funded users, with ids pgbench can compute from a number.
+  await sql(
+    dbUrl,
+    `WITH u AS (
+       INSERT INTO users (id, username, email, password_hash, role, credits)
+       SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'pgbench' || i, 'pgbench' || i || '@example.com', '!', 'user', 1000000000
+         FROM generate_series(1, $1::int) i
+       ON CONFLICT DO NOTHING RETURNING id)
+     INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind) SELECT gen_random_uuid(), id, 1000000000, 1000000000, 'signup_grant' FROM u`,
+    [users],
+  );
+  const script = join(ROOT, 'bench', 'sql', 'vm-create.pgbench.sql');
+  const threads = String(Math.max(1, Math.min(cfg.connections, cpus().length)));
+  const common = ['-n', '-M', 'extended', '-c', String(cfg.connections), '-j', threads, '-f', script, '-D', `nusers=${users}`];
+  if (cfg.warmup > 0) await exec('pgbench', [...common, '-T', String(Math.max(1, Math.round(cfg.warmup))), dbUrl]);
+  const logDir = mkdtempSync(join(tmpdir(), 'vmapi-pgbench-'));
+  try {
+    const r = await exec('pgbench', [...common, '-T', String(Math.max(1, Math.round(cfg.duration))), '-l', `--log-prefix=${join(logDir, 'tx')}`, dbUrl]);
+    const tps = Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+    const processed = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+    const failed = Number(/number of failed transactions: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+    const aborted = (r.stderr.match(/aborted/g) ?? []).length;
+    if (!Number.isFinite(tps)) throw new Error(`pgbench failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    const latencies: number[] = [];
+    for (const f of readdirSync(logDir)) {
+      for (const line of readFileSync(join(logDir, f), 'utf8').split('\n')) {
+        const cols = line.split(' ');
+        if (cols.length >= 3) latencies.push(Number(cols[2]) / 1000);
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    return {
+      id: 'pgbench_create',
+      label: 'pgbench: VM create transaction',
+      baseline: null,
+      rps: tps,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      errors: failed + aborted + (r.code === 0 ? 0 : 1),
+      requests: processed,
+      ratio: null,
+      peakRssMb: null,
+    };
+  } finally {
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- growth
+
+const GROWTH_FILLERS = 9;
+
+async function topUpRows(dbUrl: string, table: 'events' | 'vms', target: number, owners: string[]): Promise<number> {
+  const [{ n }] = await sql<{ n: number }>(dbUrl, `SELECT count(*)::int AS n FROM ${table}`);
+  if (n >= target) return n;
+  const from = n + 1;
+  // Rows spread over the owners (the measured user owns one in ten), created over the past year.
+  const text =
+    table === 'events'
+      ? `INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
+         SELECT gen_random_uuid(),
+                (ARRAY['vm','system','vm','auth'])[1 + i % 4],
+                (ARRAY['vm.create','system.credit_deduction','vm.provisioned','auth.login'])[1 + i % 4],
+                CASE WHEN i % 50 = 0 THEN 'critical' WHEN i % 10 = 0 THEN 'warning' ELSE 'info' END,
+                'Seeded event ' || i || ' for the growth benchmark',
+                jsonb_build_object('seq', i, 'source', 'bench', 'cost', 34),
+                ($3::uuid[])[1 + i % cardinality($3::uuid[])],
+                CASE WHEN i % 4 = 3 THEN NULL ELSE gen_random_uuid() END,
+                NULL,
+                now() - random() * interval '365 days'
+           FROM generate_series($1::int, $2::int) i`
+      : `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds,
+                         last_started_at, cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at)
+         SELECT gen_random_uuid(), ($3::uuid[])[1 + i % cardinality($3::uuid[])], 'g' || i, 'ubuntu-22.04', 1024, 20, 2, s.status,
+                CASE WHEN s.status = 'running' THEN '10.0.' || (i / 250 % 250) || '.' || (i % 250 + 2) END,
+                CASE WHEN s.status = 'running' THEN 2200 + i % 800 END,
+                i % 86400, CASE WHEN s.status = 'running' THEN now() - interval '1 hour' END,
+                34, 'bench-host', jsonb_build_object('team', 'bench', 'seq', i), c.t, c.t, c.t,
+                CASE WHEN s.status = 'destroyed' THEN c.t END
+           FROM generate_series($1::int, $2::int) i,
+                LATERAL (SELECT (ARRAY['running','running','running','running','running','running','stopped','destroyed','failed','provisioning'])[1 + i % 10] AS status) s,
+                LATERAL (SELECT now() - random() * interval '365 days' AS t) c`;
+  await sql(dbUrl, text, [from, target, owners]);
+  return target;
+}
+
+async function growthPhase(serverUrl: string, stamp: string): Promise<{ results: GrowthResult[]; adminVmsMissing: boolean }> {
+  const name = `vmapi_bench_${stamp}_growth`;
+  const dbUrl = await createDatabase(serverUrl, name);
+  const port = cfg.port + 2;
+  const base = `http://127.0.0.1:${port}`;
+  const svc = await startApi('api-growth', dbUrl, port);
+  try {
+    const [user] = await registerUsers(base, 1, `g${stamp}u`);
+    const admin = await adminToken(base);
+    const fillers = await sql<{ id: string }>(
+      dbUrl,
+      `INSERT INTO users (username, email, password_hash, credits)
+       SELECT 'filler' || i, 'filler' || i || '@example.com', '!', 0 FROM generate_series(1, $1::int) i RETURNING id`,
+      [GROWTH_FILLERS],
+    );
+    const owners = [user.id, ...fillers.map((f) => f.id)];
+    const probeAdmin = await api(base, 'GET', '/api/admin/vms?limit=50', admin);
+    const adminVmsMissing = probeAdmin.status === 404;
+    if (adminVmsMissing) log('growth: GET /api/admin/vms answers 404: reported as n/a (route missing)');
+    else if (probeAdmin.status !== 200) throw new Error(`GET /api/admin/vms: ${probeAdmin.status} ${JSON.stringify(probeAdmin.body).slice(0, 300)}`);
+    const results: GrowthResult[] = [];
+    for (const rows of cfg.growthRows) {
+      const t0 = performance.now();
+      await topUpRows(dbUrl, 'events', rows, owners);
+      await topUpRows(dbUrl, 'vms', rows, owners);
+      await sql(dbUrl, 'VACUUM ANALYZE events');
+      await sql(dbUrl, 'VACUUM ANALYZE vms');
+      log(`growth: ${rows} rows in events and vms (seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      const cases: { id: GrowthEndpoint; path: string; token: string }[] = [
+        { id: 'events', path: '/api/events?limit=50', token: user.token },
+        { id: 'admin_events', path: '/api/admin/events?limit=50', token: admin },
+        { id: 'admin_vms', path: '/api/admin/vms?limit=50', token: admin },
+      ];
+      for (const c of cases) {
+        if (c.id === 'admin_vms' && adminVmsMissing) {
+          results.push({ endpoint: c.id, rows, missing: true });
+          continue;
+        }
+        const def: CaseDef = { id: `growth_${c.id}_${rows}`, label: c.path, method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: c.path, token: c.token }] };
+        const items = await probe(base, def, def.targets[0]);
+        const { load } = await runCase(base, svc, def, cfg.growthConnections, cfg.growthDuration, Math.min(cfg.warmup, 1));
+        results.push({ endpoint: c.id, rows, rps: load.rps, p50: load.latency.p50, p99: load.latency.p99, errors: load.errors, items });
+      }
+    }
+    return { results, adminVmsMissing };
+  } finally {
+    await svc.stop();
+    if (!cfg.keepDb) await dropDatabase(serverUrl, name).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  Logger.overrideLogger(['warn', 'error', 'fatal']);
+  const stamp = Date.now().toString(36);
+  const started = performance.now();
+  let embedded: EmbeddedDatabase | undefined;
+  let embeddedDir: string | undefined;
+  let serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    embeddedDir = mkdtempSync(join(tmpdir(), 'vmapi-bench-'));
+    await chmod(embeddedDir, 0o755);
+    embedded = await startEmbeddedPostgres(embeddedDir, 56000 + Math.floor(Math.random() * 4000));
+    serverUrl = embedded.url;
+    log(`embedded PostgreSQL in ${embeddedDir}`);
+  }
+  const dbName = `vmapi_bench_${stamp}`;
+  const dbUrl = await createDatabase(serverUrl, dbName);
+  const base = `http://127.0.0.1:${cfg.port}`;
+  let apiSvc: Service | undefined;
+  const report: BenchReport = {
+    startedAt: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
+    database: { embedded: !!embedded, server: '' },
+    settings: { ...cfg, out: undefined, only: cfg.only.length ? cfg.only : undefined, workerConcurrency: 4 },
+    cases: [],
+    queue: [],
+    growth: [],
+    rss: { nodeArgs: cfg.nodeArgs.join(' '), bootMb: null, idleMb: null, peakUnderLoadMb: null },
+    targets: [],
+  };
+  try {
+    report.database.server = (await sql<{ v: string }>(dbUrl, `SELECT current_setting('server_version') AS v`))[0].v;
+    apiSvc = await startApi('api', dbUrl, cfg.port);
+    report.rss.bootMb = rssMb(apiSvc.proc.pid);
+    log(`registering ${cfg.users} users (argon2id: once each)`);
+    const users = await registerUsers(base, cfg.users, `b${stamp}u`);
+
+    if (wanted('queue')) {
+      for (const [i, w] of cfg.queueWorkers.entries()) report.queue.push(await queueCase(base, dbUrl, users, w, i));
+    }
+    // Every user gets at least vmsPerUser VMs (the list case reads a full page of 20).
+    const counts = await sql<{ user_id: string; n: number }>(dbUrl, `SELECT user_id, count(*)::int AS n FROM vms GROUP BY user_id`);
+    const have = new Map(counts.map((c) => [c.user_id, c.n]));
+    const missing = users.flatMap((u) => Array.from({ length: Math.max(0, cfg.vmsPerUser - (have.get(u.id) ?? 0)) }, () => u));
+    if (missing.length) {
+      log(`seeding ${missing.length} VMs through the API`);
+      await pool(missing, 16, async (u, i) => {
+        const res = await api(base, 'POST', '/api/vms', u.token, { name: `s-${i}`, os_type: 'ubuntu-22.04', ...SPEC });
+        if (res.status !== 202) throw new Error(`seed VM: ${res.status} ${JSON.stringify(res.body)}`);
+      });
+    }
+    await sql(dbUrl, 'VACUUM ANALYZE');
+    if (cfg.profile) {
+      // A fresh process under --cpu-prof, so the profile holds the measured cases and not the seeding.
+      await apiSvc.stop();
+      apiSvc = await startApi('api', dbUrl, cfg.port, true);
+      log(`API restarted under --cpu-prof (profile written to bench/results/profiles when it stops)`);
+    }
+    await sleep(2000);
+    report.rss.idleMb = rssMb(apiSvc.proc.pid);
+
+    // Framework ceiling, measured right before the read cases.
+    let bareRps: number | null = null;
+    if (wanted('bare')) {
+      const barePort = cfg.port + 1;
+      const bare = startNode('bare', BARE, { PORT: String(barePort), NODE_ENV: 'production' });
+      try {
+        await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
+        const def: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: '/api/ping' }] };
+        const run = await runCase(`http://127.0.0.1:${barePort}`, bare, def);
+        bareRps = run.load.rps;
+        report.cases.push({ ...toCaseResult(def, run, null), baseline: null });
+      } finally {
+        await bare.stop();
+      }
+    }
+
+    const vmsByUser = await sql<{ user_id: string; ids: string[] }>(
+      dbUrl,
+      `SELECT user_id, (array_agg(id ORDER BY created_at DESC))[1:5] AS ids FROM vms WHERE user_id = ANY($1::uuid[]) GROUP BY user_id`,
+      [users.map((u) => u.id)],
+    );
+    const tokenOf = new Map(users.map((u) => [u.id, u.token]));
+    const quotaBody = JSON.stringify(SPEC);
+    const reads: CaseDef[] = [
+      { id: 'list_vms', label: '/api/vms (20 items)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/vms', token: u.token })) },
+      {
+        id: 'get_vm',
+        label: '/api/vms/{id}',
+        method: 'GET',
+        baseline: 'bare',
+        read: true,
+        expect: 200,
+        targets: interleave(vmsByUser.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}`, token: tokenOf.get(r.user_id)! })))),
+      },
+      { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
+      { id: 'list_events', label: '/api/events?limit=50', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })) },
+    ];
+    for (const def of reads) {
+      if (!wanted(def.id)) continue;
+      const items = await probe(base, def, def.targets[0]);
+      report.cases.push(toCaseResult(def, await runCase(base, apiSvc, def), bareRps, items));
+    }
+
+    let pgbenchTps: number | null = null;
+    const createDef: CaseDef = {
+      id: 'create_vm',
+      label: '/api/vms (create)',
+      method: 'POST',
+      baseline: 'pgbench',
+      read: false,
+      expect: 202,
+      targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
+    };
+    let createLoad: Awaited<ReturnType<typeof runCase>> | undefined;
+    if (wanted('create_vm')) {
+      await probe(base, createDef, createDef.targets[0]);
+      createLoad = await runCase(base, apiSvc, createDef);
+    }
+    if (wanted('pgbench')) {
+      const r = await pgbench(dbUrl, cfg.users);
+      pgbenchTps = r.rps;
+      report.cases.push(r);
+    }
+    if (createLoad) report.cases.push(toCaseResult(createDef, createLoad, pgbenchTps));
+
+    if (wanted('vm_action')) {
+      // Destroy is allowed from every live state and can happen once per VM: each request gets its own VM.
+      // Top the pool up with running VMs inserted by SQL (rows like the worker leaves them) so the
+      // case never runs out; the action path reads the row under a lock, whoever created it.
+      const [{ n }] = await sql<{ n: number }>(
+        dbUrl,
+        `SELECT count(*)::int AS n FROM vms WHERE user_id = ANY($1::uuid[]) AND status NOT IN ('destroyed', 'destroying')`,
+        [users.map((u) => u.id)],
+      );
+      if (n < cfg.actionPool) {
+        await sql(
+          dbUrl,
+          `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds,
+                            last_started_at, cost, host, metadata, status_changed_at)
+           SELECT gen_random_uuid(), ($2::uuid[])[1 + i % cardinality($2::uuid[])], 'a-' || i, 'ubuntu-22.04', 1024, 20, 2, 'running',
+                  '10.1.' || (i / 250 % 250) || '.' || (i % 250 + 2), 2200 + i % 800, 0, now(), 34, 'bench-host', '{}', now()
+             FROM generate_series(1, $1::int) i`,
+          [cfg.actionPool - n, users.map((u) => u.id)],
+        );
+        await sql(dbUrl, 'VACUUM ANALYZE vms');
+      }
+      const live = await sql<{ user_id: string; ids: string[] }>(
+        dbUrl,
+        `SELECT user_id, array_agg(id ORDER BY created_at) AS ids FROM vms
+          WHERE user_id = ANY($1::uuid[]) AND status NOT IN ('destroyed', 'destroying') GROUP BY user_id`,
+        [users.map((u) => u.id)],
+      );
+      const targets = interleave(live.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}/action`, token: tokenOf.get(r.user_id)!, body: '{"action":"destroy"}' }))));
+      const def: CaseDef = { id: 'vm_action', label: '/api/vms/{id}/action (destroy)', method: 'POST', baseline: 'pgbench', read: false, expect: 202, targets };
+      await probe(base, def, targets.pop()!);
+      report.cases.push(toCaseResult(def, await runCase(base, apiSvc, def), pgbenchTps));
+    }
+    const peaks = report.cases.filter((c) => c.baseline !== null && c.peakRssMb !== null).map((c) => c.peakRssMb!);
+    report.rss.peakUnderLoadMb = peaks.length ? Math.max(...peaks) : null;
+    await apiSvc.stop();
+    apiSvc = undefined;
+
+    if (cfg.nodeArgs.length && wanted('rss_node_defaults') && wanted('list_vms')) {
+      // The same read load on an API with Node's own heap sizing, to show what the flags change.
+      apiSvc = await startApi('api-node-defaults', dbUrl, cfg.port, false, []);
+      const def: CaseDef = { ...reads[0], id: 'list_vms_node_defaults' };
+      const { load, peakRss } = await runCase(base, apiSvc, def);
+      report.rss.nodeDefaults = { peakUnderLoadMb: peakRss, case: `${def.method} ${def.label}`, rps: load.rps, p99: load.latency.p99 };
+      await apiSvc.stop();
+      apiSvc = undefined;
+    }
+
+    if (wanted('growth')) {
+      const g = await growthPhase(serverUrl, stamp);
+      report.growth = g.results;
+    }
+  } finally {
+    await apiSvc?.stop().catch(() => undefined);
+    killChildren();
+    if (!cfg.keepDb) await dropDatabase(serverUrl, dbName).catch(() => undefined);
+    if (embedded) {
+      await embedded.stop().catch(() => undefined);
+      if (!cfg.keepDb) rmSync(embeddedDir!, { recursive: true, force: true });
+    }
+  }
+  report.totalSeconds = (performance.now() - started) / 1000;
+  const { text, targets } = formatReport(report);
+  report.targets = targets;
+  process.stdout.write(text);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(cfg.out, `${JSON.stringify(report, null, 2)}\n`);
+  log(`wrote ${cfg.out} (${report.totalSeconds.toFixed(0)} s in all)`);
+}
+
+process.on('SIGINT', () => {
+  killChildren();
+  process.exit(130);
+});
+
+main().catch((err: Error) => {
+  killChildren();
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

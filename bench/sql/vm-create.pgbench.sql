@@ -1,0 +1,81 @@
+-- pgbench script: the SQL of one VM create (POST /api/vms) as one transaction, the database
+-- ceiling for that case. Mirrors the statements VmsService.create() sends: the conditional debit
+-- with its ledger row in one statement (CreditsService.apply), the VM row (VmsService.insertVm),
+-- the two events in one INSERT (EventsService.recordAll) and pg-boss 10's insertJob (node_modules/pg-boss/src/plans.js)
+-- with the parameters the service sends. Keep it in step with those when they change.
+-- It leaves out what the HTTP path adds around it (JWT user read, CreditsGuard balance read).
+--
+-- Variables: :nusers (set by bench/run.ts with -D). Each client debits its own user
+-- ('00000000-0000-4000-8000-' || n), like the HTTP case rotating over as many users.
+-- VM ids come from two random 63-bit numbers (the service makes a uuid v7 in JavaScript).
+\set u (:client_id % :nusers) + 1
+\set vh random(1, 9223372036854775807)
+\set vl random(1, 9223372036854775807)
+BEGIN;
+WITH moved AS (
+  UPDATE users SET credits = credits + -34, updated_at = now()
+   WHERE id = ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid AND credits + -34 >= 0
+   RETURNING credits)
+INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id)
+SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, -34, moved.credits, 'vm_create'::varchar,
+       ('VM pgb-' || to_hex(:vh::bigint))::varchar, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL::uuid
+  FROM moved
+RETURNING balance_after AS balance, created_at \gset
+INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
+  VALUES ((lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid,
+          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', now())
+  RETURNING id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at,
+            cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at;
+INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id)
+  VALUES (gen_random_uuid(), 'vm', 'vm.create', 'info', 'VM pgb-' || to_hex(:vh::bigint) || ' requested (ubuntu-22.04, 1024 MB, 20 GB, 2 cores)',
+          '{"cost": 34, "name": "pgb", "ram_mb": 1024, "disk_gb": 20, "os_type": "ubuntu-22.04", "cpu_cores": 2}',
+          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL),
+         (gen_random_uuid(), 'system', 'system.credit_deduction', 'info', 'Charged 34 credits for VM pgb-' || to_hex(:vh::bigint),
+          jsonb_build_object('amount', -34, 'ledger_id', gen_random_uuid(), 'balance_after', :balance::int),
+          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL)
+  RETURNING created_at;
+INSERT INTO pgboss.job (id, name, data, priority, start_after, singleton_key, singleton_on, dead_letter, expire_in, keep_until, retry_limit, retry_delay, retry_backoff, policy)
+  SELECT id, j.name, data, priority, start_after, singleton_key, singleton_on,
+    COALESCE(j.dead_letter, q.dead_letter) as dead_letter,
+    CASE
+      WHEN expire_in IS NOT NULL THEN expire_in::numeric * interval '1s'
+      WHEN q.expire_seconds IS NOT NULL THEN q.expire_seconds * interval '1s'
+      WHEN expire_in_default IS NOT NULL THEN expire_in_default::numeric * interval '1s'
+      ELSE interval '15 minutes'
+      END as expire_in,
+    CASE
+      WHEN right(keep_until, 1) = 'Z' THEN CAST(keep_until as timestamp with time zone)
+      ELSE start_after + CAST(COALESCE(keep_until, (q.retention_minutes * 60)::text, keep_until_default, '14 days') as interval)
+      END as keep_until,
+    COALESCE(j.retry_limit, q.retry_limit, retry_limit_default, 2) as retry_limit,
+    CASE
+      WHEN COALESCE(j.retry_backoff, q.retry_backoff, retry_backoff_default, false)
+      THEN GREATEST(COALESCE(j.retry_delay, q.retry_delay, retry_delay_default), 1)
+      ELSE COALESCE(j.retry_delay, q.retry_delay, retry_delay_default, 0)
+      END as retry_delay,
+    COALESCE(j.retry_backoff, q.retry_backoff, retry_backoff_default, false) as retry_backoff,
+    q.policy
+  FROM
+    ( SELECT
+        COALESCE(NULL::uuid, gen_random_uuid()) as id,
+        'vm-operation'::text as name,
+        jsonb_build_object('op', 'up', 'vmId', (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, 'expect', 'provisioning') as data,
+        COALESCE(0::int, 0) as priority,
+        now() + CAST(COALESCE(NULL::text, '0') as interval) as start_after,
+        NULL::text as singleton_key,
+        NULL::timestamp as singleton_on,
+        NULL::text as dead_letter,
+        '960'::text as expire_in,
+        NULL::text as expire_in_default,
+        NULL::text as keep_until,
+        NULL::text as keep_until_default,
+        NULL::int as retry_limit,
+        NULL::int as retry_limit_default,
+        NULL::int as retry_delay,
+        NULL::int as retry_delay_default,
+        NULL::bool as retry_backoff,
+        NULL::bool as retry_backoff_default
+    ) j JOIN pgboss.queue q ON j.name = q.name
+  ON CONFLICT DO NOTHING
+  RETURNING id;
+COMMIT;

@@ -1,0 +1,273 @@
+/** Processes, HTTP and database helpers for bench/run.ts. */
+import { ChildProcess, fork, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
+import type { LoadJob, LoadResult } from './load';
+
+export const ROOT = join(__dirname, '..', '..', '..');
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+export const LOG_DIR = join(RESULTS_DIR, 'logs');
+
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${raw} is not a non-negative number`);
+  return n;
+}
+
+export function envList(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  return raw.split(',').map((s) => {
+    const n = Number(s.trim().replace(/_/g, ''));
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw}: ${s} is not a positive whole number`);
+    return n;
+  });
+}
+
+export function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+// ---------------------------------------------------------------- processes
+
+export interface Service {
+  name: string;
+  proc: ChildProcess;
+  /** Resolves when a line of its output matches. */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+
+/** Stops every child this process started (by pid), for the error path. */
+export function killChildren(): void {
+  for (const c of children) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
+}
+
+/** Starts `node <script>` with its output in bench/results/logs/<name>.log. */
+export function startNode(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Service {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const out = createWriteStream(join(LOG_DIR, `${name}.log`));
+  const proc = spawn(process.execPath, [...nodeArgs, script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  const waiters: { pattern: RegExp; resolve: (t: number) => void }[] = [];
+  let tail = '';
+  const onData = (chunk: Buffer) => {
+    out.write(chunk);
+    tail = (tail + chunk.toString()).slice(-4000);
+    for (const w of [...waiters]) {
+      if (w.pattern.test(tail)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(performance.now());
+      }
+    }
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  proc.once('exit', () => {
+    children.delete(proc);
+    out.end();
+  });
+  return {
+    name,
+    proc,
+    waitForLine: (pattern, timeoutMs) =>
+      new Promise<number>((resolve, reject) => {
+        if (pattern.test(tail)) return resolve(performance.now());
+        const timer = setTimeout(() => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; log tail:\n${tail}`)), timeoutMs);
+        const done = (t: number) => {
+          clearTimeout(timer);
+          resolve(t);
+        };
+        waiters.push({ pattern, resolve: done });
+        proc.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (code ${code}) before a line matching ${pattern}; log tail:\n${tail}`));
+        });
+      }),
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const patience = new AbortController();
+      const killed = await Promise.race([
+        exited.then(() => false),
+        sleep(40_000, undefined, { signal: patience.signal }).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      patience.abort();
+      if (killed) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Resident set size of a process in MB (Linux /proc). */
+export function rssMb(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** User + system CPU time a process has used so far, in ms (Linux /proc). */
+export function cpuMs(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[11], fields[12]: utime, stime in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Samples a process's RSS every 200 ms until stopped; returns the peak. */
+export function sampleRss(pid: number | undefined): () => number | null {
+  let peak: number | null = rssMb(pid);
+  const timer = setInterval(() => {
+    const v = rssMb(pid);
+    if (v !== null && (peak === null || v > peak)) peak = v;
+  }, 200);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+export async function waitForHttp(url: string, timeoutMs: number, service?: Service): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (service && service.proc.exitCode !== null) throw new Error(`${service.name} exited with code ${service.proc.exitCode} (see bench/results/logs/${service.name}.log)`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** Runs one autocannon job in a forked process (never in this one, never in the service's). */
+export function runLoad(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(__dirname, 'load.js'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(child);
+    let settled = false;
+    child.once('message', (msg: { ok: boolean; result?: LoadResult; error?: string }) => {
+      settled = true;
+      if (msg.ok) resolve(msg.result!);
+      else reject(new Error(`load generator failed: ${msg.error}`));
+    });
+    child.once('exit', (code) => {
+      children.delete(child);
+      if (!settled) reject(new Error(`load generator exited with code ${code}`));
+    });
+    child.send(job);
+  });
+}
+
+// ---------------------------------------------------------------- HTTP
+
+export interface ApiAnswer<T = any> {
+  status: number;
+  body: T;
+}
+
+export async function api<T = any>(base: string, method: string, path: string, token?: string, body?: unknown): Promise<ApiAnswer<T>> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  return { status: res.status, body: parsed as T };
+}
+
+/** Runs `fn` over the items with at most `limit` in flight; keeps the order of results. */
+export async function pool<I, O>(items: I[], limit: number, fn: (item: I, index: number) => Promise<O>): Promise<O[]> {
+  const out: O[] = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}
+
+// ---------------------------------------------------------------- database
+
+export function withDatabase(serverUrl: string, database: string): string {
+  const u = new URL(serverUrl);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export async function sql<T = any>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, params)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  await sql(serverUrl, `CREATE DATABASE "${name}"`);
+  return withDatabase(serverUrl, name);
+}
+
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  await sql(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
+
+/** Runs a command; resolves with its exit code and output. */
+export function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
