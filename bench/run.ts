@@ -101,6 +101,10 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     WORKER: 'false',
     RATE_LIMIT_PER_MIN: '0',
     RATE_LIMIT_AUTH_PER_MIN: '0',
+    // The seeded users own hundreds of VMs: no per-user resource quotas.
+    QUOTA_MAX_VMS: '0',
+    QUOTA_MAX_CPU_CORES: '0',
+    QUOTA_MAX_RAM_MB: '0',
     DB_POOL_SIZE: String(cfg.dbPool),
   };
 }
