@@ -17,8 +17,8 @@ function limiter(limit: number, scope: string) {
     // IETF RateLimit and RateLimit-Policy headers; 429s also carry Retry-After.
     standardHeaders: 'draft-8',
     legacyHeaders: false,
+    // Each limiter has its own store, keyed by the library's IP key (IPv6 grouped by /56).
     identifier: scope,
-    keyGenerator: (req) => `${scope}:${req.ip}`,
     handler: (req: Request & { id?: string }, res: Response) => {
       res
         .status(429)

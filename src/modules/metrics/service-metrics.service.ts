@@ -112,7 +112,7 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
       labelNames: ['status'],
       registers,
       collect: guarded('VM counts', async () => {
-        for (const [status, count] of Object.entries(await vms.statusTotals())) vmGauge.set({ status }, count);
+        for (const [status, count] of Object.entries(await vms.countByStatus())) vmGauge.set({ status }, count);
       }),
     });
 

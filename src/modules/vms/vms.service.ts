@@ -214,14 +214,6 @@ export class VmsService {
     return this.vms.findBy({ status: 'running', host });
   }
 
-  /** VMs per status across all users, every status present (service metrics). */
-  async statusTotals(): Promise<Record<VmStatus, number>> {
-    const rows: { status: VmStatus; count: number }[] = await this.vms.query('SELECT status, count(*)::int AS count FROM vms GROUP BY status');
-    const totals = Object.fromEntries(VM_STATUSES.map((s) => [s, 0])) as Record<VmStatus, number>;
-    for (const r of rows) totals[r.status] = r.count;
-    return totals;
-  }
-
   /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
   private async update(m: EntityManager, vm: Vm, patch: Partial<Vm>): Promise<Vm> {
     const result = await m
@@ -304,11 +296,11 @@ export class VmsService {
     return vm;
   }
 
-  /** VMs per status for one user, every status present (0 when none). */
-  async countByStatus(userId: string): Promise<Record<VmStatus, number>> {
+  /** VMs per status, of one user or (no userId) of everyone, every status present (0 when none). */
+  async countByStatus(userId?: string): Promise<Record<VmStatus, number>> {
     const rows: { status: VmStatus; count: number }[] = await this.vms.query(
-      'SELECT status, count(*)::int AS count FROM vms WHERE user_id = $1 GROUP BY status',
-      [userId],
+      `SELECT status, count(*)::int AS count FROM vms${userId ? ' WHERE user_id = $1' : ''} GROUP BY status`,
+      userId ? [userId] : [],
     );
     const counts = Object.fromEntries(VM_STATUSES.map((s) => [s, 0])) as Record<VmStatus, number>;
     for (const r of rows) counts[r.status] = r.count;
