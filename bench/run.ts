@@ -19,6 +19,7 @@ import { formatReport, type BenchReport, type GrowthEndpoint, type CaseResult, t
 import {
   api,
   cpuMs,
+  freePorts,
   createDatabase,
   dropDatabase,
   envList,
@@ -53,7 +54,8 @@ const cfg = {
   growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
   growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
   growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
-  port: envNumber('BENCH_PORT', 3900),
+  /** First of three ports (API, bare app, growth API); default: free ports picked at start. */
+  port: envNumber('BENCH_PORT', 0),
   /**
    * Node flags for the API and worker processes: by default those of the Docker image
    * (NODE_OPTIONS there). BENCH_NODE_ARGS= (empty) runs them with Node's defaults.
@@ -68,6 +70,8 @@ const cfg = {
   keepDb: ['1', 'true', 'yes'].includes((process.env.BENCH_KEEP_DB ?? '').toLowerCase()),
   out: process.env.BENCH_OUT ?? join(RESULTS_DIR, 'latest.json'),
 };
+
+const ports = { api: 0, bare: 0, growth: 0 };
 
 const wanted = (name: string) => cfg.only.length === 0 || cfg.only.includes(name);
 
@@ -112,6 +116,8 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
 async function startApi(name: string, databaseUrl: string, port: number, profile = false, nodeArgs = cfg.nodeArgs): Promise<Service> {
   const args = [...nodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [])];
   const svc = startNode(name, MAIN, serviceEnv(databaseUrl, port), args);
+  // Our process says it listens (another one answering on the port must not pass for it).
+  await svc.waitForLine(new RegExp(`listening[^\n]*:${port}\\b`, 'i'), 60_000);
   await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
   return svc;
 }
@@ -352,7 +358,7 @@ async function topUpRows(dbUrl: string, table: 'events' | 'vms', target: number,
 async function growthPhase(serverUrl: string, stamp: string): Promise<{ results: GrowthResult[]; adminVmsMissing: boolean }> {
   const name = `vmapi_bench_${stamp}_growth`;
   const dbUrl = await createDatabase(serverUrl, name);
-  const port = cfg.port + 2;
+  const port = ports.growth;
   const base = `http://127.0.0.1:${port}`;
   const svc = await startApi('api-growth', dbUrl, port);
   try {
@@ -418,7 +424,8 @@ async function main(): Promise<void> {
   }
   const dbName = `vmapi_bench_${stamp}`;
   const dbUrl = await createDatabase(serverUrl, dbName);
-  const base = `http://127.0.0.1:${cfg.port}`;
+  [ports.api, ports.bare, ports.growth] = cfg.port ? [cfg.port, cfg.port + 1, cfg.port + 2] : await freePorts(3);
+  const base = `http://127.0.0.1:${ports.api}`;
   let apiSvc: Service | undefined;
   const report: BenchReport = {
     startedAt: new Date().toISOString(),
@@ -433,7 +440,7 @@ async function main(): Promise<void> {
   };
   try {
     report.database.server = (await sql<{ v: string }>(dbUrl, `SELECT current_setting('server_version') AS v`))[0].v;
-    apiSvc = await startApi('api', dbUrl, cfg.port);
+    apiSvc = await startApi('api', dbUrl, ports.api);
     report.rss.bootMb = rssMb(apiSvc.proc.pid);
     log(`registering ${cfg.users} users (argon2id: once each)`);
     const users = await registerUsers(base, cfg.users, `b${stamp}u`);
@@ -456,7 +463,7 @@ async function main(): Promise<void> {
     if (cfg.profile) {
       // A fresh process under --cpu-prof, so the profile holds the measured cases and not the seeding.
       await apiSvc.stop();
-      apiSvc = await startApi('api', dbUrl, cfg.port, true);
+      apiSvc = await startApi('api', dbUrl, ports.api, true);
       log(`API restarted under --cpu-prof (profile written to bench/results/profiles when it stops)`);
     }
     await sleep(2000);
@@ -465,7 +472,7 @@ async function main(): Promise<void> {
     // Framework ceiling, measured right before the read cases.
     let bareRps: number | null = null;
     if (wanted('bare')) {
-      const barePort = cfg.port + 1;
+      const barePort = ports.bare;
       const bare = startNode('bare', BARE, { PORT: String(barePort), NODE_ENV: 'production' });
       try {
         await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
@@ -566,7 +573,7 @@ async function main(): Promise<void> {
 
     if (cfg.nodeArgs.length && wanted('rss_node_defaults') && wanted('list_vms')) {
       // The same read load on an API with Node's own heap sizing, to show what the flags change.
-      apiSvc = await startApi('api-node-defaults', dbUrl, cfg.port, false, []);
+      apiSvc = await startApi('api-node-defaults', dbUrl, ports.api, false, []);
       const def: CaseDef = { ...reads[0], id: 'list_vms_node_defaults' };
       const { load, peakRss } = await runCase(base, apiSvc, def);
       report.rss.nodeDefaults = { peakUnderLoadMb: peakRss, case: `${def.method} ${def.label}`, rps: load.rps, p99: load.latency.p99 };

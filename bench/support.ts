@@ -1,6 +1,7 @@
 /** Processes, HTTP and database helpers for bench/run.ts. */
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
@@ -150,6 +151,24 @@ export function sampleRss(pid: number | undefined): () => number | null {
     clearInterval(timer);
     return peak;
   };
+}
+
+/** `count` distinct TCP ports nothing listens on right now (so concurrent bench runs do not collide). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const srv = createServer();
+          srv.once('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 export async function waitForHttp(url: string, timeoutMs: number, service?: Service): Promise<void> {
