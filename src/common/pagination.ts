@@ -59,6 +59,13 @@ function decodeCursor(raw: string): Cursor {
   }
 }
 
+/** Rows fetched with LIMIT limit + 1: the extra row only says there is a next page. */
+function pageFromProbe<T>(rows: T[], limit: number, keyOf: (row: T) => Cursor): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last ? encodeCursor(keyOf(last)) : null };
+}
+
 /**
  * Keyset pagination, newest first, on (created_at, id). Cost stays flat as the table grows,
  * given an index that ends in (created_at DESC, id DESC). Timestamps are stored with millisecond
@@ -67,7 +74,7 @@ function decodeCursor(raw: string): Cursor {
 export async function paginate<E extends ObjectLiteral & { createdAt: Date; id: string }>(
   qb: SelectQueryBuilder<E>,
   query: PageQueryDto,
-): Promise<{ items: E[]; next_cursor: string | null }> {
+): Promise<Page<E>> {
   const alias = qb.alias;
   const limit = query.limit ?? 20;
   if (query.cursor) {
@@ -80,9 +87,7 @@ export async function paginate<E extends ObjectLiteral & { createdAt: Date; id: 
     .take(undefined)
     .limit(limit + 1)
     .getMany();
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
+  return pageFromProbe(rows, limit, (e) => ({ createdAt: e.createdAt, id: e.id }));
 }
 
 /** A list query in plain SQL for paginateSql: conditions use $1.. in the order of `params`. */
@@ -134,7 +139,5 @@ export async function paginateSql<R extends { created_at: Date; id: string }, T>
   params.push(limit + 1);
   const text = `${q.select}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`;
   const rows = (await db.query(text, params)) as R[];
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items: items.map(map), next_cursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null };
+  return mapPage(pageFromProbe(rows, limit, (r) => ({ createdAt: r.created_at, id: r.id })), map);
 }

@@ -1,4 +1,6 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { EventsService } from '../events/events.service';
+import type { RecordEventInput } from '../events/events.types';
 import type { VmStatus } from './vm-state';
 
 /**
@@ -59,4 +61,30 @@ export async function transitionVm(
     values,
   );
   return (rows as TransitionedRow[])[0] ?? null;
+}
+
+export interface Transition {
+  id: string;
+  from: VmStatus;
+  to: VmStatus;
+  set?: string;
+  params?: unknown[];
+  guard?: TransitionGuard;
+}
+
+/**
+ * transitionVm and the event describing it, in one transaction; the event is recorded only if the
+ * transition applied. Returns the row, or null when the VM had moved on.
+ */
+export function transitionWithEvent(
+  db: DataSource,
+  events: EventsService,
+  t: Transition,
+  event: (row: TransitionedRow) => RecordEventInput,
+): Promise<TransitionedRow | null> {
+  return db.transaction(async (m) => {
+    const row = await transitionVm(m, t.id, t.from, t.to, t.set, t.params, t.guard);
+    if (row) await events.record(m, event(row));
+    return row;
+  });
 }

@@ -10,7 +10,7 @@ import { EventsService } from '../events/events.service';
 import { toVmTarget, Vm } from './entities/vm.entity';
 import { ProviderState, VM_PROVIDER, VmConnection, VmProvider } from './providers/vm-provider.interface';
 import { TRANSITIONAL_STATUSES, VmStatus } from './vm-state';
-import { FAILED_SET, STARTED_SET, STOPPED_SET, transitionVm } from './vm-transition';
+import { FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
 
 export const VM_RECONCILE_QUEUE = 'vm-reconcile';
 
@@ -82,18 +82,14 @@ export class VmReconciler implements OnApplicationBootstrap {
     const failed: string[] = [];
     for (const vm of candidates) {
       const stuckSeconds = Math.floor((Date.now() - vm.statusChangedAt.getTime()) / 1000);
-      const done = await this.dataSource.transaction(async (m) => {
-        const row = await transitionVm(m, vm.id, vm.status, 'failed', FAILED_SET, [], { statusChangedAt: vm.statusChangedAt, unleased: true });
-        if (!row) return false;
-        await this.events.record(m, {
-          action: 'vm.stuck_failed',
-          message: `VM ${vm.name} was ${vm.status} for ${stuckSeconds} s with no worker on it (deadline ${deadline} s); marked failed`,
-          details: { from: vm.status, to: 'failed', stuck_seconds: stuckSeconds, deadline_seconds: deadline },
-          userId: vm.userId,
-          vmId: vm.id,
-        });
-        return true;
-      });
+      const guard = { statusChangedAt: vm.statusChangedAt, unleased: true };
+      const done = await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: vm.status, to: 'failed', set: FAILED_SET, guard }, () => ({
+        action: 'vm.stuck_failed',
+        message: `VM ${vm.name} was ${vm.status} for ${stuckSeconds} s with no worker on it (deadline ${deadline} s); marked failed`,
+        details: { from: vm.status, to: 'failed', stuck_seconds: stuckSeconds, deadline_seconds: deadline },
+        userId: vm.userId,
+        vmId: vm.id,
+      }));
       if (done) failed.push(vm.id);
     }
     return failed;
@@ -138,22 +134,18 @@ export class VmReconciler implements OnApplicationBootstrap {
       set = STARTED_SET;
       params = [connection.ip_address, connection.ssh_port, THIS_HOST];
     }
-    const applied = await this.dataSource.transaction(async (m) => {
-      const row = await transitionVm(m, vm.id, vm.status, to, set, params, { statusChangedAt: vm.statusChangedAt, unleased: true });
-      if (!row) return false;
-      await this.events.record(m, {
-        action: 'system.status_drift',
-        severity: to === 'failed' ? 'critical' : 'warning',
-        message:
-          state === 'not_created'
-            ? `VM ${vm.name} was ${vm.status} but its machine no longer exists; marked failed`
-            : `VM ${vm.name} was ${vm.status} in the database but ${state} on ${THIS_HOST}; corrected`,
-        details: { from: vm.status, to, provider_state: state, host: THIS_HOST },
-        userId: vm.userId,
-        vmId: vm.id,
-      });
-      return true;
-    });
+    const guard = { statusChangedAt: vm.statusChangedAt, unleased: true };
+    const applied = await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: vm.status, to, set, params, guard }, () => ({
+      action: 'system.status_drift',
+      severity: to === 'failed' ? 'critical' : 'warning',
+      message:
+        state === 'not_created'
+          ? `VM ${vm.name} was ${vm.status} but its machine no longer exists; marked failed`
+          : `VM ${vm.name} was ${vm.status} in the database but ${state} on ${THIS_HOST}; corrected`,
+      details: { from: vm.status, to, provider_state: state, host: THIS_HOST },
+      userId: vm.userId,
+      vmId: vm.id,
+    }));
     return applied ? { vmId: vm.id, from: vm.status, to, providerState: state } : null;
   }
 }

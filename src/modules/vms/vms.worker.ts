@@ -10,7 +10,8 @@ import { toVmTarget, Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_DEAD_QUEUE, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
-import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionVm } from './vm-transition';
+import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
+import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -26,6 +27,9 @@ const DONE_SET: Record<VmOperation, string> = {
   halt: STOPPED_SET,
   destroy: `${STOPPED_SET}, destroyed_at = now()`,
 };
+
+/** The critical event of a failed operation: provisioning failures have their own name. */
+const failedAction = (job: VmOperationJob): EventAction => (job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed');
 
 class OperationTimeout extends ProviderError {}
 
@@ -121,14 +125,15 @@ export class VmWorker implements OnApplicationBootstrap {
     }
   }
 
+  /** Takes the VM's operation lease and reads the VM in the same statement. */
   private async acquireLease(jobId: string, job: VmOperationJob): Promise<Vm | 'busy' | 'missing'> {
     const [rows] = await this.dataSource.query(
       `UPDATE vms SET locked_by = $2, locked_until = now() + make_interval(secs => $3)
         WHERE id = $1 AND (locked_by IS NULL OR locked_until < now() OR locked_by = $2)
-        RETURNING id`,
+        RETURNING ${VM_COLUMNS}`,
       [job.vmId, jobId, jobExpirySeconds(job.op, this.timeouts)],
     );
-    if (rows.length) return this.dataSource.getRepository(Vm).findOneByOrFail({ id: job.vmId });
+    if (rows.length) return vmFromRow((rows as VmRow[])[0]);
     const exists = await this.dataSource.getRepository(Vm).existsBy({ id: job.vmId });
     return exists ? 'busy' : 'missing';
   }
@@ -136,47 +141,38 @@ export class VmWorker implements OnApplicationBootstrap {
   private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
     const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.host] : [];
-    await this.dataSource.transaction(async (m) => {
-      if (!(await transitionVm(m, vm.id, job.expect, t.done, DONE_SET[job.op], params))) return;
-      await this.events.record(m, {
-        action: DONE_EVENT[job.op](job.expect),
-        message: `VM ${vm.name} is ${t.done}`,
-        details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.host },
-        userId: vm.userId,
-        vmId: vm.id,
-      });
-    });
+    await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
+      action: DONE_EVENT[job.op](job.expect),
+      message: `VM ${vm.name} is ${t.done}`,
+      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.host },
+      userId: vm.userId,
+      vmId: vm.id,
+    }));
     this.logger.log(`VM ${vm.id} ${job.expect} -> ${t.done}`);
   }
 
   private async fail(vm: Vm, job: VmOperationJob, err: unknown): Promise<void> {
     const pe = err instanceof ProviderError ? err : undefined;
     const message = (err as Error)?.message ?? String(err);
-    await this.dataSource.transaction(async (m) => {
-      if (!(await transitionVm(m, vm.id, job.expect, 'failed', FAILED_SET))) return;
-      await this.events.record(m, {
-        action: job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed',
-        message: `VM ${vm.name}: ${job.op} failed: ${message}`,
-        details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false },
-        userId: vm.userId,
-        vmId: vm.id,
-      });
-    });
+    await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
+      action: failedAction(job),
+      message: `VM ${vm.name}: ${job.op} failed: ${message}`,
+      details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false },
+      userId: vm.userId,
+      vmId: vm.id,
+    }));
     this.logger.warn(`VM ${vm.id} ${job.op} failed: ${message}`);
   }
 
   /** A job that exhausted its retries (its workers kept dying): the VM must not stay transitional. */
   async abandon(job: VmOperationJob): Promise<void> {
-    await this.dataSource.transaction(async (m) => {
-      const row = await transitionVm(m, job.vmId, job.expect, 'failed', `${FAILED_SET}, locked_by = NULL, locked_until = NULL`);
-      if (!row) return;
-      await this.events.record(m, {
-        action: job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed',
-        message: `VM ${row.name}: ${job.op} abandoned after repeated worker failures`,
-        details: { op: job.op, from: job.expect, error: 'retries exhausted', timed_out: true },
-        userId: row.user_id,
-        vmId: job.vmId,
-      });
-    });
+    const set = `${FAILED_SET}, locked_by = NULL, locked_until = NULL`;
+    await transitionWithEvent(this.dataSource, this.events, { id: job.vmId, from: job.expect, to: 'failed', set }, (row) => ({
+      action: failedAction(job),
+      message: `VM ${row.name}: ${job.op} abandoned after repeated worker failures`,
+      details: { op: job.op, from: job.expect, error: 'retries exhausted', timed_out: true },
+      userId: row.user_id,
+      vmId: job.vmId,
+    }));
   }
 }
