@@ -11,6 +11,7 @@ import type { AuthUser } from '../auth/auth.decorators';
 import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
+import type { RecordEventInput } from '../events/events.types';
 import { UsersService } from '../users/users.service';
 import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
@@ -271,16 +272,18 @@ export class VmsService {
       const from = vm.status;
       const saved = await this.update(m, vm, { status: to, statusChangedAt: new Date() });
       const byAdmin = ctx.actor.id !== vm.userId;
-      await this.events.record(m, {
-        action: 'vm.action_requested',
-        message: `${action} requested for VM ${vm.name} (${from} -> ${to})`,
-        details: { action, from, to },
-        userId: vm.userId,
-        vmId: vm.id,
-        actorId: byAdmin ? ctx.actor.id : null,
-      });
+      const events: RecordEventInput[] = [
+        {
+          action: 'vm.action_requested',
+          message: `${action} requested for VM ${vm.name} (${from} -> ${to})`,
+          details: { action, from, to },
+          userId: vm.userId,
+          vmId: vm.id,
+          actorId: byAdmin ? ctx.actor.id : null,
+        },
+      ];
       if (byAdmin) {
-        await this.events.record(m, {
+        events.push({
           action: 'admin.vm_action',
           message: `Admin ${ctx.actor.username} requested ${action} on VM ${vm.name} of user ${vm.userId}`,
           details: { action, from, to, reason: ctx.reason ?? null, target_user_id: vm.userId },
@@ -289,6 +292,7 @@ export class VmsService {
           actorId: ctx.actor.id,
         });
       }
+      await this.events.recordAll(m, events);
       await this.enqueue(m, saved);
       return saved;
     });
