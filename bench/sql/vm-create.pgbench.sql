@@ -16,9 +16,9 @@ WITH moved AS (
   UPDATE users SET credits = credits + -34, updated_at = now()
    WHERE id = ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid AND credits + -34 >= 0
    RETURNING credits)
-INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id)
+INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
 SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, -34, moved.credits, 'vm_create'::varchar,
-       ('VM pgb-' || to_hex(:vh::bigint))::varchar, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL::uuid
+       ('VM pgb-' || to_hex(:vh::bigint))::varchar, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL::uuid, clock_timestamp()
   FROM moved
 RETURNING balance_after AS balance, created_at \gset
 INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
@@ -26,14 +26,16 @@ INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status,
           'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', now())
   RETURNING id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at,
             cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at;
-INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id)
+WITH inserted AS (
+INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
   VALUES (gen_random_uuid(), 'vm', 'vm.create', 'info', 'VM pgb-' || to_hex(:vh::bigint) || ' requested (ubuntu-22.04, 1024 MB, 20 GB, 2 cores)',
           '{"cost": 34, "name": "pgb", "ram_mb": 1024, "disk_gb": 20, "os_type": "ubuntu-22.04", "cpu_cores": 2}',
-          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL),
+          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL, now()),
          (gen_random_uuid(), 'system', 'system.credit_deduction', 'info', 'Charged 34 credits for VM pgb-' || to_hex(:vh::bigint),
           jsonb_build_object('amount', -34, 'ledger_id', gen_random_uuid(), 'balance_after', :balance::int),
-          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL)
-  RETURNING created_at;
+          ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL, now())
+  RETURNING id, user_id)
+SELECT pg_notify('vmapi_events', json_build_object('id', id, 'u', user_id)::text) FROM inserted ORDER BY id;
 INSERT INTO pgboss.job (id, name, data, priority, start_after, singleton_key, singleton_on, dead_letter, expire_in, keep_until, retry_limit, retry_delay, retry_backoff, policy)
   SELECT id, j.name, data, priority, start_after, singleton_key, singleton_on,
     COALESCE(j.dead_letter, q.dead_letter) as dead_letter,

@@ -7,7 +7,7 @@ import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
 import { EVENT_COLUMNS, eventFromRow, EventRow } from './event-row';
-import { EVENT_ACTIONS, EVENTS_CHANNEL, EventNotice, RecordEventInput } from './events.types';
+import { EVENT_ACTIONS, EVENTS_CHANNEL, RecordEventInput } from './events.types';
 
 export interface EventFilter extends Omit<EventQueryDto, keyof PageQueryDto> {
   user_id?: string;
@@ -55,14 +55,17 @@ export class EventsService {
       tuples.push(`(${Array.from({ length: 9 }, (_, i) => `$${n - 8 + i}`).join(', ')}, $1)`);
       return e;
     });
+    // The notice rides on the INSERT (one round trip): live streams in every API process learn of the
+    // events by LISTEN, and PostgreSQL delivers notifications on commit only, so a rolled-back change
+    // is never streamed. Payload: EventNotice {id, u}.
+    params.push(EVENTS_CHANNEL);
     await manager.query(
-      `INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at) VALUES ${tuples.join(', ')}`,
+      `WITH inserted AS (
+         INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
+         VALUES ${tuples.join(', ')} RETURNING id, user_id)
+       SELECT pg_notify($${params.length}, json_build_object('id', id, 'u', user_id)::text) FROM inserted ORDER BY id`,
       params,
     );
-    // Live streams in every API process learn of them by LISTEN; PostgreSQL delivers notifications on
-    // commit only, so a rolled-back change is never streamed.
-    const notices = events.map((e): string => JSON.stringify({ id: e.id, u: e.userId } satisfies EventNotice));
-    await manager.query('SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n', [EVENTS_CHANNEL, notices]);
     return events;
   }
 
