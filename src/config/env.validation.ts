@@ -53,6 +53,14 @@ export class EnvironmentVariables {
   @IsInt() @Min(60) @Max(30 * 24 * 3600)
   JWT_EXPIRES_IN: number = 3600;
 
+  /**
+   * How long an API process may reuse an active user's identity (role, name, email) for their tokens
+   * instead of reading it on every request (0 = read every time). Changes to the user reach every
+   * process at once by NOTIFY (a trigger on users); this is only the upper bound.
+   */
+  @IsInt() @Min(0) @Max(3600)
+  AUTH_CACHE_SECONDS: number = 60;
+
   @IsInt() @Min(0) @Max(1_000_000_000)
   INITIAL_CREDITS: number = 100;
 

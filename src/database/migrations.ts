@@ -4,6 +4,7 @@ import { UsersCreatedIndex1795637456013 } from '../../migrations/1795637456013-U
 import { IdempotencyKeys1795638474030 } from '../../migrations/1795638474030-IdempotencyKeys';
 import { Metrics1795638497124 } from '../../migrations/1795638497124-Metrics';
 import { UserQuotas1795640082483 } from '../../migrations/1795640082483-UserQuotas';
+import { UsersIdentityNotify1795646889384 } from '../../migrations/1795646889384-UsersIdentityNotify';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -13,4 +14,5 @@ export const MIGRATIONS: Function[] = [
   IdempotencyKeys1795638474030,
   Metrics1795638497124,
   UserQuotas1795640082483,
+  UsersIdentityNotify1795646889384,
 ];

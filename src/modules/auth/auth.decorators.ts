@@ -4,18 +4,12 @@ import type { UserRole } from '../users/entities/user.entity';
 export const IS_PUBLIC = 'auth:isPublic';
 export const ROLES = 'auth:roles';
 
-/** The caller as the JWT strategy resolved it (freshly read from the database). */
+/** The caller as the JWT strategy resolved it (an active user; see UsersService.findActiveIdentity). */
 export interface AuthUser {
   id: string;
   role: UserRole;
   username: string;
   email: string;
-  /**
-   * The credit balance, read with the user on this request. Early quota answers (CreditsGuard,
-   * quota-check) use it rather than reading it again; the debit inside the create transaction
-   * stays the authoritative check. Absent for callers not built by the JWT strategy.
-   */
-  credits?: number;
 }
 
 /** Skips JwtAuthGuard: register, login, health, docs. */

@@ -27,10 +27,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
   }
 
-  /** Reads the user on every request so a deactivated (or deleted) user's token stops working at once. */
+  /** Resolves the user on every request, so a deactivated (or deleted) user's token stops working at once. */
   async validate(payload: JwtPayload): Promise<AuthUser> {
     const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findActiveIdentity(payload.sub) : null;
     if (!user) throw new AppError(401, 'auth.unauthenticated', 'The token no longer grants access');
-    return { id: user.id, role: user.role, username: user.username, email: user.email, credits: user.credits };
+    return { id: user.id, role: user.role, username: user.username, email: user.email };
   }
 }

@@ -46,13 +46,10 @@ export class CreditsService {
     return Math.max(10, Math.ceil((spec.ram_mb / 512) * 5 + (spec.disk_gb / 10) * 2 + spec.cpu_cores * 10));
   }
 
-  /**
-   * An early, read-only answer; the authoritative check is the conditional UPDATE in `apply`.
-   * Uses the balance the request already read with the caller (AuthUser.credits) when there is one.
-   */
-  async checkQuota(caller: { id: string; credits?: number }, spec: VmSpec): Promise<Quota> {
+  /** An early, read-only answer; the authoritative check is the conditional UPDATE in `apply`. */
+  async checkQuota(caller: { id: string }, spec: VmSpec): Promise<Quota> {
     const cost = this.calculateCost(spec);
-    const balance = caller.credits ?? (await this.balance(caller.id));
+    const balance = await this.balance(caller.id);
     return { cost, balance, sufficient: balance >= cost, balance_after: balance - cost };
   }
 

@@ -1,10 +1,10 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Client, Notification } from 'pg';
 import { In, MoreThan, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
 import { DATABASE_URL } from '../../database/database.tokens';
+import { PgListener } from '../../database/pg-listener';
 import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
 import { EVENTS_CHANNEL, EventNotice } from './events.types';
@@ -27,8 +27,6 @@ export interface EventSink {
 const REPLAY_PAGE = 500;
 /** Ids remembered per subscription to drop duplicates where replay and live delivery overlap. */
 const RECENT_IDS = 2000;
-const HEALTH_CHECK_MS = 30_000;
-const MAX_RECONNECT_DELAY_MS = 30_000;
 
 export class Subscription {
   /** Live events held back while the subscription replays from the table; null once live. */
@@ -71,20 +69,31 @@ export class Subscription {
 export class EventStreamService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventStreamService.name);
   private readonly subscriptions = new Set<Subscription>();
-  private client: Client | null = null;
-  private connecting: Promise<void> | null = null;
-  private reconnectTimer?: NodeJS.Timeout;
-  private healthTimer?: NodeJS.Timeout;
-  private failures = 0;
+  private readonly listener: PgListener;
   private closed = false;
   private pending: EventNotice[] = [];
   private flushScheduled = false;
   private delivering: Promise<void> = Promise.resolve();
 
   constructor(
-    @Inject(DATABASE_URL) private readonly url: string,
+    @Inject(DATABASE_URL) url: string,
     @InjectRepository(Event) private readonly events: Repository<Event>,
-  ) {}
+  ) {
+    this.listener = new PgListener({
+      url,
+      applicationName: 'vmapi-events',
+      channel: EVENTS_CHANNEL,
+      onNotification: (payload) => this.onNotification(payload),
+      // Each live subscription catches up from its cursor what was committed while the connection was down.
+      onReconnected: () => {
+        for (const sub of this.subscriptions) {
+          if (sub.buffer === null && sub.sink) void this.catchUp(sub).catch((e: Error) => this.streamFailed(sub, e));
+        }
+      },
+      // With no subscriber left there is nothing to catch up: the next subscribe connects.
+      wanted: () => this.subscriptions.size > 0,
+    });
+  }
 
   get size(): number {
     return this.subscriptions.size;
@@ -99,7 +108,7 @@ export class EventStreamService implements BeforeApplicationShutdown {
     const cursor = lastEventId ?? uuidv7();
     if (this.closed) throw new AppError(503, 'service.unavailable', 'The server is shutting down');
     try {
-      await this.listen();
+      await this.listener.start();
     } catch (err) {
       this.logger.warn(`Cannot LISTEN for events: ${(err as Error).message}`);
       throw new AppError(503, 'service.unavailable', 'Live events are unavailable right now; try again shortly');
@@ -123,16 +132,11 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
-    clearInterval(this.healthTimer);
     for (const sub of [...this.subscriptions]) {
       this.unsubscribe(sub);
       sub.sink?.end();
     }
-    const client = this.client;
-    this.client = null;
-    await this.connecting?.catch(() => undefined);
-    await client?.end().catch(() => undefined);
+    await this.listener.close();
   }
 
   // --- replay ------------------------------------------------------------------------------------
@@ -165,66 +169,6 @@ export class EventStreamService implements BeforeApplicationShutdown {
     return sub.sink.send(event);
   }
 
-  // --- LISTEN --------------------------------------------------------------------------------------
-
-  private async listen(): Promise<void> {
-    if (this.client) return;
-    this.connecting ??= this.connect().finally(() => (this.connecting = null));
-    await this.connecting;
-  }
-
-  private async connect(): Promise<void> {
-    const client = new Client({ connectionString: this.url, application_name: 'vmapi-events', keepAlive: true });
-    // Attached before connecting: an 'error' without a listener would crash the process.
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client));
-    client.on('notification', (msg) => this.onNotification(msg));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
-      if (this.closed) throw new Error('shutting down');
-    } catch (err) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    this.client = client;
-    this.failures = 0;
-    // A silently dead TCP connection would otherwise go unnoticed until the next notification that never comes.
-    this.healthTimer = setInterval(() => void client.query('SELECT 1').catch((err: Error) => this.lost(client, err)), HEALTH_CHECK_MS);
-  }
-
-  private lost(client: Client, err?: Error): void {
-    if (this.client !== client) return;
-    this.client = null;
-    clearInterval(this.healthTimer);
-    client.removeAllListeners('notification');
-    void client.end().catch(() => undefined);
-    if (this.closed) return;
-    this.logger.warn(`LISTEN connection lost${err ? `: ${err.message}` : ''}; reconnecting`);
-    this.scheduleReconnect();
-  }
-
-  /** With no subscriber left there is nothing to catch up: the next subscribe connects. */
-  private scheduleReconnect(): void {
-    if (this.reconnectTimer || this.closed || this.subscriptions.size === 0) return;
-    const delay = Math.min(MAX_RECONNECT_DELAY_MS, 500 * 2 ** this.failures++);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      this.listen().then(
-        () => {
-          for (const sub of this.subscriptions) {
-            if (sub.buffer === null && sub.sink) void this.catchUp(sub).catch((e: Error) => this.streamFailed(sub, e));
-          }
-        },
-        (e: Error) => {
-          this.logger.warn(`Reconnecting the LISTEN connection failed: ${e.message}`);
-          this.scheduleReconnect();
-        },
-      );
-    }, delay);
-  }
-
   private streamFailed(sub: Subscription, err: Error): void {
     this.logger.warn(`Ending an event stream: ${err.message}`);
     this.unsubscribe(sub);
@@ -233,10 +177,10 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   // --- fan-out -------------------------------------------------------------------------------------
 
-  private onNotification(msg: Notification): void {
+  private onNotification(payload: string): void {
     let notice: EventNotice;
     try {
-      notice = JSON.parse(msg.payload ?? '') as EventNotice;
+      notice = JSON.parse(payload) as EventNotice;
     } catch {
       return;
     }

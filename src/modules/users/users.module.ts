@@ -3,12 +3,13 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
 import { User } from './entities/user.entity';
 import { UsersController } from './users.controller';
+import { IdentityCache } from './identity-cache';
 import { UsersService } from './users.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User]), EventsModule],
   controllers: [UsersController],
-  providers: [UsersService],
+  providers: [UsersService, IdentityCache],
   exports: [UsersService],
 })
 export class UsersModule {}

@@ -1,0 +1,93 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Env } from '../../config/env.validation';
+import { DATABASE_URL } from '../../database/database.tokens';
+import { PgListener } from '../../database/pg-listener';
+import type { User } from './entities/user.entity';
+
+/** What a token resolves to. */
+export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email'>;
+
+/** NOTIFYed with a user id by the users_identity_changed trigger (migration UsersIdentityNotify). */
+export const USERS_CHANNEL = 'vmapi_users';
+const MAX_ENTRIES = 10_000;
+const LISTEN_RETRY_MS = 5_000;
+
+/**
+ * Active users' identities, so an authenticated request does not read the users table first.
+ *
+ * Only used while this process LISTENs for user changes: a trigger NOTIFYs on commit of any change to
+ * role, active flag, username or email, or a delete, whoever makes it (the API, a script, psql), and
+ * the entry is dropped. While that connection is down every request reads the database and nothing
+ * is kept. A read that overlapped an invalidation is not kept either (generation counter), so a
+ * deactivation is never undone by a slower read. Entries also expire after AUTH_CACHE_SECONDS.
+ */
+@Injectable()
+export class IdentityCache implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(IdentityCache.name);
+  private readonly entries = new Map<string, { identity: Identity; expires: number }>();
+  private readonly ttlMs: number;
+  private readonly listener: PgListener;
+  private generation = 0;
+  private nextListenAttempt = 0;
+
+  constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
+    this.ttlMs = config.get('AUTH_CACHE_SECONDS', { infer: true }) * 1000;
+    this.listener = new PgListener({
+      url,
+      applicationName: 'vmapi-users',
+      channel: USERS_CHANNEL,
+      onNotification: (userId) => this.invalidate(userId),
+      onLost: () => this.invalidateAll(),
+    });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cached identity of `id`, else `load(id)` (kept when active and nothing changed meanwhile). */
+  async get(id: string, load: (id: string) => Promise<Identity | null>): Promise<Identity | null> {
+    if (this.ttlMs === 0) return load(id);
+    if (!this.listener.listening) {
+      this.startListening();
+      return load(id);
+    }
+    const now = Date.now();
+    const hit = this.entries.get(id);
+    if (hit && hit.expires > now) return hit.identity;
+    const generation = this.generation;
+    const identity = await load(id);
+    this.entries.delete(id);
+    if (identity && generation === this.generation && this.listener.listening) {
+      // Insertion order doubles as age: the oldest entry goes first when full.
+      this.entries.set(id, { identity, expires: now + this.ttlMs });
+      if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+    }
+    return identity;
+  }
+
+  /** Forgets one user (also called by this process right after its own change commits). */
+  invalidate(id: string): void {
+    this.generation++;
+    this.entries.delete(id);
+  }
+
+  private invalidateAll(): void {
+    this.generation++;
+    this.entries.clear();
+  }
+
+  /** Connects in the background; requests read the database until it is LISTENing. */
+  private startListening(): void {
+    const now = Date.now();
+    if (now < this.nextListenAttempt) return;
+    this.nextListenAttempt = now + LISTEN_RETRY_MS;
+    this.listener.start().catch((err: Error) => this.logger.warn(`Cannot LISTEN for user changes (identities are read per request): ${err.message}`));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.nextListenAttempt = Number.POSITIVE_INFINITY;
+    await this.listener.close();
+  }
+}
