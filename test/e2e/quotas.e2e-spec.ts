@@ -48,6 +48,14 @@ describe('resource quotas (e2e)', () => {
     expect(results.filter((r) => r.status === 403)).toHaveLength(7);
   });
 
+  it('counts nothing against a user whose every limit is 0 (no limit)', async () => {
+    const user = await newUser(ctx, { credits: 1000 });
+    await ctx.http.patch(`/api/admin/users/${user.id}`).set(admin.auth).send({ quotas: { vms: 0, cpu_cores: 0, ram_mb: 0 } }).expect(200);
+    for (let i = 0; i < 4; i++) await ctx.http.post('/api/vms').set(user.auth).send({ name: `u${i}`, ...small, cpu_cores: 2, ram_mb: 2048 }).expect(202);
+    const detail = await ctx.http.get(`/api/admin/users/${user.id}`).set(admin.auth).expect(200);
+    expect(detail.body.quota).toEqual({ limits: { vms: 0, cpu_cores: 0, ram_mb: 0 }, used: { vms: 4, cpu_cores: 8, ram_mb: 8192 } });
+  });
+
   it('lets an admin override a user’s quota and return it to the default, with the usage shown', async () => {
     const user = await newUser(ctx, { credits: 1000 });
     await ctx.http.patch(`/api/admin/users/${user.id}`).set(admin.auth).send({ quotas: { vms: 5, cpu_cores: 0 } }).expect(200);

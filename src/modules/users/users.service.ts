@@ -41,6 +41,16 @@ export class UsersService {
     });
   }
 
+  /** The user's own quota limits (null: the QUOTA_* default applies); one primary-key read. */
+  async quotaOverrides(id: string, manager: EntityManager = this.users.manager): Promise<Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>> {
+    const rows: Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>[] = await manager.query(
+      'SELECT quota_max_vms AS vms, quota_max_cpu_cores AS cpu_cores, quota_max_ram_mb AS ram_mb FROM users WHERE id = $1',
+      [id],
+    );
+    if (!rows.length) throw notFound('User');
+    return rows[0];
+  }
+
   async get(id: string, manager: EntityManager = this.users.manager): Promise<User> {
     const user = await manager.getRepository(User).findOneBy({ id });
     if (!user) throw notFound('User');

@@ -17,7 +17,7 @@ import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
-import { exceededResource, QuotaLimits, QuotaUsageDto } from './quotas';
+import { exceededResource, QUOTA_RESOURCES, QuotaLimits, QuotaUsageDto } from './quotas';
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
@@ -52,28 +52,41 @@ export class VmsService {
     private readonly config: ConfigService<Env, true>,
   ) {}
 
-  /** A user's limits (their overrides, else the QUOTA_* defaults) and what their live VMs use. */
-  async quotaUsage(userId: string, manager: EntityManager = this.vms.manager): Promise<QuotaUsageDto> {
-    const user = await this.users.get(userId, manager);
-    const limits: QuotaLimits = {
-      vms: user.quotaMaxVms ?? this.config.get('QUOTA_MAX_VMS', { infer: true }),
-      cpu_cores: user.quotaMaxCpuCores ?? this.config.get('QUOTA_MAX_CPU_CORES', { infer: true }),
-      ram_mb: user.quotaMaxRamMb ?? this.config.get('QUOTA_MAX_RAM_MB', { infer: true }),
+  /** A user's limits: their overrides, else the QUOTA_* defaults (0 = no limit). */
+  private async quotaLimits(userId: string, manager: EntityManager): Promise<QuotaLimits> {
+    const own = await this.users.quotaOverrides(userId, manager);
+    return {
+      vms: own.vms ?? this.config.get('QUOTA_MAX_VMS', { infer: true }),
+      cpu_cores: own.cpu_cores ?? this.config.get('QUOTA_MAX_CPU_CORES', { infer: true }),
+      ram_mb: own.ram_mb ?? this.config.get('QUOTA_MAX_RAM_MB', { infer: true }),
     };
+  }
+
+  /** What a user's VMs that are not destroyed use. */
+  private async quotaUsed(userId: string, manager: EntityManager): Promise<QuotaLimits> {
     const [used]: QuotaLimits[] = await manager.query(
       `SELECT count(*)::int AS vms, COALESCE(sum(cpu_cores), 0)::int AS cpu_cores, COALESCE(sum(ram_mb), 0)::int AS ram_mb
          FROM vms WHERE user_id = $1 AND status <> 'destroyed'`,
       [userId],
     );
-    return { limits, used };
+    return used;
+  }
+
+  /** A user's limits and what their live VMs use. */
+  async quotaUsage(userId: string, manager: EntityManager = this.vms.manager): Promise<QuotaUsageDto> {
+    const limits = await this.quotaLimits(userId, manager);
+    return { limits, used: await this.quotaUsed(userId, manager) };
   }
 
   /**
    * OpenStack-style quotas beside credits. Called after the debit has locked the user's row, so
    * concurrent creates of one user are checked one after another and cannot overshoot together.
+   * With no limit on any resource there is nothing to count.
    */
   private async assertWithinQuota(m: EntityManager, userId: string, dto: CreateVmDto): Promise<void> {
-    const { limits, used } = await this.quotaUsage(userId, m);
+    const limits = await this.quotaLimits(userId, m);
+    if (QUOTA_RESOURCES.every((r) => limits[r] === 0)) return;
+    const used = await this.quotaUsed(userId, m);
     const requested: QuotaLimits = { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb };
     const resource = exceededResource(limits, used, requested);
     if (resource) {
