@@ -19,6 +19,10 @@ export interface LoadJob {
   warmupSeconds: number;
   /** Rotated request by request, over all connections. */
   targets: LoadTarget[];
+  /** Targets already used by earlier slices of the same case: rotation and `{{n}}` continue from here. */
+  offset?: number;
+  /** Return every response time (ms), so slices of one case can be merged exactly. */
+  recordLatencies?: boolean;
 }
 
 export interface LoadResult {
@@ -32,11 +36,14 @@ export interface LoadResult {
   durationSeconds: number;
   /** Targets handed out, warm-up included (the action case needs as many distinct VMs). */
   targetsUsed: number;
+  /** Response times in ms (recordLatencies; without a warm-up, so every one was measured). */
+  latencies?: number[];
 }
 
 async function run(job: LoadJob): Promise<LoadResult> {
-  let next = 0;
-  let counter = 0;
+  const offset = job.offset ?? 0;
+  let next = offset;
+  let counter = offset;
   const setupRequest = (req: autocannon.Request) => {
     const t = job.targets[next++ % job.targets.length];
     const headers: Record<string, string> = {};
@@ -51,14 +58,20 @@ async function run(job: LoadJob): Promise<LoadResult> {
     };
   };
   // The promise form: autocannon runs `warmup` only when no callback is given.
-  const r = await autocannon({
+  const instance = autocannon({
     url: job.url,
     connections: job.connections,
     duration: job.durationSeconds,
     warmup: job.warmupSeconds > 0 ? { connections: job.connections, duration: job.warmupSeconds } : undefined,
     requests: [{ setupRequest }],
     timeout: 30,
-  } as autocannon.Options);
+  } as autocannon.Options) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
+  const latencies: number[] = [];
+  if (job.recordLatencies) {
+    if (job.warmupSeconds > 0) throw new Error('recordLatencies needs a job without warm-up');
+    instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms));
+  }
+  const r = await instance;
   const codes: Record<string, number> = {};
   for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) codes[code] = (v as { count: number }).count;
   return {
@@ -70,7 +83,8 @@ async function run(job: LoadJob): Promise<LoadResult> {
     timeouts: r.timeouts,
     statusCodes: codes,
     durationSeconds: r.duration,
-    targetsUsed: next,
+    targetsUsed: next - offset,
+    latencies: job.recordLatencies ? latencies : undefined,
   };
 }
 

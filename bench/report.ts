@@ -11,7 +11,11 @@ export interface CaseResult {
   errors: number;
   requests: number;
   statusCodes?: Record<string, number>;
+  /** req/s of the baseline in the slices alternated with this case's (null for the baselines). */
+  baselineRps?: number | null;
+  /** This case's req/s over its baseline's, overall (`ratio`) and round by round. */
   ratio: number | null;
+  roundRatios?: number[];
   peakRssMb: number | null;
   /** CPU time of the serving process (API, or the bare app) per request, warm-up included. */
   cpuMsPerRequest?: number | null;
@@ -137,10 +141,11 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
   const s = r.settings;
   let text = `\nVM Platform API benchmark, ${r.startedAt}\n`;
   text += `${r.machine.cpus} CPUs (${r.machine.cpuModel}), ${r.machine.memoryGb} GB, Node ${r.machine.node}, PostgreSQL ${r.database.server} (${r.database.embedded ? 'embedded' : 'DATABASE_URL'})\n`;
-  text += `${s.connections} connections, ${s.duration} s per case after ${s.warmup} s warm-up; API: node ${(s.nodeArgs as string[]).join(' ') || '(defaults)'}, DB_POOL_SIZE ${s.dbPool}, WORKER=false\n\n`;
+  text += `${s.connections} connections; each case ${s.duration} s in ${s.rounds} slices alternating with as many of its baseline, after ${s.warmup} s warm-up of each; API: node ${(s.nodeArgs as string[]).join(' ') || '(defaults)'}, DB_POOL_SIZE ${s.dbPool}, WORKER=false\n\n`;
 
+  const range = (v: number[] | undefined) => (v?.length ? `${pct(Math.min(...v))}-${pct(Math.max(...v))}` : '-');
   text += table(
-    ['case', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs baseline', 'ratio', 'CPU ms/req'],
+    ['case', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs baseline', 'its req/s', 'ratio', 'per round', 'CPU ms/req'],
     r.cases.map((c) => [
       c.label,
       n0(c.rps),
@@ -148,10 +153,12 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
       n1(c.p99),
       String(c.errors),
       c.baseline ? BASELINE_NAMES[c.baseline] : '(baseline)',
+      c.baseline ? n0(c.baselineRps) : '',
       pct(c.ratio),
+      c.baseline ? range(c.roundRatios) : '',
       c.cpuMsPerRequest == null ? '-' : c.cpuMsPerRequest.toFixed(2),
     ]),
-    [false, true, true, true, true, false, true, true],
+    [false, true, true, true, true, false, true, true, true, true],
   );
 
   if (r.growth.length) {

@@ -43,6 +43,8 @@ import {
 const cfg = {
   duration: envNumber('BENCH_DURATION', 10),
   warmup: envNumber('BENCH_WARMUP', 2),
+  /** Each case's duration is split into this many slices, alternated with as many of its baseline. */
+  rounds: envNumber('BENCH_ROUNDS', 5),
   connections: envNumber('BENCH_CONNECTIONS', 32),
   users: envNumber('BENCH_USERS', 32),
   vmsPerUser: envNumber('BENCH_VMS_PER_USER', 25),
@@ -244,32 +246,137 @@ async function probe(base: string, def: CaseDef, target: LoadTarget): Promise<nu
   return Array.isArray(res.body?.items) ? res.body.items.length : undefined;
 }
 
-function toCaseResult(def: CaseDef, run: { load: LoadResult; peakRss: number | null; cpuPerRequest: number | null }, baselineRps: number | null, items?: number): CaseResult {
-  const { load, peakRss } = run;
+/** One stretch of load on one target: what a case or a baseline did in it. */
+interface Slice {
+  requests: number;
+  seconds: number;
+  errors: number;
+  /** Every response time (ms) of the slice. */
+  latencies: number[];
+  statusCodes: Record<string, number>;
+  targetsUsed: number;
+}
+
+interface Merged {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  statusCodes: Record<string, number>;
+  targetsUsed: number;
+}
+
+/** Rates and exact latency percentiles over several slices. */
+function merge(slices: Slice[]): Merged {
+  const latencies = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const statusCodes: Record<string, number> = {};
+  for (const s of slices) for (const [code, n] of Object.entries(s.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  const requests = slices.reduce((a, s) => a + s.requests, 0);
+  const seconds = slices.reduce((a, s) => a + s.seconds, 0);
+  return {
+    requests,
+    rps: seconds > 0 ? requests / seconds : 0,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors: slices.reduce((a, s) => a + s.errors, 0),
+    statusCodes,
+    targetsUsed: slices.reduce((a, s) => a + s.targetsUsed, 0),
+  };
+}
+
+/** Runs `seconds` of load; `offset` is how many of its targets earlier slices used. */
+type SliceRunner = (seconds: number, offset: number) => Promise<Slice>;
+
+function httpSlices(base: string, def: CaseDef, connections = cfg.connections): SliceRunner {
+  return async (seconds, offset) => {
+    const load = await runLoad({ url: base, method: def.method, connections, durationSeconds: seconds, warmupSeconds: 0, targets: def.targets, offset, recordLatencies: true });
+    return { requests: load.requests, seconds: load.durationSeconds, errors: load.errors, latencies: load.latencies ?? [], statusCodes: load.statusCodes, targetsUsed: load.targetsUsed };
+  };
+}
+
+interface PairedRun {
+  subject: Merged;
+  baseline: Merged | null;
+  baselineSlices: Slice[];
+  /** Subject req/s over baseline req/s, round by round. */
+  roundRatios: number[];
+  cpuPerRequest: number | null;
+  peakRss: number | null;
+}
+
+/**
+ * A case and its baseline in alternating slices after a warm-up of each (baseline, case, baseline,
+ * case, ...; BENCH_ROUNDS of each, BENCH_DURATION seconds in all per side). The machine is shared and
+ * its speed drifts from one second to the next: measured this way both see the same moments, so the
+ * ratio of their rates holds where two back-to-back runs could differ by half.
+ */
+async function paired(def: CaseDef, subject: SliceRunner, served: Service, baseline: SliceRunner | null): Promise<PairedRun> {
+  log(`case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.rounds} x ${sliceSeconds()} s${baseline ? ' alternating with its baseline' : ''}, ${def.targets.length} targets)`);
+  const sides = baseline ? [baseline, subject] : [subject];
+  const offsets = sides.map(() => 0);
+  const slices: Slice[][] = sides.map(() => []);
+  const stopRss = sampleRss(served.proc.pid);
+  const cpu0 = cpuMs(served.proc.pid);
+  if (cfg.warmup > 0) for (const [i, run] of sides.entries()) offsets[i] += (await run(cfg.warmup, offsets[i])).targetsUsed;
+  for (let r = 0; r < cfg.rounds; r++) {
+    for (const [i, run] of sides.entries()) {
+      const slice = await run(sliceSeconds(), offsets[i]);
+      offsets[i] += slice.targetsUsed;
+      slices[i].push(slice);
+    }
+  }
+  const cpu1 = cpuMs(served.proc.pid);
+  const peakRss = stopRss();
+  const own = slices[sides.length - 1];
+  const base = baseline ? slices[0] : [];
+  const rate = (x: Slice) => x.requests / x.seconds;
+  return {
+    subject: merge(own),
+    baseline: baseline ? merge(base) : null,
+    baselineSlices: base,
+    roundRatios: baseline ? own.map((x, r) => rate(x) / rate(base[r])) : [],
+    // The served process is idle during baseline slices: its CPU time is the subject's, warm-up included.
+    cpuPerRequest: cpu0 !== null && cpu1 !== null && offsets[sides.length - 1] > 0 ? (cpu1 - cpu0) / offsets[sides.length - 1] : null,
+    peakRss,
+  };
+}
+
+const sliceSeconds = () => Math.max(1, Math.round(cfg.duration / cfg.rounds));
+
+function toCaseResult(def: CaseDef, run: PairedRun, items?: number): CaseResult {
+  const m = run.subject;
   return {
     cpuMsPerRequest: run.cpuPerRequest,
     id: def.id,
     label: `${def.method} ${def.label}`,
     baseline: def.baseline,
-    rps: load.rps,
-    p50: load.latency.p50,
-    p99: load.latency.p99,
-    errors: load.errors,
-    requests: load.requests,
-    statusCodes: load.statusCodes,
-    ratio: baselineRps ? load.rps / baselineRps : null,
-    peakRssMb: peakRss,
+    rps: m.rps,
+    p50: m.p50,
+    p99: m.p99,
+    errors: m.errors,
+    requests: m.requests,
+    statusCodes: m.statusCodes,
+    baselineRps: run.baseline?.rps ?? null,
+    ratio: run.baseline ? m.rps / run.baseline.rps : null,
+    roundRatios: run.roundRatios,
+    peakRssMb: run.peakRss,
     items,
     targets: def.targets.length,
-    targetsUsed: load.targetsUsed,
+    targetsUsed: m.targetsUsed,
   };
+}
+
+/** A baseline's own row: every slice it ran, over all the cases it was paired with. */
+function baselineResult(id: string, label: string, slices: Slice[], cpuPerRequest: number | null): CaseResult {
+  const m = merge(slices);
+  return { id, label, baseline: null, rps: m.rps, p50: m.p50, p99: m.p99, errors: m.errors, requests: m.requests, ratio: null, peakRssMb: null, cpuMsPerRequest: cpuPerRequest };
 }
 
 // ---------------------------------------------------------------- pgbench
 
-async function pgbench(dbUrl: string, users: number): Promise<CaseResult> {
-  log(`pgbench: VM create transaction (${cfg.connections} clients, ${cfg.duration} s + ${cfg.warmup} s warm-up)`);
-  // The script's own funded users, with ids pgbench can compute from a number.
+/** The pgbench script's own funded users, with ids it can compute from a number; then its slices. */
+async function pgbenchSlices(dbUrl: string, users: number): Promise<SliceRunner> {
   await sql(
     dbUrl,
     `WITH u AS (
@@ -283,38 +390,27 @@ async function pgbench(dbUrl: string, users: number): Promise<CaseResult> {
   const script = join(ROOT, 'bench', 'sql', 'vm-create.pgbench.sql');
   const threads = String(Math.max(1, Math.min(cfg.connections, cpus().length)));
   const common = ['-n', '-M', 'extended', '-c', String(cfg.connections), '-j', threads, '-f', script, '-D', `nusers=${users}`];
-  if (cfg.warmup > 0) await exec('pgbench', [...common, '-T', String(Math.max(1, Math.round(cfg.warmup))), dbUrl]);
-  const logDir = mkdtempSync(join(tmpdir(), 'vmapi-pgbench-'));
-  try {
-    const r = await exec('pgbench', [...common, '-T', String(Math.max(1, Math.round(cfg.duration))), '-l', `--log-prefix=${join(logDir, 'tx')}`, dbUrl]);
-    const tps = Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
-    const processed = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-    const failed = Number(/number of failed transactions: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-    const aborted = (r.stderr.match(/aborted/g) ?? []).length;
-    if (!Number.isFinite(tps)) throw new Error(`pgbench failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    const latencies: number[] = [];
-    for (const f of readdirSync(logDir)) {
-      for (const line of readFileSync(join(logDir, f), 'utf8').split('\n')) {
-        const cols = line.split(' ');
-        if (cols.length >= 3) latencies.push(Number(cols[2]) / 1000);
+  return async (seconds) => {
+    const logDir = mkdtempSync(join(tmpdir(), 'vmapi-pgbench-'));
+    try {
+      const r = await exec('pgbench', [...common, '-T', String(Math.max(1, Math.round(seconds))), '-l', `--log-prefix=${join(logDir, 'tx')}`, dbUrl]);
+      const tps = Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+      const processed = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+      const failed = Number(/number of failed transactions: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+      const aborted = (r.stderr.match(/aborted/g) ?? []).length;
+      if (!Number.isFinite(tps)) throw new Error(`pgbench failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+      const latencies: number[] = [];
+      for (const f of readdirSync(logDir)) {
+        for (const line of readFileSync(join(logDir, f), 'utf8').split('\n')) {
+          const cols = line.split(' ');
+          if (cols.length >= 3) latencies.push(Number(cols[2]) / 1000);
+        }
       }
+      return { requests: processed, seconds: processed / tps, errors: failed + aborted + (r.code === 0 ? 0 : 1), latencies, statusCodes: {}, targetsUsed: processed };
+    } finally {
+      rmSync(logDir, { recursive: true, force: true });
     }
-    latencies.sort((a, b) => a - b);
-    return {
-      id: 'pgbench_create',
-      label: 'pgbench: VM create transaction',
-      baseline: null,
-      rps: tps,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      errors: failed + aborted + (r.code === 0 ? 0 : 1),
-      requests: processed,
-      ratio: null,
-      peakRssMb: null,
-    };
-  } finally {
-    rmSync(logDir, { recursive: true, force: true });
-  }
+  };
 }
 
 // ---------------------------------------------------------------- growth
@@ -469,22 +565,6 @@ async function main(): Promise<void> {
     await sleep(2000);
     report.rss.idleMb = rssMb(apiSvc.proc.pid);
 
-    // Framework ceiling, measured right before the read cases.
-    let bareRps: number | null = null;
-    if (wanted('bare')) {
-      const barePort = ports.bare;
-      const bare = startNode('bare', BARE, { PORT: String(barePort), NODE_ENV: 'production' });
-      try {
-        await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
-        const def: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: '/api/ping' }] };
-        const run = await runCase(`http://127.0.0.1:${barePort}`, bare, def);
-        bareRps = run.load.rps;
-        report.cases.push({ ...toCaseResult(def, run, null), baseline: null });
-      } finally {
-        await bare.stop();
-      }
-    }
-
     const vmsByUser = await sql<{ user_id: string; ids: string[] }>(
       dbUrl,
       `SELECT user_id, (array_agg(id ORDER BY created_at DESC))[1:5] AS ids FROM vms WHERE user_id = ANY($1::uuid[]) GROUP BY user_id`,
@@ -506,33 +586,64 @@ async function main(): Promise<void> {
       { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
       { id: 'list_events', label: '/api/events?limit=50', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })) },
     ];
-    for (const def of reads) {
-      if (!wanted(def.id)) continue;
-      const items = await probe(base, def, def.targets[0]);
-      report.cases.push(toCaseResult(def, await runCase(base, apiSvc, def), bareRps, items));
+
+    // Framework ceiling: a bare NestJS app, up during the read cases, each of which alternates with it.
+    const readCases = reads.filter((def) => wanted(def.id));
+    if (readCases.length || wanted('bare')) {
+      const barePort = ports.bare;
+      const bare = startNode('bare', BARE, { PORT: String(barePort), NODE_ENV: 'production' });
+      try {
+        await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
+        const pingDef: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: '/api/ping' }] };
+        const barePing = wanted('bare') ? httpSlices(`http://127.0.0.1:${barePort}`, pingDef) : null;
+        const bareSlices: Slice[] = [];
+        const bareCpu0 = cpuMs(bare.proc.pid);
+        let bareRequests = 0;
+        const countedBare: SliceRunner | null = barePing
+          ? async (seconds, offset) => {
+              const slice = await barePing(seconds, offset);
+              bareRequests += slice.targetsUsed;
+              return slice;
+            }
+          : null;
+        for (const def of readCases) {
+          const items = await probe(base, def, def.targets[0]);
+          const run = await paired(def, httpSlices(base, def), apiSvc, countedBare);
+          bareSlices.push(...run.baselineSlices);
+          report.cases.push(toCaseResult(def, run, items));
+        }
+        if (barePing && !readCases.length) {
+          // Only the baseline asked for: measured alone.
+          report.cases.push({ ...toCaseResult(pingDef, await paired(pingDef, barePing, bare, null)), baseline: null });
+        } else if (barePing) {
+          const bareCpu1 = cpuMs(bare.proc.pid);
+          const cpu = bareCpu0 !== null && bareCpu1 !== null && bareRequests > 0 ? (bareCpu1 - bareCpu0) / bareRequests : null;
+          report.cases.splice(report.cases.length - readCases.length, 0, baselineResult('bare', `GET ${pingDef.label}`, bareSlices, cpu));
+        }
+      } finally {
+        await bare.stop();
+      }
     }
 
-    let pgbenchTps: number | null = null;
-    const createDef: CaseDef = {
-      id: 'create_vm',
-      label: '/api/vms (create)',
-      method: 'POST',
-      baseline: 'pgbench',
-      read: false,
-      expect: 202,
-      targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
-    };
-    let createLoad: Awaited<ReturnType<typeof runCase>> | undefined;
+    // Database ceiling: pgbench running the SQL of a create, alternating with each write case.
+    const pgbenchRunner = wanted('pgbench') && (wanted('create_vm') || wanted('vm_action')) ? await pgbenchSlices(dbUrl, cfg.users) : null;
+    const pgbenchSlicesRun: Slice[] = [];
+    const writes: CaseResult[] = [];
     if (wanted('create_vm')) {
+      const createDef: CaseDef = {
+        id: 'create_vm',
+        label: '/api/vms (create)',
+        method: 'POST',
+        baseline: 'pgbench',
+        read: false,
+        expect: 202,
+        targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
+      };
       await probe(base, createDef, createDef.targets[0]);
-      createLoad = await runCase(base, apiSvc, createDef);
+      const run = await paired(createDef, httpSlices(base, createDef), apiSvc, pgbenchRunner);
+      pgbenchSlicesRun.push(...run.baselineSlices);
+      writes.push(toCaseResult(createDef, run));
     }
-    if (wanted('pgbench')) {
-      const r = await pgbench(dbUrl, cfg.users);
-      pgbenchTps = r.rps;
-      report.cases.push(r);
-    }
-    if (createLoad) report.cases.push(toCaseResult(createDef, createLoad, pgbenchTps));
 
     if (wanted('vm_action')) {
       // Destroy is allowed from every live state and can happen once per VM: each request gets its own VM.
@@ -564,8 +675,12 @@ async function main(): Promise<void> {
       const targets = interleave(live.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}/action`, token: tokenOf.get(r.user_id)!, body: '{"action":"destroy"}' }))));
       const def: CaseDef = { id: 'vm_action', label: '/api/vms/{id}/action (destroy)', method: 'POST', baseline: 'pgbench', read: false, expect: 202, targets };
       await probe(base, def, targets.pop()!);
-      report.cases.push(toCaseResult(def, await runCase(base, apiSvc, def), pgbenchTps));
+      const run = await paired(def, httpSlices(base, def), apiSvc, pgbenchRunner);
+      pgbenchSlicesRun.push(...run.baselineSlices);
+      writes.push(toCaseResult(def, run));
     }
+    if (pgbenchSlicesRun.length) report.cases.push(baselineResult('pgbench_create', 'pgbench: VM create transaction', pgbenchSlicesRun, null));
+    report.cases.push(...writes);
     const peaks = report.cases.filter((c) => c.baseline !== null && c.peakRssMb !== null).map((c) => c.peakRssMb!);
     report.rss.peakUnderLoadMb = peaks.length ? Math.max(...peaks) : null;
     await apiSvc.stop();
