@@ -4,6 +4,7 @@ import { Type as TransformType } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AppError } from './app-error';
+import { prepared } from '../database/prepared';
 
 export class PageQueryDto {
   /** Page size. */
@@ -138,6 +139,6 @@ export async function paginateSql<R extends { created_at: Date; id: string }, T>
   }
   params.push(limit + 1);
   const text = `${q.select}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`;
-  const rows = (await db.query(text, params)) as R[];
+  const rows = (await db.query(prepared(text), params)) as R[];
   return mapPage(pageFromProbe(rows, limit, (r) => ({ createdAt: r.created_at, id: r.id })), map);
 }

@@ -4,6 +4,7 @@ import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
 import type { Env } from '../config/env.validation';
 import { DATABASE_URL } from '../database/database.tokens';
+import { prepared } from '../database/prepared';
 
 export const QUEUE_SCHEMA = 'pgboss';
 
@@ -100,7 +101,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   async send<T extends object>(manager: EntityManager, name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
     const id = await this.boss.send(name, data, {
       ...options,
-      db: { executeSql: async (text: string, values: unknown[]) => ({ rows: await manager.query(text, values) }) },
+      db: { executeSql: async (text: string, values: unknown[]) => ({ rows: await manager.query(prepared(text), values) }) },
     });
     if (!id) throw new Error(`Queue ${name} refused the job`);
     return id;

@@ -9,6 +9,7 @@ import { EventsService } from '../events/events.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
 import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
+import { prepared } from '../../database/prepared';
 
 export interface VmSpec {
   ram_mb: number;
@@ -54,7 +55,7 @@ export class CreditsService {
   }
 
   async balance(userId: string, manager: EntityManager = this.ledger.manager): Promise<number> {
-    const rows: { credits: number }[] = await manager.query('SELECT credits FROM users WHERE id = $1', [userId]);
+    const rows: { credits: number }[] = await manager.query(prepared('SELECT credits FROM users WHERE id = $1'), [userId]);
     if (!rows.length) throw new AppError(404, 'user.not_found', 'User not found');
     return rows[0].credits;
   }
@@ -84,13 +85,13 @@ export class CreditsService {
     // clock_timestamp() (after the row lock, not at transaction start like now()) so (created_at, id)
     // order is the order in which balances changed.
     const rows: { balance_after: number; created_at: Date }[] = await manager.query(
-      `WITH moved AS (
+      prepared(`WITH moved AS (
          UPDATE users SET credits = credits + $2, updated_at = now()
           WHERE id = $1 AND credits + $2 >= 0
           RETURNING credits)
        INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
        SELECT $3::uuid, $1, $2, moved.credits, $4::varchar, $5::varchar, $6::uuid, $7::uuid, clock_timestamp() FROM moved
-       RETURNING balance_after, created_at`,
+       RETURNING balance_after, created_at`),
       [entry.userId, entry.amount, id, entry.kind, reason, vmId, actorId],
     );
     if (!rows.length) {

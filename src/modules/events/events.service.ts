@@ -8,6 +8,7 @@ import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
 import { EVENT_COLUMNS, eventFromRow, EventRow } from './event-row';
 import { EVENT_ACTIONS, EVENTS_CHANNEL, RecordEventInput } from './events.types';
+import { prepared } from '../../database/prepared';
 
 export interface EventFilter extends Omit<EventQueryDto, keyof PageQueryDto> {
   user_id?: string;
@@ -60,10 +61,10 @@ export class EventsService {
     // is never streamed. Payload: EventNotice {id, u}.
     params.push(EVENTS_CHANNEL);
     await manager.query(
-      `WITH inserted AS (
+      prepared(`WITH inserted AS (
          INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
          VALUES ${tuples.join(', ')} RETURNING id, user_id)
-       SELECT pg_notify($${params.length}, json_build_object('id', id, 'u', user_id)::text) FROM inserted ORDER BY id`,
+       SELECT pg_notify($${params.length}, json_build_object('id', id, 'u', user_id)::text) FROM inserted ORDER BY id`),
       params,
     );
     return events;

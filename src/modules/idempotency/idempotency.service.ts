@@ -7,6 +7,7 @@ import { ProblemFilter } from '../../common/problem.filter';
 import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import { IdempotencyKey } from './entities/idempotency-key.entity';
+import { prepared } from '../../database/prepared';
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
 const PURGE_QUEUE = 'idempotency-purge';
@@ -40,13 +41,13 @@ export class IdempotencyService implements OnApplicationBootstrap {
    */
   async claim(userId: string, key: string, endpoint: string, requestHash: string): Promise<Claim> {
     const [inserted] = await this.keys.query(
-      `INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at)
+      prepared(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at)
        VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5))
        ON CONFLICT (user_id, key) DO UPDATE
          SET endpoint = EXCLUDED.endpoint, request_hash = EXCLUDED.request_hash, response_status = NULL,
              response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
          WHERE idempotency_keys.expires_at < now()
-       RETURNING key`,
+       RETURNING key`),
       [userId, key, endpoint, requestHash, IDEMPOTENCY_TTL_HOURS],
     );
     if (inserted) return { kind: 'new' };

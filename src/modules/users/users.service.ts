@@ -8,6 +8,7 @@ import { EventsService } from '../events/events.service';
 import { ListUsersQueryDto, UpdateUserDto } from './dto/admin-user.dto';
 import { User, UserRole } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
+import { prepared } from '../../database/prepared';
 
 export interface NewUser {
   username: string;
@@ -36,7 +37,7 @@ export class UsersService {
    */
   findActiveIdentity(id: string): Promise<Identity | null> {
     return this.identities.get(id, async (userId) => {
-      const rows: Identity[] = await this.users.query('SELECT id, role, username, email FROM users WHERE id = $1 AND is_active', [userId]);
+      const rows: Identity[] = await this.users.query(prepared('SELECT id, role, username, email FROM users WHERE id = $1 AND is_active'), [userId]);
       return rows[0] ?? null;
     });
   }
@@ -44,7 +45,7 @@ export class UsersService {
   /** The user's own quota limits (null: the QUOTA_* default applies); one primary-key read. */
   async quotaOverrides(id: string, manager: EntityManager = this.users.manager): Promise<Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>> {
     const rows: Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>[] = await manager.query(
-      'SELECT quota_max_vms AS vms, quota_max_cpu_cores AS cpu_cores, quota_max_ram_mb AS ram_mb FROM users WHERE id = $1',
+      prepared('SELECT quota_max_vms AS vms, quota_max_cpu_cores AS cpu_cores, quota_max_ram_mb AS ram_mb FROM users WHERE id = $1'),
       [id],
     );
     if (!rows.length) throw notFound('User');

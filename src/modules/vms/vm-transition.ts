@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { EventsService } from '../events/events.service';
 import type { RecordEventInput } from '../events/events.types';
 import type { VmStatus } from './vm-state';
+import { prepared } from '../../database/prepared';
 
 /**
  * Status changes as single conditional UPDATEs, shared by the worker (operation outcomes) and the
@@ -56,8 +57,8 @@ export async function transitionVm(
   if (guard.unleased) where += ' AND (locked_by IS NULL OR locked_until < now())';
   values.push(to);
   const [rows] = await m.query(
-    `UPDATE vms SET status = $${values.length}, status_changed_at = now(), updated_at = now()${set ? `, ${set}` : ''}
-      WHERE ${where} RETURNING id, user_id, name`,
+    prepared(`UPDATE vms SET status = $${values.length}, status_changed_at = now(), updated_at = now()${set ? `, ${set}` : ''}
+      WHERE ${where} RETURNING id, user_id, name`),
     values,
   );
   return (rows as TransitionedRow[])[0] ?? null;

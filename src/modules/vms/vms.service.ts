@@ -21,6 +21,7 @@ import { exceededResource, QUOTA_RESOURCES, QuotaLimits, QuotaUsageDto } from '.
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
+import { prepared } from '../../database/prepared';
 
 export interface VmFilter {
   user_id?: string;
@@ -65,8 +66,8 @@ export class VmsService {
   /** What a user's VMs that are not destroyed use. */
   private async quotaUsed(userId: string, manager: EntityManager): Promise<QuotaLimits> {
     const [used]: QuotaLimits[] = await manager.query(
-      `SELECT count(*)::int AS vms, COALESCE(sum(cpu_cores), 0)::int AS cpu_cores, COALESCE(sum(ram_mb), 0)::int AS ram_mb
-         FROM vms WHERE user_id = $1 AND status <> 'destroyed'`,
+      prepared(`SELECT count(*)::int AS vms, COALESCE(sum(cpu_cores), 0)::int AS cpu_cores, COALESCE(sum(ram_mb), 0)::int AS ram_mb
+         FROM vms WHERE user_id = $1 AND status <> 'destroyed'`),
       [userId],
     );
     return used;
@@ -177,9 +178,9 @@ export class VmsService {
   /** Inserts a new VM as `provisioning` (plain SQL: on the create path) and returns it as read back. */
   private async insertVm(m: EntityManager, v: Pick<Vm, 'id' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata'>): Promise<Vm> {
     const rows: VmRow[] = await m.query(
-      `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
+      prepared(`INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, now())
-       RETURNING ${VM_COLUMNS}`,
+       RETURNING ${VM_COLUMNS}`),
       [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata)],
     );
     return vmFromRow(rows[0]);
@@ -211,7 +212,7 @@ export class VmsService {
   /** A VM by id; `ownerId` scopes it to one user. Anyone else's VM is "not found", never "forbidden". */
   async get(id: string, ownerId?: string, manager: EntityManager = this.vms.manager, lock = false): Promise<Vm> {
     const rows: VmRow[] = await manager.query(
-      `SELECT ${VM_COLUMNS} FROM vms WHERE id = $1${ownerId ? ' AND user_id = $2' : ''}${lock ? ' FOR UPDATE' : ''}`,
+      prepared(`SELECT ${VM_COLUMNS} FROM vms WHERE id = $1${ownerId ? ' AND user_id = $2' : ''}${lock ? ' FOR UPDATE' : ''}`),
       ownerId ? [id, ownerId] : [id],
     );
     if (!rows.length) throw new AppError(404, 'vm.not_found', 'VM not found');

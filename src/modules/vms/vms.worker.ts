@@ -12,6 +12,7 @@ import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_D
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
+import { prepared } from '../../database/prepared';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -128,9 +129,9 @@ export class VmWorker implements OnApplicationBootstrap {
   /** Takes the VM's operation lease and reads the VM in the same statement. */
   private async acquireLease(jobId: string, job: VmOperationJob): Promise<Vm | 'busy' | 'missing'> {
     const [rows] = await this.dataSource.query(
-      `UPDATE vms SET locked_by = $2, locked_until = now() + make_interval(secs => $3)
+      prepared(`UPDATE vms SET locked_by = $2, locked_until = now() + make_interval(secs => $3)
         WHERE id = $1 AND (locked_by IS NULL OR locked_until < now() OR locked_by = $2)
-        RETURNING ${VM_COLUMNS}`,
+        RETURNING ${VM_COLUMNS}`),
       [job.vmId, jobId, jobExpirySeconds(job.op, this.timeouts)],
     );
     if (rows.length) return vmFromRow((rows as VmRow[])[0]);
