@@ -56,7 +56,7 @@ const cfg = {
   growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
   growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
   growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
-  /** First of three ports (API, bare app, growth API); default: free ports picked at start. */
+  /** First of four ports (API, bare app, growth API, raw list); default: free ports picked at start. */
   port: envNumber('BENCH_PORT', 0),
   /**
    * Node flags for the API and worker processes: by default those of the Docker image
@@ -65,7 +65,7 @@ const cfg = {
   nodeArgs: (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=512').split(' ').filter(Boolean),
   /** The API's DB_POOL_SIZE (the service default is 10). */
   dbPool: envNumber('BENCH_DB_POOL', 10),
-  /** Comma list of phases/cases to run (default all): bare, list_vms, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth. */
+  /** Comma list of phases/cases to run (default all): bare, list_vms, raw_list, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth, rss_node_defaults. */
   only: (process.env.BENCH_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   /** Run the API under `node --cpu-prof` (profiles in bench/results/profiles). */
   profile: ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase()),
@@ -73,7 +73,7 @@ const cfg = {
   out: process.env.BENCH_OUT ?? join(RESULTS_DIR, 'latest.json'),
 };
 
-const ports = { api: 0, bare: 0, growth: 0 };
+const ports = { api: 0, bare: 0, growth: 0, raw: 0 };
 
 const wanted = (name: string) => cfg.only.length === 0 || cfg.only.includes(name);
 
@@ -84,6 +84,7 @@ const SPEC = { ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 const WORKER = join(ROOT, 'dist', 'src', 'worker.js');
 const BARE = join(__dirname, 'bare-app.js');
+const RAW_LIST = join(__dirname, 'raw-list.js');
 
 interface BenchUser {
   id: string;
@@ -520,7 +521,7 @@ async function main(): Promise<void> {
   }
   const dbName = `vmapi_bench_${stamp}`;
   const dbUrl = await createDatabase(serverUrl, dbName);
-  [ports.api, ports.bare, ports.growth] = cfg.port ? [cfg.port, cfg.port + 1, cfg.port + 2] : await freePorts(3);
+  [ports.api, ports.bare, ports.growth, ports.raw] = cfg.port ? [cfg.port, cfg.port + 1, cfg.port + 2, cfg.port + 3] : await freePorts(4);
   const base = `http://127.0.0.1:${ports.api}`;
   let apiSvc: Service | undefined;
   const report: BenchReport = {
@@ -606,11 +607,34 @@ async function main(): Promise<void> {
               return slice;
             }
           : null;
+        const readResults: CaseResult[] = [];
         for (const def of readCases) {
           const items = await probe(base, def, def.targets[0]);
           const run = await paired(def, httpSlices(base, def), apiSvc, countedBare);
           bareSlices.push(...run.baselineSlices);
-          report.cases.push(toCaseResult(def, run, items));
+          readResults.push(toCaseResult(def, run, items));
+        }
+        if (wanted('raw_list') && wanted('list_vms')) {
+          const raw = startNode('raw-list', RAW_LIST, { PORT: String(ports.raw), DATABASE_URL: dbUrl, DB_POOL_SIZE: String(cfg.dbPool) });
+          try {
+            const rawBase = `http://127.0.0.1:${ports.raw}`;
+            await waitForHttp(`${rawBase}/vms/${users[0].id}`, 30_000, raw);
+            const def: CaseDef = {
+              id: 'raw_list',
+              label: "/vms/{user} (reference: the list's SQL and JSON on node:http + pg, no framework)",
+              method: 'GET',
+              baseline: 'bare',
+              read: false,
+              expect: 200,
+              targets: users.map((u) => ({ path: `/vms/${u.id}` })),
+            };
+            const items = await probe(rawBase, def, def.targets[0]);
+            const run = await paired(def, httpSlices(rawBase, def), raw, countedBare);
+            bareSlices.push(...run.baselineSlices);
+            readResults.push(toCaseResult(def, run, items));
+          } finally {
+            await raw.stop();
+          }
         }
         if (barePing && !readCases.length) {
           // Only the baseline asked for: measured alone.
@@ -618,8 +642,9 @@ async function main(): Promise<void> {
         } else if (barePing) {
           const bareCpu1 = cpuMs(bare.proc.pid);
           const cpu = bareCpu0 !== null && bareCpu1 !== null && bareRequests > 0 ? (bareCpu1 - bareCpu0) / bareRequests : null;
-          report.cases.splice(report.cases.length - readCases.length, 0, baselineResult('bare', `GET ${pingDef.label}`, bareSlices, cpu));
+          report.cases.push(baselineResult('bare', `GET ${pingDef.label}`, bareSlices, cpu));
         }
+        report.cases.push(...readResults);
       } finally {
         await bare.stop();
       }
