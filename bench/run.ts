@@ -621,7 +621,7 @@ async function main(): Promise<void> {
             await waitForHttp(`${rawBase}/vms/${users[0].id}`, 30_000, raw);
             const def: CaseDef = {
               id: 'raw_list',
-              label: "/vms/{user} (reference: the list's SQL and JSON on node:http + pg, no framework)",
+              label: '/vms/{user} (raw list: node:http + pg)',
               method: 'GET',
               baseline: 'bare',
               read: false,
