@@ -10,6 +10,9 @@ import { User, UserRole } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
 import { prepared } from '../../database/prepared';
 
+/** A user's own quota limits per resource; null: the QUOTA_* default applies. */
+export type QuotaOverrides = Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>;
+
 export interface NewUser {
   username: string;
   email: string;
@@ -42,9 +45,9 @@ export class UsersService {
     });
   }
 
-  /** The user's own quota limits (null: the QUOTA_* default applies); one primary-key read. */
-  async quotaOverrides(id: string, manager: EntityManager = this.users.manager): Promise<Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>> {
-    const rows: Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>[] = await manager.query(
+  /** The user's own quota limits; one primary-key read. */
+  async quotaOverrides(id: string, manager: EntityManager = this.users.manager): Promise<QuotaOverrides> {
+    const rows: QuotaOverrides[] = await manager.query(
       prepared('SELECT quota_max_vms AS vms, quota_max_cpu_cores AS cpu_cores, quota_max_ram_mb AS ram_mb FROM users WHERE id = $1'),
       [id],
     );
