@@ -13,11 +13,11 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source';
 import { chooseStep } from '../src/modules/metrics/metric-rules';
 import { querySeries } from '../src/modules/metrics/metrics.queries';
+import { createDatabase, dropDatabase, percentile } from './support';
 
 const POINTS = 30 * 24 * 60; // 43,200 one-minute points
 const NAMES = ['cpu_percent', 'memory_used_mb', 'disk_used_gb', 'load_1m'];
@@ -27,23 +27,15 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 async function main(): Promise<void> {
   const otherVms = arg('other-vms', 9);
   const runs = arg('runs', 300);
   const keep = process.argv.includes('--keep');
   const vacuum = !process.argv.includes('--no-vacuum');
-  const server = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const server = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const dbName = `vmapi_bench_metrics_${Date.now().toString(36)}`;
-  const admin = new Client({ connectionString: server.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  const url = new URL(server.toString());
-  url.pathname = `/${dbName}`;
-  const ds = new DataSource({ ...dataSourceOptions(url.toString(), 4), migrationsRun: true, logging: false });
+  const url = await createDatabase(server, dbName);
+  const ds = new DataSource({ ...dataSourceOptions(url, 4), migrationsRun: true, logging: false });
   try {
     await ds.initialize();
     const [{ version }] = await ds.query(`SELECT current_setting('server_version') AS version`);
@@ -117,9 +109,8 @@ async function main(): Promise<void> {
     console.log(`Plan of the 30-day query:\n  ${plan.map((r) => r['QUERY PLAN']).join('\n  ')}`);
   } finally {
     if (ds.isInitialized) await ds.destroy();
-    if (!keep) await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    if (!keep) await dropDatabase(server, dbName);
     else console.log(`Kept database ${dbName}`);
-    await admin.end();
   }
 }
 

@@ -44,11 +44,10 @@ export interface QueueResult {
 export interface GrowthResult {
   endpoint: GrowthEndpoint;
   rows: number;
-  missing?: boolean;
-  rps?: number;
-  p50?: number;
-  p99?: number;
-  errors?: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
   items?: number;
 }
 
@@ -92,7 +91,16 @@ const n1 = (v: number | null | undefined) => (v === null || v === undefined || !
 const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)}%`);
 const rowsLabel = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
 
-export function evaluateTargets(r: BenchReport): TargetCheck[] {
+/** An endpoint's first page p50 at the largest table over the smallest (null below two sizes). */
+function growthSpan(r: BenchReport, endpoint: GrowthEndpoint): { first: GrowthResult; last: GrowthResult; ratio: number } | null {
+  const rows = r.growth.filter((g) => g.endpoint === endpoint);
+  if (rows.length < 2) return null;
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  return { first, last, ratio: last.p50 / first.p50 };
+}
+
+function evaluateTargets(r: BenchReport): TargetCheck[] {
   const byId = new Map(r.cases.map((c) => [c.id, c]));
   const out: TargetCheck[] = [];
   const list = byId.get('list_vms');
@@ -107,15 +115,13 @@ export function evaluateTargets(r: BenchReport): TargetCheck[] {
     met: worst ? worst.p99 < 50 && r.settings.connections === 32 : null,
   });
   for (const endpoint of Object.keys(GROWTH_ENDPOINTS) as GrowthEndpoint[]) {
-    const rows = r.growth.filter((g) => g.endpoint === endpoint);
     const label = GROWTH_ENDPOINTS[endpoint];
-    const first = rows[0];
-    const last = rows[rows.length - 1];
-    if (!first || first.missing || rows.length < 2) {
-      out.push({ target: `${label} p50 at the largest table within 1.5x of the smallest`, value: first?.missing ? 'n/a (route missing)' : '-', met: null });
+    const span = growthSpan(r, endpoint);
+    if (!span) {
+      out.push({ target: `${label} p50 at the largest table within 1.5x of the smallest`, value: '-', met: null });
       continue;
     }
-    const ratio = last.p50! / first.p50!;
+    const { first, last, ratio } = span;
     out.push({
       target: `${label} p50 at ${rowsLabel(last.rows)} rows within 1.5x of ${rowsLabel(first.rows)}`,
       value: `${ratio.toFixed(2)}x (${n1(first.p50)} -> ${n1(last.p50)} ms)`,
@@ -168,13 +174,10 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
       const label = GROWTH_ENDPOINTS[endpoint];
       const cells = levels.map((n) => {
         const g = r.growth.find((x) => x.endpoint === endpoint && x.rows === n);
-        if (!g) return '-';
-        if (g.missing) return 'n/a (route missing)';
-        return `${n1(g.p50)} / ${n1(g.p99)}${g.errors ? ` (${g.errors} err)` : ''}`;
+        return g ? `${n1(g.p50)} / ${n1(g.p99)}${g.errors ? ` (${g.errors} err)` : ''}` : '-';
       });
-      const gs = r.growth.filter((x) => x.endpoint === endpoint && !x.missing);
-      const ratio = gs.length >= 2 ? `${(gs[gs.length - 1].p50! / gs[0].p50!).toFixed(2)}x` : '-';
-      return [label, ...cells, ratio];
+      const span = growthSpan(r, endpoint);
+      return [label, ...cells, span ? `${span.ratio.toFixed(2)}x` : '-'];
     });
     text += table(['endpoint', ...levels.map((n) => `${rowsLabel(n)} rows`), 'p50 largest/smallest'], rows, [false, ...levels.map(() => true), true]);
   }

@@ -223,7 +223,6 @@ interface CaseDef {
   label: string;
   method: 'GET' | 'POST';
   baseline: 'bare' | 'pgbench';
-  read: boolean;
   expect: number;
   targets: LoadTarget[];
 }
@@ -231,13 +230,8 @@ interface CaseDef {
 async function runCase(base: string, api: Service, def: CaseDef, connections = cfg.connections, duration = cfg.duration, warmup = cfg.warmup) {
   log(`case ${def.id}: ${def.method} ${def.label} (${connections} connections, ${duration} s + ${warmup} s warm-up, ${def.targets.length} targets)`);
   const stopRss = sampleRss(api.proc.pid);
-  const cpu0 = cpuMs(api.proc.pid);
   const load = await runLoad({ url: base, method: def.method, connections, durationSeconds: duration, warmupSeconds: warmup, targets: def.targets });
-  const cpu1 = cpuMs(api.proc.pid);
-  const peakRss = stopRss();
-  // Per request handed out (warm-up included, like the CPU time).
-  const cpuPerRequest = cpu0 !== null && cpu1 !== null && load.targetsUsed > 0 ? (cpu1 - cpu0) / load.targetsUsed : null;
-  return { load, peakRss, cpuPerRequest };
+  return { load, peakRss: stopRss() };
 }
 
 /** One request before the load, so a broken case fails loudly instead of measuring errors. */
@@ -418,9 +412,9 @@ async function pgbenchSlices(dbUrl: string, users: number): Promise<SliceRunner>
 
 const GROWTH_FILLERS = 9;
 
-async function topUpRows(dbUrl: string, table: 'events' | 'vms', target: number, owners: string[]): Promise<number> {
+async function topUpRows(dbUrl: string, table: 'events' | 'vms', target: number, owners: string[]): Promise<void> {
   const [{ n }] = await sql<{ n: number }>(dbUrl, `SELECT count(*)::int AS n FROM ${table}`);
-  if (n >= target) return n;
+  if (n >= target) return;
   const from = n + 1;
   // Rows spread over the owners (the measured user owns one in ten), created over the past year.
   const text =
@@ -449,10 +443,9 @@ async function topUpRows(dbUrl: string, table: 'events' | 'vms', target: number,
                 LATERAL (SELECT (ARRAY['running','running','running','running','running','running','stopped','destroyed','failed','provisioning'])[1 + i % 10] AS status) s,
                 LATERAL (SELECT now() - random() * interval '365 days' AS t) c`;
   await sql(dbUrl, text, [from, target, owners]);
-  return target;
 }
 
-async function growthPhase(serverUrl: string, stamp: string): Promise<{ results: GrowthResult[]; adminVmsMissing: boolean }> {
+async function growthPhase(serverUrl: string, stamp: string): Promise<GrowthResult[]> {
   const name = `vmapi_bench_${stamp}_growth`;
   const dbUrl = await createDatabase(serverUrl, name);
   const port = ports.growth;
@@ -468,10 +461,6 @@ async function growthPhase(serverUrl: string, stamp: string): Promise<{ results:
       [GROWTH_FILLERS],
     );
     const owners = [user.id, ...fillers.map((f) => f.id)];
-    const probeAdmin = await api(base, 'GET', '/api/admin/vms?limit=50', admin);
-    const adminVmsMissing = probeAdmin.status === 404;
-    if (adminVmsMissing) log('growth: GET /api/admin/vms answers 404: reported as n/a (route missing)');
-    else if (probeAdmin.status !== 200) throw new Error(`GET /api/admin/vms: ${probeAdmin.status} ${JSON.stringify(probeAdmin.body).slice(0, 300)}`);
     const results: GrowthResult[] = [];
     for (const rows of cfg.growthRows) {
       const t0 = performance.now();
@@ -486,17 +475,13 @@ async function growthPhase(serverUrl: string, stamp: string): Promise<{ results:
         { id: 'admin_vms', path: '/api/admin/vms?limit=50', token: admin },
       ];
       for (const c of cases) {
-        if (c.id === 'admin_vms' && adminVmsMissing) {
-          results.push({ endpoint: c.id, rows, missing: true });
-          continue;
-        }
-        const def: CaseDef = { id: `growth_${c.id}_${rows}`, label: c.path, method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: c.path, token: c.token }] };
+        const def: CaseDef = { id: `growth_${c.id}_${rows}`, label: c.path, method: 'GET', baseline: 'bare', expect: 200, targets: [{ path: c.path, token: c.token }] };
         const items = await probe(base, def, def.targets[0]);
         const { load } = await runCase(base, svc, def, cfg.growthConnections, cfg.growthDuration, Math.min(cfg.warmup, 1));
         results.push({ endpoint: c.id, rows, rps: load.rps, p50: load.latency.p50, p99: load.latency.p99, errors: load.errors, items });
       }
     }
-    return { results, adminVmsMissing };
+    return results;
   } finally {
     await svc.stop();
     if (!cfg.keepDb) await dropDatabase(serverUrl, name).catch(() => undefined);
@@ -551,10 +536,7 @@ async function main(): Promise<void> {
     const missing = users.flatMap((u) => Array.from({ length: Math.max(0, cfg.vmsPerUser - (have.get(u.id) ?? 0)) }, () => u));
     if (missing.length) {
       log(`seeding ${missing.length} VMs through the API`);
-      await pool(missing, 16, async (u, i) => {
-        const res = await api(base, 'POST', '/api/vms', u.token, { name: `s-${i}`, os_type: 'ubuntu-22.04', ...SPEC });
-        if (res.status !== 202) throw new Error(`seed VM: ${res.status} ${JSON.stringify(res.body)}`);
-      });
+      await createVms(base, missing, missing.length, 's');
     }
     await sql(dbUrl, 'VACUUM ANALYZE');
     if (cfg.profile) {
@@ -574,18 +556,18 @@ async function main(): Promise<void> {
     const tokenOf = new Map(users.map((u) => [u.id, u.token]));
     const quotaBody = JSON.stringify(SPEC);
     const reads: CaseDef[] = [
-      { id: 'list_vms', label: '/api/vms (20 items)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/vms', token: u.token })) },
+      { id: 'list_vms', label: '/api/vms (20 items)', method: 'GET', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/vms', token: u.token })) },
       {
         id: 'get_vm',
         label: '/api/vms/{id}',
         method: 'GET',
         baseline: 'bare',
-        read: true,
+       
         expect: 200,
         targets: interleave(vmsByUser.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}`, token: tokenOf.get(r.user_id)! })))),
       },
-      { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
-      { id: 'list_events', label: '/api/events?limit=50', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })) },
+      { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
+      { id: 'list_events', label: '/api/events?limit=50', method: 'GET', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })) },
     ];
 
     // Framework ceiling: a bare NestJS app, up during the read cases, each of which alternates with it.
@@ -595,7 +577,7 @@ async function main(): Promise<void> {
       const bare = startNode('bare', BARE, { PORT: String(barePort), NODE_ENV: 'production' });
       try {
         await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
-        const pingDef: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', read: true, expect: 200, targets: [{ path: '/api/ping' }] };
+        const pingDef: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', expect: 200, targets: [{ path: '/api/ping' }] };
         const barePing = wanted('bare') ? httpSlices(`http://127.0.0.1:${barePort}`, pingDef) : null;
         const bareSlices: Slice[] = [];
         const bareCpu0 = cpuMs(bare.proc.pid);
@@ -624,7 +606,7 @@ async function main(): Promise<void> {
               label: '/vms/{user} (raw list: node:http + pg)',
               method: 'GET',
               baseline: 'bare',
-              read: false,
+             
               expect: 200,
               targets: users.map((u) => ({ path: `/vms/${u.id}` })),
             };
@@ -660,7 +642,7 @@ async function main(): Promise<void> {
         label: '/api/vms (create)',
         method: 'POST',
         baseline: 'pgbench',
-        read: false,
+       
         expect: 202,
         targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
       };
@@ -698,7 +680,7 @@ async function main(): Promise<void> {
         [users.map((u) => u.id)],
       );
       const targets = interleave(live.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}/action`, token: tokenOf.get(r.user_id)!, body: '{"action":"destroy"}' }))));
-      const def: CaseDef = { id: 'vm_action', label: '/api/vms/{id}/action (destroy)', method: 'POST', baseline: 'pgbench', read: false, expect: 202, targets };
+      const def: CaseDef = { id: 'vm_action', label: '/api/vms/{id}/action (destroy)', method: 'POST', baseline: 'pgbench', expect: 202, targets };
       await probe(base, def, targets.pop()!);
       const run = await paired(def, httpSlices(base, def), apiSvc, pgbenchRunner);
       pgbenchSlicesRun.push(...run.baselineSlices);
@@ -722,8 +704,7 @@ async function main(): Promise<void> {
     }
 
     if (wanted('growth')) {
-      const g = await growthPhase(serverUrl, stamp);
-      report.growth = g.results;
+      report.growth = await growthPhase(serverUrl, stamp);
     }
   } finally {
     await apiSvc?.stop().catch(() => undefined);

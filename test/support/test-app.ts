@@ -26,8 +26,6 @@ export interface TestContext {
   http: TestAgent;
   db: DataSource;
   databaseUrl: string;
-  /** Answers that did not match the OpenAPI document so far. */
-  responseViolations: string[];
   close(): Promise<void>;
 }
 
@@ -98,7 +96,6 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     http: request(app.getHttpServer()),
     db: app.get(DataSource),
     databaseUrl: database.url,
-    responseViolations: validator.violations,
     close: async () => {
       await app.close();
       if (!options.database) await database.drop();
