@@ -33,8 +33,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly workers = new Map<string, string[]>();
   private readonly outcomeListeners: JobOutcomeListener[] = [];
   private queueCreation: Promise<void> = Promise.resolve();
+  /** WORKER: whether this process consumes jobs (and so runs periodic ones). */
+  private readonly consumes: boolean;
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
+    this.consumes = config.get('WORKER', { infer: true });
     this.boss = new PgBoss({
       connectionString: url,
       schema: QUEUE_SCHEMA,
@@ -44,7 +47,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       // Keep finished jobs a week for audit, then let pg-boss maintenance delete them.
       deleteAfterDays: 7,
       // Cron schedules turn into jobs only where jobs are consumed: WORKER=false runs no consumer at all.
-      schedule: config.get('WORKER', { infer: true }),
+      schedule: this.consumes,
       cronMonitorIntervalSeconds: config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }),
     });
     this.boss.on('error', (err) => {
@@ -142,10 +145,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   /**
    * A periodic job: pg-boss turns the cron into one job per interval however many processes share
    * the schedule, and the `stately` policy keeps at most one queued and one running (a slow run
-   * never piles up). `minutes` 0 removes the schedule and consumes nothing. Call it only in
-   * processes that consume jobs (WORKER=true).
+   * never piles up). `minutes` 0 removes the schedule and consumes nothing. A process that consumes
+   * no jobs (WORKER=false) neither schedules nor runs them.
    */
   async periodic(name: string, minutes: number, handler: () => Promise<unknown>, expireInSeconds = 15 * 60): Promise<void> {
+    if (!this.consumes) return;
     await this.ensureQueue(name, { policy: 'stately', retryLimit: 0, expireInSeconds });
     if (minutes === 0) return this.boss.unschedule(name);
     await this.boss.schedule(name, everyMinutesCron(minutes));

@@ -1,10 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Request } from 'express';
 import { Repository } from 'typeorm';
 import { ProblemFilter } from '../../common/problem.filter';
-import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import { IdempotencyKey } from './entities/idempotency-key.entity';
 import { prepared } from '../../database/prepared';
@@ -26,12 +24,10 @@ export class IdempotencyService implements OnApplicationBootstrap {
   constructor(
     @InjectRepository(IdempotencyKey) private readonly keys: Repository<IdempotencyKey>,
     private readonly queue: QueueService,
-    private readonly config: ConfigService<Env, true>,
   ) {}
 
-  /** Hourly purge, once per interval across all processes (pg-boss schedule), only where workers run. */
+  /** Hourly purge, once per interval across all processes (pg-boss schedule), run where workers run. */
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.config.get('WORKER', { infer: true })) return;
     await this.queue.periodic(PURGE_QUEUE, 60, () => this.purgeExpired());
   }
 

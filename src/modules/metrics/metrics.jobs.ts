@@ -36,7 +36,6 @@ export class MetricsJobs implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.config.get('WORKER', { infer: true })) return;
     await this.queue.periodic(hostQueue(METRICS_COLLECT_QUEUE), this.config.get('METRICS_COLLECT_MINUTES', { infer: true }), () => this.collect());
     await this.queue.periodic(METRICS_PRUNE_QUEUE, this.config.get('METRICS_PRUNE_MINUTES', { infer: true }), () => this.prune());
   }

@@ -57,7 +57,6 @@ export class VmReconciler implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.config.get('WORKER', { infer: true })) return;
     // Per host: provider state is only visible from the VM's own host (its Vagrant workdir).
     await this.queue.periodic(hostQueue(VM_RECONCILE_QUEUE), this.config.get('RECONCILE_MINUTES', { infer: true }), () => this.reconcile());
   }
