@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import { QUOTA_RESOURCES, type QuotaResource } from '../modules/vms/quotas';
 import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../modules/vms/vm-state';
 import { ApiBearerAuth, ApiExtraModels, ApiProperty, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
@@ -53,8 +54,8 @@ export class ProblemDto {
   allowed_actions?: VmAction[];
 
   /** quota.exceeded: which resource (vms, cpu_cores or ram_mb). */
-  @ApiProperty({ required: false, enum: ['vms', 'cpu_cores', 'ram_mb'] })
-  resource?: string;
+  @ApiProperty({ required: false, enum: QUOTA_RESOURCES })
+  resource?: QuotaResource;
 
   /** quota.exceeded: what the request needs of it. */
   @ApiProperty({ required: false })

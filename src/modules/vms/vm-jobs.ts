@@ -15,11 +15,14 @@ export interface VmOperationJob {
 
 export const OS_CATALOG = Symbol('OS_CATALOG');
 
+/** Seconds each provider operation may take (TIMEOUT_*_SECONDS). */
 export interface OperationTimeouts {
+  /** `vagrant up` (includes a box download on first use). */
   up: number;
   halt: number;
   reload: number;
   destroy: number;
+  /** `status`, `ssh-config` and the `ssh -c` of `stats`. */
   query: number;
 }
 

@@ -1,6 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { hostname } from 'node:os';
 import { DataSource } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
@@ -13,6 +12,7 @@ import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
 import { prepared } from '../../database/prepared';
+import { THIS_HOST } from '../../queue/host';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -32,12 +32,10 @@ const DONE_SET: Record<VmOperation, string> = {
 /** The critical event of a failed operation: provisioning failures have their own name. */
 const failedAction = (job: VmOperationJob): EventAction => (job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed');
 
-class OperationTimeout extends ProviderError {}
-
 function withTimeout<T>(work: Promise<T>, seconds: number, op: string): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new OperationTimeout(`${op} timed out after ${seconds} s`, '', true)), seconds * 1000);
+    timer = setTimeout(() => reject(new ProviderError(`${op} timed out after ${seconds} s`, '', true)), seconds * 1000);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
@@ -56,7 +54,6 @@ function trimOutput(text: string, max = 2000): string {
 @Injectable()
 export class VmWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger(VmWorker.name);
-  private readonly host = hostname();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -141,11 +138,11 @@ export class VmWorker implements OnApplicationBootstrap {
 
   private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
-    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.host] : [];
+    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, THIS_HOST] : [];
     await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
       action: DONE_EVENT[job.op](job.expect),
       message: `VM ${vm.name} is ${t.done}`,
-      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.host },
+      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: THIS_HOST },
       userId: vm.userId,
       vmId: vm.id,
     }));

@@ -2,10 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination';
+import { HOSTNAME_LABEL_RE } from '../providers/vagrantfile';
 import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
 import { IsMetadata, METADATA_MAX_BYTES, METADATA_MAX_KEYS } from './metadata.validator';
 
-export const VM_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** VM names become the guest's hostname. */
+export const VM_NAME_PATTERN = HOSTNAME_LABEL_RE;
 
 /** The sizing fields shared by create and quota-check. */
 export class VmSpecDto {

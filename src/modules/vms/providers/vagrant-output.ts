@@ -1,3 +1,5 @@
+import type { VmStats } from './vm-provider.interface';
+
 /**
  * Pure parsers for what the `vagrant` binary prints. No I/O here, so they are unit-tested directly.
  *
@@ -132,27 +134,20 @@ export const STATS_COMMAND =
   'END{printf "cpu_percent=%.1f memory_used_mb=%d disk_used_gb=%.2f load_1m=%.2f\\n",(t>0?100*(t-i)/t:0),(mt-ma)/1024,k/1048576,l}' +
   "' /proc/stat /proc/meminfo /proc/loadavg";
 
-const STATS_KEYS = ['cpu_percent', 'memory_used_mb', 'disk_used_gb', 'load_1m'] as const;
-
-export interface ParsedStats {
-  cpu_percent: number;
-  memory_used_mb: number;
-  disk_used_gb: number;
-  load_1m: number;
-}
+const STATS_KEYS: readonly (keyof VmStats)[] = ['cpu_percent', 'memory_used_mb', 'disk_used_gb', 'load_1m'];
 
 /**
  * Finds the last line with all four `key=value` pairs (login banners and the like around it are
  * ignored) and returns the numbers, or null when there is no such line or a value is not a
  * non-negative number.
  */
-export function parseStatsLine(text: string): ParsedStats | null {
+export function parseStatsLine(text: string): VmStats | null {
   const lines = text.split('\n').reverse();
   for (const line of lines) {
     const pairs = new Map<string, string>();
     for (const m of line.matchAll(/([a-z_0-9]+)=(\S*)/g)) pairs.set(m[1], m[2]);
     if (!STATS_KEYS.every((k) => pairs.has(k))) continue;
-    const out = {} as ParsedStats;
+    const out = {} as VmStats;
     for (const key of STATS_KEYS) {
       const raw = pairs.get(key) as string;
       const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;

@@ -7,18 +7,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OsCatalog } from '../os-catalog';
 import { humanizeOutput, machineState, parseMachineReadable, parseSshConfig, parseStatsLine, STATS_COMMAND } from './vagrant-output';
+import type { OperationTimeouts } from '../vm-jobs';
 import { renderVagrantfile, type VagrantBackend } from './vagrantfile';
 import { ProviderError, ProviderState, VmConnection, VmProvider, VmStats, VmTarget } from './vm-provider.interface';
-
-export interface VagrantTimeouts {
-  /** Seconds for `vagrant up` (includes a box download on first use). */
-  up: number;
-  halt: number;
-  reload: number;
-  destroy: number;
-  /** Seconds for `status`, `ssh-config` and the `ssh -c` of `stats`. */
-  query: number;
-}
 
 export interface VagrantProviderOptions {
   /** The vagrant executable (a name looked up on PATH, or a path). */
@@ -27,7 +18,7 @@ export interface VagrantProviderOptions {
   workdir: string;
   provider: VagrantBackend;
   catalog: OsCatalog;
-  timeouts: VagrantTimeouts;
+  timeouts: OperationTimeouts;
   /** After a timeout: ms between SIGTERM and SIGKILL. Default 5000. */
   killGraceMs?: number;
   /** Extra environment for the vagrant process (e.g. LIBVIRT_DEFAULT_URI); ours wins on conflicts. */
