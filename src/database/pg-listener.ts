@@ -40,12 +40,20 @@ export class PgListener {
     return this.client !== null;
   }
 
-  /** Connects and LISTENs unless already done; rejects when the database cannot be reached. */
+  /**
+   * Connects and LISTENs unless already done; rejects when the database cannot be reached (and,
+   * when `wanted`, keeps retrying in the background).
+   */
   async start(): Promise<void> {
     if (this.closed) throw new Error('the listener is closed');
     if (this.client) return;
     this.connecting ??= this.connect().finally(() => (this.connecting = null));
-    await this.connecting;
+    try {
+      await this.connecting;
+    } catch (err) {
+      this.scheduleReconnect();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,6 @@ export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email'>;
 /** NOTIFYed with a user id by the users_identity_changed trigger (migration UsersIdentityNotify). */
 export const USERS_CHANNEL = 'vmapi_users';
 const MAX_ENTRIES = 10_000;
-const LISTEN_RETRY_MS = 5_000;
 
 /**
  * Active users' identities, so an authenticated request does not read the users table first.
@@ -29,7 +28,7 @@ export class IdentityCache implements BeforeApplicationShutdown {
   private readonly ttlMs: number;
   private readonly listener: PgListener;
   private generation = 0;
-  private nextListenAttempt = 0;
+  private listenRequested = false;
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.ttlMs = config.get('AUTH_CACHE_SECONDS', { infer: true }) * 1000;
@@ -40,10 +39,6 @@ export class IdentityCache implements BeforeApplicationShutdown {
       onNotification: (userId) => this.invalidate(userId),
       onLost: () => this.invalidateAll(),
     });
-  }
-
-  get size(): number {
-    return this.entries.size;
   }
 
   /** The cached identity of `id`, else `load(id)` (kept when active and nothing changed meanwhile). */
@@ -78,16 +73,15 @@ export class IdentityCache implements BeforeApplicationShutdown {
     this.entries.clear();
   }
 
-  /** Connects in the background; requests read the database until it is LISTENing. */
+  /** Connects in the background, once (PgListener retries); requests read the database until it is LISTENing. */
   private startListening(): void {
-    const now = Date.now();
-    if (now < this.nextListenAttempt) return;
-    this.nextListenAttempt = now + LISTEN_RETRY_MS;
-    this.listener.start().catch((err: Error) => this.logger.warn(`Cannot LISTEN for user changes (identities are read per request): ${err.message}`));
+    if (this.listenRequested) return;
+    this.listenRequested = true;
+    this.listener.start().catch((err: Error) => this.logger.warn(`Cannot LISTEN for user changes yet (identities are read per request): ${err.message}`));
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.nextListenAttempt = Number.POSITIVE_INFINITY;
+    this.listenRequested = true;
     await this.listener.close();
   }
 }
