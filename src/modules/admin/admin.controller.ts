@@ -95,7 +95,7 @@ export class AdminController {
   @ApiAuth(400, 403, 404)
   async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
     const user = await this.users.get(id);
-    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(id)]);
+    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(user)]);
     return { ...toUserResponse(user), vm_counts: vmCounts, quota };
   }
 

@@ -6,12 +6,15 @@ import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
 import { ListUsersQueryDto, UpdateUserDto } from './dto/admin-user.dto';
+import type { QuotaResource } from '../vms/quotas';
 import { User, UserRole } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
 import { prepared } from '../../database/prepared';
 
 /** A user's own quota limits per resource; null: the QUOTA_* default applies. */
-export type QuotaOverrides = Record<'vms' | 'cpu_cores' | 'ram_mb', number | null>;
+export type QuotaOverrides = Record<QuotaResource, number | null>;
+
+export const quotaOverridesOf = (u: User): QuotaOverrides => ({ vms: u.quotaMaxVms, cpu_cores: u.quotaMaxCpuCores, ram_mb: u.quotaMaxRamMb });
 
 export interface NewUser {
   username: string;
@@ -118,8 +121,7 @@ export class UsersService {
       if (removesAdmin && admins.length <= 1) {
         throw new AppError(409, 'user.last_admin', 'The last active admin cannot be demoted or deactivated');
       }
-      const quotas = (u: User) => ({ vms: u.quotaMaxVms, cpu_cores: u.quotaMaxCpuCores, ram_mb: u.quotaMaxRamMb });
-      const before = { role: user.role, is_active: user.isActive, quotas: quotas(user) };
+      const before = { role: user.role, is_active: user.isActive, quotas: quotaOverridesOf(user) };
       if (patch.role !== undefined) user.role = patch.role;
       if (patch.is_active !== undefined) user.isActive = patch.is_active;
       if (patch.quotas?.vms !== undefined) user.quotaMaxVms = patch.quotas.vms;
@@ -135,7 +137,7 @@ export class UsersService {
       await this.events.record(m, {
         action: 'admin.user_updated',
         message: `Admin ${actor.username} changed user ${user.username}: ${JSON.stringify(before)} -> ${JSON.stringify(patch)}`,
-        details: { before, after: { role: user.role, is_active: user.isActive, quotas: quotas(user) }, target_user_id: id },
+        details: { before, after: { role: user.role, is_active: user.isActive, quotas: quotaOverridesOf(user) }, target_user_id: id },
         userId: id,
         actorId: actor.id,
       });

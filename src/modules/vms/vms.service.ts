@@ -12,7 +12,8 @@ import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
 import type { RecordEventInput } from '../events/events.types';
-import { UsersService } from '../users/users.service';
+import type { User } from '../users/entities/user.entity';
+import { QuotaOverrides, quotaOverridesOf, UsersService } from '../users/users.service';
 import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { Vm } from './entities/vm.entity';
@@ -54,8 +55,7 @@ export class VmsService {
   ) {}
 
   /** A user's limits: their overrides, else the QUOTA_* defaults (0 = no limit). */
-  private async quotaLimits(userId: string, manager: EntityManager): Promise<QuotaLimits> {
-    const own = await this.users.quotaOverrides(userId, manager);
+  private quotaLimits(own: QuotaOverrides): QuotaLimits {
     return {
       vms: own.vms ?? this.config.get('QUOTA_MAX_VMS', { infer: true }),
       cpu_cores: own.cpu_cores ?? this.config.get('QUOTA_MAX_CPU_CORES', { infer: true }),
@@ -73,10 +73,9 @@ export class VmsService {
     return used;
   }
 
-  /** A user's limits and what their live VMs use. */
-  async quotaUsage(userId: string, manager: EntityManager = this.vms.manager): Promise<QuotaUsageDto> {
-    const limits = await this.quotaLimits(userId, manager);
-    return { limits, used: await this.quotaUsed(userId, manager) };
+  /** A user's limits and what their live VMs use (the user as loaded by the caller). */
+  async quotaUsage(user: User): Promise<QuotaUsageDto> {
+    return { limits: this.quotaLimits(quotaOverridesOf(user)), used: await this.quotaUsed(user.id, this.vms.manager) };
   }
 
   /**
@@ -85,7 +84,7 @@ export class VmsService {
    * With no limit on any resource there is nothing to count.
    */
   private async assertWithinQuota(m: EntityManager, userId: string, dto: CreateVmDto): Promise<void> {
-    const limits = await this.quotaLimits(userId, m);
+    const limits = this.quotaLimits(await this.users.quotaOverrides(userId, m));
     if (QUOTA_RESOURCES.every((r) => limits[r] === 0)) return;
     const used = await this.quotaUsed(userId, m);
     const requested: QuotaLimits = { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb };
