@@ -44,6 +44,11 @@ function portInUse(port: number): Promise<boolean> {
   });
 }
 
+/** The postmaster pid its lock file names, or NaN when there is no such file. */
+async function postmasterPid(pidFile: string): Promise<number> {
+  return existsSync(pidFile) ? Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0], 10) : NaN;
+}
+
 /**
  * A postmaster left behind by a killed Node process keeps the data directory locked. If its
  * lock file names a live postgres, stop it (fast shutdown); if it names a dead process, drop the file.
@@ -51,7 +56,7 @@ function portInUse(port: number): Promise<boolean> {
 async function recoverStalePostmaster(dataDir: string): Promise<void> {
   const pidFile = join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return;
-  const pid = Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0], 10);
+  const pid = await postmasterPid(pidFile);
   if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (!cmdline.includes('postgres')) {
@@ -92,7 +97,7 @@ function connectionUrl(password: string, port: number): string {
 export async function attachEmbeddedPostgres(dataDir: string, port: number): Promise<string> {
   const root = resolve(dataDir);
   const pidFile = join(root, 'postgres', 'postmaster.pid');
-  const pid = existsSync(pidFile) ? Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0], 10) : NaN;
+  const pid = await postmasterPid(pidFile);
   if (!Number.isInteger(pid) || !isAlive(pid) || !(await portInUse(port))) {
     throw new EmbeddedPostgresError(
       `No embedded PostgreSQL is running for ${root}: start the API first (npm start), or set DATABASE_URL`,
