@@ -9,6 +9,7 @@ import {
   IsNumber,
   IsOptional,
   IsString,
+  Matches,
   Max,
   Min,
   MinLength,
@@ -87,6 +88,13 @@ export class EnvironmentVariables {
 
   @IsIn(['libvirt', 'virtualbox'])
   VAGRANT_PROVIDER: 'libvirt' | 'virtualbox' = 'libvirt';
+
+  /**
+   * The account in every guest that the VM's SSH keys (ssh_key_ids at create) are installed for;
+   * what users log in as (`ssh <VM_SSH_USER>@<ip_address> -p <ssh_port>`).
+   */
+  @IsString() @Matches(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'VM_SSH_USER must be a POSIX user name' })
+  VM_SSH_USER: string = 'vmuser';
 
   /** JSON object mapping os_type to a Vagrant box; merged over the built-in catalog. */
   @IsOptional() @IsString()

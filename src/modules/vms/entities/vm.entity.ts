@@ -85,5 +85,5 @@ export class Vm {
 
 /** What a provider needs to know about a VM. */
 export function toVmTarget(vm: Vm): VmTarget {
-  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores };
+  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores, sshPublicKeys: [] };
 }

@@ -30,7 +30,7 @@ let controlFile: string;
 
 function makeVm(overrides: Partial<VmTarget> = {}): VmTarget {
   const id = overrides.id ?? `vm-${Math.random().toString(36).slice(2, 10)}`;
-  return { id, name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, ...overrides };
+  return { id, name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshPublicKeys: [], ...overrides };
 }
 
 function makeProvider(overrides: Partial<VagrantProviderOptions> = {}): VagrantProvider {

@@ -2,7 +2,7 @@ import { describe, it, expect } from '@jest/globals';
 import { renderVagrantfile } from './vagrantfile';
 import type { VmTarget } from './vm-provider.interface';
 
-const vm: VmTarget = { id: 'a1b2', name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2 };
+const vm: VmTarget = { id: 'a1b2', name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshPublicKeys: [] };
 
 describe('renderVagrantfile', () => {
   it('renders box, hostname, memory, cpus and disk for libvirt', () => {

@@ -9,6 +9,8 @@ export interface VmTarget {
   ramMb: number;
   diskGb: number;
   cpuCores: number;
+  /** OpenSSH public key lines to install for the login user (VM_SSH_USER) on first boot. */
+  sshPublicKeys: string[];
 }
 
 /** A machine's state as the provider sees it. */
