@@ -23,6 +23,8 @@ export default async function globalSetup(): Promise<void> {
   await client.connect();
   await client.end();
   process.env.TEST_SERVER_URL = url;
+  // Names this run's databases, so teardown drops only its own (other runs may share the server).
+  process.env.TEST_RUN_ID = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   // Tests build their own database URL; the app must never fall back to DATABASE_URL by itself.
   delete process.env.DATABASE_URL;
 }

@@ -51,7 +51,7 @@ function serverUrl(): string {
 
 /** A fresh, empty database on the test server, for one test file. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `vmapi_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const name = `vmapi_test_${process.env.TEST_RUN_ID ?? 'adhoc'}_${randomBytes(4).toString('hex')}`;
   // Refuse to touch anything whose name does not say test.
   if (!name.includes('test')) throw new Error(`refusing to use database ${name}`);
   const admin = new Client({ connectionString: serverUrl() });
