@@ -1,6 +1,6 @@
 import { INestApplication, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Env } from './config/env.validation';
+import { Env, trustedProxies } from './config/env.validation';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
@@ -50,6 +50,8 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(helmet());
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
   const config = app.get(ConfigService<Env, true>);
+  // req.ip (rate-limit key, audited IP) honours X-Forwarded-For only from these peers: default none.
+  app.set('trust proxy', trustedProxies(config.get('TRUST_PROXY', { infer: true })));
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins) app.enableCors({ origin: origins.split(',').map((o) => o.trim()), exposedHeaders: ['X-Request-Id'] });
   app.use((req: Request & { id?: string }, res: Response, next: NextFunction) => {
@@ -65,7 +67,6 @@ export function configureApp(app: NestExpressApplication): void {
   app.useBodyParser('json', { limit: '256kb' });
   app.use(jsonDepthLimit);
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,

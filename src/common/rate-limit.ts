@@ -19,6 +19,8 @@ function limiter(limit: number, scope: string) {
     legacyHeaders: false,
     // Each limiter has its own store, keyed by the library's IP key (IPv6 grouped by /56).
     identifier: scope,
+    // A forwarded header from a peer outside TRUST_PROXY is expected (and ignored), not a misconfiguration.
+    validate: { xForwardedForHeader: false },
     handler: (req: Request & { id?: string }, res: Response) => {
       res
         .status(429)

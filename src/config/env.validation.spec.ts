@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { validateEnv } from './env.validation';
+import { trustedProxies, validateEnv } from './env.validation';
 
 describe('validateEnv', () => {
   it('applies defaults and converts strings from the environment', () => {
@@ -17,6 +17,13 @@ describe('validateEnv', () => {
     expect(() => validateEnv({ VM_PROVIDER: 'qemu' })).toThrow(/VM_PROVIDER/);
     expect(() => validateEnv({ SIMULATOR_FAILURE_RATE: '2' })).toThrow(/SIMULATOR_FAILURE_RATE/);
     expect(() => validateEnv({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET must be at least 32 characters/);
+  });
+
+  it('reads TRUST_PROXY as a trust proxy list (default: no proxy trusted) and refuses a bad address', () => {
+    expect(trustedProxies(validateEnv({}).TRUST_PROXY)).toBe(false);
+    expect(trustedProxies(validateEnv({ TRUST_PROXY: '10.0.0.0/8, loopback' }).TRUST_PROXY)).toEqual(['10.0.0.0/8', 'loopback']);
+    expect(() => validateEnv({ TRUST_PROXY: '10.0.0.0/99' })).toThrow(/TRUST_PROXY="10.0.0.0\/99"/);
+    expect(() => validateEnv({ TRUST_PROXY: 'my-balancer' })).toThrow(/TRUST_PROXY/);
   });
 
   it('requires JWT_SECRET in production and admin email and password together', () => {

@@ -1,6 +1,7 @@
 // Decorator metadata (design:type) must be recordable before the class below is defined.
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
+import { compile as compileTrust } from 'proxy-addr';
 import {
   getMetadataStorage,
   IsBoolean,
@@ -147,6 +148,14 @@ export class EnvironmentVariables {
   @IsInt() @Min(0) @Max(1_000_000)
   RATE_LIMIT_PER_MIN: number = 600;
 
+  /**
+   * Peers whose X-Forwarded-For is believed (Express "trust proxy" list): comma-separated addresses,
+   * CIDRs or the names loopback, linklocal, uniquelocal. Unset = none: the client IP (rate limits,
+   * audit events) is the TCP peer, whatever headers it sends.
+   */
+  @IsOptional() @IsString()
+  TRUST_PROXY?: string;
+
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;
@@ -222,5 +231,18 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   if ((env.ADMIN_EMAIL && !env.ADMIN_PASSWORD) || (!env.ADMIN_EMAIL && env.ADMIN_PASSWORD)) {
     throw new Error('Invalid configuration:\n  ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
+  if (env.TRUST_PROXY) {
+    try {
+      compileTrust(trustedProxies(env.TRUST_PROXY) || []);
+    } catch (err) {
+      throw new Error(`Invalid configuration:\n  TRUST_PROXY=${JSON.stringify(env.TRUST_PROXY)}: ${(err as Error).message}`);
+    }
+  }
   return env;
+}
+
+/** TRUST_PROXY as Express's trust proxy list (false: trust no forwarded header). */
+export function trustedProxies(setting: string | undefined): string[] | false {
+  const list = (setting ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return list.length ? list : false;
 }
