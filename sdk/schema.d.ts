@@ -132,6 +132,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ssh-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your SSH keys, newest first */
+        get: operations["listSshKeys"];
+        put?: never;
+        /**
+         * Add an SSH public key
+         * @description One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least 2048 bits). Choose it with `ssh_key_ids` when creating a VM: it is installed for the login user (`ssh_user`) on first boot. 400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak or ssh_key.private_key; 409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.
+         */
+        post: operations["createSshKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ssh-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your SSH keys */
+        get: operations["getSshKey"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of your SSH keys
+         * @description VMs created with the key keep it (their `ssh_keys` and the guest’s authorized_keys do not change).
+         */
+        delete: operations["deleteSshKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/vms/os-types": {
         parameters: {
             query?: never;
@@ -480,6 +522,7 @@ export interface components {
             used?: number;
             limit?: number;
             allowed_os_types?: string[];
+            ssh_key_ids?: string[];
         };
         /** @enum {string} */
         UserRole: "user" | "admin";
@@ -610,6 +653,50 @@ export interface components {
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
         };
+        CreateSshKeyDto: {
+            /**
+             * @description Your label for the key; unique among your keys. Surrounding spaces are trimmed.
+             * @example laptop
+             */
+            name: string;
+            /**
+             * @description One OpenSSH public key line, e.g. the content of `~/.ssh/id_ed25519.pub`. Accepted types:
+             *     ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least 2048 bits.
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbbJ7Y0x1w3qHj3B0l9v0C0b5Zq3n2YkqY8oQ1c2d3e ada@laptop
+             */
+            public_key: string;
+        };
+        /** @enum {string} */
+        SshKeyType: "ssh-ed25519" | "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" | "ecdsa-sha2-nistp521" | "ssh-rsa";
+        SshKeyResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example laptop */
+            name: string;
+            type: components["schemas"]["SshKeyType"];
+            /**
+             * @description Key size in bits (256 for ed25519).
+             * @example 256
+             */
+            bits: number;
+            /**
+             * @description SHA-256 fingerprint as `ssh-keygen -lf` prints it.
+             * @example SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o
+             */
+            fingerprint: string;
+            /**
+             * @description The key as stored: one line, type, base64 and the comment if any.
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbbJ7Y0x1w3qHj3B0l9v0C0b5Zq3n2YkqY8oQ1c2d3e ada@laptop
+             */
+            public_key: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        SshKeyPage: {
+            items: components["schemas"]["SshKeyResponseDto"][];
+            /** @description Pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
         OsTypesResponseDto: {
             /**
              * @description os_type values accepted by create.
@@ -686,6 +773,19 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /**
+             * @description Ids of your SSH keys (POST /api/ssh-keys) to install for the login user (`ssh_user`) on first boot.
+             *     The VM keeps a copy: deleting a key later changes no VM. 400 vm.unknown_ssh_key for an id that is not one of yours.
+             */
+            ssh_key_ids?: string[];
+        };
+        VmSshKeyDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example laptop */
+            name: string;
+            /** @example SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o */
+            fingerprint: string;
         };
         VmResponseDto: {
             /** Format: uuid */
@@ -705,6 +805,18 @@ export interface components {
             ip_address: string | null;
             /** @example 22 */
             ssh_port: number | null;
+            /**
+             * @description The guest account to log in as; the VM's SSH keys are installed for it.
+             * @example vmuser
+             */
+            ssh_user: string;
+            /** @description The SSH keys installed for `ssh_user` on first boot (chosen with ssh_key_ids at create). */
+            ssh_keys: components["schemas"]["VmSshKeyDto"][];
+            /**
+             * @description How to log in, once the VM has an address (null before, and while stopped).
+             * @example ssh -p 22 vmuser@192.168.121.10
+             */
+            ssh_command: string | null;
             /**
              * @description Total running time in seconds, including the current run.
              * @example 3600
@@ -779,6 +891,18 @@ export interface components {
             ip_address: string | null;
             /** @example 22 */
             ssh_port: number | null;
+            /**
+             * @description The guest account to log in as; the VM's SSH keys are installed for it.
+             * @example vmuser
+             */
+            ssh_user: string;
+            /** @description The SSH keys installed for `ssh_user` on first boot (chosen with ssh_key_ids at create). */
+            ssh_keys: components["schemas"]["VmSshKeyDto"][];
+            /**
+             * @description How to log in, once the VM has an address (null before, and while stopped).
+             * @example ssh -p 22 vmuser@192.168.121.10
+             */
+            ssh_command: string | null;
             /**
              * @description Total running time in seconds, including the current run.
              * @example 3600
@@ -1412,6 +1536,271 @@ export interface operations {
             };
             /** @description Authenticated but not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    listSshKeys: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyPage"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    createSshKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSshKeyDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyResponseDto"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getSshKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyResponseDto"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    deleteSshKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

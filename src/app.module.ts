@@ -11,6 +11,7 @@ import { EventsModule } from './modules/events/events.module';
 import { HealthModule } from './modules/health/health.module';
 import { IdempotencyModule } from './modules/idempotency/idempotency.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
+import { SshKeysModule } from './modules/ssh-keys/ssh-keys.module';
 import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
 import { QueueModule } from './queue/queue.module';
@@ -55,6 +56,7 @@ export class AppModule {
         AuthModule,
         CreditsModule,
         EventsModule,
+        SshKeysModule,
         VmsModule,
         AdminModule,
         HealthModule,

@@ -21,11 +21,11 @@ SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0')
        ('VM pgb-' || to_hex(:vh::bigint))::varchar, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL::uuid, clock_timestamp()
   FROM moved
 RETURNING balance_after AS balance, created_at \gset
-INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
+INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at)
   VALUES ((lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid,
-          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', now())
+          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', '[]', 'vmuser', now())
   RETURNING id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at,
-            cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at;
+            cost, host, metadata, ssh_keys, ssh_user, status_changed_at, created_at, updated_at, destroyed_at;
 WITH inserted AS (
 INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
   VALUES (gen_random_uuid(), 'vm', 'vm.create', 'info', 'VM pgb-' || to_hex(:vh::bigint) || ' requested (ubuntu-22.04, 1024 MB, 20 GB, 2 cores)',

@@ -65,13 +65,17 @@ export class ProblemDto {
   @ApiProperty({ required: false })
   used?: number;
 
-  /** quota.exceeded: the user's limit. */
+  /** quota.exceeded, ssh_key.limit_reached: the user's limit. */
   @ApiProperty({ required: false })
   limit?: number;
 
   /** vm.unknown_os_type: the catalog's os_type values. */
   @ApiProperty({ required: false, type: [String] })
   allowed_os_types?: string[];
+
+  /** vm.unknown_ssh_key: the ssh_key_ids that are not keys of yours. */
+  @ApiProperty({ required: false, type: [String] })
+  ssh_key_ids?: string[];
 }
 
 const DESCRIPTIONS: Record<number, string> = {

@@ -97,6 +97,10 @@ export class EnvironmentVariables {
   @IsString() @Matches(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'VM_SSH_USER must be a POSIX user name' })
   VM_SSH_USER: string = 'vmuser';
 
+  /** SSH public keys one user may store (POST /api/ssh-keys answers 403 ssh_key.limit_reached beyond). */
+  @IsInt() @Min(1) @Max(10_000)
+  SSH_KEYS_MAX_PER_USER: number = 50;
+
   /** JSON object mapping os_type to a Vagrant box; merged over the built-in catalog. */
   @IsOptional() @IsString()
   OS_CATALOG?: string;

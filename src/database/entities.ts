@@ -2,8 +2,9 @@ import { CreditTransaction } from '../modules/credits/entities/credit-transactio
 import { Event } from '../modules/events/entities/event.entity';
 import { IdempotencyKey } from '../modules/idempotency/entities/idempotency-key.entity';
 import { Metric } from '../modules/metrics/entities/metric.entity';
+import { SshKey } from '../modules/ssh-keys/entities/ssh-key.entity';
 import { User } from '../modules/users/entities/user.entity';
 import { Vm } from '../modules/vms/entities/vm.entity';
 
 /** Every entity, listed explicitly (no globs): the app, the CLI and the tests share this list. */
-export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey];
+export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey];

@@ -5,6 +5,7 @@ import { IdempotencyKeys1795638474030 } from '../../migrations/1795638474030-Ide
 import { Metrics1795638497124 } from '../../migrations/1795638497124-Metrics';
 import { UserQuotas1795640082483 } from '../../migrations/1795640082483-UserQuotas';
 import { UsersIdentityNotify1795646889384 } from '../../migrations/1795646889384-UsersIdentityNotify';
+import { SshKeys1795820756212 } from '../../migrations/1795820756212-SshKeys';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -15,4 +16,5 @@ export const MIGRATIONS: Function[] = [
   Metrics1795638497124,
   UserQuotas1795640082483,
   UsersIdentityNotify1795646889384,
+  SshKeys1795820756212,
 ];

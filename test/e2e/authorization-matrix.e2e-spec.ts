@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import type { Test } from 'supertest';
 import { eventually, newUser, TestUser } from '../support/factories';
+import { sshKeygen } from '../support/ssh-keygen';
 import { listen, openSse } from '../support/sse';
 import { createTestApp, TestContext } from '../support/test-app';
 
@@ -15,9 +16,13 @@ interface Row {
   query?: string;
   /** A Server-Sent Events stream: only the status is read, then the connection is closed. */
   stream?: boolean;
+  /** What {id} stands for, when not the owner's VM (or user, on admin user routes). */
+  id?: 'sshKey';
 }
 
 const spec = { os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
+// Each caller adds this key once (keys are unique per user, not across users).
+const matrixKey = sshKeygen('ed25519').publicKey;
 let n = 0;
 
 /**
@@ -57,12 +62,18 @@ const MATRIX: Record<string, Row> = {
   'GET /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 200 }, query: 'name=cpu_percent' },
   'GET /api/events/stream': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 }, stream: true },
   'GET /api/admin/events/stream': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, stream: true },
+  'POST /api/ssh-keys': { expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 }, body: () => ({ name: 'matrix', public_key: matrixKey }) },
+  'GET /api/ssh-keys': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  // Keys are their owner's alone, for admins too; the owner's DELETE (before the admin's turn) removes it.
+  'GET /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'sshKey' },
+  'DELETE /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'sshKey' },
 };
 
 describe('authorization matrix over every documented route (e2e)', () => {
   let ctx: TestContext;
   let users: Record<Exclude<Who, 'anonymous'>, TestUser>;
   let vmId: string;
+  let sshKeyId: string;
   let operations: string[];
 
   beforeAll(async () => {
@@ -74,6 +85,7 @@ describe('authorization matrix over every documented route (e2e)', () => {
     };
     vmId = (await ctx.http.post('/api/vms').set(users.owner.auth).send({ name: 'target', ...spec }).expect(202)).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(users.owner.auth)).body.status === 'running');
+    sshKeyId = (await ctx.http.post('/api/ssh-keys').set(users.owner.auth).send({ name: 'target', public_key: sshKeygen('ed25519').publicKey }).expect(201)).body.id;
     const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, unknown>> };
     operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
   });
@@ -90,7 +102,8 @@ describe('authorization matrix over every documented route (e2e)', () => {
     let checked = 0;
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
-      const path = template.replace('{id}', template.startsWith('/api/admin/users') ? users.owner.id : vmId) + (row.query ? `?${row.query}` : '');
+      const id = row.id === 'sshKey' ? sshKeyId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
+      const path = template.replace('{id}', id) + (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };
         if (row.stream) {

@@ -5,6 +5,8 @@ export const EVENT_ACTIONS = {
   'auth.register': { type: 'auth', severity: 'info' },
   'auth.login': { type: 'auth', severity: 'info' },
   'auth.login_failed': { type: 'auth', severity: 'warning' },
+  'auth.ssh_key_added': { type: 'auth', severity: 'info' },
+  'auth.ssh_key_deleted': { type: 'auth', severity: 'info' },
   'vm.create': { type: 'vm', severity: 'info' },
   'vm.provisioned': { type: 'vm', severity: 'info' },
   'vm.provision_failed': { type: 'vm', severity: 'critical' },

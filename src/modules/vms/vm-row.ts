@@ -1,9 +1,10 @@
+import type { SshKeySnapshot } from '../ssh-keys/ssh-keys.service';
 import type { Vm } from './entities/vm.entity';
 
 /** Every column the Vm entity selects (not the lease columns), for plain-SQL reads of the vms table. */
 export const VM_COLUMNS =
   'id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at, ' +
-  'cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at';
+  'cost, host, metadata, ssh_keys, ssh_user, status_changed_at, created_at, updated_at, destroyed_at';
 
 export interface VmRow {
   id: string;
@@ -21,6 +22,8 @@ export interface VmRow {
   cost: number;
   host: string | null;
   metadata: Record<string, any>;
+  ssh_keys: SshKeySnapshot[];
+  ssh_user: string;
   status_changed_at: Date;
   created_at: Date;
   updated_at: Date;
@@ -45,6 +48,8 @@ export function vmFromRow(r: VmRow): Vm {
     cost: r.cost,
     host: r.host,
     metadata: r.metadata,
+    sshKeys: r.ssh_keys,
+    sshUser: r.ssh_user,
     statusChangedAt: r.status_changed_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

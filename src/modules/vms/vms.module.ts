@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Env } from '../../config/env.validation';
 import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
+import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { UsersModule } from '../users/users.module';
 import { Vm } from './entities/vm.entity';
 import { buildOsCatalog } from './os-catalog';
@@ -16,7 +17,7 @@ import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule],
+  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule],
   controllers: [VmsController],
   providers: [
     VmsService,

@@ -11,6 +11,7 @@ import type { AuthUser } from '../auth/auth.decorators';
 import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
+import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import type { RecordEventInput } from '../events/events.types';
 import type { User } from '../users/entities/user.entity';
 import { QuotaOverrides, quotaOverridesOf, UsersService } from '../users/users.service';
@@ -52,6 +53,7 @@ export class VmsService {
     @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
     private readonly users: UsersService,
     private readonly config: ConfigService<Env, true>,
+    private readonly sshKeys: SshKeysService,
   ) {}
 
   /** A user's limits: their overrides, else the QUOTA_* defaults (0 = no limit). */
@@ -117,8 +119,9 @@ export class VmsService {
   }
 
   /**
-   * One transaction: debit (the conditional UPDATE refuses to overspend), insert the VM, record the
-   * events and enqueue the provisioning job. Any failure leaves no VM, no charge and no job.
+   * One transaction: debit (the conditional UPDATE refuses to overspend), insert the VM with a copy of
+   * its SSH keys, record the events and enqueue the provisioning job. Any failure leaves no VM, no
+   * charge and no job.
    */
   async create(user: AuthUser, dto: CreateVmDto): Promise<Vm> {
     this.assertOsType(dto.os_type);
@@ -126,6 +129,7 @@ export class VmsService {
     const id = uuidv7();
     try {
       const vm = await this.dataSource.transaction(async (m) => {
+        const sshKeys = await this.sshKeys.snapshotFor(m, user.id, dto.ssh_key_ids ?? []);
         const charge = await this.credits.apply(m, {
           userId: user.id,
           amount: -cost,
@@ -144,12 +148,23 @@ export class VmsService {
           cpuCores: dto.cpu_cores,
           cost,
           metadata: dto.metadata ?? {},
+          sshKeys,
+          sshUser: this.config.get('VM_SSH_USER', { infer: true }),
         });
         await this.events.recordAll(m, [
           {
             action: 'vm.create',
             message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
-            details: { name: vm.name, os_type: vm.osType, ram_mb: vm.ramMb, disk_gb: vm.diskGb, cpu_cores: vm.cpuCores, cost },
+            details: {
+              name: vm.name,
+              os_type: vm.osType,
+              ram_mb: vm.ramMb,
+              disk_gb: vm.diskGb,
+              cpu_cores: vm.cpuCores,
+              cost,
+              ssh_user: vm.sshUser,
+              ssh_keys: sshKeys.map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
+            },
             userId: user.id,
             vmId: id,
           },
@@ -175,12 +190,15 @@ export class VmsService {
   }
 
   /** Inserts a new VM as `provisioning` (plain SQL: on the create path) and returns it as read back. */
-  private async insertVm(m: EntityManager, v: Pick<Vm, 'id' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata'>): Promise<Vm> {
+  private async insertVm(
+    m: EntityManager,
+    v: Pick<Vm, 'id' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser'>,
+  ): Promise<Vm> {
     const rows: VmRow[] = await m.query(
-      prepared(`INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, now())
+      prepared(`INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, $10, $11, now())
        RETURNING ${VM_COLUMNS}`),
-      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata)],
+      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser],
     );
     return vmFromRow(rows[0]);
   }

@@ -2,6 +2,18 @@ import { ApiProperty } from '@nestjs/swagger';
 import type { Vm } from '../entities/vm.entity';
 import { allowedActions, VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
 
+/** A key the VM was created with (as it was then: later changes to the key do not apply). */
+export class VmSshKeyDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'laptop' })
+  name: string;
+
+  @ApiProperty({ example: 'SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o' })
+  fingerprint: string;
+}
+
 export class VmResponseDto {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -29,6 +41,18 @@ export class VmResponseDto {
 
   @ApiProperty({ type: Number, nullable: true, example: 22 })
   ssh_port: number | null;
+
+  /** The guest account to log in as; the VM's SSH keys are installed for it. */
+  @ApiProperty({ example: 'vmuser' })
+  ssh_user: string;
+
+  /** The SSH keys installed for `ssh_user` on first boot (chosen with ssh_key_ids at create). */
+  @ApiProperty({ type: [VmSshKeyDto] })
+  ssh_keys: VmSshKeyDto[];
+
+  /** How to log in, once the VM has an address (null before, and while stopped). */
+  @ApiProperty({ type: String, nullable: true, example: 'ssh -p 22 vmuser@192.168.121.10' })
+  ssh_command: string | null;
 
   /** Total running time in seconds, including the current run. */
   @ApiProperty({ example: 3600 })
@@ -74,6 +98,11 @@ export function currentUptime(vm: Pick<Vm, 'uptimeSeconds' | 'lastStartedAt'>, n
   return vm.uptimeSeconds + current;
 }
 
+/** An `ssh` command line for the VM's login user and address, or null while it has none. */
+export function sshCommand(vm: Pick<Vm, 'sshUser' | 'ipAddress' | 'sshPort'>): string | null {
+  return vm.ipAddress && vm.sshPort ? `ssh -p ${vm.sshPort} ${vm.sshUser}@${vm.ipAddress}` : null;
+}
+
 export function toVmResponse(vm: Vm): VmResponseDto {
   return {
     id: vm.id,
@@ -85,6 +114,9 @@ export function toVmResponse(vm: Vm): VmResponseDto {
     status: vm.status,
     ip_address: vm.ipAddress,
     ssh_port: vm.sshPort,
+    ssh_user: vm.sshUser,
+    ssh_keys: vm.sshKeys.map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
+    ssh_command: sshCommand(vm),
     uptime_seconds: currentUptime(vm),
     metadata: vm.metadata,
     cost: vm.cost,

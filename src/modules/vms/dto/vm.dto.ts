@@ -1,10 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination';
 import { HOSTNAME_LABEL_RE } from '../providers/vagrantfile';
 import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
 import { IsMetadata, METADATA_MAX_BYTES, METADATA_MAX_KEYS } from './metadata.validator';
+
+/** SSH keys one VM can be created with. */
+export const VM_MAX_SSH_KEYS = 20;
 
 /** VM names become the guest's hostname. */
 export const VM_NAME_PATTERN = HOSTNAME_LABEL_RE;
@@ -52,6 +55,14 @@ export class CreateVmDto extends VmSpecDto {
     example: { team: 'web', env: 'staging' },
   })
   metadata?: Record<string, unknown>;
+
+  /**
+   * Ids of your SSH keys (POST /api/ssh-keys) to install for the login user (`ssh_user`) on first boot.
+   * The VM keeps a copy: deleting a key later changes no VM. 400 vm.unknown_ssh_key for an id that is not one of yours.
+   */
+  @IsOptional() @IsArray() @ArrayMaxSize(VM_MAX_SSH_KEYS) @ArrayUnique({ message: 'ssh_key_ids must not repeat an id' }) @IsUUID('all', { each: true })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: VM_MAX_SSH_KEYS, uniqueItems: true })
+  ssh_key_ids?: string[];
 }
 
 export class UpdateVmDto {

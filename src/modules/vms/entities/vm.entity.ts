@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { SshKeySnapshot } from '../../ssh-keys/ssh-keys.service';
 import { User } from '../../users/entities/user.entity';
 import type { VmTarget } from '../providers/vm-provider.interface';
 import type { VmStatus } from '../vm-state';
@@ -62,6 +63,14 @@ export class Vm {
   @Column({ type: 'jsonb' })
   metadata: Record<string, any>;
 
+  /** The SSH keys chosen at create, copied (deleting a key later changes no VM); what the guest gets on first boot. */
+  @Column({ name: 'ssh_keys', type: 'jsonb', default: () => "'[]'" })
+  sshKeys: SshKeySnapshot[];
+
+  /** The guest account the keys are installed for: VM_SSH_USER when the VM was created. */
+  @Column({ name: 'ssh_user', type: 'varchar', length: 32, default: 'vmuser' })
+  sshUser: string;
+
   /** When the status last changed: transitional states older than a deadline are stuck. */
   @Column({ name: 'status_changed_at', type: 'timestamptz', precision: 3 })
   statusChangedAt: Date;
@@ -85,5 +94,5 @@ export class Vm {
 
 /** What a provider needs to know about a VM. */
 export function toVmTarget(vm: Vm): VmTarget {
-  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores, sshPublicKeys: [] };
+  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores, sshPublicKeys: vm.sshKeys.map((k) => k.public_key) };
 }

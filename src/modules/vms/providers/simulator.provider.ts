@@ -15,7 +15,7 @@ export interface SimulatorOptions {
 export class SimulatorProvider implements VmProvider {
   readonly name = 'simulator' as const;
   private readonly logger = new Logger(SimulatorProvider.name);
-  private readonly machines = new Map<string, { state: ProviderState; ip: string; port: number; bootedAt: number }>();
+  private readonly machines = new Map<string, { state: ProviderState; ip: string; port: number; bootedAt: number; sshPublicKeys?: string[] }>();
 
   constructor(readonly options: SimulatorOptions) {}
 
@@ -40,6 +40,8 @@ export class SimulatorProvider implements VmProvider {
   async up(vm: VmTarget): Promise<VmConnection> {
     await this.work('up', vm);
     const m = this.machine(vm);
+    // What a real guest would get in the login user's authorized_keys; tests read it back.
+    m.sshPublicKeys = [...vm.sshPublicKeys];
     m.state = 'running';
     m.bootedAt = Date.now();
     return { ip_address: m.ip, ssh_port: m.port };
@@ -85,6 +87,11 @@ export class SimulatorProvider implements VmProvider {
       disk_used_gb: Math.round(vm.diskGb * 0.15 * 100) / 100 + Math.round(t) / 1000,
       load_1m: Math.round((cpu / 100) * vm.cpuCores * 100) / 100,
     };
+  }
+
+  /** Test hook: the public keys the machine was last brought up with (undefined: never up). */
+  sshPublicKeysOf(vmId: string): string[] | undefined {
+    return this.machines.get(vmId)?.sshPublicKeys;
   }
 
   /** Test hook: make the simulated hypervisor report another state. */

@@ -1,0 +1,61 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuth } from '../../common/api-errors.decorator';
+import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
+import { UuidPipe } from '../../common/uuid.pipe';
+import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { CreateSshKeyDto, SshKeyResponseDto, toSshKeyResponse } from './dto/ssh-key.dto';
+import { SshKeysService } from './ssh-keys.service';
+
+export const SshKeyPage = PageOf(SshKeyResponseDto);
+
+@ApiTags('ssh-keys')
+@Controller('ssh-keys')
+export class SshKeysController {
+  constructor(private readonly keys: SshKeysService) {}
+
+  @Post()
+  @ApiOperation({
+    operationId: 'createSshKey',
+    summary: 'Add an SSH public key',
+    description:
+      'One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least 2048 bits). ' +
+      'Choose it with `ssh_key_ids` when creating a VM: it is installed for the login user (`ssh_user`) on first boot. ' +
+      '400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak or ssh_key.private_key; ' +
+      '409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.',
+  })
+  @ApiCreatedResponse({ type: SshKeyResponseDto })
+  @ApiAuth(400, 403, 409)
+  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto): Promise<SshKeyResponseDto> {
+    return toSshKeyResponse(await this.keys.create(user, dto));
+  }
+
+  @Get()
+  @ApiOperation({ operationId: 'listSshKeys', summary: 'Your SSH keys, newest first' })
+  @ApiOkResponse({ type: SshKeyPage })
+  @ApiAuth(400)
+  async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto) {
+    return mapPage(await this.keys.list(user.id, page), toSshKeyResponse);
+  }
+
+  @Get(':id')
+  @ApiOperation({ operationId: 'getSshKey', summary: 'One of your SSH keys' })
+  @ApiOkResponse({ type: SshKeyResponseDto })
+  @ApiAuth(400, 404)
+  async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<SshKeyResponseDto> {
+    return toSshKeyResponse(await this.keys.get(user.id, id));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({
+    operationId: 'deleteSshKey',
+    summary: 'Delete one of your SSH keys',
+    description: 'VMs created with the key keep it (their `ssh_keys` and the guest’s authorized_keys do not change).',
+  })
+  @ApiNoContentResponse({ description: 'Deleted' })
+  @ApiAuth(400, 404)
+  async delete(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<void> {
+    await this.keys.delete(user, id);
+  }
+}

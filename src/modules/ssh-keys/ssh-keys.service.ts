@@ -1,0 +1,123 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import { v7 as uuidv7 } from 'uuid';
+import { AppError, notFound } from '../../common/app-error';
+import { uniqueViolation } from '../../common/db-errors';
+import { Page, PageQueryDto, paginate } from '../../common/pagination';
+import type { Env } from '../../config/env.validation';
+import type { AuthUser } from '../auth/auth.decorators';
+import { EventsService } from '../events/events.service';
+import { CreateSshKeyDto } from './dto/ssh-key.dto';
+import { SshKey } from './entities/ssh-key.entity';
+import { parseSshPublicKey, type SshKeyType } from './ssh-key-parser';
+
+/** A key as a VM was created with: copied into the VM, so deleting the key later changes no VM. */
+export interface SshKeySnapshot {
+  id: string;
+  name: string;
+  type: SshKeyType;
+  fingerprint: string;
+  public_key: string;
+}
+
+@Injectable()
+export class SshKeysService {
+  constructor(
+    private readonly dataSource: DataSource,
+    @InjectRepository(SshKey) private readonly keys: Repository<SshKey>,
+    private readonly events: EventsService,
+    private readonly config: ConfigService<Env, true>,
+  ) {}
+
+  /** Parses and stores a public key with its event, in one transaction; refuses duplicates and keys past the limit. */
+  async create(user: AuthUser, dto: CreateSshKeyDto): Promise<SshKey> {
+    const parsed = parseSshPublicKey(dto.public_key);
+    const max = this.config.get('SSH_KEYS_MAX_PER_USER', { infer: true });
+    try {
+      return await this.dataSource.transaction(async (m) => {
+        // Serializes one user's concurrent adds, so the count below cannot be passed by two at once.
+        // NO KEY UPDATE: rows that reference the user (VMs, events) can still be inserted meanwhile.
+        await m.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [user.id]);
+        const count = await m.getRepository(SshKey).countBy({ userId: user.id });
+        if (count >= max) {
+          throw new AppError(403, 'ssh_key.limit_reached', `You have ${count} SSH keys, the most allowed; delete one first`, { limit: max });
+        }
+        const key = await m.getRepository(SshKey).save(
+          m.getRepository(SshKey).create({
+            id: uuidv7(),
+            userId: user.id,
+            name: dto.name,
+            type: parsed.type,
+            bits: parsed.bits,
+            fingerprint: parsed.fingerprint,
+            publicKey: parsed.publicKey,
+          }),
+        );
+        await this.events.record(m, {
+          action: 'auth.ssh_key_added',
+          message: `SSH key ${key.name} added (${key.type}, ${key.fingerprint})`,
+          details: { ssh_key_id: key.id, name: key.name, type: key.type, bits: key.bits, fingerprint: key.fingerprint },
+          userId: user.id,
+        });
+        return key;
+      });
+    } catch (err) {
+      const constraint = uniqueViolation(err);
+      if (constraint === 'ssh_keys_user_name_key') throw new AppError(409, 'ssh_key.name_taken', `You already have an SSH key named ${dto.name}`);
+      if (constraint === 'ssh_keys_user_fingerprint_key') {
+        throw new AppError(409, 'ssh_key.already_added', `You already added this key (${parsed.fingerprint})`);
+      }
+      throw err;
+    }
+  }
+
+  /** The user's keys, newest first. */
+  list(userId: string, page: PageQueryDto): Promise<Page<SshKey>> {
+    return paginate(this.keys.createQueryBuilder('k').where('k.user_id = :userId', { userId }), page);
+  }
+
+  /** One of the user's keys; anyone else's is "not found". */
+  async get(userId: string, id: string): Promise<SshKey> {
+    const key = await this.keys.findOneBy({ id, userId });
+    if (!key) throw notFound('SSH key', 'ssh_key.not_found');
+    return key;
+  }
+
+  /** Deletes one of the user's keys with its event. VMs created with it keep their copy. */
+  async delete(user: AuthUser, id: string): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      const [rows]: [SshKey[], number] = await m.query(
+        `DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING id, name, type, fingerprint`,
+        [id, user.id],
+      );
+      const key = rows[0];
+      if (!key) throw notFound('SSH key', 'ssh_key.not_found');
+      await this.events.record(m, {
+        action: 'auth.ssh_key_deleted',
+        message: `SSH key ${key.name} deleted (${key.fingerprint})`,
+        details: { ssh_key_id: key.id, name: key.name, type: key.type, fingerprint: key.fingerprint },
+        userId: user.id,
+      });
+    });
+  }
+
+  /**
+   * The user's keys with these ids, in the order asked, for a VM being created in transaction `m`.
+   * An id that is not one of the user's keys refuses the whole create (nothing of it is written).
+   */
+  async snapshotFor(m: EntityManager, userId: string, ids: readonly string[]): Promise<SshKeySnapshot[]> {
+    if (!ids.length) return [];
+    const found = await m.getRepository(SshKey).findBy({ userId, id: In([...ids]) });
+    const byId = new Map(found.map((k) => [k.id, k]));
+    const missing = ids.filter((id) => !byId.has(id));
+    if (missing.length) {
+      throw new AppError(400, 'vm.unknown_ssh_key', `No SSH key of yours has the id ${missing.join(', ')}`, { ssh_key_ids: missing });
+    }
+    return ids.map((id) => {
+      const k = byId.get(id)!;
+      return { id: k.id, name: k.name, type: k.type, fingerprint: k.fingerprint, public_key: k.publicKey };
+    });
+  }
+}
