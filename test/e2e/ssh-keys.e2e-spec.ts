@@ -101,12 +101,12 @@ describe('SSH keys (e2e)', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await ctx.http
+      const res: { body: { items: { id: string }[]; next_cursor: string | null } } = await ctx.http
         .get(`/api/ssh-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
         .set(carol.auth)
         .expect(200);
       expect(res.body.items.length).toBeLessThanOrEqual(2);
-      seen.push(...res.body.items.map((k: { id: string }) => k.id));
+      seen.push(...res.body.items.map((k) => k.id));
       cursor = res.body.next_cursor;
     } while (cursor);
     expect(seen).toEqual([...ids].reverse());
