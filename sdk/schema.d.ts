@@ -662,7 +662,7 @@ export interface components {
             /**
              * @description One OpenSSH public key line, e.g. the content of `~/.ssh/id_ed25519.pub`. Accepted types:
              *     ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least 2048 bits.
-             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbbJ7Y0x1w3qHj3B0l9v0C0b5Zq3n2YkqY8oQ1c2d3e ada@laptop
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiPnW+i0d6PvPLgcas7pn8eVKRX274wmR4/tRExitzO ada@laptop
              */
             public_key: string;
         };
@@ -681,12 +681,12 @@ export interface components {
             bits: number;
             /**
              * @description SHA-256 fingerprint as `ssh-keygen -lf` prints it.
-             * @example SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o
+             * @example SHA256:G3sjv3i/g8ZUtcGW4qzHACPT7XF7pcHD1wQsLNydsZ4
              */
             fingerprint: string;
             /**
              * @description The key as stored: one line, type, base64 and the comment if any.
-             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbbJ7Y0x1w3qHj3B0l9v0C0b5Zq3n2YkqY8oQ1c2d3e ada@laptop
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiPnW+i0d6PvPLgcas7pn8eVKRX274wmR4/tRExitzO ada@laptop
              */
             public_key: string;
             /** Format: date-time */
@@ -784,7 +784,7 @@ export interface components {
             id: string;
             /** @example laptop */
             name: string;
-            /** @example SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o */
+            /** @example SHA256:G3sjv3i/g8ZUtcGW4qzHACPT7XF7pcHD1wQsLNydsZ4 */
             fingerprint: string;
         };
         VmResponseDto: {

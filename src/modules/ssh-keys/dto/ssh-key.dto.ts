@@ -21,7 +21,7 @@ export class CreateSshKeyDto {
    * ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least 2048 bits.
    */
   @IsString() @MaxLength(SSH_PUBLIC_KEY_MAX)
-  @ApiProperty({ example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbbJ7Y0x1w3qHj3B0l9v0C0b5Zq3n2YkqY8oQ1c2d3e ada@laptop', maxLength: SSH_PUBLIC_KEY_MAX })
+  @ApiProperty({ example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiPnW+i0d6PvPLgcas7pn8eVKRX274wmR4/tRExitzO ada@laptop', maxLength: SSH_PUBLIC_KEY_MAX })
   public_key: string;
 }
 
@@ -40,11 +40,11 @@ export class SshKeyResponseDto {
   bits: number;
 
   /** SHA-256 fingerprint as `ssh-keygen -lf` prints it. */
-  @ApiProperty({ example: 'SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o' })
+  @ApiProperty({ example: 'SHA256:G3sjv3i/g8ZUtcGW4qzHACPT7XF7pcHD1wQsLNydsZ4' })
   fingerprint: string;
 
   /** The key as stored: one line, type, base64 and the comment if any. */
-  @ApiProperty({ example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbbJ7Y0x1w3qHj3B0l9v0C0b5Zq3n2YkqY8oQ1c2d3e ada@laptop' })
+  @ApiProperty({ example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiPnW+i0d6PvPLgcas7pn8eVKRX274wmR4/tRExitzO ada@laptop' })
   public_key: string;
 
   created_at: Date;

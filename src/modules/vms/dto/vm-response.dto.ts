@@ -10,7 +10,7 @@ export class VmSshKeyDto {
   @ApiProperty({ example: 'laptop' })
   name: string;
 
-  @ApiProperty({ example: 'SHA256:CLs1G4nRh7CCs6ScGa0ulOs26s1NGJeTj0TXI1mh42o' })
+  @ApiProperty({ example: 'SHA256:G3sjv3i/g8ZUtcGW4qzHACPT7XF7pcHD1wQsLNydsZ4' })
   fingerprint: string;
 }
 
