@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { trustedProxies, validateEnv } from './env.validation';
+import { parseVagrantEnv, trustedProxies, validateEnv } from './env.validation';
 
 describe('validateEnv', () => {
   it('applies defaults and converts strings from the environment', () => {
@@ -47,6 +47,36 @@ describe('validateEnv', () => {
     expect(() => validateEnv({ METRICS_COLLECT_MINUTES: '7' })).toThrow(/METRICS_COLLECT_MINUTES/);
     expect(() => validateEnv({ METRICS_RETENTION_DAYS: '0' })).toThrow(/METRICS_RETENTION_DAYS/);
     expect(() => validateEnv({ RECONCILE_STUCK_SECONDS: '10' })).toThrow(/RECONCILE_STUCK_SECONDS/);
+  });
+
+  it('reads the Vagrant host settings: driver, CPU, URI, boot timeout, extra env', () => {
+    expect(validateEnv({})).toMatchObject({ VAGRANT_LIBVIRT_DRIVER: 'kvm', VAGRANT_BOOT_TIMEOUT_SECONDS: 300 });
+    const env = validateEnv({
+      VAGRANT_LIBVIRT_DRIVER: 'qemu',
+      VAGRANT_LIBVIRT_CPU_MODE: 'custom',
+      VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64',
+      VAGRANT_LIBVIRT_URI: 'qemu:///system',
+      VAGRANT_BOOT_TIMEOUT_SECONDS: '900',
+      VAGRANT_ENV: '{"VAGRANT_HOME":"/srv/vagrant.d"}',
+    });
+    expect(env).toMatchObject({ VAGRANT_LIBVIRT_DRIVER: 'qemu', VAGRANT_LIBVIRT_CPU_MODE: 'custom', VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64', VAGRANT_BOOT_TIMEOUT_SECONDS: 900 });
+    expect(parseVagrantEnv(env.VAGRANT_ENV)).toEqual({ VAGRANT_HOME: '/srv/vagrant.d' });
+    expect(parseVagrantEnv(undefined)).toEqual({});
+  });
+
+  it.each([
+    [{ VAGRANT_LIBVIRT_DRIVER: 'xen' }, /VAGRANT_LIBVIRT_DRIVER/],
+    [{ VAGRANT_LIBVIRT_CPU_MODE: 'maximum' }, /VAGRANT_LIBVIRT_CPU_MODE/],
+    [{ VAGRANT_LIBVIRT_CPU_MODE: 'custom', VAGRANT_LIBVIRT_CPU_MODEL: "qemu64'" }, /VAGRANT_LIBVIRT_CPU_MODEL must be a CPU model name/],
+    [{ VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64' }, /VAGRANT_LIBVIRT_CPU_MODEL: needs VAGRANT_LIBVIRT_CPU_MODE=custom/],
+    [{ VAGRANT_LIBVIRT_URI: 'not a uri' }, /VAGRANT_LIBVIRT_URI must be a libvirt URI/],
+    [{ VAGRANT_BOOT_TIMEOUT_SECONDS: '0' }, /VAGRANT_BOOT_TIMEOUT_SECONDS/],
+    [{ VAGRANT_ENV: '{' }, /VAGRANT_ENV: not valid JSON/],
+    [{ VAGRANT_ENV: '["A=1"]' }, /VAGRANT_ENV: must be a JSON object/],
+    [{ VAGRANT_ENV: '{"A B":"1"}' }, /VAGRANT_ENV: "A B" is not an environment variable name/],
+    [{ VAGRANT_ENV: '{"A":1}' }, /VAGRANT_ENV: A must be a string/],
+  ])('refuses the Vagrant setting %j', (raw, message) => {
+    expect(() => validateEnv(raw)).toThrow(message);
   });
 
   it('ignores unrelated environment variables', () => {

@@ -90,6 +90,30 @@ export class EnvironmentVariables {
   @IsIn(['libvirt', 'virtualbox'])
   VAGRANT_PROVIDER: 'libvirt' | 'virtualbox' = 'libvirt';
 
+  /** libvirt: `kvm` (hardware virtualization) or `qemu` (software emulation, TCG: hosts without usable KVM). */
+  @IsIn(['kvm', 'qemu'])
+  VAGRANT_LIBVIRT_DRIVER: 'kvm' | 'qemu' = 'kvm';
+
+  /** libvirt CPU mode; unset = vagrant-libvirt's default (host-model). */
+  @IsOptional() @IsIn(['host-model', 'host-passthrough', 'custom'])
+  VAGRANT_LIBVIRT_CPU_MODE?: 'host-model' | 'host-passthrough' | 'custom';
+
+  /** libvirt CPU model with VAGRANT_LIBVIRT_CPU_MODE=custom (e.g. qemu64 under TCG). */
+  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'VAGRANT_LIBVIRT_CPU_MODEL must be a CPU model name' })
+  VAGRANT_LIBVIRT_CPU_MODEL?: string;
+
+  /** libvirt connection URI (e.g. qemu:///system); unset = vagrant-libvirt's default. */
+  @IsOptional() @Matches(/^[a-z][a-z0-9+]*:\/\/[^\s'"\\]*$/, { message: 'VAGRANT_LIBVIRT_URI must be a libvirt URI' })
+  VAGRANT_LIBVIRT_URI?: string;
+
+  /** How long Vagrant waits for a booting guest to answer SSH (config.vm.boot_timeout). */
+  @IsInt() @Min(1) @Max(24 * 3600)
+  VAGRANT_BOOT_TIMEOUT_SECONDS: number = 300;
+
+  /** JSON object of extra environment variables for every vagrant process (e.g. {"VAGRANT_HOME":"/srv/vagrant.d"}). */
+  @IsOptional() @IsString()
+  VAGRANT_ENV?: string;
+
   /**
    * The account in every guest that the VM's SSH keys (ssh_key_ids at create) are installed for;
    * what users log in as (`ssh <VM_SSH_USER>@<ip_address> -p <ssh_port>`).
@@ -232,6 +256,10 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
     throw new Error('Invalid configuration:\n  JWT_SECRET: required when NODE_ENV=production');
   }
+  if (env.VAGRANT_LIBVIRT_CPU_MODEL && env.VAGRANT_LIBVIRT_CPU_MODE !== 'custom') {
+    throw new Error('Invalid configuration:\n  VAGRANT_LIBVIRT_CPU_MODEL: needs VAGRANT_LIBVIRT_CPU_MODE=custom');
+  }
+  parseVagrantEnv(env.VAGRANT_ENV);
   if ((env.ADMIN_EMAIL && !env.ADMIN_PASSWORD) || (!env.ADMIN_EMAIL && env.ADMIN_PASSWORD)) {
     throw new Error('Invalid configuration:\n  ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
@@ -249,4 +277,22 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
 export function trustedProxies(setting: string | undefined): string[] | false {
   const list = (setting ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   return list.length ? list : false;
+}
+
+/** VAGRANT_ENV: a JSON object of variable name -> string value (unset = none). */
+export function parseVagrantEnv(json: string | undefined): Record<string, string> {
+  if (!json) return {};
+  const fail = (why: string) => new Error(`Invalid configuration:\n  VAGRANT_ENV: ${why}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw fail('not valid JSON');
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw fail('must be a JSON object of name -> string');
+  for (const [name, v] of Object.entries(value)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw fail(`${JSON.stringify(name)} is not an environment variable name`);
+    if (typeof v !== 'string' || v.includes('\0')) throw fail(`${name} must be a string`);
+  }
+  return value as Record<string, string>;
 }

@@ -2,11 +2,12 @@ import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { Env } from '../../../config/env.validation';
+import { parseVagrantEnv, type Env } from '../../../config/env.validation';
 import type { OsCatalog } from '../os-catalog';
 import type { OperationTimeouts } from '../vm-jobs';
 import { SimulatorProvider } from './simulator.provider';
 import { VagrantProvider } from './vagrant.provider';
+import type { VagrantHostSettings } from './vagrantfile';
 import type { VmProvider } from './vm-provider.interface';
 
 /** Whether `<bin> --version` answers within 10 s. */
@@ -34,6 +35,18 @@ export async function createVmProvider(config: ConfigService<Env, true>, catalog
   }
   const provider = config.get('VAGRANT_PROVIDER', { infer: true });
   const workdir = resolve(config.get('VAGRANT_WORKDIR', { infer: true }));
-  logger.log(`Provider: vagrant (${bin}, ${provider}, machines in ${workdir})`);
-  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts });
+  const host: VagrantHostSettings = {
+    libvirtDriver: config.get('VAGRANT_LIBVIRT_DRIVER', { infer: true }),
+    libvirtCpuMode: config.get('VAGRANT_LIBVIRT_CPU_MODE', { infer: true }),
+    libvirtCpuModel: config.get('VAGRANT_LIBVIRT_CPU_MODEL', { infer: true }),
+    libvirtUri: config.get('VAGRANT_LIBVIRT_URI', { infer: true }),
+    bootTimeoutSeconds: config.get('VAGRANT_BOOT_TIMEOUT_SECONDS', { infer: true }),
+  };
+  const env = parseVagrantEnv(config.get('VAGRANT_ENV', { infer: true }));
+  const sshUser = config.get('VM_SSH_USER', { infer: true });
+  const driver = provider === 'libvirt' ? ` driver ${host.libvirtDriver}` : '';
+  // Variable names only: values may hold paths or credentials of the host.
+  const envNames = Object.keys(env).length ? `, extra env ${Object.keys(env).join(' ')}` : '';
+  logger.log(`Provider: vagrant (${bin}, ${provider}${driver}, machines in ${workdir}, login user ${sshUser}${envNames})`);
+  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, sshUser, host });
 }

@@ -41,6 +41,7 @@ function makeProvider(overrides: Partial<VagrantProviderOptions> = {}): VagrantP
     catalog: DEFAULT_OS_CATALOG,
     timeouts: { up: 30, halt: 30, reload: 30, destroy: 30, query: 30 },
     killGraceMs: 500,
+    sshUser: 'vmuser',
     ...overrides,
     env: { FAKE_VAGRANT_LOG: logFile, FAKE_VAGRANT_CONTROL: controlFile, ...overrides.env },
   });
@@ -172,6 +173,49 @@ describe('VagrantProvider against the fake vagrant', () => {
     const ssh = argvs.find((a) => a[0] === 'ssh') as string[];
     expect(ssh.slice(0, 3)).toEqual(['ssh', '--no-tty', '-c']);
     expect(ssh).toHaveLength(4);
+  });
+
+  it('a halt that exits non-zero but leaves the machine stopped counts as stopped', async () => {
+    const provider = makeProvider();
+    const vm = makeVm();
+    await provider.up(vm);
+    // What vagrant-libvirt does when the guest drops its DHCP lease while shutting down.
+    await control({ state: 'shutoff', halt: { fail: { code: 1, stderr: 'The provider for this Vagrant-managed machine is reporting that it\nis not yet ready for SSH.' } } });
+    await expect(provider.halt(vm)).resolves.toBeUndefined();
+    expect(readLog().map((c) => c.argv.slice(0, 1))).toEqual([['up'], ['ssh-config'], ['halt'], ['status']]);
+  });
+
+  it('a failed halt of a machine still running (or of unknown state) is a failure, with the halt output', async () => {
+    const provider = makeProvider();
+    const vm = makeVm();
+    await provider.up(vm);
+    for (const extra of [{ state: 'running' }, { status: { fail: { code: 1, stderr: 'libvirt is down' } } }]) {
+      await control({ halt: { fail: { code: 1, stderr: 'halt went wrong' } }, ...extra });
+      const err = await rejection(provider.halt(vm));
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err.message).toBe('vagrant halt failed (exit 1)');
+      expect(err.output).toBe('halt went wrong');
+    }
+  });
+
+  it('passes the extra env to every vagrant process and renders the host settings and the login user', async () => {
+    const provider = makeProvider({
+      env: { LIBVIRT_DEFAULT_URI: 'qemu:///system', VAGRANT_HOME: '/srv/vagrant.d' },
+      sshUser: 'alice',
+      host: { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu:///system', bootTimeoutSeconds: 900 },
+    });
+    const vm = makeVm({ sshPublicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ alice@laptop'] });
+    await provider.up(vm);
+    await provider.halt(vm);
+    for (const call of readLog()) expect(call.env).toMatchObject({ LIBVIRT_DEFAULT_URI: 'qemu:///system', VAGRANT_HOME: '/srv/vagrant.d' });
+    const vagrantfile = await readFile(path.join(workdir, vm.id, 'Vagrantfile'), 'utf8');
+    expect(vagrantfile).toContain("libvirt.driver = 'qemu'");
+    expect(vagrantfile).toContain("libvirt.cpu_mode = 'custom'");
+    expect(vagrantfile).toContain("libvirt.cpu_model = 'qemu64'");
+    expect(vagrantfile).toContain("libvirt.uri = 'qemu:///system'");
+    expect(vagrantfile).toContain('config.vm.boot_timeout = 900');
+    expect(vagrantfile).toContain('    user=alice');
+    expect(vagrantfile).toContain(Buffer.from(`${vm.sshPublicKeys[0]}\n`).toString('base64'));
   });
 
   it('answers for a VM without a directory without running vagrant', async () => {
@@ -431,18 +475,25 @@ function vagrantValidate(cwd: string, env: Record<string, string>): Promise<{ co
 describe(describeLabel, () => {
   const oses = Object.keys(DEFAULT_OS_CATALOG);
 
+  const tcg = { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu:///system', bootTimeoutSeconds: 900 } as const;
+  const pwned = path.join(os.tmpdir(), `vagrantfile-pwned-${process.pid}`);
+  const hostileKey = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ #{File.write('${pwned}', 'x')}'; File.write('${pwned}', 'x'); '`;
+
   itIfVagrant(
-    'validates the generated libvirt Vagrantfile of every catalog OS',
+    'validates the generated libvirt Vagrantfile (TCG host settings, a provisioner with a hostile key) of every catalog OS',
     async () => {
       const results = await Promise.all(
         oses.map(async (os) => {
           const dir = await mkdtemp(path.join(base, `validate-libvirt-${os}-`));
-          const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}` });
-          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'libvirt' }));
+          const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}`, sshPublicKeys: [hostileKey] });
+          const text = renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'libvirt', sshUser: 'vmuser', host: tcg });
+          await writeFile(path.join(dir, 'Vagrantfile'), text);
           return { os, ...(await vagrantValidate(dir, { VAGRANT_DEFAULT_PROVIDER: 'libvirt' })) };
         }),
       );
       for (const r of results) expect(r).toMatchObject({ os: r.os, code: 0, output: expect.stringContaining('validated successfully') });
+      // Ruby read the Vagrantfile (with the host settings and the provisioner) and ran nothing of the key.
+      expect(existsSync(pwned)).toBe(false);
     },
     60000,
   );
@@ -454,7 +505,7 @@ describe(describeLabel, () => {
         oses.map(async (os) => {
           const dir = await mkdtemp(path.join(base, `validate-vbox-${os}-`));
           const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}` });
-          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'virtualbox' }));
+          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'virtualbox', sshUser: 'vmuser' }));
           // Ruby syntax and the provider-independent config (incl. the experimental disk) with libvirt active...
           const common = await vagrantValidate(dir, { VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_EXPERIMENTAL: 'disks' });
           // ...and the vb block itself, which only passes or fails on its merits when VirtualBox is installed.
@@ -474,7 +525,7 @@ describe(describeLabel, () => {
     'the validation is meaningful: an unknown libvirt setting is rejected',
     async () => {
       const dir = await mkdtemp(path.join(base, 'validate-bogus-'));
-      const text = renderVagrantfile(makeVm(), { box: 'generic/ubuntu2204', provider: 'libvirt' }).replace(
+      const text = renderVagrantfile(makeVm(), { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' }).replace(
         'libvirt.cpus = 2',
         'libvirt.cpus = 2\n    libvirt.bogus_setting = 1',
       );
@@ -495,11 +546,12 @@ describe(describeLabel, () => {
         provider: 'libvirt',
         catalog: DEFAULT_OS_CATALOG,
         timeouts: { up: 60, halt: 60, reload: 60, destroy: 60, query: 50 },
+        sshUser: 'vmuser',
       });
       const vm = makeVm();
       const dir = path.join(base, 'real-vms', vm.id);
       await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'libvirt' }));
+      await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' }));
       await expect(provider.status(vm)).resolves.toBe('not_created');
       const err = await rejection(provider.connection(vm));
       expect(err).toBeInstanceOf(ProviderError);

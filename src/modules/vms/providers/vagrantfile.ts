@@ -2,10 +2,36 @@ import type { VmTarget } from './vm-provider.interface';
 
 export type VagrantBackend = 'libvirt' | 'virtualbox';
 
+export type LibvirtDriver = 'kvm' | 'qemu';
+export type LibvirtCpuMode = 'host-model' | 'host-passthrough' | 'custom';
+export const LIBVIRT_DRIVERS: readonly LibvirtDriver[] = ['kvm', 'qemu'];
+export const LIBVIRT_CPU_MODES: readonly LibvirtCpuMode[] = ['host-model', 'host-passthrough', 'custom'];
+/** A libvirt CPU model name (`qemu64`, `Haswell-noTSX`, `EPYC-Rome`). */
+export const CPU_MODEL_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A libvirt connection URI (`qemu:///system`, `qemu+ssh://host/system`): no spaces, quotes or backslashes. */
+export const LIBVIRT_URI_RE = /^[a-z][a-z0-9+]*:\/\/[^\s'"\\]*$/;
+/** A POSIX login name, as VM_SSH_USER accepts them. */
+export const LOGIN_USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** How this host runs machines; unset fields keep Vagrant's or vagrant-libvirt's own default. */
+export interface VagrantHostSettings {
+  /** libvirt: `kvm` (hardware virtualization) or `qemu` (software emulation, TCG). */
+  libvirtDriver?: LibvirtDriver;
+  libvirtCpuMode?: LibvirtCpuMode;
+  /** libvirt, with cpu mode `custom`. */
+  libvirtCpuModel?: string;
+  libvirtUri?: string;
+  /** How long Vagrant waits for the guest to boot and answer SSH (config.vm.boot_timeout). */
+  bootTimeoutSeconds?: number;
+}
+
 export interface VagrantfileOptions {
   /** Box from the OS catalog, `owner/name`. */
   box: string;
   provider: VagrantBackend;
+  /** The guest account created on first boot for the VM's SSH keys (VM_SSH_USER). */
+  sshUser: string;
+  host?: VagrantHostSettings;
 }
 
 /** A hostname label (RFC 1123, lower case): what VM names must be to become the guest's hostname. */
@@ -18,7 +44,16 @@ const LIMITS = {
   ramMb: { min: 1, max: 4 * 1024 * 1024 },
   cpuCores: { min: 1, max: 1024 },
   diskGb: { min: 1, max: 65536 },
+  bootTimeoutSeconds: { min: 1, max: 24 * 3600 },
 } as const;
+
+/**
+ * One OpenSSH public key line (`<type> <base64> [comment]`). The key API parses keys properly; this is
+ * the provider's own guard that a value can only ever become one authorized_keys line: no control
+ * characters (a newline would add a line of its own choosing, options such as `command=` included).
+ */
+const PUBLIC_KEY_LINE_RE = /^(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/]+={0,3}( [^\x00-\x1f\x7f]*)?$/;
+const MAX_KEY_LENGTH = 16384;
 
 function integer(field: keyof typeof LIMITS, value: unknown): number {
   const { min, max } = LIMITS[field];
@@ -33,10 +68,85 @@ function rubyString(value: string): string {
   return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 }
 
+function publicKeys(keys: unknown): string[] {
+  if (!Array.isArray(keys)) throw new Error('Vagrantfile: sshPublicKeys must be an array of OpenSSH public key lines');
+  return keys.map((key: unknown, i) => {
+    if (typeof key !== 'string' || key.length > MAX_KEY_LENGTH || !PUBLIC_KEY_LINE_RE.test(key)) {
+      throw new Error(`Vagrantfile: SSH public key #${i + 1} is not one OpenSSH public key line`);
+    }
+    return key;
+  });
+}
+
+/**
+ * Lines that set the host settings: each value checked against its own allow-list or pattern, so a
+ * setting can only ever be a Ruby literal of the expected shape.
+ */
+function hostSettings(host: VagrantHostSettings, provider: VagrantBackend): { config: string[]; libvirt: string[] } {
+  const config: string[] = [];
+  const libvirt: string[] = [];
+  if (host.bootTimeoutSeconds !== undefined) config.push(`  config.vm.boot_timeout = ${integer('bootTimeoutSeconds', host.bootTimeoutSeconds)}`);
+  if (provider !== 'libvirt') return { config, libvirt };
+  if (host.libvirtUri !== undefined) {
+    if (typeof host.libvirtUri !== 'string' || !LIBVIRT_URI_RE.test(host.libvirtUri)) {
+      throw new Error(`Vagrantfile: libvirt URI ${JSON.stringify(host.libvirtUri)} is not a plain URI`);
+    }
+    libvirt.push(`    libvirt.uri = ${rubyString(host.libvirtUri)}`);
+  }
+  if (host.libvirtDriver !== undefined) {
+    if (!LIBVIRT_DRIVERS.includes(host.libvirtDriver)) throw new Error(`Vagrantfile: libvirt driver ${JSON.stringify(host.libvirtDriver)} is not kvm or qemu`);
+    libvirt.push(`    libvirt.driver = ${rubyString(host.libvirtDriver)}`);
+  }
+  if (host.libvirtCpuMode !== undefined) {
+    if (!LIBVIRT_CPU_MODES.includes(host.libvirtCpuMode)) throw new Error(`Vagrantfile: CPU mode ${JSON.stringify(host.libvirtCpuMode)} is not one of ${LIBVIRT_CPU_MODES.join(', ')}`);
+    libvirt.push(`    libvirt.cpu_mode = ${rubyString(host.libvirtCpuMode)}`);
+  }
+  if (host.libvirtCpuModel !== undefined) {
+    if (typeof host.libvirtCpuModel !== 'string' || !CPU_MODEL_RE.test(host.libvirtCpuModel)) {
+      throw new Error(`Vagrantfile: CPU model ${JSON.stringify(host.libvirtCpuModel)} is not a CPU model name`);
+    }
+    libvirt.push(`    libvirt.cpu_model = ${rubyString(host.libvirtCpuModel)}`);
+  }
+  return { config, libvirt };
+}
+
+/**
+ * The first-boot provisioner: creates the login user (sudo without password) and adds the VM's keys to
+ * its authorized_keys. Runs once, after Vagrant reached the guest over SSH, so `up` returns only when
+ * the machine is usable. The keys come from users: they travel as one base64 literal (alphabet
+ * A-Za-z0-9+/=, inert in Ruby and shell alike) inside a heredoc that interpolates nothing, and are
+ * decoded in the guest; the user name matched LOGIN_USER_RE. Keys are appended when missing rather
+ * than replacing the file, so a login user that is also Vagrant's own keeps Vagrant's key.
+ */
+function loginUserProvisioner(user: string, keys: string[]): string[] {
+  if (typeof user !== 'string' || !LOGIN_USER_RE.test(user)) throw new Error(`Vagrantfile: login user ${JSON.stringify(user)} is not a POSIX user name`);
+  const encoded = Buffer.from(keys.map((k) => `${k}\n`).join(''), 'utf8').toString('base64');
+  return [
+    "  config.vm.provision 'login-user', type: 'shell', privileged: true, inline: <<~'SHELL'",
+    '    set -eu',
+    `    user=${user}`,
+    `    keys_b64='${encoded}'`,
+    '    id -u "$user" >/dev/null 2>&1 || useradd --create-home --user-group --shell /bin/bash "$user"',
+    '    printf \'%s ALL=(ALL) NOPASSWD:ALL\\n\' "$user" > /etc/sudoers.d/90-vm-login-user',
+    '    chmod 0440 /etc/sudoers.d/90-vm-login-user',
+    '    home=$(getent passwd "$user" | cut -d: -f6)',
+    '    group=$(id -gn "$user")',
+    '    install -d -m 0700 -o "$user" -g "$group" "$home/.ssh"',
+    '    auth="$home/.ssh/authorized_keys"',
+    '    touch "$auth"',
+    '    printf \'%s\' "$keys_b64" | base64 -d | while IFS= read -r key; do',
+    '      [ -z "$key" ] || grep -qxF -- "$key" "$auth" || printf \'%s\\n\' "$key" >> "$auth"',
+    '    done',
+    '    chown "$user:$group" "$auth"',
+    '    chmod 0600 "$auth"',
+    '  SHELL',
+  ];
+}
+
 /**
  * Renders the Vagrantfile of one VM. Refuses (throws an Error) anything that is not a hostname label,
- * a catalog-style box name, a known provider or a positive integer in range, so nothing from a user
- * can reach Ruby code unchecked.
+ * a catalog-style box name, a known provider, a positive integer in range, a host setting of its
+ * expected shape or one OpenSSH public key line, so nothing from a user can reach Ruby code unchecked.
  */
 export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): string {
   if (typeof vm.name !== 'string' || !HOSTNAME_LABEL_RE.test(vm.name)) {
@@ -51,6 +161,8 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
   const memory = integer('ramMb', vm.ramMb);
   const cpus = integer('cpuCores', vm.cpuCores);
   const disk = integer('diskGb', vm.diskGb);
+  const keys = publicKeys(vm.sshPublicKeys);
+  const host = hostSettings(opts.host ?? {}, opts.provider);
 
   const lines = [
     '# Generated by the VM platform; rewritten before every up/reload. Do not edit.',
@@ -59,13 +171,18 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
     `  config.vm.hostname = ${rubyString(vm.name)}`,
     '  # Nothing to share from this directory (and some providers would need NFS for it).',
     "  config.vm.synced_folder '.', '/vagrant', disabled: true",
+    ...host.config,
+    '',
+    ...loginUserProvisioner(opts.sshUser, keys),
     '',
   ];
   if (opts.provider === 'libvirt') {
     lines.push(
       '  config.vm.provider :libvirt do |libvirt|',
+      ...host.libvirt,
       `    libvirt.memory = ${memory}`,
       `    libvirt.cpus = ${cpus}`,
+      '    # Grows the volume only: the box grows its root partition and filesystem to it on first boot.',
       `    libvirt.machine_virtual_size = ${disk}`,
       '  end',
     );
