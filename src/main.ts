@@ -4,10 +4,11 @@ import { bootstrap, handleShutdown } from './bootstrap';
 async function main(): Promise<void> {
   const started = await bootstrap();
   handleShutdown(started);
-  await started.app.listen(started.env.PORT);
-  new Logger('Main').log(
-    `VM Platform API listening on http://localhost:${started.env.PORT}/api (Swagger UI: http://localhost:${started.env.PORT}/api/docs)`,
-  );
+  const host = started.env.LISTEN_HOST;
+  if (host) await started.app.listen(started.env.PORT, host);
+  else await started.app.listen(started.env.PORT);
+  const url = `http://${host ?? 'localhost'}:${started.env.PORT}`;
+  new Logger('Main').log(`VM Platform API listening on ${url}/api (Swagger UI: ${url}/api/docs)`);
 }
 
 main().catch((err: Error) => {

@@ -37,6 +37,10 @@ export class EnvironmentVariables {
   @IsInt() @Min(0) @Max(65535)
   PORT: number = 3000;
 
+  /** Address the HTTP server binds (e.g. 127.0.0.1 for loopback only); unset = every interface. */
+  @IsOptional() @IsString()
+  LISTEN_HOST?: string;
+
   @IsOptional() @IsString()
   DATABASE_URL?: string;
 
