@@ -848,6 +848,16 @@ export interface components {
             status: components["schemas"]["VmStatus"];
             ip_address: string | null;
             ssh_port: number | null;
+            /**
+             * @description The guest account to log in as.
+             * @example vmuser
+             */
+            ssh_user: string;
+            /**
+             * @description How to log in, once the VM has an address (null before, and while stopped).
+             * @example ssh -p 22 vmuser@192.168.121.10
+             */
+            ssh_command: string | null;
             uptime_seconds: number;
             /** Format: date-time */
             updated_at: string;

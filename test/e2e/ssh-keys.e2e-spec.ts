@@ -121,6 +121,15 @@ describe('SSH keys (e2e)', () => {
     expect(await keyRows(dave)).toBe(MAX_KEYS);
   });
 
+  it('holds the limit under concurrent adds', async () => {
+    const frank = await newUser(ctx);
+    for (let i = 0; i < MAX_KEYS - 2; i++) await addKey(frank, `k${i}`, sshKeygen('ed25519').publicKey).expect(201);
+    const keys = Array.from({ length: 8 }, () => sshKeygen('ed25519').publicKey);
+    const results = await Promise.all(keys.map((k, i) => addKey(frank, `race-${i}`, k)));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 201, 403, 403, 403, 403, 403, 403]);
+    expect(await keyRows(frank)).toBe(MAX_KEYS);
+  });
+
   it('keeps keys to their owner: another user gets 404 and cannot use them for a VM', async () => {
     const key = (await addKey(alice, 'private-to-alice', sshKeygen('ed25519').publicKey).expect(201)).body;
     expect((await ctx.http.get(`/api/ssh-keys/${key.id}`).set(bob.auth).expect(404)).body.code).toBe('ssh_key.not_found');
@@ -176,6 +185,8 @@ describe('SSH keys (e2e)', () => {
       return res.body.status === 'running' ? res.body : null;
     });
     expect(running.ssh_command).toBe(`ssh -p ${running.ssh_port} deploy@${running.ip_address}`);
+    const status = await ctx.http.get(`/api/vms/${id}/status`).set(erin.auth).expect(200);
+    expect(status.body).toMatchObject({ ssh_user: 'deploy', ssh_command: running.ssh_command });
     expect(running.ssh_keys).toEqual(expectedKeys);
 
     const sim = ctx.app.get(VM_PROVIDER) as SimulatorProvider;

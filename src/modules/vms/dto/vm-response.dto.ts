@@ -87,6 +87,14 @@ export class VmStatusResponseDto {
   @ApiProperty({ type: Number, nullable: true })
   ssh_port: number | null;
 
+  /** The guest account to log in as. */
+  @ApiProperty({ example: 'vmuser' })
+  ssh_user: string;
+
+  /** How to log in, once the VM has an address (null before, and while stopped). */
+  @ApiProperty({ type: String, nullable: true, example: 'ssh -p 22 vmuser@192.168.121.10' })
+  ssh_command: string | null;
+
   uptime_seconds: number;
 
   updated_at: Date;
@@ -132,6 +140,8 @@ export function toVmStatusResponse(vm: Vm): VmStatusResponseDto {
     status: vm.status,
     ip_address: vm.ipAddress,
     ssh_port: vm.sshPort,
+    ssh_user: vm.sshUser,
+    ssh_command: sshCommand(vm),
     uptime_seconds: currentUptime(vm),
     updated_at: vm.updatedAt,
   };
