@@ -8,6 +8,7 @@ import { AdminModule } from './modules/admin/admin.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { CreditsModule } from './modules/credits/credits.module';
 import { EventsModule } from './modules/events/events.module';
+import { HostsModule } from './modules/hosts/hosts.module';
 import { HealthModule } from './modules/health/health.module';
 import { IdempotencyModule } from './modules/idempotency/idempotency.module';
 import { MetricsModule } from './modules/metrics/metrics.module';
@@ -57,6 +58,7 @@ export class AppModule {
         CreditsModule,
         EventsModule,
         SshKeysModule,
+        HostsModule,
         VmsModule,
         AdminModule,
         HealthModule,

@@ -8,6 +8,8 @@ export class AppError extends Error {
     readonly code: string,
     readonly detail: string,
     readonly extensions: Record<string, unknown> = {},
+    /** Response headers the answer carries (e.g. Retry-After). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
     this.name = 'AppError';

@@ -81,6 +81,7 @@ export class ProblemFilter implements ExceptionFilter {
       res.end();
       return;
     }
+    if (exception instanceof AppError) for (const [name, value] of Object.entries(exception.headers)) res.setHeader(name, value);
     res.status(problem.status).type('application/problem+json').json(problem);
   }
 

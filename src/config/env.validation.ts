@@ -16,6 +16,7 @@ import {
   MinLength,
   validateSync,
 } from 'class-validator';
+import { defaultHostName, HOST_NAME_PATTERN } from '../queue/host';
 
 /** Intervals a minute-granularity cron can keep evenly: divisors of an hour, or hourly. 0 = off. */
 export const SCHEDULE_MINUTES = [0, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
@@ -162,6 +163,50 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(3600)
   TIMEOUT_QUERY_SECONDS: number = 60;
 
+  /**
+   * This worker's hypervisor host: the name it registers, the queue it consumes (`vm-operation.<name>`)
+   * and what `vms.host` records. Every worker process of one machine must use the same name and
+   * capacity settings. Default: the machine's hostname.
+   */
+  @Matches(HOST_NAME_PATTERN, { message: 'HOST_NAME must be 1-100 letters, digits, dots, hyphens or underscores, starting with a letter or digit' })
+  HOST_NAME: string = defaultHostName();
+
+  /** What the host offers to VMs; unset = detected (os.cpus(), os.totalmem(), statfs of VAGRANT_WORKDIR's filesystem). */
+  @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  HOST_CPU_CORES?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(1_000_000_000)
+  HOST_RAM_MB?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(1_000_000_000)
+  HOST_DISK_GB?: number;
+
+  /** Overcommit, Nova-style: a host accepts VMs up to capacity x ratio. */
+  @IsNumber() @Min(0.1) @Max(100)
+  HOST_CPU_ALLOCATION_RATIO: number = 4.0;
+
+  @IsNumber() @Min(0.1) @Max(100)
+  HOST_RAM_ALLOCATION_RATIO: number = 1.0;
+
+  @IsNumber() @Min(0.1) @Max(100)
+  HOST_DISK_ALLOCATION_RATIO: number = 1.0;
+
+  /** How often a worker process writes its host's heartbeat. */
+  @IsInt() @Min(1) @Max(3600)
+  HOST_HEARTBEAT_SECONDS: number = 10;
+
+  /** A host whose last heartbeat is older than this is offline: no placement, start/restart answer 409. */
+  @IsInt() @Min(2) @Max(24 * 3600)
+  HOST_OFFLINE_SECONDS: number = 60;
+
+  /** A host offline this long gets a warning event for each of its VMs (once per outage). */
+  @IsInt() @Min(1) @Max(30 * 24 * 3600)
+  HOST_OFFLINE_WARN_SECONDS: number = 900;
+
+  /** Placement weigher: `spread` puts a VM on the host with the most free RAM, `pack` on the one with the least that fits. */
+  @IsIn(['spread', 'pack'])
+  HOST_WEIGHER: 'spread' | 'pack' = 'spread';
+
   /** Default per-user limits on VMs that are not destroyed (admins override per user); 0 = no limit. */
   @IsInt() @Min(0) @Max(100_000)
   QUOTA_MAX_VMS: number = 10;
@@ -264,6 +309,9 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
     throw new Error('Invalid configuration:\n  VAGRANT_LIBVIRT_CPU_MODEL: needs VAGRANT_LIBVIRT_CPU_MODE=custom');
   }
   parseVagrantEnv(env.VAGRANT_ENV);
+  if (env.HOST_OFFLINE_SECONDS <= env.HOST_HEARTBEAT_SECONDS) {
+    throw new Error('Invalid configuration:\n  HOST_OFFLINE_SECONDS must be longer than HOST_HEARTBEAT_SECONDS (a live host would flap offline)');
+  }
   if ((env.ADMIN_EMAIL && !env.ADMIN_PASSWORD) || (!env.ADMIN_EMAIL && env.ADMIN_PASSWORD)) {
     throw new Error('Invalid configuration:\n  ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }

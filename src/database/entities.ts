@@ -1,4 +1,5 @@
 import { CreditTransaction } from '../modules/credits/entities/credit-transaction.entity';
+import { Host } from '../modules/hosts/entities/host.entity';
 import { Event } from '../modules/events/entities/event.entity';
 import { IdempotencyKey } from '../modules/idempotency/entities/idempotency-key.entity';
 import { Metric } from '../modules/metrics/entities/metric.entity';
@@ -7,4 +8,4 @@ import { User } from '../modules/users/entities/user.entity';
 import { Vm } from '../modules/vms/entities/vm.entity';
 
 /** Every entity, listed explicitly (no globs): the app, the CLI and the tests share this list. */
-export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey];
+export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host];

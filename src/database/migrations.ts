@@ -6,6 +6,7 @@ import { Metrics1795638497124 } from '../../migrations/1795638497124-Metrics';
 import { UserQuotas1795640082483 } from '../../migrations/1795640082483-UserQuotas';
 import { UsersIdentityNotify1795646889384 } from '../../migrations/1795646889384-UsersIdentityNotify';
 import { SshKeys1795820756212 } from '../../migrations/1795820756212-SshKeys';
+import { Hosts1795823222648 } from '../../migrations/1795823222648-Hosts';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -17,4 +18,5 @@ export const MIGRATIONS: Function[] = [
   UserQuotas1795640082483,
   UsersIdentityNotify1795646889384,
   SshKeys1795820756212,
+  Hosts1795823222648,
 ];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Client } from 'pg';
 import { eventually, newUser } from '../support/factories';
-import { createTestApp, createTestDatabase } from '../support/test-app';
+import { createTestApp, createTestDatabase, TEST_VM_QUEUE } from '../support/test-app';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }; // costs 17
 
@@ -46,7 +46,7 @@ describe('fault injection (e2e)', () => {
 
       const vms = await ctx.db.query(`SELECT name FROM vms WHERE user_id = $1 ORDER BY name`, [user.id]);
       expect(vms.map((v: { name: string }) => v.name)).toEqual(['after', 'before']);
-      const jobs = await ctx.db.query(`SELECT data->>'vmId' AS vm, count(*)::int AS n FROM pgboss.job WHERE name = 'vm-operation' GROUP BY 1`);
+      const jobs = await ctx.db.query(`SELECT data->>'vmId' AS vm, count(*)::int AS n FROM pgboss.job WHERE name = '${TEST_VM_QUEUE}' GROUP BY 1`);
       expect(jobs.map((j: { n: number }) => j.n)).toEqual([1, 1]);
       const [{ credits }] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [user.id]);
       expect(credits).toBe(100 - 2 * 17);

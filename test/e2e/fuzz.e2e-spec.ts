@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { Test } from 'supertest';
 import { newUser, TestUser } from '../support/factories';
-import { createTestApp, TestContext } from '../support/test-app';
+import { createTestApp, TestContext, registerHost } from '../support/test-app';
 
 /** Values that break naive code: wrong types, extremes, injection strings, unicode, huge and deep. */
 const deep = (n: number): unknown => (n === 0 ? 'bottom' : { d: deep(n - 1) });
@@ -58,6 +58,7 @@ describe('input fuzzing over every write route (e2e)', () => {
   beforeAll(async () => {
     // No worker: VM state changes only through the requests under test, so a rejected one must leave it as it was.
     ctx = await createTestApp({ env: { WORKER: false, QUOTA_MAX_VMS: 0, QUOTA_MAX_CPU_CORES: 0, QUOTA_MAX_RAM_MB: 0 } });
+    await registerHost(ctx);
     user = await newUser(ctx, { credits: 100_000 });
     admin = await newUser(ctx, { role: 'admin' });
     vmId = (await ctx.http.post('/api/vms').set(user.auth).send({ name: 'fuzz-target', os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }).expect(202)).body.id;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
 import { hostQueue } from '../../src/queue/host';
 import { eventually, newUser, TestUser } from '../support/factories';
-import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
+import { createTestApp, createTestDatabase, TestContext, TEST_HOST } from '../support/test-app';
 
 const spec = { os_type: 'debian-12', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 const HOUR = 3600_000;
@@ -252,10 +252,10 @@ describe('the collection schedule with two workers on one database (e2e)', () =>
     try {
       const schedules = await one.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'metrics-%' ORDER BY name`);
       expect(schedules).toEqual([
-        { name: hostQueue('metrics-collect'), cron: '* * * * *' },
+        { name: hostQueue('metrics-collect', TEST_HOST), cron: '* * * * *' },
         { name: 'metrics-prune', cron: '0 * * * *' },
       ]);
-      const queue = hostQueue('metrics-collect');
+      const queue = hostQueue('metrics-collect', TEST_HOST);
       await eventually(async () => {
         const rows: { state: string }[] = await one.db.query(`SELECT state FROM pgboss.job WHERE name = $1`, [queue]);
         return rows.some((r) => r.state === 'completed');

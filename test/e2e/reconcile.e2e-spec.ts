@@ -8,7 +8,7 @@ import { VM_PROVIDER } from '../../src/modules/vms/providers/vm-provider.interfa
 import { VmReconciler } from '../../src/modules/vms/vms.reconciler';
 import { hostQueue } from '../../src/queue/host';
 import { eventually, newUser, TestUser } from '../support/factories';
-import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
+import { createTestApp, createTestDatabase, TestContext, TEST_VM_QUEUE, TEST_HOST, registerHost } from '../support/test-app';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
 
@@ -121,6 +121,7 @@ describe('stuck VMs (e2e)', () => {
     const database = await createTestDatabase();
     // An API-only process: it queues the provisioning job but runs no consumer and registers no schedule.
     const api = await createTestApp({ database, env: { WORKER: false, RECONCILE_STUCK_SECONDS: 600 } });
+    await registerHost(api);
     let worker: TestContext | undefined;
     try {
       const user = await newUser(api, { credits: 100 });
@@ -153,14 +154,14 @@ describe('stuck VMs (e2e)', () => {
       worker = await createTestApp({ database, env: { WORKER: true } });
       // A worker process registers the schedule, per host.
       expect(await worker.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([
-        { name: hostQueue('vm-reconcile'), cron: '* * * * *' },
+        { name: hostQueue('vm-reconcile', TEST_HOST), cron: '* * * * *' },
       ]);
       await eventually(async () => {
         const [{ status }] = await worker!.db.query(`SELECT status FROM vms WHERE id = $1`, [fresh]);
         return status === 'running';
       }, 15_000, 'the fresh VM to run');
       await eventually(async () => {
-        const [job] = await worker!.db.query(`SELECT state FROM pgboss.job WHERE name = 'vm-operation' AND data->>'vmId' = $1`, [stuck]);
+        const [job] = await worker!.db.query(`SELECT state FROM pgboss.job WHERE name = '${TEST_VM_QUEUE}' AND data->>'vmId' = $1`, [stuck]);
         return job?.state === 'completed';
       }, 15_000, 'the stale job to complete');
       const [{ status }] = await worker.db.query(`SELECT status FROM vms WHERE id = $1`, [stuck]);

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { Exposition, parsePrometheus } from '../support/prometheus';
-import { createTestApp, TestContext } from '../support/test-app';
+import { createTestApp, TestContext, TEST_VM_QUEUE, registerHost } from '../support/test-app';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }; // costs 17
 
@@ -91,8 +91,8 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
     expect(m.value('vmapi_vms', { status: 'running' })).toBe(2);
     expect(m.value('vmapi_vms', { status: 'destroyed' })).toBe(0);
     expect(m.all('vmapi_vms')).toHaveLength(9);
-    expect(m.value('vmapi_queue_jobs_processed_total', { queue: 'vm-operation', outcome: 'completed' })).toBeGreaterThanOrEqual(2);
-    expect(m.value('vmapi_queue_job_duration_seconds_count', { queue: 'vm-operation' })).toBeGreaterThanOrEqual(2);
+    expect(m.value('vmapi_queue_jobs_processed_total', { queue: TEST_VM_QUEUE, outcome: 'completed' })).toBeGreaterThanOrEqual(2);
+    expect(m.value('vmapi_queue_job_duration_seconds_count', { queue: TEST_VM_QUEUE })).toBeGreaterThanOrEqual(2);
     expect(m.value('vmapi_credits_debited_total', { kind: 'vm_create' })).toBe(2 * 17);
   });
 });
@@ -100,12 +100,13 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
 describe('queue depth and metrics settings (e2e)', () => {
   it('shows jobs waiting in a queue no process consumes', async () => {
     const ctx = await createTestApp({ env: { WORKER: false } });
+    await registerHost(ctx);
     try {
       const user = await newUser(ctx, { credits: 100 });
       await ctx.http.post('/api/vms').set(user.auth).send({ name: 'waiting', ...spec }).expect(202);
       await ctx.http.post('/api/vms').set(user.auth).send({ name: 'waiting-2', ...spec }).expect(202);
       const m = await scrape(ctx);
-      expect(m.value('vmapi_queue_jobs', { queue: 'vm-operation', state: 'created' })).toBe(2);
+      expect(m.value('vmapi_queue_jobs', { queue: TEST_VM_QUEUE, state: 'created' })).toBe(2);
       expect(m.value('vmapi_vms', { status: 'provisioning' })).toBe(2);
     } finally {
       await ctx.close();

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { VM_PROVIDER, type VmProvider } from '../../src/modules/vms/providers/vm-provider.interface';
 import { SimulatorProvider } from '../../src/modules/vms/providers/simulator.provider';
 import { eventually, newUser } from '../support/factories';
-import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
+import { createTestApp, createTestDatabase, TestContext, TEST_VM_QUEUE, registerHost } from '../support/test-app';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }; // costs 17
 
@@ -65,6 +65,7 @@ describe('provider failures (e2e)', () => {
     const database = await createTestDatabase();
     // Process A only takes requests.
     const a = await createTestApp({ database, env: { WORKER: false } });
+    await registerHost(a);
     const user = await newUser(a, { credits: 100 });
     const res = await a.http.post('/api/vms').set(user.auth).send({ name: 'orphan', ...spec }).expect(202);
     const vmId = res.body.id as string;
@@ -72,7 +73,7 @@ describe('provider failures (e2e)', () => {
     const [[job]] = await a.db.query(
       `UPDATE pgboss.job SET state = 'active', started_on = now() - interval '10 minutes', expire_in = interval '1 second',
               retry_delay = 0, retry_backoff = false
-        WHERE name = 'vm-operation' AND data->>'vmId' = $1 RETURNING id`,
+        WHERE name = '${TEST_VM_QUEUE}' AND data->>'vmId' = $1 RETURNING id`,
       [vmId],
     );
     await a.db.query(`UPDATE vms SET locked_by = $2, locked_until = now() - interval '1 second' WHERE id = $1`, [vmId, job.id]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { eventually, newUser, TestUser } from '../support/factories';
-import { createTestApp, TestContext } from '../support/test-app';
+import { createTestApp, TestContext, TEST_VM_QUEUE } from '../support/test-app';
 
 const spec = { os_type: 'ubuntu-22.04', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 }; // costs 34
 
@@ -218,7 +218,7 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const [row] = await ctx.db.query(
         `SELECT u.credits, (SELECT sum(amount)::int FROM credit_transactions t WHERE t.user_id = u.id) AS ledger,
                 (SELECT count(*)::int FROM vms v WHERE v.user_id = u.id) AS vms,
-                (SELECT count(*)::int FROM pgboss.job j WHERE j.name = 'vm-operation' AND j.data->>'vmId' IN (SELECT id::text FROM vms WHERE user_id = u.id)) AS jobs
+                (SELECT count(*)::int FROM pgboss.job j WHERE j.name = '${TEST_VM_QUEUE}' AND j.data->>'vmId' IN (SELECT id::text FROM vms WHERE user_id = u.id)) AS jobs
            FROM users u WHERE u.id = $1`,
         [user.id],
       );

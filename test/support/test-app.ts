@@ -8,6 +8,14 @@ import TestAgent from 'supertest/lib/agent';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
 import { buildOpenApiDocument, configureApp } from '../../src/app.setup';
+import { hostQueue } from '../../src/queue/host';
+import { QueueService } from '../../src/queue/queue.service';
+import { ensureVmOperationQueue, VM_OPERATION_QUEUE, vmOperationQueue } from '../../src/modules/vms/vm-jobs';
+
+/** HOST_NAME of every test app unless a test says otherwise. */
+export const TEST_HOST = 'test-host';
+/** Its VM operation queue. */
+export const TEST_VM_QUEUE = hostQueue(VM_OPERATION_QUEUE, TEST_HOST);
 import { createResponseValidator } from './response-validator';
 
 /** Records every line at every level, as the app would print it. */
@@ -78,7 +86,18 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     imports: [
       AppModule.forRoot({
         databaseUrl: database.url,
-        env: { VM_PROVIDER: 'simulator', SIMULATOR_DELAY_MS: 0, JWT_SECRET: 'test-secret-that-is-at-least-32-characters', ...options.env },
+        env: {
+          VM_PROVIDER: 'simulator',
+          SIMULATOR_DELAY_MS: 0,
+          JWT_SECRET: 'test-secret-that-is-at-least-32-characters',
+          // One roomy host that stays online for the length of a test; host tests set their own.
+          HOST_NAME: TEST_HOST,
+          HOST_CPU_CORES: 10_000,
+          HOST_RAM_MB: 100_000_000,
+          HOST_DISK_GB: 10_000_000,
+          HOST_OFFLINE_SECONDS: 3600,
+          ...options.env,
+        },
       }),
     ],
   });
@@ -104,4 +123,22 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
       }
     },
   };
+}
+
+/**
+ * Registers a host as its worker would (its queue, then its row), for API-only (WORKER=false) tests
+ * that create VMs: placement needs an online host, and the jobs then wait in its queue.
+ */
+export async function registerHost(
+  ctx: TestContext,
+  host: { name?: string; cpuCores?: number; ramMb?: number; diskGb?: number } = {},
+): Promise<string> {
+  const name = host.name ?? TEST_HOST;
+  await ensureVmOperationQueue(ctx.app.get(QueueService), vmOperationQueue(name));
+  await ctx.db.query(
+    `INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, version, last_seen_at)
+     VALUES ($1, $2, $3, $4, 1, 1, 1, 'test', now()) ON CONFLICT (name) DO UPDATE SET last_seen_at = now()`,
+    [name, host.cpuCores ?? 10_000, host.ramMb ?? 100_000_000, host.diskGb ?? 10_000_000],
+  );
+  return name;
 }

@@ -42,7 +42,7 @@ export class AdminController {
     const owners = await this.users.byIds(vms.map((v) => v.userId));
     return vms.map((vm) => {
       const o = owners.get(vm.userId);
-      return { ...toVmResponse(vm), user_id: vm.userId, owner: { id: vm.userId, username: o?.username ?? '', email: o?.email ?? '' } };
+      return { ...toVmResponse(vm), user_id: vm.userId, host: vm.host, owner: { id: vm.userId, username: o?.username ?? '', email: o?.email ?? '' } };
     });
   }
 

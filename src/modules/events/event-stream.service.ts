@@ -5,7 +5,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../common/app-error';
 import { DATABASE_URL } from '../../database/database.tokens';
 import { PgListener } from '../../database/pg-listener';
-import { EventResponseDto, toEventResponse } from './dto/event-response.dto';
+import { EventResponseDto, toEventResponse, toUserEventView } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
 import { EVENTS_CHANNEL, EventNotice } from './events.types';
 
@@ -166,7 +166,7 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   private deliver(sub: Subscription, event: EventResponseDto): boolean {
     if (sub.ended || !sub.sink || !sub.fresh(event.id)) return true;
-    return sub.sink.send(event);
+    return sub.sink.send(sub.scope.userId === null ? event : toUserEventView(event));
   }
 
   private streamFailed(sub: Subscription, err: Error): void {

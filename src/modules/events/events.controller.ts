@@ -2,10 +2,10 @@ import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiAuth } from '../../common/api-errors.decorator';
-import { PageOf } from '../../common/pagination';
+import { mapPage, PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { EventQueryDto } from './dto/event-query.dto';
-import { EventResponseDto } from './dto/event-response.dto';
+import { EventResponseDto, toUserEventView } from './dto/event-response.dto';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';
@@ -26,9 +26,9 @@ export class EventsController {
   @ApiOperation({ operationId: 'listEvents', summary: 'The caller’s audit events, newest first' })
   @ApiOkResponse({ type: EventPage })
   @ApiAuth(400)
-  list(@CurrentUser() caller: AuthUser, @Query() query: EventQueryDto) {
+  async list(@CurrentUser() caller: AuthUser, @Query() query: EventQueryDto) {
     const { limit, cursor, ...filter } = query;
-    return this.events.list({ ...filter, user_id: caller.id }, { limit, cursor });
+    return mapPage(await this.events.list({ ...filter, user_id: caller.id }, { limit, cursor }), toUserEventView);
   }
 
   @Get('stream')

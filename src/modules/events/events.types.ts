@@ -18,13 +18,16 @@ export const EVENT_ACTIONS = {
   'vm.operation_failed': { type: 'vm', severity: 'critical' },
   'vm.metadata_updated': { type: 'vm', severity: 'info' },
   'vm.stuck_failed': { type: 'vm', severity: 'critical' },
+  'vm.host_offline': { type: 'vm', severity: 'warning' },
   'system.credit_deduction': { type: 'system', severity: 'info' },
   'system.credit_grant': { type: 'system', severity: 'info' },
   'system.status_drift': { type: 'system', severity: 'warning' },
+  'system.host_offline': { type: 'system', severity: 'warning' },
   'admin.vm_action': { type: 'admin', severity: 'info' },
   'admin.credit_adjustment': { type: 'admin', severity: 'info' },
   'admin.user_updated': { type: 'admin', severity: 'info' },
   'admin.bootstrap': { type: 'admin', severity: 'info' },
+  'admin.host_updated': { type: 'admin', severity: 'info' },
 } as const satisfies Record<string, { type: EventType; severity: EventSeverity }>;
 
 export type EventAction = keyof typeof EVENT_ACTIONS;

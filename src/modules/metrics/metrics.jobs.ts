@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { ConfigService } from '@nestjs/config';
 import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
-import { hostQueue, THIS_HOST } from '../../queue/host';
+import { hostQueue } from '../../queue/host';
+import { HostsService } from '../hosts/hosts.service';
 import { QueueService } from '../../queue/queue.service';
 import { toVmTarget, type Vm } from '../vms/entities/vm.entity';
 import { VM_PROVIDER, type VmProvider, type VmStats } from '../vms/providers/vm-provider.interface';
@@ -33,16 +34,17 @@ export class MetricsJobs implements OnApplicationBootstrap {
     private readonly queue: QueueService,
     private readonly config: ConfigService<Env, true>,
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
+    private readonly hosts: HostsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.queue.periodic(hostQueue(METRICS_COLLECT_QUEUE), this.config.get('METRICS_COLLECT_MINUTES', { infer: true }), () => this.collect());
+    await this.queue.periodic(hostQueue(METRICS_COLLECT_QUEUE, this.hosts.name), this.config.get('METRICS_COLLECT_MINUTES', { infer: true }), () => this.collect());
     await this.queue.periodic(METRICS_PRUNE_QUEUE, this.config.get('METRICS_PRUNE_MINUTES', { infer: true }), () => this.prune());
   }
 
   /** One sample of each running VM on this host; a VM whose stats fail is skipped (and logged). */
   async collect(): Promise<{ sampled: number; failed: number }> {
-    const vms = await this.vms.listRunningOnHost(THIS_HOST);
+    const vms = await this.vms.listRunningOnHost(this.hosts.name);
     const samples = await mapLimit(vms, SAMPLE_CONCURRENCY, async (vm): Promise<{ vm: Vm; at: Date; stats: VmStats } | null> => {
       try {
         const stats = await this.provider.stats(toVmTarget(vm));
@@ -62,7 +64,7 @@ export class MetricsJobs implements OnApplicationBootstrap {
     }
     await this.metrics.insertSamples(rows);
     const sampled = samples.filter(Boolean).length;
-    this.logger.debug(`Sampled ${sampled} of ${vms.length} running VMs on ${THIS_HOST}`);
+    this.logger.debug(`Sampled ${sampled} of ${vms.length} running VMs on ${this.hosts.name}`);
     return { sampled, failed: vms.length - sampled };
   }
 

@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { Env } from '../../config/env.validation';
 import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
+import { HostsModule } from '../hosts/hosts.module';
 import { VmsModule } from '../vms/vms.module';
 import { Metric } from './entities/metric.entity';
 import { HttpMetricsMiddleware } from './http-metrics.middleware';
@@ -18,7 +19,7 @@ import { ServiceMetrics } from './service-metrics.service';
  * metrics for operators (GET /metrics, Prometheus text format).
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([Metric]), VmsModule, CreditsModule, EventsModule],
+  imports: [TypeOrmModule.forFeature([Metric]), VmsModule, CreditsModule, EventsModule, HostsModule],
   controllers: [MetricsController, ServiceMetricsController],
   providers: [MetricsService, MetricsJobs, ServiceMetrics],
   exports: [MetricsService, ServiceMetrics],

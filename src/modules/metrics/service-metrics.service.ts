@@ -6,6 +6,8 @@ import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import { CreditsService } from '../credits/credits.service';
 import { EventStreamService } from '../events/event-stream.service';
+import type { Resources } from '../hosts/host-capacity';
+import { HostsService, HostState } from '../hosts/hosts.service';
 import { VmsService } from '../vms/vms.service';
 
 /** Label value for requests no route matched: raw paths would make the label unbounded. */
@@ -35,6 +37,7 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
     vms: VmsService,
     credits: CreditsService,
     streams: EventStreamService,
+    hosts: HostsService,
   ) {
     this.enabled = config.get('METRICS_ENABLED', { infer: true });
     this.port = config.get('METRICS_PORT', { infer: true });
@@ -128,6 +131,46 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
         for (const t of totals) debited.inc({ kind: t.kind }, t.credits);
       }),
     });
+
+    // Hosts: one read per scrape feeds all their series (each gauge's collect asks for it).
+    let hostRead: { at: number; states: Promise<HostState[]> } | undefined;
+    const readHosts = () => {
+      if (!hostRead || Date.now() - hostRead.at > 1000) hostRead = { at: Date.now(), states: hosts.all() };
+      return hostRead.states;
+    };
+    const RESOURCES: [keyof Resources, string][] = [['cpuCores', 'cpu_cores'], ['ramMb', 'ram_mb'], ['diskGb', 'disk_gb']];
+    const perResource = (name: string, help: string, pick: (h: HostState) => Resources): void => {
+      const gauge: Gauge<'host' | 'resource'> = new Gauge({
+        name,
+        help,
+        labelNames: ['host', 'resource'],
+        registers,
+        collect: guarded('hosts', async () => {
+          const states = await readHosts();
+          gauge.reset();
+          for (const h of states) for (const [key, resource] of RESOURCES) gauge.set({ host: h.name, resource }, pick(h)[key]);
+        }),
+      });
+    };
+    perResource('vmapi_host_capacity', 'What each hypervisor host has (cores, MB RAM, GB disk), before allocation ratios', (h) => h.capacity);
+    perResource('vmapi_host_allocated', 'What the VMs placed on each host take (not destroyed, not failed-and-released)', (h) => h.allocated);
+    perResource('vmapi_host_free', 'Room left on each host for new VMs: capacity x allocation ratio - allocated', (h) => h.free);
+    const perHost = (name: string, help: string, value: (h: HostState) => number): void => {
+      const gauge: Gauge<'host'> = new Gauge({
+        name,
+        help,
+        labelNames: ['host'],
+        registers,
+        collect: guarded('hosts', async () => {
+          const states = await readHosts();
+          gauge.reset();
+          for (const h of states) gauge.set({ host: h.name }, value(h));
+        }),
+      });
+    };
+    perHost('vmapi_host_vms', 'VMs counting against each host', (h) => h.vmCount);
+    perHost('vmapi_host_online', '1 while the host heartbeats (within HOST_OFFLINE_SECONDS), else 0', (h) => (h.status === 'online' ? 1 : 0));
+    perHost('vmapi_host_schedulable', '1 when placement may choose the host, 0 when drained', (h) => (h.schedulable ? 1 : 0));
 
     const openStreams: Gauge = new Gauge({
       name: 'vmapi_event_streams',

@@ -1,10 +1,26 @@
+import { hostQueue } from '../../queue/host';
+import type { QueueService } from '../../queue/queue.service';
 import type { VmOperation, VmStatus } from './vm-state';
 
 export const OPERATION_TIMEOUTS = Symbol('OPERATION_TIMEOUTS');
 
+/**
+ * The shared operation queue every worker consumes: only for VMs with no host recorded (created
+ * before hosts existed and never brought up); every other VM's jobs go to its host's queue.
+ */
 export const VM_OPERATION_QUEUE = 'vm-operation';
-/** Jobs that exhausted their retries land here; the worker marks their VM failed. */
+/** Jobs that exhausted their retries land here; any worker marks their VM failed (database only). */
 export const VM_OPERATION_DEAD_QUEUE = 'vm-operation-dead';
+
+/** The queue of a VM's operations: its host's, so only that host's workers run them. */
+export function vmOperationQueue(host: string | null): string {
+  return host === null ? VM_OPERATION_QUEUE : hostQueue(VM_OPERATION_QUEUE, host);
+}
+
+/** Creates an operation queue with the retry policy (whoever creates it first fixes its options). */
+export function ensureVmOperationQueue(queue: QueueService, name: string): Promise<void> {
+  return queue.ensureQueue(name, { retryLimit: 3, retryDelay: 5, retryBackoff: true, deadLetter: VM_OPERATION_DEAD_QUEUE });
+}
 
 export interface VmOperationJob {
   vmId: string;

@@ -5,6 +5,7 @@ import type { Env } from '../../config/env.validation';
 import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
 import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
+import { HostsModule } from '../hosts/hosts.module';
 import { UsersModule } from '../users/users.module';
 import { Vm } from './entities/vm.entity';
 import { buildOsCatalog } from './os-catalog';
@@ -17,7 +18,7 @@ import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule],
+  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule, HostsModule],
   controllers: [VmsController],
   providers: [
     VmsService,

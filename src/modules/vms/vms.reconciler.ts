@@ -4,15 +4,19 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, Repository } from 'typeorm';
 import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
-import { hostQueue, THIS_HOST } from '../../queue/host';
+import { hostQueue } from '../../queue/host';
 import { QueueService } from '../../queue/queue.service';
 import { EventsService } from '../events/events.service';
+import type { RecordEventInput } from '../events/events.types';
+import { HostsService } from '../hosts/hosts.service';
 import { toVmTarget, Vm } from './entities/vm.entity';
 import { ProviderState, VM_PROVIDER, VmConnection, VmProvider } from './providers/vm-provider.interface';
 import { TRANSITIONAL_STATUSES, VmStatus } from './vm-state';
 import { FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
 
 export const VM_RECONCILE_QUEUE = 'vm-reconcile';
+/** Not per host: it watches for hosts that stopped answering, so it must run on the others. */
+export const HOST_WATCH_QUEUE = 'host-watch';
 
 /** Provider status calls in flight at once (each is a `vagrant status` process). */
 const CHECK_CONCURRENCY = 8;
@@ -38,7 +42,11 @@ export interface ReconcileReport {
  * - compares the provider's view of this host's running and stopped VMs with their status, and
  *   corrects drift with a `system.status_drift` event (warning; critical when the machine is gone);
  * - fails VMs stuck in a transitional status past RECONCILE_STUCK_SECONDS with no worker holding
- *   them, with a critical `vm.stuck_failed` event (a job that still runs later finds it stale).
+ *   them, with a critical `vm.stuck_failed` event (a job that still runs later finds it stale);
+ *   never a VM whose host is offline: its job waits for the host, which is not being stuck.
+ * And, once per interval across all workers (not per host), reports hosts offline for longer than
+ * HOST_OFFLINE_WARN_SECONDS: a `system.host_offline` warning for admins and a `vm.host_offline`
+ * warning on each VM there (its owner sees it, without the host's name), once per outage.
  * Every change is one conditional UPDATE plus its event in one transaction, and applies only if the
  * status has not changed since it was read and no worker holds the VM's lease, so it never races
  * an operation.
@@ -54,11 +62,48 @@ export class VmReconciler implements OnApplicationBootstrap {
     private readonly queue: QueueService,
     private readonly config: ConfigService<Env, true>,
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
+    private readonly hosts: HostsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    const minutes = this.config.get('RECONCILE_MINUTES', { infer: true });
     // Per host: provider state is only visible from the VM's own host (its Vagrant workdir).
-    await this.queue.periodic(hostQueue(VM_RECONCILE_QUEUE), this.config.get('RECONCILE_MINUTES', { infer: true }), () => this.reconcile());
+    await this.queue.periodic(hostQueue(VM_RECONCILE_QUEUE, this.hosts.name), minutes, () => this.reconcile());
+    await this.queue.periodic(HOST_WATCH_QUEUE, minutes, () => this.reportOfflineHosts());
+  }
+
+  /** Warning events for hosts offline longer than HOST_OFFLINE_WARN_SECONDS (each outage once); returns their names. */
+  async reportOfflineHosts(): Promise<string[]> {
+    return this.dataSource.transaction(async (m) => {
+      const hosts = await this.hosts.claimLongOffline(m);
+      for (const host of hosts) {
+        const since = host.lastSeenAt.toISOString();
+        const vms: { id: string; user_id: string; name: string; status: VmStatus }[] = await m.query(
+          `SELECT id, user_id, name, status FROM vms WHERE host = $1 AND status <> 'destroyed' ORDER BY created_at`,
+          [host.name],
+        );
+        const events: RecordEventInput[] = [
+          {
+            action: 'system.host_offline',
+            message: `Host ${host.name} has sent no heartbeat since ${since}; ${vms.length} VMs wait for it`,
+            details: { host: host.name, last_seen_at: since, vm_count: vms.length },
+          },
+          // The owner learns that the machine is unreachable, not where it is.
+          ...vms.map(
+            (vm): RecordEventInput => ({
+              action: 'vm.host_offline',
+              message: `The hypervisor host of VM ${vm.name} has been unreachable since ${since}; the VM stays ${vm.status} and its pending actions run when the host is back`,
+              details: { host: host.name, status: vm.status, unreachable_since: since },
+              userId: vm.user_id,
+              vmId: vm.id,
+            }),
+          ),
+        ];
+        await this.events.recordAll(m, events);
+        this.logger.warn(`Host ${host.name} offline since ${since} (${vms.length} VMs reported)`);
+      }
+      return hosts.map((h) => h.name);
+    });
   }
 
   async reconcile(): Promise<ReconcileReport> {
@@ -70,13 +115,18 @@ export class VmReconciler implements OnApplicationBootstrap {
     return { checked, corrected, stuck };
   }
 
-  /** Database only, so every host's pass covers all VMs; the conditional UPDATE makes one of them win. */
+  /**
+   * Database only, so every host's pass covers all VMs; the conditional UPDATE makes one of them win.
+   * VMs of offline (or never registered) hosts are left alone: reportOfflineHosts speaks for them.
+   */
   async failStuck(): Promise<string[]> {
     const deadline = this.config.get('RECONCILE_STUCK_SECONDS', { infer: true });
+    const online = await this.hosts.onlineNames();
     const candidates = await this.vms
       .createQueryBuilder('vm')
       .where('vm.status IN (:...statuses)', { statuses: TRANSITIONAL_STATUSES })
       .andWhere('vm.status_changed_at < now() - make_interval(secs => :deadline)', { deadline })
+      .andWhere('(vm.host IS NULL OR vm.host = ANY(:online))', { online })
       .getMany();
     const failed: string[] = [];
     for (const vm of candidates) {
@@ -96,7 +146,7 @@ export class VmReconciler implements OnApplicationBootstrap {
 
   /** Running and stopped VMs on this host against what the provider reports. */
   async correctDrift(): Promise<{ checked: number; corrected: Drift[] }> {
-    const vms = await this.vms.findBy({ host: THIS_HOST, status: In(['running', 'stopped']) });
+    const vms = await this.vms.findBy({ host: this.hosts.name, status: In(['running', 'stopped']) });
     const results = await mapLimit(vms, CHECK_CONCURRENCY, async (vm) => {
       let state: ProviderState;
       try {
@@ -116,9 +166,10 @@ export class VmReconciler implements OnApplicationBootstrap {
     let params: unknown[] = [];
     if (state === 'unknown' || state === vm.status) return null;
     if (state === 'not_created') {
-      // The machine is gone (its disk with it): nothing to start again, only to destroy.
+      // The machine is gone (its disk with it): nothing to start again, only to destroy. Its
+      // resources are free on the host (released), so they no longer count for placement.
       to = 'failed';
-      set = `${FAILED_SET}, ip_address = NULL, ssh_port = NULL`;
+      set = `${FAILED_SET}, ip_address = NULL, ssh_port = NULL, released_at = now()`;
     } else if (state === 'stopped') {
       to = 'stopped';
       set = STOPPED_SET;
@@ -131,7 +182,7 @@ export class VmReconciler implements OnApplicationBootstrap {
         this.logger.warn(`VM ${vm.id} runs but its connection is unreadable: ${(err as Error).message}`);
       }
       set = STARTED_SET;
-      params = [connection.ip_address, connection.ssh_port, THIS_HOST];
+      params = [connection.ip_address, connection.ssh_port, this.hosts.name];
     }
     const guard = { statusChangedAt: vm.statusChangedAt, unleased: true };
     const applied = await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: vm.status, to, set, params, guard }, () => ({
@@ -140,8 +191,8 @@ export class VmReconciler implements OnApplicationBootstrap {
       message:
         state === 'not_created'
           ? `VM ${vm.name} was ${vm.status} but its machine no longer exists; marked failed`
-          : `VM ${vm.name} was ${vm.status} in the database but ${state} on ${THIS_HOST}; corrected`,
-      details: { from: vm.status, to, provider_state: state, host: THIS_HOST },
+          : `VM ${vm.name} was ${vm.status} in the database but ${state} on its host; corrected`,
+      details: { from: vm.status, to, provider_state: state, host: this.hosts.name },
       userId: vm.userId,
       vmId: vm.id,
     }));

@@ -13,6 +13,7 @@ import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
 import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import type { RecordEventInput } from '../events/events.types';
+import { HostsService } from '../hosts/hosts.service';
 import type { User } from '../users/entities/user.entity';
 import { QuotaOverrides, quotaOverridesOf, UsersService } from '../users/users.service';
 import { metadataProblem } from './dto/metadata.validator';
@@ -21,7 +22,7 @@ import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
 import { exceededResource, QUOTA_RESOURCES, QuotaLimits, QuotaUsageDto } from './quotas';
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
-import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
+import { ensureVmOperationQueue, jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, vmOperationQueue, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 import { prepared } from '../../database/prepared';
 
@@ -54,6 +55,7 @@ export class VmsService {
     private readonly users: UsersService,
     private readonly config: ConfigService<Env, true>,
     private readonly sshKeys: SshKeysService,
+    private readonly hosts: HostsService,
   ) {}
 
   /** A user's limits: their overrides, else the QUOTA_* defaults (0 = no limit). */
@@ -119,9 +121,11 @@ export class VmsService {
   }
 
   /**
-   * One transaction: debit (the conditional UPDATE refuses to overspend), insert the VM with a copy of
-   * its SSH keys, record the events and enqueue the provisioning job. Any failure leaves no VM, no
-   * charge and no job.
+   * One transaction: debit (the conditional UPDATE refuses to overspend), place the VM on a host,
+   * insert it with a copy of its SSH keys, record the events and enqueue the provisioning job on the
+   * host's queue. Any failure (503 `capacity.unavailable` when no host has room) leaves no VM, no
+   * charge and no job. Placement comes last before the writes: it locks the chosen host's row until
+   * commit, so the time creates on one host wait for each other is as short as it can be.
    */
   async create(user: AuthUser, dto: CreateVmDto): Promise<Vm> {
     this.assertOsType(dto.os_type);
@@ -138,8 +142,10 @@ export class VmsService {
           vmId: id,
         });
         await this.assertWithinQuota(m, user.id, dto);
+        const host = await this.hosts.place(m, { cpuCores: dto.cpu_cores, ramMb: dto.ram_mb, diskGb: dto.disk_gb });
         const vm = await this.insertVm(m, {
           id,
+          host,
           userId: user.id,
           name: dto.name,
           osType: dto.os_type,
@@ -179,7 +185,7 @@ export class VmsService {
         await this.enqueue(m, vm);
         return vm;
       });
-      this.queue.notify(VM_OPERATION_QUEUE);
+      this.queue.notify(vmOperationQueue(vm.host));
       return vm;
     } catch (err) {
       if (uniqueViolation(err) === 'vms_user_name_active_key') {
@@ -192,24 +198,27 @@ export class VmsService {
   /** Inserts a new VM as `provisioning` (plain SQL: on the create path) and returns it as read back. */
   private async insertVm(
     m: EntityManager,
-    v: Pick<Vm, 'id' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser'>,
+    v: Pick<Vm, 'id' | 'host' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser'>,
   ): Promise<Vm> {
     const rows: VmRow[] = await m.query(
-      prepared(`INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, $10, $11, now())
+      prepared(`INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at, host)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, $10, $11, now(), $12)
        RETURNING ${VM_COLUMNS}`),
-      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser],
+      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser, v.host],
     );
     return vmFromRow(rows[0]);
   }
 
-  /** Sends the job that completes the VM's current transitional status, in the caller's transaction. */
+  /**
+   * Sends the job that completes the VM's current transitional status, in the caller's transaction,
+   * to the VM's host's queue: only that host's workers run it, whenever the host is online.
+   */
   private async enqueue(m: EntityManager, vm: Vm): Promise<void> {
     const t = TRANSITIONS[vm.status];
     if (!t) throw new Error(`status ${vm.status} has no operation`);
     await this.queue.send<VmOperationJob>(
       m,
-      VM_OPERATION_QUEUE,
+      vmOperationQueue(vm.host),
       { vmId: vm.id, op: t.op, expect: vm.status },
       { expireInSeconds: jobExpirySeconds(t.op, this.timeouts) },
     );
@@ -300,6 +309,7 @@ export class VmsService {
           { vm_status: vm.status, allowed_actions: allowed },
         );
       }
+      await this.assertHostCanTake(m, vm, action);
       const from = vm.status;
       const saved = await this.update(m, vm, { status: to, statusChangedAt: new Date() });
       const byAdmin = ctx.actor.id !== vm.userId;
@@ -327,8 +337,31 @@ export class VmsService {
       await this.enqueue(m, saved);
       return saved;
     });
-    this.queue.notify(VM_OPERATION_QUEUE);
+    this.queue.notify(vmOperationQueue(vm.host));
     return vm;
+  }
+
+  /**
+   * What an action does while the VM's host is offline (its workers are down or cut off): stop and
+   * destroy are accepted (202) and wait in the host's queue, the VM in `stopping`/`destroying`,
+   * until the host is back; start and restart answer 409 `host.offline` and change nothing, since
+   * a VM the caller wants running cannot run there now and may run much later than meant.
+   * The user's answer never names the host.
+   */
+  private async assertHostCanTake(m: EntityManager, vm: Vm, action: VmAction): Promise<void> {
+    if (vm.host === null) return;
+    const availability = await this.hosts.availability(m, vm.host);
+    if (availability === 'online') return;
+    if (action === 'start' || action === 'restart') {
+      throw new AppError(
+        409,
+        'host.offline',
+        `The hypervisor host of this VM is offline; ${action} is refused until it is back (stop and destroy are accepted and run when it returns)`,
+        { vm_status: vm.status, allowed_actions: allowedActions(vm.status).filter((a) => a === 'stop' || a === 'destroy') },
+      );
+    }
+    // A host that never registered (a name from before hosts) has no queue yet: the job waits in one.
+    if (availability === 'unknown') await ensureVmOperationQueue(this.queue, vmOperationQueue(vm.host));
   }
 
   /** VMs per status, of one user or (no userId) of everyone, every status present (0 when none). */

@@ -7,12 +7,21 @@ import { EventsService } from '../events/events.service';
 import type { EventAction } from '../events/events.types';
 import { toVmTarget, Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
-import { jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, VM_OPERATION_DEAD_QUEUE, VM_OPERATION_QUEUE, VmOperationJob } from './vm-jobs';
+import {
+  ensureVmOperationQueue,
+  jobExpirySeconds,
+  OPERATION_TIMEOUTS,
+  OperationTimeouts,
+  VM_OPERATION_DEAD_QUEUE,
+  VM_OPERATION_QUEUE,
+  vmOperationQueue,
+  VmOperationJob,
+} from './vm-jobs';
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
 import { prepared } from '../../database/prepared';
-import { THIS_HOST } from '../../queue/host';
+import { HostsService } from '../hosts/hosts.service';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -46,7 +55,9 @@ function trimOutput(text: string, max = 2000): string {
 }
 
 /**
- * Consumes VM operation jobs. Each job takes a lease on its VM row (one provider operation per VM
+ * Consumes the VM operation jobs of its host (HOST_NAME): the host's own queue, plus the shared
+ * queue of VMs with no host recorded yet (from before hosts). Once it consumes, it registers the
+ * host, so placement only ever chooses hosts that have a worker. Each job takes a lease on its VM row (one provider operation per VM
  * at a time, across processes), runs the provider with a timeout, and records the outcome and its
  * event in one transaction. A crashed worker's job expires and is retried; one that exhausts its
  * retries is dead-lettered and its VM marked failed, so no VM stays in a transitional state.
@@ -62,32 +73,35 @@ export class VmWorker implements OnApplicationBootstrap {
     private readonly config: ConfigService<Env, true>,
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
     @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
+    private readonly hosts: HostsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.queue.ensureQueue(VM_OPERATION_DEAD_QUEUE);
-    await this.queue.ensureQueue(VM_OPERATION_QUEUE, {
-      retryLimit: 3,
-      retryDelay: 5,
-      retryBackoff: true,
-      deadLetter: VM_OPERATION_DEAD_QUEUE,
-    });
+    await ensureVmOperationQueue(this.queue, VM_OPERATION_QUEUE);
     if (!this.config.get('WORKER', { infer: true })) return;
+    const own = vmOperationQueue(this.hosts.name);
+    await ensureVmOperationQueue(this.queue, own);
     const concurrency = this.config.get('WORKER_CONCURRENCY', { infer: true });
     const options = { batchSize: 1, pollingIntervalSeconds: 1 };
     for (let i = 0; i < concurrency; i++) {
-      await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, options, ([job]) => this.run(job.id, job.data));
+      await this.queue.work<VmOperationJob>(own, options, ([job]) => this.run(job.id, job.data, own));
     }
+    // Legacy VMs are rare: one consumer, polled less often.
+    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 5 }, ([job]) =>
+      this.run(job.id, job.data, VM_OPERATION_QUEUE),
+    );
     await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.abandon(job.data));
-    this.logger.log(`Worker consuming ${VM_OPERATION_QUEUE} (${concurrency} at a time) with the ${this.provider.name} provider`);
+    await this.hosts.register();
+    this.logger.log(`Worker of host ${this.hosts.name} consuming ${own} (${concurrency} at a time) with the ${this.provider.name} provider`);
   }
 
-  async run(jobId: string, job: VmOperationJob): Promise<void> {
+  async run(jobId: string, job: VmOperationJob, queue = vmOperationQueue(this.hosts.name)): Promise<void> {
     const leased = await this.acquireLease(jobId, job);
     if (leased === 'missing') return;
     if (leased === 'busy') {
       // Another operation holds this VM; try again shortly rather than run two at once.
-      await this.queue.sendLater(VM_OPERATION_QUEUE, job, 2, { expireInSeconds: jobExpirySeconds(job.op, this.timeouts) });
+      await this.queue.sendLater(queue, job, 2, { expireInSeconds: jobExpirySeconds(job.op, this.timeouts) });
       return;
     }
     const vm = leased;
@@ -138,11 +152,11 @@ export class VmWorker implements OnApplicationBootstrap {
 
   private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
-    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, THIS_HOST] : [];
+    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.hosts.name] : [];
     await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
       action: DONE_EVENT[job.op](job.expect),
       message: `VM ${vm.name} is ${t.done}`,
-      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: THIS_HOST },
+      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.hosts.name },
       userId: vm.userId,
       vmId: vm.id,
     }));
@@ -155,7 +169,7 @@ export class VmWorker implements OnApplicationBootstrap {
     await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
       action: failedAction(job),
       message: `VM ${vm.name}: ${job.op} failed: ${message}`,
-      details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false },
+      details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false, host: this.hosts.name },
       userId: vm.userId,
       vmId: vm.id,
     }));

@@ -40,6 +40,10 @@ export class AdminVmResponseDto extends VmResponseDto {
 
   /** The VM's owner. */
   owner: VmOwnerDto;
+
+  /** The hypervisor host it is placed on (see GET /api/admin/hosts); null only for a VM from before hosts that never came up. */
+  @ApiProperty({ type: String, nullable: true, example: 'hv-01' })
+  host: string | null;
 }
 
 export class AdminEventQueryDto extends EventQueryDto {

@@ -46,3 +46,14 @@ export function toEventResponse(e: Event): EventResponseDto {
     created_at: e.createdAt,
   };
 }
+
+/** Details only admins see: which hypervisor host runs a VM is the operator's business, never a user's. */
+const ADMIN_ONLY_DETAILS = ['host'];
+
+/** An event as its user sees it (their feed and stream): without the admin-only details. */
+export function toUserEventView(e: EventResponseDto): EventResponseDto {
+  if (!ADMIN_ONLY_DETAILS.some((key) => key in e.details)) return e;
+  const details = { ...e.details };
+  for (const key of ADMIN_ONLY_DETAILS) delete details[key];
+  return { ...e, details };
+}

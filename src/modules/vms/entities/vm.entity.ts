@@ -55,7 +55,7 @@ export class Vm {
   @Column({ type: 'integer' })
   cost: number;
 
-  /** Hypervisor host that runs it (the worker's hostname). */
+  /** Hypervisor host it is placed on (HOST_NAME of its workers); null only for VMs from before hosts that never came up. */
   @Column({ type: 'varchar', length: 255, nullable: true })
   host: string | null;
 
@@ -81,6 +81,10 @@ export class Vm {
 
   @Column({ name: 'locked_until', type: 'timestamptz', precision: 3, nullable: true, select: false })
   lockedUntil: Date | null;
+
+  /** Set when a failed VM's machine is known to be gone: it no longer counts against its host. */
+  @Column({ name: 'released_at', type: 'timestamptz', precision: 3, nullable: true, select: false })
+  releasedAt: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;

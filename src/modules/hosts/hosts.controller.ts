@@ -1,0 +1,47 @@
+import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuth } from '../../common/api-errors.decorator';
+import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
+import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { HostResponseDto, toHostResponse, UpdateHostDto } from './dto/host.dto';
+import { HostsService } from './hosts.service';
+
+export const HostPage = PageOf(HostResponseDto);
+
+/** Hypervisor hosts for admins: what each holds and has left, and draining. */
+@ApiTags('admin')
+@Roles('admin')
+@Controller('admin/hosts')
+export class HostsController {
+  constructor(private readonly hosts: HostsService) {}
+
+  @Get()
+  @ApiOperation({ operationId: 'adminListHosts', summary: 'Hypervisor hosts by name, with capacity, allocation and status' })
+  @ApiOkResponse({ type: HostPage })
+  @ApiAuth(400, 403)
+  async list(@Query() page: PageQueryDto) {
+    return mapPage(await this.hosts.list(page), toHostResponse);
+  }
+
+  @Get(':name')
+  @ApiOperation({ operationId: 'adminGetHost', summary: 'One hypervisor host' })
+  @ApiOkResponse({ type: HostResponseDto })
+  @ApiAuth(403, 404)
+  async get(@Param('name') name: string) {
+    return toHostResponse(await this.hosts.get(name));
+  }
+
+  @Patch(':name')
+  @ApiOperation({
+    operationId: 'adminUpdateHost',
+    summary: 'Drain a host or return it to service',
+    description:
+      '`schedulable: false` drains the host: placement stops choosing it, while its VMs keep working (every action still runs on it). ' +
+      '`true` returns it. Each change records an `admin.host_updated` event with the admin and the reason.',
+  })
+  @ApiOkResponse({ type: HostResponseDto })
+  @ApiAuth(400, 403, 404)
+  async update(@CurrentUser() admin: AuthUser, @Param('name') name: string, @Body() dto: UpdateHostDto) {
+    return toHostResponse(await this.hosts.setSchedulable(admin, name, dto.schedulable, dto.reason));
+  }
+}
