@@ -12,11 +12,12 @@ import { hostQueue } from '../../src/queue/host';
 import { QueueService } from '../../src/queue/queue.service';
 import { ensureVmOperationQueue, VM_OPERATION_QUEUE, vmOperationQueue } from '../../src/modules/vms/vm-jobs';
 
+import { createResponseValidator } from './response-validator';
+
 /** HOST_NAME of every test app unless a test says otherwise. */
 export const TEST_HOST = 'test-host';
 /** Its VM operation queue. */
 export const TEST_VM_QUEUE = hostQueue(VM_OPERATION_QUEUE, TEST_HOST);
-import { createResponseValidator } from './response-validator';
 
 /** Records every line at every level, as the app would print it. */
 class CapturingLogger extends ConsoleLogger {

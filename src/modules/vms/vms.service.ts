@@ -32,6 +32,7 @@ export interface VmFilter {
   include_destroyed?: boolean;
   os_type?: string;
   name_prefix?: string;
+  host?: string;
 }
 
 export interface ActionContext {
@@ -231,6 +232,7 @@ export class VmsService {
     if (filter.status) c.add((p) => `status = ${p}`, filter.status);
     else if (!filter.include_destroyed) c.raw(`status <> 'destroyed'`);
     if (filter.os_type) c.add((p) => `os_type = ${p}`, filter.os_type);
+    if (filter.host) c.add((p) => `host = ${p}`, filter.host);
     if (filter.name_prefix) c.add((p) => `name LIKE ${p}`, `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%`);
     return paginateSql(this.vms, { select: `SELECT ${VM_COLUMNS} FROM vms`, where: c.where, params: c.params }, page, vmFromRow);
   }

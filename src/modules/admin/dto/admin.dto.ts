@@ -12,6 +12,10 @@ export class AdminVmQueryDto extends ListVmsQueryDto {
   @IsOptional() @IsString() @MaxLength(32)
   os_type?: string;
 
+  /** VMs placed on this hypervisor host. */
+  @IsOptional() @IsString() @MaxLength(100)
+  host?: string;
+
   /** VMs whose name starts with this. */
   @IsOptional() @Matches(/^[a-z0-9-]{1,63}$/, { message: 'name_prefix must be lowercase letters, digits or hyphens' })
   name_prefix?: string;
