@@ -87,7 +87,7 @@ const DESCRIPTIONS: Record<number, string> = {
   409: 'Conflicts with the current state',
   422: 'Idempotency-Key reused with a different request',
   429: 'Rate limit exceeded (see Retry-After)',
-  503: 'The database is unavailable',
+  503: 'The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)',
 };
 
 /** Declares the problem+json error answers of a route (429 and 503, which any route can answer, included). */

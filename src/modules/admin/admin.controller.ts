@@ -61,7 +61,9 @@ export class AdminController {
   @ApiOperation({
     operationId: 'adminPerformVmAction',
     summary: 'Act on any user’s VM (asynchronous)',
-    description: 'Same state machine and queue as the owner’s action. Records an admin event with the admin, the owner and the reason.',
+    description:
+      'Same state machine, host rules and queue as the owner’s action (start/restart on an offline host: 409 host.offline). ' +
+      'Records an admin event with the admin, the owner and the reason.',
   })
   @ApiAcceptedResponse({ type: AdminVmResponseDto })
   @ApiAuth(400, 403, 404, 409)

@@ -48,7 +48,9 @@ export class VmsController {
     description:
       'Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. ' +
       'Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. ' +
-      '403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed).',
+      '403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed). ' +
+      '503 capacity.unavailable (with Retry-After) when no hypervisor host is online, schedulable and has room for the ' +
+      'VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then.',
   })
   @ApiAcceptedResponse({ type: VmResponseDto })
   @ApiAuth(400, 402, 403, 409)
@@ -102,7 +104,9 @@ export class VmsController {
     summary: 'Start, stop, restart or destroy a VM (asynchronous)',
     description:
       'Moves the VM to a transitional status and queues the work; answers 202. 409 when the current status does not ' +
-      'allow the action (the answer lists `allowed_actions`). Destroyed VMs stay listed with include_destroyed=true.',
+      'allow the action (the answer lists `allowed_actions`). Destroyed VMs stay listed with include_destroyed=true. ' +
+      'While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and ' +
+      'the work runs when the host is back; start and restart answer 409 host.offline and change nothing.',
   })
   @ApiAcceptedResponse({ type: VmResponseDto })
   @ApiAuth(400, 404, 409)
