@@ -4,7 +4,7 @@ import type { Test } from 'supertest';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { sshKeygen } from '../support/ssh-keygen';
 import { listen, openSse } from '../support/sse';
-import { createTestApp, TestContext } from '../support/test-app';
+import { createTestApp, TEST_HOST, TestContext } from '../support/test-app';
 
 type Who = 'anonymous' | 'stranger' | 'owner' | 'admin';
 
@@ -57,6 +57,10 @@ const MATRIX: Record<string, Row> = {
   'POST /api/admin/users/{id}/credits': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 201 }, body: () => ({ amount: 1, reason: 'matrix' }) },
   'GET /api/admin/users/{id}/credits/transactions': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/credits/audit': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  // {name}: the test app's own host (its in-process worker registered it).
+  'GET /api/admin/hosts': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'GET /api/admin/hosts/{name}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'PATCH /api/admin/hosts/{name}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, body: () => ({ schedulable: true }) },
   // VM metrics: the owner or any admin (unlike the other owner routes).
   'POST /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 201, admin: 201 }, body: () => ({ points: [{ name: 'app.matrix', value: 1 }] }) },
   'GET /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 200 }, query: 'name=cpu_percent' },
@@ -103,7 +107,7 @@ describe('authorization matrix over every documented route (e2e)', () => {
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
       const id = row.id === 'sshKey' ? sshKeyId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
-      const path = template.replace('{id}', id) + (row.query ? `?${row.query}` : '');
+      const path = template.replace('{id}', id).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };
         if (row.stream) {
