@@ -11,7 +11,6 @@ import { buildOpenApiDocument, configureApp } from '../../src/app.setup';
 import { hostQueue } from '../../src/queue/host';
 import { QueueService } from '../../src/queue/queue.service';
 import { ensureVmOperationQueue, VM_OPERATION_QUEUE, vmOperationQueue } from '../../src/modules/vms/vm-jobs';
-
 import { createResponseValidator } from './response-validator';
 
 /** HOST_NAME of every test app unless a test says otherwise. */
