@@ -18,6 +18,7 @@ import type { LoadResult, LoadTarget } from './load';
 import { formatReport, type BenchReport, type GrowthEndpoint, type CaseResult, type GrowthResult, type QueueResult } from './report';
 import {
   api,
+  BENCH_HOST_ENV,
   cpuMs,
   freePorts,
   createDatabase,
@@ -29,6 +30,7 @@ import {
   log,
   percentile,
   pool,
+  registerBenchHost,
   RESULTS_DIR,
   ROOT,
   rssMb,
@@ -113,8 +115,10 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     QUOTA_MAX_CPU_CORES: '0',
     QUOTA_MAX_RAM_MB: '0',
     DB_POOL_SIZE: String(cfg.dbPool),
+    ...BENCH_HOST_ENV,
   };
 }
+
 
 async function startApi(name: string, databaseUrl: string, port: number, profile = false, nodeArgs = cfg.nodeArgs): Promise<Service> {
   const args = [...nodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [])];
@@ -181,7 +185,7 @@ async function queueCase(base: string, dbUrl: string, users: BenchUser[], worker
   const procs = Array.from({ length: workers }, (_, i) => startNode(`worker-${workers}-${i + 1}`, WORKER, env, cfg.nodeArgs));
   const peaks = procs.map((p) => sampleRss(p.proc.pid));
   try {
-    const ready = await Promise.all(procs.map((p) => p.waitForLine(/Worker consuming/, 60_000)));
+    const ready = await Promise.all(procs.map((p) => p.waitForLine(/Worker of host \S+ consuming/, 60_000)));
     const start = Math.min(...ready);
     const deadline = Date.now() + cfg.queueTimeout * 1000;
     let running = 0;
@@ -523,6 +527,7 @@ async function main(): Promise<void> {
   try {
     report.database.server = (await sql<{ v: string }>(dbUrl, `SELECT current_setting('server_version') AS v`))[0].v;
     apiSvc = await startApi('api', dbUrl, ports.api);
+    await registerBenchHost(dbUrl);
     report.rss.bootMb = rssMb(apiSvc.proc.pid);
     log(`registering ${cfg.users} users (argon2id: once each)`);
     const users = await registerUsers(base, cfg.users, `b${stamp}u`);

@@ -290,3 +290,33 @@ export function percentile(sorted: number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
 }
+
+// ---------------------------------------------------------------- host
+
+export const BENCH_HOST = 'bench-host';
+
+/**
+ * The API's host settings: one roomy host, registered by registerBenchHost (the queue case's workers
+ * serve it). Its row gets no heartbeat while no worker runs, so it counts as online for a day.
+ */
+export const BENCH_HOST_ENV: Record<string, string> = {
+  HOST_NAME: BENCH_HOST,
+  HOST_CPU_CORES: '1000000',
+  HOST_RAM_MB: '1000000000',
+  HOST_DISK_GB: '1000000000',
+  HOST_OFFLINE_SECONDS: String(24 * 3600),
+};
+
+/** What a worker's registration does (its operation queue, then its host row), for APIs that run no worker. */
+export async function registerBenchHost(dbUrl: string): Promise<void> {
+  await sql(dbUrl, `SELECT pgboss.create_queue($1, $2::json)`, [
+    `vm-operation.${BENCH_HOST}`,
+    JSON.stringify({ retryLimit: 3, retryDelay: 5, retryBackoff: true, deadLetter: 'vm-operation-dead' }),
+  ]);
+  await sql(
+    dbUrl,
+    `INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, version, last_seen_at)
+     VALUES ($1, 1000000, 1000000000, 1000000000, 1, 1, 1, 'bench', now())`,
+    [BENCH_HOST],
+  );
+}

@@ -1,6 +1,8 @@
 -- pgbench script: the SQL of one VM create (POST /api/vms) as one transaction, the database
 -- ceiling for that case. Mirrors the statements VmsService.create() sends: the conditional debit
--- with its ledger row in one statement (CreditsService.apply), the VM row (VmsService.insertVm),
+-- with its ledger row in one statement (CreditsService.apply), placement on the bench's one host (the
+-- candidate with its row lock, then the allocation read again under it: HostsService.place), the VM
+-- row (VmsService.insertVm),
 -- the two events in one INSERT (EventsService.recordAll) and pg-boss 10's insertJob (node_modules/pg-boss/src/plans.js)
 -- with the parameters the service sends. Keep it in step with those when they change.
 -- It leaves out what the HTTP path adds around it (JWT user read, CreditsGuard balance read).
@@ -21,9 +23,21 @@ SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0')
        ('VM pgb-' || to_hex(:vh::bigint))::varchar, (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, NULL::uuid, clock_timestamp()
   FROM moved
 RETURNING balance_after AS balance, created_at \gset
-INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at)
+SELECT h.name FROM hosts h CROSS JOIN LATERAL (SELECT COALESCE(sum(cpu_cores), 0)::int AS cpu, COALESCE(sum(ram_mb), 0)::int AS ram,
+  COALESCE(sum(disk_gb), 0)::int AS disk, count(*)::int AS vms
+  FROM vms WHERE host = h.name AND status <> 'destroyed' AND released_at IS NULL) a
+  WHERE h.schedulable AND h.last_seen_at > now() - make_interval(secs => 86400) AND h.name <> ALL('{}'::text[])
+    AND a.cpu + 2 <= h.cpu_cores * h.cpu_allocation_ratio AND a.ram + 1024 <= h.ram_mb * h.ram_allocation_ratio
+    AND a.disk + 20 <= h.disk_gb * h.disk_allocation_ratio
+  ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram DESC, h.name LIMIT 1 FOR UPDATE OF h;
+SELECT a.cpu + 2 <= h.cpu_cores * h.cpu_allocation_ratio AND a.ram + 1024 <= h.ram_mb * h.ram_allocation_ratio
+    AND a.disk + 20 <= h.disk_gb * h.disk_allocation_ratio AS fits
+  FROM hosts h CROSS JOIN LATERAL (SELECT COALESCE(sum(cpu_cores), 0)::int AS cpu, COALESCE(sum(ram_mb), 0)::int AS ram,
+  COALESCE(sum(disk_gb), 0)::int AS disk, count(*)::int AS vms
+  FROM vms WHERE host = h.name AND status <> 'destroyed' AND released_at IS NULL) a WHERE h.name = 'bench-host';
+INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at, host)
   VALUES ((lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, ('00000000-0000-4000-8000-' || lpad(:u::text, 12, '0'))::uuid,
-          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', '[]', 'vmuser', now())
+          'pgb-' || to_hex(:vh::bigint), 'ubuntu-22.04', 1024, 20, 2, 'provisioning', 34, '{}', '[]', 'vmuser', now(), 'bench-host')
   RETURNING id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at,
             cost, host, metadata, ssh_keys, ssh_user, status_changed_at, created_at, updated_at, destroyed_at;
 WITH inserted AS (
@@ -60,7 +74,7 @@ INSERT INTO pgboss.job (id, name, data, priority, start_after, singleton_key, si
   FROM
     ( SELECT
         COALESCE(NULL::uuid, gen_random_uuid()) as id,
-        'vm-operation'::text as name,
+        'vm-operation.bench-host'::text as name,
         jsonb_build_object('op', 'up', 'vmId', (lpad(to_hex(:vh::bigint), 16, '0') || lpad(to_hex(:vl::bigint), 16, '0'))::uuid, 'expect', 'provisioning') as data,
         COALESCE(0::int, 0) as priority,
         now() + CAST(COALESCE(NULL::text, '0') as interval) as start_after,
