@@ -174,6 +174,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Hypervisor hosts by name, with capacity, allocation and status */
+        get: operations["adminListHosts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/hosts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One hypervisor host */
+        get: operations["adminGetHost"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Drain a host or return it to service
+         * @description `schedulable: false` drains the host: placement stops choosing it, while its VMs keep working (every action still runs on it). `true` returns it. Each change records an `admin.host_updated` event with the admin and the reason.
+         */
+        patch: operations["adminUpdateHost"];
+        trace?: never;
+    };
     "/api/vms/os-types": {
         parameters: {
             query?: never;
@@ -223,7 +261,7 @@ export interface paths {
         put?: never;
         /**
          * Launch a VM (asynchronous)
-         * @description Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. 403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed).
+         * @description Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. 403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed). 503 capacity.unavailable (with Retry-After) when no hypervisor host is online, schedulable and has room for the VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then.
          */
         post: operations["createVm"];
         delete?: never;
@@ -281,7 +319,7 @@ export interface paths {
         put?: never;
         /**
          * Start, stop, restart or destroy a VM (asynchronous)
-         * @description Moves the VM to a transitional status and queues the work; answers 202. 409 when the current status does not allow the action (the answer lists `allowed_actions`). Destroyed VMs stay listed with include_destroyed=true.
+         * @description Moves the VM to a transitional status and queues the work; answers 202. 409 when the current status does not allow the action (the answer lists `allowed_actions`). Destroyed VMs stay listed with include_destroyed=true. While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and the work runs when the host is back; start and restart answer 409 host.offline and change nothing.
          */
         post: operations["performVmAction"];
         delete?: never;
@@ -318,7 +356,7 @@ export interface paths {
         put?: never;
         /**
          * Act on any user’s VM (asynchronous)
-         * @description Same state machine and queue as the owner’s action. Records an admin event with the admin, the owner and the reason.
+         * @description Same state machine, host rules and queue as the owner’s action (start/restart on an offline host: 409 host.offline). Records an admin event with the admin, the owner and the reason.
          */
         post: operations["adminPerformVmAction"];
         delete?: never;
@@ -697,6 +735,70 @@ export interface components {
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
         };
+        HostResourcesDto: {
+            /** @example 16 */
+            cpu_cores: number;
+            /** @example 65536 */
+            ram_mb: number;
+            /** @example 900 */
+            disk_gb: number;
+        };
+        HostAllocationRatiosDto: {
+            /** @example 4 */
+            cpu: number;
+            /** @example 1 */
+            ram: number;
+            /** @example 1 */
+            disk: number;
+        };
+        HostResponseDto: {
+            /**
+             * @description HOST_NAME of the host's workers.
+             * @example hv-01
+             */
+            name: string;
+            /**
+             * @description offline: no heartbeat for HOST_OFFLINE_SECONDS (its workers are down or cut off).
+             * @enum {string}
+             */
+            status: "online" | "offline";
+            /** @description Why it was drained or returned, as the admin said. */
+            schedulable_reason: string | null;
+            /**
+             * @description The application version its workers run.
+             * @example 0.1.0
+             */
+            version: string;
+            /** @description false: drained, receives no new VMs (its VMs keep working). */
+            schedulable: boolean;
+            /** @description What the machine has (before overcommit). */
+            capacity: components["schemas"]["HostResourcesDto"];
+            allocation_ratios: components["schemas"]["HostAllocationRatiosDto"];
+            /** @description What its VMs that are not destroyed (and not failed-and-released) take. */
+            allocated: components["schemas"]["HostResourcesDto"];
+            /** @description capacity x ratio - allocated: room left for new VMs (negative when over-allocated after a ratio was lowered). */
+            free: components["schemas"]["HostResourcesDto"];
+            /** @description Its VMs that count against it (as in `allocated`). */
+            vm_count: number;
+            /** Format: date-time */
+            last_seen_at: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        HostPage: {
+            items: components["schemas"]["HostResponseDto"][];
+            /** @description Pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        UpdateHostDto: {
+            /**
+             * @description Why; recorded in the admin event and shown on the host.
+             * @example Kernel upgrade
+             */
+            reason?: string;
+            /** @description false drains the host (no new VMs are placed on it); true returns it to service. */
+            schedulable: boolean;
+        };
         OsTypesResponseDto: {
             /**
              * @description os_type values accepted by create.
@@ -930,6 +1032,11 @@ export interface components {
             allowed_actions: components["schemas"]["VmAction"][];
             /** Format: uuid */
             user_id: string;
+            /**
+             * @description The hypervisor host it is placed on (see GET /api/admin/hosts); null only for a VM from before hosts that never came up.
+             * @example hv-01
+             */
+            host: string | null;
             /** @description The VM's owner. */
             owner: components["schemas"]["VmOwnerDto"];
             /** Format: date-time */
@@ -1181,7 +1288,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1240,7 +1347,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1299,7 +1406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1356,7 +1463,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1417,7 +1524,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1485,7 +1592,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1562,7 +1669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1619,7 +1726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1696,7 +1803,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1762,7 +1869,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1827,7 +1934,218 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    adminListHosts: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostPage"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    adminGetHost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostResponseDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    adminUpdateHost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateHostDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostResponseDto"];
+                };
+            };
+            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Authenticated but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1873,7 +2191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1932,7 +2250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1992,7 +2310,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2099,9 +2417,9 @@ export interface operations {
                 };
             };
             /**
-             * @description The database is unavailable
+             * @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
              *
-             *     The database is unavailable
+             *     The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
              */
             503: {
                 headers: {
@@ -2168,7 +2486,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2238,7 +2556,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2622,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2404,9 +2722,9 @@ export interface operations {
                 };
             };
             /**
-             * @description The database is unavailable
+             * @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
              *
-             *     The database is unavailable
+             *     The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
              */
             503: {
                 headers: {
@@ -2427,6 +2745,8 @@ export interface operations {
                 include_destroyed?: boolean;
                 user_id?: string;
                 os_type?: string;
+                /** @description VMs placed on this hypervisor host. */
+                host?: string;
                 /** @description VMs whose name starts with this. */
                 name_prefix?: string;
             };
@@ -2480,7 +2800,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +2888,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2643,7 +2963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2714,7 +3034,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2789,7 +3109,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2877,7 +3197,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2986,9 +3306,9 @@ export interface operations {
                 };
             };
             /**
-             * @description The database is unavailable
+             * @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
              *
-             *     The database is unavailable
+             *     The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
              */
             503: {
                 headers: {
@@ -3066,7 +3386,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3121,7 +3441,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3227,7 +3547,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3306,7 +3626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
