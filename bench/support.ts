@@ -301,7 +301,7 @@ export const BENCH_HOST = 'bench-host';
  */
 export const BENCH_HOST_ENV: Record<string, string> = {
   HOST_NAME: BENCH_HOST,
-  HOST_CPU_CORES: '1000000',
+  HOST_CPU_CORES: '100000',
   HOST_RAM_MB: '1000000000',
   HOST_DISK_GB: '1000000000',
   HOST_OFFLINE_SECONDS: String(24 * 3600),
@@ -316,7 +316,7 @@ export async function registerBenchHost(dbUrl: string): Promise<void> {
   await sql(
     dbUrl,
     `INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, version, last_seen_at)
-     VALUES ($1, 1000000, 1000000000, 1000000000, 1, 1, 1, 'bench', now())`,
+     VALUES ($1, 100000, 1000000000, 1000000000, 1, 1, 1, 'bench', now())`,
     [BENCH_HOST],
   );
 }

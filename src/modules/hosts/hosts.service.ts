@@ -179,18 +179,24 @@ export class HostsService implements BeforeApplicationShutdown {
    * free RAM; pack: least). The chosen host's row is locked until the transaction ends and its
    * allocation re-read after the lock, so concurrent creates queue per host and can never overfill
    * it; one that lost the race tries the next host. No host fits: 503 `capacity.unavailable`.
+   * The lock is held through commit: creates on one host run their last statements and commit one
+   * at a time (the price of never overfilling; see the README's Scale-out figures).
    */
   async place(m: EntityManager, need: Resources): Promise<string> {
     const order = this.config.get('HOST_WEIGHER', { infer: true }) === 'pack' ? 'ASC' : 'DESC';
-    const tried: string[] = [];
-    for (;;) {
-      // The sums come from this statement's snapshot, taken before the lock was granted...
-      const [candidate]: { name: string }[] = await m.query(
+    const candidates = (wait: boolean) =>
+      m.query(
         prepared(`SELECT h.name FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a
           WHERE h.schedulable AND ${ONLINE('$4')} AND h.name <> ALL($5::text[]) AND ${FITS}
-          ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 FOR UPDATE OF h`),
+          ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 FOR UPDATE OF h${wait ? '' : ' SKIP LOCKED'}`),
         [need.cpuCores, need.ramMb, need.diskGb, this.offlineSeconds, tried],
-      );
+      ) as Promise<{ name: string }[]>;
+    const tried: string[] = [];
+    for (;;) {
+      // The best host no other create holds, else the best one, waiting for it: concurrent creates
+      // spread over hosts instead of queueing on one. The sums come from the statement's snapshot...
+      let [candidate] = await candidates(false);
+      if (!candidate) [candidate] = await candidates(true);
       if (!candidate) throw await this.noCapacity(m, need);
       // ...so they are read again now that it is held: a create that committed meanwhile counts.
       const [still]: { fits: boolean }[] = await m.query(
