@@ -309,23 +309,16 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hv-test', '-f', keyFile]);
     const publicKey = readFileSync(`${keyFile}.pub`, 'utf8').trim();
     const key = await http('POST', '/api/ssh-keys', { name: 'hv-key', public_key: publicKey });
-    // TEMPORARY until the SSH keys API lands: without it the key is added over `vagrant ssh` below.
-    const keysApi = key.status !== 404;
-    if (keysApi) expect(key.status).toBe(201);
+    expect([key.status, key.body]).toEqual([201, expect.objectContaining({ fingerprint: expect.stringMatching(/^SHA256:/) })]);
 
-    const created = await http('POST', '/api/vms', keysApi ? { ...REQUEST, ssh_key_ids: [key.body.id] } : REQUEST);
+    const created = await http('POST', '/api/vms', { ...REQUEST, ssh_key_ids: [key.body.id] });
     expect([created.status, created.body]).toEqual([202, expect.anything()]);
     vmId = created.body.id;
     const running = await timed('first boot (create -> running)', () => reach('running', 25 * 60_000));
     expect(running.ip_address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    if (keysApi) expect(running.ssh_user).toBe(SSH_USER);
-    else {
-      say('no /api/ssh-keys yet: adding the key for the login user over vagrant ssh');
-      await capture(path.join(SCRIPTS, 'vagrant-netns'), ['ssh', '-c', `echo '${publicKey}' | sudo tee -a ~${SSH_USER}/.ssh/authorized_keys`], {
-        cwd: path.join(workdir, vmId),
-        env: { VMAPI_NETNS: NS },
-      });
-    }
+    expect(running.ssh_user).toBe(SSH_USER);
+    expect(running.ssh_keys).toEqual([expect.objectContaining({ id: key.body.id, fingerprint: key.body.fingerprint })]);
+    expect(running.ssh_command).toBe(`ssh -p ${running.ssh_port} ${SSH_USER}@${running.ip_address}`);
     say(`VM ${vmId} running at ${running.ip_address}:${running.ssh_port}; ssh example: ${running.ssh_command}`);
   }, 30 * 60_000);
 

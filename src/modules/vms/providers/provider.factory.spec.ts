@@ -10,7 +10,7 @@ const FAKE = path.resolve(process.cwd(), 'test/fakes/vagrant');
 const timeouts = { up: 1, halt: 1, reload: 1, destroy: 1, query: 1 };
 
 describe('createVmProvider', () => {
-  it('hands the Vagrant host settings, the extra env and the login user to the provider', async () => {
+  it('hands the Vagrant host settings and the extra env to the provider', async () => {
     const config = new ConfigService<Env, true>(
       validateEnv({
         VM_PROVIDER: 'vagrant',
@@ -21,14 +21,12 @@ describe('createVmProvider', () => {
         VAGRANT_LIBVIRT_URI: 'qemu:///system',
         VAGRANT_BOOT_TIMEOUT_SECONDS: '900',
         VAGRANT_ENV: '{"VMAPI_NETNS":"vmapi-hv","VAGRANT_HOME":"/srv/vagrant.d"}',
-        VM_SSH_USER: 'alice',
       }) as unknown as Record<string, unknown>,
     );
     const provider = await createVmProvider(config, DEFAULT_OS_CATALOG, timeouts);
     expect(provider).toBeInstanceOf(VagrantProvider);
     const { options } = provider as VagrantProvider;
     expect(options.env).toEqual({ VMAPI_NETNS: 'vmapi-hv', VAGRANT_HOME: '/srv/vagrant.d' });
-    expect(options.sshUser).toBe('alice');
     expect(options.host).toEqual({
       libvirtDriver: 'qemu',
       libvirtCpuMode: 'custom',

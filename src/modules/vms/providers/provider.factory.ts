@@ -43,10 +43,9 @@ export async function createVmProvider(config: ConfigService<Env, true>, catalog
     bootTimeoutSeconds: config.get('VAGRANT_BOOT_TIMEOUT_SECONDS', { infer: true }),
   };
   const env = parseVagrantEnv(config.get('VAGRANT_ENV', { infer: true }));
-  const sshUser = config.get('VM_SSH_USER', { infer: true });
   const driver = provider === 'libvirt' ? ` driver ${host.libvirtDriver}` : '';
   // Variable names only: values may hold paths or credentials of the host.
   const envNames = Object.keys(env).length ? `, extra env ${Object.keys(env).join(' ')}` : '';
-  logger.log(`Provider: vagrant (${bin}, ${provider}${driver}, machines in ${workdir}, login user ${sshUser}${envNames})`);
-  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, sshUser, host });
+  logger.log(`Provider: vagrant (${bin}, ${provider}${driver}, machines in ${workdir}${envNames})`);
+  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, host });
 }

@@ -30,7 +30,7 @@ let controlFile: string;
 
 function makeVm(overrides: Partial<VmTarget> = {}): VmTarget {
   const id = overrides.id ?? `vm-${Math.random().toString(36).slice(2, 10)}`;
-  return { id, name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshPublicKeys: [], ...overrides };
+  return { id, name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshUser: 'vmuser', sshPublicKeys: [], ...overrides };
 }
 
 function makeProvider(overrides: Partial<VagrantProviderOptions> = {}): VagrantProvider {
@@ -41,7 +41,6 @@ function makeProvider(overrides: Partial<VagrantProviderOptions> = {}): VagrantP
     catalog: DEFAULT_OS_CATALOG,
     timeouts: { up: 30, halt: 30, reload: 30, destroy: 30, query: 30 },
     killGraceMs: 500,
-    sshUser: 'vmuser',
     ...overrides,
     env: { FAKE_VAGRANT_LOG: logFile, FAKE_VAGRANT_CONTROL: controlFile, ...overrides.env },
   });
@@ -201,10 +200,9 @@ describe('VagrantProvider against the fake vagrant', () => {
   it('passes the extra env to every vagrant process and renders the host settings and the login user', async () => {
     const provider = makeProvider({
       env: { LIBVIRT_DEFAULT_URI: 'qemu:///system', VAGRANT_HOME: '/srv/vagrant.d' },
-      sshUser: 'alice',
       host: { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu:///system', bootTimeoutSeconds: 900 },
     });
-    const vm = makeVm({ sshPublicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ alice@laptop'] });
+    const vm = makeVm({ sshUser: 'alice', sshPublicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ alice@laptop'] });
     await provider.up(vm);
     await provider.halt(vm);
     for (const call of readLog()) expect(call.env).toMatchObject({ LIBVIRT_DEFAULT_URI: 'qemu:///system', VAGRANT_HOME: '/srv/vagrant.d' });
@@ -486,7 +484,7 @@ describe(describeLabel, () => {
         oses.map(async (os) => {
           const dir = await mkdtemp(path.join(base, `validate-libvirt-${os}-`));
           const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}`, sshPublicKeys: [hostileKey] });
-          const text = renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'libvirt', sshUser: 'vmuser', host: tcg });
+          const text = renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'libvirt', host: tcg });
           await writeFile(path.join(dir, 'Vagrantfile'), text);
           return { os, ...(await vagrantValidate(dir, { VAGRANT_DEFAULT_PROVIDER: 'libvirt' })) };
         }),
@@ -505,7 +503,7 @@ describe(describeLabel, () => {
         oses.map(async (os) => {
           const dir = await mkdtemp(path.join(base, `validate-vbox-${os}-`));
           const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}` });
-          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'virtualbox', sshUser: 'vmuser' }));
+          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'virtualbox' }));
           // Ruby syntax and the provider-independent config (incl. the experimental disk) with libvirt active...
           const common = await vagrantValidate(dir, { VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_EXPERIMENTAL: 'disks' });
           // ...and the vb block itself, which only passes or fails on its merits when VirtualBox is installed.
@@ -525,7 +523,7 @@ describe(describeLabel, () => {
     'the validation is meaningful: an unknown libvirt setting is rejected',
     async () => {
       const dir = await mkdtemp(path.join(base, 'validate-bogus-'));
-      const text = renderVagrantfile(makeVm(), { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' }).replace(
+      const text = renderVagrantfile(makeVm(), { box: 'generic/ubuntu2204', provider: 'libvirt' }).replace(
         'libvirt.cpus = 2',
         'libvirt.cpus = 2\n    libvirt.bogus_setting = 1',
       );
@@ -546,12 +544,11 @@ describe(describeLabel, () => {
         provider: 'libvirt',
         catalog: DEFAULT_OS_CATALOG,
         timeouts: { up: 60, halt: 60, reload: 60, destroy: 60, query: 50 },
-        sshUser: 'vmuser',
       });
       const vm = makeVm();
       const dir = path.join(base, 'real-vms', vm.id);
       await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' }));
+      await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'libvirt' }));
       await expect(provider.status(vm)).resolves.toBe('not_created');
       const err = await rejection(provider.connection(vm));
       expect(err).toBeInstanceOf(ProviderError);

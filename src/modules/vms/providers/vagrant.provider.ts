@@ -23,8 +23,6 @@ export interface VagrantProviderOptions {
   killGraceMs?: number;
   /** Extra environment for the vagrant process (e.g. LIBVIRT_DEFAULT_URI); ours wins on conflicts. */
   env?: NodeJS.ProcessEnv;
-  /** The guest account the VM's SSH keys are installed for on first boot (VM_SSH_USER). */
-  sshUser: string;
   /** Driver, CPU, connection URI and boot timeout, rendered into every Vagrantfile. */
   host?: VagrantHostSettings;
 }
@@ -247,7 +245,7 @@ export class VagrantProvider implements VmProvider {
     if (!box) throw new ProviderError(`unknown os_type ${JSON.stringify(vm.osType)}: not in the OS catalog`);
     let content: string;
     try {
-      content = renderVagrantfile(vm, { box, provider: this.options.provider, sshUser: this.options.sshUser, host: this.options.host });
+      content = renderVagrantfile(vm, { box, provider: this.options.provider, host: this.options.host });
     } catch (err) {
       throw new ProviderError((err as Error).message);
     }

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { renderVagrantfile, type VagrantHostSettings } from './vagrantfile';
 import type { VmTarget } from './vm-provider.interface';
 
-const vm: VmTarget = { id: 'a1b2', name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshPublicKeys: [] };
+const vm: VmTarget = { id: 'a1b2', name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshUser: 'vmuser', sshPublicKeys: [] };
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ';
 const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA+17ZAfYdo0IcodhZRsjxkF8y0Hq5dsoZ/zWYkvkhgiuYZfrnZ8EtTf6oAGmqQy0Hh2nDsIfOQKfWZWoXH8f0tO8+5zGmiVcVsDiqrFwW7zlIWNxZwLm0iP7Jp/i8e0LArhBvm9jIYyXz+ivg0WQv/3f+1cqz8FkOQ3Ci6ufmeDk9nNDSu+oH8pPB8W0e1nT+AfT9szIKjVFXUbAk9BAJQOPXGWRn0zStkdUXfSqqAbrPBHYLBLvKYfUAXNRvPyk+ok9UbCK5RdUbS8WaNL8WI6SrmYdP6WuHZLg1vuRPJJU1E1O5VHexlLVYOzMCCCI6G82Lp6pUeGSj';
 
@@ -23,7 +23,7 @@ function provisionerScript(text: string): string {
 
 describe('renderVagrantfile', () => {
   it('renders box, hostname, memory, cpus and disk for libvirt', () => {
-    const text = renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' });
+    const text = renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'libvirt' });
     expect(text).toContain("Vagrant.configure('2') do |config|");
     expect(text).toContain("config.vm.box = 'generic/ubuntu2204'");
     expect(text).toContain("config.vm.hostname = 'web-01'");
@@ -37,7 +37,7 @@ describe('renderVagrantfile', () => {
   });
 
   it('renders vb settings and a primary disk for virtualbox', () => {
-    const text = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'virtualbox', sshUser: 'vmuser' });
+    const text = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'virtualbox' });
     expect(text).toContain("config.vm.box = 'generic/debian12'");
     expect(text).toContain('config.vm.provider :virtualbox do |vb|');
     expect(text).toContain('vb.memory = 2048');
@@ -48,7 +48,7 @@ describe('renderVagrantfile', () => {
 
   it('balances do/end blocks', () => {
     for (const provider of ['libvirt', 'virtualbox'] as const) {
-      const text = renderVagrantfile(vm, { box: 'generic/rocky9', provider, sshUser: 'vmuser' });
+      const text = renderVagrantfile(vm, { box: 'generic/rocky9', provider });
       const opens = text.split('\n').filter((l) => /\bdo \|\w+\|$/.test(l.trim())).length;
       const ends = text.split('\n').filter((l) => l.trim() === 'end').length;
       expect(opens).toBe(ends);
@@ -57,7 +57,7 @@ describe('renderVagrantfile', () => {
 
   it('accepts hostname labels at the edges', () => {
     for (const name of ['a', '0', 'a'.repeat(63), 'x-1-y', '123']) {
-      expect(renderVagrantfile({ ...vm, name }, { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' })).toContain(`'${name}'`);
+      expect(renderVagrantfile({ ...vm, name }, { box: 'generic/ubuntu2204', provider: 'libvirt' })).toContain(`'${name}'`);
     }
   });
 
@@ -75,13 +75,13 @@ describe('renderVagrantfile', () => {
     [''],
     ['wéb'],
   ])('refuses the name %j', (name) => {
-    expect(() => renderVagrantfile({ ...vm, name }, { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' })).toThrow(/hostname label/);
+    expect(() => renderVagrantfile({ ...vm, name }, { box: 'generic/ubuntu2204', provider: 'libvirt' })).toThrow(/hostname label/);
   });
 
   it.each([["generic/x'; exit 1; '"], ['generic'], ['a/b/c'], [''], ['generic/ubuntu 2204'], ['generic/#{x}']])(
     'refuses the box %j',
     (box) => {
-      expect(() => renderVagrantfile(vm, { box, provider: 'libvirt', sshUser: 'vmuser' })).toThrow(/box/);
+      expect(() => renderVagrantfile(vm, { box, provider: 'libvirt' })).toThrow(/box/);
     },
   );
 
@@ -98,13 +98,13 @@ describe('renderVagrantfile', () => {
     ['diskGb', 1e12],
     ['diskGb', '30'],
   ])('refuses %s = %p', (field, value) => {
-    expect(() => renderVagrantfile({ ...vm, [field]: value } as unknown as VmTarget, { box: 'generic/ubuntu2204', provider: 'libvirt', sshUser: 'vmuser' })).toThrow(
+    expect(() => renderVagrantfile({ ...vm, [field]: value } as unknown as VmTarget, { box: 'generic/ubuntu2204', provider: 'libvirt' })).toThrow(
       new RegExp(`${field} must be an integer`),
     );
   });
 
   it('creates the login user with sudo and installs the keys in a first-boot provisioner', () => {
-    const text = renderVagrantfile({ ...vm, sshPublicKeys: [ED25519 + ' alice@laptop', RSA] }, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser' });
+    const text = renderVagrantfile({ ...vm, sshPublicKeys: [ED25519 + ' alice@laptop', RSA] }, { box: 'generic/debian12', provider: 'libvirt' });
     expect(text).toContain("config.vm.provision 'login-user', type: 'shell', privileged: true, inline: <<~'SHELL'");
     const script = provisionerScript(text);
     expect(script).toContain('    user=vmuser');
@@ -116,21 +116,21 @@ describe('renderVagrantfile', () => {
   });
 
   it('still creates the login user when the VM has no keys', () => {
-    const text = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'ops' });
+    const text = renderVagrantfile({ ...vm, sshUser: 'ops' }, { box: 'generic/debian12', provider: 'libvirt' });
     expect(provisionerScript(text)).toContain('    user=ops');
     expect(installedKeys(text)).toBe('');
   });
 
   it('a hostile key comment reaches the guest only as data', () => {
     const comment = `x'; touch /tmp/pwned; '$(touch /tmp/pwned)\`id\`#{File.write('/tmp/pwned', '')}"`;
-    const text = renderVagrantfile({ ...vm, sshPublicKeys: [`${ED25519} ${comment}`] }, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser' });
+    const text = renderVagrantfile({ ...vm, sshPublicKeys: [`${ED25519} ${comment}`] }, { box: 'generic/debian12', provider: 'libvirt' });
     // The comment appears nowhere in the Vagrantfile: only the key's base64 form, decoded in the guest.
     expect(text).not.toContain('pwned');
     expect(installedKeys(text)).toBe(`${ED25519} ${comment}\n`);
   });
 
   it('a key comment cannot end the heredoc early', () => {
-    const text = renderVagrantfile({ ...vm, sshPublicKeys: [`${ED25519} SHELL`] }, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser' });
+    const text = renderVagrantfile({ ...vm, sshPublicKeys: [`${ED25519} SHELL`] }, { box: 'generic/debian12', provider: 'libvirt' });
     expect(text.split('\n').filter((l) => l.trim() === 'SHELL')).toHaveLength(1);
     expect(installedKeys(text)).toBe(`${ED25519} SHELL\n`);
   });
@@ -145,27 +145,27 @@ describe('renderVagrantfile', () => {
     ['a non-string', 42],
   ])('refuses a key with %s', (_label, key) => {
     expect(() =>
-      renderVagrantfile({ ...vm, sshPublicKeys: [ED25519, key as string] }, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser' }),
+      renderVagrantfile({ ...vm, sshPublicKeys: [ED25519, key as string] }, { box: 'generic/debian12', provider: 'libvirt' }),
     ).toThrow(/SSH public key #2 is not one OpenSSH public key line/);
   });
 
   it.each([['root; rm -rf /'], ['Alice'], ['$(id)'], [''], ['a'.repeat(33)]])('refuses the login user %j', (sshUser) => {
-    expect(() => renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', sshUser })).toThrow(/login user/);
+    expect(() => renderVagrantfile({ ...vm, sshUser }, { box: 'generic/debian12', provider: 'libvirt' })).toThrow(/login user/);
   });
 
   it('renders the host settings: driver, CPU, URI, boot timeout (libvirt ones only for libvirt)', () => {
     const host = { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu+ssh://root@hv1/system', bootTimeoutSeconds: 900 } as const;
-    const libvirt = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser', host });
+    const libvirt = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', host });
     expect(libvirt).toContain('  config.vm.boot_timeout = 900');
     expect(libvirt).toContain("    libvirt.driver = 'qemu'");
     expect(libvirt).toContain("    libvirt.cpu_mode = 'custom'");
     expect(libvirt).toContain("    libvirt.cpu_model = 'qemu64'");
     expect(libvirt).toContain("    libvirt.uri = 'qemu+ssh://root@hv1/system'");
-    const vbox = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'virtualbox', sshUser: 'vmuser', host });
+    const vbox = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'virtualbox', host });
     expect(vbox).toContain('  config.vm.boot_timeout = 900');
     expect(vbox).not.toContain('libvirt');
     // Unset settings leave Vagrant's and vagrant-libvirt's defaults alone.
-    const plain = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser' });
+    const plain = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt' });
     expect(plain).not.toMatch(/boot_timeout|driver|cpu_mode|cpu_model|libvirt\.uri/);
   });
 
@@ -178,10 +178,10 @@ describe('renderVagrantfile', () => {
     [{ bootTimeoutSeconds: 0 }, /bootTimeoutSeconds must be an integer/],
     [{ bootTimeoutSeconds: 1.5 }, /bootTimeoutSeconds must be an integer/],
   ])('refuses the host setting %j', (host, message) => {
-    expect(() => renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', sshUser: 'vmuser', host: host as VagrantHostSettings })).toThrow(message);
+    expect(() => renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', host: host as VagrantHostSettings })).toThrow(message);
   });
 
   it('refuses an unknown provider', () => {
-    expect(() => renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'vmware' as 'libvirt', sshUser: 'vmuser' })).toThrow(/provider/);
+    expect(() => renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'vmware' as 'libvirt' })).toThrow(/provider/);
   });
 });

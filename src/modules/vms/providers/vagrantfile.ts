@@ -29,8 +29,6 @@ export interface VagrantfileOptions {
   /** Box from the OS catalog, `owner/name`. */
   box: string;
   provider: VagrantBackend;
-  /** The guest account created on first boot for the VM's SSH keys (VM_SSH_USER). */
-  sshUser: string;
   host?: VagrantHostSettings;
 }
 
@@ -173,7 +171,7 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
     "  config.vm.synced_folder '.', '/vagrant', disabled: true",
     ...host.config,
     '',
-    ...loginUserProvisioner(opts.sshUser, keys),
+    ...loginUserProvisioner(vm.sshUser, keys),
     '',
   ];
   if (opts.provider === 'libvirt') {

@@ -9,7 +9,9 @@ export interface VmTarget {
   ramMb: number;
   diskGb: number;
   cpuCores: number;
-  /** OpenSSH public key lines to install for the login user (VM_SSH_USER) on first boot. */
+  /** The guest account users log in as (VM_SSH_USER when the VM was created). */
+  sshUser: string;
+  /** OpenSSH public key lines to install for `sshUser` on first boot. */
   sshPublicKeys: string[];
 }
 
