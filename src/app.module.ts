@@ -1,9 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { validateEnv, type Env } from './config/env.validation';
 import { dataSourceOptions } from './database/data-source';
 import { DATABASE_URL } from './database/database.tokens';
+import { migrate } from './database/migrate';
 import { AdminModule } from './modules/admin/admin.module';
 import { AuthModule } from './modules/auth/auth.module';
 import { CreditsModule } from './modules/credits/credits.module';
@@ -46,10 +48,9 @@ export class AppModule {
         },
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
-          useFactory: (config: ConfigService<Env, true>) => ({
-            ...dataSourceOptions(options.databaseUrl, config.get('DB_POOL_SIZE', { infer: true })),
-            migrationsRun: true,
-          }),
+          useFactory: (config: ConfigService<Env, true>) => dataSourceOptions(options.databaseUrl, config.get('DB_POOL_SIZE', { infer: true })),
+          // Migrations at boot, one process at a time (several may start together on one database).
+          dataSourceFactory: async (dsOptions) => migrate(await new DataSource(dsOptions!).initialize()),
         }),
         QueueModule,
         IdempotencyModule,

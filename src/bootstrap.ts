@@ -1,10 +1,13 @@
 import { ConsoleLogger, INestApplicationContext, Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
+import type { Server } from 'node:http';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
+import { describeError } from './common/describe-error';
 import { Env, validateEnv } from './config/env.validation';
-import { attachEmbeddedPostgres, EmbeddedDatabase, startEmbeddedPostgres } from './database/embedded-postgres';
+// Types only: the module itself is loaded when there is no DATABASE_URL (see embeddedPostgres()).
+import type { EmbeddedDatabase } from './database/embedded-postgres';
 
 export interface Started<A = NestExpressApplication> {
   app: A;
@@ -15,7 +18,25 @@ export interface Started<A = NestExpressApplication> {
 function makeLogger(env: Env): ConsoleLogger {
   const levels: LogLevel[] = ['log', 'warn', 'error', 'fatal'];
   if (env.LOG_LEVEL === 'debug') levels.push('debug', 'verbose');
-  return new ConsoleLogger({ json: env.LOG_FORMAT === 'json', logLevels: levels });
+  const logger = new ConsoleLogger({ json: env.LOG_FORMAT === 'json', logLevels: levels });
+  // Last resort, not the fix for any one: a promise nobody awaited must not take the process (and
+  // every job and request in it) down. It is a bug all the same, so it is logged with its cause.
+  process.on('unhandledRejection', (reason) => new Logger('Process').error(`Unhandled rejection (a bug; the process keeps running): ${describeError(reason)}`));
+  return logger;
+}
+
+/**
+ * The embedded-postgres module, loaded only when there is no DATABASE_URL. Loading it registers an
+ * exit hook (async-exit-hook) that, on SIGINT/SIGTERM, stops the server and ends the process about
+ * a second later, before any drain; those two listeners are removed again, and handleShutdown
+ * stops the server after the application has drained.
+ */
+async function embeddedPostgres(): Promise<typeof import('./database/embedded-postgres.js')> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const module = await import('./database/embedded-postgres.js');
+  for (const s of signals) for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
+  return module;
 }
 
 /**
@@ -29,7 +50,7 @@ export async function bootstrap(): Promise<Started> {
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres(env.DATA_DIR, env.EMBEDDED_PG_PORT);
+    embedded = await (await embeddedPostgres()).startEmbeddedPostgres(env.DATA_DIR, env.EMBEDDED_PG_PORT);
     databaseUrl = embedded.url;
   }
   try {
@@ -53,27 +74,59 @@ export async function bootstrapWorker(): Promise<Started<INestApplicationContext
   const env = validateEnv({ ...process.env, WORKER: 'true' });
   const logger = makeLogger(env);
   Logger.overrideLogger(logger);
-  const databaseUrl = env.DATABASE_URL ?? (await attachEmbeddedPostgres(env.DATA_DIR, env.EMBEDDED_PG_PORT));
+  const databaseUrl = env.DATABASE_URL ?? (await (await embeddedPostgres()).attachEmbeddedPostgres(env.DATA_DIR, env.EMBEDDED_PG_PORT));
   const app = await NestFactory.createApplicationContext(AppModule.forRoot({ databaseUrl, env: { WORKER: true } }), { logger });
   return { app, env };
 }
 
-/** Closes the app (queue drains, pool closes), then the embedded server, on SIGINT/SIGTERM. */
-export function handleShutdown({ app, embedded }: Started<INestApplicationContext>): void {
+/**
+ * On SIGINT/SIGTERM: an API stops accepting connections at once and answers the requests in flight
+ * (up to SHUTDOWN_DRAIN_SECONDS); the queue takes no new jobs and lets running ones finish within
+ * the same window, then hands back what is left (QueueService); then the pools close, the embedded
+ * server (if any) stops, and the process exits.
+ */
+export function handleShutdown({ app, env, embedded }: Started<INestApplicationContext>): void {
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     const logger = new Logger('Shutdown');
-    logger.log(`${signal} received: shutting down`);
+    const started = Date.now();
+    logger.log(`${signal} received: draining (up to ${env.SHUTDOWN_DRAIN_SECONDS} s), then exiting`);
+    // Whatever hangs, the process still ends: drain, hand-back grace, pool and server stops.
+    setTimeout(() => {
+      logger.error('Shutdown did not finish in time; exiting anyway');
+      process.exit(1);
+    }, (env.SHUTDOWN_DRAIN_SECONDS + 40) * 1000).unref();
+    const server = 'getHttpServer' in app ? (app as NestExpressApplication).getHttpServer() as Server : undefined;
+    if (server) stopAccepting(server, env.SHUTDOWN_DRAIN_SECONDS);
     try {
+      // Nest closes the HTTP server again (that waits for the requests still in flight) before the
+      // database pool, so every request in flight is answered with the database still there.
       await app.close();
     } catch (err) {
-      logger.error(`Error while closing: ${(err as Error).message}`);
+      logger.error(`Error while closing: ${describeError(err)}`);
     }
-    await embedded?.stop().catch(() => undefined);
+    await embedded?.stop().catch((err) => logger.warn(`Stopping the embedded PostgreSQL: ${describeError(err)}`));
+    logger.log(`Shut down in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/**
+ * Stops listening (new connections are refused) and closes keep-alive connections as they go idle;
+ * requests in flight go on. Connections still open after `drainSeconds` are cut.
+ */
+function stopAccepting(server: Server, drainSeconds: number): void {
+  server.close();
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  const cut = setTimeout(() => server.closeAllConnections(), drainSeconds * 1000);
+  server.once('close', () => {
+    clearInterval(idle);
+    clearTimeout(cut);
+  });
+  idle.unref();
+  cut.unref();
 }

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { describeError } from './common/describe-error';
 import { bootstrap, handleShutdown } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
   new Logger('Main').log(`VM Platform API listening on ${url}/api (Swagger UI: ${url}/api/docs)`);
 }
 
-main().catch((err: Error) => {
-  new Logger('Main').fatal(err.message);
+main().catch((err: unknown) => {
+  new Logger('Main').fatal(`Startup failed: ${describeError(err)}`);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { describeError } from './common/describe-error';
 import { bootstrapWorker, handleShutdown } from './bootstrap';
 
 /** `npm run worker`: one VM queue consumer as its own process (one per hypervisor host). */
@@ -8,7 +9,7 @@ async function main(): Promise<void> {
   new Logger('Worker').log('Worker process running; SIGTERM finishes running jobs and exits');
 }
 
-main().catch((err: Error) => {
-  new Logger('Worker').fatal(err.message);
+main().catch((err: unknown) => {
+  new Logger('Worker').fatal(`Startup failed: ${describeError(err)}`);
   process.exit(1);
 });

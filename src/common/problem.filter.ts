@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { AppError, ReplayedResponse } from './app-error';
+import { isDatabaseUnavailable } from './db-errors';
 
 export interface FieldError {
   field: string;
@@ -44,17 +45,6 @@ function codeForStatus(status: number): string {
     503: 'service.unavailable',
   };
   return map[status] ?? (status >= 500 ? 'internal.error' : 'request.error');
-}
-
-/** Errors from the database driver that mean "the database is not there", not a bug. */
-function isDatabaseUnavailable(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? '';
-  const message = (err as Error)?.message ?? '';
-  return (
-    // refused/reset, admin shutdown, cannot connect now, connection failures, database not accepting connections
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08001', '08003', '55000'].includes(code) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|terminating connection/i.test(message)
-  );
 }
 
 /**

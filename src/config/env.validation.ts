@@ -86,6 +86,13 @@ export class EnvironmentVariables {
   @IsNumber() @Min(0) @Max(1)
   SIMULATOR_FAILURE_RATE: number = 0;
 
+  /**
+   * Where the simulator keeps its machines (one JSON file each), so every process on this host sees
+   * the same ones. Default: `<DATA_DIR>/simulator`.
+   */
+  @IsOptional() @IsString()
+  SIMULATOR_STATE_DIR?: string;
+
   @IsString()
   VAGRANT_BIN: string = 'vagrant';
 
@@ -139,6 +146,14 @@ export class EnvironmentVariables {
 
   @IsInt() @Min(1) @Max(64)
   WORKER_CONCURRENCY: number = 4;
+
+  /**
+   * On SIGTERM/SIGINT: seconds that running provider operations (and in-flight HTTP requests) get
+   * to finish. Operations still running then are stopped and their jobs handed back to the queue,
+   * where another worker takes them at once.
+   */
+  @IsInt() @Min(0) @Max(3600)
+  SHUTDOWN_DRAIN_SECONDS: number = 30;
 
   /** How often pg-boss maintenance runs: expires jobs of dead workers (then retried), purges old ones. */
   @IsInt() @Min(1) @Max(3600)

@@ -1,7 +1,10 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'pg';
 import PgBoss from 'pg-boss';
 import type { EntityManager } from 'typeorm';
+import { whenDatabaseAnswers } from '../common/db-errors';
 import type { Env } from '../config/env.validation';
 import { DATABASE_URL } from '../database/database.tokens';
 import { prepared } from '../database/prepared';
@@ -11,7 +14,31 @@ export const QUEUE_SCHEMA = 'pgboss';
 export type Job<T> = PgBoss.Job<T>;
 
 export type JobOutcome = 'completed' | 'failed';
+
 export type JobOutcomeListener = (queue: string, outcome: JobOutcome, seconds: number) => void;
+
+/** What a job handler gets besides its jobs. */
+export interface JobContext {
+  /**
+   * Aborts when this process is shutting down and the drain window (SHUTDOWN_DRAIN_SECONDS) has
+   * passed: stop the work and give the job back (`handBack`) so another worker takes it at once.
+   */
+  signal: AbortSignal;
+  /**
+   * Inside the caller's transaction: completes this job and enqueues a copy of it on the same queue,
+   * available at once (no retry used up, no waiting for its expiry).
+   */
+  handBack(manager: EntityManager): Promise<void>;
+}
+
+/** Seconds after the drain window that handing jobs back, and recording outcomes, may take. */
+const RELEASE_GRACE_SECONDS = 10;
+
+/** What pg-boss stores as a failed job's output: PostgreSQL's jsonb refuses NUL and lone surrogates. */
+function storableError(err: unknown): Error {
+  const message = (err instanceof Error ? err.message : String(err)).replace(/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '');
+  return new Error(message || 'job failed');
+}
 
 /** The cron for "every `minutes` minutes" (1..30 dividing the hour, or 60 = hourly). */
 export function everyMinutesCron(minutes: number): string {
@@ -27,22 +54,35 @@ export function everyMinutesCron(minutes: number): string {
 @Injectable()
 export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(QueueService.name);
+  private readonly pool: Pool;
   private readonly boss: PgBoss;
   private started = false;
   private lastErrorLog = 0;
+  /** Since when pg-boss's statements have found the database unreachable; null while it answers. */
+  private unreachableSince: number | null = null;
   private readonly workers = new Map<string, string[]>();
   private readonly outcomeListeners: JobOutcomeListener[] = [];
   private queueCreation: Promise<void> = Promise.resolve();
+  /** Handlers running in this process right now. */
+  private readonly running = new Set<Promise<unknown>>();
+  /** Aborts when the drain window has passed: running handlers give their jobs back. */
+  private readonly drainOver = new AbortController();
+  /** Aborts when shutdown stops waiting for the database. */
+  private readonly givingUp = new AbortController();
   /** WORKER: whether this process consumes jobs (and so runs periodic ones). */
   private readonly consumes: boolean;
+  private readonly drainSeconds: number;
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.consumes = config.get('WORKER', { infer: true });
+    this.drainSeconds = config.get('SHUTDOWN_DRAIN_SECONDS', { infer: true });
+    // The queue's own pool, so that every statement pg-boss runs goes through executeSql below.
+    this.pool = new Pool({ connectionString: url, max: 4, application_name: 'vmapi-queue', connectionTimeoutMillis: 10_000 });
+    // A connection dropped while idle is reported here; an 'error' nobody listens to would end the process.
+    this.pool.on('error', (err) => this.reportError(err));
     this.boss = new PgBoss({
-      connectionString: url,
+      db: { executeSql: (text: string, values?: unknown[]) => this.executeSql(text, values) },
       schema: QUEUE_SCHEMA,
-      max: 4,
-      application_name: 'vmapi-queue',
       maintenanceIntervalSeconds: config.get('QUEUE_MAINTENANCE_SECONDS', { infer: true }),
       // Keep finished jobs a week for audit, then let pg-boss maintenance delete them.
       deleteAfterDays: 7,
@@ -50,15 +90,42 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       schedule: this.consumes,
       cronMonitorIntervalSeconds: config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }),
     });
-    this.boss.on('error', (err) => {
-      // After stop, a lingering connection cut by the database's own shutdown is expected noise.
-      if (!this.started) return this.logger.debug(`Queue error after stop: ${err.message}`);
-      // The database going away makes pg-boss report every poll; log at most every 10 s.
-      if (Date.now() - this.lastErrorLog > 10_000) {
-        this.lastErrorLog = Date.now();
-        this.logger.warn(`Queue error: ${err.message}`);
-      }
+    this.boss.on('error', (err) => this.reportError(err));
+  }
+
+  /**
+   * Every statement of pg-boss's own (polling, recording a job's outcome, maintenance, cron) waits
+   * out a database outage instead of failing. pg-boss 10 records a finished job's outcome without
+   * awaiting it (manager.js `watch`: `this.complete(...)` / `this.fail(...)`), so a failure there is
+   * an unhandled rejection that ends the process; waiting instead also records the outcome as soon
+   * as the database is back. Its fetch loops block meanwhile: consumption pauses and resumes by itself.
+   * Repeating a statement is safe: outcomes are conditional on the job's state, and a fetch whose
+   * answer was lost leaves a job active until its expiry, when it is retried.
+   */
+  private async executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }> {
+    const result = await whenDatabaseAnswers(() => this.pool.query(text, values), {
+      signal: this.givingUp.signal,
+      onUnavailable: (err) => {
+        if (this.unreachableSince !== null) return;
+        this.unreachableSince = Date.now();
+        this.logger.warn(`Database unreachable (${(err as Error).message}): the queue pauses until it answers`);
+      },
     });
+    if (this.unreachableSince !== null) {
+      this.logger.log(`Database reachable again after ${((Date.now() - this.unreachableSince) / 1000).toFixed(1)} s: the queue resumes`);
+      this.unreachableSince = null;
+    }
+    return result;
+  }
+
+  private reportError(err: Error): void {
+    // After stop, a lingering connection cut by the database's own shutdown is expected noise.
+    if (!this.started) return this.logger.debug(`Queue error after stop: ${err.message}`);
+    // The database going away makes pg-boss report every poll; log at most every 10 s.
+    if (Date.now() - this.lastErrorLog > 10_000) {
+      this.lastErrorLog = Date.now();
+      this.logger.warn(`Queue error: ${err.message}`);
+    }
   }
 
   async onModuleInit(): Promise<void> {
@@ -68,31 +135,57 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
 
   /**
    * Before (not during) shutdown: TypeORM closes its pool in onApplicationShutdown, and running
-   * handlers still need it to record their outcome.
+   * handlers still need it to record their outcome. No new job starts here; running ones have the
+   * drain window to finish, then are told (JobContext.signal) to give their job back.
    */
   async beforeApplicationShutdown(): Promise<void> {
     if (!this.started) return;
+    for (const name of this.workers.keys()) await this.boss.offWork(name);
+    const settled = () => Promise.allSettled([...this.running]);
+    if (this.running.size) {
+      this.logger.log(`Draining: ${this.running.size} running job(s) have ${this.drainSeconds} s to finish`);
+      await Promise.race([settled(), sleep(this.drainSeconds * 1000)]);
+    }
+    if (this.running.size) {
+      this.logger.warn(`${this.running.size} job(s) still running after the drain window: handing them back`);
+      this.drainOver.abort();
+      await Promise.race([settled(), sleep(RELEASE_GRACE_SECONDS * 1000)]);
+    }
     this.started = false;
-    // Graceful: running handlers finish (up to the timeout); unfinished jobs return to the queue on expiry.
-    await this.boss.stop({ graceful: true, wait: true, timeout: 30_000 });
+    // What is still active (nothing, normally) pg-boss fails back to its queue; then stop waiting for the database.
+    const stopped = this.boss.stop({ graceful: true, wait: true, timeout: 1000 }).catch((err: Error) => this.logger.warn(`Queue stop: ${err.message}`));
+    await Promise.race([stopped, sleep(RELEASE_GRACE_SECONDS * 1000)]);
+    this.givingUp.abort();
+    await stopped;
+    await this.pool.end().catch(() => undefined);
   }
 
+  /** `down` while not started, or while pg-boss finds the database unreachable (consumption paused). */
   state(): 'up' | 'down' {
-    return this.started ? 'up' : 'down';
+    return this.started && this.unreachableSince === null ? 'up' : 'down';
   }
 
   /**
-   * Creating a queue's partition is DDL on pg-boss's job table: two at once deadlock, so this process
-   * creates one at a time, and a deadlock with another process booting is retried.
+   * Runs `work` (a conditional write or a whole transaction), again and again while the database is
+   * unreachable, until it answers or shutdown gives up: for outcomes that must not be lost.
+   */
+  untilDatabaseAnswers<T>(work: () => Promise<T>): Promise<T> {
+    return whenDatabaseAnswers(work, { signal: this.givingUp.signal });
+  }
+
+  /**
+   * Creating a queue's partition is DDL on pg-boss's job table: two at once deadlock. One process
+   * creates one at a time, and processes booting together take turns (a session advisory lock).
    */
   ensureQueue(name: string, options: Omit<PgBoss.Queue, 'name'> = {}): Promise<void> {
     const create = async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.boss.createQueue(name, { name, ...options });
-        } catch (err) {
-          if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
-        }
+      const lock = await this.pool.connect();
+      try {
+        await lock.query(`SELECT pg_advisory_lock(hashtext('vmapi.pgboss.create_queue'))`);
+        await this.boss.createQueue(name, { name, ...options });
+      } finally {
+        await lock.query(`SELECT pg_advisory_unlock(hashtext('vmapi.pgboss.create_queue'))`).catch(() => undefined);
+        lock.release();
       }
     };
     const result = this.queueCreation.then(create);
@@ -102,24 +195,36 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Enqueues inside the given transaction (the job is visible only if it commits). */
   async send<T extends object>(manager: EntityManager, name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
-    const id = await this.boss.send(name, data, {
-      ...options,
-      db: { executeSql: async (text: string, values: unknown[]) => ({ rows: await manager.query(prepared(text), values) }) },
-    });
+    const id = await this.boss.send(name, data, { ...options, db: executor(manager) });
     if (!id) throw new Error(`Queue ${name} refused the job`);
     return id;
   }
 
-  async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[]) => Promise<unknown>): Promise<string> {
+  async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[], context: JobContext) => Promise<unknown>): Promise<string> {
     let id = '';
     id = await this.boss.work<T>(name, options, async (jobs) => {
       const started = performance.now();
       let outcome: JobOutcome = 'failed';
+      const context: JobContext = {
+        signal: this.drainOver.signal,
+        handBack: async (manager) => {
+          for (const job of jobs) {
+            await this.boss.complete(name, job.id, { handed_back: true }, { db: executor(manager) });
+            await this.send(manager, name, job.data as object, { expireInSeconds: Number((job as { expireInSeconds?: unknown }).expireInSeconds) || undefined });
+          }
+        },
+      };
+      const run = handler(jobs, context);
+      this.running.add(run);
       try {
-        const result = await handler(jobs);
+        const result = await run;
         outcome = 'completed';
         return result;
+      } catch (err) {
+        // pg-boss stores the error as the job's jsonb output, which must be storable.
+        throw storableError(err);
       } finally {
+        this.running.delete(run);
         const seconds = (performance.now() - started) / 1000;
         for (const listener of this.outcomeListeners) listener(name, outcome, seconds);
         // pg-boss 10 sleeps out the polling interval after every fetch, even one that found work:
@@ -163,11 +268,17 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
 
   /** Jobs waiting (`created`, `retry`) and running (`active`) per queue, across all processes. */
   async depths(): Promise<{ queue: string; state: 'created' | 'retry' | 'active'; count: number }[]> {
-    const { rows } = await this.boss.getDb().executeSql(
+    // Straight to the pool: a scrape during an outage fails at once instead of waiting.
+    const { rows } = await this.pool.query(
       `SELECT name AS queue, state::text AS state, count(*)::int AS count FROM ${QUEUE_SCHEMA}.job
         WHERE state IN ('created', 'retry', 'active') AND name NOT LIKE '\\_\\_pgboss%' GROUP BY name, state`,
       [],
     );
     return rows;
   }
+}
+
+/** pg-boss's `db` option for statements that belong to the caller's TypeORM transaction. */
+function executor(manager: EntityManager): PgBoss.Db {
+  return { executeSql: async (text: string, values: unknown[]) => ({ rows: await manager.query(prepared(text), values) }) };
 }

@@ -50,7 +50,7 @@ describe('reconciliation (e2e)', () => {
   it('corrects a VM the hypervisor reports stopped, banking its uptime, with a warning event the owner sees', async () => {
     const id = await runningVm('drifter');
     await ctx.db.query(`UPDATE vms SET last_started_at = now() - interval '100 seconds' WHERE id = $1`, [id]);
-    sim.forceState(id, 'stopped');
+    await sim.forceState(id, 'stopped');
 
     const report = await reconcile();
     expect(report.corrected).toContainEqual({ vmId: id, from: 'running', to: 'stopped', providerState: 'stopped' });
@@ -75,7 +75,7 @@ describe('reconciliation (e2e)', () => {
     const id = await runningVm('waker');
     await ctx.http.post(`/api/vms/${id}/action`).set(alice.auth).send({ action: 'stop' }).expect(202);
     await eventually(async () => (await row(id)).status === 'stopped', 10_000, 'stopped');
-    sim.forceState(id, 'running');
+    await sim.forceState(id, 'running');
     await reconcile();
     const vm = await row(id);
     expect(vm.status).toBe('running');
@@ -86,7 +86,7 @@ describe('reconciliation (e2e)', () => {
 
   it('fails a VM whose machine is gone, with a critical event', async () => {
     const id = await runningVm('vanished');
-    sim.forceState(id, 'not_created');
+    await sim.forceState(id, 'not_created');
     await reconcile();
     expect((await row(id)).status).toBe('failed');
     expect(await events(id)).toEqual([
@@ -96,9 +96,9 @@ describe('reconciliation (e2e)', () => {
 
   it('leaves alone a VM whose state the provider cannot tell, and one a worker is operating on', async () => {
     const unsure = await runningVm('unsure');
-    sim.forceState(unsure, 'unknown');
+    await sim.forceState(unsure, 'unknown');
     const busy = await runningVm('busy');
-    sim.forceState(busy, 'stopped');
+    await sim.forceState(busy, 'stopped');
     await ctx.db.query(`UPDATE vms SET locked_by = gen_random_uuid(), locked_until = now() + interval '5 minutes' WHERE id = $1`, [busy]);
     await reconcile();
     expect((await row(unsure)).status).toBe('running');
@@ -113,6 +113,52 @@ describe('reconciliation (e2e)', () => {
 
   it('registers no schedule with RECONCILE_MINUTES=0', async () => {
     expect(await ctx.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([]);
+  });
+});
+
+describe('the simulator across processes (e2e)', () => {
+  it('shows every process the machines another one brought up: reconciling from a second process or after a restart fails nothing', async () => {
+    const database = await createTestDatabase();
+    // Two apps in one test process are as separate as two processes: each has its own provider instance.
+    const env = { RECONCILE_MINUTES: 0, METRICS_COLLECT_MINUTES: 0, QUOTA_MAX_VMS: 0 };
+    const first = await createTestApp({ database, env: { ...env, WORKER: true } });
+    let second: TestContext | undefined;
+    let restarted: TestContext | undefined;
+    try {
+      const user = await newUser(first, { credits: 1000 });
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) ids.push((await first.http.post('/api/vms').set(user.auth).send({ name: `shared-${i}`, ...spec }).expect(202)).body.id);
+      await first.http.post(`/api/vms/${ids[0]}/action`).set(user.auth).send({ action: 'stop' });
+      await eventually(async () => {
+        const rows = await first.db.query(`SELECT status FROM vms WHERE id = ANY($1)`, [ids]);
+        return rows.filter((r: { status: string }) => r.status === 'running').length === 5 && rows.some((r: { status: string }) => r.status === 'stopped');
+      }, 15_000, 'five running, one stopped');
+
+      second = await createTestApp({ database, env: { ...env, WORKER: false } });
+      const fromSecond = await second.app.get(VmReconciler).reconcile();
+      expect(fromSecond).toEqual({ checked: 6, corrected: [], stuck: [] });
+
+      // The first process goes away and another takes its place.
+      await first.close();
+      restarted = await createTestApp({ database, env: { ...env, WORKER: true } });
+      expect(await restarted.app.get(VmReconciler).reconcile()).toEqual({ checked: 6, corrected: [], stuck: [] });
+      const statuses = await restarted.db.query(`SELECT status, count(*)::int AS n FROM vms GROUP BY status ORDER BY status`);
+      expect(statuses).toEqual([
+        { status: 'running', n: 5 },
+        { status: 'stopped', n: 1 },
+      ]);
+      // The machines' addresses are the ones every process reads back.
+      const vm = await restarted.http.get(`/api/vms/${ids[1]}`).set(user.auth).expect(200);
+      expect(await (restarted.app.get(VM_PROVIDER) as SimulatorProvider).connection({ id: ids[1] } as never)).toEqual({
+        ip_address: vm.body.ip_address,
+        ssh_port: vm.body.ssh_port,
+      });
+    } finally {
+      await restarted?.close();
+      await second?.close();
+      await first.close().catch(() => undefined);
+      await database.drop();
+    }
   });
 });
 

@@ -190,7 +190,7 @@ describe('SSH keys (e2e)', () => {
     expect(running.ssh_keys).toEqual(expectedKeys);
 
     const sim = ctx.app.get(VM_PROVIDER) as SimulatorProvider;
-    expect(sim.sshPublicKeysOf(id)).toEqual([k2.public_key, k1.public_key]);
+    expect(await sim.sshPublicKeysOf(id)).toEqual([k2.public_key, k1.public_key]);
 
     const events = await ctx.http.get(`/api/events?vm_id=${id}&limit=100`).set(erin.auth).expect(200);
     const createEvent = events.body.items.find((e: { action: string }) => e.action === 'vm.create');
@@ -227,6 +227,6 @@ describe('SSH keys (e2e)', () => {
     const created = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'keyless', ...spec }).expect(202);
     expect(created.body).toMatchObject({ ssh_user: 'deploy', ssh_keys: [] });
     await eventually(async () => (await ctx.http.get(`/api/vms/${created.body.id}`).set(alice.auth)).body.status === 'running');
-    expect((ctx.app.get(VM_PROVIDER) as SimulatorProvider).sshPublicKeysOf(created.body.id)).toEqual([]);
+    expect(await (ctx.app.get(VM_PROVIDER) as SimulatorProvider).sshPublicKeysOf(created.body.id)).toEqual([]);
   });
 });

@@ -44,7 +44,7 @@ describe('provider failures (e2e)', () => {
   });
 
   it('fails an operation that hangs past its timeout', async () => {
-    const hanging: VmProvider = Object.assign(new SimulatorProvider({ delayMs: 0, failureRate: 0 }), {
+    const hanging: VmProvider = Object.assign(new SimulatorProvider({ delayMs: 0, failureRate: 0, stateDir: process.env.SIMULATOR_STATE_DIR! }), {
       up: () => new Promise<never>(() => undefined),
     });
     const ctx = await createTestApp({

@@ -25,6 +25,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.TEST_SERVER_URL = url;
   // Names this run's databases, so teardown drops only its own (other runs may share the server).
   process.env.TEST_RUN_ID = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+  // The simulator's machines (shared by every app a test starts), away from the project's DATA_DIR.
+  process.env.SIMULATOR_STATE_DIR = await mkdtemp(join(tmpdir(), 'vmapi-sim-'));
   // Tests build their own database URL; the app must never fall back to DATABASE_URL by itself.
   delete process.env.DATABASE_URL;
 }

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { Client } from 'pg';
 
 export default async function globalTeardown(): Promise<void> {
@@ -12,6 +13,7 @@ export default async function globalTeardown(): Promise<void> {
     for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     await client.end();
   }
+  if (process.env.SIMULATOR_STATE_DIR) await rm(process.env.SIMULATOR_STATE_DIR, { recursive: true, force: true });
   const embedded = (globalThis as { __EMBEDDED_PG__?: { stop(): Promise<void> } }).__EMBEDDED_PG__;
   await embedded?.stop();
 }

@@ -39,8 +39,9 @@ export class AuthService implements OnApplicationBootstrap {
       await this.createAccount({ username, email, password }, 'admin');
       this.logger.log(`Bootstrap admin ${email} created`);
     } catch (err) {
-      // Another process may have created it at the same moment.
-      if (!uniqueViolation(err)) throw err;
+      // Another process booting at the same moment may have created it (its insert then wins, and
+      // this one finds the email or the username taken): fine if the admin exists now.
+      if (!(await this.users.findByEmailWithHash(email))) throw err;
     }
   }
 

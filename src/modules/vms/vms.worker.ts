@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import type { Env } from '../../config/env.validation';
-import { QueueService } from '../../queue/queue.service';
+import { JobContext, QueueService } from '../../queue/queue.service';
 import { EventsService } from '../events/events.service';
 import type { EventAction } from '../events/events.types';
 import { toVmTarget, Vm } from './entities/vm.entity';
@@ -85,19 +85,25 @@ export class VmWorker implements OnApplicationBootstrap {
     const concurrency = this.config.get('WORKER_CONCURRENCY', { infer: true });
     const options = { batchSize: 1, pollingIntervalSeconds: 1 };
     for (let i = 0; i < concurrency; i++) {
-      await this.queue.work<VmOperationJob>(own, options, ([job]) => this.run(job.id, job.data, own));
+      await this.queue.work<VmOperationJob>(own, options, ([job], context) => this.run(job.id, job.data, own, context));
     }
     // Legacy VMs are rare: one consumer, polled less often.
-    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 5 }, ([job]) =>
-      this.run(job.id, job.data, VM_OPERATION_QUEUE),
+    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 5 }, ([job], context) =>
+      this.run(job.id, job.data, VM_OPERATION_QUEUE, context),
     );
-    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.abandon(job.data));
+    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.queue.untilDatabaseAnswers(() => this.abandon(job.data)));
     await this.hosts.register();
     this.logger.log(`Worker of host ${this.hosts.name} consuming ${own} (${concurrency} at a time) with the ${this.provider.name} provider`);
   }
 
-  async run(jobId: string, job: VmOperationJob, queue = vmOperationQueue(this.hosts.name)): Promise<void> {
-    const leased = await this.acquireLease(jobId, job);
+  /**
+   * Runs one operation. Its database steps wait out an outage (`untilDatabaseAnswers`): the
+   * provider's work is never repeated because its outcome could not be recorded, and the outcome is
+   * recorded as soon as the database is back. On shutdown past the drain window (`context.signal`)
+   * the operation is stopped and the job handed back, its lease cleared, for another worker.
+   */
+  async run(jobId: string, job: VmOperationJob, queue = vmOperationQueue(this.hosts.name), context?: JobContext): Promise<void> {
+    const leased = await this.queue.untilDatabaseAnswers(() => this.acquireLease(jobId, job));
     if (leased === 'missing') return;
     if (leased === 'busy') {
       // Another operation holds this VM; try again shortly rather than run two at once.
@@ -105,6 +111,7 @@ export class VmWorker implements OnApplicationBootstrap {
       return;
     }
     const vm = leased;
+    let handedBack = false;
     try {
       if (vm.status !== job.expect) {
         this.logger.debug(`Skipping stale ${job.op} for VM ${vm.id}: it is ${vm.status}, not ${job.expect}`);
@@ -113,27 +120,53 @@ export class VmWorker implements OnApplicationBootstrap {
       const target = toVmTarget(vm);
       let connection: VmConnection | undefined;
       try {
-        connection = await withTimeout(this.execute(job.op, target), this.timeouts[job.op], job.op);
+        connection = await withTimeout(this.execute(job.op, target, context?.signal), this.timeouts[job.op], job.op);
       } catch (err) {
-        await this.fail(vm, job, err);
+        // Stopped by shutdown: not a failure of the VM's.
+        if (context?.signal.aborted) {
+          handedBack = await this.handBack(vm, jobId, job, context);
+          return;
+        }
+        await this.queue.untilDatabaseAnswers(() => this.fail(vm, job, err));
         return;
       }
-      await this.succeed(vm, job, connection);
+      await this.queue.untilDatabaseAnswers(() => this.succeed(vm, job, connection));
     } finally {
-      await this.dataSource.query(`UPDATE vms SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2`, [vm.id, jobId]);
+      if (!handedBack) await this.queue.untilDatabaseAnswers(() => this.releaseLease(this.dataSource.manager, vm.id, jobId));
     }
   }
 
-  private async execute(op: VmOperation, vm: VmTarget): Promise<VmConnection | undefined> {
+  /** Shutdown: the VM's lease cleared and its job back on the queue, in one transaction. */
+  private async handBack(vm: Vm, jobId: string, job: VmOperationJob, context: JobContext): Promise<boolean> {
+    try {
+      await this.queue.untilDatabaseAnswers(() =>
+        this.dataSource.transaction(async (m) => {
+          await this.releaseLease(m, vm.id, jobId);
+          await context.handBack(m);
+        }),
+      );
+      this.logger.warn(`VM ${vm.id}: ${job.op} stopped by shutdown; job handed back to the queue`);
+      return true;
+    } catch (err) {
+      this.logger.error(`VM ${vm.id}: could not hand back its ${job.op} job (${(err as Error).message}); pg-boss retries it when it expires`);
+      return false;
+    }
+  }
+
+  private async releaseLease(m: EntityManager, vmId: string, jobId: string): Promise<void> {
+    await m.query(`UPDATE vms SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2`, [vmId, jobId]);
+  }
+
+  private async execute(op: VmOperation, vm: VmTarget, signal?: AbortSignal): Promise<VmConnection | undefined> {
     switch (op) {
       case 'up':
-        return this.provider.up(vm);
+        return this.provider.up(vm, signal);
       case 'reload':
-        return this.provider.reload(vm);
+        return this.provider.reload(vm, signal);
       case 'halt':
-        return void (await this.provider.halt(vm));
+        return void (await this.provider.halt(vm, signal));
       case 'destroy':
-        return void (await this.provider.destroy(vm));
+        return void (await this.provider.destroy(vm, signal));
     }
   }
 

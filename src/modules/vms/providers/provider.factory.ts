@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseVagrantEnv, type Env } from '../../../config/env.validation';
 import type { OsCatalog } from '../os-catalog';
 import type { OperationTimeouts } from '../vm-jobs';
@@ -30,8 +30,9 @@ export async function createVmProvider(config: ConfigService<Env, true>, catalog
   if (use === 'simulator') {
     const delayMs = config.get('SIMULATOR_DELAY_MS', { infer: true });
     const failureRate = config.get('SIMULATOR_FAILURE_RATE', { infer: true });
-    logger.log(`Provider: simulator (delay ${delayMs} ms, failure rate ${failureRate})`);
-    return new SimulatorProvider({ delayMs, failureRate });
+    const stateDir = resolve(config.get('SIMULATOR_STATE_DIR', { infer: true }) ?? join(config.get('DATA_DIR', { infer: true }), 'simulator'));
+    logger.log(`Provider: simulator (delay ${delayMs} ms, failure rate ${failureRate}, machines in ${stateDir})`);
+    return new SimulatorProvider({ delayMs, failureRate, stateDir });
   }
   const provider = config.get('VAGRANT_PROVIDER', { infer: true });
   const workdir = resolve(config.get('VAGRANT_WORKDIR', { infer: true }));

@@ -1,81 +1,123 @@
 import { Logger } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError, ProviderState, VmConnection, VmProvider, VmStats, VmTarget } from './vm-provider.interface';
 
 export interface SimulatorOptions {
   delayMs: number;
   failureRate: number;
+  /** Where the machines live: one JSON file per machine, shared by every process on this host. */
+  stateDir: string;
+}
+
+/** One simulated machine, as its file holds it. */
+export interface SimulatedMachine {
+  state: ProviderState;
+  ip: string;
+  port: number;
+  bootedAt: number;
+  /** The public keys it was last brought up with: what a real guest would have in authorized_keys. */
+  sshPublicKeys?: string[];
+}
+
+/** A machine's address, stable for its VM id in every process (no counter to share). */
+function addressOf(vmId: string): { ip: string; port: number } {
+  const h = createHash('sha256').update(vmId).digest();
+  return { ip: `10.${h[0] % 250}.${h[1]}.${(h[2] % 250) + 2}`, port: 2200 + (h.readUInt16BE(3) % 800) };
 }
 
 /**
- * The provider contract without a hypervisor: machines live in memory, operations take `delayMs`
- * and fail with probability `failureRate`. For demos and tests. `forceState` lets a test make the
+ * The provider contract without a hypervisor: operations take `delayMs` and fail with probability
+ * `failureRate`. Machines are files under `stateDir` (written atomically: a temporary file renamed
+ * over the old one), so every process on the host (API, workers, a restarted worker) sees the same
+ * machines, as with a real hypervisor. For demos and tests. `forceState` lets a test make the
  * "hypervisor" disagree with the database.
  */
 export class SimulatorProvider implements VmProvider {
   readonly name = 'simulator' as const;
   private readonly logger = new Logger(SimulatorProvider.name);
-  private readonly machines = new Map<string, { state: ProviderState; ip: string; port: number; bootedAt: number; sshPublicKeys?: string[] }>();
 
-  constructor(readonly options: SimulatorOptions) {}
+  constructor(readonly options: SimulatorOptions) {
+    mkdirSync(options.stateDir, { recursive: true });
+  }
 
-  private async work(op: string, vm: VmTarget): Promise<void> {
-    if (this.options.delayMs > 0) await sleep(this.options.delayMs);
+  private file(vmId: string): string {
+    // VM ids are uuids; anything else must not escape the directory.
+    return join(this.options.stateDir, `${vmId.replace(/[^A-Za-z0-9-]/g, '_')}.json`);
+  }
+
+  /** The machine's record, or null when it does not exist. */
+  async read(vmId: string): Promise<SimulatedMachine | null> {
+    try {
+      return JSON.parse(await readFile(this.file(vmId), 'utf8')) as SimulatedMachine;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  private async write(vmId: string, machine: SimulatedMachine): Promise<void> {
+    const tmp = `${this.file(vmId)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(machine));
+    await rename(tmp, this.file(vmId));
+  }
+
+  private async work(op: string, vm: VmTarget, signal?: AbortSignal): Promise<void> {
+    if (this.options.delayMs > 0) {
+      try {
+        await sleep(this.options.delayMs, undefined, { signal });
+      } catch {
+        throw new ProviderError(`simulated ${op} stopped: the worker is shutting down`);
+      }
+    }
     if (Math.random() < this.options.failureRate) {
       throw new ProviderError(`simulated ${op} failure`, `==> ${vm.name}: simulated failure during ${op}`);
     }
     this.logger.debug(`${op} ${vm.id}`);
   }
 
-  private machine(vm: VmTarget) {
-    let m = this.machines.get(vm.id);
-    if (!m) {
-      const n = this.machines.size + 2;
-      m = { state: 'not_created', ip: `10.0.${Math.floor(n / 250) % 250}.${(n % 250) + 2}`, port: 2200 + (n % 800), bootedAt: 0 };
-      this.machines.set(vm.id, m);
-    }
-    return m;
+  private async boot(vm: VmTarget, sshPublicKeys?: string[]): Promise<VmConnection> {
+    const { ip, port } = addressOf(vm.id);
+    const previous = await this.read(vm.id);
+    await this.write(vm.id, { state: 'running', ip, port, bootedAt: Date.now(), sshPublicKeys: sshPublicKeys ?? previous?.sshPublicKeys });
+    return { ip_address: ip, ssh_port: port };
   }
 
-  async up(vm: VmTarget): Promise<VmConnection> {
-    await this.work('up', vm);
-    const m = this.machine(vm);
-    // What a real guest would get in the login user's authorized_keys; tests read it back.
-    m.sshPublicKeys = [...vm.sshPublicKeys];
-    m.state = 'running';
-    m.bootedAt = Date.now();
-    return { ip_address: m.ip, ssh_port: m.port };
+  async up(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection> {
+    await this.work('up', vm, signal);
+    return this.boot(vm, [...vm.sshPublicKeys]);
   }
 
-  async halt(vm: VmTarget): Promise<void> {
-    await this.work('halt', vm);
-    this.machine(vm).state = 'stopped';
+  async halt(vm: VmTarget, signal?: AbortSignal): Promise<void> {
+    await this.work('halt', vm, signal);
+    const { ip, port } = addressOf(vm.id);
+    await this.write(vm.id, { ...((await this.read(vm.id)) ?? { ip, port, bootedAt: 0 }), state: 'stopped' });
   }
 
-  async reload(vm: VmTarget): Promise<VmConnection> {
-    await this.work('reload', vm);
-    const m = this.machine(vm);
-    m.state = 'running';
-    m.bootedAt = Date.now();
-    return { ip_address: m.ip, ssh_port: m.port };
+  async reload(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection> {
+    await this.work('reload', vm, signal);
+    return this.boot(vm);
   }
 
-  async destroy(vm: VmTarget): Promise<void> {
-    await this.work('destroy', vm);
-    this.machines.delete(vm.id);
+  async destroy(vm: VmTarget, signal?: AbortSignal): Promise<void> {
+    await this.work('destroy', vm, signal);
+    await rm(this.file(vm.id), { force: true });
   }
 
   async status(vm: VmTarget): Promise<ProviderState> {
-    return this.machines.get(vm.id)?.state ?? 'not_created';
+    return (await this.read(vm.id))?.state ?? 'not_created';
   }
 
   async connection(vm: VmTarget): Promise<VmConnection> {
-    const m = this.machines.get(vm.id);
+    const m = await this.read(vm.id);
     return m?.state === 'running' ? { ip_address: m.ip, ssh_port: m.port } : { ip_address: null, ssh_port: null };
   }
 
   async stats(vm: VmTarget): Promise<VmStats> {
-    const m = this.machines.get(vm.id);
+    const m = await this.read(vm.id);
     if (m?.state !== 'running') throw new ProviderError(`VM ${vm.id} is not running`);
     // Plausible, varying values: a slow sine over time plus noise, bounded by the VM's size.
     const t = (Date.now() - m.bootedAt) / 60_000;
@@ -90,14 +132,13 @@ export class SimulatorProvider implements VmProvider {
   }
 
   /** Test hook: the public keys the machine was last brought up with (undefined: never up). */
-  sshPublicKeysOf(vmId: string): string[] | undefined {
-    return this.machines.get(vmId)?.sshPublicKeys;
+  async sshPublicKeysOf(vmId: string): Promise<string[] | undefined> {
+    return (await this.read(vmId))?.sshPublicKeys;
   }
 
   /** Test hook: make the simulated hypervisor report another state. */
-  forceState(vmId: string, state: ProviderState): void {
-    const m = this.machines.get(vmId);
-    if (m) m.state = state;
-    else this.machines.set(vmId, { state, ip: '10.0.0.250', port: 2999, bootedAt: Date.now() });
+  async forceState(vmId: string, state: ProviderState): Promise<void> {
+    const m = await this.read(vmId);
+    await this.write(vmId, m ? { ...m, state } : { state, ip: '10.0.0.250', port: 2999, bootedAt: Date.now() });
   }
 }

@@ -160,20 +160,20 @@ export class VagrantProvider implements VmProvider {
     this.killGraceMs = options.killGraceMs ?? 5000;
   }
 
-  async up(vm: VmTarget): Promise<VmConnection> {
+  async up(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection> {
     return this.exclusive(vm, async () => {
       const dir = await this.writeVagrantfile(vm);
-      await this.run('up', dir, ['up', `--provider=${this.options.provider}`, '--machine-readable'], this.options.timeouts.up);
+      await this.run('up', dir, ['up', `--provider=${this.options.provider}`, '--machine-readable'], this.options.timeouts.up, signal);
       return this.connectionIn(dir);
     });
   }
 
-  async halt(vm: VmTarget): Promise<void> {
+  async halt(vm: VmTarget, signal?: AbortSignal): Promise<void> {
     await this.exclusive(vm, async () => {
       const dir = await this.existingDir(vm);
       if (!dir) return; // never created: nothing is running
       try {
-        await this.run('halt', dir, ['halt', '--machine-readable'], this.options.timeouts.halt);
+        await this.run('halt', dir, ['halt', '--machine-readable'], this.options.timeouts.halt, signal);
       } catch (err) {
         // vagrant-libvirt may fail a halt after the guest went down (e.g. it lost the guest's IP while
         // waiting and reports "not yet ready for SSH"): what counts is the state the machine is in.
@@ -183,20 +183,20 @@ export class VagrantProvider implements VmProvider {
     });
   }
 
-  async reload(vm: VmTarget): Promise<VmConnection> {
+  async reload(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection> {
     return this.exclusive(vm, async () => {
       const dir = await this.writeVagrantfile(vm);
-      await this.run('reload', dir, ['reload', '--machine-readable'], this.options.timeouts.reload);
+      await this.run('reload', dir, ['reload', '--machine-readable'], this.options.timeouts.reload, signal);
       return this.connectionIn(dir);
     });
   }
 
-  async destroy(vm: VmTarget): Promise<void> {
+  async destroy(vm: VmTarget, signal?: AbortSignal): Promise<void> {
     await this.exclusive(vm, async () => {
       const dir = this.vmDir(vm);
       if (!(await exists(dir))) return;
       if (await exists(path.join(dir, 'Vagrantfile'))) {
-        await this.run('destroy', dir, ['destroy', '-f', '--machine-readable'], this.options.timeouts.destroy);
+        await this.run('destroy', dir, ['destroy', '-f', '--machine-readable'], this.options.timeouts.destroy, signal);
       }
       await rm(dir, { recursive: true, force: true });
     });
@@ -316,8 +316,11 @@ export class VagrantProvider implements VmProvider {
     return env;
   }
 
-  /** Runs `vagrant <args>` in `cwd`; rejects with ProviderError on a non-zero exit or the timeout. */
-  private run(op: string, cwd: string, args: string[], timeoutSeconds: number): Promise<RunResult> {
+  /**
+   * Runs `vagrant <args>` in `cwd`; rejects with ProviderError on a non-zero exit, the timeout or
+   * `signal` (both stop the whole process tree first).
+   */
+  private run(op: string, cwd: string, args: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<RunResult> {
     const started = Date.now();
     this.logger.debug(`${this.options.bin} ${args.join(' ')} (cwd ${cwd}, timeout ${timeoutSeconds}s)`);
     return new Promise<RunResult>((resolve, reject) => {
@@ -325,10 +328,12 @@ export class VagrantProvider implements VmProvider {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       let partial: RunResult | null = null;
+      let stopReason = '';
       const finish = (err: ProviderError | null, result?: RunResult) => {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         if (err) {
           this.logger.debug(`${this.options.bin} ${op}: ${err.message} after ${Date.now() - started} ms`);
           reject(err);
@@ -338,7 +343,7 @@ export class VagrantProvider implements VmProvider {
         }
       };
       const timeoutError = (stdout: string, stderr: string) =>
-        new ProviderError(`vagrant ${op} timed out after ${timeoutSeconds}s`, outputTail(stdout, stderr), true);
+        new ProviderError(stopReason || `vagrant ${op} timed out after ${timeoutSeconds}s`, outputTail(stdout, stderr), !stopReason);
 
       const child = execFile(
         this.options.bin,
@@ -366,7 +371,8 @@ export class VagrantProvider implements VmProvider {
       );
       child.stdin?.end(); // never wait for an answer to a prompt
 
-      timer = setTimeout(() => {
+      const stop = () => {
+        if (timedOut) return;
         timedOut = true;
         const pid = child.pid;
         const killed = pid ? terminateTree(pid, this.killGraceMs) : Promise.resolve();
@@ -380,7 +386,14 @@ export class VagrantProvider implements VmProvider {
           }
           finish(timeoutError(partial?.stdout ?? '', partial?.stderr ?? ''));
         });
-      }, timeoutSeconds * 1000);
+      };
+      const onAbort = () => {
+        stopReason = `vagrant ${op} stopped: the worker is shutting down`;
+        stop();
+      };
+      timer = setTimeout(stop, timeoutSeconds * 1000);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

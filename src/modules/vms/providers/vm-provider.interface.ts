@@ -42,12 +42,16 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * The operations that change a machine take an optional `signal`: when it aborts (shutdown past its
+ * drain window) the operation stops its work and rejects, so the job can go to another worker.
+ */
 export interface VmProvider {
   readonly name: 'vagrant' | 'simulator';
-  up(vm: VmTarget): Promise<VmConnection>;
-  halt(vm: VmTarget): Promise<void>;
-  reload(vm: VmTarget): Promise<VmConnection>;
-  destroy(vm: VmTarget): Promise<void>;
+  up(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection>;
+  halt(vm: VmTarget, signal?: AbortSignal): Promise<void>;
+  reload(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection>;
+  destroy(vm: VmTarget, signal?: AbortSignal): Promise<void>;
   status(vm: VmTarget): Promise<ProviderState>;
   connection(vm: VmTarget): Promise<VmConnection>;
   stats(vm: VmTarget): Promise<VmStats>;

@@ -1,0 +1,156 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { eventually } from '../support/factories';
+import { api, ensureBuilt, getOnOwnConnection, ready, registerUser, ServiceProcess, startService, startTestPostgres, TestPostgres } from '../support/processes';
+
+const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
+
+/** SIGTERM with work in flight, on real processes (DATABASE_URL set, as in production). */
+describe('graceful shutdown (real processes)', () => {
+  let pg: TestPostgres;
+  let db: Client;
+  let stateDir: string;
+  const services: ServiceProcess[] = [];
+  let base: Record<string, string | number | boolean>;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    pg = await startTestPostgres();
+    // Room for one connection per in-flight request in the HTTP case.
+    const c = new Client({ connectionString: pg.url });
+    await c.connect();
+    await c.query('ALTER SYSTEM SET max_connections = 400');
+    await c.end();
+    await pg.stop();
+    await pg.start();
+    db = new Client({ connectionString: pg.url });
+    await db.connect();
+    stateDir = await mkdtemp(join(tmpdir(), 'vmapi-sim-'));
+    base = {
+      DATABASE_URL: pg.url,
+      SIMULATOR_STATE_DIR: stateDir,
+      INITIAL_CREDITS: 10_000,
+      QUOTA_MAX_VMS: 0,
+      RECONCILE_MINUTES: 0,
+      METRICS_COLLECT_MINUTES: 0,
+      TIMEOUT_UP_SECONDS: 120,
+    };
+  }, 180_000);
+
+  afterEach(async () => {
+    // A failed test may have left the lock held (outside a transaction this only warns).
+    await db.query('ROLLBACK');
+    for (const s of services.splice(0)) await s.kill();
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await pg?.destroy();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  async function start(name: string, kind: 'api' | 'worker', env: Record<string, string | number | boolean>): Promise<ServiceProcess> {
+    const s = await startService(name, kind, { ...base, ...env });
+    services.push(s);
+    await ready(s, kind);
+    return s;
+  }
+
+  it('API: stops accepting at once, answers every request in flight, then exits', async () => {
+    const server = await start('api', 'api', { WORKER: false, DB_POOL_SIZE: 200 });
+    const user = await registerUser(server, 'drain-http');
+    expect((await api(server, 'GET', '/api/vms', undefined, user.token)).status).toBe(200);
+
+    // Slow requests: every VM list waits on a lock the test holds.
+    await db.query('BEGIN');
+    await db.query('LOCK TABLE vms IN ACCESS EXCLUSIVE MODE');
+    const IN_FLIGHT = 150;
+    const requests = Array.from({ length: IN_FLIGHT }, () => getOnOwnConnection(server, '/api/vms', user.token).catch((err: Error) => String(err)));
+    // Every request has reached the server (its connection is established there) and is held up.
+    const port = new URL(server.url).port;
+    await eventually(
+      async () => execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split('\n').length >= IN_FLIGHT,
+      30_000,
+      'every request connected',
+    );
+    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0].n > 0, 10_000, 'requests waiting on the lock');
+
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    // New connections are refused while the ones in flight are still being served.
+    await eventually(async () => (await api(server, 'GET', '/api/health').then(() => false, () => true)), 5_000, 'connections refused');
+    expect(server.alive()).toBe(true);
+
+    await db.query('COMMIT');
+    const answers = await Promise.all(requests);
+    const { code } = await server.exited;
+    const drainMs = Date.now() - signalled;
+    expect(answers.filter((a) => a !== 200)).toEqual([]);
+    expect(code).toBe(0);
+    console.log(`HTTP drain: ${IN_FLIGHT} of ${IN_FLIGHT} in-flight requests answered 200; exited ${drainMs} ms after SIGTERM`);
+  }, 120_000);
+
+  it('worker: lets running operations finish within the drain window, then exits', async () => {
+    const server = await start('api', 'api', { WORKER: false });
+    const worker = await start('worker', 'worker', { SIMULATOR_DELAY_MS: 4000, WORKER_CONCURRENCY: 4, SHUTDOWN_DRAIN_SECONDS: 30 });
+    const user = await registerUser(server, 'drain-ops');
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await api(server, 'POST', '/api/vms', { name: `drain-${i}`, ...spec }, user.token)).body.id);
+    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND locked_by IS NOT NULL`, [ids])).rows[0].n === 4, 20_000, 'all four leased');
+
+    const signalled = Date.now();
+    worker.child.kill('SIGTERM');
+    const { code } = await worker.exited;
+    const drainMs = Date.now() - signalled;
+    expect(code).toBe(0);
+    const { rows } = await db.query(`SELECT status, locked_by FROM vms WHERE id = ANY($1)`, [ids]);
+    expect(rows).toEqual(ids.map(() => ({ status: 'running', locked_by: null })));
+    const { rows: events } = await db.query(`SELECT vm_id, count(*)::int AS n FROM events WHERE action = 'vm.provisioned' AND vm_id = ANY($1) GROUP BY vm_id`, [ids]);
+    expect(events.map((e) => e.n)).toEqual([1, 1, 1, 1]);
+    console.log(`worker drain: 4 of 4 running operations finished; exited ${drainMs} ms after SIGTERM`);
+  }, 120_000);
+
+  it('worker: past a short drain window, hands its jobs back and another worker takes them at once', async () => {
+    const server = await start('api', 'api', { WORKER: false });
+    // Operations far longer than the drain window.
+    const leaving = await start('leaving', 'worker', { SIMULATOR_DELAY_MS: 60_000, WORKER_CONCURRENCY: 2, SHUTDOWN_DRAIN_SECONDS: 1 });
+    const user = await registerUser(server, 'handback');
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await api(server, 'POST', '/api/vms', { name: `handback-${i}`, ...spec }, user.token)).body.id);
+    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND locked_by IS NOT NULL`, [ids])).rows[0].n === 2, 20_000, 'both leased');
+    const { rows: before } = await db.query(`SELECT id, locked_by, locked_until FROM vms WHERE id = ANY($1)`, [ids]);
+    const staying = await start('staying', 'worker', { SIMULATOR_DELAY_MS: 500 });
+
+    const signalled = Date.now();
+    leaving.child.kill('SIGTERM');
+    const { code } = await leaving.exited;
+    const exitedAt = Date.now();
+    expect(code).toBe(0);
+    // The other worker takes both at once, long before the leases would have expired.
+    const taken = await eventually(
+      async () => {
+        const { rows } = await db.query(`SELECT id, locked_by FROM vms WHERE id = ANY($1) AND (status = 'running' OR locked_by IS NOT NULL)`, [ids]);
+        const moved = rows.filter((r) => r.locked_by !== before.find((b) => b.id === r.id).locked_by);
+        return moved.length === 2 ? Date.now() : null;
+      },
+      20_000,
+      'the other worker to take both jobs',
+    );
+    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND status = 'running'`, [ids])).rows[0].n === 2, 20_000, 'both running');
+    const leaseExpiry = Math.min(...before.map((b) => new Date(b.locked_until).getTime()));
+    expect(taken).toBeLessThan(leaseExpiry);
+    expect(taken - exitedAt).toBeLessThan(10_000);
+    const { rows: provisioned } = await db.query(`SELECT count(*)::int AS n FROM events WHERE action = 'vm.provisioned' AND vm_id = ANY($1)`, [ids]);
+    expect(provisioned[0].n).toBe(2);
+    const { rows: critical } = await db.query(`SELECT count(*)::int AS n FROM events WHERE severity = 'critical' AND vm_id = ANY($1)`, [ids]);
+    expect(critical[0].n).toBe(0);
+    console.log(
+      `hand-back: worker exited ${exitedAt - signalled} ms after SIGTERM (drain window 1 s); the other worker had both jobs ${taken - exitedAt} ms later` +
+        ` (their leases would have expired ${Math.round((leaseExpiry - exitedAt) / 1000)} s later)`,
+    );
+  }, 180_000);
+});
