@@ -157,6 +157,10 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     await Promise.race([stopped, sleep(RELEASE_GRACE_SECONDS * 1000)]);
     this.givingUp.abort();
     await stopped;
+    // A query still running (a stopping worker's last fetch) finishes first: one cut off by the pool's
+    // end would never settle, and its worker would never stop.
+    const idleBy = Date.now() + 5000;
+    while ((this.pool.waitingCount > 0 || this.pool.idleCount < this.pool.totalCount) && Date.now() < idleBy) await sleep(20);
     await this.pool.end().catch(() => undefined);
   }
 
