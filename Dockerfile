@@ -19,6 +19,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The simulator's machines (SIMULATOR_STATE_DIR): a volume mounted here takes this owner on creation.
+RUN mkdir -p /app/.data/simulator && chown -R node:node /app/.data
 USER node
 EXPOSE 3000
 CMD ["node", "dist/src/main.js"]
