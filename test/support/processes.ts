@@ -114,6 +114,10 @@ const BASE_ENV: Record<string, string> = {
   JWT_SECRET: 'test-secret-that-is-at-least-32-characters',
   LOG_FORMAT: 'text',
   METRICS_PORT: '0',
+  // Room for every VM a test creates, whatever this machine has.
+  HOST_CPU_CORES: '1000',
+  HOST_RAM_MB: '1000000',
+  HOST_DISK_GB: '100000',
 };
 
 /**
