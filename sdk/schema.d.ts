@@ -477,6 +477,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Name, version and links to the docs, the OpenAPI document and health */
+        get: operations["getApiIndex"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -857,7 +874,7 @@ export interface components {
             cpu_cores: number;
             /**
              * @description A hostname label: lowercase letters, digits and inner hyphens, 1-63 characters. Unique among your VMs that are not destroyed.
-             * @example web-1
+             * @example demo-1
              */
             name: string;
             /**
@@ -892,7 +909,7 @@ export interface components {
         VmResponseDto: {
             /** Format: uuid */
             id: string;
-            /** @example web-1 */
+            /** @example demo-1 */
             name: string;
             /** @example ubuntu-22.04 */
             os_type: string;
@@ -988,7 +1005,7 @@ export interface components {
         AdminVmResponseDto: {
             /** Format: uuid */
             id: string;
-            /** @example web-1 */
+            /** @example demo-1 */
             name: string;
             /** @example ubuntu-22.04 */
             os_type: string;
@@ -1156,6 +1173,12 @@ export interface components {
             /** @description Users whose balance disagrees with their ledger; expected empty. */
             mismatches: components["schemas"]["CreditMismatchDto"][];
             checked_users: number;
+        };
+        ApiIndexDto: {
+            /** @example VM Platform API */
+            name: string;
+            /** @example 0.1.0 */
+            version: string;
         };
         HealthResponseDto: {
             /** @enum {string} */
@@ -1338,6 +1361,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Rate limit exceeded (see Retry-After) */
             429: {
                 headers: {
@@ -1390,6 +1422,15 @@ export interface operations {
             };
             /** @description Missing, invalid or expired bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1787,6 +1828,15 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2241,6 +2291,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Rate limit exceeded (see Retry-After) */
             429: {
                 headers: {
@@ -2387,6 +2446,15 @@ export interface operations {
              *     Conflicts with the current state
              */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2547,6 +2615,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Rate limit exceeded (see Retry-After) */
             429: {
                 headers: {
@@ -2692,6 +2769,15 @@ export interface operations {
              *     Conflicts with the current state
              */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2872,6 +2958,15 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3188,6 +3283,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Rate limit exceeded (see Retry-After) */
             429: {
                 headers: {
@@ -3276,6 +3380,15 @@ export interface operations {
              *     Conflicts with the current state
              */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3452,6 +3565,44 @@ export interface operations {
             };
         };
     };
+    getApiIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The API index */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiIndexDto"];
+                };
+            };
+            /** @description Rate limit exceeded (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -3610,6 +3761,15 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

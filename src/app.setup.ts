@@ -8,6 +8,7 @@ import helmet from 'helmet';
 import type { NextFunction, Request, Response } from 'express';
 import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
 import { jsonDepthLimit } from './common/json-depth';
+import { requireJsonBody } from './common/json-body';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 
@@ -18,6 +19,8 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
     return [...own, ...flatten(e.children ?? [], field)];
   });
 }
+
+type OperationObject = NonNullable<OpenAPIObject['paths'][string]['post']>;
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -35,10 +38,18 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const doc = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controller, method) => method,
   });
-  // Public routes say so explicitly (security: []) rather than leaving it undefined.
   for (const item of Object.values(doc.paths)) {
-    for (const op of Object.values(item) as { security?: unknown[]; operationId?: string }[]) {
-      if (op && typeof op === 'object' && op.operationId && !op.security) op.security = [];
+    for (const op of Object.values(item) as OperationObject[]) {
+      if (!op || typeof op !== 'object' || !op.operationId) continue;
+      // Public routes say so explicitly (security: []) rather than leaving it undefined.
+      if (!op.security) op.security = [];
+      // Every route with a JSON body refuses other bodies the same way (requireJsonBody).
+      if (op.requestBody && !op.responses['415']) {
+        op.responses['415'] = {
+          description: 'The body is not JSON (send it with content-type: application/json)',
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } } },
+        };
+      }
     }
   }
   return doc;
@@ -47,6 +58,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 /** Everything that makes the app answer like the product: used by main.ts AND by the tests. */
 export function configureApp(app: NestExpressApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
+  // `/` has nothing of its own yet (a web console will live here): send people to the docs.
+  const http = app.getHttpAdapter();
+  http.get('/', (_req, res) => http.redirect(res, 302, '/api/docs'));
   app.use(helmet());
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
   const config = app.get(ConfigService<Env, true>);
@@ -64,6 +78,7 @@ export function configureApp(app: NestExpressApplication): void {
     authPerMin: config.get('RATE_LIMIT_AUTH_PER_MIN', { infer: true }),
     perMin: config.get('RATE_LIMIT_PER_MIN', { infer: true }),
   });
+  app.use(requireJsonBody);
   app.useBodyParser('json', { limit: '256kb' });
   app.use(jsonDepthLimit);
   app.disable('x-powered-by');

@@ -42,6 +42,35 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
     expect(res.body).toMatchObject({ status: 404, code: 'route.not_found', detail: 'No route GET /api/nowhere' });
   });
 
+  it('answers GET /api with an index of links, and sends / to the docs', async () => {
+    const index = await ctx.http.get('/api').expect(200);
+    expect(index.body).toEqual({
+      name: 'VM Platform API',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      links: { docs: '/api/docs', openapi: '/api/docs-json', health: '/api/health' },
+    });
+    for (const link of Object.values(index.body.links as Record<string, string>)) await ctx.http.get(link).redirects(1).expect(200);
+    const root = await ctx.http.get('/').expect(302);
+    expect(root.headers.location).toBe('/api/docs');
+  });
+
+  it('refuses a body that is not JSON with one 415, and lets bodiless requests through', async () => {
+    const form = await ctx.http.post('/api/auth/register').type('form').send('username=ada&email=ada@example.com&password=correct+horse+battery').expect(415);
+    expect(form.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(form.body).toMatchObject({ status: 415, code: 'request.unsupported_media_type', detail: expect.stringContaining('application/json') });
+    expect(form.body.errors).toBeUndefined();
+    const text = await ctx.http.post('/api/auth/login').set('content-type', 'text/plain').send('{"email":"a@b.c"}').expect(415);
+    expect(text.body.code).toBe('request.unsupported_media_type');
+    // Bodiless: no content-type at all, or a content-type with an empty body (what some clients send).
+    const login = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
+    const auth = `Bearer ${login.body.access_token}`;
+    const missing = '/api/vms/00000000-0000-4000-8000-000000000000/start';
+    await ctx.http.post(missing).set('Authorization', auth).expect(404);
+    await ctx.http.post(missing).set('Authorization', auth).set('content-type', 'text/plain').send('').expect(404);
+    // JSON with a charset or a +json type is still JSON.
+    await ctx.http.post('/api/auth/login').set('content-type', 'application/json; charset=utf-8').send('{"email":"nobody@example.test","password":"nope-nope"}').expect(401);
+  });
+
   it('creates the bootstrap admin once, however often the app boots', async () => {
     const login = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
     const me = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${login.body.access_token}`).expect(200);
@@ -64,7 +93,7 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
     });
 
     it('describes every route: operationId, summary, tag, a success schema, problem+json errors, security', () => {
-      const publicOps = new Set(['registerUser', 'login', 'getHealth']);
+      const publicOps = new Set(['registerUser', 'login', 'getHealth', 'getApiIndex']);
       const ids = new Set<string>();
       for (const [path, item] of Object.entries(doc.paths)) {
         for (const [method, op] of Object.entries(item)) {

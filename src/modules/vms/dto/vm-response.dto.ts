@@ -18,7 +18,7 @@ export class VmResponseDto {
   @ApiProperty({ format: 'uuid' })
   id: string;
 
-  @ApiProperty({ example: 'web-1' })
+  @ApiProperty({ example: 'demo-1' })
   name: string;
 
   @ApiProperty({ example: 'ubuntu-22.04' })

@@ -39,7 +39,7 @@ export class QuotaCheckDto extends VmSpecDto {
 export class CreateVmDto extends VmSpecDto {
   /** A hostname label: lowercase letters, digits and inner hyphens, 1-63 characters. Unique among your VMs that are not destroyed. */
   @IsString() @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
-  @ApiProperty({ example: 'web-1', pattern: VM_NAME_PATTERN.source, maxLength: 63 })
+  @ApiProperty({ example: 'demo-1', pattern: VM_NAME_PATTERN.source, maxLength: 63 })
   name: string;
 
   /** One of the catalog's operating systems (GET /api/vms/os-types lists them). */

@@ -1,0 +1,48 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { APP_VERSION } from '../../common/version';
+import { ApiProblems } from '../../common/api-errors.decorator';
+import { Public } from '../auth/auth.decorators';
+
+export class ApiIndexLinksDto {
+  /** Swagger UI. */
+  @ApiProperty({ example: '/api/docs' })
+  docs: string;
+
+  /** The OpenAPI 3 document (JSON). */
+  @ApiProperty({ example: '/api/docs-json' })
+  openapi: string;
+
+  @ApiProperty({ example: '/api/health' })
+  health: string;
+}
+
+export class ApiIndexDto {
+  @ApiProperty({ example: 'VM Platform API' })
+  name: string;
+
+  @ApiProperty({ example: '0.1.0' })
+  version: string;
+
+  links: ApiIndexLinksDto;
+}
+
+const INDEX: ApiIndexDto = {
+  name: 'VM Platform API',
+  version: APP_VERSION,
+  links: { docs: '/api/docs', openapi: '/api/docs-json', health: '/api/health' },
+};
+
+/** `GET /api`: where a newcomer lands first (the start log prints this URL), so it points onwards. */
+@ApiTags('health')
+@Public()
+@Controller()
+export class ApiIndexController {
+  @Get()
+  @ApiOperation({ operationId: 'getApiIndex', summary: 'Name, version and links to the docs, the OpenAPI document and health' })
+  @ApiOkResponse({ type: ApiIndexDto, description: 'The API index' })
+  @ApiProblems()
+  index(): ApiIndexDto {
+    return INDEX;
+  }
+}
