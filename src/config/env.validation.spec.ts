@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseVagrantEnv, trustedProxies, validateEnv } from './env.validation';
 
 describe('validateEnv', () => {
@@ -77,6 +80,25 @@ describe('validateEnv', () => {
     [{ VAGRANT_ENV: '{"A":1}' }, /VAGRANT_ENV: A must be a string/],
   ])('refuses the Vagrant setting %j', (raw, message) => {
     expect(() => validateEnv(raw)).toThrow(message);
+  });
+
+  it('reads DATABASE_URL, JWT_SECRET and ADMIN_PASSWORD from <NAME>_FILE (secrets files), validated like the value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'env-secrets-'));
+    const file = (name: string, content: string) => (writeFileSync(join(dir, name), content), join(dir, name));
+    const env = validateEnv({
+      NODE_ENV: 'production',
+      JWT_SECRET_FILE: file('jwt', 'x'.repeat(40) + '\n'),
+      DATABASE_URL_FILE: file('db', 'postgres://vmapi:s3cret@db:5432/vmapi\n'),
+      ADMIN_EMAIL: 'root@example.test',
+      ADMIN_PASSWORD_FILE: file('admin', 'bootstrap-pass'),
+    });
+    expect(env.JWT_SECRET).toBe('x'.repeat(40));
+    expect(env.DATABASE_URL).toBe('postgres://vmapi:s3cret@db:5432/vmapi');
+    expect(env.ADMIN_PASSWORD).toBe('bootstrap-pass');
+    expect(() => validateEnv({ JWT_SECRET_FILE: file('short', 'too-short') })).toThrow(/JWT_SECRET=<hidden>: JWT_SECRET must be at least 32 characters/);
+    expect(() => validateEnv({ JWT_SECRET: 'y'.repeat(40), JWT_SECRET_FILE: file('jwt2', 'x'.repeat(40)) })).toThrow(/JWT_SECRET and JWT_SECRET_FILE are both set/);
+    // A missing file names the variable and the path, never a content.
+    expect(() => validateEnv({ JWT_SECRET_FILE: join(dir, 'absent') })).toThrow(/JWT_SECRET_FILE=".*absent": ENOENT/);
   });
 
   it('ignores unrelated environment variables', () => {

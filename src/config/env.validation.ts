@@ -1,6 +1,7 @@
 // Decorator metadata (design:type) must be recordable before the class below is defined.
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
+import { readFileSync } from 'node:fs';
 import { compile as compileTrust } from 'proxy-addr';
 import {
   getMetadataStorage,
@@ -44,6 +45,16 @@ export class EnvironmentVariables {
 
   @IsOptional() @IsString()
   DATABASE_URL?: string;
+
+  /** Secrets may come from files instead (Docker/Kubernetes secrets): see readSecretFiles. */
+  @IsOptional() @IsString()
+  DATABASE_URL_FILE?: string;
+
+  @IsOptional() @IsString()
+  JWT_SECRET_FILE?: string;
+
+  @IsOptional() @IsString()
+  ADMIN_PASSWORD_FILE?: string;
 
   @IsInt() @Min(1) @Max(200)
   DB_POOL_SIZE: number = 10;
@@ -293,7 +304,30 @@ export class EnvironmentVariables {
 export type Env = EnvironmentVariables;
 
 /** Used by ConfigModule and by main.ts before Nest starts (the database URL is needed first). */
-export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
+/** Settings that may be given as `<NAME>_FILE`, a path whose content is the value (the Docker secrets convention). */
+export const FILE_SETTINGS = ['DATABASE_URL', 'JWT_SECRET', 'ADMIN_PASSWORD'] as const;
+
+/** Replaces each `<NAME>_FILE` by the file's content (one trailing newline dropped), before validation. */
+export function readSecretFiles(raw: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...raw };
+  for (const name of FILE_SETTINGS) {
+    const path = raw[`${name}_FILE`];
+    if (path === undefined || path === '') continue;
+    if (raw[name] !== undefined && raw[name] !== '') {
+      throw new Error(`Invalid configuration:\n  ${name} and ${name}_FILE are both set; set one`);
+    }
+    try {
+      out[name] = readFileSync(String(path), 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      // The path is not secret; the content never appears in a message.
+      throw new Error(`Invalid configuration:\n  ${name}_FILE=${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+  }
+  return out;
+}
+
+export function validateEnv(input: Record<string, unknown>): EnvironmentVariables {
+  const raw = readSecretFiles(input);
   // Only the variables this class declares (every one carries a validator); empty means unset.
   const known = new Set(
     getMetadataStorage()
@@ -313,7 +347,11 @@ export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables 
   const errors = validateSync(env, { skipMissingProperties: false });
   if (errors.length > 0) {
     const lines = errors.map(
-      (e) => `  ${e.property}=${JSON.stringify(relevant[e.property] ?? null)}: ${Object.values(e.constraints ?? {}).join('; ')}`,
+      (e) => {
+        // Secrets are named, never shown.
+        const shown = (FILE_SETTINGS as readonly string[]).includes(e.property) ? '<hidden>' : JSON.stringify(relevant[e.property] ?? null);
+        return `  ${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
+      },
     );
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
