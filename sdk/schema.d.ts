@@ -2186,6 +2186,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description The body is not JSON (send it with content-type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Rate limit exceeded (see Retry-After) */
             429: {
                 headers: {
@@ -3592,7 +3601,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
-            /** @description The database is unavailable */
+            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
