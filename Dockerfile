@@ -26,8 +26,8 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /app/.data/simulator && chown -R node:node /app/.data
 USER node
 EXPOSE 3000
-# The API answers /api/health. A worker (no HTTP port) sets HEALTHCHECK_URL to its METRICS_PORT
-# listener (see docker-compose.yml). HEALTHCHECK_URL is read by this check only, not by the app.
+# The API answers /api/health. A worker has no HTTP port: docker-compose.yml gives it its own check
+# (its METRICS_PORT listener); elsewhere set HEALTHCHECK_URL, read by this check only, not by the app.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD node -e "fetch(process.env.HEALTHCHECK_URL || 'http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 CMD ["node", "dist/src/main.js"]
