@@ -2393,7 +2393,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, and while the first request is still running, 409. */
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2723,7 +2723,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, and while the first request is still running, 409. */
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3325,7 +3325,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, and while the first request is still running, 409. */
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
                 "Idempotency-Key"?: string;
             };
             path: {

@@ -7,6 +7,7 @@ import { UserQuotas1795640082483 } from '../../migrations/1795640082483-UserQuot
 import { UsersIdentityNotify1795646889384 } from '../../migrations/1795646889384-UsersIdentityNotify';
 import { SshKeys1795820756212 } from '../../migrations/1795820756212-SshKeys';
 import { Hosts1795823222648 } from '../../migrations/1795823222648-Hosts';
+import { IdempotencyAnswerWithWork1795823250000 } from '../../migrations/1795823250000-IdempotencyAnswerWithWork';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -19,4 +20,5 @@ export const MIGRATIONS: Function[] = [
   UsersIdentityNotify1795646889384,
   SshKeys1795820756212,
   Hosts1795823222648,
+  IdempotencyAnswerWithWork1795823250000,
 ];

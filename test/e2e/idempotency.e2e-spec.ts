@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { requestFingerprint } from '../../src/modules/idempotency/idempotency.interceptor';
-import { IdempotencyService } from '../../src/modules/idempotency/idempotency.service';
-import { newUser, TestUser } from '../support/factories';
+import { Client } from 'pg';
+import { IdempotencyService, IdempotentRequest } from '../../src/modules/idempotency/idempotency.service';
+import { VmsService } from '../../src/modules/vms/vms.service';
+import { eventually, newUser, TestUser } from '../support/factories';
 import { createTestApp, TestContext } from '../support/test-app';
 
 const spec = { os_type: 'ubuntu-22.04', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 }; // costs 34
@@ -64,14 +66,53 @@ describe('Idempotency-Key (e2e)', () => {
     expect(await balance(poor.id)).toBe(6);
   });
 
-  it('answers 409 while the first request with the key is still in flight', async () => {
+  it('frees the key of a request whose transaction died (its connection cut): the waiting retry does the work', async () => {
+    const user = await newUser(ctx, { credits: 100 });
     const key = randomUUID();
-    const path = `/api/vms/${randomUUID()}/action`;
-    // A claimed key without an answer yet is exactly what an in-flight request leaves behind.
-    const claim = await ctx.app.get(IdempotencyService).claim(user.id, key, 'POST /api/vms/:id/action', requestFingerprint('POST', path, { action: 'stop' }));
-    expect(claim).toEqual({ kind: 'new' });
-    const res = await ctx.http.post(path).set(user.auth).set('Idempotency-Key', key).send({ action: 'stop' }).expect(409);
-    expect(res.body.code).toBe('idempotency.in_flight');
+    const body = { name: 'survivor', ...spec };
+    // What a request that dies mid-transaction leaves: the key claimed by a transaction that never commits.
+    const dying = new Client({ connectionString: ctx.databaseUrl });
+    await dying.connect();
+    dying.on('error', () => undefined);
+    await dying.query('BEGIN');
+    await dying.query(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at) VALUES ($1, $2, 'POST /api/vms', $3, now() + interval '1 day')`, [
+      user.id,
+      key,
+      requestFingerprint('POST', '/api/vms', body),
+    ]);
+    const retry = ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send(body);
+    const answered = retry.then((r) => r);
+    // The retry waits on the claim; then the first request's process "dies" (kill -9 closes its connections).
+    await eventually(async () => (await ctx.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n > 0);
+    const [{ pid }] = (await dying.query('SELECT pg_backend_pid() AS pid')).rows;
+    await ctx.db.query('SELECT pg_terminate_backend($1)', [pid]);
+    const res = await answered;
+    expect(res.status).toBe(202);
+    expect(res.headers['idempotent-replayed']).toBeUndefined();
+    const again = await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send(body).expect(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body.id).toBe(res.body.id);
+    await dying.end().catch(() => undefined);
+  });
+
+  it('stores the answer in the transaction of the work: a failed commit leaves no key behind', async () => {
+    const user = await newUser(ctx, { credits: 100 });
+    const key = randomUUID();
+    // A failure inside the work (here: the queue insert refused) rolls back the claim with it.
+    await ctx.db.query(`CREATE OR REPLACE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no jobs now'; END $$`);
+    await ctx.db.query(`CREATE TRIGGER refuse_job BEFORE INSERT ON pgboss.job FOR EACH ROW EXECUTE FUNCTION refuse_job()`);
+    const store = ctx.app.get(IdempotencyService);
+    const body = { name: 'later', ...spec };
+    const keyed = new IdempotentRequest(store, user.id, key, 'POST /api/vms', requestFingerprint('POST', '/api/vms', body), 202);
+    try {
+      const identity = { id: user.id, role: 'user' as const, username: user.username, email: user.email };
+      await expect(ctx.app.get(VmsService).create(identity, body, keyed)).rejects.toThrow(/no jobs now/);
+    } finally {
+      await ctx.db.query(`DROP TRIGGER refuse_job ON pgboss.job`);
+    }
+    expect(await ctx.db.query('SELECT key FROM idempotency_keys WHERE key = $1', [key])).toEqual([]);
+    const res = await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send({ name: 'later', ...spec }).expect(202);
+    expect(res.headers['idempotent-replayed']).toBeUndefined();
   });
 
   it('admin credit adjustments with a key apply once', async () => {
@@ -79,9 +120,10 @@ describe('Idempotency-Key (e2e)', () => {
     const key = randomUUID();
     const body = { amount: 10, reason: 'retry-safe' };
     const results = await Promise.all([1, 2, 3, 4].map(() => ctx.http.post(`/api/admin/users/${target.id}/credits`).set(admin.auth).set('Idempotency-Key', key).send(body)));
-    const statuses = results.map((r) => r.status).sort();
-    // One applied; the others either replayed it or met it in flight. Never two adjustments.
-    expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+    // One applied; the others waited for it and replayed its answer. Never two adjustments, never "in flight".
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    expect(results.filter((r) => r.headers['idempotent-replayed'] === 'true')).toHaveLength(3);
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(await balance(target.id)).toBe(110);
     const [{ count }] = await ctx.db.query(`SELECT count(*)::int AS count FROM credit_transactions WHERE user_id = $1 AND kind = 'admin_adjustment'`, [target.id]);
     expect(count).toBe(1);

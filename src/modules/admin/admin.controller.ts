@@ -9,7 +9,8 @@ import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjus
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from '../credits/dto/credit-transaction-response.dto';
 import { EventPage } from '../events/events.controller';
 import { EventsService } from '../events/events.service';
-import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
+import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { AdminUserDetailDto, ListUsersQueryDto, UpdateUserDto } from '../users/dto/admin-user.dto';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
 import { UsersService } from '../users/users.service';
@@ -124,8 +125,13 @@ export class AdminController {
   })
   @ApiCreatedResponse({ type: CreditTransactionResponseDto })
   @ApiAuth(400, 403, 404, 409)
-  async adjustCredits(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: CreditAdjustmentDto) {
-    return toCreditTransactionResponse(await this.credits.adjust(admin, id, dto.amount, dto.reason));
+  async adjustCredits(
+    @CurrentUser() admin: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @Body() dto: CreditAdjustmentDto,
+    @IdempotencyOf() idempotency?: IdempotentRequest,
+  ) {
+    return toCreditTransactionResponse(await this.credits.adjust(admin, id, dto.amount, dto.reason, idempotency));
   }
 
   @Get('users/:id/credits/transactions')

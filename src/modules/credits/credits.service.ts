@@ -6,6 +6,7 @@ import { AppError } from '../../common/app-error';
 import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
+import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
 import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
@@ -123,10 +124,12 @@ export class CreditsService {
 
   /**
    * An admin's adjustment: ledger row (kind admin_adjustment, actor), balance and an admin event
-   * naming the target user, in one transaction. A deduction below zero answers 409 and changes nothing.
+   * naming the target user, in one transaction (with the Idempotency-Key's claim and answer, if any).
+   * A deduction below zero answers 409 and changes nothing.
    */
-  async adjust(actor: AuthUser, userId: string, amount: number, reason: string): Promise<CreditTransaction> {
+  async adjust(actor: AuthUser, userId: string, amount: number, reason: string, idempotency?: IdempotentRequest): Promise<CreditTransaction> {
     return this.dataSource.transaction(async (m) => {
+      await idempotency?.claim(m);
       const row = await this.apply(m, { userId, amount, kind: 'admin_adjustment', reason, actorId: actor.id });
       await this.events.record(m, {
         action: 'admin.credit_adjustment',
@@ -135,6 +138,7 @@ export class CreditsService {
         userId,
         actorId: actor.id,
       });
+      await idempotency?.answer(m, toCreditTransactionResponse(row));
       return row;
     });
   }

@@ -1,4 +1,5 @@
-import { applyDecorators, CallHandler, ExecutionContext, HttpException, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { applyDecorators, CallHandler, createParamDecorator, ExecutionContext, HttpException, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { ApiHeader } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
@@ -7,7 +8,7 @@ import { from, lastValueFrom, Observable } from 'rxjs';
 import { ApiProblems } from '../../common/api-errors.decorator';
 import { AppError, ReplayedResponse } from '../../common/app-error';
 import type { AuthUser } from '../auth/auth.decorators';
-import { IdempotencyService } from './idempotency.service';
+import { IdempotencyKeyTaken, IdempotencyService, IdempotentRequest } from './idempotency.service';
 
 export const IDEMPOTENT = 'idempotency:enabled';
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -21,8 +22,9 @@ export const Idempotent = () =>
       required: false,
       description:
         'Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer ' +
-        '(header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422, ' +
-        'and while the first request is still running, 409.',
+        '(header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. ' +
+        'The answer is stored in the same transaction as the work: the retry of a request that died before committing ' +
+        'runs it, and a retry that overlaps the first request waits for it and replays its answer.',
       schema: { type: 'string', minLength: 1, maxLength: 255 },
     }),
     ApiProblems(409, 422),
@@ -45,6 +47,13 @@ export function requestFingerprint(method: string, path: string, body: unknown):
   return createHash('sha256').update(`${method} ${path}\n${canonical(body ?? null)}`).digest('hex');
 }
 
+/** The request's Idempotency-Key, for a use case to settle in its transaction (undefined without a key). */
+export const IdempotencyOf = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): IdempotentRequest | undefined => ctx.switchToHttp().getRequest<KeyedRequest>().idempotency,
+);
+
+type KeyedRequest = Request & { user?: AuthUser; idempotency?: IdempotentRequest };
+
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
   constructor(
@@ -54,37 +63,50 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
-    const req = http.getRequest<Request & { user?: AuthUser }>();
+    const req = http.getRequest<KeyedRequest>();
     const key = req.header(IDEMPOTENCY_HEADER);
     if (key === undefined || !req.user || !this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) return next.handle();
     if (key.length < 1 || key.length > 255) {
       throw new AppError(400, 'idempotency.invalid_key', 'Idempotency-Key must be 1 to 255 characters');
     }
-    return from(this.handle(req, http.getResponse<Response>(), req.user.id, key, next));
-  }
-
-  private async handle(req: Request, res: Response, userId: string, key: string, next: CallHandler): Promise<unknown> {
+    const status = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler()) ?? (req.method === 'POST' ? 201 : 200);
     const endpoint = `${req.method} ${(req as Request & { route?: { path?: string } }).route?.path ?? req.path}`;
     const requestHash = requestFingerprint(req.method, req.originalUrl.split('?')[0], req.body);
-    const claim = await this.store.claim(userId, key, endpoint, requestHash);
-    // Thrown, not returned: the route's own @HttpCode would override the stored status.
-    if (claim.kind === 'replay') throw new ReplayedResponse(claim.status, claim.body);
-    if (claim.kind === 'mismatch') {
-      throw new AppError(422, 'idempotency.key_reused', 'This Idempotency-Key was used with a different request');
-    }
-    if (claim.kind === 'in_flight') {
-      throw new AppError(409, 'idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
-    }
+    const keyed = new IdempotentRequest(this.store, req.user.id, key, endpoint, requestHash, status);
+    return from(this.handle(req, http.getResponse<Response>(), keyed, next));
+  }
+
+  private async handle(req: KeyedRequest, res: Response, keyed: IdempotentRequest, next: CallHandler): Promise<unknown> {
+    await this.answerFromStore(keyed);
+    req.idempotency = keyed;
     try {
       const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
-      await this.store.complete(userId, key, res.statusCode, body);
+      // A route whose use case did not settle the key in its transaction: stored after the fact.
+      if (!keyed.answered) await this.store.saveAfterwards(keyed, res.statusCode, body);
       return body;
     } catch (err) {
-      // A definite client-visible answer (4xx) is kept and replayed; anything else frees the key for a retry.
+      // Another request with this key committed first (we waited for it): its answer is ours.
+      if (err instanceof IdempotencyKeyTaken) {
+        await this.answerFromStore(keyed);
+        throw new AppError(409, 'idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
+      }
+      // A definite client-visible answer (4xx) did no work and is kept for replay; anything else
+      // rolled back with the claim, so a retry with the key runs again.
       const status = err instanceof AppError ? err.status : err instanceof HttpException ? err.getStatus() : 500;
-      if (status >= 400 && status < 500) await this.store.completeWithError(userId, key, err, req);
-      else await this.store.release(userId, key);
+      if (status >= 400 && status < 500) await this.store.saveError(keyed, err, req);
       throw err;
     }
+  }
+
+  /** Throws the stored answer for the key if there is one: replay, 422 for another request, 409 in flight. */
+  private async answerFromStore(keyed: IdempotentRequest): Promise<void> {
+    const stored = await this.store.find(keyed.userId, keyed.key, keyed.endpoint, keyed.requestHash);
+    if (!stored) return;
+    // Thrown, not returned: the route's own @HttpCode would override the stored status.
+    if (stored.kind === 'replay') throw new ReplayedResponse(stored.status, stored.body);
+    if (stored.kind === 'mismatch') {
+      throw new AppError(422, 'idempotency.key_reused', 'This Idempotency-Key was used with a different request');
+    }
+    throw new AppError(409, 'idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Request } from 'express';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { ProblemFilter } from '../../common/problem.filter';
 import { QueueService } from '../../queue/queue.service';
 import { IdempotencyKey } from './entities/idempotency-key.entity';
@@ -10,11 +10,49 @@ import { prepared } from '../../database/prepared';
 export const IDEMPOTENCY_TTL_HOURS = 24;
 const PURGE_QUEUE = 'idempotency-purge';
 
-export type Claim =
-  | { kind: 'new' }
+/** What a stored key says about a request that presents it. */
+export type StoredAnswer =
   | { kind: 'replay'; status: number; body: unknown }
   | { kind: 'mismatch' }
+  /** Only rows written before answers were committed with their work (see migration IdempotencyAnswerWithWork). */
   | { kind: 'in_flight' };
+
+/** Thrown by IdempotentRequest.claim when another request with the key has committed its answer. */
+export class IdempotencyKeyTaken extends Error {
+  constructor() {
+    super('idempotency key already answered');
+  }
+}
+
+/**
+ * An Idempotency-Key presented with a request, which the use case settles INSIDE its own transaction:
+ * `claim` is the transaction's first statement and `answer` stores the response beside the work, so
+ * they commit together or not at all. A crash (or kill -9) mid-request rolls back both, and the key is
+ * free for the retry at once. A concurrent request with the same key waits on the primary key until
+ * this transaction ends, then replays its answer (or, after a rollback, does the work itself).
+ */
+export class IdempotentRequest {
+  answered = false;
+
+  constructor(
+    private readonly store: IdempotencyService,
+    readonly userId: string,
+    readonly key: string,
+    readonly endpoint: string,
+    readonly requestHash: string,
+    /** The route's success status (its answer is rendered before Nest sets the status). */
+    readonly status: number,
+  ) {}
+
+  claim(m: EntityManager): Promise<void> {
+    return this.store.claim(m, this);
+  }
+
+  async answer(m: EntityManager, body: unknown): Promise<void> {
+    await this.store.save(m, this, this.status, body);
+    this.answered = true;
+  }
+}
 
 @Injectable()
 export class IdempotencyService implements OnApplicationBootstrap {
@@ -31,12 +69,25 @@ export class IdempotencyService implements OnApplicationBootstrap {
     await this.queue.periodic(PURGE_QUEUE, 60, () => this.purgeExpired());
   }
 
+  /** The live stored answer for (user, key), judged against this request; null when there is none. */
+  async find(userId: string, key: string, endpoint: string, requestHash: string): Promise<StoredAnswer | null> {
+    const row = await this.keys
+      .createQueryBuilder('k')
+      .where('k.user_id = :userId AND k.key = :key AND k.expires_at >= now()', { userId, key })
+      .getOne();
+    if (!row) return null;
+    if (row.requestHash !== requestHash || row.endpoint !== endpoint) return { kind: 'mismatch' };
+    if (row.responseStatus === null) return { kind: 'in_flight' };
+    return { kind: 'replay', status: row.responseStatus, body: row.responseBody };
+  }
+
   /**
-   * Claims (user, key) with one INSERT ... ON CONFLICT: the unique key decides which of two concurrent
-   * requests runs; an expired row is taken over. Otherwise the existing row says replay, mismatch or in flight.
+   * Claims the key in the caller's transaction with one INSERT ... ON CONFLICT: the primary key makes a
+   * concurrent claim of the same key wait for this transaction; an expired row is taken over. A live
+   * row means another request has answered: IdempotencyKeyTaken (the caller's transaction rolls back).
    */
-  async claim(userId: string, key: string, endpoint: string, requestHash: string): Promise<Claim> {
-    const [inserted] = await this.keys.query(
+  async claim(m: EntityManager, r: IdempotentRequest): Promise<void> {
+    const [claimed] = await m.query(
       prepared(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at)
        VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5))
        ON CONFLICT (user_id, key) DO UPDATE
@@ -44,29 +95,36 @@ export class IdempotencyService implements OnApplicationBootstrap {
              response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
          WHERE idempotency_keys.expires_at < now()
        RETURNING key`),
-      [userId, key, endpoint, requestHash, IDEMPOTENCY_TTL_HOURS],
+      [r.userId, r.key, r.endpoint, r.requestHash, IDEMPOTENCY_TTL_HOURS],
     );
-    if (inserted) return { kind: 'new' };
-    const row = await this.keys.findOneBy({ userId, key });
-    if (!row) return this.claim(userId, key, endpoint, requestHash); // purged in between
-    if (row.requestHash !== requestHash || row.endpoint !== endpoint) return { kind: 'mismatch' };
-    if (row.responseStatus === null) return { kind: 'in_flight' };
-    return { kind: 'replay', status: row.responseStatus, body: row.responseBody };
+    if (!claimed) throw new IdempotencyKeyTaken();
   }
 
-  async complete(userId: string, key: string, status: number, body: unknown): Promise<void> {
-    await this.keys.update({ userId, key }, { responseStatus: status, responseBody: JSON.parse(JSON.stringify(body ?? null)) });
+  /**
+   * Stores the answer. In a use case's transaction after `claim`, it updates the claimed row; on its
+   * own (a 4xx answer: nothing was done, so nothing to commit with) it inserts the row unless another
+   * request with the key answered first.
+   */
+  async save(m: EntityManager, r: IdempotentRequest, status: number, body: unknown): Promise<void> {
+    await m.query(
+      prepared(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, response_status, response_body, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(hours => $7))
+       ON CONFLICT (user_id, key) DO UPDATE
+         SET response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body
+         WHERE idempotency_keys.response_status IS NULL`),
+      [r.userId, r.key, r.endpoint, r.requestHash, status, JSON.stringify(body ?? null), IDEMPOTENCY_TTL_HOURS],
+    );
   }
 
-  /** Stores a 4xx answer as the problem body the client saw. */
-  async completeWithError(userId: string, key: string, err: unknown, req: Request): Promise<void> {
+  /** Stores an answer on its own, after the request (see `save`). */
+  saveAfterwards(r: IdempotentRequest, status: number, body: unknown): Promise<void> {
+    return this.save(this.keys.manager, r, status, body);
+  }
+
+  /** Stores a 4xx answer as the problem body the client saw (no work was committed). */
+  async saveError(r: IdempotentRequest, err: unknown, req: Request): Promise<void> {
     const problem = this.problems.toProblem(err, req);
-    await this.complete(userId, key, problem.status, problem);
-  }
-
-  /** The request ended without a definite answer (5xx): let a retry with the same key run it. */
-  async release(userId: string, key: string): Promise<void> {
-    await this.keys.delete({ userId, key });
+    await this.saveAfterwards(r, problem.status, problem);
   }
 
   async purgeExpired(): Promise<number> {

@@ -5,7 +5,8 @@ import { UuidPipe } from '../../common/uuid.pipe';
 import { mapPage, PageOf } from '../../common/pagination';
 import { AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsGuard } from '../credits/credits.guard';
-import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
+import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } from './dto/vm-response.dto';
 import { CreateVmDto, ListVmsQueryDto, OsTypesResponseDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
 import { VmsService } from './vms.service';
@@ -54,8 +55,8 @@ export class VmsController {
   })
   @ApiAcceptedResponse({ type: VmResponseDto })
   @ApiAuth(400, 402, 403, 409)
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto): Promise<VmResponseDto> {
-    return toVmResponse(await this.vms.create(user, dto));
+  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto, @IdempotencyOf() idempotency?: IdempotentRequest): Promise<VmResponseDto> {
+    return toVmResponse(await this.vms.create(user, dto, idempotency));
   }
 
   @Get()
@@ -110,7 +111,12 @@ export class VmsController {
   })
   @ApiAcceptedResponse({ type: VmResponseDto })
   @ApiAuth(400, 404, 409)
-  async action(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: VmActionDto): Promise<VmResponseDto> {
-    return toVmResponse(await this.vms.requestAction(id, dto.action, { actor: user, ownerId: user.id }));
+  async action(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @Body() dto: VmActionDto,
+    @IdempotencyOf() idempotency?: IdempotentRequest,
+  ): Promise<VmResponseDto> {
+    return toVmResponse(await this.vms.requestAction(id, dto.action, { actor: user, ownerId: user.id, idempotency }));
   }
 }

@@ -14,10 +14,12 @@ import { EventsService } from '../events/events.service';
 import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import type { RecordEventInput } from '../events/events.types';
 import { HostsService } from '../hosts/hosts.service';
+import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import type { User } from '../users/entities/user.entity';
 import { QuotaOverrides, quotaOverridesOf, UsersService } from '../users/users.service';
 import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
+import { toVmResponse } from './dto/vm-response.dto';
 import { Vm } from './entities/vm.entity';
 import type { OsCatalog } from './os-catalog';
 import { exceededResource, QUOTA_RESOURCES, QuotaLimits, QuotaUsageDto } from './quotas';
@@ -41,6 +43,8 @@ export interface ActionContext {
   /** Limit to this owner's VMs (a user acting on their own); unset for admins. */
   ownerId?: string;
   reason?: string;
+  /** The request's Idempotency-Key: claimed and answered inside the action's transaction. */
+  idempotency?: IdempotentRequest;
 }
 
 @Injectable()
@@ -125,15 +129,17 @@ export class VmsService {
    * One transaction: debit (the conditional UPDATE refuses to overspend), place the VM on a host,
    * insert it with a copy of its SSH keys, record the events and enqueue the provisioning job on the
    * host's queue. Any failure (503 `capacity.unavailable` when no host has room) leaves no VM, no
-   * charge and no job. Placement comes last before the writes: it locks the chosen host's row until
-   * commit, so the time creates on one host wait for each other is as short as it can be.
+   * charge and no job (nor the Idempotency-Key's claim and stored answer, also written here).
+   * Placement comes last before the writes: it locks the chosen host's row until commit, so the time
+   * creates on one host wait for each other is as short as it can be.
    */
-  async create(user: AuthUser, dto: CreateVmDto): Promise<Vm> {
+  async create(user: AuthUser, dto: CreateVmDto, idempotency?: IdempotentRequest): Promise<Vm> {
     this.assertOsType(dto.os_type);
     const cost = this.credits.calculateCost(dto);
     const id = uuidv7();
     try {
       const vm = await this.dataSource.transaction(async (m) => {
+        await idempotency?.claim(m);
         const sshKeys = await this.sshKeys.snapshotFor(m, user.id, dto.ssh_key_ids ?? []);
         const charge = await this.credits.apply(m, {
           userId: user.id,
@@ -184,6 +190,7 @@ export class VmsService {
           },
         ]);
         await this.enqueue(m, vm);
+        await idempotency?.answer(m, toVmResponse(vm));
         return vm;
       });
       this.queue.notify(vmOperationQueue(vm.host));
@@ -300,6 +307,7 @@ export class VmsService {
    */
   async requestAction(id: string, action: VmAction, ctx: ActionContext): Promise<Vm> {
     const vm = await this.dataSource.transaction(async (m) => {
+      await ctx.idempotency?.claim(m);
       const vm = await this.get(id, ctx.ownerId, m, true);
       const to = nextStatus(vm.status, action);
       if (!to) {
@@ -337,6 +345,7 @@ export class VmsService {
       }
       await this.events.recordAll(m, events);
       await this.enqueue(m, saved);
+      await ctx.idempotency?.answer(m, toVmResponse(saved));
       return saved;
     });
     this.queue.notify(vmOperationQueue(vm.host));
