@@ -101,7 +101,7 @@ export interface paths {
         };
         /**
          * The caller’s new events as they happen (Server-Sent Events)
-         * @description Stays open and pushes each of your events when its change commits, from whichever API process or worker made it. Reconnect with Last-Event-ID (EventSource does) to get what was missed, then live events again.
+         * @description Stays open and pushes each of your events when its change commits, from whichever API process or worker made it. Reconnect with Last-Event-ID (EventSource does) to get what was missed, then live events again. The stream ends when the token expires or the account is deactivated or changes role (within seconds); a user may hold EVENT_STREAMS_PER_USER streams at once per API process (429 with Retry-After beyond).
          */
         get: operations["getEventStream"];
         put?: never;
@@ -121,7 +121,7 @@ export interface paths {
         };
         /**
          * All new events as they happen (Server-Sent Events)
-         * @description Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID.
+         * @description Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID. Ends within seconds when the caller stops being an active admin or the token expires.
          */
         get: operations["adminGetEventStream"];
         put?: never;

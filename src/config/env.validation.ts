@@ -79,6 +79,13 @@ export class EnvironmentVariables {
   @IsInt() @Min(0) @Max(3600)
   AUTH_CACHE_SECONDS: number = 60;
 
+  /**
+   * Live event streams (SSE) one user may hold open at once on each API process; one more answers
+   * 429 with Retry-After. Per process: a stream holds a socket and memory of the process serving it.
+   */
+  @IsInt() @Min(1) @Max(10_000)
+  EVENT_STREAMS_PER_USER: number = 5;
+
   @IsInt() @Min(0) @Max(1_000_000_000)
   INITIAL_CREDITS: number = 100;
 

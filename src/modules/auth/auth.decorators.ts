@@ -10,6 +10,8 @@ export interface AuthUser {
   role: UserRole;
   username: string;
   email: string;
+  /** When the presented token expires (ms since the epoch): long-lived responses (event streams) end then. */
+  tokenExpiresAt?: number;
 }
 
 /** Skips JwtAuthGuard: register, login, health, docs. */

@@ -10,6 +10,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface JwtPayload {
   sub: string;
+  exp?: number;
 }
 
 @Injectable()
@@ -31,6 +32,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   async validate(payload: JwtPayload): Promise<AuthUser> {
     const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findActiveIdentity(payload.sub) : null;
     if (!user) throw new AppError(401, 'auth.unauthenticated', 'The token no longer grants access');
-    return { id: user.id, role: user.role, username: user.username, email: user.email };
+    const tokenExpiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+    return { id: user.id, role: user.role, username: user.username, email: user.email, tokenExpiresAt };
   }
 }

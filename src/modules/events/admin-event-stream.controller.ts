@@ -2,7 +2,7 @@ import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiAuth } from '../../common/api-errors.decorator';
-import { Roles } from '../auth/auth.decorators';
+import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';
@@ -19,11 +19,13 @@ export class AdminEventStreamController {
   @ApiOperation({
     operationId: 'adminGetEventStream',
     summary: 'All new events as they happen (Server-Sent Events)',
-    description: 'Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID.',
+    description:
+      'Like GET /api/events/stream, for every user’s events. Resumable with Last-Event-ID. Ends within seconds when the ' +
+      'caller stops being an active admin or the token expires.',
   })
   @ApiEventStream()
-  @ApiAuth(400, 403, 503)
-  async stream(@Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await serveEventStream(this.streams, req, res, { userId: null }, lastEventId(req, query.last_event_id));
+  @ApiAuth(400, 403, 429, 503)
+  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await serveEventStream(this.streams, caller, res, { userId: null }, lastEventId(req, query.last_event_id));
   }
 }

@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, MoreThan, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
@@ -8,11 +9,29 @@ import { PgListener } from '../../database/pg-listener';
 import { EventResponseDto, toEventResponse, toUserEventView } from './dto/event-response.dto';
 import { Event } from './entities/event.entity';
 import { EVENTS_CHANNEL, EventNotice } from './events.types';
+import type { Env } from '../../config/env.validation';
+import type { UserRole } from '../users/entities/user.entity';
 
 /** Whose events a stream carries: one user's, or (admins) everyone's. */
 export interface StreamScope {
   userId: string | null;
 }
+
+/**
+ * Who holds a stream, as authorized when it opened. The stream ends when that stops being true: the
+ * token expires (checked here), or the user is deactivated, deleted or changes role (see `revoke`).
+ */
+export interface StreamOwner {
+  id: string;
+  role: UserRole;
+  /** The token's expiry, ms since the epoch. */
+  tokenExpiresAt?: number;
+}
+
+/** How often expired tokens' streams are looked for: a stream outlives its token by at most this. */
+const EXPIRY_SWEEP_MS = 1000;
+/** Retry-After of the 429 for one stream too many: streams are long-lived, so not "at once". */
+export const STREAM_CAP_RETRY_AFTER_SECONDS = 30;
 
 /** Where a subscription writes: the SSE response. */
 export interface EventSink {
@@ -37,6 +56,7 @@ export class Subscription {
 
   constructor(
     readonly scope: StreamScope,
+    readonly owner: StreamOwner,
     /** Events after this id are the subscriber's: Last-Event-ID, else a time-ordered id of "now". */
     public cursor: string,
   ) {}
@@ -74,11 +94,15 @@ export class EventStreamService implements BeforeApplicationShutdown {
   private pending: EventNotice[] = [];
   private flushScheduled = false;
   private delivering: Promise<void> = Promise.resolve();
+  private expirySweep?: NodeJS.Timeout;
+  private readonly perUser: number;
 
   constructor(
     @Inject(DATABASE_URL) url: string,
     @InjectRepository(Event) private readonly events: Repository<Event>,
+    config: ConfigService<Env, true>,
   ) {
+    this.perUser = config.get('EVENT_STREAMS_PER_USER', { infer: true });
     this.listener = new PgListener({
       url,
       applicationName: 'vmapi-events',
@@ -101,9 +125,10 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   /**
    * Registers a subscription once this process is LISTENing. Throws (before the caller has written
-   * anything) when the database cannot be reached or the app is shutting down.
+   * anything) when the database cannot be reached, the app is shutting down, or the owner already
+   * holds EVENT_STREAMS_PER_USER streams on this process (429).
    */
-  async subscribe(scope: StreamScope, lastEventId?: string): Promise<Subscription> {
+  async subscribe(scope: StreamScope, owner: StreamOwner, lastEventId?: string): Promise<Subscription> {
     // Taken before LISTEN starts: the replay from this cursor covers anything committed meanwhile.
     const cursor = lastEventId ?? uuidv7();
     if (this.closed) throw new AppError(503, 'service.unavailable', 'The server is shutting down');
@@ -113,9 +138,55 @@ export class EventStreamService implements BeforeApplicationShutdown {
       this.logger.warn(`Cannot LISTEN for events: ${(err as Error).message}`);
       throw new AppError(503, 'service.unavailable', 'Live events are unavailable right now; try again shortly');
     }
-    const sub = new Subscription(scope, cursor);
+    // Counted and added with no await in between, so concurrent opens cannot overshoot the cap.
+    const held = [...this.subscriptions].filter((s) => s.owner.id === owner.id).length;
+    if (held >= this.perUser) {
+      throw new AppError(
+        429,
+        'events.too_many_streams',
+        `At most ${this.perUser} live event streams per user at once; close one (or retry after the Retry-After seconds)`,
+        { limit: this.perUser },
+      );
+    }
+    const sub = new Subscription(scope, owner, cursor);
     this.subscriptions.add(sub);
+    this.expirySweep ??= setInterval(() => this.endExpired(), EXPIRY_SWEEP_MS).unref();
     return sub;
+  }
+
+  /** Users holding a stream on this process. */
+  ownerIds(): string[] {
+    return [...new Set([...this.subscriptions].map((s) => s.owner.id))];
+  }
+
+  /**
+   * Ends the streams of `userId` that `current` (the user as they are now; null = inactive or gone)
+   * no longer authorizes: all of them when null, those opened under another role otherwise.
+   */
+  revoke(userId: string, current: { role: UserRole } | null): number {
+    let ended = 0;
+    for (const sub of [...this.subscriptions]) {
+      if (sub.owner.id !== userId || (current && current.role === sub.owner.role)) continue;
+      this.end(sub);
+      ended++;
+    }
+    return ended;
+  }
+
+  private endExpired(): void {
+    const now = Date.now();
+    for (const sub of [...this.subscriptions]) {
+      if (sub.owner.tokenExpiresAt !== undefined && sub.owner.tokenExpiresAt <= now) this.end(sub);
+    }
+    if (!this.subscriptions.size) {
+      clearInterval(this.expirySweep);
+      this.expirySweep = undefined;
+    }
+  }
+
+  private end(sub: Subscription): void {
+    this.unsubscribe(sub);
+    sub.sink?.end();
   }
 
   /** Replays what the subscriber missed into `sink`, then delivers live events as they come. */
@@ -132,10 +203,8 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     this.closed = true;
-    for (const sub of [...this.subscriptions]) {
-      this.unsubscribe(sub);
-      sub.sink?.end();
-    }
+    clearInterval(this.expirySweep);
+    for (const sub of [...this.subscriptions]) this.end(sub);
     await this.listener.close();
   }
 
@@ -171,8 +240,7 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   private streamFailed(sub: Subscription, err: Error): void {
     this.logger.warn(`Ending an event stream: ${err.message}`);
-    this.unsubscribe(sub);
-    sub.sink?.end();
+    this.end(sub);
   }
 
   // --- fan-out -------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isUUID } from 'class-validator';
 import { AppError } from '../../common/app-error';
-import { EventSink, EventStreamService, StreamScope } from './event-stream.service';
+import type { AuthUser } from '../auth/auth.decorators';
+import { EventSink, EventStreamService, STREAM_CAP_RETRY_AFTER_SECONDS, StreamScope } from './event-stream.service';
 
 /** Sent once per stream: how long EventSource waits before reconnecting (with Last-Event-ID). */
 const RETRY_MS = 3000;
@@ -26,8 +27,18 @@ export function lastEventId(req: Request, fromQuery?: string): string | undefine
  * shape as GET /api/events items). Nothing is written until the subscription exists, so a failure to
  * subscribe is still a problem+json answer.
  */
-export async function serveEventStream(streams: EventStreamService, req: Request, res: Response, scope: StreamScope, resumeAfter?: string): Promise<void> {
-  const sub = await streams.subscribe(scope, resumeAfter);
+export async function serveEventStream(
+  streams: EventStreamService,
+  caller: AuthUser,
+  res: Response,
+  scope: StreamScope,
+  resumeAfter?: string,
+): Promise<void> {
+  const owner = { id: caller.id, role: caller.role, tokenExpiresAt: caller.tokenExpiresAt };
+  const sub = await streams.subscribe(scope, owner, resumeAfter).catch((err: unknown) => {
+    if (err instanceof AppError && err.status === 429) res.setHeader('Retry-After', String(STREAM_CAP_RETRY_AFTER_SECONDS));
+    throw err;
+  });
   res.status(200);
   res.set({
     'Content-Type': 'text/event-stream; charset=utf-8',

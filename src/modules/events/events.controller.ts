@@ -37,11 +37,13 @@ export class EventsController {
     summary: 'The caller’s new events as they happen (Server-Sent Events)',
     description:
       'Stays open and pushes each of your events when its change commits, from whichever API process or worker made it. ' +
-      'Reconnect with Last-Event-ID (EventSource does) to get what was missed, then live events again.',
+      'Reconnect with Last-Event-ID (EventSource does) to get what was missed, then live events again. ' +
+      'The stream ends when the token expires or the account is deactivated or changes role (within seconds); ' +
+      'a user may hold EVENT_STREAMS_PER_USER streams at once per API process (429 with Retry-After beyond).',
   })
   @ApiEventStream()
-  @ApiAuth(400, 503)
+  @ApiAuth(400, 429, 503)
   async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await serveEventStream(this.streams, req, res, { userId: caller.id }, lastEventId(req, query.last_event_id));
+    await serveEventStream(this.streams, caller, res, { userId: caller.id }, lastEventId(req, query.last_event_id));
   }
 }

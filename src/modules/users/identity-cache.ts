@@ -29,6 +29,7 @@ export class IdentityCache implements BeforeApplicationShutdown {
   private readonly listener: PgListener;
   private generation = 0;
   private listenRequested = false;
+  private readonly watchers: ((userId: string | null) => void)[] = [];
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.ttlMs = config.get('AUTH_CACHE_SECONDS', { infer: true }) * 1000;
@@ -36,16 +37,38 @@ export class IdentityCache implements BeforeApplicationShutdown {
       url,
       applicationName: 'vmapi-users',
       channel: USERS_CHANNEL,
-      onNotification: (userId) => this.invalidate(userId),
+      onNotification: (userId) => {
+        this.invalidate(userId);
+        this.changed(userId);
+      },
       onLost: () => this.invalidateAll(),
+      // Notifications sent while the connection was down were missed: anyone may have changed.
+      onReconnected: () => this.changed(null),
     });
+  }
+
+  /** Whether changes to users are being heard right now (else watchers must poll). */
+  get listening(): boolean {
+    return this.listener.listening;
+  }
+
+  /**
+   * Calls `watcher` with a user's id when PostgreSQL says that user's identity changed (committed),
+   * and with null after a reconnect (changes may have been missed), while listening (see `listen`).
+   */
+  watch(watcher: (userId: string | null) => void): void {
+    this.watchers.push(watcher);
+  }
+
+  private changed(userId: string | null): void {
+    for (const watcher of this.watchers) watcher(userId);
   }
 
   /** The cached identity of `id`, else `load(id)` (kept when active and nothing changed meanwhile). */
   async get(id: string, load: (id: string) => Promise<Identity | null>): Promise<Identity | null> {
     if (this.ttlMs === 0) return load(id);
     if (!this.listener.listening) {
-      this.startListening();
+      this.listen();
       return load(id);
     }
     const now = Date.now();
@@ -74,7 +97,7 @@ export class IdentityCache implements BeforeApplicationShutdown {
   }
 
   /** Connects in the background, once (PgListener retries); requests read the database until it is LISTENing. */
-  private startListening(): void {
+  listen(): void {
     if (this.listenRequested) return;
     this.listenRequested = true;
     this.listener.start().catch((err: Error) => this.logger.warn(`Cannot LISTEN for user changes yet (identities are read per request): ${err.message}`));
