@@ -576,6 +576,10 @@ export interface components {
             requested?: number;
             used?: number;
             limit?: number;
+            /** @example 1000000000 */
+            max_balance?: number;
+            /** @example metadata.note */
+            field?: string;
             allowed_os_types?: string[];
             ssh_key_ids?: string[];
         };

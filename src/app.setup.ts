@@ -9,6 +9,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
 import { jsonDepthLimit } from './common/json-depth';
 import { requireJsonBody } from './common/json-body';
+import { storableTextOnly } from './common/storable-text';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 
@@ -81,6 +82,7 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: '256kb' });
   app.use(jsonDepthLimit);
+  app.use(storableTextOnly);
   app.disable('x-powered-by');
   app.useGlobalPipes(
     new ValidationPipe({

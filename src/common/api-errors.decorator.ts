@@ -65,9 +65,17 @@ export class ProblemDto {
   @ApiProperty({ required: false })
   used?: number;
 
-  /** quota.exceeded, ssh_key.limit_reached: the user's limit. */
+  /** quota.exceeded, ssh_key.limit_reached: the user's limit; events.too_many_streams: the streams a user may hold. */
   @ApiProperty({ required: false })
   limit?: number;
+
+  /** credits.balance_limit: the largest balance a user may hold. */
+  @ApiProperty({ required: false, example: 1_000_000_000 })
+  max_balance?: number;
+
+  /** request.invalid_text: where the refused text is (a body path, a query parameter, or "path"). */
+  @ApiProperty({ required: false, example: 'metadata.note' })
+  field?: string;
 
   /** vm.unknown_os_type: the catalog's os_type values. */
   @ApiProperty({ required: false, type: [String] })

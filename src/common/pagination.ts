@@ -1,7 +1,7 @@
 import { Type } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type as TransformType } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, isUUID, Max, MaxLength, Min } from 'class-validator';
 import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AppError } from './app-error';
 import { prepared } from '../database/prepared';
@@ -40,6 +40,10 @@ export function mapPage<A, B>(page: Page<A>, map: (item: A) => B): Page<B> {
   return { items: page.items.map(map), next_cursor: page.next_cursor };
 }
 
+/** The instants a filter or cursor may name: years 1 to 9999 (PostgreSQL's timestamptz reaches further, JS's Date less far back). */
+export const MIN_INSTANT = new Date('0001-01-01T00:00:00Z');
+export const MAX_INSTANT = new Date('9999-12-31T23:59:59.999Z');
+
 interface Cursor {
   createdAt: Date;
   id: string;
@@ -51,9 +55,10 @@ function encodeCursor(c: Cursor): string {
 
 function decodeCursor(raw: string): Cursor {
   try {
-    const [ts, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [string, string];
-    const createdAt = new Date(ts);
-    if (Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) throw new Error('bad cursor');
+    const [ts, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
+    const createdAt = new Date(typeof ts === 'string' ? ts : NaN);
+    // Only what an issued cursor can hold: a UUID and an instant PostgreSQL can compare with.
+    if (!(createdAt >= MIN_INSTANT && createdAt <= MAX_INSTANT) || typeof id !== 'string' || !isUUID(id)) throw new Error('bad cursor');
     return { createdAt, id };
   } catch {
     throw new AppError(400, 'pagination.invalid_cursor', 'The cursor is not one this API issued');

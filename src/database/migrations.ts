@@ -8,6 +8,7 @@ import { UsersIdentityNotify1795646889384 } from '../../migrations/1795646889384
 import { SshKeys1795820756212 } from '../../migrations/1795820756212-SshKeys';
 import { Hosts1795823222648 } from '../../migrations/1795823222648-Hosts';
 import { IdempotencyAnswerWithWork1795823250000 } from '../../migrations/1795823250000-IdempotencyAnswerWithWork';
+import { CreditsMaxBalance1795823287054 } from '../../migrations/1795823287054-CreditsMaxBalance';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -21,4 +22,5 @@ export const MIGRATIONS: Function[] = [
   SshKeys1795820756212,
   Hosts1795823222648,
   IdempotencyAnswerWithWork1795823250000,
+  CreditsMaxBalance1795823287054,
 ];

@@ -35,6 +35,9 @@ export interface Quota {
   balance_after: number;
 }
 
+/** The largest balance a user may hold (also a CHECK on users.credits, migration CreditsMaxBalance). */
+export const MAX_BALANCE = 1_000_000_000;
+
 @Injectable()
 export class CreditsService {
   constructor(
@@ -88,7 +91,7 @@ export class CreditsService {
     const rows: { balance_after: number; created_at: Date }[] = await manager.query(
       prepared(`WITH moved AS (
          UPDATE users SET credits = credits + $2, updated_at = now()
-          WHERE id = $1 AND credits + $2 >= 0
+          WHERE id = $1 AND credits::bigint + $2 BETWEEN 0 AND ${MAX_BALANCE}
           RETURNING credits)
        INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
        SELECT $3::uuid, $1, $2, moved.credits, $4::varchar, $5::varchar, $6::uuid, $7::uuid, clock_timestamp() FROM moved
@@ -97,6 +100,12 @@ export class CreditsService {
     );
     if (!rows.length) {
       const balance = await this.balance(entry.userId, manager);
+      if (entry.amount > 0) {
+        throw new AppError(409, 'credits.balance_limit', `A balance may not exceed ${MAX_BALANCE} credits; it is ${balance}`, {
+          balance,
+          max_balance: MAX_BALANCE,
+        });
+      }
       throw new AppError(
         entry.kind === 'vm_create' ? 402 : 409,
         'credits.insufficient',

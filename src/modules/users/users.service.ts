@@ -107,7 +107,8 @@ export class UsersService {
    * admins are locked first, so two concurrent demotions cannot both pass the check).
    */
   async adminUpdate(actor: AuthUser, id: string, patch: UpdateUserDto): Promise<User> {
-    if (patch.role === undefined && patch.is_active === undefined && patch.quotas === undefined) {
+    const quotaChanges = Object.values(patch.quotas ?? {}).filter((v) => v !== undefined).length;
+    if (patch.role === undefined && patch.is_active === undefined && quotaChanges === 0) {
       throw new AppError(400, 'user.empty_update', 'Give role, is_active and/or quotas');
     }
     const updated = await this.users.manager.transaction(async (m) => {

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsDate, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsDate, IsOptional, IsString, IsUUID, Matches, MaxDate, MaxLength, MinDate, MinLength } from 'class-validator';
+import { MAX_INSTANT, MIN_INSTANT } from '../../../common/pagination';
 import { EventQueryDto } from '../../events/dto/event-query.dto';
 import { VmResponseDto } from '../../vms/dto/vm-response.dto';
 import { ListVmsQueryDto, VmActionDto } from '../../vms/dto/vm.dto';
@@ -55,12 +56,12 @@ export class AdminEventQueryDto extends EventQueryDto {
   user_id?: string;
 
   /** Events at or after this instant (ISO 8601). */
-  @IsOptional() @Type(() => Date) @IsDate()
+  @IsOptional() @Type(() => Date) @IsDate() @MinDate(MIN_INSTANT) @MaxDate(MAX_INSTANT)
   @ApiPropertyOptional({ type: String, format: 'date-time' })
   since?: Date;
 
   /** Events before this instant (ISO 8601). */
-  @IsOptional() @Type(() => Date) @IsDate()
+  @IsOptional() @Type(() => Date) @IsDate() @MinDate(MIN_INSTANT) @MaxDate(MAX_INSTANT)
   @ApiPropertyOptional({ type: String, format: 'date-time' })
   until?: Date;
 }

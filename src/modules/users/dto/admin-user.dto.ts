@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
 import { PageQueryDto } from '../../../common/pagination';
 import { QuotaUsageDto } from '../../vms/quotas';
@@ -50,7 +50,7 @@ export class UpdateUserDto {
   @IsOptional() @IsBoolean()
   is_active?: boolean;
 
-  @IsOptional() @ValidateNested() @Type(() => QuotaOverridesDto)
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => QuotaOverridesDto)
   quotas?: QuotaOverridesDto;
 }
 

@@ -5,6 +5,7 @@ export type UserRole = (typeof USER_ROLES)[number];
 
 @Entity('users')
 @Check('users_credits_non_negative', '"credits" >= 0')
+@Check('users_credits_max', '"credits" <= 1000000000')
 @Index('users_email_lower_key', { synchronize: false })
 @Index('users_created_idx', ['createdAt', 'id'])
 export class User {

@@ -1,0 +1,65 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError } from './app-error';
+
+/**
+ * Text PostgreSQL cannot store: NUL (text and jsonb refuse it) or a lone UTF-16 surrogate (jsonb
+ * refuses its escape; text would silently turn it into U+FFFD). Refused at the edge for every route,
+ * so no handler meets it in a body or query string (keys included).
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export function unstorable(text: string): boolean {
+  return text.includes('\u0000') || LONE_SURROGATE.test(text);
+}
+
+/** The path (`a.b[2]`) of the first string or key in `value` that is not storable; null when all are. */
+export function unstorableTextAt(value: unknown, root: string): string | null {
+  const stack: [unknown, string][] = [[value, root]];
+  while (stack.length) {
+    const [node, path] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (unstorable(node)) return path;
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, child] of Object.entries(node)) {
+      const at = Array.isArray(node) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+      if (unstorable(key)) return path ? `a key of ${path}` : 'a key';
+      stack.push([child, at]);
+    }
+  }
+  return null;
+}
+
+/**
+ * Keys that name JavaScript object machinery. JSON.parse keeps them as data, but copying them into an
+ * object (class-transformer, a spread, a merge) sets a prototype or is skipped: the value would be
+ * silently lost, so they are refused instead.
+ */
+const RESERVED_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+function reservedKeyIn(value: unknown): string | null {
+  const stack = [value];
+  while (stack.length) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    const key = RESERVED_KEYS.find((k) => Object.prototype.hasOwnProperty.call(node, k));
+    if (key) return key;
+    stack.push(...Object.values(node));
+  }
+  return null;
+}
+
+export function storableTextOnly(req: Request, _res: Response, next: NextFunction): void {
+  const reserved = reservedKeyIn(req.body);
+  if (reserved) {
+    next(new AppError(400, 'request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`));
+    return;
+  }
+  const at = unstorableTextAt(req.body, '') ?? unstorableTextAt(req.query, '') ?? (unstorable(req.path) ? 'path' : null);
+  if (at !== null) {
+    next(new AppError(400, 'request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at }));
+    return;
+  }
+  next();
+}
