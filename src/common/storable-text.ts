@@ -50,13 +50,22 @@ function reservedKeyIn(value: unknown): string | null {
   return null;
 }
 
+/** The path as route parameters will see it (percent-decoded); undecodable bytes are the router's 400 to give. */
+function decodedPath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return '';
+  }
+}
+
 export function storableTextOnly(req: Request, _res: Response, next: NextFunction): void {
   const reserved = reservedKeyIn(req.body);
   if (reserved) {
     next(new AppError(400, 'request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`));
     return;
   }
-  const at = unstorableTextAt(req.body, '') ?? unstorableTextAt(req.query, '') ?? (unstorable(req.path) ? 'path' : null);
+  const at = unstorableTextAt(req.body, '') ?? unstorableTextAt(req.query, '') ?? (unstorable(decodedPath(req.path)) ? 'path' : null);
   if (at !== null) {
     next(new AppError(400, 'request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at }));
     return;

@@ -57,7 +57,19 @@ async function inLanes<T, R>(items: T[], lanes: number, fn: (item: T) => Promise
 describe('Idempotency-Key across a crash (kill -9 of a real API process)', () => {
   let database: TestDatabase;
   let api: ServiceProcess | undefined;
-  const env = () => ({ DATABASE_URL: database.url, WORKER: false, INITIAL_CREDITS: CREDITS, QUOTA_MAX_VMS: 0, QUOTA_MAX_CPU_CORES: 0, QUOTA_MAX_RAM_MB: 0 });
+  // The API runs the worker of its own roomy host (creates are placed on a host); the same host after the restart.
+  const env = () => ({
+    DATABASE_URL: database.url,
+    WORKER: true,
+    HOST_NAME: 'crash-host',
+    HOST_CPU_CORES: 100_000,
+    HOST_RAM_MB: 100_000_000,
+    HOST_DISK_GB: 10_000_000,
+    INITIAL_CREDITS: CREDITS,
+    QUOTA_MAX_VMS: 0,
+    QUOTA_MAX_CPU_CORES: 0,
+    QUOTA_MAX_RAM_MB: 0,
+  });
 
   beforeAll(async () => {
     ensureBuilt();
