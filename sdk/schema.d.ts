@@ -1178,11 +1178,26 @@ export interface components {
             mismatches: components["schemas"]["CreditMismatchDto"][];
             checked_users: number;
         };
+        ApiIndexLinksDto: {
+            /**
+             * @description Swagger UI.
+             * @example /api/docs
+             */
+            docs: string;
+            /**
+             * @description The OpenAPI 3 document (JSON).
+             * @example /api/docs-json
+             */
+            openapi: string;
+            /** @example /api/health */
+            health: string;
+        };
         ApiIndexDto: {
             /** @example VM Platform API */
             name: string;
             /** @example 0.1.0 */
             version: string;
+            links: components["schemas"]["ApiIndexLinksDto"];
         };
         HealthResponseDto: {
             /** @enum {string} */

@@ -1,31 +1,9 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { APP_VERSION } from '../../common/version';
 import { ApiProblems } from '../../common/api-errors.decorator';
 import { Public } from '../auth/auth.decorators';
-
-export class ApiIndexLinksDto {
-  /** Swagger UI. */
-  @ApiProperty({ example: '/api/docs' })
-  docs: string;
-
-  /** The OpenAPI 3 document (JSON). */
-  @ApiProperty({ example: '/api/docs-json' })
-  openapi: string;
-
-  @ApiProperty({ example: '/api/health' })
-  health: string;
-}
-
-export class ApiIndexDto {
-  @ApiProperty({ example: 'VM Platform API' })
-  name: string;
-
-  @ApiProperty({ example: '0.1.0' })
-  version: string;
-
-  links: ApiIndexLinksDto;
-}
+import { ApiIndexDto } from './health.dto';
 
 const INDEX: ApiIndexDto = {
   name: 'VM Platform API',

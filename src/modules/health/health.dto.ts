@@ -20,3 +20,26 @@ export class HealthResponseDto {
   /** Seconds since this process started. */
   uptime_seconds: number;
 }
+
+export class ApiIndexLinksDto {
+  /** Swagger UI. */
+  @ApiProperty({ example: '/api/docs' })
+  docs: string;
+
+  /** The OpenAPI 3 document (JSON). */
+  @ApiProperty({ example: '/api/docs-json' })
+  openapi: string;
+
+  @ApiProperty({ example: '/api/health' })
+  health: string;
+}
+
+export class ApiIndexDto {
+  @ApiProperty({ example: 'VM Platform API' })
+  name: string;
+
+  @ApiProperty({ example: '0.1.0' })
+  version: string;
+
+  links: ApiIndexLinksDto;
+}
