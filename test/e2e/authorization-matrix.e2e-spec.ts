@@ -35,6 +35,7 @@ const MATRIX: Record<string, Row> = {
     body: () => ({ username: `m${++n}x${Date.now() % 1e6}`, email: `m${n}.${Date.now()}@example.test`, password: 'password1' }),
   },
   'POST /api/auth/login': { expect: { anonymous: 401, stranger: 401, owner: 401, admin: 401 }, body: () => ({ email: 'no@example.test', password: 'nope-nope' }) },
+  'GET /api': { expect: { anonymous: 200, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/health': { expect: { anonymous: 200, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/users/me': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/credits/transactions': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },

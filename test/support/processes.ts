@@ -3,7 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/database/embedded-postgres';
@@ -239,4 +239,32 @@ export function getOnOwnConnection(service: ServiceProcess, path: string, token?
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * A connection to `service` opened now, whose GET is written only when `send()` is called: a request
+ * sent on an established connection that the server may not have read yet. Resolves with the status.
+ */
+export async function openIdleConnection(service: ServiceProcess, path: string, token?: string): Promise<{ send(): Promise<number> }> {
+  const url = new URL(service.url);
+  const socket = connect(Number(url.port), url.hostname);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  return {
+    send: () =>
+      new Promise((resolve, reject) => {
+        let head = '';
+        socket.on('data', (chunk) => {
+          head += chunk.toString('latin1');
+          const status = /^HTTP\/1\.1 (\d{3})/.exec(head);
+          if (status) {
+            resolve(Number(status[1]));
+            socket.destroy();
+          }
+        });
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('connection closed without an answer')));
+        const auth = token ? `authorization: Bearer ${token}\r\n` : '';
+        socket.write(`GET ${path} HTTP/1.1\r\nhost: ${url.host}\r\n${auth}connection: close\r\n\r\n`);
+      }),
+  };
 }
