@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/embedded-postgres';
 import {
   api,
-  BENCH_HOST_ENV,
+  benchServiceEnv,
   createDatabase,
   dropDatabase,
   envNumber,
@@ -43,24 +43,6 @@ const cfg = {
 };
 const SPEC = { os_type: 'ubuntu-22.04', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 
-/** As bench/run.ts runs the API: request path only, funded users, no quotas or rate limits. */
-function serviceEnv(url: string, port: number): Record<string, string> {
-  return {
-    NODE_ENV: 'production',
-    PORT: String(port),
-    DATABASE_URL: url,
-    VM_PROVIDER: 'simulator',
-    JWT_SECRET: 'bench-only-secret-bench-only-secret-0123456789',
-    INITIAL_CREDITS: '1000000000',
-    WORKER: 'false',
-    RATE_LIMIT_PER_MIN: '0',
-    RATE_LIMIT_AUTH_PER_MIN: '0',
-    QUOTA_MAX_VMS: '0',
-    QUOTA_MAX_CPU_CORES: '0',
-    QUOTA_MAX_RAM_MB: '0',
-    ...BENCH_HOST_ENV,
-  };
-}
 
 async function buildBase(ref: string): Promise<string> {
   const dir = join(ROOT, '.bench-ab', ref.replace(/[^A-Za-z0-9_.-]/g, '_'));
@@ -103,7 +85,7 @@ async function main(): Promise<void> {
   try {
     const urls = { hosts: await createDatabase(server, names.hosts), base: await createDatabase(server, names.base) };
     const start = async (name: string, script: string, url: string, port: number) => {
-      const svc = startNode(name, script, serviceEnv(url, port));
+      const svc = startNode(name, script, benchServiceEnv(url, port));
       services.push(svc);
       await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
       return `http://127.0.0.1:${port}`;

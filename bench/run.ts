@@ -18,7 +18,7 @@ import type { LoadResult, LoadTarget } from './load';
 import { formatReport, type BenchReport, type GrowthEndpoint, type CaseResult, type GrowthResult, type QueueResult } from './report';
 import {
   api,
-  BENCH_HOST_ENV,
+  benchServiceEnv,
   cpuMs,
   freePorts,
   createDatabase,
@@ -79,7 +79,6 @@ const ports = { api: 0, bare: 0, growth: 0, raw: 0 };
 
 const wanted = (name: string) => cfg.only.length === 0 || cfg.only.includes(name);
 
-const JWT_SECRET = 'bench-only-secret-bench-only-secret-0123456789';
 const ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
 const PASSWORD = 'bench-password-1';
 const SPEC = { ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
@@ -95,27 +94,12 @@ interface BenchUser {
 
 function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
   return {
-    NODE_ENV: 'production',
-    PORT: String(port),
-    DATABASE_URL: databaseUrl,
-    VM_PROVIDER: 'simulator',
+    ...benchServiceEnv(databaseUrl, port),
     SIMULATOR_DELAY_MS: '0',
-    JWT_SECRET,
     JWT_EXPIRES_IN: String(24 * 3600),
-    // Funded users: every create in the run succeeds.
-    INITIAL_CREDITS: '1000000000',
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
-    // The HTTP cases measure the request path only; the queue case runs dedicated workers.
-    WORKER: 'false',
-    RATE_LIMIT_PER_MIN: '0',
-    RATE_LIMIT_AUTH_PER_MIN: '0',
-    // The seeded users own hundreds of VMs: no per-user resource quotas.
-    QUOTA_MAX_VMS: '0',
-    QUOTA_MAX_CPU_CORES: '0',
-    QUOTA_MAX_RAM_MB: '0',
     DB_POOL_SIZE: String(cfg.dbPool),
-    ...BENCH_HOST_ENV,
   };
 }
 

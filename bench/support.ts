@@ -307,6 +307,31 @@ export const BENCH_HOST_ENV: Record<string, string> = {
   HOST_OFFLINE_SECONDS: String(24 * 3600),
 };
 
+/**
+ * How every bench runs the API: the request path only (no in-process worker), funded users, no
+ * quotas or rate limits, one roomy host.
+ */
+export function benchServiceEnv(databaseUrl: string, port: number): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: String(port),
+    DATABASE_URL: databaseUrl,
+    VM_PROVIDER: 'simulator',
+    JWT_SECRET: 'bench-only-secret-bench-only-secret-0123456789',
+    // Funded users: every create in the run succeeds.
+    INITIAL_CREDITS: '1000000000',
+    // The HTTP cases measure the request path only; the queue case runs dedicated workers.
+    WORKER: 'false',
+    RATE_LIMIT_PER_MIN: '0',
+    RATE_LIMIT_AUTH_PER_MIN: '0',
+    // The seeded users own hundreds of VMs: no per-user resource quotas.
+    QUOTA_MAX_VMS: '0',
+    QUOTA_MAX_CPU_CORES: '0',
+    QUOTA_MAX_RAM_MB: '0',
+    ...BENCH_HOST_ENV,
+  };
+}
+
 /** What a worker's registration does (its operation queue, then its host row), for APIs that run no worker. */
 export async function registerBenchHost(dbUrl: string): Promise<void> {
   await sql(dbUrl, `SELECT pgboss.create_queue($1, $2::json)`, [
