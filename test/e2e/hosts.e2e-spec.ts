@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { VmReconciler } from '../../src/modules/vms/vms.reconciler';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { createTestApp, createTestDatabase, TestContext, TestDatabase } from '../support/test-app';
-import { buildWorker, startWorker, WorkerBuild, WorkerProcess } from '../support/worker-process';
+import { ensureBuilt, ServiceProcess, startService } from '../support/processes';
 
 // 1024 MB, 10 GB, 1 core: costs 22. Each host holds three (RAM is what runs out first).
 const spec = { os_type: 'debian-12', ram_mb: 1024, disk_gb: 10, cpu_cores: 1 };
@@ -12,14 +15,16 @@ const timing = { HOST_HEARTBEAT_SECONDS: 1, HOST_OFFLINE_SECONDS: 3 };
 describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e, three worker processes)', () => {
   let database: TestDatabase;
   let api: TestContext;
-  let build: WorkerBuild;
-  const workers = new Map<string, WorkerProcess>();
+  let stateDir: string;
+  const workers = new Map<string, ServiceProcess>();
   let admin: TestUser;
   let users: TestUser[];
 
-  const startHost = (name: string) => {
-    const w = startWorker(build, {
+  const startHost = async (name: string) => {
+    const w = await startService(name, 'worker', {
       DATABASE_URL: database.url,
+      // Each host's simulator keeps its own machines, as separate machines would.
+      SIMULATOR_STATE_DIR: join(stateDir, name),
       HOST_NAME: name,
       HOST_CPU_CORES: 4,
       HOST_RAM_MB: 3072,
@@ -30,7 +35,6 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
       RECONCILE_MINUTES: 0,
       METRICS_COLLECT_MINUTES: 0,
       METRICS_PRUNE_MINUTES: 0,
-      JWT_SECRET: 'test-secret-that-is-at-least-32-characters',
       ...timing,
     });
     workers.set(name, w);
@@ -50,11 +54,12 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     api = await createTestApp({ database, env: { WORKER: false, QUOTA_MAX_VMS: 0, HOST_OFFLINE_WARN_SECONDS: 4, ...timing } });
     admin = await newUser(api, { role: 'admin' });
     users = [await newUser(api, { credits: 1000 }), await newUser(api, { credits: 1000 })];
-    build = buildWorker();
+    ensureBuilt();
+    stateDir = await mkdtemp(join(tmpdir(), 'vmapi-hosts-'));
   });
   afterAll(async () => {
-    await Promise.all([...workers.values()].map((w) => w.stop('SIGKILL')));
-    build?.remove();
+    await Promise.all([...workers.values()].map((w) => w.kill()));
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
     await api?.close();
     await database?.drop();
   });
@@ -71,7 +76,7 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
   });
 
   it('registers each worker process as a host with its capacity', async () => {
-    for (const name of HOSTS) startHost(name);
+    for (const name of HOSTS) await startHost(name);
     await eventually(async () => {
       const page = (await api.http.get('/api/admin/hosts').set(admin.auth).expect(200)).body;
       return page.items.length === 3 && page.items.every((h: { status: string }) => h.status === 'online');
@@ -171,7 +176,7 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     const onC = await vmsOn('hv-c');
     const [toStop, toDestroy, stopped] = [onC.find((v) => v.status === 'running')!.id, onC.filter((v) => v.status === 'running')[1].id, onC.find((v) => v.status === 'stopped')!.id];
     const killedAt = Date.now();
-    await workers.get('hv-c')!.stop('SIGKILL');
+    await workers.get('hv-c')!.kill();
     await eventually(async () => (await host('hv-c')).status === 'offline', 15_000, 'hv-c offline');
     const detectedMs = Date.now() - killedAt;
 
@@ -211,7 +216,7 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
 
     // The host comes back: its waiting operations run there.
     const backAt = Date.now();
-    startHost('hv-c');
+    await startHost('hv-c');
     await waitStatus(toStop, 'stopped', 60_000);
     await waitStatus(toDestroy, 'destroyed', 60_000);
     const caughtUpMs = Date.now() - backAt;
