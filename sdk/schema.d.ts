@@ -543,47 +543,6 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /** @enum {string} */
-        VmStatus: "provisioning" | "running" | "stopping" | "stopped" | "starting" | "restarting" | "destroying" | "destroyed" | "failed";
-        /** @enum {string} */
-        VmAction: "start" | "stop" | "restart" | "destroy";
-        ProblemDto: {
-            /** @example https://vm-platform.dev/problems/vm.not_found */
-            type: string;
-            /** @example Not Found */
-            title: string;
-            /** @example 404 */
-            status: number;
-            /** @example VM not found */
-            detail: string;
-            /** @example vm.not_found */
-            code: string;
-            /** @example /api/vms/8a0e... */
-            instance?: string;
-            request_id?: string;
-            /** @description Per-field validation messages (400 only) */
-            errors?: {
-                field?: string;
-                messages?: string[];
-            }[];
-            /** @example 34 */
-            cost?: number;
-            /** @example 20 */
-            balance?: number;
-            vm_status?: components["schemas"]["VmStatus"];
-            allowed_actions?: components["schemas"]["VmAction"][];
-            /** @enum {string} */
-            resource?: "vms" | "cpu_cores" | "ram_mb";
-            requested?: number;
-            used?: number;
-            limit?: number;
-            /** @example 1000000000 */
-            max_balance?: number;
-            /** @example metadata.note */
-            field?: string;
-            allowed_os_types?: string[];
-            ssh_key_ids?: string[];
-        };
-        /** @enum {string} */
         UserRole: "user" | "admin";
         UserResponseDto: {
             /** Format: uuid */
@@ -785,6 +744,8 @@ export interface components {
             status: "online" | "offline";
             /** @description Why it was drained or returned, as the admin said. */
             schedulable_reason: string | null;
+            /** @description Its VMs that count against it (as in `allocated`). */
+            vm_count: number;
             /**
              * @description The application version its workers run.
              * @example 0.1.0
@@ -799,8 +760,6 @@ export interface components {
             allocated: components["schemas"]["HostResourcesDto"];
             /** @description capacity x ratio - allocated: room left for new VMs (negative when over-allocated after a ratio was lowered). */
             free: components["schemas"]["HostResourcesDto"];
-            /** @description Its VMs that count against it (as in `allocated`). */
-            vm_count: number;
             /** Format: date-time */
             last_seen_at: string;
             /** Format: date-time */
@@ -902,6 +861,8 @@ export interface components {
              */
             ssh_key_ids?: string[];
         };
+        /** @enum {string} */
+        VmStatus: "provisioning" | "running" | "stopping" | "stopped" | "starting" | "restarting" | "destroying" | "destroyed" | "failed";
         VmSshKeyDto: {
             /** Format: uuid */
             id: string;
@@ -910,6 +871,11 @@ export interface components {
             /** @example SHA256:G3sjv3i/g8ZUtcGW4qzHACPT7XF7pcHD1wQsLNydsZ4 */
             fingerprint: string;
         };
+        /**
+         * @description Actions the current status allows.
+         * @enum {string}
+         */
+        VmAction: "start" | "stop" | "restart" | "destroy";
         VmResponseDto: {
             /** Format: uuid */
             id: string;
@@ -1118,22 +1084,27 @@ export interface components {
             /**
              * @description Number of VMs per status (statuses with none are 0).
              * @example {
+             *       "provisioning": 0,
              *       "running": 2,
-             *       "stopped": 1
+             *       "stopping": 0,
+             *       "stopped": 1,
+             *       "starting": 0,
+             *       "restarting": 0,
+             *       "destroying": 0,
+             *       "destroyed": 0,
+             *       "failed": 0
              *     }
              */
-            vm_counts: {
-                provisioning?: number;
-                running?: number;
-                stopping?: number;
-                stopped?: number;
-                starting?: number;
-                restarting?: number;
-                destroying?: number;
-                destroyed?: number;
-                failed?: number;
-            } & {
-                [key: string]: number;
+            vm_counts?: {
+                provisioning: number;
+                running: number;
+                stopping: number;
+                stopped: number;
+                starting: number;
+                restarting: number;
+                destroying: number;
+                destroyed: number;
+                failed: number;
             };
             /** @description Effective quota limits and current use. */
             quota: components["schemas"]["QuotaUsageDto"];
@@ -1166,17 +1137,17 @@ export interface components {
         CreditMismatchDto: {
             /** Format: uuid */
             user_id: string;
-            last_balance_after: number | null;
-            username: string;
             /** @description users.credits */
             balance: number;
             /** @description Sum of the user's ledger amounts. */
             ledger_sum: number;
+            last_balance_after: number | null;
+            username: string;
         };
         CreditAuditDto: {
+            checked_users: number;
             /** @description Users whose balance disagrees with their ledger; expected empty. */
             mismatches: components["schemas"]["CreditMismatchDto"][];
-            checked_users: number;
         };
         ApiIndexLinksDto: {
             /**
@@ -1253,6 +1224,8 @@ export interface components {
             accepted: number;
         };
         MetricPointDto: {
+            /** @description Samples in the bucket. */
+            count: number;
             /**
              * Format: date-time
              * @description Start of the bucket.
@@ -1261,8 +1234,6 @@ export interface components {
             avg: number;
             min: number;
             max: number;
-            /** @description Samples in the bucket. */
-            count: number;
         };
         MetricSeriesResponseDto: {
             /** Format: uuid */
@@ -1286,11 +1257,1425 @@ export interface components {
             /** Format: date-time */
             to: string;
         };
+        /** @description Your role may not use this route (`auth.forbidden`, status 403) */
+        AuthForbiddenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.forbidden";
+            /** @example Your role may not use this route */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "auth.forbidden";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Email or password is incorrect (`auth.invalid_credentials`, status 401) */
+        AuthInvalidCredentialsProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.invalid_credentials";
+            /** @example Email or password is incorrect */
+            title: string;
+            /** @enum {integer} */
+            status: 401;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "auth.invalid_credentials";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Missing, invalid or expired bearer token (`auth.unauthenticated`, status 401) */
+        AuthUnauthenticatedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.unauthenticated";
+            /** @example Missing, invalid or expired bearer token */
+            title: string;
+            /** @enum {integer} */
+            status: 401;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "auth.unauthenticated";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description No hypervisor host has room (`capacity.unavailable`, status 503) */
+        CapacityUnavailableProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/capacity.unavailable";
+            /** @example No hypervisor host has room */
+            title: string;
+            /** @enum {integer} */
+            status: 503;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "capacity.unavailable";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The balance would exceed its maximum (`credits.balance_limit`, status 409) */
+        CreditsBalanceLimitProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/credits.balance_limit";
+            /** @example The balance would exceed its maximum */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "credits.balance_limit";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The balance now
+             * @example 999999990
+             */
+            balance: number;
+            /**
+             * @description The largest balance a user may hold
+             * @example 1000000000
+             */
+            max_balance: number;
+        };
+        /** @description The deduction would take the balance below zero (`credits.balance_too_low`, status 409) */
+        CreditsBalanceTooLowProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/credits.balance_too_low";
+            /** @example The deduction would take the balance below zero */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "credits.balance_too_low";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The credits asked to deduct
+             * @example 500
+             */
+            deduction: number;
+            /**
+             * @description The balance now
+             * @example 100
+             */
+            balance: number;
+        };
+        /** @description Not enough credits (`credits.insufficient`, status 402) */
+        CreditsInsufficientProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/credits.insufficient";
+            /** @example Not enough credits */
+            title: string;
+            /** @enum {integer} */
+            status: 402;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "credits.insufficient";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The price asked
+             * @example 34
+             */
+            cost: number;
+            /**
+             * @description The balance at the time
+             * @example 20
+             */
+            balance: number;
+        };
+        /** @description Last-Event-ID is not an event id (`events.invalid_last_event_id`, status 400) */
+        EventsInvalidLastEventIdProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/events.invalid_last_event_id";
+            /** @example Last-Event-ID is not an event id */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "events.invalid_last_event_id";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Too many live event streams (`events.too_many_streams`, status 429) */
+        EventsTooManyStreamsProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/events.too_many_streams";
+            /** @example Too many live event streams */
+            title: string;
+            /** @enum {integer} */
+            status: 429;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "events.too_many_streams";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The streams a user may hold at once
+             * @example 5
+             */
+            limit: number;
+        };
+        /** @description Host not found (`host.not_found`, status 404) */
+        HostNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/host.not_found";
+            /** @example Host not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "host.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The VM’s hypervisor host is offline (`host.offline`, status 409) */
+        HostOfflineProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/host.offline";
+            /** @example The VM’s hypervisor host is offline */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "host.offline";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            vm_status: components["schemas"]["VmStatus"];
+            /** @description What the current status allows */
+            allowed_actions: components["schemas"]["VmAction"][];
+        };
+        /** @description A request with this Idempotency-Key is still running (`idempotency.in_flight`, status 409) */
+        IdempotencyInFlightProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/idempotency.in_flight";
+            /** @example A request with this Idempotency-Key is still running */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "idempotency.in_flight";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Idempotency-Key must be 1 to 255 characters (`idempotency.invalid_key`, status 400) */
+        IdempotencyInvalidKeyProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/idempotency.invalid_key";
+            /** @example Idempotency-Key must be 1 to 255 characters */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "idempotency.invalid_key";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Idempotency-Key reused with a different request (`idempotency.key_reused`, status 422) */
+        IdempotencyKeyReusedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/idempotency.key_reused";
+            /** @example Idempotency-Key reused with a different request */
+            title: string;
+            /** @enum {integer} */
+            status: 422;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "idempotency.key_reused";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Invalid metric points (`metrics.invalid_points`, status 400) */
+        MetricsInvalidPointsProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/metrics.invalid_points";
+            /** @example Invalid metric points */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "metrics.invalid_points";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /** @description Per-point messages (`points.<index>.<field>`) */
+            errors: {
+                field: string;
+                messages: string[];
+            }[];
+        };
+        /** @description `from` is not before `to` (`metrics.invalid_range`, status 400) */
+        MetricsInvalidRangeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/metrics.invalid_range";
+            /** @example `from` is not before `to` */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "metrics.invalid_range";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The VM is destroyed (`metrics.vm_destroyed`, status 409) */
+        MetricsVmDestroyedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/metrics.vm_destroyed";
+            /** @example The VM is destroyed */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "metrics.vm_destroyed";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Unknown cursor (`pagination.invalid_cursor`, status 400) */
+        PaginationInvalidCursorProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/pagination.invalid_cursor";
+            /** @example Unknown cursor */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "pagination.invalid_cursor";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The VM would exceed a quota (`quota.exceeded`, status 403) */
+        QuotaExceededProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/quota.exceeded";
+            /** @example The VM would exceed a quota */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "quota.exceeded";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The resource over its limit
+             * @enum {string}
+             */
+            resource: "vms" | "cpu_cores" | "ram_mb";
+            /**
+             * @description What the VM needs of it
+             * @example 2
+             */
+            requested: number;
+            /**
+             * @description What is in use already
+             * @example 8
+             */
+            used: number;
+            /**
+             * @description The user’s limit
+             * @example 8
+             */
+            limit: number;
+        };
+        /** @description Bad request (`request.invalid`, status 400) */
+        RequestInvalidProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.invalid";
+            /** @example Bad request */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.invalid";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The id is not a UUID (`request.invalid_id`, status 400) */
+        RequestInvalidIdProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.invalid_id";
+            /** @example The id is not a UUID */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.invalid_id";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Text that cannot be stored (`request.invalid_text`, status 400) */
+        RequestInvalidTextProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.invalid_text";
+            /** @example Text that cannot be stored */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.invalid_text";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description Where the text is: a body path, a query parameter, or "path"
+             * @example metadata.note
+             */
+            field: string;
+        };
+        /** @description The body is not valid JSON (`request.malformed_json`, status 400) */
+        RequestMalformedJsonProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.malformed_json";
+            /** @example The body is not valid JSON */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.malformed_json";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Too many requests (`request.rate_limited`, status 429) */
+        RequestRateLimitedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.rate_limited";
+            /** @example Too many requests */
+            title: string;
+            /** @enum {integer} */
+            status: 429;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.rate_limited";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Reserved JSON key (`request.reserved_key`, status 400) */
+        RequestReservedKeyProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.reserved_key";
+            /** @example Reserved JSON key */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.reserved_key";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description JSON nested too deep (`request.too_deep`, status 400) */
+        RequestTooDeepProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.too_deep";
+            /** @example JSON nested too deep */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.too_deep";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Body too large (`request.too_large`, status 413) */
+        RequestTooLargeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.too_large";
+            /** @example Body too large */
+            title: string;
+            /** @enum {integer} */
+            status: 413;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "request.too_large";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The body is not JSON (`request.unsupported_media_type`, status 415) */
+        RequestUnsupportedMediaTypeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.unsupported_media_type";
+            /** @example The body is not JSON */
+            title: string;
+            /** @enum {integer} */
+            status: 415;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "request.unsupported_media_type";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Invalid request fields (`request.validation`, status 400) */
+        RequestValidationProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.validation";
+            /** @example Invalid request fields */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.validation";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /** @description Per-field messages */
+            errors: {
+                /** @example ram_mb */
+                field: string;
+                /**
+                 * @example [
+                 *       "ram_mb must be an integer number"
+                 *     ]
+                 */
+                messages: string[];
+            }[];
+        };
+        /** @description Service unavailable (`service.unavailable`, status 503) */
+        ServiceUnavailableProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/service.unavailable";
+            /** @example Service unavailable */
+            title: string;
+            /** @enum {integer} */
+            status: 503;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "service.unavailable";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description You already added this key (`ssh_key.already_added`, status 409) */
+        SshKeyAlreadyAddedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.already_added";
+            /** @example You already added this key */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.already_added";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Not an OpenSSH public key (`ssh_key.invalid`, status 400) */
+        SshKeyInvalidProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.invalid";
+            /** @example Not an OpenSSH public key */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.invalid";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Too many SSH keys (`ssh_key.limit_reached`, status 403) */
+        SshKeyLimitReachedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.limit_reached";
+            /** @example Too many SSH keys */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "ssh_key.limit_reached";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The most keys a user may hold
+             * @example 50
+             */
+            limit: number;
+        };
+        /** @description You already have an SSH key with this name (`ssh_key.name_taken`, status 409) */
+        SshKeyNameTakenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.name_taken";
+            /** @example You already have an SSH key with this name */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.name_taken";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description SSH key not found (`ssh_key.not_found`, status 404) */
+        SshKeyNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.not_found";
+            /** @example SSH key not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "ssh_key.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description A private key was sent (`ssh_key.private_key`, status 400) */
+        SshKeyPrivateKeyProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.private_key";
+            /** @example A private key was sent */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.private_key";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Key too short (`ssh_key.too_weak`, status 400) */
+        SshKeyTooWeakProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.too_weak";
+            /** @example Key too short */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.too_weak";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Unsupported key type (`ssh_key.unsupported_type`, status 400) */
+        SshKeyUnsupportedTypeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.unsupported_type";
+            /** @example Unsupported key type */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.unsupported_type";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Email already registered (`user.email_taken`, status 409) */
+        UserEmailTakenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.email_taken";
+            /** @example Email already registered */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "user.email_taken";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Nothing to update (`user.empty_update`, status 400) */
+        UserEmptyUpdateProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.empty_update";
+            /** @example Nothing to update */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "user.empty_update";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The last active admin must stay (`user.last_admin`, status 409) */
+        UserLastAdminProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.last_admin";
+            /** @example The last active admin must stay */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "user.last_admin";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description User not found (`user.not_found`, status 404) */
+        UserNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.not_found";
+            /** @example User not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "user.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Admins cannot demote or deactivate themselves (`user.self_demotion`, status 409) */
+        UserSelfDemotionProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.self_demotion";
+            /** @example Admins cannot demote or deactivate themselves */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "user.self_demotion";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Username already registered (`user.username_taken`, status 409) */
+        UserUsernameTakenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.username_taken";
+            /** @example Username already registered */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "user.username_taken";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The VM’s status does not allow this action (`vm.invalid_transition`, status 409) */
+        VmInvalidTransitionProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.invalid_transition";
+            /** @example The VM’s status does not allow this action */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.invalid_transition";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            vm_status: components["schemas"]["VmStatus"];
+            /** @description What the current status allows */
+            allowed_actions: components["schemas"]["VmAction"][];
+        };
+        /** @description Metadata too large after the merge (`vm.metadata_too_large`, status 400) */
+        VmMetadataTooLargeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.metadata_too_large";
+            /** @example Metadata too large after the merge */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.metadata_too_large";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description You already have a VM with this name (`vm.name_taken`, status 409) */
+        VmNameTakenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.name_taken";
+            /** @example You already have a VM with this name */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.name_taken";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description VM not found (`vm.not_found`, status 404) */
+        VmNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.not_found";
+            /** @example VM not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "vm.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Unknown os_type (`vm.unknown_os_type`, status 400) */
+        VmUnknownOsTypeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.unknown_os_type";
+            /** @example Unknown os_type */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.unknown_os_type";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The catalog’s os_type values
+             * @example [
+             *       "debian-12",
+             *       "ubuntu-22.04"
+             *     ]
+             */
+            allowed_os_types: string[];
+        };
+        /** @description Not one of your SSH keys (`vm.unknown_ssh_key`, status 400) */
+        VmUnknownSshKeyProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.unknown_ssh_key";
+            /** @example Not one of your SSH keys */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.unknown_ssh_key";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /** @description The ssh_key_ids that are not keys of yours */
+            ssh_key_ids: string[];
+        };
     };
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The request’s id: the X-Request-Id the client sent (1-128 characters of A-Z a-z 0-9 _ . -) or a new UUID. Also the `request_id` of a problem; quote it when reporting one. */
+        "X-Request-Id": string;
+        /** @description What is left of this client’s limit (IETF draft-ietf-httpapi-ratelimit-headers-08), e.g. `"api";r=99;t=42`: 99 requests in the next 42 s. Sent when the limit is on (RATE_LIMIT_PER_MIN, or RATE_LIMIT_AUTH_PER_MIN on register and login). */
+        RateLimit: string;
+        /** @description The limit itself, e.g. `"api";q=100;w=60`: 100 requests a 60 s window. Sent with RateLimit. */
+        "RateLimit-Policy": string;
+        /** @description Seconds to wait before trying again. */
+        "Retry-After": number;
+        /** @description Present (`true`) when this is the stored answer to an earlier request with the same Idempotency-Key, sent again. */
+        "Idempotent-Replayed": "true";
+        /** @description The URL of the resource created. */
+        Location: string;
+        /** @description Always `no`: tells nginx-style proxies not to buffer the stream. */
+        "X-Accel-Buffering": "no";
+        /** @description Always `no-cache, no-transform`: a stream is never cached or rewritten by proxies. */
+        "Cache-Control": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1304,39 +2689,53 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Your profile and current balance */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1354,57 +2753,89 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The new user, with the signup credits already granted */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /** @description `user.email_taken`: Email already registered; `user.username_taken`: Username already registered */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["UserEmailTakenProblem"] | components["schemas"]["UserUsernameTakenProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1422,57 +2853,89 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A bearer token for the Authorization header */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TokenResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.invalid_credentials`: Email or password is incorrect */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthInvalidCredentialsProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1481,6 +2944,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1488,48 +2953,65 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of your ledger rows, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreditTransactionPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1538,6 +3020,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
                 type?: components["schemas"]["EventType"];
                 severity?: components["schemas"]["EventSeverity"];
                 /** @description Only events about this VM. */
@@ -1549,48 +3033,65 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of your events, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1599,7 +3100,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Resume after this event id, for clients that cannot send the Last-Event-ID header (which wins). */
-                last_event_id?: string;
+                after_event_id?: string;
             };
             header?: {
                 /** @description Resume after this event id: the missed events are replayed first. EventSource sends it by itself when it reconnects. */
@@ -1613,6 +3114,11 @@ export interface operations {
             /** @description A Server-Sent Events stream that stays open. Each message: `id:` the event id, `data:` the event as JSON (schema #/components/schemas/EventResponseDto). A `: ping` comment every 15 s keeps it alive. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1625,40 +3131,53 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `events.invalid_last_event_id`: Last-Event-ID is not an event id; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["EventsInvalidLastEventIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `events.too_many_streams`: Too many live event streams; `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["EventsTooManyStreamsProblem"] | components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1667,7 +3186,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Resume after this event id, for clients that cannot send the Last-Event-ID header (which wins). */
-                last_event_id?: string;
+                after_event_id?: string;
             };
             header?: {
                 /** @description Resume after this event id: the missed events are replayed first. EventSource sends it by itself when it reconnects. */
@@ -1681,6 +3200,11 @@ export interface operations {
             /** @description A Server-Sent Events stream that stays open. Each message: `id:` the event id, `data:` the event as JSON (schema #/components/schemas/EventResponseDto). A `: ping` comment every 15 s keeps it alive. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "X-Accel-Buffering": components["headers"]["X-Accel-Buffering"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1693,49 +3217,65 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `events.invalid_last_event_id`: Last-Event-ID is not an event id; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["EventsInvalidLastEventIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `events.too_many_streams`: Too many live event streams; `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["EventsTooManyStreamsProblem"] | components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1744,6 +3284,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1751,48 +3293,65 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of your SSH keys, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SshKeyPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1810,75 +3369,114 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The key as stored, with its type, size and SHA256 fingerprint */
             201: {
                 headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SshKeyResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `ssh_key.limit_reached`: Too many SSH keys */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["SshKeyLimitReachedProblem"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /** @description `ssh_key.already_added`: You already added this key; `ssh_key.name_taken`: You already have an SSH key with this name */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["SshKeyAlreadyAddedProblem"] | components["schemas"]["SshKeyNameTakenProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1894,57 +3492,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The SSH key */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SshKeyResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `ssh_key.not_found`: SSH key not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["SshKeyNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -1963,53 +3581,72 @@ export interface operations {
             /** @description Deleted */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `ssh_key.not_found`: SSH key not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["SshKeyNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2018,6 +3655,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -2025,57 +3664,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of hosts, with capacity, allocation and status */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["HostPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2091,57 +3750,89 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The host, with capacity, allocation and status */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["HostResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `host.not_found`: Host not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["HostNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2161,75 +3852,113 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The host as updated */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["HostResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `host.not_found`: Host not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["HostNotFoundProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2243,39 +3972,53 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The os_type values create accepts */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OsTypesResponseDto"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2293,57 +4036,89 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The price of such a VM and whether your balance covers it */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["QuotaResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2352,6 +4127,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
                 status?: components["schemas"]["VmStatus"];
                 /** @description Include destroyed VMs (hidden by default). */
                 include_destroyed?: boolean;
@@ -2362,48 +4139,65 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of your VMs, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2424,105 +4218,145 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the VM as stored, `provisioning`; its cost is already debited */
             202: {
                 headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not enough credits */
+            /** @description `credits.insufficient`: Not enough credits */
             402: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["CreditsInsufficientProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `quota.exceeded`: The VM would exceed a quota */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
-            /**
-             * @description Conflicts with the current state
-             *
-             *     Conflicts with the current state
-             */
+            /** @description `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.name_taken`: You already have a VM with this name */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmNameTakenProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Idempotency-Key reused with a different request */
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
                 };
             };
-            /**
-             * @description Rate limit exceeded (see Retry-After)
-             *
-             *     Rate limit exceeded (see Retry-After)
-             */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /**
-             * @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
-             *
-             *     The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
-             */
+            /** @description `capacity.unavailable`: No hypervisor host has room; `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["CapacityUnavailableProblem"] | components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2538,57 +4372,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The VM, with its current uptime */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2608,66 +4462,101 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The VM with its merged metadata */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.metadata_too_large`: Metadata too large after the merge */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmMetadataTooLargeProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2683,57 +4572,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The VM’s status, connection details and uptime */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmStatusResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2756,96 +4665,130 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the VM in its transitional status (e.g. `stopping`); the work is queued */
             202: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /**
-             * @description Conflicts with the current state
-             *
-             *     Conflicts with the current state
-             */
+            /** @description `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.invalid_transition`: The VM’s status does not allow this action */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Idempotency-Key reused with a different request */
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
                 };
             };
-            /**
-             * @description Rate limit exceeded (see Retry-After)
-             *
-             *     Rate limit exceeded (see Retry-After)
-             */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /**
-             * @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
-             *
-             *     The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
-             */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2854,6 +4797,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
                 status?: components["schemas"]["VmStatus"];
                 /** @description Include destroyed VMs (hidden by default). */
                 include_destroyed?: boolean;
@@ -2870,57 +4815,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of VMs of every user, newest first, each with its owner */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminVmPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -2940,84 +4905,125 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Accepted: the VM in its transitional status; an admin event names the owner */
             202: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminVmResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /** @description `host.offline`: The VM’s hypervisor host is offline; `vm.invalid_transition`: The VM’s status does not allow this action */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3026,6 +5032,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
                 type?: components["schemas"]["EventType"];
                 severity?: components["schemas"]["EventSeverity"];
                 /** @description Events at or after this instant (ISO 8601). */
@@ -3042,57 +5050,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of events of every user, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3101,6 +5129,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
                 role?: components["schemas"]["UserRole"];
                 /** @description Case-insensitive email prefix. */
                 email_prefix?: string;
@@ -3113,57 +5143,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of users, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["UserPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3179,66 +5229,89 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The user with VM counts by status and quota use */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUserDetailDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `user.not_found`: User not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["UserNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3258,84 +5331,125 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The user as updated */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `user.empty_update`: Nothing to update */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["UserEmptyUpdateProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `user.not_found`: User not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["UserNotFoundProblem"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /** @description `user.last_admin`: The last active admin must stay; `user.self_demotion`: Admins cannot demote or deactivate themselves */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["UserLastAdminProblem"] | components["schemas"]["UserSelfDemotionProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3358,105 +5472,143 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The ledger row of the adjustment (its balance_after is the new balance) */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreditTransactionResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `user.not_found`: User not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["UserNotFoundProblem"];
                 };
             };
-            /**
-             * @description Conflicts with the current state
-             *
-             *     Conflicts with the current state
-             */
+            /** @description `credits.balance_limit`: The balance would exceed its maximum; `credits.balance_too_low`: The deduction would take the balance below zero; `idempotency.in_flight`: A request with this Idempotency-Key is still running */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["CreditsBalanceLimitProblem"] | components["schemas"]["CreditsBalanceTooLowProblem"] | components["schemas"]["IdempotencyInFlightProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Idempotency-Key reused with a different request */
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
                 };
             };
-            /**
-             * @description Rate limit exceeded (see Retry-After)
-             *
-             *     Rate limit exceeded (see Retry-After)
-             */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /**
-             * @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
-             *
-             *     The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After)
-             */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3465,6 +5617,8 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -3474,66 +5628,89 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page of the user’s ledger rows, newest first */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreditTransactionPage"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `user.not_found`: User not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["UserNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3547,48 +5724,65 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Users whose balance disagrees with their ledger (none when all agree) */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreditAuditDto"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Authenticated but not allowed */
+            /** @description `auth.forbidden`: Your role may not use this route */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3605,28 +5799,38 @@ export interface operations {
             /** @description The API index */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ApiIndexDto"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3640,17 +5844,37 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The process and its dependencies are up */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponseDto"];
                 };
             };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
             /** @description The database is unreachable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3682,57 +5906,77 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The series, bucketed by `step` seconds */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MetricSeriesResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `metrics.invalid_range`: `from` is not before `to`; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["MetricsInvalidRangeProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };
@@ -3752,75 +5996,113 @@ export interface operations {
             };
         };
         responses: {
+            /** @description How many points were stored */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MetricIngestResponseDto"];
                 };
             };
-            /** @description Invalid input (validation, unknown fields, malformed JSON) */
+            /** @description `metrics.invalid_points`: Invalid metric points; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["MetricsInvalidPointsProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description Missing, invalid or expired bearer token */
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description Not found (or not yours) */
+            /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description Conflicts with the current state */
+            /** @description `metrics.vm_destroyed`: The VM is destroyed */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["MetricsVmDestroyedProblem"];
                 };
             };
-            /** @description The body is not JSON (send it with content-type: application/json) */
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Rate limit exceeded (see Retry-After) */
+            /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
                 };
             };
-            /** @description The database is unavailable (service.unavailable); on VM creation also capacity.unavailable: no host has room (see Retry-After) */
+            /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };

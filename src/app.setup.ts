@@ -12,6 +12,7 @@ import { requireJsonBody } from './common/json-body';
 import { storableTextOnly } from './common/storable-text';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
+import { completeDocument } from './common/problem-responses';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((e) => {
@@ -20,8 +21,6 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
     return [...own, ...flatten(e.children ?? [], field)];
   });
 }
-
-type OperationObject = NonNullable<OpenAPIObject['paths'][string]['post']>;
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -39,21 +38,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const doc = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controller, method) => method,
   });
-  for (const item of Object.values(doc.paths)) {
-    for (const op of Object.values(item) as OperationObject[]) {
-      if (!op || typeof op !== 'object' || !op.operationId) continue;
-      // Public routes say so explicitly (security: []) rather than leaving it undefined.
-      if (!op.security) op.security = [];
-      // Every route with a JSON body refuses other bodies the same way (requireJsonBody).
-      if (op.requestBody && !op.responses['415']) {
-        op.responses['415'] = {
-          description: 'The body is not JSON (send it with content-type: application/json)',
-          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } } },
-        };
-      }
-    }
-  }
-  return doc;
+  return completeDocument(doc);
 }
 
 /** Everything that makes the app answer like the product: used by main.ts AND by the tests. */

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from './app-error';
+import { COMMON_ERRORS } from './common.errors';
 
 /**
  * A non-empty body that is not JSON is refused with one 415 before validation, which would otherwise
@@ -12,8 +12,7 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
   if (hasBody && !req.is(['application/json', '+json'])) {
     const type = req.headers['content-type'];
     next(
-      new AppError(
-        415,
+      COMMON_ERRORS.error(
         'request.unsupported_media_type',
         `The request body must be JSON sent with content-type: application/json${type ? ` (got ${type.split(';')[0]})` : ''}`,
       ),

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from './app-error';
+import { COMMON_ERRORS } from './common.errors';
 
 /** Deepest nesting accepted in a JSON body; deeper bodies are refused before any handler sees them. */
 export const MAX_JSON_DEPTH = 32;
@@ -21,7 +21,7 @@ export function jsonDepth(value: unknown, limit = Infinity): number {
 
 export function jsonDepthLimit(req: Request, _res: Response, next: NextFunction): void {
   if (req.body && typeof req.body === 'object' && jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    next(new AppError(400, 'request.too_deep', `JSON bodies may nest at most ${MAX_JSON_DEPTH} levels`));
+    next(COMMON_ERRORS.error('request.too_deep', `JSON bodies may nest at most ${MAX_JSON_DEPTH} levels`));
     return;
   }
   next();

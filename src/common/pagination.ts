@@ -3,17 +3,17 @@ import { ApiProperty } from '@nestjs/swagger';
 import { Type as TransformType } from 'class-transformer';
 import { IsInt, IsOptional, IsString, isUUID, Max, MaxLength, Min } from 'class-validator';
 import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
-import { AppError } from './app-error';
+import { COMMON_ERRORS } from './common.errors';
 import { prepared } from '../database/prepared';
 
 export class PageQueryDto {
   /** Page size. */
   @IsOptional() @TransformType(() => Number) @IsInt() @Min(1) @Max(100)
-  @ApiProperty({ required: false, minimum: 1, maximum: 100, default: 20 })
+  @ApiProperty({ type: 'integer', required: false, minimum: 1, maximum: 100, default: 20 })
   limit?: number = 20;
 
-  /** Opaque cursor from the previous page's `next_cursor`. */
   @IsOptional() @IsString() @MaxLength(200)
+  @ApiProperty({ required: false, maxLength: 200, description: 'Opaque cursor from the previous page’s `next_cursor`' })
   cursor?: string;
 }
 
@@ -61,7 +61,7 @@ function decodeCursor(raw: string): Cursor {
     if (!(createdAt >= MIN_INSTANT && createdAt <= MAX_INSTANT) || typeof id !== 'string' || !isUUID(id)) throw new Error('bad cursor');
     return { createdAt, id };
   } catch {
-    throw new AppError(400, 'pagination.invalid_cursor', 'The cursor is not one this API issued');
+    throw COMMON_ERRORS.error('pagination.invalid_cursor', 'The cursor is not one this API issued');
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
-import { AppError } from './app-error';
+import { defineErrors } from './error-catalog';
 import { ProblemFilter } from './problem.filter';
 
 function host(req: object) {
@@ -13,20 +13,22 @@ function host(req: object) {
   };
 }
 
+const SPEC_ERRORS = defineErrors({ 'spec.insufficient': { status: 402, title: 'Not enough credits' } });
+
 describe('ProblemFilter', () => {
   const req = { id: 'req-1', method: 'GET', originalUrl: '/api/vms/1?x=y' };
 
   it('turns an AppError into problem+json with its code and extensions', () => {
     const { res, host: h } = host(req);
-    new ProblemFilter().catch(new AppError(402, 'credits.insufficient', 'Too poor', { cost: 34, balance: 1 }), h);
+    new ProblemFilter().catch(SPEC_ERRORS.error('spec.insufficient', 'Too poor', { cost: 34, balance: 1 }), h);
     expect(res.status).toHaveBeenCalledWith(402);
     expect(res.type).toHaveBeenCalledWith('application/problem+json');
     expect(res.json).toHaveBeenCalledWith({
-      type: 'https://vm-platform.dev/problems/credits.insufficient',
-      title: 'Payment Required',
+      type: 'https://vm-platform.dev/problems/spec.insufficient',
+      title: 'Not enough credits',
       status: 402,
       detail: 'Too poor',
-      code: 'credits.insufficient',
+      code: 'spec.insufficient',
       cost: 34,
       balance: 1,
       instance: '/api/vms/1',

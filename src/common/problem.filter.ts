@@ -1,8 +1,9 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import { AppError, ReplayedResponse } from './app-error';
+import { COMMON_ERRORS } from './common.errors';
+import type { ErrorDefinition } from './error-catalog';
 import { isDatabaseUnavailable } from './db-errors';
 
 export interface FieldError {
@@ -29,22 +30,22 @@ export class ValidationFailedException extends HttpException {
   }
 }
 
-const PROBLEM_BASE = 'https://vm-platform.dev/problems/';
+export const PROBLEM_BASE = 'https://vm-platform.dev/problems/';
 
-function codeForStatus(status: number): string {
-  const map: Record<number, string> = {
-    400: 'request.invalid',
-    401: 'auth.unauthenticated',
-    403: 'auth.forbidden',
-    404: 'route.not_found',
-    405: 'request.method_not_allowed',
-    409: 'request.conflict',
-    413: 'request.too_large',
-    415: 'request.unsupported_media_type',
-    429: 'request.rate_limited',
-    503: 'service.unavailable',
-  };
-  return map[status] ?? (status >= 500 ? 'internal.error' : 'request.error');
+/** The problem+json body of a declared error: type, title and status come from the catalog. */
+export function problemOf(definition: ErrorDefinition, detail: string, extra: Partial<Problem> = {}): Problem {
+  return { type: PROBLEM_BASE + definition.code, title: definition.spec.title, status: definition.status, detail, code: definition.code, ...extra };
+}
+
+/** Framework exceptions (router, body parser) by status. */
+const BY_STATUS: Record<number, ErrorDefinition> = Object.fromEntries(
+  COMMON_ERRORS.of('request.invalid', 'route.not_found', 'request.method_not_allowed', 'request.too_large', 'request.unsupported_media_type', 'request.rate_limited', 'service.unavailable').map(
+    (d) => [d.status, d],
+  ),
+);
+
+function forStatus(status: number): ErrorDefinition {
+  return BY_STATUS[status] ?? COMMON_ERRORS.get(status >= 500 ? 'internal.error' : 'request.error');
 }
 
 /**
@@ -77,73 +78,41 @@ export class ProblemFilter implements ExceptionFilter {
 
   toProblem(exception: unknown, req: Request & { id?: string }): Problem {
     const base = { instance: req.originalUrl?.split('?')[0], request_id: req.id };
-    if (exception instanceof AppError) {
-      return {
-        ...exception.extensions,
-        type: PROBLEM_BASE + exception.code,
-        title: STATUS_CODES[exception.status] ?? 'Error',
-        status: exception.status,
-        detail: exception.detail,
-        code: exception.code,
-        ...base,
-      };
-    }
+    if (exception instanceof AppError) return { ...exception.extensions, ...problemOf(exception.definition, exception.detail, base) };
     if (exception instanceof ValidationFailedException) {
-      return {
-        type: PROBLEM_BASE + 'request.validation',
-        title: 'Bad Request',
-        status: 400,
-        detail: exception.fields.map((f) => f.messages.join('; ')).join('; '),
-        code: 'request.validation',
-        ...base,
-        errors: exception.fields,
-      };
+      const detail = exception.fields.map((f) => f.messages.join('; ')).join('; ');
+      return problemOf(COMMON_ERRORS.get('request.validation'), detail, { ...base, errors: exception.fields });
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
       let detail = typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
       if (Array.isArray(detail)) detail = detail.join('; ');
-      let code = codeForStatus(status);
+      let definition = forStatus(status);
       // body-parser's errors arrive as HttpExceptions with these messages.
       if (status === 400 && /JSON|Unexpected token|Bad control/i.test(String(detail))) {
-        code = 'request.malformed_json';
+        definition = COMMON_ERRORS.get('request.malformed_json');
         detail = 'The request body is not valid JSON';
       }
       if (status === 404 && /^Cannot (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)/.test(String(detail))) {
         detail = `No route ${req.method} ${base.instance}`;
       }
-      return { type: PROBLEM_BASE + code, title: STATUS_CODES[status] ?? 'Error', status, detail: String(detail), code, ...base };
+      return { ...problemOf(definition, String(detail), base), status };
     }
     const bodyParserStatus = (exception as { status?: number; type?: string })?.status;
     if (typeof bodyParserStatus === 'number' && bodyParserStatus >= 400 && bodyParserStatus < 500) {
-      const type = (exception as { type?: string }).type;
-      const code = type === 'entity.parse.failed' ? 'request.malformed_json' : codeForStatus(bodyParserStatus);
-      const detail =
-        type === 'entity.parse.failed' ? 'The request body is not valid JSON' : (exception as Error).message;
-      return { type: PROBLEM_BASE + code, title: STATUS_CODES[bodyParserStatus] ?? 'Error', status: bodyParserStatus, detail, code, ...base };
+      const parseFailed = (exception as { type?: string }).type === 'entity.parse.failed';
+      const definition = parseFailed ? COMMON_ERRORS.get('request.malformed_json') : forStatus(bodyParserStatus);
+      const detail = parseFailed ? 'The request body is not valid JSON' : (exception as Error).message;
+      return { ...problemOf(definition, detail, base), status: bodyParserStatus };
     }
     if (isDatabaseUnavailable(exception) || (exception instanceof QueryFailedError && isDatabaseUnavailable(exception.driverError))) {
       this.logger.warn(`Database unavailable [request ${req.id}]: ${(exception as Error).message}`);
-      return {
-        type: PROBLEM_BASE + 'service.unavailable',
-        title: 'Service Unavailable',
-        status: 503,
-        detail: 'The database is unavailable; try again shortly',
-        code: 'service.unavailable',
-        ...base,
-      };
+      return problemOf(COMMON_ERRORS.get('service.unavailable'), 'The database is unavailable; try again shortly', base);
     }
     this.logger.error(
       `Unhandled error [request ${req.id}] ${req.method} ${base.instance}: ${(exception as Error)?.stack ?? String(exception)}`,
     );
-    return {
-      type: PROBLEM_BASE + 'internal.error',
-      title: 'Internal Server Error',
-      status: 500,
-      detail: `An unexpected error occurred; quote request id ${req.id} when reporting it`,
-      code: 'internal.error',
-      ...base,
-    };
+    return problemOf(COMMON_ERRORS.get('internal.error'), `An unexpected error occurred; quote request id ${req.id} when reporting it`, base);
   }
 }

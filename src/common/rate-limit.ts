@@ -1,7 +1,8 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { STATUS_CODES } from 'node:http';
+import { COMMON_ERRORS } from './common.errors';
+import { problemOf } from './problem.filter';
 
 export interface RateLimits {
   /** Requests per minute per client on register and login; 0 = off. */
@@ -22,18 +23,11 @@ function limiter(limit: number, scope: string) {
     // A forwarded header from a peer outside TRUST_PROXY is expected (and ignored), not a misconfiguration.
     validate: { xForwardedForHeader: false },
     handler: (req: Request & { id?: string }, res: Response) => {
+      const detail = `Too many requests: at most ${limit} a minute here; retry after the Retry-After seconds`;
       res
         .status(429)
         .type('application/problem+json')
-        .json({
-          type: 'https://vm-platform.dev/problems/request.rate_limited',
-          title: STATUS_CODES[429],
-          status: 429,
-          detail: `Too many requests: at most ${limit} a minute here; retry after the Retry-After seconds`,
-          code: 'request.rate_limited',
-          instance: req.originalUrl.split('?')[0],
-          request_id: req.id,
-        });
+        .json(problemOf(COMMON_ERRORS.get('request.rate_limited'), detail, { instance: req.originalUrl.split('?')[0], request_id: req.id }));
     },
   });
 }

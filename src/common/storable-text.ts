@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from './app-error';
+import { COMMON_ERRORS } from './common.errors';
 
 /**
  * Text PostgreSQL cannot store: NUL (text and jsonb refuse it) or a lone UTF-16 surrogate (jsonb
@@ -62,12 +62,12 @@ function decodedPath(path: string): string {
 export function storableTextOnly(req: Request, _res: Response, next: NextFunction): void {
   const reserved = reservedKeyIn(req.body);
   if (reserved) {
-    next(new AppError(400, 'request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`));
+    next(COMMON_ERRORS.error('request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`));
     return;
   }
   const at = unstorableTextAt(req.body, '') ?? unstorableTextAt(req.query, '') ?? (unstorable(decodedPath(req.path)) ? 'path' : null);
   if (at !== null) {
-    next(new AppError(400, 'request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at }));
+    next(COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at }));
     return;
   }
   next();

@@ -1,7 +1,7 @@
 import { ParseUUIDPipe } from '@nestjs/common';
-import { AppError } from './app-error';
+import { COMMON_ERRORS } from './common.errors';
 
 /** For `:id` route params: a malformed id is a 400, not a database error. */
 export const UuidPipe = new ParseUUIDPipe({
-  exceptionFactory: () => new AppError(400, 'request.invalid_id', 'The id must be a UUID'),
+  exceptionFactory: () => COMMON_ERRORS.error('request.invalid_id', 'The id must be a UUID'),
 });

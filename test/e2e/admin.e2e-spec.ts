@@ -124,7 +124,7 @@ describe('admin (e2e)', () => {
 
     it('answers 409 for a deduction below zero and changes nothing', async () => {
       const res = await ctx.http.post(`/api/admin/users/${alice.id}/credits`).set(admin.auth).send({ amount: -10_000, reason: 'too much' }).expect(409);
-      expect(res.body.code).toBe('credits.insufficient');
+      expect(res.body).toMatchObject({ code: 'credits.balance_too_low', deduction: 10_000 });
       const me = await ctx.http.get('/api/users/me').set(alice.auth).expect(200);
       expect(me.body.credits).toBe(516);
       const [{ count }] = await ctx.db.query(`SELECT count(*)::int AS count FROM events WHERE details->>'reason' = 'too much'`);

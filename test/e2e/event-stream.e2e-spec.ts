@@ -110,9 +110,11 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     await resumed.waitFor(4, action('vm.metadata_updated'));
     expect(new Set(resumed.messages.map((m) => m.id)).size).toBe(resumed.messages.length);
 
-    // The query parameter works for clients that cannot set headers.
-    const viaQuery = await open(`${urlB}/api/events/stream?last_event_id=${seen.id}`, bob);
+    // The query parameter works for clients that cannot set headers, under its documented name and its first one.
+    const viaQuery = await open(`${urlB}/api/events/stream?after_event_id=${seen.id}`, bob);
     await viaQuery.waitFor(4, action('vm.metadata_updated'));
+    const viaOldName = await open(`${urlB}/api/events/stream?last_event_id=${seen.id}`, bob);
+    await viaOldName.waitFor(4, action('vm.metadata_updated'));
   });
 
   it('never streams an event whose transaction rolled back', async () => {

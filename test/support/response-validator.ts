@@ -24,6 +24,42 @@ function tighten(node: unknown): unknown {
   return s;
 }
 
+/**
+ * Headers outside the API contract: HTTP framing and caching (Express), browser policy (helmet),
+ * CORS. Every other header a response carries must be declared on that response.
+ */
+const TRANSPORT_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'date',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'etag',
+  'vary',
+  'content-security-policy',
+  'cross-origin-embedder-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+]);
+
+type ResponseMap = Record<string, { headers?: Record<string, unknown> }>;
+
+/** The headers of an answer that its response object in the document does not declare. */
+export function undeclaredHeaders(responses: ResponseMap | undefined, status: number, names: string[]): string[] {
+  const declared = new Set(Object.keys(responses?.[String(status)]?.headers ?? {}).map((h) => h.toLowerCase()));
+  return names.filter((n) => !TRANSPORT_HEADERS.has(n.toLowerCase()) && !n.toLowerCase().startsWith('access-control-') && !declared.has(n.toLowerCase()));
+}
+
 const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
 
 /**
@@ -35,7 +71,7 @@ export function createResponseValidator(getDocument: () => Json) {
   const violations: string[] = [];
   const cache = new Map<string, ValidateFunction | string>();
   let ajv: Ajv | undefined;
-  let doc: { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: object }> }> }>> };
+  let doc: { paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema?: object }> }> }>> };
 
   function validatorFor(path: string, method: string, status: number, type: string): ValidateFunction | string {
     const key = `${method} ${path} ${status} ${type}`;
@@ -69,6 +105,8 @@ export function createResponseValidator(getDocument: () => Json) {
         else if (!v(JSON.parse(JSON.stringify(body)))) {
           violations.push(`${req.method} ${req.originalUrl} -> ${res.statusCode}: ${ajv!.errorsText(v.errors)}`);
         }
+        const extra = undeclaredHeaders(doc.paths[path]?.[req.method.toLowerCase()]?.responses, res.statusCode, res.getHeaderNames());
+        if (extra.length) violations.push(`${req.method} ${path} -> ${res.statusCode}: undeclared response headers ${extra.join(', ')}`);
       }
       return json(body);
     };

@@ -1,8 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
-import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { CreditsService } from '../credits/credits.service';
 import { CreditTransactionPage } from '../credits/credits.controller';
 import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjustment.dto';
@@ -19,6 +18,9 @@ import { Vm } from '../vms/entities/vm.entity';
 import { UuidPipe } from '../../common/uuid.pipe';
 import { VmsService } from '../vms/vms.service';
 import { AdminEventQueryDto, AdminVmActionDto, AdminVmQueryDto, AdminVmResponseDto } from './dto/admin.dto';
+import { VM_ERRORS } from '../vms/vms.errors';
+import { USER_ERRORS } from '../users/users.errors';
+import { CREDIT_ERRORS } from '../credits/credits.errors';
 
 export const AdminVmPage = PageOf(AdminVmResponseDto);
 export const UserPage = PageOf(UserResponseDto);
@@ -49,8 +51,8 @@ export class AdminController {
 
   @Get('vms')
   @ApiOperation({ operationId: 'adminListVms', summary: 'Every user’s VMs, newest first, with their owners' })
-  @ApiOkResponse({ type: AdminVmPage })
-  @ApiAuth(400, 403)
+  @ApiOkResponse({ type: AdminVmPage, description: 'A page of VMs of every user, newest first, each with its owner' })
+  @ApiAuth()
   async listVms(@Query() query: AdminVmQueryDto) {
     const { limit, cursor, ...filter } = query;
     const page = await this.vms.list(filter, { limit, cursor });
@@ -66,8 +68,8 @@ export class AdminController {
       'Same state machine, host rules and queue as the owner’s action (start/restart on an offline host: 409 host.offline). ' +
       'Records an admin event with the admin, the owner and the reason.',
   })
-  @ApiAcceptedResponse({ type: AdminVmResponseDto })
-  @ApiAuth(400, 403, 404, 409)
+  @ApiAcceptedResponse({ type: AdminVmResponseDto, description: 'Accepted: the VM in its transitional status; an admin event names the owner' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition', 'host.offline'))
   async vmAction(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: AdminVmActionDto) {
     const vm = await this.vms.requestAction(id, dto.action, { actor: admin, reason: dto.reason });
     return (await this.withOwners([vm]))[0];
@@ -75,8 +77,8 @@ export class AdminController {
 
   @Get('events')
   @ApiOperation({ operationId: 'adminListEvents', summary: 'All audit events, newest first' })
-  @ApiOkResponse({ type: EventPage })
-  @ApiAuth(400, 403)
+  @ApiOkResponse({ type: EventPage, description: 'A page of events of every user, newest first' })
+  @ApiAuth()
   listEvents(@Query() query: AdminEventQueryDto) {
     const { limit, cursor, ...filter } = query;
     return this.events.list(filter, { limit, cursor });
@@ -84,8 +86,8 @@ export class AdminController {
 
   @Get('users')
   @ApiOperation({ operationId: 'adminListUsers', summary: 'All users, newest first' })
-  @ApiOkResponse({ type: UserPage })
-  @ApiAuth(400, 403)
+  @ApiOkResponse({ type: UserPage, description: 'A page of users, newest first' })
+  @ApiAuth()
   async listUsers(@Query() query: ListUsersQueryDto) {
     const { limit, cursor, ...filter } = query;
     const page = await this.users.list(filter, { limit, cursor });
@@ -94,8 +96,8 @@ export class AdminController {
 
   @Get('users/:id')
   @ApiOperation({ operationId: 'adminGetUser', summary: 'One user with their balance and VM counts by status' })
-  @ApiOkResponse({ type: AdminUserDetailDto })
-  @ApiAuth(400, 403, 404)
+  @ApiOkResponse({ type: AdminUserDetailDto, description: 'The user with VM counts by status and quota use' })
+  @ApiAuth(USER_ERRORS.of('user.not_found'))
   async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
     const user = await this.users.get(id);
     const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(user)]);
@@ -110,8 +112,8 @@ export class AdminController {
       'Admins cannot demote or deactivate themselves; the last active admin cannot be removed (409). ' +
       'Quota overrides: a number sets the limit (0 = none), null returns to the QUOTA_* default.',
   })
-  @ApiOkResponse({ type: UserResponseDto })
-  @ApiAuth(400, 403, 404, 409)
+  @ApiOkResponse({ type: UserResponseDto, description: 'The user as updated' })
+  @ApiAuth(USER_ERRORS.of('user.not_found', 'user.empty_update', 'user.self_demotion', 'user.last_admin'))
   async updateUser(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateUserDto) {
     return toUserResponse(await this.users.adminUpdate(admin, id, dto));
   }
@@ -123,8 +125,8 @@ export class AdminController {
     summary: 'Add or deduct credits',
     description: 'Writes an admin_adjustment ledger row and an admin event. A deduction below zero answers 409 and changes nothing.',
   })
-  @ApiCreatedResponse({ type: CreditTransactionResponseDto })
-  @ApiAuth(400, 403, 404, 409)
+  @ApiCreatedResponse({ type: CreditTransactionResponseDto, description: 'The ledger row of the adjustment (its balance_after is the new balance)' })
+  @ApiAuth(USER_ERRORS.of('user.not_found'), CREDIT_ERRORS.of('credits.balance_limit', 'credits.balance_too_low'))
   async adjustCredits(
     @CurrentUser() admin: AuthUser,
     @Param('id', UuidPipe) id: string,
@@ -136,8 +138,8 @@ export class AdminController {
 
   @Get('users/:id/credits/transactions')
   @ApiOperation({ operationId: 'adminListCreditTransactions', summary: 'One user’s credit ledger, newest first' })
-  @ApiOkResponse({ type: CreditTransactionPage })
-  @ApiAuth(400, 403, 404)
+  @ApiOkResponse({ type: CreditTransactionPage, description: 'A page of the user’s ledger rows, newest first' })
+  @ApiAuth(USER_ERRORS.of('user.not_found'))
   async listTransactions(@Param('id', UuidPipe) id: string, @Query() page: PageQueryDto) {
     await this.users.get(id);
     return this.credits.listTransactions(id, page);
@@ -149,8 +151,8 @@ export class AdminController {
     summary: 'Users whose balance disagrees with their ledger',
     description: 'Expected: no mismatches. Compares each balance with the sum of the ledger and with the newest balance_after.',
   })
-  @ApiOkResponse({ type: CreditAuditDto })
-  @ApiAuth(403)
+  @ApiOkResponse({ type: CreditAuditDto, description: 'Users whose balance disagrees with their ledger (none when all agree)' })
+  @ApiAuth()
   audit(): Promise<CreditAuditDto> {
     return this.credits.audit();
   }

@@ -1,10 +1,12 @@
 import { Body, Controller, HttpCode, Ip, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiProblems } from '../../common/api-errors.decorator';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
 import { Public } from './auth.decorators';
 import { AuthService } from './auth.service';
 import { LoginDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
+import { ApiProblems } from '../../common/problem-responses';
+import { AUTH_ERRORS } from './auth.errors';
+import { USER_ERRORS } from '../users/users.errors';
 
 @ApiTags('auth')
 @Public()
@@ -18,8 +20,8 @@ export class AuthController {
     summary: 'Create an account',
     description: 'New accounts receive INITIAL_CREDITS as the first row of their credit ledger. The role is always `user`.',
   })
-  @ApiCreatedResponse({ type: UserResponseDto })
-  @ApiProblems(400, 409)
+  @ApiCreatedResponse({ type: UserResponseDto, description: 'The new user, with the signup credits already granted' })
+  @ApiProblems(USER_ERRORS.of('user.email_taken', 'user.username_taken'))
   async register(@Body() dto: RegisterDto): Promise<UserResponseDto> {
     return toUserResponse(await this.auth.register(dto));
   }
@@ -27,8 +29,8 @@ export class AuthController {
   @Post('login')
   @HttpCode(200)
   @ApiOperation({ operationId: 'login', summary: 'Exchange email and password for a bearer token' })
-  @ApiOkResponse({ type: TokenResponseDto })
-  @ApiProblems(400, 401)
+  @ApiOkResponse({ type: TokenResponseDto, description: 'A bearer token for the Authorization header' })
+  @ApiProblems(AUTH_ERRORS.of('auth.invalid_credentials'))
   login(@Body() dto: LoginDto, @Ip() ip: string): Promise<TokenResponseDto> {
     return this.auth.login(dto, ip);
   }

@@ -1,4 +1,8 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth } from '@nestjs/swagger';
+import type { ErrorDefinition } from '../../common/error-catalog';
+import { ApiProblems } from '../../common/problem-responses';
+import { AUTH_ERRORS } from './auth.errors';
 import type { UserRole } from '../users/entities/user.entity';
 
 export const IS_PUBLIC = 'auth:isPublic';
@@ -17,7 +21,13 @@ export interface AuthUser {
 /** Skips JwtAuthGuard: register, login, health, docs. */
 export const Public = () => SetMetadata(IS_PUBLIC, true);
 
-export const Roles = (...roles: UserRole[]) => SetMetadata(ROLES, roles);
+/** Only these roles may call the route (RolesGuard); others get 403 auth.forbidden, which it declares. */
+export const Roles = (...roles: UserRole[]) => applyDecorators(SetMetadata(ROLES, roles), ApiProblems(AUTH_ERRORS.of('auth.forbidden')));
+
+/** A route that needs a bearer token: declares the security requirement, its 401 and the route's own error codes. */
+export function ApiAuth(...errors: (ErrorDefinition | readonly ErrorDefinition[])[]) {
+  return applyDecorators(ApiBearerAuth(), ApiProblems(AUTH_ERRORS.of('auth.unauthenticated'), ...errors));
+}
 
 export const CurrentUser = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): AuthUser => ctx.switchToHttp().getRequest<{ user: AuthUser }>().user,

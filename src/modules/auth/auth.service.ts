@@ -11,6 +11,8 @@ import { EventsService } from '../events/events.service';
 import { User, UserRole } from '../users/entities/user.entity';
 import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
+import { AUTH_ERRORS } from './auth.errors';
+import { USER_ERRORS } from '../users/users.errors';
 
 const HASH_OPTIONS = { type: argon2.argon2id } as const;
 
@@ -87,7 +89,7 @@ export class AuthService implements OnApplicationBootstrap {
   }
 
   private taken(field: 'email' | 'username'): AppError {
-    return new AppError(409, `user.${field}_taken`, `That ${field} is already registered`);
+    return USER_ERRORS.error(field === 'email' ? 'user.email_taken' : 'user.username_taken', `That ${field} is already registered`);
   }
 
   async login(dto: LoginDto, ip?: string): Promise<TokenResponseDto> {
@@ -102,7 +104,7 @@ export class AuthService implements OnApplicationBootstrap {
         details: { email: dto.email.toLowerCase(), ip, reason: !user ? 'unknown_email' : !valid ? 'bad_password' : 'inactive' },
         userId: user?.id ?? null,
       });
-      throw new AppError(401, 'auth.invalid_credentials', 'Email or password is incorrect');
+      throw AUTH_ERRORS.error('auth.invalid_credentials', 'Email or password is incorrect');
     }
     await this.events.record(this.dataSource.manager, {
       action: 'auth.login',

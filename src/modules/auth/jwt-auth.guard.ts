@@ -1,8 +1,8 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { AppError } from '../../common/app-error';
 import { IS_PUBLIC } from './auth.decorators';
+import { AUTH_ERRORS } from './auth.errors';
 
 /** Global guard: every route needs a valid bearer token unless marked @Public(). */
 @Injectable()
@@ -18,7 +18,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
 
   handleRequest<T>(err: unknown, user: T): T {
     if (err) throw err;
-    if (!user) throw new AppError(401, 'auth.unauthenticated', 'A valid bearer token is required');
+    if (!user) throw AUTH_ERRORS.error('auth.unauthenticated', 'A valid bearer token is required');
     return user;
   }
 }

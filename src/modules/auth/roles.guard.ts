@@ -1,8 +1,8 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AppError } from '../../common/app-error';
 import type { UserRole } from '../users/entities/user.entity';
 import { AuthUser, ROLES } from './auth.decorators';
+import { AUTH_ERRORS } from './auth.errors';
 
 @Injectable()
 export class RolesGuard implements CanActivate {
@@ -13,6 +13,6 @@ export class RolesGuard implements CanActivate {
     if (!roles?.length) return true;
     const user = context.switchToHttp().getRequest<{ user?: AuthUser }>().user;
     if (user && roles.includes(user.role)) return true;
-    throw new AppError(403, 'auth.forbidden', `This route needs the role: ${roles.join(' or ')}`);
+    throw AUTH_ERRORS.error('auth.forbidden', `This route needs the role: ${roles.join(' or ')}`);
   }
 }

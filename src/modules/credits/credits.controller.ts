@@ -1,8 +1,7 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { PageOf, PageQueryDto } from '../../common/pagination';
-import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsService } from './credits.service';
 import { CreditTransactionResponseDto } from './dto/credit-transaction-response.dto';
 
@@ -15,8 +14,8 @@ export class CreditsController {
 
   @Get('transactions')
   @ApiOperation({ operationId: 'listCreditTransactions', summary: 'The caller’s credit ledger, newest first' })
-  @ApiOkResponse({ type: CreditTransactionPage })
-  @ApiAuth(400)
+  @ApiOkResponse({ type: CreditTransactionPage, description: 'A page of your ledger rows, newest first' })
+  @ApiAuth()
   list(@CurrentUser() caller: AuthUser, @Query() page: PageQueryDto) {
     return this.credits.listTransactions(caller.id, page);
   }

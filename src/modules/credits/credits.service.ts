@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { AppError } from '../../common/app-error';
 import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
@@ -11,6 +10,8 @@ import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
 import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
 import { prepared } from '../../database/prepared';
+import { CREDIT_ERRORS } from './credits.errors';
+import { USER_ERRORS } from '../users/users.errors';
 
 export interface VmSpec {
   ram_mb: number;
@@ -60,7 +61,7 @@ export class CreditsService {
 
   async balance(userId: string, manager: EntityManager = this.ledger.manager): Promise<number> {
     const rows: { credits: number }[] = await manager.query(prepared('SELECT credits FROM users WHERE id = $1'), [userId]);
-    if (!rows.length) throw new AppError(404, 'user.not_found', 'User not found');
+    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
     return rows[0].credits;
   }
 
@@ -79,7 +80,7 @@ export class CreditsService {
    */
   async apply(manager: EntityManager, entry: LedgerEntry): Promise<CreditTransaction> {
     if (!Number.isSafeInteger(entry.amount) || entry.amount === 0) {
-      throw new AppError(400, 'credits.invalid_amount', 'Amount must be a non-zero whole number');
+      throw CREDIT_ERRORS.error('credits.invalid_amount', 'Amount must be a non-zero whole number');
     }
     const id = uuidv7();
     const reason = entry.reason ?? null;
@@ -101,17 +102,19 @@ export class CreditsService {
     if (!rows.length) {
       const balance = await this.balance(entry.userId, manager);
       if (entry.amount > 0) {
-        throw new AppError(409, 'credits.balance_limit', `A balance may not exceed ${MAX_BALANCE} credits; it is ${balance}`, {
+        throw CREDIT_ERRORS.error('credits.balance_limit', `A balance may not exceed ${MAX_BALANCE} credits; it is ${balance}`, {
           balance,
           max_balance: MAX_BALANCE,
         });
       }
-      throw new AppError(
-        entry.kind === 'vm_create' ? 402 : 409,
-        'credits.insufficient',
-        `This needs ${-entry.amount} credits and the balance is ${balance}`,
-        { cost: -entry.amount, balance },
-      );
+      // A VM's price is a 402 to its buyer; an admin's deduction past the balance conflicts with the balance.
+      if (entry.kind === 'vm_create') {
+        throw CREDIT_ERRORS.error('credits.insufficient', `This needs ${-entry.amount} credits and the balance is ${balance}`, { cost: -entry.amount, balance });
+      }
+      throw CREDIT_ERRORS.error('credits.balance_too_low', `Deducting ${-entry.amount} credits would take the balance of ${balance} below zero`, {
+        deduction: -entry.amount,
+        balance,
+      });
     }
     return {
       id,

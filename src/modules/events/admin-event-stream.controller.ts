@@ -1,12 +1,12 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ApiAuth } from '../../common/api-errors.decorator';
-import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';
 import { lastEventId, serveEventStream } from './event-stream.sse';
+import { EVENT_ERRORS } from './events.errors';
 
 /** Every user's events, live: the admin counterpart of GET /api/events/stream. */
 @ApiTags('admin')
@@ -24,8 +24,8 @@ export class AdminEventStreamController {
       'caller stops being an active admin or the token expires.',
   })
   @ApiEventStream()
-  @ApiAuth(400, 403, 429, 503)
+  @ApiAuth(EVENT_ERRORS.of('events.invalid_last_event_id', 'events.too_many_streams'))
   async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await serveEventStream(this.streams, caller, res, { userId: null }, lastEventId(req, query.last_event_id));
+    await serveEventStream(this.streams, caller, res, { userId: null }, lastEventId(req, query));
   }
 }

@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiProduces, getSchemaPath } from '@nestjs/swagger';
+import { headerRefs } from '../../common/response-headers';
 import { EventResponseDto } from './dto/event-response.dto';
 
 /** The OpenAPI description shared by the user and admin event streams. */
@@ -16,6 +17,7 @@ export function ApiEventStream() {
       description:
         'A Server-Sent Events stream that stays open. Each message: `id:` the event id, `data:` the event as JSON ' +
         `(schema ${getSchemaPath(EventResponseDto)}). A \`: ping\` comment every 15 s keeps it alive.`,
+      headers: headerRefs('Cache-Control', 'X-Accel-Buffering'),
       content: {
         'text/event-stream': {
           schema: { type: 'string' },

@@ -3,7 +3,6 @@ import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, MoreThan, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { AppError } from '../../common/app-error';
 import { DATABASE_URL } from '../../database/database.tokens';
 import { PgListener } from '../../database/pg-listener';
 import { EventResponseDto, toEventResponse, toUserEventView } from './dto/event-response.dto';
@@ -11,6 +10,8 @@ import { Event } from './entities/event.entity';
 import { EVENTS_CHANNEL, EventNotice } from './events.types';
 import type { Env } from '../../config/env.validation';
 import type { UserRole } from '../users/entities/user.entity';
+import { EVENT_ERRORS } from './events.errors';
+import { COMMON_ERRORS } from '../../common/common.errors';
 
 /** Whose events a stream carries: one user's, or (admins) everyone's. */
 export interface StreamScope {
@@ -131,21 +132,21 @@ export class EventStreamService implements BeforeApplicationShutdown {
   async subscribe(scope: StreamScope, owner: StreamOwner, lastEventId?: string): Promise<Subscription> {
     // Taken before LISTEN starts: the replay from this cursor covers anything committed meanwhile.
     const cursor = lastEventId ?? uuidv7();
-    if (this.closed) throw new AppError(503, 'service.unavailable', 'The server is shutting down');
+    if (this.closed) throw COMMON_ERRORS.error('service.unavailable', 'The server is shutting down');
     try {
       await this.listener.start();
     } catch (err) {
       this.logger.warn(`Cannot LISTEN for events: ${(err as Error).message}`);
-      throw new AppError(503, 'service.unavailable', 'Live events are unavailable right now; try again shortly');
+      throw COMMON_ERRORS.error('service.unavailable', 'Live events are unavailable right now; try again shortly');
     }
     // Counted and added with no await in between, so concurrent opens cannot overshoot the cap.
     const held = [...this.subscriptions].filter((s) => s.owner.id === owner.id).length;
     if (held >= this.perUser) {
-      throw new AppError(
-        429,
+      throw EVENT_ERRORS.error(
         'events.too_many_streams',
         `At most ${this.perUser} live event streams per user at once; close one (or retry after the Retry-After seconds)`,
         { limit: this.perUser },
+        { 'Retry-After': String(STREAM_CAP_RETRY_AFTER_SECONDS) },
       );
     }
     const sub = new Subscription(scope, owner, cursor);

@@ -1,9 +1,10 @@
 import { Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isUUID } from 'class-validator';
-import { AppError } from '../../common/app-error';
 import type { AuthUser } from '../auth/auth.decorators';
-import { EventSink, EventStreamService, STREAM_CAP_RETRY_AFTER_SECONDS, StreamScope } from './event-stream.service';
+import type { EventStreamQueryDto } from './dto/event-stream-query.dto';
+import { EventSink, EventStreamService, StreamScope } from './event-stream.service';
+import { EVENT_ERRORS } from './events.errors';
 
 /** Sent once per stream: how long EventSource waits before reconnecting (with Last-Event-ID). */
 const RETRY_MS = 3000;
@@ -14,11 +15,11 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 const logger = new Logger('EventStream');
 
-/** The resume point: the Last-Event-ID header (EventSource sends it on reconnect) or ?last_event_id=. */
-export function lastEventId(req: Request, fromQuery?: string): string | undefined {
-  const raw = req.header('last-event-id') ?? fromQuery;
+/** The resume point: the Last-Event-ID header (EventSource sends it on reconnect), else ?after_event_id= (or its old name ?last_event_id=). */
+export function lastEventId(req: Request, query: EventStreamQueryDto): string | undefined {
+  const raw = req.header('last-event-id') ?? query.after_event_id ?? query.last_event_id;
   if (raw === undefined || raw === '') return undefined;
-  if (!isUUID(raw)) throw new AppError(400, 'events.invalid_last_event_id', 'Last-Event-ID must be an event id (a UUID)');
+  if (!isUUID(raw)) throw EVENT_ERRORS.error('events.invalid_last_event_id', 'Last-Event-ID must be an event id (a UUID)');
   return raw.toLowerCase();
 }
 
@@ -35,10 +36,7 @@ export async function serveEventStream(
   resumeAfter?: string,
 ): Promise<void> {
   const owner = { id: caller.id, role: caller.role, tokenExpiresAt: caller.tokenExpiresAt };
-  const sub = await streams.subscribe(scope, owner, resumeAfter).catch((err: unknown) => {
-    if (err instanceof AppError && err.status === 429) res.setHeader('Retry-After', String(STREAM_CAP_RETRY_AFTER_SECONDS));
-    throw err;
-  });
+  const sub = await streams.subscribe(scope, owner, resumeAfter);
   res.status(200);
   res.set({
     'Content-Type': 'text/event-stream; charset=utf-8',

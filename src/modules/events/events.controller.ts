@@ -1,9 +1,8 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { mapPage, PageOf } from '../../common/pagination';
-import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toUserEventView } from './dto/event-response.dto';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
@@ -11,6 +10,7 @@ import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';
 import { lastEventId, serveEventStream } from './event-stream.sse';
 import { EventsService } from './events.service';
+import { EVENT_ERRORS } from './events.errors';
 
 export const EventPage = PageOf(EventResponseDto);
 
@@ -24,8 +24,8 @@ export class EventsController {
 
   @Get()
   @ApiOperation({ operationId: 'listEvents', summary: 'The caller’s audit events, newest first' })
-  @ApiOkResponse({ type: EventPage })
-  @ApiAuth(400)
+  @ApiOkResponse({ type: EventPage, description: 'A page of your events, newest first' })
+  @ApiAuth()
   async list(@CurrentUser() caller: AuthUser, @Query() query: EventQueryDto) {
     const { limit, cursor, ...filter } = query;
     return mapPage(await this.events.list({ ...filter, user_id: caller.id }, { limit, cursor }), toUserEventView);
@@ -42,8 +42,8 @@ export class EventsController {
       'a user may hold EVENT_STREAMS_PER_USER streams at once per API process (429 with Retry-After beyond).',
   })
   @ApiEventStream()
-  @ApiAuth(400, 429, 503)
+  @ApiAuth(EVENT_ERRORS.of('events.invalid_last_event_id', 'events.too_many_streams'))
   async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await serveEventStream(this.streams, caller, res, { userId: caller.id }, lastEventId(req, query.last_event_id));
+    await serveEventStream(this.streams, caller, res, { userId: caller.id }, lastEventId(req, query));
   }
 }

@@ -1,7 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { APP_VERSION } from '../../common/version';
-import { ApiProblems } from '../../common/api-errors.decorator';
 import { Public } from '../auth/auth.decorators';
 import { ApiIndexDto } from './health.dto';
 
@@ -19,7 +18,6 @@ export class ApiIndexController {
   @Get()
   @ApiOperation({ operationId: 'getApiIndex', summary: 'Name, version and links to the docs, the OpenAPI document and health' })
   @ApiOkResponse({ type: ApiIndexDto, description: 'The API index' })
-  @ApiProblems()
   index(): ApiIndexDto {
     return INDEX;
   }

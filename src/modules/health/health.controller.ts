@@ -13,7 +13,7 @@ export class HealthController {
 
   @Get()
   @ApiOperation({ operationId: 'getHealth', summary: 'Liveness and dependencies', description: 'Answers 503 (same body) when the database is unreachable.' })
-  @ApiOkResponse({ type: HealthResponseDto })
+  @ApiOkResponse({ type: HealthResponseDto, description: 'The process and its dependencies are up' })
   @ApiServiceUnavailableResponse({ type: HealthResponseDto, description: 'The database is unreachable' })
   async check(@Res({ passthrough: true }) res: Response): Promise<HealthResponseDto> {
     const report = await this.health.check();

@@ -18,6 +18,7 @@ export class HealthResponseDto {
   version: string;
 
   /** Seconds since this process started. */
+  @ApiProperty({ type: 'integer' })
   uptime_seconds: number;
 }
 

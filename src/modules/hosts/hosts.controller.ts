@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
-import { AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { HostResponseDto, toHostResponse, UpdateHostDto } from './dto/host.dto';
 import { HostsService } from './hosts.service';
+import { HOST_ERRORS } from './hosts.errors';
 
 export const HostPage = PageOf(HostResponseDto);
 
@@ -17,16 +17,16 @@ export class HostsController {
 
   @Get()
   @ApiOperation({ operationId: 'adminListHosts', summary: 'Hypervisor hosts by name, with capacity, allocation and status' })
-  @ApiOkResponse({ type: HostPage })
-  @ApiAuth(400, 403)
+  @ApiOkResponse({ type: HostPage, description: 'A page of hosts, with capacity, allocation and status' })
+  @ApiAuth()
   async list(@Query() page: PageQueryDto) {
     return mapPage(await this.hosts.list(page), toHostResponse);
   }
 
   @Get(':name')
   @ApiOperation({ operationId: 'adminGetHost', summary: 'One hypervisor host' })
-  @ApiOkResponse({ type: HostResponseDto })
-  @ApiAuth(403, 404)
+  @ApiOkResponse({ type: HostResponseDto, description: 'The host, with capacity, allocation and status' })
+  @ApiAuth(HOST_ERRORS.of('host.not_found'))
   async get(@Param('name') name: string) {
     return toHostResponse(await this.hosts.get(name));
   }
@@ -39,8 +39,8 @@ export class HostsController {
       '`schedulable: false` drains the host: placement stops choosing it, while its VMs keep working (every action still runs on it). ' +
       '`true` returns it. Each change records an `admin.host_updated` event with the admin and the reason.',
   })
-  @ApiOkResponse({ type: HostResponseDto })
-  @ApiAuth(400, 403, 404)
+  @ApiOkResponse({ type: HostResponseDto, description: 'The host as updated' })
+  @ApiAuth(HOST_ERRORS.of('host.not_found'))
   async update(@CurrentUser() admin: AuthUser, @Param('name') name: string, @Body() dto: UpdateHostDto) {
     return toHostResponse(await this.hosts.setSchedulable(admin, name, dto.schedulable, dto.reason));
   }

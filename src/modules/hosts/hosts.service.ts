@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource, EntityManager } from 'typeorm';
-import { AppError } from '../../common/app-error';
+import { COMMON_ERRORS } from '../../common/common.errors';
 import { Page, PageQueryDto } from '../../common/pagination';
 import { APP_VERSION } from '../../common/version';
 import type { Env } from '../../config/env.validation';
@@ -9,6 +9,7 @@ import { prepared } from '../../database/prepared';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
 import { hostCapacity, Resources } from './host-capacity';
+import { HOST_ERRORS } from './hosts.errors';
 
 /** Seconds a client should wait after `capacity.unavailable` (a host may register or free room by then). */
 export const CAPACITY_RETRY_AFTER_SECONDS = 30;
@@ -93,7 +94,7 @@ function toHostState(r: HostRow): HostState {
 function decodeNameCursor(raw: string): string {
   const name = Buffer.from(raw, 'base64url').toString('utf8');
   if (!name || Buffer.from(name).toString('base64url') !== raw) {
-    throw new AppError(400, 'pagination.invalid_cursor', 'The cursor is not one this API issued');
+    throw COMMON_ERRORS.error('pagination.invalid_cursor', 'The cursor is not one this API issued');
   }
   return name;
 }
@@ -208,12 +209,12 @@ export class HostsService implements BeforeApplicationShutdown {
     }
   }
 
-  private async noCapacity(m: EntityManager, need: Resources): Promise<AppError> {
+  private async noCapacity(m: EntityManager, need: Resources): Promise<Error> {
     const [{ hosts }]: { hosts: number }[] = await m.query(`SELECT count(*)::int AS hosts FROM hosts`);
     const detail = hosts
       ? `No online, schedulable host has room for ${need.cpuCores} cores, ${need.ramMb} MB RAM and ${need.diskGb} GB disk; try again later or smaller`
       : 'No hypervisor host has registered yet (a worker registers its host when it starts); try again shortly';
-    return new AppError(503, 'capacity.unavailable', detail, {}, { 'Retry-After': String(CAPACITY_RETRY_AFTER_SECONDS) });
+    return HOST_ERRORS.error('capacity.unavailable', detail, {}, { 'Retry-After': String(CAPACITY_RETRY_AFTER_SECONDS) });
   }
 
   /** Whether a host is online now; `unknown`: no host of that name has registered (a VM from before hosts). */
@@ -262,7 +263,7 @@ export class HostsService implements BeforeApplicationShutdown {
 
   async get(name: string, m?: EntityManager): Promise<HostState> {
     const [host] = await this.states('h.name = $1', [name], '', m);
-    if (!host) throw new AppError(404, 'host.not_found', `No host named ${JSON.stringify(name)}`);
+    if (!host) throw HOST_ERRORS.error('host.not_found', `No host named ${JSON.stringify(name)}`);
     return host;
   }
 
@@ -274,7 +275,7 @@ export class HostsService implements BeforeApplicationShutdown {
           RETURNING (SELECT schedulable FROM hosts WHERE name = $1) AS was`,
         [name, schedulable, reason ?? null],
       );
-      if (!rows.length) throw new AppError(404, 'host.not_found', `No host named ${JSON.stringify(name)}`);
+      if (!rows.length) throw HOST_ERRORS.error('host.not_found', `No host named ${JSON.stringify(name)}`);
       await this.events.record(m, {
         action: 'admin.host_updated',
         message: `Admin ${admin.username} ${schedulable ? 'returned host ' + name + ' to service' : 'drained host ' + name}`,

@@ -5,10 +5,11 @@ import { ApiHeader } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import { from, lastValueFrom, Observable } from 'rxjs';
-import { ApiProblems } from '../../common/api-errors.decorator';
+import { ApiProblems } from '../../common/problem-responses';
 import { AppError, ReplayedResponse } from '../../common/app-error';
 import type { AuthUser } from '../auth/auth.decorators';
 import { IdempotencyKeyTaken, IdempotencyService, IdempotentRequest } from './idempotency.service';
+import { IDEMPOTENCY_ERRORS } from './idempotency.errors';
 
 export const IDEMPOTENT = 'idempotency:enabled';
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -27,7 +28,7 @@ export const Idempotent = () =>
         'runs it, and a retry that overlaps the first request waits for it and replays its answer.',
       schema: { type: 'string', minLength: 1, maxLength: 255 },
     }),
-    ApiProblems(409, 422),
+    ApiProblems(IDEMPOTENCY_ERRORS.of('idempotency.invalid_key', 'idempotency.in_flight', 'idempotency.key_reused')),
   );
 
 /** JSON with sorted keys, so {a,b} and {b,a} hash alike. */
@@ -67,7 +68,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const key = req.header(IDEMPOTENCY_HEADER);
     if (key === undefined || !req.user || !this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) return next.handle();
     if (key.length < 1 || key.length > 255) {
-      throw new AppError(400, 'idempotency.invalid_key', 'Idempotency-Key must be 1 to 255 characters');
+      throw IDEMPOTENCY_ERRORS.error('idempotency.invalid_key', 'Idempotency-Key must be 1 to 255 characters');
     }
     const status = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler()) ?? (req.method === 'POST' ? 201 : 200);
     const endpoint = `${req.method} ${(req as Request & { route?: { path?: string } }).route?.path ?? req.path}`;
@@ -88,7 +89,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       // Another request with this key committed first (we waited for it): its answer is ours.
       if (err instanceof IdempotencyKeyTaken) {
         await this.answerFromStore(keyed);
-        throw new AppError(409, 'idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
+        throw IDEMPOTENCY_ERRORS.error('idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
       }
       // A definite client-visible answer (4xx) did no work and is kept for replay; anything else
       // rolled back with the claim, so a retry with the key runs again.
@@ -105,8 +106,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     // Thrown, not returned: the route's own @HttpCode would override the stored status.
     if (stored.kind === 'replay') throw new ReplayedResponse(stored.status, stored.body);
     if (stored.kind === 'mismatch') {
-      throw new AppError(422, 'idempotency.key_reused', 'This Idempotency-Key was used with a different request');
+      throw IDEMPOTENCY_ERRORS.error('idempotency.key_reused', 'This Idempotency-Key was used with a different request');
     }
-    throw new AppError(409, 'idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
+    throw IDEMPOTENCY_ERRORS.error('idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
   }
 }

@@ -1,10 +1,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { MetricBatchDto, MetricIngestResponseDto, MetricSeriesQueryDto, MetricSeriesResponseDto } from './dto/metric.dto';
 import { MetricsService } from './metrics.service';
+import { VM_ERRORS } from '../vms/vms.errors';
+import { METRIC_ERRORS } from './metrics.errors';
 
 @ApiTags('metrics')
 @Controller('vms/:id/metrics')
@@ -20,8 +21,8 @@ export class MetricsController {
       'For the VM’s owner or an admin. At most 1000 points; all are stored or none (400 lists every bad point). ' +
       'Known names (cpu_percent, memory_used_mb, disk_used_gb, load_1m) have fixed units and ranges; other names must be namespaced (`app.requests`).',
   })
-  @ApiCreatedResponse({ type: MetricIngestResponseDto })
-  @ApiAuth(400, 404, 409)
+  @ApiCreatedResponse({ type: MetricIngestResponseDto, description: 'How many points were stored' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found'), METRIC_ERRORS.of('metrics.vm_destroyed', 'metrics.invalid_points'))
   ingest(@CurrentUser() caller: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: MetricBatchDto): Promise<MetricIngestResponseDto> {
     return this.metrics.ingest(caller, id, dto);
   }
@@ -34,8 +35,8 @@ export class MetricsController {
       'For the VM’s owner or an admin. Buckets of `step` seconds with avg, min and max; never more than 1000 buckets, ' +
       'whatever the range (the step is raised to fit, and the answer says which step was used).',
   })
-  @ApiOkResponse({ type: MetricSeriesResponseDto })
-  @ApiAuth(400, 404)
+  @ApiOkResponse({ type: MetricSeriesResponseDto, description: 'The series, bucketed by `step` seconds' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found'), METRIC_ERRORS.of('metrics.invalid_range'))
   series(@CurrentUser() caller: AuthUser, @Param('id', UuidPipe) id: string, @Query() query: MetricSeriesQueryDto): Promise<MetricSeriesResponseDto> {
     return this.metrics.series(caller, id, query);
   }

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
-import { AppError } from '../../common/app-error';
 import type { Env } from '../../config/env.validation';
 import type { AuthUser } from '../auth/auth.decorators';
 import { VmsService } from '../vms/vms.service';
 import { MetricBatchDto, MetricIngestResponseDto, MetricSeriesQueryDto, MetricSeriesResponseDto } from './dto/metric.dto';
 import { checkPoint, chooseStep } from './metric-rules';
 import { insertMetricRows, MetricRow, querySeries } from './metrics.queries';
+import { METRIC_ERRORS } from './metrics.errors';
 
 /** Rows deleted per statement by the retention job: short transactions, no long lock on the table. */
 const PRUNE_BATCH = 10_000;
@@ -28,7 +28,7 @@ export class MetricsService {
   async ingest(caller: AuthUser, vmId: string, batch: MetricBatchDto): Promise<MetricIngestResponseDto> {
     const vm = await this.vms.getFor(caller, vmId);
     if (vm.status === 'destroyed') {
-      throw new AppError(409, 'metrics.vm_destroyed', 'The VM is destroyed; it takes no more metrics');
+      throw METRIC_ERRORS.error('metrics.vm_destroyed', 'The VM is destroyed; it takes no more metrics');
     }
     const rules = {
       now: Date.now(),
@@ -43,7 +43,7 @@ export class MetricsService {
       else for (const problem of checked.problems) errors.push({ field: `points.${i}.${problem.field}`, messages: [problem.message] });
     });
     if (errors.length) {
-      throw new AppError(400, 'metrics.invalid_points', errors.map((e) => `${e.field}: ${e.messages.join('; ')}`).slice(0, 10).join('; '), {
+      throw METRIC_ERRORS.error('metrics.invalid_points', errors.map((e) => `${e.field}: ${e.messages.join('; ')}`).slice(0, 10).join('; '), {
         errors,
       });
     }
@@ -57,7 +57,7 @@ export class MetricsService {
     const to = query.to ? new Date(query.to) : new Date();
     const from = query.from ? new Date(query.from) : new Date(to.getTime() - DEFAULT_RANGE_MS);
     if (!(from.getTime() < to.getTime())) {
-      throw new AppError(400, 'metrics.invalid_range', '`from` must be before `to`');
+      throw METRIC_ERRORS.error('metrics.invalid_range', '`from` must be before `to`');
     }
     const step = chooseStep((to.getTime() - from.getTime()) / 1000, query.step);
     const [points, unitRows] = await Promise.all([

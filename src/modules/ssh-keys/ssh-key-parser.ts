@@ -1,5 +1,5 @@
 import sshpk from 'sshpk';
-import { AppError } from '../../common/app-error';
+import { SSH_KEY_ERRORS } from './ssh-keys.errors';
 
 /** OpenSSH key type names this platform installs in guests. */
 export const SSH_KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
@@ -25,7 +25,7 @@ export interface ParsedSshKey {
   comment: string | null;
 }
 
-const invalid = (detail: string) => new AppError(400, 'ssh_key.invalid', detail);
+const invalid = (detail: string) => SSH_KEY_ERRORS.error('ssh_key.invalid', detail);
 
 /** A private key (even encrypted) was pasted: sshpk either parses it or says it needs a passphrase. */
 function looksPrivate(text: string): boolean {
@@ -47,14 +47,14 @@ export function parseSshPublicKey(input: string): ParsedSshKey {
   const text = input.trim();
   if (!text) throw invalid('public_key is empty');
   if (looksPrivate(text)) {
-    throw new AppError(400, 'ssh_key.private_key', 'This is a private key: paste the public key (the .pub file) and keep the private key secret');
+    throw SSH_KEY_ERRORS.error('ssh_key.private_key', 'This is a private key: paste the public key (the .pub file) and keep the private key secret');
   }
   // authorized_keys takes one key per line: a second line would be a second key (or an injected option).
   if (text.includes('\n') || text.includes('\r')) throw invalid('public_key must be one line in OpenSSH format, e.g. the content of ~/.ssh/id_ed25519.pub');
   const parts = text.split(/[ \t]+/);
   const declared = parts[0];
   if (KNOWN_UNSUPPORTED.has(declared) || declared.endsWith(CERT_SUFFIX)) {
-    throw new AppError(400, 'ssh_key.unsupported_type', `Key type ${declared} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);
+    throw SSH_KEY_ERRORS.error('ssh_key.unsupported_type', `Key type ${declared} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);
   }
   if (parts.length < 2) throw invalid('public_key must be "<type> <base64 key> [comment]" in OpenSSH format');
   let key: sshpk.Key;
@@ -68,10 +68,10 @@ export function parseSshPublicKey(input: string): ParsedSshKey {
   const [type, blob] = key.toString('ssh').split(' ');
   if (type !== declared || blob !== parts[1]) throw invalid('public_key is not a canonical OpenSSH public key');
   if (!(SSH_KEY_TYPES as readonly string[]).includes(type)) {
-    throw new AppError(400, 'ssh_key.unsupported_type', `Key type ${type} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);
+    throw SSH_KEY_ERRORS.error('ssh_key.unsupported_type', `Key type ${type} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);
   }
   if (key.type === 'rsa' && key.size < RSA_MIN_BITS) {
-    throw new AppError(400, 'ssh_key.too_weak', `RSA keys need at least ${RSA_MIN_BITS} bits; this one has ${key.size}`);
+    throw SSH_KEY_ERRORS.error('ssh_key.too_weak', `RSA keys need at least ${RSA_MIN_BITS} bits; this one has ${key.size}`);
   }
   const comment = parts.slice(2).join(' ') || null;
   // Control characters have no place in a comment that ends up in a guest's authorized_keys.

@@ -1,11 +1,13 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { headerRefs } from '../../common/response-headers';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreateSshKeyDto, SshKeyResponseDto, toSshKeyResponse } from './dto/ssh-key.dto';
 import { SshKeysService } from './ssh-keys.service';
+import { SSH_KEY_ERRORS } from './ssh-keys.errors';
 
 export const SshKeyPage = PageOf(SshKeyResponseDto);
 
@@ -24,24 +26,26 @@ export class SshKeysController {
       '400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak or ssh_key.private_key; ' +
       '409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.',
   })
-  @ApiCreatedResponse({ type: SshKeyResponseDto })
-  @ApiAuth(400, 403, 409)
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto): Promise<SshKeyResponseDto> {
-    return toSshKeyResponse(await this.keys.create(user, dto));
+  @ApiCreatedResponse({ type: SshKeyResponseDto, description: 'The key as stored, with its type, size and SHA256 fingerprint', headers: headerRefs('Location') })
+  @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.limit_reached', 'ssh_key.name_taken', 'ssh_key.already_added', 'ssh_key.invalid', 'ssh_key.private_key', 'ssh_key.unsupported_type', 'ssh_key.too_weak'))
+  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto, @Res({ passthrough: true }) res: Response): Promise<SshKeyResponseDto> {
+    const key = await this.keys.create(user, dto);
+    res.location(`/api/ssh-keys/${key.id}`);
+    return toSshKeyResponse(key);
   }
 
   @Get()
   @ApiOperation({ operationId: 'listSshKeys', summary: 'Your SSH keys, newest first' })
-  @ApiOkResponse({ type: SshKeyPage })
-  @ApiAuth(400)
+  @ApiOkResponse({ type: SshKeyPage, description: 'A page of your SSH keys, newest first' })
+  @ApiAuth()
   async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto) {
     return mapPage(await this.keys.list(user.id, page), toSshKeyResponse);
   }
 
   @Get(':id')
   @ApiOperation({ operationId: 'getSshKey', summary: 'One of your SSH keys' })
-  @ApiOkResponse({ type: SshKeyResponseDto })
-  @ApiAuth(400, 404)
+  @ApiOkResponse({ type: SshKeyResponseDto, description: 'The SSH key' })
+  @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.not_found'))
   async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<SshKeyResponseDto> {
     return toSshKeyResponse(await this.keys.get(user.id, id));
   }
@@ -54,7 +58,7 @@ export class SshKeysController {
     description: 'VMs created with the key keep it (their `ssh_keys` and the guest’s authorized_keys do not change).',
   })
   @ApiNoContentResponse({ description: 'Deleted' })
-  @ApiAuth(400, 404)
+  @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.not_found'))
   async delete(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<void> {
     await this.keys.delete(user, id);
   }

@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { AppError, notFound } from '../../common/app-error';
+
 import { uniqueViolation } from '../../common/db-errors';
 import { Page, PageQueryDto, paginate } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
@@ -12,6 +12,7 @@ import { EventsService } from '../events/events.service';
 import { CreateSshKeyDto } from './dto/ssh-key.dto';
 import { SshKey } from './entities/ssh-key.entity';
 import { parseSshPublicKey, type SshKeyType } from './ssh-key-parser';
+import { SSH_KEY_ERRORS } from './ssh-keys.errors';
 
 /** A key as a VM was created with: copied into the VM, so deleting the key later changes no VM. */
 export interface SshKeySnapshot {
@@ -42,7 +43,7 @@ export class SshKeysService {
         await m.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [user.id]);
         const count = await m.getRepository(SshKey).countBy({ userId: user.id });
         if (count >= max) {
-          throw new AppError(403, 'ssh_key.limit_reached', `You have ${count} SSH keys, the most allowed; delete one first`, { limit: max });
+          throw SSH_KEY_ERRORS.error('ssh_key.limit_reached', `You have ${count} SSH keys, the most allowed; delete one first`, { limit: max });
         }
         const key = await m.getRepository(SshKey).save(
           m.getRepository(SshKey).create({
@@ -65,9 +66,9 @@ export class SshKeysService {
       });
     } catch (err) {
       const constraint = uniqueViolation(err);
-      if (constraint === 'ssh_keys_user_name_key') throw new AppError(409, 'ssh_key.name_taken', `You already have an SSH key named ${dto.name}`);
+      if (constraint === 'ssh_keys_user_name_key') throw SSH_KEY_ERRORS.error('ssh_key.name_taken', `You already have an SSH key named ${dto.name}`);
       if (constraint === 'ssh_keys_user_fingerprint_key') {
-        throw new AppError(409, 'ssh_key.already_added', `You already added this key (${parsed.fingerprint})`);
+        throw SSH_KEY_ERRORS.error('ssh_key.already_added', `You already added this key (${parsed.fingerprint})`);
       }
       throw err;
     }
@@ -81,7 +82,7 @@ export class SshKeysService {
   /** One of the user's keys; anyone else's is "not found". */
   async get(userId: string, id: string): Promise<SshKey> {
     const key = await this.keys.findOneBy({ id, userId });
-    if (!key) throw notFound('SSH key', 'ssh_key.not_found');
+    if (!key) throw SSH_KEY_ERRORS.error('ssh_key.not_found', 'SSH key not found');
     return key;
   }
 
@@ -93,7 +94,7 @@ export class SshKeysService {
         [id, user.id],
       );
       const key = rows[0];
-      if (!key) throw notFound('SSH key', 'ssh_key.not_found');
+      if (!key) throw SSH_KEY_ERRORS.error('ssh_key.not_found', 'SSH key not found');
       await this.events.record(m, {
         action: 'auth.ssh_key_deleted',
         message: `SSH key ${key.name} deleted (${key.fingerprint})`,
@@ -113,7 +114,7 @@ export class SshKeysService {
     const byId = new Map(found.map((k) => [k.id, k]));
     const missing = ids.filter((id) => !byId.has(id));
     if (missing.length) {
-      throw new AppError(400, 'vm.unknown_ssh_key', `No SSH key of yours has the id ${missing.join(', ')}`, { ssh_key_ids: missing });
+      throw SSH_KEY_ERRORS.error('vm.unknown_ssh_key', `No SSH key of yours has the id ${missing.join(', ')}`, { ssh_key_ids: missing });
     }
     return ids.map((id) => {
       const k = byId.get(id)!;

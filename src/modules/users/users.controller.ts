@@ -1,7 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
-import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { toUserResponse, UserResponseDto } from './dto/user-response.dto';
 import { UsersService } from './users.service';
 
@@ -12,6 +11,7 @@ export class UsersController {
 
   @Get('me')
   @ApiOperation({ operationId: 'getCurrentUser', summary: 'The caller’s profile and credit balance' })
+  @ApiOkResponse({ type: UserResponseDto, description: 'Your profile and current balance' })
   @ApiAuth()
   async me(@CurrentUser() caller: AuthUser): Promise<UserResponseDto> {
     return toUserResponse(await this.users.get(caller.id));

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import { AppError, notFound } from '../../common/app-error';
+
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
@@ -10,6 +10,7 @@ import type { QuotaResource } from '../vms/quotas';
 import { User, UserRole } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
 import { prepared } from '../../database/prepared';
+import { USER_ERRORS } from './users.errors';
 
 /** A user's own quota limits per resource; null: the QUOTA_* default applies. */
 export type QuotaOverrides = Record<QuotaResource, number | null>;
@@ -54,13 +55,13 @@ export class UsersService {
       prepared('SELECT quota_max_vms AS vms, quota_max_cpu_cores AS cpu_cores, quota_max_ram_mb AS ram_mb FROM users WHERE id = $1'),
       [id],
     );
-    if (!rows.length) throw notFound('User');
+    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
     return rows[0];
   }
 
   async get(id: string, manager: EntityManager = this.users.manager): Promise<User> {
     const user = await manager.getRepository(User).findOneBy({ id });
-    if (!user) throw notFound('User');
+    if (!user) throw USER_ERRORS.error('user.not_found', 'User not found');
     return user;
   }
 
@@ -109,18 +110,18 @@ export class UsersService {
   async adminUpdate(actor: AuthUser, id: string, patch: UpdateUserDto): Promise<User> {
     const quotaChanges = Object.values(patch.quotas ?? {}).filter((v) => v !== undefined).length;
     if (patch.role === undefined && patch.is_active === undefined && quotaChanges === 0) {
-      throw new AppError(400, 'user.empty_update', 'Give role, is_active and/or quotas');
+      throw USER_ERRORS.error('user.empty_update', 'Give role, is_active and/or quotas');
     }
     const updated = await this.users.manager.transaction(async (m) => {
       const admins: { id: string }[] = await m.query(`SELECT id FROM users WHERE role = 'admin' AND is_active FOR UPDATE`);
       const user = await m.getRepository(User).createQueryBuilder('u').where('u.id = :id', { id }).setLock('pessimistic_write').getOne();
-      if (!user) throw notFound('User');
+      if (!user) throw USER_ERRORS.error('user.not_found', 'User not found');
       const removesAdmin = user.role === 'admin' && user.isActive && (patch.role === 'user' || patch.is_active === false);
       if (removesAdmin && id === actor.id) {
-        throw new AppError(409, 'user.self_demotion', 'Admins cannot demote or deactivate themselves');
+        throw USER_ERRORS.error('user.self_demotion', 'Admins cannot demote or deactivate themselves');
       }
       if (removesAdmin && admins.length <= 1) {
-        throw new AppError(409, 'user.last_admin', 'The last active admin cannot be demoted or deactivated');
+        throw USER_ERRORS.error('user.last_admin', 'The last active admin cannot be demoted or deactivated');
       }
       const before = { role: user.role, is_active: user.isActive, quotas: quotaOverridesOf(user) };
       if (patch.role !== undefined) user.role = patch.role;

@@ -1,15 +1,20 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import { headerRefs } from '../../common/response-headers';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth } from '../../common/api-errors.decorator';
 import { UuidPipe } from '../../common/uuid.pipe';
 import { mapPage, PageOf } from '../../common/pagination';
-import { AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { CreditsGuard } from '../credits/credits.guard';
 import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } from './dto/vm-response.dto';
 import { CreateVmDto, ListVmsQueryDto, OsTypesResponseDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
 import { VmsService } from './vms.service';
+import { VM_ERRORS } from './vms.errors';
+import { CREDIT_ERRORS } from '../credits/credits.errors';
+import { SSH_KEY_ERRORS } from '../ssh-keys/ssh-keys.errors';
+import { HOST_ERRORS } from '../hosts/hosts.errors';
 
 export const VmPage = PageOf(VmResponseDto);
 
@@ -20,7 +25,7 @@ export class VmsController {
 
   @Get('os-types')
   @ApiOperation({ operationId: 'listOsTypes', summary: 'The operating systems VMs can be created with' })
-  @ApiOkResponse({ type: OsTypesResponseDto })
+  @ApiOkResponse({ type: OsTypesResponseDto, description: 'The os_type values create accepts' })
   @ApiAuth()
   osTypes(): OsTypesResponseDto {
     return { os_types: this.vms.osTypes() };
@@ -33,8 +38,8 @@ export class VmsController {
     summary: 'Price a VM and check it against the balance',
     description: 'cost = max(10, ceil(ram_mb/512*5 + disk_gb/10*2 + cpu_cores*10)). Changes nothing.',
   })
-  @ApiOkResponse({ type: QuotaResponseDto })
-  @ApiAuth(400)
+  @ApiOkResponse({ type: QuotaResponseDto, description: 'The price of such a VM and whether your balance covers it' })
+  @ApiAuth(VM_ERRORS.of('vm.unknown_os_type'))
   quotaCheck(@CurrentUser() user: AuthUser, @Body() dto: QuotaCheckDto): Promise<QuotaResponseDto> {
     return this.vms.quotaCheck(user, dto);
   }
@@ -53,16 +58,28 @@ export class VmsController {
       '503 capacity.unavailable (with Retry-After) when no hypervisor host is online, schedulable and has room for the ' +
       'VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then.',
   })
-  @ApiAcceptedResponse({ type: VmResponseDto })
-  @ApiAuth(400, 402, 403, 409)
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto, @IdempotencyOf() idempotency?: IdempotentRequest): Promise<VmResponseDto> {
-    return toVmResponse(await this.vms.create(user, dto, idempotency));
+  @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM as stored, `provisioning`; its cost is already debited', headers: headerRefs('Location') })
+  @ApiAuth(
+    VM_ERRORS.of('vm.unknown_os_type', 'vm.name_taken', 'quota.exceeded'),
+    CREDIT_ERRORS.of('credits.insufficient'),
+    SSH_KEY_ERRORS.of('vm.unknown_ssh_key'),
+    HOST_ERRORS.of('capacity.unavailable'),
+  )
+  async create(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: CreateVmDto,
+    @Res({ passthrough: true }) res: Response,
+    @IdempotencyOf() idempotency?: IdempotentRequest,
+  ): Promise<VmResponseDto> {
+    const vm = await this.vms.create(user, dto, idempotency);
+    res.location(`/api/vms/${vm.id}`);
+    return toVmResponse(vm);
   }
 
   @Get()
   @ApiOperation({ operationId: 'listVms', summary: 'Your VMs, newest first (destroyed ones hidden unless asked)' })
-  @ApiOkResponse({ type: VmPage })
-  @ApiAuth(400)
+  @ApiOkResponse({ type: VmPage, description: 'A page of your VMs, newest first' })
+  @ApiAuth()
   async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto) {
     const { limit, cursor, ...filter } = query;
     const page = await this.vms.list({ ...filter, user_id: user.id }, { limit, cursor });
@@ -71,16 +88,16 @@ export class VmsController {
 
   @Get(':id')
   @ApiOperation({ operationId: 'getVm', summary: 'One of your VMs, with its current uptime' })
-  @ApiOkResponse({ type: VmResponseDto })
-  @ApiAuth(400, 404)
+  @ApiOkResponse({ type: VmResponseDto, description: 'The VM, with its current uptime' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found'))
   async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.get(id, user.id));
   }
 
   @Get(':id/status')
   @ApiOperation({ operationId: 'getVmStatus', summary: 'Status, connection and uptime of one of your VMs' })
-  @ApiOkResponse({ type: VmStatusResponseDto })
-  @ApiAuth(400, 404)
+  @ApiOkResponse({ type: VmStatusResponseDto, description: 'The VM’s status, connection details and uptime' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found'))
   async status(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<VmStatusResponseDto> {
     return toVmStatusResponse(await this.vms.get(id, user.id));
   }
@@ -91,8 +108,8 @@ export class VmsController {
     summary: 'Update a VM’s metadata',
     description: 'Only metadata can change. The patch is merged; a key set to null is removed.',
   })
-  @ApiOkResponse({ type: VmResponseDto })
-  @ApiAuth(400, 404)
+  @ApiOkResponse({ type: VmResponseDto, description: 'The VM with its merged metadata' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.metadata_too_large'))
   async update(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateVmDto): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.updateMetadata(user, id, dto.metadata));
   }
@@ -109,8 +126,8 @@ export class VmsController {
       'While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and ' +
       'the work runs when the host is back; start and restart answer 409 host.offline and change nothing.',
   })
-  @ApiAcceptedResponse({ type: VmResponseDto })
-  @ApiAuth(400, 404, 409)
+  @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM in its transitional status (e.g. `stopping`); the work is queued' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition', 'host.offline'))
   async action(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidPipe) id: string,

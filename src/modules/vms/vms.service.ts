@@ -3,7 +3,6 @@ import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
 import { Page, PageQueryDto, paginateSql, SqlConditions } from '../../common/pagination';
 import { QueueService } from '../../queue/queue.service';
@@ -27,6 +26,7 @@ import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { ensureVmOperationQueue, jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG, vmOperationQueue, VmOperationJob } from './vm-jobs';
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 import { prepared } from '../../database/prepared';
+import { VM_ERRORS } from './vms.errors';
 
 export interface VmFilter {
   user_id?: string;
@@ -99,8 +99,7 @@ export class VmsService {
     const requested: QuotaLimits = { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb };
     const resource = exceededResource(limits, used, requested);
     if (resource) {
-      throw new AppError(
-        403,
+      throw VM_ERRORS.error(
         'quota.exceeded',
         `This VM needs ${requested[resource]} ${resource}; ${used[resource]} of your limit of ${limits[resource]} are in use`,
         { resource, requested: requested[resource], used: used[resource], limit: limits[resource] },
@@ -114,7 +113,7 @@ export class VmsService {
 
   private assertOsType(osType: string): void {
     if (!(osType in this.catalog)) {
-      throw new AppError(400, 'vm.unknown_os_type', `Unknown os_type ${JSON.stringify(osType)}; choose one of ${this.osTypes().join(', ')}`, {
+      throw VM_ERRORS.error('vm.unknown_os_type', `Unknown os_type ${JSON.stringify(osType)}; choose one of ${this.osTypes().join(', ')}`, {
         allowed_os_types: this.osTypes(),
       });
     }
@@ -197,7 +196,7 @@ export class VmsService {
       return vm;
     } catch (err) {
       if (uniqueViolation(err) === 'vms_user_name_active_key') {
-        throw new AppError(409, 'vm.name_taken', `You already have a VM named ${dto.name}`);
+        throw VM_ERRORS.error('vm.name_taken', `You already have a VM named ${dto.name}`);
       }
       throw err;
     }
@@ -250,7 +249,7 @@ export class VmsService {
       prepared(`SELECT ${VM_COLUMNS} FROM vms WHERE id = $1${ownerId ? ' AND user_id = $2' : ''}${lock ? ' FOR UPDATE' : ''}`),
       ownerId ? [id, ownerId] : [id],
     );
-    if (!rows.length) throw new AppError(404, 'vm.not_found', 'VM not found');
+    if (!rows.length) throw VM_ERRORS.error('vm.not_found', 'VM not found');
     return vmFromRow(rows[0]);
   }
 
@@ -288,7 +287,7 @@ export class VmsService {
         else merged[key] = value;
       }
       const problem = metadataProblem(merged, { allowNullValues: false });
-      if (problem) throw new AppError(400, 'vm.metadata_too_large', `metadata after the merge ${problem}`);
+      if (problem) throw VM_ERRORS.error('vm.metadata_too_large', `metadata after the merge ${problem}`);
       const saved = await this.update(m, vm, { metadata: merged });
       await this.events.record(m, {
         action: 'vm.metadata_updated',
@@ -312,8 +311,7 @@ export class VmsService {
       const to = nextStatus(vm.status, action);
       if (!to) {
         const allowed = allowedActions(vm.status);
-        throw new AppError(
-          409,
+        throw VM_ERRORS.error(
           'vm.invalid_transition',
           `Cannot ${action} a VM that is ${vm.status}; allowed now: ${allowed.join(', ') || 'none'}`,
           { vm_status: vm.status, allowed_actions: allowed },
@@ -364,8 +362,7 @@ export class VmsService {
     const availability = await this.hosts.availability(m, vm.host);
     if (availability === 'online') return;
     if (action === 'start' || action === 'restart') {
-      throw new AppError(
-        409,
+      throw VM_ERRORS.error(
         'host.offline',
         `The hypervisor host of this VM is offline; ${action} is refused until it is back (stop and destroy are accepted and run when it returns)`,
         { vm_status: vm.status, allowed_actions: allowedActions(vm.status).filter((a) => a === 'stop' || a === 'destroy') },

@@ -38,6 +38,6 @@ export class TokenResponseDto {
   token_type: 'bearer';
 
   /** Lifetime of the token in seconds. */
-  @ApiProperty({ example: 3600 })
+  @ApiProperty({ type: 'integer', example: 3600 })
   expires_in: number;
 }

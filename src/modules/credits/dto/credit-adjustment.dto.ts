@@ -5,7 +5,7 @@ import { IsInt, IsString, Max, MaxLength, Min, MinLength, NotEquals } from 'clas
 export class CreditAdjustmentDto {
   /** Whole credits to add (positive) or deduct (negative); never zero. */
   @IsInt() @NotEquals(0) @Min(-1_000_000_000) @Max(1_000_000_000)
-  @ApiProperty({ example: 50, minimum: -1_000_000_000, maximum: 1_000_000_000, description: 'Non-zero whole credits; negative deducts' })
+  @ApiProperty({ type: 'integer', example: 50, minimum: -1_000_000_000, maximum: 1_000_000_000, description: 'Non-zero whole credits; negative deducts' })
   amount: number;
 
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
@@ -21,16 +21,19 @@ export class CreditMismatchDto {
   username: string;
 
   /** users.credits */
+  @ApiProperty({ type: 'integer' })
   balance: number;
 
   /** Sum of the user's ledger amounts. */
+  @ApiProperty({ type: 'integer' })
   ledger_sum: number;
 
-  @ApiProperty({ type: Number, nullable: true })
+  @ApiProperty({ type: 'integer', nullable: true })
   last_balance_after: number | null;
 }
 
 export class CreditAuditDto {
+  @ApiProperty({ type: 'integer' })
   checked_users: number;
 
   /** Users whose balance disagrees with their ledger; expected empty. */

@@ -6,11 +6,11 @@ export class CreditTransactionResponseDto {
   id: string;
 
   /** Signed amount: negative for debits. */
-  @ApiProperty({ example: -34 })
+  @ApiProperty({ type: 'integer', example: -34 })
   amount: number;
 
   /** The balance right after this row. */
-  @ApiProperty({ example: 66 })
+  @ApiProperty({ type: 'integer', example: 66 })
   balance_after: number;
 
   @ApiProperty({ enum: CREDIT_KINDS, enumName: 'CreditKind' })

@@ -5,13 +5,13 @@ import type { Resources } from '../host-capacity';
 import type { HostState } from '../hosts.service';
 
 export class HostResourcesDto {
-  @ApiProperty({ example: 16 })
+  @ApiProperty({ type: 'integer', example: 16 })
   cpu_cores: number;
 
-  @ApiProperty({ example: 65536 })
+  @ApiProperty({ type: 'integer', example: 65536 })
   ram_mb: number;
 
-  @ApiProperty({ example: 900 })
+  @ApiProperty({ type: 'integer', example: 900 })
   disk_gb: number;
 }
 
@@ -55,6 +55,7 @@ export class HostResponseDto {
   free: HostResourcesDto;
 
   /** Its VMs that count against it (as in `allocated`). */
+  @ApiProperty({ type: 'integer' })
   vm_count: number;
 
   last_seen_at: Date;

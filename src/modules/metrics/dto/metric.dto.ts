@@ -54,7 +54,7 @@ export class MetricBatchDto {
 
 export class MetricIngestResponseDto {
   /** Points stored. */
-  @ApiProperty({ example: 4 })
+  @ApiProperty({ type: 'integer', example: 4 })
   accepted: number;
 }
 
@@ -94,6 +94,7 @@ export class MetricPointDto {
   max: number;
 
   /** Samples in the bucket. */
+  @ApiProperty({ type: 'integer' })
   count: number;
 }
 
@@ -113,7 +114,7 @@ export class MetricSeriesResponseDto {
   to: Date;
 
   /** Bucket width in seconds actually used. */
-  @ApiProperty({ example: 60 })
+  @ApiProperty({ type: 'integer', example: 60 })
   step: number;
 
   /** Buckets that hold samples, oldest first; at most 1000 whatever the range. */

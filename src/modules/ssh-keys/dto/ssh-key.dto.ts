@@ -36,7 +36,7 @@ export class SshKeyResponseDto {
   type: SshKeyType;
 
   /** Key size in bits (256 for ed25519). */
-  @ApiProperty({ example: 256 })
+  @ApiProperty({ type: 'integer', example: 256 })
   bits: number;
 
   /** SHA-256 fingerprint as `ssh-keygen -lf` prints it. */

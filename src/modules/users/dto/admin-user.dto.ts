@@ -4,7 +4,7 @@ import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Max, MaxLength,
 import { Type } from 'class-transformer';
 import { PageQueryDto } from '../../../common/pagination';
 import { QuotaUsageDto } from '../../vms/quotas';
-import { VM_STATUSES } from '../../vms/vm-state';
+import { VM_STATUSES, type VmStatus } from '../../vms/vm-state';
 import { USER_ROLES, type UserRole } from '../entities/user.entity';
 import { UserResponseDto } from './user-response.dto';
 
@@ -29,15 +29,15 @@ export class ListUsersQueryDto extends PageQueryDto {
 /** Per-user quota overrides: a number sets it (0 = no limit), null returns to the default. */
 export class QuotaOverridesDto {
   @IsOptional() @IsInt() @Min(0) @Max(100_000)
-  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
   vms?: number | null;
 
   @IsOptional() @IsInt() @Min(0) @Max(1_000_000)
-  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
   cpu_cores?: number | null;
 
   @IsOptional() @IsInt() @Min(0) @Max(100_000_000)
-  @ApiPropertyOptional({ type: Number, nullable: true, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
   ram_mb?: number | null;
 }
 
@@ -58,10 +58,12 @@ export class AdminUserDetailDto extends UserResponseDto {
   /** Number of VMs per status (statuses with none are 0). */
   @ApiProperty({
     type: 'object',
-    properties: Object.fromEntries(VM_STATUSES.map((s) => [s, { type: 'integer' }])),
-    example: { running: 2, stopped: 1 },
+    properties: Object.fromEntries(VM_STATUSES.map((s) => [s, { type: 'integer', minimum: 0 }])),
+    required: [...VM_STATUSES],
+    additionalProperties: false,
+    example: Object.fromEntries(VM_STATUSES.map((s) => [s, s === 'running' ? 2 : s === 'stopped' ? 1 : 0])),
   })
-  vm_counts: Record<string, number>;
+  vm_counts: Record<VmStatus, number>;
 
   /** Effective quota limits and current use. */
   quota: QuotaUsageDto;

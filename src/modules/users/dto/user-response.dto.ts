@@ -15,7 +15,7 @@ export class UserResponseDto {
   role: UserRole;
 
   /** Current balance in credits (whole numbers, never negative). */
-  @ApiProperty({ example: 100, minimum: 0 })
+  @ApiProperty({ type: 'integer', example: 100, minimum: 0 })
   credits: number;
 
   is_active: boolean;

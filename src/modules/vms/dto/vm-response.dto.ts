@@ -24,13 +24,13 @@ export class VmResponseDto {
   @ApiProperty({ example: 'ubuntu-22.04' })
   os_type: string;
 
-  @ApiProperty({ example: 1024 })
+  @ApiProperty({ type: 'integer', example: 1024 })
   ram_mb: number;
 
-  @ApiProperty({ example: 20 })
+  @ApiProperty({ type: 'integer', example: 20 })
   disk_gb: number;
 
-  @ApiProperty({ example: 2 })
+  @ApiProperty({ type: 'integer', example: 2 })
   cpu_cores: number;
 
   @ApiProperty({ enum: VM_STATUSES, enumName: 'VmStatus' })
@@ -39,7 +39,7 @@ export class VmResponseDto {
   @ApiProperty({ type: String, nullable: true, example: '192.168.121.10' })
   ip_address: string | null;
 
-  @ApiProperty({ type: Number, nullable: true, example: 22 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 22 })
   ssh_port: number | null;
 
   /** The guest account to log in as; the VM's SSH keys are installed for it. */
@@ -55,14 +55,14 @@ export class VmResponseDto {
   ssh_command: string | null;
 
   /** Total running time in seconds, including the current run. */
-  @ApiProperty({ example: 3600 })
+  @ApiProperty({ type: 'integer', example: 3600 })
   uptime_seconds: number;
 
   @ApiProperty({ type: 'object', additionalProperties: true })
   metadata: Record<string, unknown>;
 
   /** Credits charged at creation (not refunded if provisioning fails). */
-  @ApiProperty({ example: 34 })
+  @ApiProperty({ type: 'integer', example: 34 })
   cost: number;
 
   /** Actions the current status allows. */
@@ -84,7 +84,7 @@ export class VmStatusResponseDto {
   @ApiProperty({ type: String, nullable: true })
   ip_address: string | null;
 
-  @ApiProperty({ type: Number, nullable: true })
+  @ApiProperty({ type: 'integer', nullable: true })
   ssh_port: number | null;
 
   /** The guest account to log in as. */
@@ -95,6 +95,7 @@ export class VmStatusResponseDto {
   @ApiProperty({ type: String, nullable: true, example: 'ssh -p 22 vmuser@192.168.121.10' })
   ssh_command: string | null;
 
+  @ApiProperty({ type: 'integer' })
   uptime_seconds: number;
 
   updated_at: Date;

@@ -16,16 +16,16 @@ export const VM_NAME_PATTERN = HOSTNAME_LABEL_RE;
 export class VmSpecDto {
   /** Memory in MiB. */
   @IsInt() @Min(512) @Max(65536)
-  @ApiProperty({ example: 1024, minimum: 512, maximum: 65536 })
+  @ApiProperty({ type: 'integer', example: 1024, minimum: 512, maximum: 65536 })
   ram_mb: number;
 
   /** Disk size in GB. */
   @IsInt() @Min(10) @Max(2048)
-  @ApiProperty({ example: 20, minimum: 10, maximum: 2048 })
+  @ApiProperty({ type: 'integer', example: 20, minimum: 10, maximum: 2048 })
   disk_gb: number;
 
   @IsInt() @Min(1) @Max(32)
-  @ApiProperty({ example: 2, minimum: 1, maximum: 32 })
+  @ApiProperty({ type: 'integer', example: 2, minimum: 1, maximum: 32 })
   cpu_cores: number;
 }
 
@@ -94,16 +94,16 @@ export class ListVmsQueryDto extends PageQueryDto {
 }
 
 export class QuotaResponseDto {
-  @ApiProperty({ example: 34 })
+  @ApiProperty({ type: 'integer', example: 34 })
   cost: number;
 
-  @ApiProperty({ example: 100 })
+  @ApiProperty({ type: 'integer', example: 100 })
   balance: number;
 
   sufficient: boolean;
 
   /** The balance after paying the cost (negative when not sufficient). */
-  @ApiProperty({ example: 66 })
+  @ApiProperty({ type: 'integer', example: 66 })
   balance_after: number;
 }
 

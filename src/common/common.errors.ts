@@ -1,0 +1,39 @@
+import { defineErrors } from './error-catalog';
+
+/** Errors of the HTTP layer itself, which any route can answer. */
+export const COMMON_ERRORS = defineErrors({
+  'request.validation': {
+    status: 400,
+    title: 'Invalid request fields',
+    extensions: {
+      errors: {
+        type: 'array',
+        description: 'Per-field messages',
+        items: {
+          type: 'object',
+          properties: { field: { type: 'string', example: 'ram_mb' }, messages: { type: 'array', items: { type: 'string' }, example: ['ram_mb must be an integer number'] } },
+          required: ['field', 'messages'],
+        },
+      },
+    },
+  },
+  'request.malformed_json': { status: 400, title: 'The body is not valid JSON' },
+  'request.invalid': { status: 400, title: 'Bad request' },
+  'request.too_deep': { status: 400, title: 'JSON nested too deep' },
+  'request.reserved_key': { status: 400, title: 'Reserved JSON key' },
+  'request.invalid_text': {
+    status: 400,
+    title: 'Text that cannot be stored',
+    extensions: { field: { type: 'string', description: 'Where the text is: a body path, a query parameter, or "path"', example: 'metadata.note' } },
+  },
+  'request.invalid_id': { status: 400, title: 'The id is not a UUID' },
+  'pagination.invalid_cursor': { status: 400, title: 'Unknown cursor' },
+  'route.not_found': { status: 404, title: 'No such route' },
+  'request.method_not_allowed': { status: 405, title: 'Method not allowed' },
+  'request.too_large': { status: 413, title: 'Body too large' },
+  'request.unsupported_media_type': { status: 415, title: 'The body is not JSON' },
+  'request.error': { status: 400, title: 'Request refused' },
+  'request.rate_limited': { status: 429, title: 'Too many requests', headers: ['Retry-After'] },
+  'internal.error': { status: 500, title: 'Internal server error' },
+  'service.unavailable': { status: 503, title: 'Service unavailable' },
+});
