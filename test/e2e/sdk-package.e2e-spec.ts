@@ -63,11 +63,15 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
 
     await mkdir(join(project(), 'src'));
     await copyFile(join(ROOT, 'test/clients/sdk-consumer.ts'), join(project(), 'src/consumer.ts'));
-    // The README's example must compile too (it is not run: it names its own server).
-    const readme = await readFile(join(ROOT, 'sdk/README.md'), 'utf8');
-    const example = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(example).toContain("from '@vm-platform/sdk'");
-    await writeFile(join(project(), 'src/readme-example.ts'), example!);
+    // The READMEs' examples must compile too (they are not run: they name their own server).
+    const examples: string[] = [];
+    for (const readme of ['sdk/README.md', 'README.md']) {
+      for (const [, code] of (await readFile(join(ROOT, readme), 'utf8')).matchAll(/```ts\n([\s\S]*?)```/g)) {
+        if (code.includes("from '@vm-platform/sdk'")) examples.push(code);
+      }
+    }
+    expect(examples).toHaveLength(2);
+    for (const [i, code] of examples.entries()) await writeFile(join(project(), `src/readme-example-${i}.ts`), code);
     const typeRoots = [join(ROOT, 'node_modules/@types')];
     const nodenext = await tscErrors(project(), await writeTsconfig(project(), 'nodenext', ['src'], typeRoots));
     const bundler = await tscErrors(project(), await writeTsconfig(project(), 'bundler', ['src'], typeRoots));
