@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { check, npmEnv, ROOT, run, runClient, tscErrors, writeModulePackage, writeTsconfig } from '../support/client-projects';
+import { listen } from '../support/sse';
 import { createTestApp, TestContext } from '../support/test-app';
 
 interface PackResult {
@@ -28,8 +28,7 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
 
   beforeAll(async () => {
     ctx = await createTestApp({ env: { INITIAL_CREDITS: 100 } });
-    await ctx.app.listen(0, '127.0.0.1');
-    baseUrl = `http://127.0.0.1:${(ctx.app.getHttpServer().address() as AddressInfo).port}`;
+    baseUrl = await listen(ctx);
     dir = await mkdtemp(join(tmpdir(), 'vmapi-sdk-'));
     const packed = check('npm pack ./sdk', await run('npm', ['pack', './sdk', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv() }));
     [pack] = JSON.parse(packed.stdout) as PackResult[];
