@@ -122,6 +122,12 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     expect(charged[0] + charged[1]).toBe(6 * 22);
     const [{ vms }] = await api.db.query(`SELECT count(*)::int AS vms FROM vms`);
     expect(vms).toBe(9);
+    // A create that found its host full under the lock wrote nothing, not even its job.
+    const [{ stray }] = await api.db.query(
+      `SELECT count(*)::int AS stray FROM pgboss.job j
+        WHERE j.name LIKE 'vm-operation.%' AND NOT EXISTS (SELECT 1 FROM vms WHERE id = (j.data->>'vmId')::uuid)`,
+    );
+    expect(stray).toBe(0);
   });
 
   it('runs every later operation of a VM on its own host', async () => {

@@ -9,6 +9,22 @@ import { Event } from './entities/event.entity';
 import { EVENT_COLUMNS, eventFromRow, EventRow } from './event-row';
 import { EVENT_ACTIONS, EVENTS_CHANNEL, RecordEventInput } from './events.types';
 import { prepared } from '../../database/prepared';
+import { SqlParams } from '../../database/sql-params';
+
+const EVENT_INSERT_COLUMNS = 'id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at';
+
+function eventValues(e: Event): unknown[] {
+  return [e.id, e.type, e.action, e.severity, e.message, JSON.stringify(e.details), e.userId, e.vmId, e.actorId, e.createdAt];
+}
+
+/**
+ * The notice rides on the INSERT (no round trip of its own): live streams in every API process learn
+ * of the events by LISTEN, and PostgreSQL delivers notifications on commit only, so a rolled-back
+ * change is never streamed. Payload: EventNotice {id, u}.
+ */
+function notifySql(params: SqlParams, inserted: string): string {
+  return `SELECT pg_notify(${params.add(EVENTS_CHANNEL)}, json_build_object('id', id, 'u', user_id)::text) FROM ${inserted} ORDER BY id`;
+}
 
 export interface EventFilter extends Omit<EventQueryDto, keyof PageQueryDto> {
   user_id?: string;
@@ -32,14 +48,43 @@ export class EventsService {
   /** Records several events of one change with a single INSERT (plain SQL: it is in every write). */
   async recordAll(manager: EntityManager, inputs: RecordEventInput[]): Promise<Event[]> {
     if (!inputs.length) return [];
+    const params = new SqlParams();
+    const events = this.build(inputs);
+    const tuples = events.map((e) => `(${eventValues(e).map((v) => params.add(v)).join(', ')})`);
+    await manager.query(
+      prepared(`WITH inserted AS (
+         INSERT INTO events (${EVENT_INSERT_COLUMNS}) VALUES ${tuples.join(', ')} RETURNING id, user_id)
+       ${notifySql(params, 'inserted')}`),
+      params.values,
+    );
+    return events;
+  }
+
+  /**
+   * The same INSERT as a part of a caller's statement (one round trip for a whole create): the
+   * events are inserted once for each row of `from`, a CTE of the caller's (the VM just inserted:
+   * no VM, no events). `insert` goes in a WITH clause as `<name> AS (...)`; `notify(name)` is the
+   * SELECT that sends recordAll's notifications for it, to be evaluated by the statement.
+   */
+  insertPart(params: SqlParams, inputs: RecordEventInput[], from: string): { events: Event[]; insert: string; notify: (inserted: string) => string } {
+    const events = this.build(inputs);
+    const casts = ['uuid', 'varchar', 'varchar', 'varchar', 'text', 'jsonb', 'uuid', 'uuid', 'uuid', 'timestamptz'];
+    const tuples = events.map((e) => `(${eventValues(e).map((v, i) => `${params.add(v)}::${casts[i]}`).join(', ')})`);
+    return {
+      events,
+      insert: `INSERT INTO events (${EVENT_INSERT_COLUMNS})
+        SELECT e.* FROM ${from} CROSS JOIN (VALUES ${tuples.join(', ')}) AS e RETURNING id, user_id`,
+      notify: (inserted) => notifySql(params, inserted),
+    };
+  }
+
+  private build(inputs: RecordEventInput[]): Event[] {
     // Stamped now, not at the transaction's start (now()): with UUIDv7 ids, (created_at, id) order is
     // the order in which events were recorded, across concurrent transactions too.
     const createdAt = new Date();
-    const params: unknown[] = [createdAt];
-    const tuples: string[] = [];
-    const events = inputs.map((input): Event => {
+    return inputs.map((input): Event => {
       const def = EVENT_ACTIONS[input.action];
-      const e = {
+      return {
         // Time-ordered ids keep events of one transaction (same created_at) in the order recorded.
         id: uuidv7(),
         type: def.type,
@@ -52,22 +97,7 @@ export class EventsService {
         actorId: input.actorId ?? null,
         createdAt,
       };
-      const n = params.push(e.id, e.type, e.action, e.severity, e.message, JSON.stringify(e.details), e.userId, e.vmId, e.actorId);
-      tuples.push(`(${Array.from({ length: 9 }, (_, i) => `$${n - 8 + i}`).join(', ')}, $1)`);
-      return e;
     });
-    // The notice rides on the INSERT (one round trip): live streams in every API process learn of the
-    // events by LISTEN, and PostgreSQL delivers notifications on commit only, so a rolled-back change
-    // is never streamed. Payload: EventNotice {id, u}.
-    params.push(EVENTS_CHANNEL);
-    await manager.query(
-      prepared(`WITH inserted AS (
-         INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
-         VALUES ${tuples.join(', ')} RETURNING id, user_id)
-       SELECT pg_notify($${params.length}, json_build_object('id', id, 'u', user_id)::text) FROM inserted ORDER BY id`),
-      params,
-    );
-    return events;
   }
 
   /** Newest first, keyset-paginated; plain SQL (see paginateSql), as the feed is read often and in pages of up to 100. */

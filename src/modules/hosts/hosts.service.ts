@@ -6,6 +6,7 @@ import { Page, PageQueryDto } from '../../common/pagination';
 import { APP_VERSION } from '../../common/version';
 import type { Env } from '../../config/env.validation';
 import { prepared } from '../../database/prepared';
+import type { SqlPart } from '../../database/sql-params';
 import type { AuthUser } from '../auth/auth.decorators';
 import { EventsService } from '../events/events.service';
 import { hostCapacity, Resources } from './host-capacity';
@@ -177,13 +178,18 @@ export class HostsService implements BeforeApplicationShutdown {
   /**
    * Places a VM needing `need` inside the caller's (create) transaction: among online, schedulable
    * hosts with room under their allocation ratios, the one the weigher ranks first (spread: most
-   * free RAM; pack: least). The chosen host's row is locked until the transaction ends and its
-   * allocation re-read after the lock, so concurrent creates queue per host and can never overfill
-   * it; one that lost the race tries the next host. No host fits: 503 `capacity.unavailable`.
-   * The lock is held through commit: creates on one host run their last statements and commit one
-   * at a time (the price of never overfilling; see the README's Scale-out figures).
+   * free RAM; pack: least). The chosen host's row is locked until the transaction ends, so
+   * concurrent creates queue per host and can never overfill it.
+   *
+   * The candidate's sums come from a snapshot taken before its lock was granted, so they must be
+   * read again under it: `write(host, fits)` makes the caller's writes in ONE statement, conditional
+   * on `fits` (a one-row query of a boolean column `fits`: the host still has room, as read in that
+   * statement's own, newer snapshot), and returns undefined when it wrote nothing. That statement is
+   * the only round trip between the lock and the commit: creates on one host wait for each other as
+   * briefly as they can. A create that lost the race tries the next host. No host fits: 503
+   * `capacity.unavailable`.
    */
-  async place(m: EntityManager, need: Resources): Promise<string> {
+  async place<T>(m: EntityManager, need: Resources, write: (host: string, fits: SqlPart) => Promise<T | undefined>): Promise<T> {
     const order = this.config.get('HOST_WEIGHER', { infer: true }) === 'pack' ? 'ASC' : 'DESC';
     const candidates = (wait: boolean) =>
       m.query(
@@ -195,16 +201,15 @@ export class HostsService implements BeforeApplicationShutdown {
     const tried: string[] = [];
     for (;;) {
       // The best host no other create holds, else the best one, waiting for it: concurrent creates
-      // spread over hosts instead of queueing on one. The sums come from the statement's snapshot...
+      // spread over hosts instead of queueing on one.
       let [candidate] = await candidates(false);
       if (!candidate) [candidate] = await candidates(true);
       if (!candidate) throw await this.noCapacity(m, need);
-      // ...so they are read again now that it is held: a create that committed meanwhile counts.
-      const [still]: { fits: boolean }[] = await m.query(
-        prepared(`SELECT ${FITS} AS fits FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a WHERE h.name = $4`),
-        [need.cpuCores, need.ramMb, need.diskGb, candidate.name],
-      );
-      if (still?.fits) return candidate.name;
+      const written = await write(candidate.name, {
+        text: `SELECT ${FITS} AS fits FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a WHERE h.name = $4`,
+        values: [need.cpuCores, need.ramMb, need.diskGb, candidate.name],
+      });
+      if (written !== undefined) return written;
       tried.push(candidate.name);
     }
   }

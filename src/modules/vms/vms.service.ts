@@ -27,6 +27,7 @@ import { ensureVmOperationQueue, jobExpirySeconds, OPERATION_TIMEOUTS, Operation
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 import { prepared } from '../../database/prepared';
 import { VM_ERRORS } from './vms.errors';
+import { SqlParams, type SqlPart } from '../../database/sql-params';
 
 export interface VmFilter {
   user_id?: string;
@@ -129,8 +130,9 @@ export class VmsService {
    * insert it with a copy of its SSH keys, record the events and enqueue the provisioning job on the
    * host's queue. Any failure (503 `capacity.unavailable` when no host has room) leaves no VM, no
    * charge and no job (nor the Idempotency-Key's claim and stored answer, also written here).
-   * Placement comes last before the writes: it locks the chosen host's row until commit, so the time
-   * creates on one host wait for each other is as short as it can be.
+   * Placement comes last: it locks the chosen host's row until commit, and the VM row, its events
+   * and its job are then written in the one statement that also re-checks the host's room, so
+   * creates on one host wait for each other for one round trip and the commit (see HostsService.place).
    */
   async create(user: AuthUser, dto: CreateVmDto, idempotency?: IdempotentRequest): Promise<Vm> {
     this.assertOsType(dto.os_type);
@@ -148,33 +150,19 @@ export class VmsService {
           vmId: id,
         });
         await this.assertWithinQuota(m, user.id, dto);
-        const host = await this.hosts.place(m, { cpuCores: dto.cpu_cores, ramMb: dto.ram_mb, diskGb: dto.disk_gb });
-        const vm = await this.insertVm(m, {
-          id,
-          host,
-          userId: user.id,
-          name: dto.name,
-          osType: dto.os_type,
-          ramMb: dto.ram_mb,
-          diskGb: dto.disk_gb,
-          cpuCores: dto.cpu_cores,
-          cost,
-          metadata: dto.metadata ?? {},
-          sshKeys,
-          sshUser: this.config.get('VM_SSH_USER', { infer: true }),
-        });
-        await this.events.recordAll(m, [
+        const sshUser = this.config.get('VM_SSH_USER', { infer: true });
+        const events: RecordEventInput[] = [
           {
             action: 'vm.create',
-            message: `VM ${vm.name} requested (${vm.osType}, ${vm.ramMb} MB, ${vm.diskGb} GB, ${vm.cpuCores} cores)`,
+            message: `VM ${dto.name} requested (${dto.os_type}, ${dto.ram_mb} MB, ${dto.disk_gb} GB, ${dto.cpu_cores} cores)`,
             details: {
-              name: vm.name,
-              os_type: vm.osType,
-              ram_mb: vm.ramMb,
-              disk_gb: vm.diskGb,
-              cpu_cores: vm.cpuCores,
+              name: dto.name,
+              os_type: dto.os_type,
+              ram_mb: dto.ram_mb,
+              disk_gb: dto.disk_gb,
+              cpu_cores: dto.cpu_cores,
               cost,
-              ssh_user: vm.sshUser,
+              ssh_user: sshUser,
               ssh_keys: sshKeys.map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
             },
             userId: user.id,
@@ -182,13 +170,28 @@ export class VmsService {
           },
           {
             action: 'system.credit_deduction',
-            message: `Charged ${cost} credits for VM ${vm.name}`,
+            message: `Charged ${cost} credits for VM ${dto.name}`,
             details: { amount: -cost, balance_after: charge.balanceAfter, ledger_id: charge.id },
             userId: user.id,
             vmId: id,
           },
-        ]);
-        await this.enqueue(m, vm);
+        ];
+        const vm = await this.hosts.place(m, { cpuCores: dto.cpu_cores, ramMb: dto.ram_mb, diskGb: dto.disk_gb }, (host, fits) =>
+          this.insertPlaced(m, fits, events, {
+            id,
+            host,
+            userId: user.id,
+            name: dto.name,
+            osType: dto.os_type,
+            ramMb: dto.ram_mb,
+            diskGb: dto.disk_gb,
+            cpuCores: dto.cpu_cores,
+            cost,
+            metadata: dto.metadata ?? {},
+            sshKeys,
+            sshUser,
+          }),
+        );
         await idempotency?.answer(m, toVmResponse(vm));
         return vm;
       });
@@ -202,17 +205,47 @@ export class VmsService {
     }
   }
 
-  /** Inserts a new VM as `provisioning` (plain SQL: on the create path) and returns it as read back. */
-  private async insertVm(
+  /**
+   * One statement on the create path: if the host still has room (`fits`, read under its lock), the
+   * VM row as `provisioning`, its events and its provisioning job on the host's queue; else nothing
+   * but the job, which is discarded, and undefined (placement tries the next host).
+   */
+  private async insertPlaced(
     m: EntityManager,
+    fits: SqlPart,
+    events: RecordEventInput[],
     v: Pick<Vm, 'id' | 'host' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser'>,
-  ): Promise<Vm> {
-    const rows: VmRow[] = await m.query(
-      prepared(`INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at, host)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'provisioning', $8, $9, $10, $11, now(), $12)
-       RETURNING ${VM_COLUMNS}`),
-      [v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser, v.host],
+  ): Promise<Vm | undefined> {
+    const queue = vmOperationQueue(v.host);
+    const job = await this.queue.sendPart<VmOperationJob>(
+      queue,
+      { vmId: v.id, op: 'up', expect: 'provisioning' },
+      { expireInSeconds: jobExpirySeconds('up', this.timeouts) },
     );
+    const p = new SqlParams();
+    const fit = p.embed(fits.text, fits.values);
+    const [id, userId, name, osType, ramMb, diskGb, cpuCores, cost, metadata, sshKeys, sshUser, host] = [
+      v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser, v.host,
+    ].map((value) => p.add(value));
+    const ev = this.events.insertPart(p, events, 'vm');
+    const rows: (VmRow & { jobs: number })[] = await m.query(
+      prepared(`WITH fit AS (${fit}),
+        vm AS (
+          INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at, host)
+          SELECT ${id}::uuid, ${userId}::uuid, ${name}::varchar, ${osType}::varchar, ${ramMb}::int, ${diskGb}::int, ${cpuCores}::int, 'provisioning',
+                 ${cost}::int, ${metadata}::jsonb, ${sshKeys}::jsonb, ${sshUser}::varchar, now(), ${host}::varchar
+            FROM fit WHERE fit.fits
+          RETURNING ${VM_COLUMNS}),
+        ev AS (${ev.insert}),
+        job AS (${p.embed(job.text, job.values)})
+      SELECT vm.*, (SELECT count(*) FROM job)::int AS jobs, (SELECT count(*) FROM (${ev.notify('ev')}) n) AS notified FROM vm`),
+      p.values,
+    );
+    if (!rows.length) {
+      await this.queue.discard(m, queue, job.id);
+      return undefined;
+    }
+    if (rows[0].jobs !== 1) throw new Error(`Queue ${queue} refused the job`);
     return vmFromRow(rows[0]);
   }
 
