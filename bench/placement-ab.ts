@@ -1,13 +1,14 @@
 /**
- * Create throughput with host placement (this tree) against the same service before hosts existed
- * (AB_BASE_REF, a commit), in one run: both APIs up side by side on their own databases, POST /api/vms
- * load alternating between them slice by slice (order flipped each round), so machine noise hits both.
+ * Create throughput of this tree against the same service at another commit (AB_BASE_REF: before
+ * hosts existed, or the previous build of a create-path change), in one run: both APIs up side by
+ * side on their own databases, POST /api/vms load alternating between them slice by slice (order
+ * flipped each round), so machine noise hits both.
  *
  *   npm run build && npx tsc -p bench/tsconfig.json && AB_BASE_REF=<commit> node dist/bench/bench/placement-ab.js
  *
  * DATABASE_URL: a server for the two scratch databases; unset: an embedded PostgreSQL. Knobs:
  * AB_ROUNDS (6), AB_SLICE_SECONDS (5), AB_CONNECTIONS (16), AB_USERS (16), AB_WARMUP (2).
- * Both APIs run WORKER=false (the request path only); this tree's gets one host registered by SQL.
+ * Both APIs run WORKER=false (the request path only); each gets one host registered by SQL if its schema has hosts.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/em
 import {
   api,
   benchServiceEnv,
+  cpuMs,
   createDatabase,
   dropDatabase,
   envNumber,
@@ -29,6 +31,7 @@ import {
   ROOT,
   runLoad,
   Service,
+  sql,
   startNode,
   waitForHttp,
 } from './support';
@@ -68,7 +71,7 @@ async function users(base: string, prefix: string): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  if (!cfg.base) throw new Error('AB_BASE_REF: the commit to compare with (before hosts), e.g. the parent of the hosts commits');
+  if (!cfg.base) throw new Error('AB_BASE_REF: the commit to compare with (e.g. main, or the parent of the change)');
   const baseMain = await buildBase(cfg.base);
   let embedded: EmbeddedDatabase | undefined;
   let server = process.env.DATABASE_URL;
@@ -91,10 +94,12 @@ async function main(): Promise<void> {
       return `http://127.0.0.1:${port}`;
     };
     const arms = [
-      { id: 'with placement', base: await start('ab-hosts', join(ROOT, 'dist', 'src', 'main.js'), urls.hosts, portHosts), requests: 0, seconds: 0, errors: 0, p50: [] as number[] },
-      { id: `before hosts (${cfg.base})`, base: await start('ab-base', baseMain, urls.base, portBase), requests: 0, seconds: 0, errors: 0, p50: [] as number[] },
+      { id: 'this tree', base: await start('ab-hosts', join(ROOT, 'dist', 'src', 'main.js'), urls.hosts, portHosts), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
+      { id: `base (${cfg.base})`, base: await start('ab-base', baseMain, urls.base, portBase), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
     ];
     await registerBenchHost(urls.hosts);
+    const [{ hosts }] = await sql<{ hosts: boolean }>(urls.base, `SELECT to_regclass('hosts') IS NOT NULL AS hosts`);
+    if (hosts) await registerBenchHost(urls.base);
     const targets = await Promise.all(
       arms.map(async (arm, a) =>
         (await users(arm.base, `ab${a}u`)).map((token) => ({ path: '/api/vms', token, body: JSON.stringify({ name: `ab-{{n}}`, ...SPEC }) })),
@@ -105,6 +110,7 @@ async function main(): Promise<void> {
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
       for (const a of order) {
         const arm = arms[a];
+        const cpu0 = cpuMs(services[a].proc.pid);
         const r = await runLoad({
           url: arm.base,
           method: 'POST',
@@ -115,6 +121,8 @@ async function main(): Promise<void> {
           offset: offsets[a],
         });
         offsets[a] += r.targetsUsed;
+        // CPU time of the API process over the slice: far steadier than req/s on a shared machine.
+        arm.cpu += (cpuMs(services[a].proc.pid) ?? NaN) - (cpu0 ?? NaN);
         arm.requests += r.requests;
         arm.seconds += r.durationSeconds;
         arm.errors += r.errors;
@@ -123,8 +131,10 @@ async function main(): Promise<void> {
       }
     }
     const rps = arms.map((arm) => arm.requests / arm.seconds);
-    for (const [i, arm] of arms.entries()) log(`${arm.id}: ${rps[i].toFixed(1)} creates/s over ${arm.seconds.toFixed(0)} s, ${arm.errors} errors`);
-    log(`ratio with placement / before hosts: ${(rps[0] / rps[1]).toFixed(3)}`);
+    for (const [i, arm] of arms.entries()) {
+      log(`${arm.id}: ${rps[i].toFixed(1)} creates/s over ${arm.seconds.toFixed(0)} s, ${(arm.cpu / arm.requests).toFixed(2)} ms API CPU per create, ${arm.errors} errors`);
+    }
+    log(`ratio this tree / base: ${(rps[0] / rps[1]).toFixed(3)}`);
   } finally {
     await Promise.all(services.map((s) => s.stop()));
     await dropDatabase(server, names.hosts).catch(() => undefined);
