@@ -15,7 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/embedded-postgres';
 import type { LoadResult, LoadTarget } from './load';
-import { formatReport, type BenchReport, type GrowthEndpoint, type CaseResult, type GrowthResult, type QueueResult } from './report';
+import { formatReport, type BenchReport, type CaseResult, type GrowthResult } from './report';
+import { queueConfig, queueGrid } from './queue';
+import { GROWTH_FILLERS, growthEndpoints, topUpGrowth } from './growth';
 import {
   api,
   benchServiceEnv,
@@ -50,21 +52,18 @@ const cfg = {
   connections: envNumber('BENCH_CONNECTIONS', 32),
   users: envNumber('BENCH_USERS', 32),
   vmsPerUser: envNumber('BENCH_VMS_PER_USER', 25),
-  queueJobs: envNumber('BENCH_QUEUE_JOBS', 1000),
   /** Distinct live VMs the destroy-action case can use (one per request, warm-up included). */
   actionPool: envNumber('BENCH_ACTION_POOL', 20_000),
-  queueWorkers: envList('BENCH_QUEUE_WORKERS', [1, 2]),
-  queueTimeout: envNumber('BENCH_QUEUE_TIMEOUT', 600),
   growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
   growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
   growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
   /** First of four ports (API, bare app, growth API, raw list); default: free ports picked at start. */
   port: envNumber('BENCH_PORT', 0),
   /**
-   * Node flags for the API and worker processes: by default those of the Docker image
-   * (NODE_OPTIONS there). BENCH_NODE_ARGS= (empty) runs them with Node's defaults.
+   * Node flags for the API and worker processes: by default those of `npm start` and the Docker
+   * image (node-options.env). BENCH_NODE_ARGS= (empty) runs them with Node's defaults.
    */
-  nodeArgs: (process.env.BENCH_NODE_ARGS ?? '--max-old-space-size=512').split(' ').filter(Boolean),
+  nodeArgs: (process.env.BENCH_NODE_ARGS ?? '--env-file=node-options.env').split(' ').filter(Boolean),
   /** The API's DB_POOL_SIZE (the service default is 10). */
   dbPool: envNumber('BENCH_DB_POOL', 10),
   /** Comma list of phases/cases to run (default all): bare, list_vms, raw_list, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth, rss_node_defaults. */
@@ -155,53 +154,6 @@ function interleave<T>(lists: T[][]): T[] {
   const longest = Math.max(0, ...lists.map((l) => l.length));
   for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(l[i]);
   return out;
-}
-
-// ---------------------------------------------------------------- queue
-
-async function queueCase(base: string, dbUrl: string, users: BenchUser[], workers: number, round: number): Promise<QueueResult> {
-  log(`queue: ${cfg.queueJobs} creates, then ${workers} worker process(es)`);
-  const t0 = performance.now();
-  const ids = await createVms(base, users, cfg.queueJobs, `q${round}`);
-  const enqueueSeconds = (performance.now() - t0) / 1000;
-  const env = { ...serviceEnv(dbUrl, 0), WORKER: 'true' };
-  const spawnedAt = performance.now();
-  const procs = Array.from({ length: workers }, (_, i) => startNode(`worker-${workers}-${i + 1}`, WORKER, env, cfg.nodeArgs));
-  const peaks = procs.map((p) => sampleRss(p.proc.pid));
-  try {
-    const ready = await Promise.all(procs.map((p) => p.waitForLine(/Worker of host \S+ consuming/, 60_000)));
-    const start = Math.min(...ready);
-    const deadline = Date.now() + cfg.queueTimeout * 1000;
-    let running = 0;
-    let failed = 0;
-    for (;;) {
-      const [row] = await sql<{ running: number; failed: number }>(
-        dbUrl,
-        `SELECT count(*) FILTER (WHERE status = 'running')::int AS running, count(*) FILTER (WHERE status = 'failed')::int AS failed
-           FROM vms WHERE id = ANY($1::uuid[])`,
-        [ids],
-      );
-      ({ running, failed } = row);
-      if (running + failed >= ids.length || Date.now() > deadline) break;
-      await sleep(100);
-    }
-    const done = performance.now();
-    return {
-      workers,
-      jobs: ids.length,
-      running,
-      failed,
-      timedOut: running + failed < ids.length,
-      enqueueSeconds,
-      bootSeconds: (start - spawnedAt) / 1000,
-      seconds: (done - start) / 1000,
-      jobsPerSecond: ids.length / ((done - start) / 1000),
-      workerPeakRssMb: peaks.map((stop) => stop()),
-    };
-  } finally {
-    peaks.forEach((stop) => stop());
-    await Promise.all(procs.map((p) => p.stop()));
-  }
 }
 
 // ---------------------------------------------------------------- HTTP cases
@@ -398,41 +350,6 @@ async function pgbenchSlices(dbUrl: string, users: number): Promise<SliceRunner>
 
 // ---------------------------------------------------------------- growth
 
-const GROWTH_FILLERS = 9;
-
-async function topUpRows(dbUrl: string, table: 'events' | 'vms', target: number, owners: string[]): Promise<void> {
-  const [{ n }] = await sql<{ n: number }>(dbUrl, `SELECT count(*)::int AS n FROM ${table}`);
-  if (n >= target) return;
-  const from = n + 1;
-  // Rows spread over the owners (the measured user owns one in ten), created over the past year.
-  const text =
-    table === 'events'
-      ? `INSERT INTO events (id, type, action, severity, message, details, user_id, vm_id, actor_id, created_at)
-         SELECT gen_random_uuid(),
-                (ARRAY['vm','system','vm','auth'])[1 + i % 4],
-                (ARRAY['vm.create','system.credit_deduction','vm.provisioned','auth.login'])[1 + i % 4],
-                CASE WHEN i % 50 = 0 THEN 'critical' WHEN i % 10 = 0 THEN 'warning' ELSE 'info' END,
-                'Seeded event ' || i || ' for the growth benchmark',
-                jsonb_build_object('seq', i, 'source', 'bench', 'cost', 34),
-                ($3::uuid[])[1 + i % cardinality($3::uuid[])],
-                CASE WHEN i % 4 = 3 THEN NULL ELSE gen_random_uuid() END,
-                NULL,
-                now() - random() * interval '365 days'
-           FROM generate_series($1::int, $2::int) i`
-      : `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds,
-                         last_started_at, cost, host, metadata, status_changed_at, created_at, updated_at, destroyed_at)
-         SELECT gen_random_uuid(), ($3::uuid[])[1 + i % cardinality($3::uuid[])], 'g' || i, 'ubuntu-22.04', 1024, 20, 2, s.status,
-                CASE WHEN s.status = 'running' THEN '10.0.' || (i / 250 % 250) || '.' || (i % 250 + 2) END,
-                CASE WHEN s.status = 'running' THEN 2200 + i % 800 END,
-                i % 86400, CASE WHEN s.status = 'running' THEN now() - interval '1 hour' END,
-                34, 'bench-host', jsonb_build_object('team', 'bench', 'seq', i), c.t, c.t, c.t,
-                CASE WHEN s.status = 'destroyed' THEN c.t END
-           FROM generate_series($1::int, $2::int) i,
-                LATERAL (SELECT (ARRAY['running','running','running','running','running','running','stopped','destroyed','failed','provisioning'])[1 + i % 10] AS status) s,
-                LATERAL (SELECT now() - random() * interval '365 days' AS t) c`;
-  await sql(dbUrl, text, [from, target, owners]);
-}
-
 async function growthPhase(serverUrl: string, stamp: string): Promise<GrowthResult[]> {
   const name = `vmapi_bench_${stamp}_growth`;
   const dbUrl = await createDatabase(serverUrl, name);
@@ -452,16 +369,9 @@ async function growthPhase(serverUrl: string, stamp: string): Promise<GrowthResu
     const results: GrowthResult[] = [];
     for (const rows of cfg.growthRows) {
       const t0 = performance.now();
-      await topUpRows(dbUrl, 'events', rows, owners);
-      await topUpRows(dbUrl, 'vms', rows, owners);
-      await sql(dbUrl, 'VACUUM ANALYZE events');
-      await sql(dbUrl, 'VACUUM ANALYZE vms');
-      log(`growth: ${rows} rows in events and vms (seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-      const cases: { id: GrowthEndpoint; path: string; token: string }[] = [
-        { id: 'events', path: '/api/events?limit=50', token: user.token },
-        { id: 'admin_events', path: '/api/admin/events?limit=50', token: admin },
-        { id: 'admin_vms', path: '/api/admin/vms?limit=50', token: admin },
-      ];
+      await topUpGrowth(dbUrl, rows, owners);
+      log(`growth: ${rows} rows in every listed table (seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      const cases = growthEndpoints(user, admin);
       for (const c of cases) {
         const def: CaseDef = { id: `growth_${c.id}_${rows}`, label: c.path, method: 'GET', baseline: 'bare', expect: 200, targets: [{ path: c.path, token: c.token }] };
         const items = await probe(base, def, def.targets[0]);
@@ -501,7 +411,7 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
     database: { embedded: !!embedded, server: '' },
-    settings: { ...cfg, out: undefined, only: cfg.only.length ? cfg.only : undefined, workerConcurrency: 4 },
+    settings: { ...cfg, out: undefined, only: cfg.only.length ? cfg.only : undefined, queue: queueConfig },
     cases: [],
     queue: [],
     growth: [],
@@ -517,7 +427,13 @@ async function main(): Promise<void> {
     const users = await registerUsers(base, cfg.users, `b${stamp}u`);
 
     if (wanted('queue')) {
-      for (const [i, w] of cfg.queueWorkers.entries()) report.queue.push(await queueCase(base, dbUrl, users, w, i));
+      report.queue = await queueGrid({
+        dbUrl,
+        env: serviceEnv(dbUrl, 0),
+        nodeArgs: cfg.nodeArgs,
+        workerScript: WORKER,
+        createVms: (count, prefix) => createVms(base, users, count, prefix),
+      });
     }
     // Every user gets at least vmsPerUser VMs (the list case reads a full page of 20).
     const counts = await sql<{ user_id: string; n: number }>(dbUrl, `SELECT user_id, count(*)::int AS n FROM vms GROUP BY user_id`);
