@@ -76,6 +76,18 @@ const cfg = {
 
 const ports = { api: 0, bare: 0, growth: 0, raw: 0 };
 
+/** The flags as given, with what an --env-file's NODE_OPTIONS holds (the report shows the limits in effect). */
+function describeNodeArgs(args: string[]): string {
+  return args
+    .map((a) => {
+      const file = /^--env-file=(.+)$/.exec(a)?.[1];
+      if (!file) return a;
+      const options = /^NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, file), 'utf8'))?.[1];
+      return options ? `${a} (NODE_OPTIONS=${options})` : a;
+    })
+    .join(' ');
+}
+
 const wanted = (name: string) => cfg.only.length === 0 || cfg.only.includes(name);
 
 const ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
@@ -415,7 +427,7 @@ async function main(): Promise<void> {
     cases: [],
     queue: [],
     growth: [],
-    rss: { nodeArgs: cfg.nodeArgs.join(' '), bootMb: null, idleMb: null, peakUnderLoadMb: null },
+    rss: { nodeArgs: describeNodeArgs(cfg.nodeArgs), bootMb: null, idleMb: null, peakUnderLoadMb: null },
     targets: [],
   };
   try {
