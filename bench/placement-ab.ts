@@ -10,7 +10,7 @@
  * AB_ROUNDS (6), AB_SLICE_SECONDS (5), AB_CONNECTIONS (16), AB_USERS (16), AB_WARMUP (2).
  * Both APIs run WORKER=false (the request path only); each gets one host registered by SQL if its schema has hosts.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +18,11 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/em
 import {
   api,
   benchServiceEnv,
+  buildRef,
   cpuMs,
   createDatabase,
   dropDatabase,
   envNumber,
-  exec,
   freePorts,
   killChildren,
   log,
@@ -47,19 +47,6 @@ const cfg = {
 const SPEC = { os_type: 'ubuntu-22.04', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 
 
-async function buildBase(ref: string): Promise<string> {
-  const dir = join(ROOT, '.bench-ab', ref.replace(/[^A-Za-z0-9_.-]/g, '_'));
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const files = 'src migrations package.json tsconfig.json tsconfig.build.json';
-  const archive = await exec('sh', ['-c', `git -C '${ROOT}' archive '${ref}' ${files} | tar -x -C '${dir}'`]);
-  if (archive.code !== 0) throw new Error(`git archive ${ref}: ${archive.stderr}`);
-  log(`building ${ref} in ${dir}`);
-  const tsc = await exec(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')]);
-  if (tsc.code !== 0) throw new Error(`build of ${ref} failed: ${tsc.stdout}${tsc.stderr}`);
-  return join(dir, 'dist', 'src', 'main.js');
-}
-
 async function users(base: string, prefix: string): Promise<string[]> {
   return pool(Array.from({ length: cfg.users }, (_, i) => i), 4, async (i) => {
     const email = `${prefix}${i}@example.com`;
@@ -72,7 +59,7 @@ async function users(base: string, prefix: string): Promise<string[]> {
 
 async function main(): Promise<void> {
   if (!cfg.base) throw new Error('AB_BASE_REF: the commit to compare with (e.g. main, or the parent of the change)');
-  const baseMain = await buildBase(cfg.base);
+  const baseMain = await buildRef(cfg.base);
   let embedded: EmbeddedDatabase | undefined;
   let server = process.env.DATABASE_URL;
   if (!server) {

@@ -5,8 +5,8 @@ import type { QueueResult } from './queue';
 export interface CaseResult {
   id: string;
   label: string;
-  /** Which baseline the ratio is against; null for the baselines themselves. */
-  baseline: 'bare' | 'pgbench' | null;
+  /** Which baseline the ratio is against (raw: the read's raw reference); null for the baselines themselves. */
+  baseline: 'bare' | 'pgbench' | 'raw' | null;
   rps: number;
   p50: number;
   p99: number;
@@ -21,10 +21,29 @@ export interface CaseResult {
   peakRssMb: number | null;
   /** CPU time of the serving process (API, or the bare app) per request, warm-up included. */
   cpuMsPerRequest?: number | null;
+  /** CPU time of the serving process's database backends per request (PostgreSQL on this machine). */
+  dbCpuMsPerRequest?: number | null;
+  /** Reads against their raw reference: the reference's own figures in the same alternation. */
+  reference?: ArmFigures & { label: string };
+  /** CPU per request over the reference's, overall and per repetition. */
+  cpuRatio?: number | null;
+  cpuRatioReps?: number[];
+  /** The same read on BENCH_AB_REF's build in the same alternation; cpuRatioReps: this build's CPU over its. */
+  ab?: ArmFigures & { ref: string; cpuRatioReps: number[] };
   /** Items in the probe's page, for list cases. */
   items?: number;
   targets?: number;
   targetsUsed?: number;
+}
+
+export interface ArmFigures {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  cpuMsPerRequest: number | null;
+  dbCpuMsPerRequest: number | null;
 }
 
 export interface GrowthResult {
@@ -64,7 +83,7 @@ export interface BenchReport {
   targets: TargetCheck[];
 }
 
-const BASELINE_NAMES = { bare: 'bare NestJS', pgbench: 'pgbench tx' } as const;
+const BASELINE_NAMES = { bare: 'bare NestJS', pgbench: 'pgbench tx', raw: 'raw reference' } as const;
 
 function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -75,6 +94,9 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
 const n0 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US'));
 const n1 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(1));
 const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)}%`);
+const ms2 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(2));
+const times = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
+const timesRange = (v: number[] | undefined) => (v?.length ? `${Math.min(...v).toFixed(2)}-${Math.max(...v).toFixed(2)}x` : '-');
 const rowsLabel = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
 
 /** An endpoint's first page p50 at the largest table over the smallest (null below two sizes). */
@@ -89,8 +111,14 @@ function growthSpan(r: BenchReport, endpoint: GrowthEndpoint): { first: GrowthRe
 function evaluateTargets(r: BenchReport): TargetCheck[] {
   const byId = new Map(r.cases.map((c) => [c.id, c]));
   const out: TargetCheck[] = [];
-  const list = byId.get('list_vms');
-  out.push({ target: 'GET /api/vms >= 40% of the bare-framework req/s', value: pct(list?.ratio), met: list?.ratio != null ? list.ratio >= 0.4 : null });
+  for (const id of ['list_vms', 'get_vm']) {
+    const c = byId.get(id);
+    out.push({
+      target: `${c?.label ?? id} CPU per request <= 2.0x its raw reference`,
+      value: c?.cpuRatio != null ? `${times(c.cpuRatio)} (${ms2(c.cpuMsPerRequest)} vs ${ms2(c.reference?.cpuMsPerRequest)} ms)` : '-',
+      met: c?.cpuRatio != null ? c.cpuRatio <= 2 : null,
+    });
+  }
   const create = byId.get('create_vm');
   out.push({ target: 'POST /api/vms >= 85% of the pgbench transaction rate', value: pct(create?.ratio), met: create?.ratio != null ? create.ratio >= 0.85 : null });
   const reads = ['list_vms', 'get_vm', 'quota_check', 'list_events'].map((id) => byId.get(id)).filter((c): c is CaseResult => !!c);
@@ -175,6 +203,26 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
     ]),
     [false, true, true, true, true, false, true, true, true, true],
   );
+
+  const referenced = r.cases.filter((c) => c.reference);
+  if (referenced.length) {
+    text += `\nReads against their raw reference (bench/raw-list.ts: the same SQL, prepared, and the same mappers on node:http + pg): CPU time of the serving process per request; ${s.readReps} repetitions of ${s.rounds} alternating slices each, DB CPU from the backends' /proc times\n`;
+    const rows: string[][] = [];
+    for (const c of referenced) {
+      const ref = c.reference!;
+      rows.push([c.label, ms2(c.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(c.cpuRatio), timesRange(c.cpuRatioReps), n0(c.rps), n0(ref.rps), `${ms2(c.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(c.p50)} / ${n1(c.p99)}`]);
+      if (c.ab) {
+        const ratio = c.ab.cpuMsPerRequest && c.cpuMsPerRequest != null ? c.cpuMsPerRequest / c.ab.cpuMsPerRequest : null;
+        rows.push([`  same on ${c.ab.ref}`, ms2(c.ab.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(c.ab.cpuMsPerRequest && ref.cpuMsPerRequest ? c.ab.cpuMsPerRequest / ref.cpuMsPerRequest : null), '', n0(c.ab.rps), n0(ref.rps), `${ms2(c.ab.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(c.ab.p50)} / ${n1(c.ab.p99)}`]);
+        rows.push([`  A/B: this build / ${c.ab.ref}`, times(ratio), '', '', timesRange(c.ab.cpuRatioReps), times(c.rps / c.ab.rps), '', '', '']);
+      }
+    }
+    text += table(
+      ['route', 'CPU ms/req', 'raw CPU ms/req', 'ratio', 'per repetition', 'req/s', 'raw req/s', 'DB CPU ms/req (it / raw)', 'p50 / p99 ms'],
+      rows,
+      [false, true, true, true, true, true, true, true, true],
+    );
+  }
 
   if (r.growth.length) {
     const levels = [...new Set(r.growth.map((g) => g.rows))];

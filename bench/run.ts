@@ -21,6 +21,7 @@ import { GROWTH_FILLERS, growthEndpoints, topUpGrowth } from './growth';
 import {
   api,
   benchServiceEnv,
+  buildRef,
   cpuMs,
   freePorts,
   createDatabase,
@@ -57,7 +58,7 @@ const cfg = {
   growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
   growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
   growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
-  /** First of four ports (API, bare app, growth API, raw list); default: free ports picked at start. */
+  /** First of five ports (API, bare app, growth API, raw reference, A/B API); default: free ports picked at start. */
   port: envNumber('BENCH_PORT', 0),
   /**
    * Node flags for the API and worker processes: by default those of `npm start` and the Docker
@@ -66,15 +67,19 @@ const cfg = {
   nodeArgs: (process.env.BENCH_NODE_ARGS ?? '--env-file=node-options.env').split(' ').filter(Boolean),
   /** The API's DB_POOL_SIZE (the service default is 10). */
   dbPool: envNumber('BENCH_DB_POOL', 10),
-  /** Comma list of phases/cases to run (default all): bare, list_vms, raw_list, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth, rss_node_defaults. */
+  /** Comma list of phases/cases to run (default all): bare, list_vms, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth, rss_node_defaults. */
   only: (process.env.BENCH_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  /** Reads against their raw reference: repetitions of BENCH_ROUNDS alternating slices each. */
+  readReps: envNumber('BENCH_READ_REPS', 3),
+  /** A/B: a commit whose build joins the reads' alternation beside this tree's (see README). */
+  abRef: process.env.BENCH_AB_REF ?? '',
   /** Run the API under `node --cpu-prof` (profiles in bench/results/profiles). */
   profile: ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase()),
   keepDb: ['1', 'true', 'yes'].includes((process.env.BENCH_KEEP_DB ?? '').toLowerCase()),
   out: process.env.BENCH_OUT ?? join(RESULTS_DIR, 'latest.json'),
 };
 
-const ports = { api: 0, bare: 0, growth: 0, raw: 0 };
+const ports = { api: 0, bare: 0, growth: 0, raw: 0, ab: 0 };
 
 /** The flags as given, with what an --env-file's NODE_OPTIONS holds (the report shows the limits in effect). */
 function describeNodeArgs(args: string[]): string {
@@ -96,7 +101,7 @@ const SPEC = { ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 const WORKER = join(ROOT, 'dist', 'src', 'worker.js');
 const BARE = join(__dirname, 'bare-app.js');
-const RAW_LIST = join(__dirname, 'raw-list.js');
+const RAW = join(__dirname, 'raw-list.js');
 
 interface BenchUser {
   id: string;
@@ -111,6 +116,8 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
     DB_POOL_SIZE: String(cfg.dbPool),
+    // node-postgres' default application_name: how the reads find this API's database backends.
+    PGAPPNAME: 'bench-api',
   };
 }
 
@@ -174,7 +181,8 @@ interface CaseDef {
   id: string;
   label: string;
   method: 'GET' | 'POST';
-  baseline: 'bare' | 'pgbench';
+  /** What it is compared with: a baseline in alternating slices, or (reads) its raw reference; null for a reference itself. */
+  baseline: 'bare' | 'pgbench' | 'raw' | null;
   expect: number;
   targets: LoadTarget[];
 }
@@ -320,6 +328,158 @@ function baselineResult(id: string, label: string, slices: Slice[], cpuPerReques
   return { id, label, baseline: null, rps: m.rps, p50: m.p50, p99: m.p99, errors: m.errors, requests: m.requests, ratio: null, peakRssMb: null, cpuMsPerRequest: cpuPerRequest };
 }
 
+// ---------------------------------------------------------------- reads against their raw reference
+
+interface ReferencedRead {
+  def: CaseDef;
+  /** The same read on bench/raw-list.ts. */
+  raw: CaseDef;
+}
+
+/** One process answering one side of a comparison. */
+interface Arm {
+  name: string;
+  served: Service;
+  /** Its database sessions' application_name, to sum their backends' CPU. */
+  appName: string;
+  run: SliceRunner;
+}
+
+/** CPU time (ms) of the database backends of `appName`'s sessions, by backend pid (PostgreSQL on this machine only). */
+async function backendCpu(dbUrl: string, appName: string): Promise<Map<number, number>> {
+  const rows = await sql<{ pid: number }>(dbUrl, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, [appName]);
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    const ms = cpuMs(pid);
+    if (ms !== null) out.set(pid, ms);
+  }
+  return out;
+}
+
+interface ArmTotals {
+  slices: Slice[];
+  cpuMs: number;
+  dbCpuMs: number;
+  /** Per repetition: requests, process CPU ms. */
+  reps: { requests: number; cpuMs: number }[];
+}
+
+/**
+ * Each arm (raw reference, this service, optionally BENCH_AB_REF's build) in alternating slices: after
+ * a warm-up of each, BENCH_READ_REPS repetitions of BENCH_ROUNDS rounds, each round one slice of every
+ * arm (the order rotating round by round). CPU time of each serving process and of its database
+ * backends is read around each of its own slices, so idle sides and warm-ups do not count.
+ */
+async function alternateArms(def: CaseDef, arms: Arm[], dbUrl: string): Promise<ArmTotals[]> {
+  log(`case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.readReps} x ${cfg.rounds} x ${sliceSeconds()} s alternating: ${arms.map((a) => a.name).join(', ')})`);
+  const offsets = arms.map(() => 0);
+  const totals: ArmTotals[] = arms.map(() => ({ slices: [], cpuMs: 0, dbCpuMs: 0, reps: [] }));
+  if (cfg.warmup > 0) for (const [i, arm] of arms.entries()) offsets[i] += (await arm.run(cfg.warmup, offsets[i])).targetsUsed;
+  for (let rep = 0; rep < cfg.readReps; rep++) {
+    for (const t of totals) t.reps.push({ requests: 0, cpuMs: 0 });
+    for (let round = 0; round < cfg.rounds; round++) {
+      for (let k = 0; k < arms.length; k++) {
+        const i = (round + k) % arms.length;
+        const arm = arms[i];
+        const db0 = await backendCpu(dbUrl, arm.appName);
+        const cpu0 = cpuMs(arm.served.proc.pid);
+        const slice = await arm.run(sliceSeconds(), offsets[i]);
+        const cpu1 = cpuMs(arm.served.proc.pid);
+        const db1 = await backendCpu(dbUrl, arm.appName);
+        offsets[i] += slice.targetsUsed;
+        const t = totals[i];
+        t.slices.push(slice);
+        const cpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : NaN;
+        t.cpuMs += cpu;
+        t.reps[rep].requests += slice.requests;
+        t.reps[rep].cpuMs += cpu;
+        for (const [pid, ms] of db1) t.dbCpuMs += ms - (db0.get(pid) ?? 0);
+      }
+    }
+  }
+  return totals;
+}
+
+const perRequest = (ms: number, requests: number) => (requests > 0 && Number.isFinite(ms) ? ms / requests : null);
+
+/**
+ * GET /api/vms and GET /api/vms/{id} against the same reads on bench/raw-list.ts, CPU per request of
+ * the serving process first (steadier than req/s on a shared machine), req/s beside it.
+ */
+async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Service, dbUrl: string, probeUser: string): Promise<CaseResult[]> {
+  const raw = startNode('raw', RAW, { PORT: String(ports.raw), DATABASE_URL: dbUrl, DB_POOL_SIZE: String(cfg.dbPool), PGAPPNAME: 'bench-raw' });
+  const ab = cfg.abRef ? await startAbApi(dbUrl) : null;
+  try {
+    const rawBase = `http://127.0.0.1:${ports.raw}`;
+    await waitForHttp(`${rawBase}/vms/${probeUser}`, 30_000, raw);
+    const results: CaseResult[] = [];
+    for (const { def, raw: rawDef } of cases) {
+      const items = await probe(base, def, def.targets[0]);
+      await probe(rawBase, rawDef, rawDef.targets[0]);
+      const arms: Arm[] = [
+        { name: 'raw', served: raw, appName: 'bench-raw', run: httpSlices(rawBase, rawDef) },
+        { name: 'service', served: apiSvc, appName: 'bench-api', run: httpSlices(base, def) },
+      ];
+      if (ab) {
+        await probe(ab.base, def, def.targets[0]);
+        arms.push({ name: `service@${cfg.abRef}`, served: ab.svc, appName: 'bench-api-ab', run: httpSlices(ab.base, def) });
+      }
+      const stopRss = sampleRss(apiSvc.proc.pid);
+      const totals = await alternateArms(def, arms, dbUrl);
+      const peakRss = stopRss();
+      const summary = (t: ArmTotals) => {
+        const m = merge(t.slices);
+        return { rps: m.rps, p50: m.p50, p99: m.p99, requests: m.requests, errors: m.errors, cpuMsPerRequest: perRequest(t.cpuMs, m.requests), dbCpuMsPerRequest: perRequest(t.dbCpuMs, m.requests) };
+      };
+      const [r, s] = [summary(totals[0]), summary(totals[1])];
+      const repCpu = (t: ArmTotals) => t.reps.map((x) => perRequest(x.cpuMs, x.requests) ?? NaN);
+      const ratios = (a: ArmTotals, b: ArmTotals) => repCpu(a).map((x, k) => x / repCpu(b)[k]);
+      const m = merge(totals[1].slices);
+      const result: CaseResult = {
+        id: def.id,
+        label: `${def.method} ${def.label}`,
+        baseline: 'raw',
+        rps: s.rps,
+        p50: s.p50,
+        p99: s.p99,
+        errors: s.errors,
+        requests: s.requests,
+        statusCodes: m.statusCodes,
+        baselineRps: r.rps,
+        ratio: s.rps / r.rps,
+        roundRatios: totals[1].slices.map((x, k) => x.requests / x.seconds / (totals[0].slices[k].requests / totals[0].slices[k].seconds)),
+        peakRssMb: peakRss,
+        cpuMsPerRequest: s.cpuMsPerRequest,
+        dbCpuMsPerRequest: s.dbCpuMsPerRequest,
+        reference: { label: `${rawDef.method} ${rawDef.label}`, ...r },
+        cpuRatio: s.cpuMsPerRequest !== null && r.cpuMsPerRequest ? s.cpuMsPerRequest / r.cpuMsPerRequest : null,
+        cpuRatioReps: ratios(totals[1], totals[0]),
+        items,
+        targets: def.targets.length,
+        targetsUsed: m.targetsUsed,
+      };
+      if (ab) {
+        const b = summary(totals[2]);
+        result.ab = { ref: cfg.abRef, ...b, cpuRatioReps: ratios(totals[1], totals[2]) };
+      }
+      results.push(result);
+    }
+    return results;
+  } finally {
+    await raw.stop();
+    await ab?.svc.stop();
+  }
+}
+
+/** BENCH_AB_REF's build serving the same database beside this tree's API (reads only). */
+async function startAbApi(dbUrl: string): Promise<{ svc: Service; base: string }> {
+  const main = await buildRef(cfg.abRef);
+  const env = { ...serviceEnv(dbUrl, ports.ab), PGAPPNAME: 'bench-api-ab' };
+  const svc = startNode('api-ab', main, env, cfg.nodeArgs);
+  await waitForHttp(`http://127.0.0.1:${ports.ab}/api/health`, 60_000, svc);
+  return { svc, base: `http://127.0.0.1:${ports.ab}` };
+}
+
 // ---------------------------------------------------------------- pgbench
 
 /** The pgbench script's own funded users, with ids it can compute from a number; then its slices. */
@@ -416,7 +576,7 @@ async function main(): Promise<void> {
   }
   const dbName = `vmapi_bench_${stamp}`;
   const dbUrl = await createDatabase(serverUrl, dbName);
-  [ports.api, ports.bare, ports.growth, ports.raw] = cfg.port ? [cfg.port, cfg.port + 1, cfg.port + 2, cfg.port + 3] : await freePorts(4);
+  [ports.api, ports.bare, ports.growth, ports.raw, ports.ab] = cfg.port ? [0, 1, 2, 3, 4].map((i) => cfg.port + i) : await freePorts(5);
   const base = `http://127.0.0.1:${ports.api}`;
   let apiSvc: Service | undefined;
   const report: BenchReport = {
@@ -472,17 +632,21 @@ async function main(): Promise<void> {
     );
     const tokenOf = new Map(users.map((u) => [u.id, u.token]));
     const quotaBody = JSON.stringify(SPEC);
-    const reads: CaseDef[] = [
-      { id: 'list_vms', label: '/api/vms (20 items)', method: 'GET', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/vms', token: u.token })) },
+    const vmPairs = interleave(vmsByUser.map((r) => r.ids.map((vm) => ({ user: r.user_id, vm }))));
+    const listDef: CaseDef = { id: 'list_vms', label: '/api/vms (20 items)', method: 'GET', baseline: 'raw', expect: 200, targets: users.map((u) => ({ path: '/api/vms', token: u.token })) };
+    const referenced: ReferencedRead[] = [
       {
-        id: 'get_vm',
-        label: '/api/vms/{id}',
-        method: 'GET',
-        baseline: 'bare',
-       
-        expect: 200,
-        targets: interleave(vmsByUser.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}`, token: tokenOf.get(r.user_id)! })))),
+        def: listDef,
+        raw: { id: 'raw_list', label: '/vms/{user} (raw list: node:http + pg)', method: 'GET', baseline: null, expect: 200, targets: users.map((u) => ({ path: `/vms/${u.id}` })) },
       },
+      {
+        def: { id: 'get_vm', label: '/api/vms/{id}', method: 'GET', baseline: 'raw', expect: 200, targets: vmPairs.map((p) => ({ path: `/api/vms/${p.vm}`, token: tokenOf.get(p.user)! })) },
+        raw: { id: 'raw_get', label: '/vms/{user}/{id} (raw get: node:http + pg)', method: 'GET', baseline: null, expect: 200, targets: vmPairs.map((p) => ({ path: `/vms/${p.user}/${p.vm}` })) },
+      },
+    ];
+    if (referenced.some((r) => wanted(r.def.id))) report.cases.push(...(await referenceReads(referenced.filter((r) => wanted(r.def.id)), base, apiSvc, dbUrl, users[0].id)));
+
+    const reads: CaseDef[] = [
       { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
       { id: 'list_events', label: '/api/events?limit=50', method: 'GET', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })) },
     ];
@@ -512,28 +676,6 @@ async function main(): Promise<void> {
           const run = await paired(def, httpSlices(base, def), apiSvc, countedBare);
           bareSlices.push(...run.baselineSlices);
           readResults.push(toCaseResult(def, run, items));
-        }
-        if (wanted('raw_list') && wanted('list_vms')) {
-          const raw = startNode('raw-list', RAW_LIST, { PORT: String(ports.raw), DATABASE_URL: dbUrl, DB_POOL_SIZE: String(cfg.dbPool) });
-          try {
-            const rawBase = `http://127.0.0.1:${ports.raw}`;
-            await waitForHttp(`${rawBase}/vms/${users[0].id}`, 30_000, raw);
-            const def: CaseDef = {
-              id: 'raw_list',
-              label: '/vms/{user} (raw list: node:http + pg)',
-              method: 'GET',
-              baseline: 'bare',
-             
-              expect: 200,
-              targets: users.map((u) => ({ path: `/vms/${u.id}` })),
-            };
-            const items = await probe(rawBase, def, def.targets[0]);
-            const run = await paired(def, httpSlices(rawBase, def), raw, countedBare);
-            bareSlices.push(...run.baselineSlices);
-            readResults.push(toCaseResult(def, run, items));
-          } finally {
-            await raw.stop();
-          }
         }
         if (barePing && !readCases.length) {
           // Only the baseline asked for: measured alone.
@@ -613,7 +755,7 @@ async function main(): Promise<void> {
     if (cfg.nodeArgs.length && wanted('rss_node_defaults') && wanted('list_vms')) {
       // The same read load on an API with Node's own heap sizing, to show what the flags change.
       apiSvc = await startApi('api-node-defaults', dbUrl, ports.api, false, []);
-      const def: CaseDef = { ...reads[0], id: 'list_vms_node_defaults' };
+      const def: CaseDef = { ...listDef, id: 'list_vms_node_defaults' };
       const { load, peakRss } = await runCase(base, apiSvc, def);
       report.rss.nodeDefaults = { peakUnderLoadMb: peakRss, case: `${def.method} ${def.label}`, rps: load.rps, p99: load.latency.p99 };
       await apiSvc.stop();

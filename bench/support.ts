@@ -1,6 +1,6 @@
 /** Processes, HTTP and database helpers for bench/run.ts. */
 import { ChildProcess, fork, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -344,4 +344,27 @@ export async function registerBenchHost(dbUrl: string): Promise<void> {
      VALUES ($1, 100000, 1000000000, 1000000000, 1, 1, 1, 'bench', now())`,
     [BENCH_HOST],
   );
+}
+
+/** Where buildRef puts a commit's build (under the git-ignored .bench-ab). */
+export function refDir(ref: string): string {
+  return join(ROOT, '.bench-ab', ref.replace(/[^A-Za-z0-9_.-]/g, '_'));
+}
+
+/**
+ * Builds another commit of the service (for A/B runs against this tree) with this tree's node_modules;
+ * returns its dist/src/main.js. Plain tsc, no swagger plugin: the API serves the same, its OpenAPI
+ * document lacks DTO properties.
+ */
+export async function buildRef(ref: string): Promise<string> {
+  const dir = refDir(ref);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const files = 'src migrations package.json tsconfig.json tsconfig.build.json';
+  const archive = await exec('sh', ['-c', `git -C '${ROOT}' archive '${ref}' ${files} | tar -x -C '${dir}'`]);
+  if (archive.code !== 0) throw new Error(`git archive ${ref}: ${archive.stderr}`);
+  log(`building ${ref} in ${dir}`);
+  const tsc = await exec(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')]);
+  if (tsc.code !== 0) throw new Error(`build of ${ref} failed: ${tsc.stdout}${tsc.stderr}`);
+  return join(dir, 'dist', 'src', 'main.js');
 }
