@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
-import { PassportModule } from '@nestjs/passport';
 import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
 import { UsersModule } from '../users/users.module';
@@ -9,7 +8,6 @@ import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { JwtAuthGuard } from './jwt-auth.guard';
 import { JwtSecret, JwtSecretModule } from './jwt-secret';
-import { JwtStrategy } from './jwt.strategy';
 import { RolesGuard } from './roles.guard';
 
 @Module({
@@ -17,7 +15,6 @@ import { RolesGuard } from './roles.guard';
     UsersModule,
     CreditsModule,
     EventsModule,
-    PassportModule,
     JwtSecretModule,
     JwtModule.registerAsync({
       imports: [JwtSecretModule],
@@ -28,7 +25,6 @@ import { RolesGuard } from './roles.guard';
   controllers: [AuthController],
   providers: [
     AuthService,
-    JwtStrategy,
     // Order matters: authenticate first, then check roles.
     { provide: APP_GUARD, useClass: JwtAuthGuard },
     { provide: APP_GUARD, useClass: RolesGuard },
