@@ -1,4 +1,4 @@
-import { applyDecorators, CallHandler, createParamDecorator, ExecutionContext, HttpException, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { applyDecorators, CallHandler, createParamDecorator, ExecutionContext, HttpException, Injectable, NestInterceptor, UseInterceptors } from '@nestjs/common';
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { ApiHeader } from '@nestjs/swagger';
@@ -11,13 +11,15 @@ import type { AuthUser } from '../auth/auth.decorators';
 import { IdempotencyKeyTaken, IdempotencyService, IdempotentRequest } from './idempotency.service';
 import { IDEMPOTENCY_ERRORS } from './idempotency.errors';
 
-export const IDEMPOTENT = 'idempotency:enabled';
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
-/** Marks a write route as accepting an Idempotency-Key header (and documents it). */
+/**
+ * Marks a write route as accepting an Idempotency-Key header (and documents it). The interceptor is
+ * the route's own, not global: a route without any interceptor skips Nest's rxjs chain altogether.
+ */
 export const Idempotent = () =>
   applyDecorators(
-    SetMetadata(IDEMPOTENT, true),
+    UseInterceptors(IdempotencyInterceptor),
     ApiHeader({
       name: 'Idempotency-Key',
       required: false,
@@ -66,7 +68,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const http = context.switchToHttp();
     const req = http.getRequest<KeyedRequest>();
     const key = req.header(IDEMPOTENCY_HEADER);
-    if (key === undefined || !req.user || !this.reflector.get<boolean>(IDEMPOTENT, context.getHandler())) return next.handle();
+    if (key === undefined || !req.user) return next.handle();
     if (key.length < 1 || key.length > 255) {
       throw IDEMPOTENCY_ERRORS.error('idempotency.invalid_key', 'Idempotency-Key must be 1 to 255 characters');
     }
