@@ -28,8 +28,8 @@ export interface CaseResult {
   /** CPU per request over the reference's, overall and per repetition. */
   cpuRatio?: number | null;
   cpuRatioReps?: number[];
-  /** The same read on BENCH_AB_REF's build in the same alternation; cpuRatioReps: this build's CPU over its. */
-  ab?: ArmFigures & { ref: string; cpuRatioReps: number[] };
+  /** The same read on BENCH_AB_REF's builds in the same alternation; cpuRatioReps: this build's CPU over each one's. */
+  ab?: (ArmFigures & { ref: string; cpuRatioReps: number[] })[];
   /** Items in the probe's page, for list cases. */
   items?: number;
   targets?: number;
@@ -211,10 +211,10 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
     for (const c of referenced) {
       const ref = c.reference!;
       rows.push([c.label, ms2(c.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(c.cpuRatio), timesRange(c.cpuRatioReps), n0(c.rps), n0(ref.rps), `${ms2(c.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(c.p50)} / ${n1(c.p99)}`]);
-      if (c.ab) {
-        const ratio = c.ab.cpuMsPerRequest && c.cpuMsPerRequest != null ? c.cpuMsPerRequest / c.ab.cpuMsPerRequest : null;
-        rows.push([`  same on ${c.ab.ref}`, ms2(c.ab.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(c.ab.cpuMsPerRequest && ref.cpuMsPerRequest ? c.ab.cpuMsPerRequest / ref.cpuMsPerRequest : null), '', n0(c.ab.rps), n0(ref.rps), `${ms2(c.ab.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(c.ab.p50)} / ${n1(c.ab.p99)}`]);
-        rows.push([`  A/B: this build / ${c.ab.ref}`, times(ratio), '', '', timesRange(c.ab.cpuRatioReps), times(c.rps / c.ab.rps), '', '', '']);
+      for (const ab of c.ab ?? []) {
+        const ratio = ab.cpuMsPerRequest && c.cpuMsPerRequest != null ? c.cpuMsPerRequest / ab.cpuMsPerRequest : null;
+        rows.push([`  same on ${ab.ref}`, ms2(ab.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(ab.cpuMsPerRequest && ref.cpuMsPerRequest ? ab.cpuMsPerRequest / ref.cpuMsPerRequest : null), '', n0(ab.rps), n0(ref.rps), `${ms2(ab.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(ab.p50)} / ${n1(ab.p99)}`]);
+        rows.push([`  A/B: this build / ${ab.ref}`, times(ratio), '', '', timesRange(ab.cpuRatioReps), `${times(c.rps / ab.rps)} req/s`, '', '', '']);
       }
     }
     text += table(

@@ -58,7 +58,7 @@ const cfg = {
   growthRows: envList('BENCH_GROWTH_ROWS', [10_000, 100_000, 1_000_000]),
   growthDuration: envNumber('BENCH_GROWTH_DURATION', 5),
   growthConnections: envNumber('BENCH_GROWTH_CONNECTIONS', 8),
-  /** First of five ports (API, bare app, growth API, raw reference, A/B API); default: free ports picked at start. */
+  /** First of four ports (API, bare app, growth API, raw reference; A/B APIs take free ones); default: free ports picked at start. */
   port: envNumber('BENCH_PORT', 0),
   /**
    * Node flags for the API and worker processes: by default those of `npm start` and the Docker
@@ -71,15 +71,15 @@ const cfg = {
   only: (process.env.BENCH_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   /** Reads against their raw reference: repetitions of BENCH_ROUNDS alternating slices each. */
   readReps: envNumber('BENCH_READ_REPS', 3),
-  /** A/B: a commit whose build joins the reads' alternation beside this tree's (see README). */
-  abRef: process.env.BENCH_AB_REF ?? '',
+  /** A/B: commits (comma list) whose builds join the reads' alternation beside this tree's (see README). */
+  abRefs: (process.env.BENCH_AB_REF ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   /** Run the API under `node --cpu-prof` (profiles in bench/results/profiles). */
   profile: ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase()),
   keepDb: ['1', 'true', 'yes'].includes((process.env.BENCH_KEEP_DB ?? '').toLowerCase()),
   out: process.env.BENCH_OUT ?? join(RESULTS_DIR, 'latest.json'),
 };
 
-const ports = { api: 0, bare: 0, growth: 0, raw: 0, ab: 0 };
+const ports = { api: 0, bare: 0, growth: 0, raw: 0 };
 
 /** The flags as given, with what an --env-file's NODE_OPTIONS holds (the report shows the limits in effect). */
 function describeNodeArgs(args: string[]): string {
@@ -408,8 +408,9 @@ const perRequest = (ms: number, requests: number) => (requests > 0 && Number.isF
  */
 async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Service, dbUrl: string, probeUser: string): Promise<CaseResult[]> {
   const raw = startNode('raw', RAW, { PORT: String(ports.raw), DATABASE_URL: dbUrl, DB_POOL_SIZE: String(cfg.dbPool), PGAPPNAME: 'bench-raw' });
-  const ab = cfg.abRef ? await startAbApi(dbUrl) : null;
+  const abs: { ref: string; svc: Service; base: string }[] = [];
   try {
+    for (const [i, ref] of cfg.abRefs.entries()) abs.push(await startAbApi(dbUrl, ref, i));
     const rawBase = `http://127.0.0.1:${ports.raw}`;
     await waitForHttp(`${rawBase}/vms/${probeUser}`, 30_000, raw);
     const results: CaseResult[] = [];
@@ -420,9 +421,9 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
         { name: 'raw', served: raw, appName: 'bench-raw', run: httpSlices(rawBase, rawDef) },
         { name: 'service', served: apiSvc, appName: 'bench-api', run: httpSlices(base, def) },
       ];
-      if (ab) {
+      for (const [i, ab] of abs.entries()) {
         await probe(ab.base, def, def.targets[0]);
-        arms.push({ name: `service@${cfg.abRef}`, served: ab.svc, appName: 'bench-api-ab', run: httpSlices(ab.base, def) });
+        arms.push({ name: `service@${ab.ref}`, served: ab.svc, appName: `bench-api-ab${i}`, run: httpSlices(ab.base, def) });
       }
       const stopRss = sampleRss(apiSvc.proc.pid);
       const totals = await alternateArms(def, arms, dbUrl);
@@ -458,26 +459,23 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
         targets: def.targets.length,
         targetsUsed: m.targetsUsed,
       };
-      if (ab) {
-        const b = summary(totals[2]);
-        result.ab = { ref: cfg.abRef, ...b, cpuRatioReps: ratios(totals[1], totals[2]) };
-      }
+      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...summary(totals[2 + i]), cpuRatioReps: ratios(totals[1], totals[2 + i]) }));
       results.push(result);
     }
     return results;
   } finally {
     await raw.stop();
-    await ab?.svc.stop();
+    await Promise.all(abs.map((ab) => ab.svc.stop()));
   }
 }
 
-/** BENCH_AB_REF's build serving the same database beside this tree's API (reads only). */
-async function startAbApi(dbUrl: string): Promise<{ svc: Service; base: string }> {
-  const main = await buildRef(cfg.abRef);
-  const env = { ...serviceEnv(dbUrl, ports.ab), PGAPPNAME: 'bench-api-ab' };
-  const svc = startNode('api-ab', main, env, cfg.nodeArgs);
-  await waitForHttp(`http://127.0.0.1:${ports.ab}/api/health`, 60_000, svc);
-  return { svc, base: `http://127.0.0.1:${ports.ab}` };
+/** One of BENCH_AB_REF's builds serving the same database beside this tree's API (reads only). */
+async function startAbApi(dbUrl: string, ref: string, i: number): Promise<{ ref: string; svc: Service; base: string }> {
+  const main = await buildRef(ref);
+  const [port] = await freePorts(1);
+  const svc = startNode(`api-ab${i}`, main, { ...serviceEnv(dbUrl, port), PGAPPNAME: `bench-api-ab${i}` }, cfg.nodeArgs);
+  await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
+  return { ref, svc, base: `http://127.0.0.1:${port}` };
 }
 
 // ---------------------------------------------------------------- pgbench
@@ -576,7 +574,7 @@ async function main(): Promise<void> {
   }
   const dbName = `vmapi_bench_${stamp}`;
   const dbUrl = await createDatabase(serverUrl, dbName);
-  [ports.api, ports.bare, ports.growth, ports.raw, ports.ab] = cfg.port ? [0, 1, 2, 3, 4].map((i) => cfg.port + i) : await freePorts(5);
+  [ports.api, ports.bare, ports.growth, ports.raw] = cfg.port ? [0, 1, 2, 3].map((i) => cfg.port + i) : await freePorts(4);
   const base = `http://127.0.0.1:${ports.api}`;
   let apiSvc: Service | undefined;
   const report: BenchReport = {
