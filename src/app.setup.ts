@@ -1,4 +1,4 @@
-import { INestApplication, ValidationError, ValidationPipe } from '@nestjs/common';
+import { INestApplication } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Env, trustedProxies } from './config/env.validation';
 import { NestExpressApplication } from '@nestjs/platform-express';
@@ -6,21 +6,14 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import helmet from 'helmet';
 import type { NextFunction, Request, Response } from 'express';
-import { FieldError, ProblemFilter, ValidationFailedException } from './common/problem.filter';
+import { ProblemFilter } from './common/problem.filter';
+import { AppValidationPipe } from './common/validation.pipe';
 import { jsonDepthLimit } from './common/json-depth';
 import { requireJsonBody } from './common/json-body';
 import { storableTextOnly } from './common/storable-text';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 import { completeDocument } from './common/problem-responses';
-
-function flatten(errors: ValidationError[], parent = ''): FieldError[] {
-  return errors.flatMap((e) => {
-    const field = parent ? `${parent}.${e.property}` : e.property;
-    const own = e.constraints ? [{ field, messages: Object.values(e.constraints) }] : [];
-    return [...own, ...flatten(e.children ?? [], field)];
-  });
-}
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -69,15 +62,7 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(jsonDepthLimit);
   app.use(storableTextOnly);
   app.disable('x-powered-by');
-  app.useGlobalPipes(
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      transformOptions: { enableImplicitConversion: false },
-      exceptionFactory: (errors) => new ValidationFailedException(flatten(errors)),
-    }),
-  );
+  app.useGlobalPipes(new AppValidationPipe());
   app.useGlobalFilters(new ProblemFilter());
   SwaggerModule.setup('api/docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'api/docs-json',
