@@ -147,6 +147,18 @@ describe('auth and users (e2e)', () => {
       await ctx.http.get('/api/admin/users').set('Authorization', `Bearer ${ghost}`).expect(401);
     });
 
+    it('refuses a token that worked once as soon as it expires (verified tokens are kept, their expiry is not)', async () => {
+      const user = await newUser(ctx);
+      const jwt = ctx.app.get(JwtService);
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const token = await jwt.signAsync({ sub: user.id, role: 'user', exp });
+      await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${token}`).expect(200);
+      await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${token}`).expect(200);
+      await eventually(async () => Date.now() >= exp * 1000, 5000, 'the token to expire');
+      const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${token}`).expect(401);
+      expect(res.body.code).toBe('auth.unauthenticated');
+    });
+
     it('stops working as soon as the user is deactivated, even by SQL outside the API', async () => {
       const user = await newUser(ctx);
       await ctx.http.get('/api/users/me').set(user.auth).expect(200);
