@@ -52,6 +52,8 @@ function reservedKeyIn(value: unknown): string | null {
 
 /** The path as route parameters will see it (percent-decoded); undecodable bytes are the router's 400 to give. */
 function decodedPath(path: string): string {
+  // Without an escape there is nothing to decode (most requests).
+  if (!path.includes('%')) return path;
   try {
     return decodeURIComponent(path);
   } catch {
