@@ -62,9 +62,6 @@ export function configureApp(app: NestExpressApplication): void {
   app.use(jsonDepthLimit);
   app.use(storableTextOnly);
   app.disable('x-powered-by');
-  // No ETag on JSON answers: Express hashed every body (SHA-1) for it, and answers that carry live
-  // uptimes and statuses are not worth revalidating. Static files (docs, console) keep theirs.
-  app.set('etag', false);
   app.useGlobalPipes(new AppValidationPipe());
   app.useGlobalFilters(new ProblemFilter());
   SwaggerModule.setup('api/docs', app, () => buildOpenApiDocument(app), {
