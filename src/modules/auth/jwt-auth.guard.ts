@@ -36,14 +36,14 @@ interface Claims {
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
+  private readonly verified = new Map<string, Claims>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly jwt: JwtService,
     private readonly secret: JwtSecret,
     private readonly users: UsersService,
   ) {}
-
-  private readonly verified = new Map<string, Claims>();
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
