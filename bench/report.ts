@@ -19,7 +19,7 @@ export interface CaseResult {
   ratio: number | null;
   roundRatios?: number[];
   peakRssMb: number | null;
-  /** CPU time of the serving process (API, or the bare app) per request, warm-up included. */
+  /** CPU time of the serving process (API, or the bare app) per request: warm-up included, except for the reads measured against their raw reference (their own slices only). */
   cpuMsPerRequest?: number | null;
   /** CPU time of the serving process's database backends per request (PostgreSQL on this machine). */
   dbCpuMsPerRequest?: number | null;
