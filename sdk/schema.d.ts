@@ -1469,6 +1469,32 @@ export interface components {
              */
             balance: number;
         };
+        /** @description Not a non-zero whole amount (`credits.invalid_amount`, status 400) */
+        CreditsInvalidAmountProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/credits.invalid_amount";
+            /** @example Not a non-zero whole amount */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "credits.invalid_amount";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
         /** @description Last-Event-ID is not an event id (`events.invalid_last_event_id`, status 400) */
         EventsInvalidLastEventIdProblem: {
             /**
@@ -5485,7 +5511,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreditTransactionResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `credits.invalid_amount`: Not a non-zero whole amount; `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5495,7 +5521,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["CreditsInvalidAmountProblem"] | components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */

@@ -31,7 +31,7 @@ const BODY_CODES = COMMON_ERRORS.of(
 );
 const QUERY_CODES = COMMON_ERRORS.of('request.validation', 'request.invalid_text');
 
-/** The codes an operation can answer because of its shape. */
+/** The codes an operation can answer because of its shape (and `{id}` documented as the UUID it must be). */
 function codesOfShape(op: OperationObject): ErrorDefinition[] {
   const params = (op.parameters ?? []) as ParameterObject[];
   const codes = [COMMON_ERRORS.get('request.rate_limited')];
@@ -42,7 +42,11 @@ function codesOfShape(op: OperationObject): ErrorDefinition[] {
   if (params.some((p) => p.in === 'query' && p.name === 'cursor')) codes.push(COMMON_ERRORS.get('pagination.invalid_cursor'));
   if (params.some((p) => p.in === 'path')) codes.push(COMMON_ERRORS.get('request.invalid_text'));
   // Every `{id}` is a UUID checked by UuidPipe.
-  if (params.some((p) => p.in === 'path' && p.name === 'id')) codes.push(COMMON_ERRORS.get('request.invalid_id'));
+  const id = params.find((p) => p.in === 'path' && p.name === 'id');
+  if (id) {
+    id.schema = { ...id.schema, format: 'uuid' };
+    codes.push(COMMON_ERRORS.get('request.invalid_id'));
+  }
   return codes;
 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { getMetadataStorage } from 'class-validator';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseVagrantEnv, trustedProxies, validateEnv } from './env.validation';
+import { EnvironmentVariables, parseVagrantEnv, trustedProxies, validateEnv } from './env.validation';
 
 describe('validateEnv', () => {
   it('applies defaults and converts strings from the environment', () => {
@@ -103,5 +104,25 @@ describe('validateEnv', () => {
 
   it('ignores unrelated environment variables', () => {
     expect(() => validateEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toThrow();
+  });
+});
+
+describe('settings documentation', () => {
+  // Every setting the app validates (each has at least one class-validator decorator). Jest runs from the repository root.
+  const settings = [...new Set(getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', false, false).map((m) => m.propertyName))].sort();
+
+  it('finds the settings', () => {
+    expect(settings).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL', 'JWT_SECRET', 'EMBEDDED_PG_PORT', 'RATE_LIMIT_PER_MIN']));
+    expect(settings.length).toBeGreaterThan(60);
+  });
+
+  it('names every setting in the README', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    expect(settings.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it('lists every setting in .env.example (set or commented out)', () => {
+    const example = readFileSync('.env.example', 'utf8');
+    expect(settings.filter((name) => !new RegExp(`^#? ?${name}=`, 'm').test(example))).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import openapiTS, { astToString } from 'openapi-typescript';
+import { errorCatalog } from '../../src/common/error-catalog';
 import { generateOpenApi } from '../../src/openapi';
 
 const run = promisify(execFile);
@@ -14,13 +15,14 @@ describe('API contract', () => {
     expect(JSON.parse(produced)).toEqual(JSON.parse(committed));
   });
 
-  it('passes the Redocly linter with zero errors', async () => {
+  it('passes the Redocly linter (recommended rules) with zero errors and zero warnings', async () => {
     const { stdout, stderr } = await run('node_modules/.bin/redocly', ['lint', 'openapi.json', '--format=summary'], {
       env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
     }).catch((err: { stdout: string; stderr: string }) => {
       throw new Error(`redocly lint failed:\n${err.stdout}\n${err.stderr}`);
     });
     expect(`${stdout}${stderr}`).not.toMatch(/\berror\b/i);
+    expect(`${stdout}${stderr}`).not.toMatch(/You have \d+ warnings?/i);
   });
 
   it('sdk/schema.d.ts is generated from the committed document (run `npm run sdk`)', async () => {
@@ -28,6 +30,34 @@ describe('API contract', () => {
     const ast = await openapiTS(JSON.parse(await readFile('openapi.json', 'utf8')));
     const body = (text: string) => text.replace(/^\/\*\*[\s\S]*?\*\/\s*/, '').trim();
     expect(body(committed)).toBe(body(astToString(ast)));
+  });
+
+  it('lists per operation the codes it can answer, each under its own status, every module code on some route', async () => {
+    const doc = JSON.parse(await generateOpenApi()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { $ref?: string; oneOf?: { $ref: string }[] } }> }> }>>;
+      components: { schemas: Record<string, { properties: { code: { enum: string[] }; status: { enum: number[] } } }> };
+    };
+    const declared = new Set<string>();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          const schema = response.content?.['application/problem+json']?.schema;
+          if (!schema) continue;
+          for (const ref of schema.oneOf ?? [schema]) {
+            const problem = doc.components.schemas[ref.$ref!.split('/').pop()!];
+            expect(`${method} ${path} ${status}: ${problem.properties.code.enum.join()} ${problem.properties.status.enum.join()}`).toBe(
+              `${method} ${path} ${status}: ${problem.properties.code.enum.join()} ${status}`,
+            );
+            declared.add(problem.properties.code.enum[0]);
+          }
+        }
+      }
+    }
+    // Answers of the router and the last-resort handler, which belong to no route.
+    const routeless = ['route.not_found', 'request.method_not_allowed', 'request.error', 'internal.error'];
+    const catalog = [...errorCatalog().keys()].filter((code) => !code.startsWith('spec.') && !code.startsWith('catalogspec.'));
+    expect(catalog.filter((code) => !declared.has(code) && !routeless.includes(code))).toEqual([]);
+    expect([...declared].filter((code) => !catalog.includes(code))).toEqual([]);
   });
 
   it('gives every operation a stable verbNoun operationId', async () => {

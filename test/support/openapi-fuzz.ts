@@ -11,6 +11,7 @@ export const unsafeText = fc.oneof(
 
 interface Schema {
   $ref?: string;
+  maximum?: number;
   type?: string;
   format?: string;
   enum?: unknown[];
@@ -33,6 +34,7 @@ interface Parameter {
 interface Operation {
   operationId?: string;
   parameters?: Parameter[];
+  responses?: Record<string, { headers?: Record<string, unknown> }>;
   requestBody?: { content?: Record<string, { schema?: Schema }> };
   security?: unknown[];
 }
@@ -140,4 +142,77 @@ export function stringFieldCases(doc: OpenApiDoc, ids: { vmId: string; userId: s
     }
   }
   return cases;
+}
+
+export interface NumericCase {
+  /** `METHOD /path body|query field`. */
+  name: string;
+  method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  /** The document says integer (else number). */
+  integer: boolean;
+  /** A whole value the field accepts. */
+  wholeValue: number;
+  /** The request with `value` in this field and valid values elsewhere. */
+  build(value: number): { path: string; query: string; body?: unknown };
+}
+
+/** A whole value inside the schema's range: its example (rounded down), else its minimum, else 1. */
+function wholeValueOf(s: Schema): number {
+  if (typeof s.example === 'number') return Math.floor(s.example);
+  return Math.max(s.minimum ?? 1, 1);
+}
+
+/**
+ * One case per numeric request field (at any depth of the JSON body, first item of arrays) and
+ * numeric query parameter of every operation, with the document's type. Path parameters take
+ * `pathValue(name)`; required query parameters take their sample.
+ */
+export function numericFieldCases(doc: OpenApiDoc, pathValue: (name: string) => string): NumericCase[] {
+  const cases: NumericCase[] = [];
+  for (const [template, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      if (!['get', 'post', 'patch', 'put', 'delete'].includes(method)) continue;
+      const params = op.parameters ?? [];
+      const path = params.filter((p) => p.in === 'path').reduce((t, p) => t.replace(`{${p.name}}`, encodeURIComponent(pathValue(p.name))), template);
+      const requiredQuery = params.filter((p) => p.in === 'query' && p.required);
+      const queryWith = (name?: string, value?: number) =>
+        [...requiredQuery.filter((p) => p.name !== name).map((p) => `${p.name}=${encodeURIComponent(String(sample(doc, p.schema)))}`), ...(name ? [`${name}=${value}`] : [])]
+          .join('&')
+          .replace(/^(?=.)/, '?');
+      const add = (field: string, s: Schema, build: NumericCase['build']) =>
+        cases.push({ name: `${method.toUpperCase()} ${template} ${field}`, method: method as NumericCase['method'], integer: s.type === 'integer', wholeValue: wholeValueOf(s), build });
+      for (const p of params.filter((x) => x.in === 'query')) {
+        const s = resolve(doc, p.schema);
+        if (s.type === 'integer' || s.type === 'number') add(`query ${p.name}`, s, (value) => ({ path, query: queryWith(p.name, value) }));
+      }
+      const bodySchema = op.requestBody?.content?.['application/json']?.schema;
+      if (!bodySchema) continue;
+      const base = sample(doc, bodySchema);
+      const walk = (raw: Schema | undefined, at: (string | number)[]) => {
+        const s = resolve(doc, raw);
+        if (s.type === 'integer' || s.type === 'number') {
+          add(`body ${at.join('.')}`, s, (value) => ({ path, query: queryWith(), body: withValue(doc, bodySchema, base, at, value) }));
+        } else if (s.type === 'array' && s.items) walk(s.items, [...at, 0]);
+        else for (const [name, prop] of Object.entries(s.properties ?? {})) walk(prop, [...at, name]);
+      };
+      walk(bodySchema, []);
+    }
+  }
+  return cases;
+}
+
+/** A copy of `base` with `value` at `at`, filling the objects and arrays on the way from their schemas. */
+function withValue(doc: OpenApiDoc, schema: Schema, base: unknown, at: (string | number)[], value: number): unknown {
+  if (!at.length) return value;
+  const s = resolve(doc, schema);
+  const [head, ...rest] = at;
+  if (typeof head === 'number') {
+    const items = Array.isArray(base) && base.length ? [...base] : [sample(doc, s.items)];
+    items[0] = withValue(doc, s.items ?? {}, items[0], rest, value);
+    return items;
+  }
+  const obj = base && typeof base === 'object' && !Array.isArray(base) ? { ...(base as Record<string, unknown>) } : {};
+  const prop = s.properties?.[head] ?? {};
+  obj[head] = withValue(doc, prop, obj[head] ?? sample(doc, prop), rest, value);
+  return obj;
 }

@@ -126,7 +126,7 @@ export class AdminController {
     description: 'Writes an admin_adjustment ledger row and an admin event. A deduction below zero answers 409 and changes nothing.',
   })
   @ApiCreatedResponse({ type: CreditTransactionResponseDto, description: 'The ledger row of the adjustment (its balance_after is the new balance)' })
-  @ApiAuth(USER_ERRORS.of('user.not_found'), CREDIT_ERRORS.of('credits.balance_limit', 'credits.balance_too_low'))
+  @ApiAuth(USER_ERRORS.of('user.not_found'), CREDIT_ERRORS.of('credits.invalid_amount', 'credits.balance_limit', 'credits.balance_too_low'))
   async adjustCredits(
     @CurrentUser() admin: AuthUser,
     @Param('id', UuidPipe) id: string,
