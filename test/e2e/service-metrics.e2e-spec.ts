@@ -87,7 +87,11 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
       const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM vms WHERE status = 'running'`);
       return n === 2;
     });
-    const m = await scrape(ctx);
+    // A job counts as completed once its handler has returned, just after the status it set is visible.
+    const m = await eventually(async () => {
+      const scraped = await scrape(ctx);
+      return (scraped.value('vmapi_queue_jobs_processed_total', { queue: TEST_VM_QUEUE, outcome: 'completed' }) ?? 0) >= 2 ? scraped : null;
+    }, 10_000, 'both provisioning jobs counted');
     expect(m.value('vmapi_vms', { status: 'running' })).toBe(2);
     expect(m.value('vmapi_vms', { status: 'destroyed' })).toBe(0);
     expect(m.all('vmapi_vms')).toHaveLength(9);
