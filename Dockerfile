@@ -1,4 +1,4 @@
-# Build stage: compile TypeScript with the Nest CLI (swagger plugin included).
+# Build stage: compile TypeScript with the Nest CLI (swagger plugin included), and the web console.
 # Node 24 LTS (the code needs >= 20.19; some dependencies want >= 22).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
@@ -7,6 +7,10 @@ RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
+# The web console (vite build into dist/web): its source, the SDK it calls through, the contract it reads limits from.
+COPY web ./web
+COPY sdk ./sdk
+COPY openapi.json ./
 # Production dependencies only, and no embedded-postgres (an optional dependency, with PostgreSQL
 # binaries): the image always runs on DATABASE_URL, and the code loads that module only without one.
 RUN npm run build && npm prune --omit=dev --omit=optional

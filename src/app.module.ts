@@ -17,6 +17,7 @@ import { MetricsModule } from './modules/metrics/metrics.module';
 import { SshKeysModule } from './modules/ssh-keys/ssh-keys.module';
 import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
+import { WebConsoleModule } from './modules/web-console/web-console.module';
 import { QueueModule } from './queue/queue.module';
 
 export interface AppModuleOptions {
@@ -64,6 +65,7 @@ export class AppModule {
         AdminModule,
         HealthModule,
         MetricsModule,
+        WebConsoleModule.forRoot(),
       ],
     };
   }

@@ -15,6 +15,25 @@ import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 import { completeDocument } from './common/problem-responses';
 
+/**
+ * Same origin only: scripts and styles from files the app serves (no inline script), images also as
+ * data: URLs (Swagger UI's icons), fetches to this API. No upgrade-insecure-requests: the service
+ * itself speaks plain HTTP (TLS, if any, ends at a proxy), where that directive would break the page.
+ */
+export const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  scriptSrcAttr: ["'none'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  fontSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
+
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('VM Platform API')
@@ -37,10 +56,14 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 /** Everything that makes the app answer like the product: used by main.ts AND by the tests. */
 export function configureApp(app: NestExpressApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
-  // `/` has nothing of its own yet (a web console will live here): send people to the docs.
-  const http = app.getHttpAdapter();
-  http.get('/', (_req, res) => http.redirect(res, 302, '/api/docs'));
-  app.use(helmet());
+  // `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
+  // and nothing else; Swagger UI at /api/docs runs under the same one, plus inline styles.
+  const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY } });
+  // Swagger UI's page carries inline <style> elements: its pages (only) may apply inline styles.
+  const docsPolicy = helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { ...CONTENT_SECURITY_POLICY, styleSrc: ["'self'", "'unsafe-inline'"] } },
+  });
+  app.use((req: Request, res: Response, next: NextFunction) => (req.url.startsWith('/api/docs') ? docsPolicy : consolePolicy)(req, res, next));
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
   const config = app.get(ConfigService<Env, true>);
   // req.ip (rate-limit key, audited IP) honours X-Forwarded-For only from these peers: default none.

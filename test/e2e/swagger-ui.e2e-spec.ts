@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { CHROMIUM_OPTIONS, describeInBrowser } from '../support/browser';
 import { newUser, TestUser } from '../support/factories';
 import { createTestApp, TestContext } from '../support/test-app';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Debian's chromium (.ci/run) and must run this; elsewhere it is skipped when absent.
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`CI=true but ${CHROMIUM} is missing: .ci/run installs it`);
-const describeIfChromium = haveChromium ? describe : describe.skip;
-
-describeIfChromium('Swagger UI in a real browser (e2e)', () => {
+describeInBrowser('Swagger UI in a real browser (e2e)', () => {
   let ctx: TestContext;
   let user: TestUser;
   let browser: BrowserContext;
@@ -28,21 +22,7 @@ describeIfChromium('Swagger UI in a real browser (e2e)', () => {
     baseUrl = `http://127.0.0.1:${(ctx.app.getHttpServer().address() as AddressInfo).port}`;
     profile = await mkdtemp(join(tmpdir(), 'vmapi-chromium-'));
     // A fresh profile folder (playwright passes it as --user-data-dir).
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 1000 },
-      // The machine has no outside network: keep Chromium from reaching for it.
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await chromium.launchPersistentContext(profile, { ...CHROMIUM_OPTIONS, viewport: { width: 1280, height: 1000 } });
   }, 60_000);
 
   afterAll(async () => {

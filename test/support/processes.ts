@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/database/embedded-postgres';
+import { ensureWebBuilt, newestMtime } from './browser';
 
 /**
  * Real processes for the tests that are about processes (outages, signals, boot races): the
@@ -19,18 +20,9 @@ const ROOT = process.cwd();
 // The test's own PostgreSQL logs every connection it cuts: keep this file's output to warnings.
 Logger.overrideLogger(['warn', 'error', 'fatal']);
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
 let built = false;
 
-/** Builds dist/ (nest build) when any source is newer than it, once per test run. */
+/** Builds dist/ (nest build, then the web console) when any source is newer than it, once per test run. */
 export function ensureBuilt(): void {
   if (built) return;
   const main = join(ROOT, 'dist/src/main.js');
@@ -38,6 +30,8 @@ export function ensureBuilt(): void {
   if (!existsSync(main) || statSync(main).mtimeMs < sources) {
     execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build'], { cwd: ROOT, stdio: 'inherit' });
   }
+  // nest build empties dist/, the console's folder included.
+  ensureWebBuilt();
   built = true;
 }
 

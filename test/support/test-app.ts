@@ -1,6 +1,7 @@
 import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { NestExpressApplication } from '@nestjs/platform-express';
+import { AbstractLoader, ExpressLoader } from '@nestjs/serve-static';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
@@ -101,6 +102,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
       }),
     ],
   });
+  // ServeStaticModule picks its loader when the module compiles; a testing module compiles before
+  // it has an HTTP adapter, so it would pick the no-op one: serve the web console as main.ts does.
+  builder = builder.overrideProvider(AbstractLoader).useValue(new ExpressLoader());
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
   const logger = options.captureLogs ? new CapturingLogger(options.captureLogs) : (['error', 'warn'] as LogLevel[]);

@@ -1,0 +1,126 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useId, useRef } from 'preact/hooks';
+import type { Problem, VmStatus } from '../api';
+
+/** An API problem, shown where the user acted: its title, detail and field errors. */
+export function ProblemAlert({ problem, id }: { problem: Problem | null; id?: string }) {
+  if (!problem) return null;
+  return (
+    <div class="problem" role="alert" id={id} data-code={problem.code}>
+      <strong>{problem.title}</strong>
+      {problem.detail && <p>{problem.detail}</p>}
+      {problem.errors && problem.errors.length > 0 && (
+        <ul>
+          {problem.errors.map((e) => (
+            <li key={e.field}>
+              <code>{e.field}</code>: {(e.messages ?? []).join('; ')}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+const TRANSITIONAL: ReadonlySet<VmStatus> = new Set(['provisioning', 'starting', 'stopping', 'restarting', 'destroying']);
+
+export function isTransitional(status: VmStatus): boolean {
+  return TRANSITIONAL.has(status);
+}
+
+export function StatusBadge({ status }: { status: VmStatus }) {
+  return (
+    <span class={`badge badge-${status}`} data-status={status}>
+      {isTransitional(status) && <span class="spinner" aria-hidden="true" />}
+      {status}
+    </span>
+  );
+}
+
+export function Spinner({ label = 'Loading…' }: { label?: string }) {
+  return (
+    <p class="loading" role="status">
+      <span class="spinner" aria-hidden="true" /> {label}
+    </p>
+  );
+}
+
+/** A modal confirmation on the native <dialog> (focus trap, Escape to cancel). */
+export function ConfirmDialog(props: {
+  open: boolean;
+  title: string;
+  children: ComponentChildren;
+  confirmLabel: string;
+  danger?: boolean;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (props.open && !dialog.open) dialog.showModal();
+    if (!props.open && dialog.open) dialog.close();
+  }, [props.open]);
+  return (
+    <dialog ref={ref} aria-labelledby={titleId} onCancel={(e) => (e.preventDefault(), props.onCancel())}>
+      <form method="dialog" onSubmit={(e) => (e.preventDefault(), props.onConfirm())}>
+        <h2 id={titleId}>{props.title}</h2>
+        {props.children}
+        <div class="actions">
+          <button type="button" class="secondary" onClick={props.onCancel} disabled={props.busy}>
+            Cancel
+          </button>
+          <button type="submit" class={props.danger ? 'danger' : 'primary'} disabled={props.busy} aria-busy={props.busy}>
+            {props.busy && <span class="spinner" aria-hidden="true" />}
+            {props.confirmLabel}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+/** Keyset pagination: forward with next_cursor, back through the cursors already seen. */
+export function Pager(props: { cursors: (string | undefined)[]; next: string | null | undefined; onPage: (cursors: (string | undefined)[]) => void; label: string }) {
+  const { cursors, next, onPage } = props;
+  if (cursors.length <= 1 && !next) return null;
+  return (
+    <nav class="pager" aria-label={`${props.label} pages`}>
+      <button type="button" class="secondary" disabled={cursors.length <= 1} onClick={() => onPage(cursors.slice(0, -1))}>
+        ← Previous
+      </button>
+      <span>Page {cursors.length}</span>
+      <button type="button" class="secondary" disabled={!next} onClick={() => next && onPage([...cursors, next])}>
+        Next →
+      </button>
+    </nav>
+  );
+}
+
+/** A table that scrolls sideways on narrow screens (focusable so keyboard users can scroll it). */
+export function TableRegion({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="table-scroll" role="region" aria-label={label} tabIndex={0}>
+      <table>{children}</table>
+    </div>
+  );
+}
+
+export function Field(props: { label: string; hint?: ComponentChildren; children: (id: string, describedBy?: string) => ComponentChildren }) {
+  const id = useId();
+  const hintId = props.hint ? `${id}-hint` : undefined;
+  return (
+    <div class="field">
+      <label for={id}>{props.label}</label>
+      {props.children(id, hintId)}
+      {props.hint && (
+        <small id={hintId} class="hint">
+          {props.hint}
+        </small>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,108 @@
+import { useState } from 'preact/hooks';
+import { Link, useLocation, useSearch } from 'wouter-preact';
+import { api, call } from '../api';
+import { ProblemAlert } from '../components/ui';
+import { useAction, useTitle } from '../hooks';
+import { signIn, signOutReason } from '../session';
+
+/** Only a path of this console (never another origin) after sign-in. */
+function safeNext(search: string): string {
+  const next = new URLSearchParams(search).get('next');
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/vms';
+}
+
+async function logIn(email: string, password: string): Promise<void> {
+  const token = await call(api.POST('/api/auth/login', { body: { email, password } }));
+  signIn(token.access_token, token.expires_in);
+}
+
+export function SignIn() {
+  useTitle('Sign in');
+  const [, navigate] = useLocation();
+  const search = useSearch();
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const submit = useAction(async () => {
+    await logIn(email, password);
+    navigate(safeNext(search), { replace: true });
+  });
+  const reason = signOutReason.value;
+  return (
+    <section class="auth-card" aria-labelledby="signin-title">
+      <h1 id="signin-title">Sign in</h1>
+      {reason && (
+        <p class="notice" role="status">
+          {reason}
+        </p>
+      )}
+      <form onSubmit={(e) => (e.preventDefault(), void submit.run())}>
+        <div class="field">
+          <label for="signin-email">Email</label>
+          <input id="signin-email" type="email" autocomplete="username" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="signin-password">Password</label>
+          <input id="signin-password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+        </div>
+        <ProblemAlert problem={submit.problem} />
+        <button type="submit" class="primary" disabled={submit.busy} aria-busy={submit.busy}>
+          {submit.busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+      <p>
+        No account yet? <Link href={`/register${search ? `?${search}` : ''}`}>Register</Link>
+      </p>
+    </section>
+  );
+}
+
+export function Register() {
+  useTitle('Register');
+  const [, navigate] = useLocation();
+  const search = useSearch();
+  const [username, setUsername] = useState('');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const submit = useAction(async () => {
+    await call(api.POST('/api/auth/register', { body: { username, email, password } }));
+    await logIn(email, password);
+    navigate(safeNext(search), { replace: true });
+  });
+  return (
+    <section class="auth-card" aria-labelledby="register-title">
+      <h1 id="register-title">Create an account</h1>
+      <form onSubmit={(e) => (e.preventDefault(), void submit.run())}>
+        <div class="field">
+          <label for="register-username">Username</label>
+          <input id="register-username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="register-email">Email</label>
+          <input id="register-email" type="email" autocomplete="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="register-password">Password</label>
+          <input
+            id="register-password"
+            type="password"
+            autocomplete="new-password"
+            required
+            aria-describedby="register-password-hint"
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
+          <small id="register-password-hint" class="hint">
+            At least 8 characters.
+          </small>
+        </div>
+        <ProblemAlert problem={submit.problem} />
+        <button type="submit" class="primary" disabled={submit.busy} aria-busy={submit.busy}>
+          {submit.busy ? 'Creating account…' : 'Register'}
+        </button>
+      </form>
+      <p>
+        Already registered? <Link href={`/signin${search ? `?${search}` : ''}`}>Sign in</Link>
+      </p>
+    </section>
+  );
+}

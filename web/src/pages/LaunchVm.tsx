@@ -1,0 +1,213 @@
+import { useEffect, useState } from 'preact/hooks';
+import { Link, useLocation } from 'wouter-preact';
+import { api, call, idempotencyKey, problemOf, refreshMe, type Problem, type Schemas } from '../api';
+import { MetadataRows, type MetadataRow } from '../components/MetadataRows';
+import { ConfirmDialog, Field, ProblemAlert, Spinner } from '../components/ui';
+import { formatMb } from '../format';
+import { useAction, useLoad, useTitle } from '../hooks';
+
+const LIMITS = __VM_LIMITS__;
+// Browsers compile `pattern` with the v flag, where a literal hyphen in a class must be escaped.
+const NAME_PATTERN = LIMITS.name.pattern.replace(/-\]/g, '\\-]');
+type Quota = Schemas['QuotaResponseDto'];
+
+function inRange(n: number, { min, max }: { min: number; max: number }): boolean {
+  return Number.isInteger(n) && n >= min && n <= max;
+}
+
+export function LaunchVm() {
+  useTitle('Launch a VM');
+  const [, navigate] = useLocation();
+  const catalog = useLoad(
+    async (signal) => {
+      const [os, keys] = await Promise.all([
+        call(api.GET('/api/vms/os-types', { signal })),
+        call(api.GET('/api/ssh-keys', { params: { query: { limit: 100 } }, signal })),
+      ]);
+      return { osTypes: os.os_types, keys: keys.items };
+    },
+    [],
+  );
+  const [name, setName] = useState('');
+  const [osType, setOsType] = useState('');
+  const [ramMb, setRamMb] = useState(1024);
+  const [diskGb, setDiskGb] = useState(20);
+  const [cores, setCores] = useState(2);
+  const [keyIds, setKeyIds] = useState<string[]>([]);
+  const [metadata, setMetadata] = useState<MetadataRow[]>([]);
+  const [quota, setQuota] = useState<Quota | null>(null);
+  const [quotaProblem, setQuotaProblem] = useState<Problem | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const [key, setKey] = useState(idempotencyKey);
+
+  useEffect(() => {
+    if (!osType && catalog.data?.osTypes.length) setOsType(catalog.data.osTypes.includes('ubuntu-22.04') ? 'ubuntu-22.04' : catalog.data.osTypes[0]);
+  }, [catalog.data]);
+
+  // Live cost: ask quota-check (debounced) whenever the size changes.
+  const sizeValid = inRange(ramMb, LIMITS.ram_mb) && inRange(diskGb, LIMITS.disk_gb) && inRange(cores, LIMITS.cpu_cores);
+  useEffect(() => {
+    if (!sizeValid) {
+      setQuota(null);
+      return;
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      call(api.POST('/api/vms/quota-check', { body: { os_type: osType || undefined, ram_mb: ramMb, disk_gb: diskGb, cpu_cores: cores }, signal: controller.signal }))
+        .then((q) => (setQuota(q), setQuotaProblem(null)))
+        .catch((err: unknown) => {
+          if (!controller.signal.aborted) setQuotaProblem(problemOf(err));
+        });
+    }, 250);
+    return () => (clearTimeout(timer), controller.abort());
+  }, [osType, ramMb, diskGb, cores, sizeValid]);
+
+  const metadataObject = Object.fromEntries(metadata.filter((r) => r.key.trim()).map((r) => [r.key.trim(), r.value]));
+  const create = useAction(async () => {
+    const vm = await call(
+      api.POST('/api/vms', {
+        params: { header: { 'Idempotency-Key': key } },
+        body: {
+          name,
+          os_type: osType,
+          ram_mb: ramMb,
+          disk_gb: diskGb,
+          cpu_cores: cores,
+          ...(Object.keys(metadataObject).length ? { metadata: metadataObject } : {}),
+          ...(keyIds.length ? { ssh_key_ids: keyIds } : {}),
+        },
+      }),
+    );
+    void refreshMe();
+    navigate(`/vms/${vm.id}`);
+  });
+
+  const number = (set: (n: number) => void) => (e: Event) => set((e.currentTarget as HTMLInputElement).valueAsNumber);
+
+  if (catalog.loading && !catalog.data) return <Spinner label="Loading the OS catalog…" />;
+  return (
+    <section aria-labelledby="launch-title">
+      <h1 id="launch-title">Launch a VM</h1>
+      <ProblemAlert problem={catalog.problem} />
+      <form
+        class="launch"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.setProblem(null);
+          setKey(idempotencyKey());
+          setConfirming(true);
+        }}
+      >
+        <div class="launch-fields">
+          <Field label="Name" hint="Lowercase letters, digits and inner hyphens; unique among your VMs.">
+            {(id, hint) => (
+              <input id={id} aria-describedby={hint} required pattern={NAME_PATTERN} maxLength={LIMITS.name.maxLength} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+            )}
+          </Field>
+          <Field label="Operating system">
+            {(id) => (
+              <select id={id} required value={osType} onChange={(e) => setOsType(e.currentTarget.value)}>
+                {catalog.data?.osTypes.map((os) => (
+                  <option value={os}>{os}</option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <Field label="Memory (MB)" hint={`${LIMITS.ram_mb.min}–${LIMITS.ram_mb.max} MB`}>
+            {(id, hint) => (
+              <input id={id} aria-describedby={hint} type="number" inputMode="numeric" required min={LIMITS.ram_mb.min} max={LIMITS.ram_mb.max} step={1} value={ramMb} onInput={number(setRamMb)} />
+            )}
+          </Field>
+          <Field label="Disk (GB)" hint={`${LIMITS.disk_gb.min}–${LIMITS.disk_gb.max} GB`}>
+            {(id, hint) => (
+              <input id={id} aria-describedby={hint} type="number" inputMode="numeric" required min={LIMITS.disk_gb.min} max={LIMITS.disk_gb.max} step={1} value={diskGb} onInput={number(setDiskGb)} />
+            )}
+          </Field>
+          <Field label="CPU cores" hint={`${LIMITS.cpu_cores.min}–${LIMITS.cpu_cores.max}`}>
+            {(id, hint) => (
+              <input id={id} aria-describedby={hint} type="number" inputMode="numeric" required min={LIMITS.cpu_cores.min} max={LIMITS.cpu_cores.max} step={1} value={cores} onInput={number(setCores)} />
+            )}
+          </Field>
+          <fieldset>
+            <legend>SSH keys</legend>
+            {catalog.data?.keys.length ? (
+              catalog.data.keys.map((k) => (
+                <div class="field inline checkbox" key={k.id}>
+                  <input
+                    id={`key-${k.id}`}
+                    type="checkbox"
+                    checked={keyIds.includes(k.id)}
+                    onChange={(e) => setKeyIds(e.currentTarget.checked ? [...keyIds, k.id] : keyIds.filter((id) => id !== k.id))}
+                  />
+                  <label for={`key-${k.id}`}>
+                    {k.name} <span class="muted">{k.fingerprint}</span>
+                  </label>
+                </div>
+              ))
+            ) : (
+              <p class="muted">
+                No SSH keys. <Link href="/ssh-keys">Add one</Link> to log in to your VMs.
+              </p>
+            )}
+          </fieldset>
+          <fieldset>
+            <legend>Metadata</legend>
+            <MetadataRows idPrefix="launch-meta" rows={metadata} onChange={setMetadata} />
+          </fieldset>
+        </div>
+        <aside class="cost-panel" aria-labelledby="cost-title" aria-live="polite">
+          <h2 id="cost-title">Cost</h2>
+          {!sizeValid && <p class="muted">Enter a size within the limits to see its cost.</p>}
+          {sizeValid && !quota && !quotaProblem && <Spinner label="Pricing…" />}
+          <ProblemAlert problem={quotaProblem} />
+          {sizeValid && quota && (
+            <dl class="cost">
+              <dt>This VM</dt>
+              <dd data-testid="cost">{quota.cost} credits</dd>
+              <dt>Your balance</dt>
+              <dd>{quota.balance}</dd>
+              <dt>Balance after</dt>
+              <dd class={quota.sufficient ? '' : 'negative'}>{quota.balance_after}</dd>
+            </dl>
+          )}
+          {quota && !quota.sufficient && (
+            <p class="warning" role="status">
+              Not enough credits for this size.
+            </p>
+          )}
+          <button type="submit" class="primary">
+            Review and launch
+          </button>
+        </aside>
+      </form>
+      <ConfirmDialog
+        open={confirming}
+        title="Launch this VM?"
+        confirmLabel={create.busy ? 'Launching…' : 'Launch'}
+        busy={create.busy}
+        onCancel={() => setConfirming(false)}
+        onConfirm={() => void create.run()}
+      >
+        <dl class="summary">
+          <dt>Name</dt>
+          <dd>{name}</dd>
+          <dt>OS</dt>
+          <dd>{osType}</dd>
+          <dt>Size</dt>
+          <dd>
+            {formatMb(ramMb)} RAM · {diskGb} GB disk · {cores} {cores === 1 ? 'core' : 'cores'}
+          </dd>
+          <dt>Cost</dt>
+          <dd data-testid="confirm-cost">{quota ? `${quota.cost} credits` : '…'}</dd>
+          {quota && (
+            <>
+              <dt>Balance after</dt>
+              <dd>{quota.balance_after}</dd>
+            </>
+          )}
+        </dl>
+        <ProblemAlert problem={create.problem} />
+      </ConfirmDialog>
+    </section>
+  );
+}

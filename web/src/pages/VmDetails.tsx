@@ -1,0 +1,271 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { Link } from 'wouter-preact';
+import { api, call, idempotencyKey, type Vm, type VmAction, type VmEvent } from '../api';
+import { MetadataRows, rowsFrom, valueFrom, type MetadataRow } from '../components/MetadataRows';
+import { MetricChart } from '../components/MetricChart';
+import { ConfirmDialog, isTransitional, ProblemAlert, Spinner, StatusBadge } from '../components/ui';
+import { useUserEvents } from '../events';
+import { formatDuration, formatMb, formatTime } from '../format';
+import { useAction, useLoad, useTicker, useTitle } from '../hooks';
+
+const ACTION_LABELS: Record<VmAction, string> = { start: 'Start', stop: 'Stop', restart: 'Restart', destroy: 'Destroy' };
+const RANGES = [
+  { label: 'Last hour', seconds: 3600 },
+  { label: 'Last 6 hours', seconds: 6 * 3600 },
+  { label: 'Last 24 hours', seconds: 86400 },
+  { label: 'Last 7 days', seconds: 7 * 86400 },
+];
+
+export function VmDetails({ id }: { id: string }) {
+  const vm = useLoad(async (signal) => ({ vm: await call(api.GET('/api/vms/{id}', { params: { path: { id } }, signal })), at: Date.now() }), [id]);
+  const events = useLoad((signal) => call(api.GET('/api/events', { params: { query: { vm_id: id, limit: 50 } }, signal })), [id]);
+  useTitle(vm.data ? vm.data.vm.name : 'VM');
+
+  useUserEvents((e) => {
+    if (e.vm_id !== id) return;
+    events.setData((page) => page && (page.items.some((x) => x.id === e.id) ? page : { ...page, items: [e, ...page.items] }));
+    vm.reload();
+  });
+
+  if (vm.problem && !vm.data) {
+    return (
+      <section>
+        <h1>VM</h1>
+        <ProblemAlert problem={vm.problem} />
+        <Link href="/vms">Back to your VMs</Link>
+      </section>
+    );
+  }
+  if (!vm.data) return <Spinner label="Loading the VM…" />;
+  const current = vm.data.vm;
+  return (
+    <section aria-labelledby="vm-title" class="vm-details">
+      <p class="crumbs">
+        <Link href="/vms">Your VMs</Link> /
+      </p>
+      <div class="page-head">
+        <h1 id="vm-title">{current.name}</h1>
+        <StatusBadge status={current.status} />
+      </div>
+      {isTransitional(current.status) && (
+        <div class="progress" role="status">
+          <progress aria-label={`${current.status} in progress`} />
+          <span>
+            {current.status === 'provisioning' ? 'Provisioning: this can take a few minutes on real hardware.' : `${current.status[0].toUpperCase()}${current.status.slice(1)}…`} The page updates by
+            itself.
+          </span>
+        </div>
+      )}
+      <ProblemAlert problem={vm.problem} />
+      <div class="grid">
+        <Overview vm={current} fetchedAt={vm.data.at} />
+        <Connection vm={current} />
+        <Actions vm={current} onChanged={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
+        <MetadataEditor vm={current} onSaved={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
+      </div>
+      <Metrics vmId={current.id} />
+      <section aria-labelledby="timeline-title" class="card">
+        <h2 id="timeline-title">Events</h2>
+        <ProblemAlert problem={events.problem} />
+        {events.data && <Timeline events={events.data.items} />}
+      </section>
+    </section>
+  );
+}
+
+function Overview({ vm, fetchedAt }: { vm: Vm; fetchedAt: number }) {
+  const now = useTicker(vm.status === 'running');
+  const uptime = vm.uptime_seconds + (vm.status === 'running' ? Math.max(0, (now - fetchedAt) / 1000) : 0);
+  return (
+    <section class="card" aria-labelledby="overview-title">
+      <h2 id="overview-title">Overview</h2>
+      <dl class="facts">
+        <dt>OS</dt>
+        <dd>{vm.os_type}</dd>
+        <dt>Size</dt>
+        <dd>
+          {formatMb(vm.ram_mb)} · {vm.disk_gb} GB · {vm.cpu_cores} {vm.cpu_cores === 1 ? 'core' : 'cores'}
+        </dd>
+        <dt>Cost</dt>
+        <dd>{vm.cost} credits</dd>
+        <dt>Uptime</dt>
+        <dd data-testid="uptime">{formatDuration(uptime)}</dd>
+        <dt>Created</dt>
+        <dd>{formatTime(vm.created_at)}</dd>
+      </dl>
+    </section>
+  );
+}
+
+function Connection({ vm }: { vm: Vm }) {
+  const [copied, setCopied] = useState<'yes' | 'no' | null>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(vm.ssh_command ?? '');
+      setCopied('yes');
+    } catch {
+      // No clipboard (a console served over plain http to another host): select it for Ctrl+C.
+      const field = document.getElementById('ssh-command') as HTMLInputElement | null;
+      field?.select();
+      setCopied('no');
+    }
+  };
+  return (
+    <section class="card" aria-labelledby="connection-title">
+      <h2 id="connection-title">Connection</h2>
+      <dl class="facts">
+        <dt>Address</dt>
+        <dd>{vm.ip_address ?? '—'}</dd>
+        <dt>SSH port</dt>
+        <dd>{vm.ssh_port ?? '—'}</dd>
+        <dt>Login user</dt>
+        <dd>{vm.ssh_user ?? '—'}</dd>
+      </dl>
+      {vm.ssh_command ? (
+        <div class="copy">
+          <label for="ssh-command">SSH command</label>
+          <div class="copy-row">
+            <input id="ssh-command" readOnly value={vm.ssh_command} onFocus={(e) => e.currentTarget.select()} />
+            <button type="button" class="secondary" onClick={() => void copy()}>
+              Copy
+            </button>
+          </div>
+          <span role="status" class="muted">
+            {copied === 'yes' ? 'Copied to the clipboard.' : copied === 'no' ? 'Selected: press Ctrl+C to copy.' : ''}
+          </span>
+        </div>
+      ) : (
+        <p class="muted">Connection details appear once the VM is running.</p>
+      )}
+      {vm.ssh_keys && vm.ssh_keys.length > 0 && (
+        <p class="muted">Keys installed: {vm.ssh_keys.map((k) => k.name).join(', ')}</p>
+      )}
+    </section>
+  );
+}
+
+function Actions({ vm, onChanged }: { vm: Vm; onChanged: (vm: Vm) => void }) {
+  const [confirmDestroy, setConfirmDestroy] = useState(false);
+  const act = useAction(async (action: VmAction) => {
+    const fresh = await call(api.POST('/api/vms/{id}/action', { params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } }, body: { action } }));
+    onChanged(fresh);
+  });
+  return (
+    <section class="card" aria-labelledby="actions-title">
+      <h2 id="actions-title">Actions</h2>
+      <div class="button-row">
+        {vm.allowed_actions.length === 0 && <p class="muted">No action is possible while the VM is {vm.status}.</p>}
+        {vm.allowed_actions.map((action) => (
+          <button
+            type="button"
+            key={action}
+            class={action === 'destroy' ? 'danger' : 'secondary'}
+            disabled={act.busy}
+            onClick={() => (action === 'destroy' ? setConfirmDestroy(true) : void act.run(action))}
+          >
+            {ACTION_LABELS[action]}
+          </button>
+        ))}
+      </div>
+      {act.busy && <Spinner label="Sending…" />}
+      {!confirmDestroy && <ProblemAlert problem={act.problem} />}
+      <ConfirmDialog
+        open={confirmDestroy}
+        title={`Destroy ${vm.name}?`}
+        confirmLabel="Destroy"
+        danger
+        busy={act.busy}
+        onCancel={() => setConfirmDestroy(false)}
+        onConfirm={() => void act.run('destroy').then((ok) => ok && setConfirmDestroy(false))}
+      >
+        <p>The machine and its disk are deleted. Its {vm.cost} credits are not refunded.</p>
+        <ProblemAlert problem={act.problem} />
+      </ConfirmDialog>
+    </section>
+  );
+}
+
+function MetadataEditor({ vm, onSaved }: { vm: Vm; onSaved: (vm: Vm) => void }) {
+  const original = (vm.metadata ?? {}) as Record<string, unknown>;
+  const [rows, setRows] = useState<MetadataRow[]>(() => rowsFrom(original));
+  const [saved, setSaved] = useState(false);
+  const originalJson = JSON.stringify(original);
+  useEffect(() => setRows(rowsFrom(original)), [originalJson]);
+  const save = useAction(async () => {
+    const next: Record<string, unknown> = {};
+    for (const r of rows) if (r.key.trim()) next[r.key.trim()] = valueFrom(r.value, original[r.key.trim()]);
+    // PATCH merges: send the changed keys, and null for each removed one.
+    const patch: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(next)) if (JSON.stringify(original[k]) !== JSON.stringify(v)) patch[k] = v;
+    for (const k of Object.keys(original)) if (!(k in next)) patch[k] = null;
+    const fresh = await call(api.PATCH('/api/vms/{id}', { params: { path: { id: vm.id } }, body: { metadata: patch } }));
+    onSaved(fresh);
+    setSaved(true);
+  });
+  return (
+    <section class="card" aria-labelledby="metadata-title">
+      <h2 id="metadata-title">Metadata</h2>
+      <form onSubmit={(e) => (e.preventDefault(), setSaved(false), void save.run())}>
+        <MetadataRows idPrefix="vm-meta" rows={rows} onChange={(r) => (setRows(r), setSaved(false))} />
+        <ProblemAlert problem={save.problem} />
+        <div class="button-row">
+          <button type="submit" class="primary" disabled={save.busy} aria-busy={save.busy}>
+            {save.busy ? 'Saving…' : 'Save metadata'}
+          </button>
+          <span role="status" class="muted">
+            {saved ? 'Saved.' : ''}
+          </span>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+function Metrics({ vmId }: { vmId: string }) {
+  const [range, setRange] = useState(RANGES[0].seconds);
+  const [generation, setGeneration] = useState(0);
+  const { from, to } = useMemo(() => {
+    const end = Date.now();
+    return { from: new Date(end - range * 1000).toISOString(), to: new Date(end).toISOString() };
+  }, [range, generation]);
+  return (
+    <section class="card" aria-labelledby="metrics-title">
+      <div class="page-head">
+        <h2 id="metrics-title">Resource usage</h2>
+        <div class="button-row">
+          <label for="metrics-range">Range</label>
+          <select id="metrics-range" value={range} onChange={(e) => setRange(Number(e.currentTarget.value))}>
+            {RANGES.map((r) => (
+              <option value={r.seconds}>{r.label}</option>
+            ))}
+          </select>
+          <button type="button" class="secondary small" onClick={() => setGeneration((g) => g + 1)}>
+            Refresh
+          </button>
+        </div>
+      </div>
+      <div class="charts">
+        <MetricChart vmId={vmId} name="cpu_percent" label="CPU" unit="%" from={from} to={to} />
+        <MetricChart vmId={vmId} name="memory_used_mb" label="Memory" unit="MB" from={from} to={to} />
+        <MetricChart vmId={vmId} name="disk_used_gb" label="Disk" unit="GB" from={from} to={to} />
+      </div>
+    </section>
+  );
+}
+
+export function Timeline({ events, showVm }: { events: VmEvent[]; showVm?: boolean }) {
+  if (events.length === 0) return <p class="muted">No events yet.</p>;
+  return (
+    <ol class="timeline">
+      {events.map((e) => (
+        <li key={e.id} class={`sev-${e.severity}`} data-action={e.action}>
+          <time dateTime={e.created_at}>{formatTime(e.created_at)}</time>
+          <span class={`severity severity-${e.severity}`}>{e.severity}</span>
+          <code>{e.action}</code>
+          <span>{e.message}</span>
+          {showVm && e.vm_id && <span class="muted">VM {e.vm_id.slice(0, 8)}</span>}
+        </li>
+      ))}
+    </ol>
+  );
+}

@@ -1,0 +1,139 @@
+import { Link, useSearchParams } from 'wouter-preact';
+import { api, call, type Schemas, type Vm, type VmStatus } from '../api';
+import { Pager, ProblemAlert, Spinner, StatusBadge, TableRegion } from '../components/ui';
+import { useUserEvents } from '../events';
+import { formatMb, formatTime } from '../format';
+import { useLoad, useTitle } from '../hooks';
+
+export const VM_STATUSES: VmStatus[] = ['provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting', 'destroying', 'destroyed', 'failed'];
+const PAGE_SIZE = 20;
+
+/** Filters and page live in the URL (?status=&destroyed=1&page=<cursor,...>), so reload and back keep them. */
+function useListParams() {
+  const [params, setParams] = useSearchParams();
+  const status = (params.get('status') ?? '') as VmStatus | '';
+  const includeDestroyed = params.get('destroyed') === '1';
+  const cursors: (string | undefined)[] = [undefined, ...(params.get('page')?.split(',').filter(Boolean) ?? [])];
+  const update = (next: { status?: VmStatus | ''; includeDestroyed?: boolean; cursors?: (string | undefined)[] }) => {
+    const p = new URLSearchParams();
+    const s = next.status ?? status;
+    if (s) p.set('status', s);
+    if (next.includeDestroyed ?? includeDestroyed) p.set('destroyed', '1');
+    const c = (next.cursors ?? [undefined]).slice(1).filter(Boolean);
+    if (c.length) p.set('page', c.join(','));
+    setParams(p);
+  };
+  return { status, includeDestroyed, cursors, update };
+}
+
+export function VmList() {
+  useTitle('Your VMs');
+  const { status, includeDestroyed, cursors, update } = useListParams();
+  const cursor = cursors[cursors.length - 1];
+  const page = useLoad(
+    (signal) =>
+      call(
+        api.GET('/api/vms', {
+          params: { query: { limit: PAGE_SIZE, status: status || undefined, include_destroyed: includeDestroyed || undefined, cursor } },
+          signal,
+        }),
+      ),
+    [status, includeDestroyed, cursor],
+  );
+
+  // Live status: any event about a VM on this page re-reads that VM; a new VM reloads the first page.
+  useUserEvents((e) => {
+    if (!e.vm_id) return;
+    const shown = page.data?.items.some((vm) => vm.id === e.vm_id);
+    if (shown) {
+      void call(api.GET('/api/vms/{id}', { params: { path: { id: e.vm_id } } }))
+        .then((fresh) => page.setData((p) => p && { ...p, items: p.items.map((vm) => (vm.id === fresh.id ? fresh : vm)) }))
+        .catch(() => undefined);
+    } else if (e.action === 'vm.create' && !cursor) {
+      page.reload();
+    }
+  });
+
+  return (
+    <section aria-labelledby="vms-title">
+      <div class="page-head">
+        <h1 id="vms-title">Your VMs</h1>
+        <Link href="/vms/new" class="button primary">
+          Launch a VM
+        </Link>
+      </div>
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter VMs">
+        <div class="field inline">
+          <label for="vm-status-filter">Status</label>
+          <select id="vm-status-filter" value={status} onChange={(e) => update({ status: e.currentTarget.value as VmStatus | '' })}>
+            <option value="">Any</option>
+            {VM_STATUSES.map((s) => (
+              <option value={s}>{s}</option>
+            ))}
+          </select>
+        </div>
+        <div class="field inline checkbox">
+          <input id="vm-destroyed-filter" type="checkbox" checked={includeDestroyed} onChange={(e) => update({ includeDestroyed: e.currentTarget.checked })} />
+          <label for="vm-destroyed-filter">Include destroyed</label>
+        </div>
+      </form>
+      <ProblemAlert problem={page.problem} />
+      {page.loading && !page.data && <Spinner label="Loading VMs…" />}
+      {page.data && page.data.items.length === 0 && (
+        <div class="empty">
+          {status || includeDestroyed || cursor ? (
+            <p>No VMs match these filters.</p>
+          ) : (
+            <>
+              <p>You have no VMs yet.</p>
+              <Link href="/vms/new" class="button primary">
+                Launch your first VM
+              </Link>
+            </>
+          )}
+        </div>
+      )}
+      {page.data && page.data.items.length > 0 && <VmTable vms={page.data.items} />}
+      <Pager label="VM list" cursors={cursors} next={page.data?.next_cursor} onPage={(c) => update({ cursors: c })} />
+    </section>
+  );
+}
+
+export function VmTable({ vms, admin }: { vms: (Vm | Schemas['AdminVmResponseDto'])[]; admin?: boolean }) {
+  return (
+    <TableRegion label="VMs">
+      <thead>
+        <tr>
+          <th scope="col">Name</th>
+          <th scope="col">Status</th>
+          {admin && <th scope="col">Owner</th>}
+          {admin && <th scope="col">Host</th>}
+          <th scope="col">OS</th>
+          <th scope="col">Size</th>
+          <th scope="col">Address</th>
+          <th scope="col">Cost</th>
+          <th scope="col">Created</th>
+        </tr>
+      </thead>
+      <tbody>
+        {vms.map((vm) => (
+          <tr key={vm.id} data-vm={vm.name}>
+            <td>{admin ? vm.name : <Link href={`/vms/${vm.id}`}>{vm.name}</Link>}</td>
+            <td>
+              <StatusBadge status={vm.status} />
+            </td>
+            {admin && 'owner' in vm && <td>{vm.owner ? `${vm.owner.username} (${vm.owner.email})` : vm.user_id}</td>}
+            {admin && 'host' in vm && <td>{vm.host ?? '—'}</td>}
+            <td>{vm.os_type}</td>
+            <td>
+              {formatMb(vm.ram_mb)} · {vm.disk_gb} GB · {vm.cpu_cores} {vm.cpu_cores === 1 ? 'core' : 'cores'}
+            </td>
+            <td>{vm.ip_address ? `${vm.ip_address}:${vm.ssh_port ?? 22}` : '—'}</td>
+            <td>{vm.cost}</td>
+            <td>{formatTime(vm.created_at)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </TableRegion>
+  );
+}

@@ -1,0 +1,143 @@
+import { useState } from 'preact/hooks';
+import { api, call, idempotencyKey, type Schemas } from '../../api';
+import { ConfirmDialog, Pager, ProblemAlert, Spinner, TableRegion } from '../../components/ui';
+import { signed } from '../../format';
+import { useAction, useLoad, useTitle } from '../../hooks';
+
+type User = Schemas['UserResponseDto'];
+
+export function AdminUsers() {
+  useTitle('Users');
+  const [emailPrefix, setEmailPrefix] = useState('');
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const cursor = cursors[cursors.length - 1];
+  const page = useLoad(
+    (signal) => call(api.GET('/api/admin/users', { params: { query: { limit: 20, cursor, email_prefix: emailPrefix.trim() || undefined } }, signal })),
+    [cursor, emailPrefix],
+  );
+  const [adjusting, setAdjusting] = useState<User | null>(null);
+  return (
+    <section aria-labelledby="users-title">
+      <h1 id="users-title">Users</h1>
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter users">
+        <div class="field inline">
+          <label for="user-email-filter">Email starts with</label>
+          <input id="user-email-filter" type="search" value={emailPrefix} onChange={(e) => (setEmailPrefix(e.currentTarget.value), setCursors([undefined]))} />
+        </div>
+      </form>
+      <ProblemAlert problem={page.problem} />
+      {page.loading && !page.data && <Spinner />}
+      {page.data && page.data.items.length === 0 && <p class="empty">No users match.</p>}
+      {page.data && page.data.items.length > 0 && (
+        <TableRegion label="Users">
+          <thead>
+            <tr>
+              <th scope="col">Username</th>
+              <th scope="col">Email</th>
+              <th scope="col">Role</th>
+              <th scope="col">Active</th>
+              <th scope="col" class="num">
+                Credits
+              </th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {page.data.items.map((u) => (
+              <tr key={u.id} data-user={u.email}>
+                <td>{u.username}</td>
+                <td>{u.email}</td>
+                <td>{u.role}</td>
+                <td>{u.is_active ? 'yes' : 'no'}</td>
+                <td class="num">{u.credits}</td>
+                <td>
+                  <button type="button" class="secondary small" onClick={() => setAdjusting(u)} aria-label={`Adjust credits of ${u.username}`}>
+                    Adjust credits
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </TableRegion>
+      )}
+      <Pager label="Users" cursors={cursors} next={page.data?.next_cursor} onPage={setCursors} />
+      {adjusting && (
+        <AdjustCredits
+          user={adjusting}
+          onClose={() => setAdjusting(null)}
+          onDone={(balance) => {
+            page.setData((p) => p && { ...p, items: p.items.map((u) => (u.id === adjusting.id ? { ...u, credits: balance } : u)) });
+            setAdjusting(null);
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+/** Amount + required reason, then a confirmation that shows the balance it leads to. */
+function AdjustCredits({ user, onClose, onDone }: { user: User; onClose: () => void; onDone: (balance: number) => void }) {
+  const [amount, setAmount] = useState('');
+  const [reason, setReason] = useState('');
+  const [step, setStep] = useState<'edit' | 'confirm'>('edit');
+  const [key] = useState(idempotencyKey);
+  const n = Number(amount);
+  const valid = Number.isInteger(n) && n !== 0 && reason.trim().length > 0;
+  const submit = useAction(async () => {
+    const row = await call(
+      api.POST('/api/admin/users/{id}/credits', { params: { path: { id: user.id }, header: { 'Idempotency-Key': key } }, body: { amount: n, reason: reason.trim() } }),
+    );
+    onDone(row.balance_after);
+  });
+  return (
+    <ConfirmDialog
+      open
+      title={step === 'edit' ? `Adjust credits of ${user.username}` : 'Confirm the adjustment'}
+      confirmLabel={step === 'edit' ? 'Review' : submit.busy ? 'Applying…' : `Apply ${signed(n)} credits`}
+      busy={submit.busy}
+      onCancel={onClose}
+      onConfirm={() => (step === 'edit' ? valid && setStep('confirm') : void submit.run())}
+    >
+      {step === 'edit' ? (
+        <>
+          <p>
+            Current balance: <strong>{user.credits}</strong>
+          </p>
+          <div class="field">
+            <label for="adjust-amount">Amount</label>
+            <input
+              id="adjust-amount"
+              type="number"
+              step={1}
+              required
+              aria-describedby="adjust-amount-hint"
+              value={amount}
+              onInput={(e) => setAmount(e.currentTarget.value)}
+            />
+            <small id="adjust-amount-hint" class="hint">
+              Whole credits, not zero; negative deducts.
+            </small>
+          </div>
+          <div class="field">
+            <label for="adjust-reason">Reason</label>
+            <textarea id="adjust-reason" required maxLength={500} rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+          </div>
+        </>
+      ) : (
+        <>
+          <p>
+            {n > 0 ? 'Add' : 'Deduct'} <strong>{Math.abs(n)}</strong> credits {n > 0 ? 'to' : 'from'} <strong>{user.username}</strong> ({user.email}): balance{' '}
+            {user.credits} → <strong data-testid="adjust-new-balance">{user.credits + n}</strong>.
+          </p>
+          <p>Reason: {reason}</p>
+          <button type="button" class="secondary small" onClick={() => setStep('edit')} disabled={submit.busy}>
+            Back
+          </button>
+        </>
+      )}
+      <ProblemAlert problem={submit.problem} />
+    </ConfirmDialog>
+  );
+}
