@@ -2,7 +2,11 @@ import { createVmPlatformClient, type components } from '@vm-platform/sdk';
 import { currentToken, me, session, signOut } from './session';
 
 export type Schemas = components['schemas'];
-export type Problem = Schemas['ProblemDto'];
+/** Every problem the API documents (one schema per code). */
+export type ApiProblemBody = Schemas[Extract<keyof Schemas, `${string}Problem`>];
+type FieldErrors = Schemas['RequestValidationProblem']['errors'];
+/** What the console shows: an API problem, or one of its own (network down) in the same shape. */
+export type Problem = Pick<ApiProblemBody, 'title' | 'detail'> & { status: number; code: string; errors?: FieldErrors; request_id?: string };
 export type Vm = Schemas['VmResponseDto'];
 export type VmStatus = Schemas['VmStatus'];
 export type VmAction = Schemas['VmAction'];
@@ -30,17 +34,16 @@ export class ApiProblem extends Error {
 
 function networkProblem(err: unknown): Problem {
   return {
-    type: 'about:blank',
     title: 'Network error',
     status: 0,
     code: 'network.unreachable',
     detail: `The server could not be reached (${err instanceof Error ? err.message : String(err)}). Check your connection and try again.`,
-  } as Problem;
+  };
 }
 
 function asProblem(error: unknown, response: Response): Problem {
-  if (error && typeof error === 'object' && 'title' in error) return error as Problem;
-  return { type: 'about:blank', title: response.statusText || 'Request failed', status: response.status, code: 'http.error', detail: `The server answered ${response.status}.` } as Problem;
+  if (error && typeof error === 'object' && 'title' in error && 'code' in error) return error as ApiProblemBody;
+  return { title: response.statusText || 'Request failed', status: response.status, code: 'http.error', detail: `The server answered ${response.status}.` };
 }
 
 /**
@@ -62,7 +65,7 @@ export async function call<T>(request: Promise<{ data?: T; error?: unknown; resp
 export function problemOf(err: unknown): Problem | null {
   if (err instanceof ApiProblem) return err.problem;
   if (err instanceof DOMException && err.name === 'AbortError') return null;
-  return { type: 'about:blank', title: 'Something went wrong', status: 0, code: 'client.error', detail: err instanceof Error ? err.message : String(err) } as Problem;
+  return { title: 'Something went wrong', status: 0, code: 'client.error', detail: err instanceof Error ? err.message : String(err) };
 }
 
 export async function refreshMe(): Promise<void> {
