@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'preact/hooks';
-import uPlot from 'uplot';
+import type uPlot from 'uplot';
 import { api, call, type Schemas } from '../api';
 import { useLoad } from '../hooks';
 import { ProblemAlert } from './ui';
@@ -40,9 +40,23 @@ function Plot({ series, unit, label, from, to }: { series: Series; unit: string;
   useEffect(() => {
     const el = box.current;
     if (!el) return;
+    let cancelled = false;
+    let cleanup = () => {};
+    // uPlot is loaded with the first chart (its own chunk), not with every page.
+    void import('uplot').then(({ default: UPlot }) => {
+      if (!cancelled) cleanup = draw(UPlot, el);
+    });
+    return () => {
+      cancelled = true;
+      cleanup();
+    };
+  }, [series, unit, label, from, to]);
+  return <div ref={box} class="plot" role="img" aria-label={`${label} over time in ${unit}: ${series.points.length} points`} />;
+
+  function draw(UPlot: typeof uPlot, el: HTMLDivElement): () => void {
     const xs = series.points.map((p) => Date.parse(p.t) / 1000);
     const data: uPlot.AlignedData = [xs, series.points.map((p) => p.avg), series.points.map((p) => p.max)];
-    const plot = new uPlot(
+    const plot = new UPlot(
       {
         width: el.clientWidth || 300,
         height: 180,
@@ -57,6 +71,5 @@ function Plot({ series, unit, label, from, to }: { series: Series; unit: string;
     const resize = new ResizeObserver(() => plot.setSize({ width: el.clientWidth, height: 180 }));
     resize.observe(el);
     return () => (resize.disconnect(), plot.destroy());
-  }, [series, unit, label, from, to]);
-  return <div ref={box} class="plot" role="img" aria-label={`${label} over time in ${unit}: ${series.points.length} points`} />;
+  }
 }
