@@ -229,6 +229,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/vms/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your VM quota: limits and what your VMs use
+         * @description Limits per resource (0 = no limit) and the use of your VMs that are not destroyed: the headroom a create has.
+         */
+        get: operations["getVmQuota"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/vms/quota-check": {
         parameters: {
             query?: never;
@@ -791,6 +811,25 @@ export interface components {
              */
             os_types: string[];
         };
+        QuotaUsageDto: {
+            /**
+             * @description 0 means no limit
+             * @example {
+             *       "vms": 10,
+             *       "cpu_cores": 64,
+             *       "ram_mb": 131072
+             *     }
+             */
+            limits: Record<string, never>;
+            /**
+             * @example {
+             *       "vms": 2,
+             *       "cpu_cores": 4,
+             *       "ram_mb": 2048
+             *     }
+             */
+            used: Record<string, never>;
+        };
         QuotaCheckDto: {
             /**
              * @description Memory in MiB.
@@ -1048,25 +1087,6 @@ export interface components {
             items: components["schemas"]["UserResponseDto"][];
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
-        };
-        QuotaUsageDto: {
-            /**
-             * @description 0 means no limit
-             * @example {
-             *       "vms": 10,
-             *       "cpu_cores": 64,
-             *       "ram_mb": 131072
-             *     }
-             */
-            limits: Record<string, never>;
-            /**
-             * @example {
-             *       "vms": 2,
-             *       "cpu_cores": 4,
-             *       "ram_mb": 2048
-             *     }
-             */
-            used: Record<string, never>;
         };
         AdminUserDetailDto: {
             /** Format: uuid */
@@ -4008,6 +4028,66 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OsTypesResponseDto"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    getVmQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your limits and current use */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaUsageDto"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */

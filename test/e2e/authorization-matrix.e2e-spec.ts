@@ -41,6 +41,7 @@ const MATRIX: Record<string, Row> = {
   'GET /api/credits/transactions': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/events': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/vms/os-types': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  'GET /api/vms/quota': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   'POST /api/vms/quota-check': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 }, body: () => spec },
   'POST /api/vms': { expect: { anonymous: 401, stranger: 202, owner: 202, admin: 202 }, body: () => ({ name: `mx${++n}`, ...spec }) },
   'GET /api/vms': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM_OPTIONS, describeInBrowser, ensureWebBuilt } from '../support/browser';
+import { CHROMIUM_OPTIONS, describeInBrowser } from '../support/browser';
+import { ensureWebBuilt } from '../support/build';
 import { eventually } from '../support/factories';
 import { listen } from '../support/sse';
 import { sshKeygen } from '../support/ssh-keygen';
@@ -30,7 +31,16 @@ beforeAll(async () => {
   ctx = await createTestApp({
     captureLogs: logs,
     // Slow enough that the page shows provisioning/stopping/starting before the simulator finishes.
-    env: { SIMULATOR_DELAY_MS: 2500, ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, EVENT_STREAMS_PER_USER: 20 },
+    env: {
+      SIMULATOR_DELAY_MS: 2500,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      EVENT_STREAMS_PER_USER: 20,
+      // Limits, so the launch form has quota headroom to show (none is reached here).
+      QUOTA_MAX_VMS: 5,
+      QUOTA_MAX_CPU_CORES: 16,
+      QUOTA_MAX_RAM_MB: 16384,
+    },
   });
   baseUrl = await listen(ctx);
 }, 120_000);
@@ -182,6 +192,8 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await page.getByLabel('Disk (GB)').fill('20');
     await page.getByLabel('CPU cores').fill('2');
     await page.getByTestId('cost').filter({ hasText: '34 credits' }).waitFor();
+    // Quota headroom from GET /api/vms/quota: what this VM would bring the use to.
+    expect(await page.getByTestId('headroom').innerText()).toBe('VMs\n1 of 5\nCPU cores\n2 of 16\nMemory (MB)\n1024 of 16384');
     await audit(page, 'launch');
     await page.getByRole('button', { name: 'Review and launch' }).click();
     const dialog = page.getByRole('dialog', { name: 'Launch this VM?' });

@@ -63,6 +63,10 @@ describe('resource quotas (e2e)', () => {
     await ctx.http.post('/api/vms').set(user.auth).send({ name: 'o5', ...small }).expect(403);
     const detail = await ctx.http.get(`/api/admin/users/${user.id}`).set(admin.auth).expect(200);
     expect(detail.body.quota).toEqual({ limits: { vms: 5, cpu_cores: 0, ram_mb: 4096 }, used: { vms: 5, cpu_cores: 5, ram_mb: 2560 } });
+    // The user reads the same about themselves (the console's launch form shows the headroom).
+    const own = await ctx.http.get('/api/vms/quota').set(user.auth).expect(200);
+    expect(own.body).toEqual(detail.body.quota);
+    await ctx.http.get('/api/vms/quota').expect(401);
     await ctx.http.patch(`/api/admin/users/${user.id}`).set(admin.auth).send({ quotas: { vms: null, cpu_cores: null } }).expect(200);
     const back = await ctx.http.get(`/api/admin/users/${user.id}`).set(admin.auth).expect(200);
     expect(back.body.quota.limits).toEqual({ vms: 3, cpu_cores: 4, ram_mb: 4096 });

@@ -10,6 +10,7 @@ import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.intercepto
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } from './dto/vm-response.dto';
 import { CreateVmDto, ListVmsQueryDto, OsTypesResponseDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
+import { QuotaUsageDto } from './quotas';
 import { VmsService } from './vms.service';
 import { VM_ERRORS } from './vms.errors';
 import { CREDIT_ERRORS } from '../credits/credits.errors';
@@ -29,6 +30,18 @@ export class VmsController {
   @ApiAuth()
   osTypes(): OsTypesResponseDto {
     return { os_types: this.vms.osTypes() };
+  }
+
+  @Get('quota')
+  @ApiOperation({
+    operationId: 'getVmQuota',
+    summary: 'Your VM quota: limits and what your VMs use',
+    description: 'Limits per resource (0 = no limit) and the use of your VMs that are not destroyed: the headroom a create has.',
+  })
+  @ApiOkResponse({ type: QuotaUsageDto, description: 'Your limits and current use' })
+  @ApiAuth()
+  quota(@CurrentUser() user: AuthUser): Promise<QuotaUsageDto> {
+    return this.vms.quotaUsageOf(user.id);
   }
 
   @Post('quota-check')

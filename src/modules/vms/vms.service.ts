@@ -88,6 +88,12 @@ export class VmsService {
     return { limits: this.quotaLimits(quotaOverridesOf(user)), used: await this.quotaUsed(user.id, this.vms.manager) };
   }
 
+  /** The same for a user known by id (GET /api/vms/quota: the caller's own). */
+  async quotaUsageOf(userId: string): Promise<QuotaUsageDto> {
+    const [overrides, used] = await Promise.all([this.users.quotaOverrides(userId), this.quotaUsed(userId, this.vms.manager)]);
+    return { limits: this.quotaLimits(overrides), used };
+  }
+
   /**
    * OpenStack-style quotas beside credits. Called after the debit has locked the user's row, so
    * concurrent creates of one user are checked one after another and cannot overshoot together.

@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { Link, useLocation } from 'wouter-preact';
 import { api, call, idempotencyKey, problemOf, refreshMe, type Problem, type Schemas } from '../api';
@@ -10,6 +11,34 @@ const LIMITS = __VM_LIMITS__;
 // Browsers compile `pattern` with the v flag, where a literal hyphen in a class must be escaped.
 const NAME_PATTERN = LIMITS.name.pattern.replace(/-\]/g, '\\-]');
 type Quota = Schemas['QuotaResponseDto'];
+type QuotaUsage = Schemas['QuotaUsageDto'];
+type Resource = keyof QuotaUsage['limits'];
+
+const RESOURCE_LABELS: Record<Resource, string> = { vms: 'VMs', cpu_cores: 'CPU cores', ram_mb: 'Memory (MB)' };
+
+/** Quota headroom: for each limited resource, what this VM would bring the use to. */
+function Headroom({ usage, requested }: { usage: QuotaUsage; requested: Record<Resource, number> }) {
+  const limited = (Object.keys(RESOURCE_LABELS) as Resource[]).filter((r) => usage.limits[r] > 0);
+  if (limited.length === 0) return <p class="muted">No quota limits on your account.</p>;
+  return (
+    <>
+      <h3 class="subhead">Quota after this VM</h3>
+      <dl class="cost" data-testid="headroom">
+        {limited.map((r) => {
+          const after = usage.used[r] + (Number.isFinite(requested[r]) ? requested[r] : 0);
+          return (
+            <Fragment key={r}>
+              <dt>{RESOURCE_LABELS[r]}</dt>
+              <dd class={after > usage.limits[r] ? 'negative' : ''}>
+                {after} of {usage.limits[r]}
+              </dd>
+            </Fragment>
+          );
+        })}
+      </dl>
+    </>
+  );
+}
 
 function inRange(n: number, { min, max }: { min: number; max: number }): boolean {
   return Number.isInteger(n) && n >= min && n <= max;
@@ -20,11 +49,12 @@ export function LaunchVm() {
   const [, navigate] = useLocation();
   const catalog = useLoad(
     async (signal) => {
-      const [os, keys] = await Promise.all([
+      const [os, keys, quota] = await Promise.all([
         call(api.GET('/api/vms/os-types', { signal })),
         call(api.GET('/api/ssh-keys', { params: { query: { limit: 100 } }, signal })),
+        call(api.GET('/api/vms/quota', { signal })),
       ]);
-      return { osTypes: os.os_types, keys: keys.items };
+      return { osTypes: os.os_types, keys: keys.items, quota };
     },
     [],
   );
@@ -170,6 +200,7 @@ export function LaunchVm() {
               <dd class={quota.sufficient ? '' : 'negative'}>{quota.balance_after}</dd>
             </dl>
           )}
+          {catalog.data && <Headroom usage={catalog.data.quota} requested={{ vms: 1, cpu_cores: cores, ram_mb: ramMb }} />}
           {quota && !quota.sufficient && (
             <p class="warning" role="status">
               Not enough credits for this size.
