@@ -1,7 +1,5 @@
 import { describe } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { LaunchOptions } from 'playwright-core';
 
 /** Debian's chromium (CI installs it in .ci/run); playwright-core drives it and downloads nothing. */
@@ -34,20 +32,3 @@ export const CHROMIUM_OPTIONS: LaunchOptions = {
     '--disable-sync',
   ],
 };
-
-const ROOT = process.cwd();
-
-export function newestMtime(path: string): number {
-  if (!existsSync(path)) return 0;
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((entry) => newestMtime(join(path, entry))));
-}
-
-/** Builds the web console into dist/web (vite) when it is missing or older than its sources. */
-export function ensureWebBuilt(): void {
-  const index = join(ROOT, 'dist/web/index.html');
-  const sources = Math.max(newestMtime(join(ROOT, 'web')), newestMtime(join(ROOT, 'sdk')), newestMtime(join(ROOT, 'openapi.json')));
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-}

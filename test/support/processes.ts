@@ -7,7 +7,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/database/embedded-postgres';
-import { ensureWebBuilt, newestMtime } from './browser';
+import { newestMtime } from './build';
 
 /**
  * Real processes for the tests that are about processes (outages, signals, boot races): the
@@ -22,7 +22,10 @@ Logger.overrideLogger(['warn', 'error', 'fatal']);
 
 let built = false;
 
-/** Builds dist/ (nest build, then the web console) when any source is newer than it, once per test run. */
+/**
+ * Builds dist/ (nest build) when any source is newer than it, once per test run. That empties dist/web
+ * too: the processes started here do not need the console (console.e2e-spec.ts builds it itself).
+ */
 export function ensureBuilt(): void {
   if (built) return;
   const main = join(ROOT, 'dist/src/main.js');
@@ -30,8 +33,6 @@ export function ensureBuilt(): void {
   if (!existsSync(main) || statSync(main).mtimeMs < sources) {
     execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build'], { cwd: ROOT, stdio: 'inherit' });
   }
-  // nest build empties dist/, the console's folder included.
-  ensureWebBuilt();
   built = true;
 }
 
