@@ -112,6 +112,25 @@ describe('auth and users (e2e)', () => {
       expect(JSON.stringify(events)).not.toContain('not-the-password');
     });
 
+    it('checks the body before signing in: missing, empty or malformed fields are a 400 with field errors and record no login attempt', async () => {
+      const bodies = [{}, { email: 'ada@example.com' }, { email: 'ada@example.com', password: '' }, { email: 'not-an-email', password: 'x' }, { email: 'ada@example.com', password: 'x', role: 'admin' }];
+      for (const body of bodies) {
+        const res = await ctx.http.post('/api/auth/login').send(body).expect(400);
+        expect(res.body.code).toBe('request.validation');
+        expect(res.body.errors.length).toBeGreaterThan(0);
+      }
+      const rows = await ctx.db.query(`SELECT 1 FROM events WHERE action = 'auth.login_failed' AND details->>'email' = 'ada@example.com'`);
+      expect(rows).toHaveLength(0);
+    });
+
+    it('signs in with the trimmed, case-insensitive email and records the caller\'s address', async () => {
+      const user = await newUser(ctx);
+      await ctx.http.post('/api/auth/login').send({ email: `  ${user.email.toUpperCase()} `, password: user.password }).expect(200);
+      const rows = await ctx.db.query(`SELECT details FROM events WHERE action = 'auth.login' AND user_id = $1 ORDER BY created_at`, [user.id]);
+      expect(rows).toHaveLength(2);
+      expect(rows[1].details.ip).toEqual(expect.stringMatching(/127\.0\.0\.1/));
+    });
+
     it('records successful logins as auth events', async () => {
       const user = await newUser(ctx);
       const rows = await ctx.db.query(`SELECT 1 FROM events WHERE action = 'auth.login' AND user_id = $1`, [user.id]);

@@ -1,8 +1,11 @@
-import { Body, Controller, HttpCode, Ip, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
+import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
 import { Public } from './auth.decorators';
+import type { User } from '../users/entities/user.entity';
 import { AuthService } from './auth.service';
+import { LocalAuthGuard } from './local.strategy';
 import { LoginDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { ApiProblems } from '../../common/problem-responses';
 import { AUTH_ERRORS } from './auth.errors';
@@ -31,7 +34,9 @@ export class AuthController {
   @ApiOperation({ operationId: 'login', summary: 'Exchange email and password for a bearer token' })
   @ApiOkResponse({ type: TokenResponseDto, description: 'A bearer token for the Authorization header' })
   @ApiProblems(AUTH_ERRORS.of('auth.invalid_credentials'))
-  login(@Body() dto: LoginDto, @Ip() ip: string): Promise<TokenResponseDto> {
-    return this.auth.login(dto, ip);
+  @ApiBody({ type: LoginDto })
+  @UseGuards(LocalAuthGuard)
+  login(@Req() req: Request & { user: User }): Promise<TokenResponseDto> {
+    return this.auth.issueToken(req.user);
   }
 }

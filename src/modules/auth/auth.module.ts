@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
+import { PassportModule } from '@nestjs/passport';
 import { CreditsModule } from '../credits/credits.module';
 import { EventsModule } from '../events/events.module';
 import { UsersModule } from '../users/users.module';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { JwtAuthGuard } from './jwt-auth.guard';
+import { LocalStrategy } from './local.strategy';
 import { JwtSecret, JwtSecretModule } from './jwt-secret';
 import { RolesGuard } from './roles.guard';
 
@@ -16,6 +18,7 @@ import { RolesGuard } from './roles.guard';
     CreditsModule,
     EventsModule,
     JwtSecretModule,
+    PassportModule,
     JwtModule.registerAsync({
       imports: [JwtSecretModule],
       inject: [JwtSecret],
@@ -25,6 +28,7 @@ import { RolesGuard } from './roles.guard';
   controllers: [AuthController],
   providers: [
     AuthService,
+    LocalStrategy,
     // Order matters: authenticate first, then check roles.
     { provide: APP_GUARD, useClass: JwtAuthGuard },
     { provide: APP_GUARD, useClass: RolesGuard },

@@ -10,7 +10,7 @@ import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
 import { User, UserRole } from '../users/entities/user.entity';
 import { UsersService } from '../users/users.service';
-import { LoginDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
+import { RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { AUTH_ERRORS } from './auth.errors';
 import { USER_ERRORS } from '../users/users.errors';
 
@@ -92,16 +92,17 @@ export class AuthService implements OnApplicationBootstrap {
     return USER_ERRORS.error(field === 'email' ? 'user.email_taken' : 'user.username_taken', `That ${field} is already registered`);
   }
 
-  async login(dto: LoginDto, ip?: string): Promise<TokenResponseDto> {
-    const user = await this.users.findByEmailWithHash(dto.email);
+  /** The active user with this email and password (passport-local's verify step), else 401; both outcomes are audited. */
+  async verifyCredentials(email: string, password: string, ip?: string): Promise<User> {
+    const user = await this.users.findByEmailWithHash(email);
     this.dummyHash ??= argon2.hash('not-a-real-password', HASH_OPTIONS);
     const hash = user?.passwordHash ?? (await this.dummyHash);
-    const valid = await argon2.verify(hash, dto.password).catch(() => false);
+    const valid = await argon2.verify(hash, password).catch(() => false);
     if (!user || !valid || !user.isActive) {
       await this.events.record(this.dataSource.manager, {
         action: 'auth.login_failed',
         message: 'Failed login attempt',
-        details: { email: dto.email.toLowerCase(), ip, reason: !user ? 'unknown_email' : !valid ? 'bad_password' : 'inactive' },
+        details: { email: email.toLowerCase(), ip, reason: !user ? 'unknown_email' : !valid ? 'bad_password' : 'inactive' },
         userId: user?.id ?? null,
       });
       throw AUTH_ERRORS.error('auth.invalid_credentials', 'Email or password is incorrect');
@@ -112,8 +113,14 @@ export class AuthService implements OnApplicationBootstrap {
       details: { ip },
       userId: user.id,
     });
+    return user;
+  }
+
+  /** A bearer token for a signed-in user. */
+  async issueToken(user: Pick<User, 'id' | 'role'>): Promise<TokenResponseDto> {
     const expiresIn = this.config.get('JWT_EXPIRES_IN', { infer: true });
     const access_token = await this.jwt.signAsync({ sub: user.id, role: user.role }, { expiresIn });
     return { access_token, token_type: 'bearer', expires_in: expiresIn };
   }
+
 }

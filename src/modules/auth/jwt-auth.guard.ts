@@ -28,7 +28,8 @@ interface Claims {
  * Global guard: every route needs a valid bearer token unless marked @Public(). Verifies the token with
  * @nestjs/jwt (HS256 only, expiry checked) and resolves its user on every request, so a deactivated
  * (or deleted) user's token stops working at once (UsersService.findActiveIdentity).
- * (Not passport: its per-request strategy dispatch cost more than the HMAC; `npm run bench` A/B.)
+ * (Not passport, which signs users in with their password (LocalStrategy): its per-request strategy
+ * dispatch cost more than the HMAC; `npm run bench` A/B.)
  *
  * A token that verified once is kept with its claims, keyed by the whole token (signature included):
  * HMAC verification of the same string always gives the same answer, so later requests only check its

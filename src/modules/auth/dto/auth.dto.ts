@@ -26,8 +26,8 @@ export class LoginDto {
   @ApiProperty({ example: 'ada@example.com', format: 'email' })
   email: string;
 
-  @IsString() @MaxLength(128)
-  @ApiProperty({ example: 'correct horse battery', format: 'password', maxLength: 128 })
+  @IsString() @MinLength(1) @MaxLength(128)
+  @ApiProperty({ example: 'correct horse battery', format: 'password', minLength: 1, maxLength: 128 })
   password: string;
 }
 
