@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useId, useRef } from 'preact/hooks';
 import type { Problem, VmStatus } from '../api';
+import type { Loaded } from '../hooks';
 
 /** An API problem, shown where the user acted: its title, detail and field errors. */
 export function ProblemAlert({ problem, id }: { problem: Problem | null; id?: string }) {
@@ -122,5 +123,19 @@ export function Field(props: { label: string; hint?: ComponentChildren; children
         </small>
       )}
     </div>
+  );
+}
+
+/** A list being loaded: its problem, a spinner until the first answer, its empty state, else `children(items)`. */
+export function ListState<T>(props: { state: Pick<Loaded<{ items: T[] }>, 'data' | 'problem' | 'loading'>; empty: ComponentChildren; loadingLabel?: string; children: (items: T[]) => ComponentChildren }) {
+  const { state } = props;
+  const items = state.data?.items;
+  return (
+    <>
+      <ProblemAlert problem={state.problem} />
+      {state.loading && !state.data && <Spinner label={props.loadingLabel} />}
+      {items && items.length === 0 && props.empty}
+      {items && items.length > 0 && props.children(items)}
+    </>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, refreshMe, type Schemas } from '../api';
-import { Pager, ProblemAlert, Spinner, TableRegion } from '../components/ui';
+import { ListState, Pager, TableRegion } from '../components/ui';
 import { useUserEvents } from '../events';
 import { formatTime, signed } from '../format';
 import { useLoad, useTitle } from '../hooks';
@@ -34,10 +34,9 @@ export function Credits() {
         Balance: <strong data-testid="credits-balance">{me.value ? me.value.credits : '…'}</strong> credits
       </p>
       <h2>Ledger</h2>
-      <ProblemAlert problem={ledger.problem} />
-      {ledger.loading && !ledger.data && <Spinner />}
-      {ledger.data && ledger.data.items.length === 0 && <p class="empty">No transactions yet.</p>}
-      {ledger.data && ledger.data.items.length > 0 && <Ledger rows={ledger.data.items} />}
+      <ListState state={ledger} empty={<p class="empty">No transactions yet.</p>}>
+        {(items) => <Ledger rows={items} />}
+      </ListState>
       <Pager label="Ledger" cursors={cursors} next={ledger.data?.next_cursor} onPage={setCursors} />
     </section>
   );

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../api';
-import { ConfirmDialog, ProblemAlert, Spinner, TableRegion } from '../components/ui';
+import { ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../components/ui';
 import { formatTime } from '../format';
 import { useAction, useLoad, useTitle } from '../hooks';
 
@@ -27,44 +27,43 @@ export function SshKeys() {
     <section aria-labelledby="keys-title">
       <h1 id="keys-title">SSH keys</h1>
       <p class="muted">Keys you choose at launch are installed for the VM's login user on first boot.</p>
-      <ProblemAlert problem={keys.problem} />
-      {keys.loading && !keys.data && <Spinner />}
-      {keys.data && keys.data.items.length === 0 && <p class="empty">No SSH keys yet.</p>}
-      {keys.data && keys.data.items.length > 0 && (
-        <TableRegion label="SSH keys">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Type</th>
-              <th scope="col">Fingerprint</th>
-              <th scope="col">Added</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.data.items.map((k) => (
-              <tr key={k.id}>
-                <td>{k.name}</td>
-                <td>
-                  {k.type}
-                  {k.bits ? ` (${k.bits})` : ''}
-                </td>
-                <td>
-                  <code>{k.fingerprint}</code>
-                </td>
-                <td>{formatTime(k.created_at)}</td>
-                <td>
-                  <button type="button" class="danger small" onClick={() => (remove.setProblem(null), setDeleting(k))} aria-label={`Delete key ${k.name}`}>
-                    Delete
-                  </button>
-                </td>
+      <ListState state={keys} empty={<p class="empty">No SSH keys yet.</p>}>
+        {(items) => (
+          <TableRegion label="Your keys">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Type</th>
+                <th scope="col">Fingerprint</th>
+                <th scope="col">Added</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </TableRegion>
-      )}
+            </thead>
+            <tbody>
+              {items.map((k) => (
+                <tr key={k.id}>
+                  <td>{k.name}</td>
+                  <td>
+                    {k.type}
+                    {k.bits ? ` (${k.bits})` : ''}
+                  </td>
+                  <td>
+                    <code>{k.fingerprint}</code>
+                  </td>
+                  <td>{formatTime(k.created_at)}</td>
+                  <td>
+                    <button type="button" class="danger small" onClick={() => (remove.setProblem(null), setDeleting(k))} aria-label={`Delete key ${k.name}`}>
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableRegion>
+        )}
+      </ListState>
       <form class="card" onSubmit={(e) => (e.preventDefault(), void add.run())} aria-labelledby="add-key-title">
         <h2 id="add-key-title">Add a key</h2>
         <div class="field">

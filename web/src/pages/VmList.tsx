@@ -1,6 +1,6 @@
 import { Link, useSearchParams } from 'wouter-preact';
 import { api, call, type Schemas, type Vm, type VmStatus } from '../api';
-import { Pager, ProblemAlert, Spinner, StatusBadge, TableRegion } from '../components/ui';
+import { ListState, Pager, StatusBadge, TableRegion } from '../components/ui';
 import { useUserEvents } from '../events';
 import { formatMb, formatTime } from '../format';
 import { useLoad, useTitle } from '../hooks';
@@ -77,23 +77,26 @@ export function VmList() {
           <label for="vm-destroyed-filter">Include destroyed</label>
         </div>
       </form>
-      <ProblemAlert problem={page.problem} />
-      {page.loading && !page.data && <Spinner label="Loading VMs…" />}
-      {page.data && page.data.items.length === 0 && (
-        <div class="empty">
-          {status || includeDestroyed || cursor ? (
-            <p>No VMs match these filters.</p>
-          ) : (
-            <>
-              <p>You have no VMs yet.</p>
-              <Link href="/vms/new" class="button primary">
-                Launch your first VM
-              </Link>
-            </>
-          )}
-        </div>
-      )}
-      {page.data && page.data.items.length > 0 && <VmTable vms={page.data.items} />}
+      <ListState
+        state={page}
+        loadingLabel="Loading VMs…"
+        empty={
+          <div class="empty">
+            {status || includeDestroyed || cursor ? (
+              <p>No VMs match these filters.</p>
+            ) : (
+              <>
+                <p>You have no VMs yet.</p>
+                <Link href="/vms/new" class="button primary">
+                  Launch your first VM
+                </Link>
+              </>
+            )}
+          </div>
+        }
+      >
+        {(items) => <VmTable vms={items} />}
+      </ListState>
       <Pager label="VM list" cursors={cursors} next={page.data?.next_cursor} onPage={(c) => update({ cursors: c })} />
     </section>
   );

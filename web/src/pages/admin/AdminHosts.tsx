@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../../api';
-import { ConfirmDialog, ProblemAlert, Spinner, TableRegion } from '../../components/ui';
+import { ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../../components/ui';
 import { formatTime } from '../../format';
 import { useAction, useLoad, useTitle } from '../../hooks';
 
@@ -31,51 +31,50 @@ export function AdminHosts() {
           Refresh
         </button>
       </div>
-      <ProblemAlert problem={hosts.problem} />
-      {hosts.loading && !hosts.data && <Spinner />}
-      {hosts.data && hosts.data.items.length === 0 && <p class="empty">No host has registered yet (each worker process registers its host).</p>}
-      {hosts.data && hosts.data.items.length > 0 && (
-        <TableRegion label="Hosts">
-          <thead>
-            <tr>
-              <th scope="col">Host</th>
-              <th scope="col">Status</th>
-              <th scope="col">Scheduling</th>
-              <th scope="col">Capacity</th>
-              <th scope="col">Allocated</th>
-              <th scope="col">Free</th>
-              <th scope="col" class="num">
-                VMs
-              </th>
-              <th scope="col">Last seen</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {hosts.data.items.map((h) => (
-              <tr key={h.name} data-host={h.name}>
-                <td>{h.name}</td>
-                <td>
-                  <span class={`badge badge-host-${h.status}`}>{h.status}</span>
-                </td>
-                <td>{h.schedulable ? 'schedulable' : `drained${h.schedulable_reason ? `: ${h.schedulable_reason}` : ''}`}</td>
-                <td>{resources(h.capacity)}</td>
-                <td>{resources(h.allocated)}</td>
-                <td>{resources(h.free)}</td>
-                <td class="num">{h.vm_count}</td>
-                <td>{formatTime(h.last_seen_at)}</td>
-                <td>
-                  <button type="button" class="secondary small" onClick={() => (setReason(''), update.setProblem(null), setChanging(h))}>
-                    {h.schedulable ? 'Drain' : 'Return to service'}
-                  </button>
-                </td>
+      <ListState state={hosts} empty={<p class="empty">No host has registered yet (each worker process registers its host).</p>}>
+        {(items) => (
+          <TableRegion label="Hosts">
+            <thead>
+              <tr>
+                <th scope="col">Host</th>
+                <th scope="col">Status</th>
+                <th scope="col">Scheduling</th>
+                <th scope="col">Capacity</th>
+                <th scope="col">Allocated</th>
+                <th scope="col">Free</th>
+                <th scope="col" class="num">
+                  VMs
+                </th>
+                <th scope="col">Last seen</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </TableRegion>
-      )}
+            </thead>
+            <tbody>
+              {items.map((h) => (
+                <tr key={h.name} data-host={h.name}>
+                  <td>{h.name}</td>
+                  <td>
+                    <span class={`badge badge-host-${h.status}`}>{h.status}</span>
+                  </td>
+                  <td>{h.schedulable ? 'schedulable' : `drained${h.schedulable_reason ? `: ${h.schedulable_reason}` : ''}`}</td>
+                  <td>{resources(h.capacity)}</td>
+                  <td>{resources(h.allocated)}</td>
+                  <td>{resources(h.free)}</td>
+                  <td class="num">{h.vm_count}</td>
+                  <td>{formatTime(h.last_seen_at)}</td>
+                  <td>
+                    <button type="button" class="secondary small" onClick={() => (setReason(''), update.setProblem(null), setChanging(h))}>
+                      {h.schedulable ? 'Drain' : 'Return to service'}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableRegion>
+        )}
+      </ListState>
       <ConfirmDialog
         open={!!changing}
         title={changing?.schedulable ? `Drain ${changing.name}?` : `Return ${changing?.name ?? ''} to service?`}

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, idempotencyKey, type Schemas } from '../../api';
-import { ConfirmDialog, Pager, ProblemAlert, Spinner, TableRegion } from '../../components/ui';
+import { ConfirmDialog, ListState, Pager, ProblemAlert, TableRegion } from '../../components/ui';
 import { signed } from '../../format';
 import { useAction, useLoad, useTitle } from '../../hooks';
 
@@ -25,43 +25,42 @@ export function AdminUsers() {
           <input id="user-email-filter" type="search" value={emailPrefix} onChange={(e) => (setEmailPrefix(e.currentTarget.value), setCursors([undefined]))} />
         </div>
       </form>
-      <ProblemAlert problem={page.problem} />
-      {page.loading && !page.data && <Spinner />}
-      {page.data && page.data.items.length === 0 && <p class="empty">No users match.</p>}
-      {page.data && page.data.items.length > 0 && (
-        <TableRegion label="Users">
-          <thead>
-            <tr>
-              <th scope="col">Username</th>
-              <th scope="col">Email</th>
-              <th scope="col">Role</th>
-              <th scope="col">Active</th>
-              <th scope="col" class="num">
-                Credits
-              </th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {page.data.items.map((u) => (
-              <tr key={u.id} data-user={u.email}>
-                <td>{u.username}</td>
-                <td>{u.email}</td>
-                <td>{u.role}</td>
-                <td>{u.is_active ? 'yes' : 'no'}</td>
-                <td class="num">{u.credits}</td>
-                <td>
-                  <button type="button" class="secondary small" onClick={() => setAdjusting(u)} aria-label={`Adjust credits of ${u.username}`}>
-                    Adjust credits
-                  </button>
-                </td>
+      <ListState state={page} empty={<p class="empty">No users match.</p>}>
+        {(items) => (
+          <TableRegion label="User accounts">
+            <thead>
+              <tr>
+                <th scope="col">Username</th>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Active</th>
+                <th scope="col" class="num">
+                  Credits
+                </th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </TableRegion>
-      )}
+            </thead>
+            <tbody>
+              {items.map((u) => (
+                <tr key={u.id} data-user={u.email}>
+                  <td>{u.username}</td>
+                  <td>{u.email}</td>
+                  <td>{u.role}</td>
+                  <td>{u.is_active ? 'yes' : 'no'}</td>
+                  <td class="num">{u.credits}</td>
+                  <td>
+                    <button type="button" class="secondary small" onClick={() => setAdjusting(u)} aria-label={`Adjust credits of ${u.username}`}>
+                      Adjust credits
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableRegion>
+        )}
+      </ListState>
       <Pager label="Users" cursors={cursors} next={page.data?.next_cursor} onPage={setCursors} />
       {adjusting && (
         <AdjustCredits

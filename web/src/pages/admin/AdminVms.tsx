@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type VmStatus } from '../../api';
-import { Pager, ProblemAlert, Spinner } from '../../components/ui';
+import { ListState, Pager } from '../../components/ui';
 import { useLoad, useTitle } from '../../hooks';
 import { VM_STATUSES, VmTable } from '../VmList';
 
@@ -63,10 +63,9 @@ export function AdminVms() {
           <label for="admin-vm-destroyed">Include destroyed</label>
         </div>
       </form>
-      <ProblemAlert problem={page.problem} />
-      {page.loading && !page.data && <Spinner />}
-      {page.data && page.data.items.length === 0 && <p class="empty">No VMs match.</p>}
-      {page.data && page.data.items.length > 0 && <VmTable vms={page.data.items} admin />}
+      <ListState state={page} empty={<p class="empty">No VMs match.</p>}>
+        {(items) => <VmTable vms={items} admin />}
+      </ListState>
       <Pager label="All VMs" cursors={cursors} next={page.data?.next_cursor} onPage={setCursors} />
     </section>
   );
