@@ -94,6 +94,9 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       expect(count).toBe(0);
       const [{ credits }] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [poor.id]);
       expect(credits).toBe(20);
+      // With an Idempotency-Key the debit answers instead of the guard's early check: the same problem.
+      const keyed = await ctx.http.post('/api/vms').set(poor.auth).set('Idempotency-Key', 'poor-1').send({ name: 'big', ...spec }).expect(402);
+      expect(keyed.body).toEqual({ ...res.body, request_id: keyed.body.request_id });
     });
 
     it('answers 409 for a name already used by a live VM of the same user, but not of another user', async () => {

@@ -20,3 +20,8 @@ export const CREDIT_ERRORS = defineErrors({
     extensions: { deduction: credits('The credits asked to deduct', 500), balance: credits('The balance now', 100) },
   },
 });
+
+/** A VM its buyer cannot pay for: the same 402 from the guard's early check and from the debit itself. */
+export function insufficientCredits(cost: number, balance: number) {
+  return CREDIT_ERRORS.error('credits.insufficient', `This VM costs ${cost} credits and the balance is ${balance}`, { cost, balance });
+}

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { AuthUser } from '../auth/auth.decorators';
 import { CreditsService, VmSpec } from './credits.service';
-import { CREDIT_ERRORS } from './credits.errors';
+import { insufficientCredits } from './credits.errors';
 
 function isSpec(body: unknown): body is VmSpec {
   const b = body as Partial<Record<keyof VmSpec, unknown>> | undefined;
@@ -24,10 +24,7 @@ export class CreditsGuard implements CanActivate {
     if (!req.user || !isSpec(req.body) || req.headers['idempotency-key'] !== undefined) return true;
     const quota = await this.credits.checkQuota(req.user, req.body);
     if (!quota.sufficient) {
-      throw CREDIT_ERRORS.error('credits.insufficient', `This VM costs ${quota.cost} credits and the balance is ${quota.balance}`, {
-        cost: quota.cost,
-        balance: quota.balance,
-      });
+      throw insufficientCredits(quota.cost, quota.balance);
     }
     return true;
   }

@@ -10,7 +10,7 @@ import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
 import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
 import { prepared } from '../../database/prepared';
-import { CREDIT_ERRORS } from './credits.errors';
+import { CREDIT_ERRORS, insufficientCredits } from './credits.errors';
 import { USER_ERRORS } from '../users/users.errors';
 
 export interface VmSpec {
@@ -109,7 +109,7 @@ export class CreditsService {
       }
       // A VM's price is a 402 to its buyer; an admin's deduction past the balance conflicts with the balance.
       if (entry.kind === 'vm_create') {
-        throw CREDIT_ERRORS.error('credits.insufficient', `This needs ${-entry.amount} credits and the balance is ${balance}`, { cost: -entry.amount, balance });
+        throw insufficientCredits(-entry.amount, balance);
       }
       throw CREDIT_ERRORS.error('credits.balance_too_low', `Deducting ${-entry.amount} credits would take the balance of ${balance} below zero`, {
         deduction: -entry.amount,
