@@ -141,5 +141,20 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
   const schemas = { ...doc.components.schemas };
   for (const d of [...used.values()].sort((a, b) => a.code.localeCompare(b.code))) schemas[problemSchemaName(d.code)] = problemSchema(d);
   doc.components.schemas = schemas;
-  return doc;
+  return unwrapLoneAllOf(doc);
+}
+
+/**
+ * @nestjs/swagger writes an enum property that references its named enum as `allOf: [{ $ref }]`.
+ * With nothing beside it, that is the `$ref` itself: written so (Redocly's recommended
+ * no-illogical-composition-keywords; generators give the same types either way).
+ */
+function unwrapLoneAllOf<T>(node: T): T {
+  if (Array.isArray(node)) return node.map(unwrapLoneAllOf) as T;
+  if (!node || typeof node !== 'object') return node;
+  const entries = Object.entries(node);
+  if (entries.length === 1 && entries[0][0] === 'allOf' && Array.isArray(entries[0][1]) && entries[0][1].length === 1) {
+    return unwrapLoneAllOf(entries[0][1][0]);
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, unwrapLoneAllOf(v)])) as T;
 }
