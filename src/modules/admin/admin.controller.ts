@@ -12,7 +12,7 @@ import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.intercepto
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { AdminUserDetailDto, ListUsersQueryDto, UpdateUserDto } from '../users/dto/admin-user.dto';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
-import { UsersService } from '../users/users.service';
+import { quotaOverridesOf, UsersService } from '../users/users.service';
 import { toVmResponse } from '../vms/dto/vm-response.dto';
 import { Vm } from '../vms/entities/vm.entity';
 import { UuidPipe } from '../../common/uuid.pipe';
@@ -100,7 +100,7 @@ export class AdminController {
   @ApiAuth(USER_ERRORS.of('user.not_found'))
   async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
     const user = await this.users.get(id);
-    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(user)]);
+    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(user.id, quotaOverridesOf(user))]);
     return { ...toUserResponse(user), vm_counts: vmCounts, quota };
   }
 

@@ -41,7 +41,7 @@ export class VmsController {
   @ApiOkResponse({ type: QuotaUsageDto, description: 'Your limits and current use' })
   @ApiAuth()
   quota(@CurrentUser() user: AuthUser): Promise<QuotaUsageDto> {
-    return this.vms.quotaUsageOf(user.id);
+    return this.vms.quotaUsage(user.id);
   }
 
   @Post('quota-check')

@@ -14,8 +14,7 @@ import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import type { RecordEventInput } from '../events/events.types';
 import { HostsService } from '../hosts/hosts.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
-import type { User } from '../users/entities/user.entity';
-import { QuotaOverrides, quotaOverridesOf, UsersService } from '../users/users.service';
+import { QuotaOverrides, UsersService } from '../users/users.service';
 import { metadataProblem } from './dto/metadata.validator';
 import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
 import { toVmResponse } from './dto/vm-response.dto';
@@ -83,15 +82,10 @@ export class VmsService {
     return used;
   }
 
-  /** A user's limits and what their live VMs use (the user as loaded by the caller). */
-  async quotaUsage(user: User): Promise<QuotaUsageDto> {
-    return { limits: this.quotaLimits(quotaOverridesOf(user)), used: await this.quotaUsed(user.id, this.vms.manager) };
-  }
-
-  /** The same for a user known by id (GET /api/vms/quota: the caller's own). */
-  async quotaUsageOf(userId: string): Promise<QuotaUsageDto> {
-    const [overrides, used] = await Promise.all([this.users.quotaOverrides(userId), this.quotaUsed(userId, this.vms.manager)]);
-    return { limits: this.quotaLimits(overrides), used };
+  /** A user's limits and what their live VMs use (`overrides`: when the caller has loaded the user already). */
+  async quotaUsage(userId: string, overrides?: QuotaOverrides): Promise<QuotaUsageDto> {
+    const [own, used] = await Promise.all([overrides ?? this.users.quotaOverrides(userId), this.quotaUsed(userId, this.vms.manager)]);
+    return { limits: this.quotaLimits(own), used };
   }
 
   /**
