@@ -9,11 +9,15 @@ const transform = {
       diagnostics: { ignoreCodes: [151002] },
     },
   ],
+  // content-disposition 3 (under @fastify/static) ships ESM only, and @fastify/static require()s it:
+  // Node >= 20.19 loads it natively (require(esm)), Jest on Node 20 does not, so it is compiled to CommonJS.
+  'node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', isolatedModules: true } }],
 };
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform,
+  transformIgnorePatterns: ['/node_modules/(?!.*content-disposition/)'],
   testEnvironment: 'node',
 };
 

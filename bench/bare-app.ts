@@ -1,11 +1,11 @@
 /**
- * The framework ceiling: a bare NestJS application on the same adapter (Express) as the service,
+ * The framework ceiling: a bare NestJS application on the same adapter (Fastify) as the service,
  * with the same global prefix, answering a constant JSON. Started as its own process by bench/run.ts.
  */
 import 'reflect-metadata';
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 
 @Controller()
 class PingController {
@@ -19,10 +19,9 @@ class PingController {
 class BareModule {}
 
 async function main(): Promise<void> {
-  const app = await NestFactory.create<NestExpressApplication>(BareModule, { logger: ['error', 'warn'] });
+  const app = await NestFactory.create<NestFastifyApplication>(BareModule, new FastifyAdapter(), { logger: ['error', 'warn'] });
   app.setGlobalPrefix('api');
-  app.disable('x-powered-by');
-  await app.listen(Number(process.env.PORT ?? 3999));
+  await app.listen(Number(process.env.PORT ?? 3999), '127.0.0.1');
   process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
 }
 

@@ -1,16 +1,15 @@
 import { INestApplication } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Env, trustedProxies } from './config/env.validation';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
-import type { NextFunction, Request, Response } from 'express';
 import { ProblemFilter } from './common/problem.filter';
 import { AppValidationPipe } from './common/validation.pipe';
-import { jsonDepthLimit } from './common/json-depth';
-import { requireJsonBody } from './common/json-body';
-import { storableTextOnly } from './common/storable-text';
+import { BODY_LIMIT_BYTES, registerBodyParsing } from './common/json-body';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 import { completeDocument } from './common/problem-responses';
@@ -53,9 +52,33 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   return completeDocument(doc);
 }
 
+const REQUEST_ID = /^[\w.-]{1,128}$/;
+
+/**
+ * The HTTP layer: Fastify (NestJS's Fastify adapter). TRUST_PROXY names the peers whose
+ * X-Forwarded-For is believed (request.ip: rate-limit key, audited IP); default none. Each request's
+ * id is a well-formed incoming X-Request-Id, else a fresh UUID. Paths match with or without a trailing
+ * slash. Used by main.ts AND by the tests.
+ */
+export function createHttpAdapter(trustProxy: string | undefined): FastifyAdapter {
+  return new FastifyAdapter({
+    trustProxy: trustedProxies(trustProxy) || false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (req: IncomingMessage) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+    // An undecodable URL is refused by the router, before any route: the same problem+json 400.
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => new ProblemFilter().send(err, req, reply),
+  });
+}
+
 /** Everything that makes the app answer like the product: used by main.ts AND by the tests. */
-export function configureApp(app: NestExpressApplication): void {
+export function configureApp(app: NestFastifyApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
+  const fastify = app.getHttpAdapter().getInstance();
   // `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
   // and nothing else; Swagger UI at /api/docs runs under the same one, plus inline styles.
   const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY } });
@@ -63,28 +86,20 @@ export function configureApp(app: NestExpressApplication): void {
   const docsPolicy = helmet({
     contentSecurityPolicy: { useDefaults: false, directives: { ...CONTENT_SECURITY_POLICY, styleSrc: ["'self'", "'unsafe-inline'"] } },
   });
-  app.use((req: Request, res: Response, next: NextFunction) => (req.url.startsWith('/api/docs') ? docsPolicy : consolePolicy)(req, res, next));
+  // Headers set on the Node response reach every answer: errors, 404s and event streams included.
+  fastify.addHook('onRequest', (req, reply, done) => {
+    reply.raw.setHeader('X-Request-Id', req.id);
+    (req.url.startsWith('/api/docs') ? docsPolicy : consolePolicy)(req.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
+  });
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
   const config = app.get(ConfigService<Env, true>);
-  // req.ip (rate-limit key, audited IP) honours X-Forwarded-For only from these peers: default none.
-  app.set('trust proxy', trustedProxies(config.get('TRUST_PROXY', { infer: true })));
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins) app.enableCors({ origin: origins.split(',').map((o) => o.trim()), exposedHeaders: ['X-Request-Id'] });
-  app.use((req: Request & { id?: string }, res: Response, next: NextFunction) => {
-    const incoming = req.header('x-request-id');
-    req.id = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-    res.setHeader('X-Request-Id', req.id);
-    next();
-  });
-  applyRateLimits(app, {
+  applyRateLimits(fastify, {
     authPerMin: config.get('RATE_LIMIT_AUTH_PER_MIN', { infer: true }),
     perMin: config.get('RATE_LIMIT_PER_MIN', { infer: true }),
   });
-  app.use(requireJsonBody);
-  app.useBodyParser('json', { limit: '256kb' });
-  app.use(jsonDepthLimit);
-  app.use(storableTextOnly);
-  app.disable('x-powered-by');
+  registerBodyParsing(fastify);
   app.useGlobalPipes(new AppValidationPipe());
   app.useGlobalFilters(new ProblemFilter());
   SwaggerModule.setup('api/docs', app, () => buildOpenApiDocument(app), {

@@ -1,15 +1,15 @@
 import { ConsoleLogger, INestApplicationContext, Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Server } from 'node:http';
 import { AppModule } from './app.module';
-import { configureApp } from './app.setup';
+import { configureApp, createHttpAdapter } from './app.setup';
 import { describeError } from './common/describe-error';
 import { Env, validateEnv } from './config/env.validation';
 // Types only: the module itself is loaded when there is no DATABASE_URL (see embeddedPostgres()).
 import type { EmbeddedDatabase } from './database/embedded-postgres';
 
-export interface Started<A = NestExpressApplication> {
+export interface Started<A = NestFastifyApplication> {
   app: A;
   env: Env;
   embedded?: EmbeddedDatabase;
@@ -54,7 +54,7 @@ export async function bootstrap(): Promise<Started> {
     databaseUrl = embedded.url;
   }
   try {
-    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ databaseUrl }), {
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ databaseUrl }), createHttpAdapter(env.TRUST_PROXY), {
       logger,
       bodyParser: false,
     });
@@ -98,7 +98,7 @@ export function handleShutdown({ app, env, embedded }: Started<INestApplicationC
       logger.error('Shutdown did not finish in time; exiting anyway');
       process.exit(1);
     }, (env.SHUTDOWN_DRAIN_SECONDS + 40) * 1000).unref();
-    const server = 'getHttpServer' in app ? (app as NestExpressApplication).getHttpServer() as Server : undefined;
+    const server = 'getHttpServer' in app ? (app as NestFastifyApplication).getHttpServer() as Server : undefined;
     if (server) stopAccepting(server, env.SHUTDOWN_DRAIN_SECONDS);
     try {
       // Nest closes the HTTP server again (that waits for the requests still in flight) before the

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AppModule } from './app.module';
@@ -11,8 +11,9 @@ import { buildOpenApiDocument } from './app.setup';
  * providers, so no database, queue or hypervisor is needed.
  */
 export async function generateOpenApi(): Promise<string> {
-  const app = await NestFactory.create<NestExpressApplication>(
+  const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot({ databaseUrl: 'postgres://unused@127.0.0.1:1/unused', env: { VM_PROVIDER: 'simulator', WORKER: false } }),
+    new FastifyAdapter(),
     { preview: true, logger: false, abortOnError: false },
   );
   app.setGlobalPrefix('api', { exclude: ['metrics'] });

@@ -1,6 +1,3 @@
-import type { NextFunction, Request, Response } from 'express';
-import { COMMON_ERRORS } from './common.errors';
-
 /** Deepest nesting accepted in a JSON body; deeper bodies are refused before any handler sees them. */
 export const MAX_JSON_DEPTH = 32;
 
@@ -17,12 +14,4 @@ export function jsonDepth(value: unknown, limit = Infinity): number {
     for (const child of Object.values(node)) stack.push([child, d]);
   }
   return max;
-}
-
-export function jsonDepthLimit(req: Request, _res: Response, next: NextFunction): void {
-  if (req.body && typeof req.body === 'object' && jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    next(COMMON_ERRORS.error('request.too_deep', `JSON bodies may nest at most ${MAX_JSON_DEPTH} levels`));
-    return;
-  }
-  next();
 }

@@ -3,10 +3,23 @@ import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
 import { defineErrors } from './error-catalog';
 import { ProblemFilter } from './problem.filter';
 
+/** A Fastify reply's surface as the filter uses it; `json` is the body it sent, parsed. */
 function host(req: object) {
-  const res = { headersSent: false, status: jest.fn(), type: jest.fn(), json: jest.fn(), end: jest.fn() };
+  const res = {
+    sent: false,
+    raw: { headersSent: false, writableEnded: false, end: jest.fn() },
+    status: jest.fn(),
+    type: jest.fn(),
+    headers: jest.fn(),
+    header: jest.fn(),
+    send: jest.fn(),
+    json: jest.fn(),
+  };
   res.status.mockReturnValue(res);
   res.type.mockReturnValue(res);
+  res.headers.mockReturnValue(res);
+  res.header.mockReturnValue(res);
+  res.send.mockImplementation((text: unknown) => res.json(JSON.parse(text as string)));
   return {
     res,
     host: { switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }) } as unknown as ArgumentsHost,
@@ -16,13 +29,13 @@ function host(req: object) {
 const SPEC_ERRORS = defineErrors({ 'spec.insufficient': { status: 402, title: 'Not enough credits' } });
 
 describe('ProblemFilter', () => {
-  const req = { id: 'req-1', method: 'GET', originalUrl: '/api/vms/1?x=y' };
+  const req = { id: 'req-1', method: 'GET', url: '/api/vms/1?x=y' };
 
   it('turns an AppError into problem+json with its code and extensions', () => {
     const { res, host: h } = host(req);
     new ProblemFilter().catch(SPEC_ERRORS.error('spec.insufficient', 'Too poor', { cost: 34, balance: 1 }), h);
     expect(res.status).toHaveBeenCalledWith(402);
-    expect(res.type).toHaveBeenCalledWith('application/problem+json');
+    expect(res.type).toHaveBeenCalledWith('application/problem+json; charset=utf-8');
     expect(res.json).toHaveBeenCalledWith({
       type: 'https://vm-platform.dev/problems/spec.insufficient',
       title: 'Not enough credits',

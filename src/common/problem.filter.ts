@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { QueryFailedError } from 'typeorm';
 import { AppError, ReplayedResponse } from './app-error';
 import { COMMON_ERRORS } from './common.errors';
@@ -31,6 +31,8 @@ export class ValidationFailedException extends HttpException {
 }
 
 export const PROBLEM_BASE = 'https://vm-platform.dev/problems/';
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The problem+json body of a declared error: type, title and status come from the catalog. */
 export function problemOf(definition: ErrorDefinition, detail: string, extra: Partial<Problem> = {}): Problem {
@@ -57,27 +59,30 @@ export class ProblemFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request & { id?: string }>();
+    this.send(exception, ctx.getRequest<FastifyRequest>(), ctx.getResponse<FastifyReply>());
+  }
+
+  /** Answers `reply` for the exception; also the answer to errors Fastify meets before routing (an undecodable URL). */
+  send(exception: unknown, req: FastifyRequest, reply: FastifyReply): void {
     if (exception instanceof ReplayedResponse) {
-      res
+      reply
         .status(exception.status)
-        .setHeader('Idempotent-Replayed', 'true')
-        .type(exception.status >= 400 ? 'application/problem+json' : 'application/json')
-        .json(exception.body);
+        .header('Idempotent-Replayed', 'true')
+        .type(exception.status >= 400 ? PROBLEM_TYPE : JSON_TYPE)
+        .send(JSON.stringify(exception.body));
       return;
     }
     const problem = this.toProblem(exception, req);
-    if (res.headersSent) {
-      res.end();
+    if (reply.sent || reply.raw.headersSent) {
+      if (!reply.raw.writableEnded) reply.raw.end();
       return;
     }
-    if (exception instanceof AppError) for (const [name, value] of Object.entries(exception.headers)) res.setHeader(name, value);
-    res.status(problem.status).type('application/problem+json').json(problem);
+    if (exception instanceof AppError) reply.headers(exception.headers);
+    reply.status(problem.status).type(PROBLEM_TYPE).send(JSON.stringify(problem));
   }
 
-  toProblem(exception: unknown, req: Request & { id?: string }): Problem {
-    const base = { instance: req.originalUrl?.split('?')[0], request_id: req.id };
+  toProblem(exception: unknown, req: Pick<FastifyRequest, 'url' | 'id' | 'method'>): Problem {
+    const base = { instance: req.url.split('?', 1)[0], request_id: req.id };
     if (exception instanceof AppError) return { ...exception.extensions, ...problemOf(exception.definition, exception.detail, base) };
     if (exception instanceof ValidationFailedException) {
       const detail = exception.fields.map((f) => f.messages.join('; ')).join('; ');
@@ -89,22 +94,15 @@ export class ProblemFilter implements ExceptionFilter {
       let detail = typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
       if (Array.isArray(detail)) detail = detail.join('; ');
       let definition = forStatus(status);
-      // body-parser's errors arrive as HttpExceptions with these messages.
-      if (status === 400 && /JSON|Unexpected token|Bad control/i.test(String(detail))) {
-        definition = COMMON_ERRORS.get('request.malformed_json');
-        detail = 'The request body is not valid JSON';
-      }
       if (status === 404 && /^Cannot (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)/.test(String(detail))) {
         detail = `No route ${req.method} ${base.instance}`;
       }
       return { ...problemOf(definition, String(detail), base), status };
     }
-    const bodyParserStatus = (exception as { status?: number; type?: string })?.status;
-    if (typeof bodyParserStatus === 'number' && bodyParserStatus >= 400 && bodyParserStatus < 500) {
-      const parseFailed = (exception as { type?: string }).type === 'entity.parse.failed';
-      const definition = parseFailed ? COMMON_ERRORS.get('request.malformed_json') : forStatus(bodyParserStatus);
-      const detail = parseFailed ? 'The request body is not valid JSON' : (exception as Error).message;
-      return { ...problemOf(definition, detail, base), status: bodyParserStatus };
+    // Fastify's own refusals (body too large, bad content-length, undecodable URL) carry a 4xx statusCode.
+    const frameworkStatus = (exception as { statusCode?: unknown } | null)?.statusCode;
+    if (typeof frameworkStatus === 'number' && frameworkStatus >= 400 && frameworkStatus < 500) {
+      return { ...problemOf(forStatus(frameworkStatus), (exception as Error).message, base), status: frameworkStatus };
     }
     if (isDatabaseUnavailable(exception) || (exception instanceof QueryFailedError && isDatabaseUnavailable(exception.driverError))) {
       this.logger.warn(`Database unavailable [request ${req.id}]: ${(exception as Error).message}`);

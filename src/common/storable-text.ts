@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { AppError } from './app-error';
 import { COMMON_ERRORS } from './common.errors';
 
 /**
@@ -61,16 +61,11 @@ function decodedPath(path: string): string {
   }
 }
 
-export function storableTextOnly(req: Request, _res: Response, next: NextFunction): void {
-  const reserved = reservedKeyIn(req.body);
-  if (reserved) {
-    next(COMMON_ERRORS.error('request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`));
-    return;
-  }
-  const at = unstorableTextAt(req.body, '') ?? unstorableTextAt(req.query, '') ?? (unstorable(decodedPath(req.path)) ? 'path' : null);
-  if (at !== null) {
-    next(COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at }));
-    return;
-  }
-  next();
+/** The 400 for a body, query or path holding a reserved key or text PostgreSQL cannot store; null when all are fine. */
+export function storableTextProblem(body: unknown, query: unknown, path: string): AppError | null {
+  const reserved = reservedKeyIn(body);
+  if (reserved) return COMMON_ERRORS.error('request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`);
+  const at = unstorableTextAt(body, '') ?? unstorableTextAt(query, '') ?? (unstorable(decodedPath(path)) ? 'path' : null);
+  if (at !== null) return COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at });
+  return null;
 }

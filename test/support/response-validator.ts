@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { onSendHookHandler } from 'fastify';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
@@ -25,7 +25,7 @@ function tighten(node: unknown): unknown {
 }
 
 /**
- * Headers outside the API contract: HTTP framing and caching (Express), browser policy (helmet),
+ * Headers outside the API contract: HTTP framing and caching, browser policy (helmet),
  * CORS. Every other header a response carries must be declared on that response.
  */
 const TRANSPORT_HEADERS = new Set([
@@ -63,7 +63,7 @@ export function undeclaredHeaders(responses: ResponseMap | undefined, status: nu
 const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
 
 /**
- * Express middleware for the e2e tests: every JSON answer must match the response schema the
+ * A Fastify onSend hook for the e2e tests: every JSON answer must match the response schema the
  * OpenAPI document declares for its route, method, status and content type. Violations are
  * collected; the test app fails its suite on close when there are any.
  */
@@ -91,26 +91,20 @@ export function createResponseValidator(getDocument: () => Json) {
     return v;
   }
 
-  const middleware = (req: Request, res: Response, next: NextFunction) => {
-    const json = res.json.bind(res);
-    res.json = (body: unknown) => {
-      const route = (req as Request & { route?: { path?: string } }).route?.path;
-      // Unmatched routes (a 404 from the router) and Swagger UI's own routes have no operation to check.
-      // Routes outside /api (GET /metrics) are not part of the documented API.
-      if (route && !route.includes('*') && route.startsWith('/api/')) {
-        const path = route.replace(/:(\w+)/g, '{$1}');
-        const type = String(res.get('Content-Type') ?? 'application/json').split(';')[0] || 'application/json';
-        const v = validatorFor(path, req.method.toLowerCase(), res.statusCode, type === 'application/problem+json' ? type : 'application/json');
-        if (typeof v === 'string') violations.push(v);
-        else if (!v(JSON.parse(JSON.stringify(body)))) {
-          violations.push(`${req.method} ${req.originalUrl} -> ${res.statusCode}: ${ajv!.errorsText(v.errors)}`);
-        }
-        const extra = undeclaredHeaders(doc.paths[path]?.[req.method.toLowerCase()]?.responses, res.statusCode, res.getHeaderNames());
-        if (extra.length) violations.push(`${req.method} ${path} -> ${res.statusCode}: undeclared response headers ${extra.join(', ')}`);
-      }
-      return json(body);
-    };
-    next();
+  const onSend: onSendHookHandler = (req, reply, payload, done) => {
+    const route = req.routeOptions.url;
+    const type = String(reply.getHeader('content-type') ?? '').split(';')[0];
+    // Unmatched routes (a 404 from the router) and Swagger UI's own routes have no operation to check.
+    // Routes outside /api (GET /metrics) are not part of the documented API; only JSON answers are checked.
+    if (route && !route.includes('*') && route.startsWith('/api/') && !route.startsWith('/api/docs') && typeof payload === 'string' && (type === 'application/json' || type === 'application/problem+json')) {
+      const path = route.replace(/:(\w+)/g, '{$1}');
+      const v = validatorFor(path, req.method.toLowerCase(), reply.statusCode, type);
+      if (typeof v === 'string') violations.push(v);
+      else if (!v(JSON.parse(payload))) violations.push(`${req.method} ${req.url} -> ${reply.statusCode}: ${ajv!.errorsText(v.errors)}`);
+      const extra = undeclaredHeaders(doc.paths[path]?.[req.method.toLowerCase()]?.responses, reply.statusCode, Object.keys(reply.getHeaders()));
+      if (extra.length) violations.push(`${req.method} ${path} -> ${reply.statusCode}: undeclared response headers ${extra.join(', ')}`);
+    }
+    done(null, payload);
   };
-  return { middleware, violations };
+  return { onSend, violations };
 }

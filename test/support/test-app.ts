@@ -1,14 +1,13 @@
 import { ConsoleLogger, LogLevel } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
-import { NestExpressApplication } from '@nestjs/platform-express';
-import { AbstractLoader, ExpressLoader } from '@nestjs/serve-static';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
-import { buildOpenApiDocument, configureApp } from '../../src/app.setup';
+import { buildOpenApiDocument, configureApp, createHttpAdapter } from '../../src/app.setup';
 import { hostQueue } from '../../src/queue/host';
 import { QueueService } from '../../src/queue/queue.service';
 import { ensureVmOperationQueue, VM_OPERATION_QUEUE, vmOperationQueue } from '../../src/modules/vms/vm-jobs';
@@ -31,7 +30,7 @@ class CapturingLogger extends ConsoleLogger {
 }
 
 export interface TestContext {
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   http: TestAgent;
   db: DataSource;
   databaseUrl: string;
@@ -102,18 +101,17 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
       }),
     ],
   });
-  // ServeStaticModule picks its loader when the module compiles; a testing module compiles before
-  // it has an HTTP adapter, so it would pick the no-op one: serve the web console as main.ts does.
-  builder = builder.overrideProvider(AbstractLoader).useValue(new ExpressLoader());
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
   const logger = options.captureLogs ? new CapturingLogger(options.captureLogs) : (['error', 'warn'] as LogLevel[]);
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger });
+  const trustProxy = options.env?.TRUST_PROXY;
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(trustProxy === undefined ? undefined : String(trustProxy)), { bodyParser: false, logger });
   // Every JSON answer is checked against the OpenAPI document (undeclared fields or statuses fail).
   const validator = createResponseValidator(() => buildOpenApiDocument(app) as unknown as Record<string, unknown>);
-  app.use(validator.middleware);
+  app.getHttpAdapter().getInstance().addHook('onSend', validator.onSend);
   configureApp(app);
   await app.init();
+  await app.getHttpAdapter().getInstance().ready();
   return {
     app,
     http: request(app.getHttpServer()),

@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { ApiBody, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
 import { Public } from './auth.decorators';
@@ -36,7 +36,7 @@ export class AuthController {
   @ApiProblems(AUTH_ERRORS.of('auth.invalid_credentials'))
   @ApiBody({ type: LoginDto })
   @UseGuards(LocalAuthGuard)
-  login(@Req() req: Request & { user: User }): Promise<TokenResponseDto> {
+  login(@Req() req: FastifyRequest & { user: User }): Promise<TokenResponseDto> {
     return this.auth.issueToken(req.user);
   }
 }

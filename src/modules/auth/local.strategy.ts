@@ -1,6 +1,6 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { AuthGuard, PassportStrategy } from '@nestjs/passport';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { Strategy } from 'passport-local';
 import { AppValidationPipe } from '../../common/validation.pipe';
 import type { User } from '../users/entities/user.entity';
@@ -19,7 +19,7 @@ export class LocalStrategy extends PassportStrategy(Strategy, 'local') {
     super({ usernameField: 'email', passwordField: 'password', passReqToCallback: true });
   }
 
-  validate(req: Request, email: string, password: string): Promise<User> {
+  validate(req: FastifyRequest, email: string, password: string): Promise<User> {
     return this.auth.verifyCredentials(email, password, req.ip);
   }
 }
@@ -32,7 +32,7 @@ export class LocalAuthGuard extends AuthGuard('local') {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     // Guards run before pipes: a malformed body is a 400 with its field errors, not a failed login
     // (and passport-local reads the trimmed email of the validated DTO).
-    const req = context.switchToHttp().getRequest<Request>();
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
     req.body = await this.pipe.transform(req.body, { type: 'body', metatype: LoginDto });
     return (await super.canActivate(context)) as boolean;
   }

@@ -1,6 +1,6 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
@@ -25,7 +25,7 @@ export class AdminEventStreamController {
   })
   @ApiEventStream()
   @ApiAuth(EVENT_ERRORS.of('events.invalid_last_event_id', 'events.too_many_streams'))
-  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
     await serveEventStream(this.streams, caller, res, { userId: null }, lastEventId(req, query));
   }
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isUUID } from 'class-validator';
 import type { AuthUser } from '../auth/auth.decorators';
 import type { EventStreamQueryDto } from './dto/event-stream-query.dto';
@@ -16,8 +16,9 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 const logger = new Logger('EventStream');
 
 /** The resume point: the Last-Event-ID header (EventSource sends it on reconnect), else ?after_event_id= (or its old name ?last_event_id=). */
-export function lastEventId(req: Request, query: EventStreamQueryDto): string | undefined {
-  const raw = req.header('last-event-id') ?? query.after_event_id ?? query.last_event_id;
+export function lastEventId(req: FastifyRequest, query: EventStreamQueryDto): string | undefined {
+  const header = req.headers['last-event-id'];
+  const raw = (Array.isArray(header) ? header[0] : header) ?? query.after_event_id ?? query.last_event_id;
   if (raw === undefined || raw === '') return undefined;
   if (!isUUID(raw)) throw EVENT_ERRORS.error('events.invalid_last_event_id', 'Last-Event-ID must be an event id (a UUID)');
   return raw.toLowerCase();
@@ -26,25 +27,28 @@ export function lastEventId(req: Request, query: EventStreamQueryDto): string | 
 /**
  * Serves one Server-Sent Events stream: `id:` is the event id, `data:` the event as JSON (the same
  * shape as GET /api/events items). Nothing is written until the subscription exists, so a failure to
- * subscribe is still a problem+json answer.
+ * subscribe is still a problem+json answer. Then the reply is taken over from Fastify (hijacked) and
+ * written as a stream on the Node response, with the headers already set for it (CORS, request id).
  */
 export async function serveEventStream(
   streams: EventStreamService,
   caller: AuthUser,
-  res: Response,
+  reply: FastifyReply,
   scope: StreamScope,
   resumeAfter?: string,
 ): Promise<void> {
   const owner = { id: caller.id, role: caller.role, tokenExpiresAt: caller.tokenExpiresAt };
   const sub = await streams.subscribe(scope, owner, resumeAfter);
-  res.status(200);
-  res.set({
+  reply.hijack();
+  const res = reply.raw;
+  const already = Object.entries(reply.getHeaders()).filter((entry): entry is [string, string | number | string[]] => entry[1] !== undefined);
+  res.writeHead(200, {
+    ...Object.fromEntries(already),
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache, no-transform',
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
-  res.flushHeaders();
   res.write(`retry: ${RETRY_MS}\n\n`);
 
   let open = true;

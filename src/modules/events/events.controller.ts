@@ -1,6 +1,6 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mapPage, PageOf } from '../../common/pagination';
 import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
 import { EventQueryDto } from './dto/event-query.dto';
@@ -43,7 +43,7 @@ export class EventsController {
   })
   @ApiEventStream()
   @ApiAuth(EVENT_ERRORS.of('events.invalid_last_event_id', 'events.too_many_streams'))
-  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
     await serveEventStream(this.streams, caller, res, { userId: caller.id }, lastEventId(req, query));
   }
 }

@@ -1,6 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators';
 import { HealthResponseDto } from './health.dto';
 import { HealthService } from './health.service';
@@ -15,7 +15,7 @@ export class HealthController {
   @ApiOperation({ operationId: 'getHealth', summary: 'Liveness and dependencies', description: 'Answers 503 (same body) when the database is unreachable.' })
   @ApiOkResponse({ type: HealthResponseDto, description: 'The process and its dependencies are up' })
   @ApiServiceUnavailableResponse({ type: HealthResponseDto, description: 'The database is unreachable' })
-  async check(@Res({ passthrough: true }) res: Response): Promise<HealthResponseDto> {
+  async check(@Res({ passthrough: true }) res: FastifyReply): Promise<HealthResponseDto> {
     const report = await this.health.check();
     if (report.status !== 'ok') res.status(503);
     return report;

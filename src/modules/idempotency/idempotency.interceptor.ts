@@ -2,7 +2,7 @@ import { applyDecorators, CallHandler, createParamDecorator, ExecutionContext, H
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { ApiHeader } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { from, lastValueFrom, Observable } from 'rxjs';
 import { ApiProblems } from '../../common/problem-responses';
@@ -55,7 +55,7 @@ export const IdempotencyOf = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): IdempotentRequest | undefined => ctx.switchToHttp().getRequest<KeyedRequest>().idempotency,
 );
 
-type KeyedRequest = Request & { user?: AuthUser; idempotency?: IdempotentRequest };
+type KeyedRequest = FastifyRequest & { user?: AuthUser; idempotency?: IdempotentRequest };
 
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -67,19 +67,21 @@ export class IdempotencyInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
     const req = http.getRequest<KeyedRequest>();
-    const key = req.header(IDEMPOTENCY_HEADER);
+    const header = req.headers[IDEMPOTENCY_HEADER];
+    const key = Array.isArray(header) ? header[0] : header;
     if (key === undefined || !req.user) return next.handle();
     if (key.length < 1 || key.length > 255) {
       throw IDEMPOTENCY_ERRORS.error('idempotency.invalid_key', 'Idempotency-Key must be 1 to 255 characters');
     }
     const status = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler()) ?? (req.method === 'POST' ? 201 : 200);
-    const endpoint = `${req.method} ${(req as Request & { route?: { path?: string } }).route?.path ?? req.path}`;
-    const requestHash = requestFingerprint(req.method, req.originalUrl.split('?')[0], req.body);
+    const path = req.url.split('?', 1)[0];
+    const endpoint = `${req.method} ${req.routeOptions.url ?? path}`;
+    const requestHash = requestFingerprint(req.method, path, req.body);
     const keyed = new IdempotentRequest(this.store, req.user.id, key, endpoint, requestHash, status);
-    return from(this.handle(req, http.getResponse<Response>(), keyed, next));
+    return from(this.handle(req, http.getResponse<FastifyReply>(), keyed, next));
   }
 
-  private async handle(req: KeyedRequest, res: Response, keyed: IdempotentRequest, next: CallHandler): Promise<unknown> {
+  private async handle(req: KeyedRequest, res: FastifyReply, keyed: IdempotentRequest, next: CallHandler): Promise<unknown> {
     await this.answerFromStore(keyed);
     req.idempotency = keyed;
     try {

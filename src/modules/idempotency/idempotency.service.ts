@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { EntityManager, Repository } from 'typeorm';
 import { ProblemFilter } from '../../common/problem.filter';
 import { QueueService } from '../../queue/queue.service';
@@ -122,7 +122,7 @@ export class IdempotencyService implements OnApplicationBootstrap {
   }
 
   /** Stores a 4xx answer as the problem body the client saw (no work was committed). */
-  async saveError(r: IdempotentRequest, err: unknown, req: Request): Promise<void> {
+  async saveError(r: IdempotentRequest, err: unknown, req: FastifyRequest): Promise<void> {
     const problem = this.problems.toProblem(err, req);
     await this.saveAfterwards(r, problem.status, problem);
   }

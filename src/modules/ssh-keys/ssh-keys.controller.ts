@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { headerRefs } from '../../common/response-headers';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
@@ -28,9 +28,9 @@ export class SshKeysController {
   })
   @ApiCreatedResponse({ type: SshKeyResponseDto, description: 'The key as stored, with its type, size and SHA256 fingerprint', headers: headerRefs('Location') })
   @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.limit_reached', 'ssh_key.name_taken', 'ssh_key.already_added', 'ssh_key.invalid', 'ssh_key.private_key', 'ssh_key.unsupported_type', 'ssh_key.too_weak'))
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto, @Res({ passthrough: true }) res: Response): Promise<SshKeyResponseDto> {
+  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto, @Res({ passthrough: true }) res: FastifyReply): Promise<SshKeyResponseDto> {
     const key = await this.keys.create(user, dto);
-    res.location(`/api/ssh-keys/${key.id}`);
+    res.header('Location', `/api/ssh-keys/${key.id}`);
     return toSshKeyResponse(key);
   }
 

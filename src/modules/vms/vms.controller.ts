@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { headerRefs } from '../../common/response-headers';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
@@ -81,11 +81,11 @@ export class VmsController {
   async create(
     @CurrentUser() user: AuthUser,
     @Body() dto: CreateVmDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
     @IdempotencyOf() idempotency?: IdempotentRequest,
   ): Promise<VmResponseDto> {
     const vm = await this.vms.create(user, dto, idempotency);
-    res.location(`/api/vms/${vm.id}`);
+    res.header('Location', `/api/vms/${vm.id}`);
     return toVmResponse(vm);
   }
 

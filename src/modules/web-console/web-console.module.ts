@@ -1,9 +1,9 @@
-import { DynamicModule, Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
+import { DynamicModule, Inject, Logger, Module, NotFoundException, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { ServeStaticModule } from '@nestjs/serve-static';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync } from 'node:fs';
-import { join, sep } from 'node:path';
-import type { ServerResponse } from 'node:http';
+import { join } from 'node:path';
 
 /** Where `npm run build` puts the console (vite build of web/). */
 export const WEB_CONSOLE_DIR = join(process.cwd(), 'dist', 'web');
@@ -12,18 +12,19 @@ export const WEB_CONSOLE_DIR = join(process.cwd(), 'dist', 'web');
  * Paths the console never answers: the API and its docs, the service metrics, and missing assets
  * (a 404 problem rather than index.html served as a script).
  */
-export const WEB_CONSOLE_EXCLUDE = ['/api', '/api/{*rest}', '/metrics', '/assets/{*rest}'];
+const NOT_CONSOLE = /^\/(api|metrics|assets)(\/|$)/;
 
 const CONSOLE_DIR = Symbol('WEB_CONSOLE_DIR');
 
 /** Hashed file names change with their content: cache them for a year; everything else revalidates. */
-function cacheHeaders(res: ServerResponse, path: string): void {
-  res.setHeader('Cache-Control', path.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
+function cacheHeaders(reply: FastifyReply, path: string): void {
+  reply.header('Cache-Control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
 }
 
 /**
- * Serves the web console (a single-page app) at `/`: its files, and index.html for every other GET
- * outside WEB_CONSOLE_EXCLUDE, so client routes such as /vms/<id> load on a reload too.
+ * Serves the web console (a single-page app) at `/` with @fastify/static: its files (each a route of
+ * its own, found at boot), and index.html for every other GET outside NOT_CONSOLE, so client routes
+ * such as /vms/<id> load on a reload too. Other GETs there are the API's 404 problem.
  */
 @Module({})
 export class WebConsoleModule implements OnModuleInit {
@@ -33,26 +34,22 @@ export class WebConsoleModule implements OnModuleInit {
   ) {}
 
   static forRoot(dir = WEB_CONSOLE_DIR): DynamicModule {
-    if (!existsSync(join(dir, 'index.html'))) {
-      return { module: WebConsoleModule, providers: [{ provide: CONSOLE_DIR, useValue: null }] };
-    }
-    return {
-      module: WebConsoleModule,
-      providers: [{ provide: CONSOLE_DIR, useValue: dir }],
-      imports: [
-        ServeStaticModule.forRoot({
-          rootPath: dir,
-          exclude: WEB_CONSOLE_EXCLUDE,
-          serveStaticOptions: { cacheControl: false, setHeaders: cacheHeaders, fallthrough: true },
-        }),
-      ],
-    };
+    return { module: WebConsoleModule, providers: [{ provide: CONSOLE_DIR, useValue: existsSync(join(dir, 'index.html')) ? dir : null }] };
   }
 
   onModuleInit(): void {
     // Only an HTTP app serves it (the worker process has no adapter).
-    if (this.adapterHost.httpAdapter && !this.dir) {
+    if (!this.adapterHost.httpAdapter) return;
+    if (!this.dir) {
       new Logger(WebConsoleModule.name).warn(`No web console in ${WEB_CONSOLE_DIR} (run npm run build): / answers 404`);
+      return;
     }
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    void fastify.register(fastifyStatic, { root: this.dir, wildcard: false, cacheControl: false, setHeaders: cacheHeaders });
+    fastify.get('/*', (req: FastifyRequest, reply: FastifyReply) => {
+      const path = req.url.split('?', 1)[0];
+      if (NOT_CONSOLE.test(path)) throw new NotFoundException(`Cannot GET ${path}`);
+      return reply.header('Cache-Control', 'no-cache').sendFile('index.html');
+    });
   }
 }
