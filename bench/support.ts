@@ -360,11 +360,18 @@ export async function buildRef(ref: string): Promise<string> {
   const dir = refDir(ref);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const files = 'src migrations package.json tsconfig.json tsconfig.build.json';
+  // A commit whose dependencies differ from this tree's gets its own node_modules (npm ci); others use this tree's.
+  const ownDeps = (await exec('git', ['-C', ROOT, 'diff', '--quiet', ref, '--', 'package-lock.json'])).code !== 0;
+  const files = `src migrations package.json tsconfig.json tsconfig.build.json${ownDeps ? ' package-lock.json' : ''}`;
   const archive = await exec('sh', ['-c', `git -C '${ROOT}' archive '${ref}' ${files} | tar -x -C '${dir}'`]);
   if (archive.code !== 0) throw new Error(`git archive ${ref}: ${archive.stderr}`);
+  if (ownDeps) {
+    log(`installing ${ref}'s dependencies in ${dir} (its package-lock.json differs)`);
+    const ci = await exec('npm', ['ci', '--prefix', dir, '--no-audit', '--no-fund']);
+    if (ci.code !== 0) throw new Error(`npm ci for ${ref} failed: ${ci.stderr}`);
+  }
   log(`building ${ref} in ${dir}`);
-  const tsc = await exec(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')]);
+  const tsc = await exec(process.execPath, [join(ownDeps ? dir : ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')]);
   if (tsc.code !== 0) throw new Error(`build of ${ref} failed: ${tsc.stdout}${tsc.stderr}`);
   return join(dir, 'dist', 'src', 'main.js');
 }

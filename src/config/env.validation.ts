@@ -259,7 +259,7 @@ export class EnvironmentVariables {
   RATE_LIMIT_PER_MIN: number = 600;
 
   /**
-   * Peers whose X-Forwarded-For is believed (Express "trust proxy" list): comma-separated addresses,
+   * Peers whose X-Forwarded-For is believed (a proxy-addr list, Fastify's trustProxy): comma-separated addresses,
    * CIDRs or the names loopback, linklocal, uniquelocal. Unset = none: the client IP (rate limits,
    * audit events) is the TCP peer, whatever headers it sends.
    */
@@ -385,7 +385,7 @@ export function validateEnv(input: Record<string, unknown>): EnvironmentVariable
   return env;
 }
 
-/** TRUST_PROXY as Express's trust proxy list (false: trust no forwarded header). */
+/** TRUST_PROXY as the list Fastify's trustProxy takes (false: trust no forwarded header). */
 export function trustedProxies(setting: string | undefined): string[] | false {
   const list = (setting ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   return list.length ? list : false;
