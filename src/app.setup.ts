@@ -54,6 +54,23 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
 
+// `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
+// and nothing else; Swagger UI at /api/docs runs under the same one, plus inline styles.
+const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY } });
+// Swagger UI's page carries inline <style> elements: its pages (only) may apply inline styles.
+const docsPolicy = helmet({
+  contentSecurityPolicy: { useDefaults: false, directives: { ...CONTENT_SECURITY_POLICY, styleSrc: ["'self'", "'unsafe-inline'"] } },
+});
+
+/**
+ * The request id and helmet's security headers, on the Node response so that every answer carries
+ * them: errors, 404s and event streams included.
+ */
+function identifyAndSecure(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+  reply.raw.setHeader('X-Request-Id', req.id);
+  (req.url.startsWith('/api/docs') ? docsPolicy : consolePolicy)(req.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
+}
+
 /**
  * The HTTP layer: Fastify (NestJS's Fastify adapter). TRUST_PROXY names the peers whose
  * X-Forwarded-For is believed (request.ip: rate-limit key, audited IP); default none. Each request's
@@ -70,8 +87,8 @@ export function createHttpAdapter(trustProxy: string | undefined): FastifyAdapte
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
-    // An undecodable URL is refused by the router, before any route: the same problem+json 400.
-    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => new ProblemFilter().send(err, req, reply),
+    // An undecodable URL is refused by the router, before any route and its hooks: the same problem+json 400.
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => identifyAndSecure(req, reply, () => new ProblemFilter().send(err, req, reply)),
   });
 }
 
@@ -79,18 +96,7 @@ export function createHttpAdapter(trustProxy: string | undefined): FastifyAdapte
 export function configureApp(app: NestFastifyApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
   const fastify = app.getHttpAdapter().getInstance();
-  // `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
-  // and nothing else; Swagger UI at /api/docs runs under the same one, plus inline styles.
-  const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY } });
-  // Swagger UI's page carries inline <style> elements: its pages (only) may apply inline styles.
-  const docsPolicy = helmet({
-    contentSecurityPolicy: { useDefaults: false, directives: { ...CONTENT_SECURITY_POLICY, styleSrc: ["'self'", "'unsafe-inline'"] } },
-  });
-  // Headers set on the Node response reach every answer: errors, 404s and event streams included.
-  fastify.addHook('onRequest', (req, reply, done) => {
-    reply.raw.setHeader('X-Request-Id', req.id);
-    (req.url.startsWith('/api/docs') ? docsPolicy : consolePolicy)(req.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
-  });
+  fastify.addHook('onRequest', (req, reply, done) => identifyAndSecure(req, reply, done));
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
   const config = app.get(ConfigService<Env, true>);
   const origins = config.get('CORS_ORIGINS', { infer: true });

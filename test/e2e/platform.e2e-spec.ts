@@ -42,6 +42,18 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
     expect(res.body).toMatchObject({ status: 404, code: 'route.not_found', detail: 'No route GET /api/nowhere' });
   });
 
+  it('matches a path with a trailing slash, refuses a JSON body that is not an object or array, and answers an undecodable URL with a 400 problem', async () => {
+    const health = await ctx.http.get('/api/health/').expect(200);
+    expect(health.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const scalar = await ctx.http.post('/api/auth/login').set('content-type', 'application/json').send('"root@example.test"').expect(400);
+    expect(scalar.body).toMatchObject({ code: 'request.malformed_json' });
+    const undecodable = await ctx.http.get('/api/vms/%E0%A4%A').expect(400);
+    expect(undecodable.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(undecodable.headers['x-request-id']).toBeDefined();
+    expect(undecodable.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(undecodable.body).toMatchObject({ status: 400, code: 'request.invalid', instance: '/api/vms/%E0%A4%A' });
+  });
+
   it('answers GET /api with an index of links', async () => {
     const index = await ctx.http.get('/api').expect(200);
     expect(index.body).toEqual({
