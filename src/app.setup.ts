@@ -87,6 +87,10 @@ export function createHttpAdapter(trustProxy: string | undefined): FastifyAdapte
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // While draining on shutdown, a request on a connection still open is answered as usual (the
+    // server refuses new connections and closes idle ones: see handleShutdown), not with Fastify's
+    // own 503 body, which is not problem+json.
+    return503OnClosing: false,
     // An undecodable URL is refused by the router, before any route and its hooks: the same problem+json 400.
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => identifyAndSecure(req, reply, () => new ProblemFilter().send(err, req, reply)),
   });
