@@ -101,11 +101,37 @@ export function Pager(props: { cursors: (string | undefined)[]; next: string | n
   );
 }
 
-/** A table that scrolls sideways on narrow screens (focusable so keyboard users can scroll it). */
-export function TableRegion({ label, children }: { label: string; children: ComponentChildren }) {
+/** A column heading: its text, `num` for a right-aligned number column; false or undefined leaves the column out. */
+export type Column = string | { label: string; num?: boolean } | false | undefined;
+
+/** The last column of a table whose rows end in buttons: named for screen readers only. */
+export const ACTIONS_COLUMN = 'actions';
+
+function heading(c: Exclude<Column, false | undefined>) {
+  if (c === ACTIONS_COLUMN) {
+    return (
+      <th scope="col">
+        <span class="visually-hidden">Actions</span>
+      </th>
+    );
+  }
+  return typeof c === 'string' ? <th scope="col">{c}</th> : <th scope="col" class={c.num ? 'num' : undefined}>{c.label}</th>;
+}
+
+/**
+ * A labelled table that scrolls sideways on narrow screens (focusable so keyboard users can scroll
+ * it): its header row from `columns` (ACTIONS_COLUMN for a row-actions column with a visually hidden
+ * heading), its body from `children`.
+ */
+export function TableRegion({ label, columns, children }: { label: string; columns: Column[]; children: ComponentChildren }) {
   return (
     <div class="table-scroll" role="region" aria-label={label} tabIndex={0}>
-      <table>{children}</table>
+      <table>
+        <thead>
+          <tr>{columns.map((c) => (c ? heading(c) : null))}</tr>
+        </thead>
+        {children}
+      </table>
     </div>
   );
 }

@@ -44,20 +44,7 @@ export function Credits() {
 
 export function Ledger({ rows }: { rows: Schemas['CreditTransactionResponseDto'][] }) {
   return (
-    <TableRegion label="Credit transactions">
-      <thead>
-        <tr>
-          <th scope="col">When</th>
-          <th scope="col">What</th>
-          <th scope="col" class="num">
-            Amount
-          </th>
-          <th scope="col" class="num">
-            Balance after
-          </th>
-          <th scope="col">Reason</th>
-        </tr>
-      </thead>
+    <TableRegion label="Credit transactions" columns={['When', 'What', { label: 'Amount', num: true }, { label: 'Balance after', num: true }, 'Reason']}>
       <tbody>
         {rows.map((t) => (
           <tr key={t.id}>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../api';
-import { ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../components/ui';
 import { formatTime } from '../format';
 import { useAction, useLoad, useTitle } from '../hooks';
 
@@ -29,18 +29,7 @@ export function SshKeys() {
       <p class="muted">Keys you choose at launch are installed for the VM's login user on first boot.</p>
       <ListState state={keys} empty={<p class="empty">No SSH keys yet.</p>}>
         {(items) => (
-          <TableRegion label="Your keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Fingerprint</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <TableRegion label="Your keys" columns={['Name', 'Type', 'Fingerprint', 'Added', ACTIONS_COLUMN]}>
             <tbody>
               {items.map((k) => (
                 <tr key={k.id}>

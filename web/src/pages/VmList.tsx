@@ -104,20 +104,7 @@ export function VmList() {
 
 export function VmTable({ vms, admin }: { vms: (Vm | Schemas['AdminVmResponseDto'])[]; admin?: boolean }) {
   return (
-    <TableRegion label="VMs">
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          <th scope="col">Status</th>
-          {admin && <th scope="col">Owner</th>}
-          {admin && <th scope="col">Host</th>}
-          <th scope="col">OS</th>
-          <th scope="col">Size</th>
-          <th scope="col">Address</th>
-          <th scope="col">Cost</th>
-          <th scope="col">Created</th>
-        </tr>
-      </thead>
+    <TableRegion label="VMs" columns={['Name', 'Status', admin && 'Owner', admin && 'Host', 'OS', 'Size', 'Address', 'Cost', 'Created']}>
       <tbody>
         {vms.map((vm) => (
           <tr key={vm.id} data-vm={vm.name}>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../../api';
-import { ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../../components/ui';
 import { formatTime } from '../../format';
 import { useAction, useLoad, useTitle } from '../../hooks';
 
@@ -33,24 +33,7 @@ export function AdminHosts() {
       </div>
       <ListState state={hosts} empty={<p class="empty">No host has registered yet (each worker process registers its host).</p>}>
         {(items) => (
-          <TableRegion label="Hosts">
-            <thead>
-              <tr>
-                <th scope="col">Host</th>
-                <th scope="col">Status</th>
-                <th scope="col">Scheduling</th>
-                <th scope="col">Capacity</th>
-                <th scope="col">Allocated</th>
-                <th scope="col">Free</th>
-                <th scope="col" class="num">
-                  VMs
-                </th>
-                <th scope="col">Last seen</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <TableRegion label="Hosts" columns={['Host', 'Status', 'Scheduling', 'Capacity', 'Allocated', 'Free', { label: 'VMs', num: true }, 'Last seen', ACTIONS_COLUMN]}>
             <tbody>
               {items.map((h) => (
                 <tr key={h.name} data-host={h.name}>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, idempotencyKey, type Schemas } from '../../api';
-import { ConfirmDialog, ListState, Pager, ProblemAlert, TableRegion } from '../../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, Pager, ProblemAlert, TableRegion } from '../../components/ui';
 import { signed } from '../../format';
 import { useAction, useLoad, useTitle } from '../../hooks';
 
@@ -27,21 +27,7 @@ export function AdminUsers() {
       </form>
       <ListState state={page} empty={<p class="empty">No users match.</p>}>
         {(items) => (
-          <TableRegion label="User accounts">
-            <thead>
-              <tr>
-                <th scope="col">Username</th>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Active</th>
-                <th scope="col" class="num">
-                  Credits
-                </th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <TableRegion label="User accounts" columns={['Username', 'Email', 'Role', 'Active', { label: 'Credits', num: true }, ACTIONS_COLUMN]}>
             <tbody>
               {items.map((u) => (
                 <tr key={u.id} data-user={u.email}>
