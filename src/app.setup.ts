@@ -1,4 +1,4 @@
-import { INestApplication } from '@nestjs/common';
+import { INestApplication, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Env, trustedProxies } from './config/env.validation';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -10,6 +10,10 @@ import helmet from 'helmet';
 import { ProblemFilter } from './common/problem.filter';
 import { AppValidationPipe } from './common/validation.pipe';
 import { BODY_LIMIT_BYTES, registerBodyParsing } from './common/json-body';
+import { connectionCap, limitConnections } from './common/connection-limits';
+import { compile as compileTrust } from 'proxy-addr';
+import type { Server } from 'node:http';
+import { QUEUE_POOL_SIZE } from './queue/queue.service';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 import { completeDocument } from './common/problem-responses';
@@ -52,6 +56,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   return completeDocument(doc);
 }
 
+/** Dedicated LISTEN connections (users, events). */
+const LISTEN_CONNECTIONS = 2;
+
 const REQUEST_ID = /^[\w.-]{1,128}$/;
 
 // `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
@@ -77,10 +84,18 @@ function identifyAndSecure(req: FastifyRequest, reply: FastifyReply, done: (err?
  * id is a well-formed incoming X-Request-Id, else a fresh UUID. Paths match with or without a trailing
  * slash. Used by main.ts AND by the tests.
  */
-export function createHttpAdapter(trustProxy: string | undefined): FastifyAdapter {
+export function createHttpAdapter(
+  env: Pick<Env, 'TRUST_PROXY' | 'REQUEST_HEADERS_TIMEOUT_SECONDS' | 'REQUEST_BODY_TIMEOUT_SECONDS' | 'CONNECTION_IDLE_TIMEOUT_SECONDS'>,
+): FastifyAdapter {
   return new FastifyAdapter({
-    trustProxy: trustedProxies(trustProxy) || false,
+    trustProxy: trustedProxies(env.TRUST_PROXY) || false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Slow clients: headers must be in within REQUEST_HEADERS_TIMEOUT_SECONDS (checked every second, not
+    // Node's default 30 s), a body within REQUEST_BODY_TIMEOUT_SECONDS (registerBodyParsing answers 408;
+    // requestTimeout is the backstop for the whole request), and a silent connection is closed.
+    http: { headersTimeout: env.REQUEST_HEADERS_TIMEOUT_SECONDS * 1000, connectionsCheckingInterval: 1000 },
+    requestTimeout: (env.REQUEST_HEADERS_TIMEOUT_SECONDS + env.REQUEST_BODY_TIMEOUT_SECONDS + 5) * 1000,
+    connectionTimeout: env.CONNECTION_IDLE_TIMEOUT_SECONDS * 1000,
     requestIdHeader: false,
     genReqId: (req: IncomingMessage) => {
       const incoming = req.headers['x-request-id'];
@@ -109,7 +124,17 @@ export function configureApp(app: NestFastifyApplication): void {
     authPerMin: config.get('RATE_LIMIT_AUTH_PER_MIN', { infer: true }),
     perMin: config.get('RATE_LIMIT_PER_MIN', { infer: true }),
   });
-  registerBodyParsing(fastify);
+  registerBodyParsing(fastify, { bodyTimeoutMs: config.get('REQUEST_BODY_TIMEOUT_SECONDS', { infer: true }) * 1000 });
+  const trust = trustedProxies(config.get('TRUST_PROXY', { infer: true }));
+  const isProxy = trust ? compileTrust(trust) : () => false;
+  const { cap, fileLimit } = connectionCap(config.get('MAX_CONNECTIONS', { infer: true }), config.get('DB_POOL_SIZE', { infer: true }) + QUEUE_POOL_SIZE + LISTEN_CONNECTIONS);
+  const perIp = config.get('MAX_CONNECTIONS_PER_IP', { infer: true });
+  // One address never holds more than a quarter of all connections, however low the overall cap.
+  const perAddress = perIp > 0 && cap > 0 ? Math.min(perIp, Math.ceil(cap / 4)) : perIp;
+  limitConnections(app.getHttpServer() as Server, { max: cap, perAddress, exempt: (address) => isProxy(address, 0) });
+  new Logger('Connections').log(
+    `At most ${cap || 'unlimited'} open connections${fileLimit ? ` (open-file limit ${fileLimit})` : ''}, ${perAddress || 'unlimited'} per client address`,
+  );
   app.useGlobalPipes(new AppValidationPipe());
   app.useGlobalFilters(new ProblemFilter());
   SwaggerModule.setup('api/docs', app, () => buildOpenApiDocument(app), {

@@ -54,7 +54,7 @@ export async function bootstrap(): Promise<Started> {
     databaseUrl = embedded.url;
   }
   try {
-    const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ databaseUrl }), createHttpAdapter(env.TRUST_PROXY), {
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ databaseUrl }), createHttpAdapter(env), {
       logger,
       bodyParser: false,
     });

@@ -27,7 +27,12 @@ const BODY_CODES = COMMON_ERRORS.of(
   'request.reserved_key',
   'request.invalid_text',
   'request.too_large',
+  'request.too_many_members',
+  'request.invalid_encoding',
+  'request.body_timeout',
   'request.unsupported_media_type',
+  'request.unsupported_charset',
+  'request.unsupported_encoding',
 );
 const QUERY_CODES = COMMON_ERRORS.of('request.validation', 'request.invalid_text');
 

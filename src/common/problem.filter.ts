@@ -23,10 +23,19 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-/** Thrown by the ValidationPipe's exceptionFactory; carries per-field messages. */
+/** Field errors listed in one answer; past them, only their count (a bad body gets a small answer). */
+export const MAX_FIELD_ERRORS = 20;
+
+/** Thrown by the ValidationPipe's exceptionFactory; carries the first MAX_FIELD_ERRORS per-field messages and how many more there were. */
 export class ValidationFailedException extends HttpException {
-  constructor(readonly fields: FieldError[]) {
+  readonly fields: FieldError[];
+  readonly omitted: number;
+
+  /** `total`: how many field errors there were, when `fields` lists only some of them. */
+  constructor(fields: FieldError[], total = fields.length) {
     super('Validation failed', HttpStatus.BAD_REQUEST);
+    this.fields = fields.slice(0, MAX_FIELD_ERRORS);
+    this.omitted = total - this.fields.length;
   }
 }
 
@@ -85,8 +94,9 @@ export class ProblemFilter implements ExceptionFilter {
     const base = { instance: req.url.split('?', 1)[0], request_id: req.id };
     if (exception instanceof AppError) return { ...exception.extensions, ...problemOf(exception.definition, exception.detail, base) };
     if (exception instanceof ValidationFailedException) {
-      const detail = exception.fields.map((f) => f.messages.join('; ')).join('; ');
-      return problemOf(COMMON_ERRORS.get('request.validation'), detail, { ...base, errors: exception.fields });
+      const { fields, omitted } = exception;
+      const detail = fields.map((f) => f.messages.join('; ')).join('; ') + (omitted ? `; and ${omitted} more` : '');
+      return problemOf(COMMON_ERRORS.get('request.validation'), detail, { ...base, errors: fields, ...(omitted ? { errors_omitted: omitted } : {}) });
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();

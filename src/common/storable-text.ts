@@ -31,25 +31,6 @@ export function unstorableTextAt(value: unknown, root: string): string | null {
   return null;
 }
 
-/**
- * Keys that name JavaScript object machinery. JSON.parse keeps them as data, but copying them into an
- * object (class-transformer, a spread, a merge) sets a prototype or is skipped: the value would be
- * silently lost, so they are refused instead.
- */
-const RESERVED_KEYS = ['__proto__', 'constructor', 'prototype'];
-
-function reservedKeyIn(value: unknown): string | null {
-  const stack = [value];
-  while (stack.length) {
-    const node = stack.pop();
-    if (node === null || typeof node !== 'object') continue;
-    const key = RESERVED_KEYS.find((k) => Object.prototype.hasOwnProperty.call(node, k));
-    if (key) return key;
-    stack.push(...Object.values(node));
-  }
-  return null;
-}
-
 /** The path as route parameters will see it (percent-decoded); undecodable bytes are the router's 400 to give. */
 function decodedPath(path: string): string {
   // Without an escape there is nothing to decode (most requests).
@@ -61,11 +42,9 @@ function decodedPath(path: string): string {
   }
 }
 
-/** The 400 for a body, query or path holding a reserved key or text PostgreSQL cannot store; null when all are fine. */
-export function storableTextProblem(body: unknown, query: unknown, path: string): AppError | null {
-  const reserved = reservedKeyIn(body);
-  if (reserved) return COMMON_ERRORS.error('request.reserved_key', `${JSON.stringify(reserved)} is reserved and cannot be a JSON key`);
-  const at = unstorableTextAt(body, '') ?? unstorableTextAt(query, '') ?? (unstorable(decodedPath(path)) ? 'path' : null);
+/** The 400 for a query string or path holding text PostgreSQL cannot store; null when all are fine. (Bodies: jsonShapeProblem.) */
+export function storableTextProblem(query: unknown, path: string): AppError | null {
+  const at = unstorableTextAt(query, '') ?? (unstorable(decodedPath(path)) ? 'path' : null);
   if (at !== null) return COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at });
   return null;
 }

@@ -37,3 +37,26 @@ describe('AppValidationPipe', () => {
     await expect(pipe.transform({ other: 1 }, query(OptionalOnly))).rejects.toBeInstanceOf(ValidationFailedException);
   });
 });
+
+describe('AppValidationPipe with many fields', () => {
+  const body = (metatype: new () => object) => ({ type: 'body' as const, metatype, data: undefined });
+  const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+
+  it('lists at most 20 field errors and counts the rest', async () => {
+    const pipe = new AppValidationPipe();
+    for (const n of [21, 5000]) {
+      const err = await pipe.transform({ name: 'x', ...keys(n) }, body(WithRequired)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationFailedException);
+      expect((err as ValidationFailedException).fields).toHaveLength(20);
+      expect((err as ValidationFailedException).fields[0]).toEqual({ field: 'k0', messages: ['property k0 should not exist'] });
+      expect((err as ValidationFailedException).omitted).toBe(n - 20);
+    }
+  });
+
+  it('still validates a few unknown fields together with the declared ones', async () => {
+    const pipe = new AppValidationPipe();
+    const err = (await pipe.transform({ name: 1, ...keys(3) }, body(WithRequired)).catch((e: unknown) => e)) as ValidationFailedException;
+    expect(err.fields.map((f) => f.field).sort()).toEqual(['k0', 'k1', 'k2', 'name']);
+    expect(err.omitted).toBe(0);
+  });
+});

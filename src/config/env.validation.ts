@@ -266,6 +266,32 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   TRUST_PROXY?: string;
 
+  /** Seconds a request body may take to arrive once its headers are in; past it: 408 request.body_timeout. */
+  @IsInt() @Min(1) @Max(600)
+  REQUEST_BODY_TIMEOUT_SECONDS: number = 10;
+
+  /** Seconds a client may take to send a request's headers (Node's headersTimeout); past it the connection is closed. */
+  @IsInt() @Min(1) @Max(600)
+  REQUEST_HEADERS_TIMEOUT_SECONDS: number = 10;
+
+  /**
+   * Seconds a connection may stay silent (nothing read or written) before it is closed (Fastify's
+   * connectionTimeout). Above the event stream's 15 s heartbeat, so live streams are never cut.
+   */
+  @IsInt() @Min(20) @Max(3600)
+  CONNECTION_IDLE_TIMEOUT_SECONDS: number = 120;
+
+  /**
+   * Open connections the API accepts in all; more are closed as they arrive. 0 = as many as the
+   * process's open-file limit leaves room for once the database pools and a reserve are counted.
+   */
+  @IsInt() @Min(0) @Max(1_000_000)
+  MAX_CONNECTIONS: number = 0;
+
+  /** Open connections per client address (TCP peer; TRUST_PROXY peers are exempt); more are closed as they arrive. 0 = no cap. */
+  @IsInt() @Min(0) @Max(1_000_000)
+  MAX_CONNECTIONS_PER_IP: number = 64;
+
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;

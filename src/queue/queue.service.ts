@@ -53,6 +53,9 @@ export function everyMinutesCron(minutes: number): string {
  * The job queue: pg-boss in the application's own database (schema `pgboss`). Jobs are sent inside
  * the caller's TypeORM transaction, so a job exists exactly when the rows that asked for it do.
  */
+/** Connections of the queue's own pool (beside the app's DB_POOL_SIZE). */
+export const QUEUE_POOL_SIZE = 4;
+
 @Injectable()
 export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(QueueService.name);
@@ -79,7 +82,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     this.consumes = config.get('WORKER', { infer: true });
     this.drainSeconds = config.get('SHUTDOWN_DRAIN_SECONDS', { infer: true });
     // The queue's own pool, so that every statement pg-boss runs goes through executeSql below.
-    this.pool = new Pool({ connectionString: url, max: 4, application_name: 'vmapi-queue', connectionTimeoutMillis: 10_000 });
+    this.pool = new Pool({ connectionString: url, max: QUEUE_POOL_SIZE, application_name: 'vmapi-queue', connectionTimeoutMillis: 10_000 });
     // A connection dropped while idle is reported here; an 'error' nobody listens to would end the process.
     this.pool.on('error', (err) => this.reportError(err));
     this.boss = new PgBoss({

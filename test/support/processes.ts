@@ -119,13 +119,20 @@ const BASE_ENV: Record<string, string> = {
  * Starts `node dist/src/main.js` (`api`) or `node dist/src/worker.js` (`worker`) with `env` over the
  * base settings. An API listens on a free port of 127.0.0.1.
  */
-export async function startService(name: string, kind: 'api' | 'worker', env: Record<string, string | number | boolean>): Promise<ServiceProcess> {
+export async function startService(
+  name: string,
+  kind: 'api' | 'worker',
+  env: Record<string, string | number | boolean>,
+  options: { fileLimit?: number } = {},
+): Promise<ServiceProcess> {
   const port = kind === 'api' ? await freePort() : 0;
   const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...BASE_ENV };
   for (const [k, v] of Object.entries(env)) childEnv[k] = String(v);
   if (kind === 'api') childEnv.PORT = String(port);
   const script = join(ROOT, kind === 'api' ? 'dist/src/main.js' : 'dist/src/worker.js');
-  const child = spawn(process.execPath, [script], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A lower open-file limit (util-linux prlimit), as a small container or a crowded host has.
+  const [command, args] = options.fileLimit ? ['prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, script]] : [process.execPath, [script]];
+  const child = spawn(command, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve(line: string): void }[] = [];
   const onData = (buffer: { rest: string }) => (chunk: Buffer) => {

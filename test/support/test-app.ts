@@ -7,6 +7,7 @@ import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
+import { validateEnv } from '../../src/config/env.validation';
 import { buildOpenApiDocument, configureApp, createHttpAdapter } from '../../src/app.setup';
 import { hostQueue } from '../../src/queue/host';
 import { QueueService } from '../../src/queue/queue.service';
@@ -82,30 +83,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 /** The real application (real PostgreSQL, real queue) on its own database, configured like main.ts. */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestContext> {
   const database = options.database ?? (await createTestDatabase());
-  let builder = Test.createTestingModule({
-    imports: [
-      AppModule.forRoot({
-        databaseUrl: database.url,
-        env: {
-          VM_PROVIDER: 'simulator',
-          SIMULATOR_DELAY_MS: 0,
-          JWT_SECRET: 'test-secret-that-is-at-least-32-characters',
-          // One roomy host that stays online for the length of a test; host tests set their own.
-          HOST_NAME: TEST_HOST,
-          HOST_CPU_CORES: 10_000,
-          HOST_RAM_MB: 100_000_000,
-          HOST_DISK_GB: 10_000_000,
-          HOST_OFFLINE_SECONDS: 3600,
-          ...options.env,
-        },
-      }),
-    ],
-  });
+  const env = {
+    VM_PROVIDER: 'simulator',
+    SIMULATOR_DELAY_MS: 0,
+    JWT_SECRET: 'test-secret-that-is-at-least-32-characters',
+    // One roomy host that stays online for the length of a test; host tests set their own.
+    HOST_NAME: TEST_HOST,
+    HOST_CPU_CORES: 10_000,
+    HOST_RAM_MB: 100_000_000,
+    HOST_DISK_GB: 10_000_000,
+    HOST_OFFLINE_SECONDS: 3600,
+    ...options.env,
+  };
+  let builder = Test.createTestingModule({ imports: [AppModule.forRoot({ databaseUrl: database.url, env })] });
   if (options.override) builder = options.override(builder);
   const moduleRef = await builder.compile();
   const logger = options.captureLogs ? new CapturingLogger(options.captureLogs) : (['error', 'warn'] as LogLevel[]);
-  const trustProxy = options.env?.TRUST_PROXY;
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(trustProxy === undefined ? undefined : String(trustProxy)), { bodyParser: false, logger });
+  // The HTTP server's settings, validated as AppModule validates them.
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(validateEnv({ ...process.env, ...env })), { bodyParser: false, logger });
   // Every JSON answer is checked against the OpenAPI document (undeclared fields or statuses fail).
   const validator = createResponseValidator(() => buildOpenApiDocument(app) as unknown as Record<string, unknown>);
   app.getHttpAdapter().getInstance().addHook('onSend', validator.onSend);

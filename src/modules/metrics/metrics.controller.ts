@@ -1,3 +1,5 @@
+import { JsonBodyLimits } from '../../common/json-body';
+import { MAX_POINTS_PER_BATCH } from './metric-rules';
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
@@ -14,6 +16,8 @@ export class MetricsController {
 
   @Post()
   @HttpCode(201)
+  // `points` and each point's element and at most four fields.
+  @JsonBodyLimits({ maxMembers: 1 + MAX_POINTS_PER_BATCH * 5 })
   @ApiOperation({
     operationId: 'createVmMetrics',
     summary: 'Store a batch of metric points for a VM (external agents)',

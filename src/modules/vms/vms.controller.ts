@@ -1,3 +1,5 @@
+import { JsonBodyLimits } from '../../common/json-body';
+import { METADATA_MAX_MEMBERS } from './dto/metadata.validator';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { headerRefs } from '../../common/response-headers';
@@ -59,6 +61,7 @@ export class VmsController {
 
   @Post()
   @HttpCode(202)
+  @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 64 })
   @Idempotent()
   @UseGuards(CreditsGuard)
   @ApiOperation({
@@ -116,6 +119,7 @@ export class VmsController {
   }
 
   @Patch(':id')
+  @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 1 })
   @ApiOperation({
     operationId: 'updateVm',
     summary: 'Update a VM’s metadata',

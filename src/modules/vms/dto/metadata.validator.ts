@@ -2,6 +2,8 @@ import { registerDecorator, ValidationOptions } from 'class-validator';
 
 export const METADATA_MAX_KEYS = 64;
 export const METADATA_MAX_BYTES = 16 * 1024;
+/** Keys and array elements 16 KiB of JSON can hold at most (each takes at least 2 bytes: `0,`). */
+export const METADATA_MAX_MEMBERS = METADATA_MAX_BYTES / 2;
 
 export function metadataProblem(value: unknown, { allowNullValues }: { allowNullValues: boolean }): string | null {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'must be a JSON object';
