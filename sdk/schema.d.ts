@@ -144,7 +144,7 @@ export interface paths {
         put?: never;
         /**
          * Add an SSH public key
-         * @description One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least 2048 bits). Choose it with `ssh_key_ids` when creating a VM: it is installed for the login user (`ssh_user`) on first boot. 400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak or ssh_key.private_key; 409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.
+         * @description One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of 2048 to 16384 bits). Choose it with `ssh_key_ids` when creating a VM: it is installed for the login user (`ssh_user`) on first boot. 400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak, ssh_key.too_large or ssh_key.private_key; 409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.
          */
         post: operations["createSshKey"];
         delete?: never;
@@ -2323,6 +2323,32 @@ export interface components {
             /** @description The X-Request-Id of the request */
             request_id?: string;
         };
+        /** @description Key too long (`ssh_key.too_large`, status 400) */
+        SshKeyTooLargeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/ssh_key.too_large";
+            /** @example Key too long */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "ssh_key.too_large";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
         /** @description Key too short (`ssh_key.too_weak`, status 400) */
         SshKeyTooWeakProblem: {
             /**
@@ -3428,7 +3454,7 @@ export interface operations {
                     "application/json": components["schemas"]["SshKeyResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_large`: Key too long; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3437,7 +3463,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooLargeProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */

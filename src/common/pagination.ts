@@ -44,25 +44,59 @@ export function mapPage<A, B>(page: Page<A>, map: (item: A) => B): Page<B> {
 export const MIN_INSTANT = new Date('0001-01-01T00:00:00Z');
 export const MAX_INSTANT = new Date('9999-12-31T23:59:59.999Z');
 
-interface Cursor {
+export interface Cursor {
   createdAt: Date;
   id: string;
 }
 
-function encodeCursor(c: Cursor): string {
+/** Ids as PostgreSQL prints a uuid: what an issued cursor holds. */
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function invalidCursor(): Error {
+  return COMMON_ERRORS.error('pagination.invalid_cursor', 'The cursor is not one this API issued');
+}
+
+export function encodeCursor(c: Cursor): string {
   return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.id])).toString('base64url');
 }
 
-function decodeCursor(raw: string): Cursor {
+/**
+ * The (created_at, id) key of an issued cursor, or 400 pagination.invalid_cursor for anything else:
+ * only a cursor that re-encodes to the same text is accepted, so bytes that are not UTF-8, NUL,
+ * escaped lone surrogates, other shapes and out-of-range instants never reach the database.
+ */
+export function decodeCursor(raw: string): Cursor {
+  let value: unknown;
   try {
-    const [ts, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
-    const createdAt = new Date(typeof ts === 'string' ? ts : NaN);
-    // Only what an issued cursor can hold: a UUID and an instant PostgreSQL can compare with.
-    if (!(createdAt >= MIN_INSTANT && createdAt <= MAX_INSTANT) || typeof id !== 'string' || !isUUID(id)) throw new Error('bad cursor');
-    return { createdAt, id };
+    value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    throw COMMON_ERRORS.error('pagination.invalid_cursor', 'The cursor is not one this API issued');
+    throw invalidCursor();
   }
+  if (!Array.isArray(value) || value.length !== 2) throw invalidCursor();
+  const [ts, id] = value as unknown[];
+  if (typeof ts !== 'string' || typeof id !== 'string' || !CANONICAL_UUID.test(id)) throw invalidCursor();
+  const createdAt = new Date(ts);
+  // An instant PostgreSQL and a JS Date agree on, written as toISOString() writes it.
+  if (!(createdAt >= MIN_INSTANT && createdAt <= MAX_INSTANT)) throw invalidCursor();
+  const cursor = { createdAt, id };
+  if (encodeCursor(cursor) !== raw) throw invalidCursor();
+  return cursor;
+}
+
+/** A cursor over a text key (e.g. host names, ordered by name). */
+export function encodeTextCursor(key: string): string {
+  return Buffer.from(key).toString('base64url');
+}
+
+/**
+ * The text key of an issued text cursor, or 400 pagination.invalid_cursor: the key must be non-empty,
+ * at most `maxLength` characters, free of NUL (PostgreSQL refuses it in text), and re-encode to the
+ * same cursor (which rules out bytes that are not UTF-8).
+ */
+export function decodeTextCursor(raw: string, maxLength: number): string {
+  const key = Buffer.from(raw, 'base64url').toString('utf8');
+  if (!key || key.length > maxLength || key.includes('\u0000') || encodeTextCursor(key) !== raw) throw invalidCursor();
+  return key;
 }
 
 /** Rows fetched with LIMIT limit + 1: the extra row only says there is a next page. */

@@ -197,6 +197,36 @@ describe('input fuzzing over every write route (e2e)', () => {
     expect(n).toBe(0);
   });
 
+  /** Every list with a ?cursor= (read from the OpenAPI document, so a new paginated route is covered by itself). */
+  it('answers 400 pagination.invalid_cursor on every paginated route for a cursor with a NUL, bytes that are not UTF-8 or another shape', async () => {
+    const doc = buildOpenApiDocument(ctx.app) as unknown as OpenApiDoc;
+    const paginated = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => op.parameters?.some((p) => p.in === 'query' && p.name === 'cursor'))
+        .map(([method]) => ({ method, path: path.replace('{id}', user.id) })),
+    );
+    expect(paginated.map((r) => r.path)).toEqual(expect.arrayContaining(['/api/admin/hosts', '/api/vms', '/api/events', '/api/ssh-keys', '/api/credits/transactions']));
+    expect(paginated.length).toBeGreaterThanOrEqual(9);
+    const cursors = {
+      'a NUL inside ("a\\0b")': 'YQBi',
+      'bytes that are not UTF-8': Buffer.from([0x61, 0xff]).toString('base64url'),
+      'three elements': Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', vmId, 1])).toString('base64url'),
+      'a NUL in the id': Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', `${vmId}\u0000`])).toString('base64url'),
+    };
+    const answers: Record<string, string> = {};
+    // Hosts page by name: any storable text of up to 100 characters is a position there, so only bytes can be malformed.
+    const byName = new Set(['/api/admin/hosts']);
+    for (const { method, path } of paginated) {
+      for (const [what, cursor] of Object.entries(cursors).slice(0, byName.has(path) ? 2 : undefined)) {
+        const res = await ctx.http.get(`${path}?cursor=${cursor}`).set(admin.auth);
+        tried++;
+        if (res.status >= 500) serverErrors++;
+        answers[`${method.toUpperCase()} ${path} (${what})`] = `${res.status} ${res.body.code}`;
+      }
+    }
+    expect(answers).toEqual(Object.fromEntries(Object.keys(answers).map((k) => [k, '400 pagination.invalid_cursor'])));
+  });
+
   it('keeps balances under the documented maximum: an adjustment past it answers 409 credits.balance_limit', async () => {
     const rich = await newUser(ctx);
     const adjust = () => ctx.http.post(`/api/admin/users/${rich.id}/credits`).set(admin.auth).send({ amount: 1_000_000_000, reason: 'big' });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { SimulatorProvider } from '../../src/modules/vms/providers/simulator.provider';
 import { VM_PROVIDER } from '../../src/modules/vms/providers/vm-provider.interface';
 import { eventually, newUser, TestUser } from '../support/factories';
-import { sshKeygen } from '../support/ssh-keygen';
+import { rsaKeyLine, sshKeygen } from '../support/ssh-keygen';
 import { createTestApp, TestContext } from '../support/test-app';
 
 const spec = { os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }; // costs 17
@@ -82,6 +82,21 @@ describe('SSH keys (e2e)', () => {
     await ctx.http.post('/api/ssh-keys').set(bob.auth).send({ name: 'k' }).expect(400);
     await ctx.http.post('/api/ssh-keys').set(bob.auth).send({ name: 'k', public_key: ed.publicKey, admin: true }).expect(400);
     expect(await keyRows(bob)).toBe(before);
+  });
+
+  it('refuses RSA keys over 16,384 bits with 400 ssh_key.too_large, quickly, and accepts 16,384', async () => {
+    const before = await keyRows(bob);
+    for (const bits of [16385, 65536, 96000]) {
+      const line = rsaKeyLine(bits);
+      const started = Date.now();
+      const res = await addKey(bob, `big-${bits}`, line);
+      const ms = Date.now() - started;
+      process.stdout.write(`ssh-rsa ${bits} bits (${line.length} chars): ${res.status} in ${ms} ms\n`);
+      expect({ bits, status: res.status, code: res.body.code }).toEqual({ bits, status: 400, code: 'ssh_key.too_large' });
+    }
+    expect(await keyRows(bob)).toBe(before);
+    const edge = await addKey(bob, 'edge-16384', rsaKeyLine(16384)).expect(201);
+    expect(edge.body).toMatchObject({ type: 'ssh-rsa', bits: 16384 });
   });
 
   it('answers 409 for a name or a key the user already has; other users may add the same key', async () => {

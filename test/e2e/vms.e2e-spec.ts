@@ -169,6 +169,30 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       await ctx.http.post(`/api/vms/${vmId}/action`).set(alice.auth).send({ action: 'explode' }).expect(400);
     });
 
+    it('stores and returns metadata keys named like Object.prototype members; __proto__, constructor, prototype stay refused', async () => {
+      const reserved = ['__proto__', 'constructor', 'prototype'];
+      const names = Object.getOwnPropertyNames(Object.prototype).filter((k) => !reserved.includes(k));
+      expect(names).toEqual(expect.arrayContaining(['hasOwnProperty', 'toString', 'valueOf', '__defineGetter__', '__lookupSetter__']));
+      const metadata = Object.fromEntries(names.map((k, i) => [k, `v${i}`]));
+      const created = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'proto-keys', ...spec, metadata }).expect(202);
+      expect(created.body.metadata).toEqual(metadata);
+      expect((await ctx.http.get(`/api/vms/${created.body.id}`).set(alice.auth).expect(200)).body.metadata).toEqual(metadata);
+      const [row] = await ctx.db.query('SELECT metadata FROM vms WHERE id = $1', [created.body.id]);
+      expect(row.metadata).toEqual(metadata);
+
+      const patch = Object.fromEntries(names.map((k) => [k, `p-${k}`]));
+      const patched = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: patch }).expect(200);
+      expect(patched.body.metadata).toMatchObject(patch);
+      expect((await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth).expect(200)).body.metadata).toMatchObject(patch);
+      const removed = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: Object.fromEntries(names.map((k) => [k, null])) }).expect(200);
+      expect(Object.keys(removed.body.metadata).filter((k) => names.includes(k))).toEqual([]);
+
+      for (const key of reserved) {
+        const res = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).set('Content-Type', 'application/json').send(`{"metadata":{"${key}":"x"}}`);
+        expect({ key, status: res.status, code: res.body.code }).toEqual({ key, status: 400, code: 'request.reserved_key' });
+      }
+    });
+
     it('merges metadata, removes keys set to null, and changes nothing else', async () => {
       const res = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: { b: null, c: 'three' } }).expect(200);
       expect(res.body.metadata).toEqual({ a: 1, c: 'three' });

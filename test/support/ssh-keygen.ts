@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,4 +33,24 @@ export function sshKeygen(type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa', opts: { bit
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * An `ssh-rsa` public key line with a random odd modulus of exactly `bits` bits: sshpk parses public
+ * keys only and never checks that the modulus is a product of two primes, so this stands in for
+ * ssh-keygen where generating the key would take minutes (16,384 bits) or is impossible (over 16,384).
+ */
+export function rsaKeyLine(bits: number, comment = 'big@host'): string {
+  const field = (b: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    return Buffer.concat([len, b]);
+  };
+  const n = randomBytes(Math.ceil(bits / 8));
+  const topBits = bits % 8 || 8;
+  n[0] = (n[0] & ((1 << topBits) - 1)) | (1 << (topBits - 1));
+  n[n.length - 1] |= 1;
+  const mpint = n[0] & 0x80 ? Buffer.concat([Buffer.from([0]), n]) : n;
+  const blob = Buffer.concat([field(Buffer.from('ssh-rsa')), field(Buffer.from([0x01, 0x00, 0x01])), field(mpint)]);
+  return `ssh-rsa ${blob.toString('base64')} ${comment}`;
 }

@@ -1,8 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource, EntityManager } from 'typeorm';
-import { COMMON_ERRORS } from '../../common/common.errors';
-import { Page, PageQueryDto } from '../../common/pagination';
+import { decodeTextCursor, encodeTextCursor, Page, PageQueryDto } from '../../common/pagination';
 import { APP_VERSION } from '../../common/version';
 import type { Env } from '../../config/env.validation';
 import { prepared } from '../../database/prepared';
@@ -92,13 +91,8 @@ function toHostState(r: HostRow): HostState {
   };
 }
 
-function decodeNameCursor(raw: string): string {
-  const name = Buffer.from(raw, 'base64url').toString('utf8');
-  if (!name || Buffer.from(name).toString('base64url') !== raw) {
-    throw COMMON_ERRORS.error('pagination.invalid_cursor', 'The cursor is not one this API issued');
-  }
-  return name;
-}
+/** hosts.name is varchar(100): a longer cursor key names no host. */
+const HOST_NAME_MAX_LENGTH = 100;
 
 /**
  * Hypervisor hosts: registration and heartbeats of this process's host (worker processes only),
@@ -257,13 +251,13 @@ export class HostsService implements BeforeApplicationShutdown {
     const params: unknown[] = [limit + 1];
     let where = '';
     if (page.cursor) {
-      params.push(decodeNameCursor(page.cursor));
+      params.push(decodeTextCursor(page.cursor, HOST_NAME_MAX_LENGTH));
       where = 'h.name > $2';
     }
     const rows = await this.states(where, params, 'LIMIT $1');
     const items = rows.slice(0, limit);
     const last = items[items.length - 1];
-    return { items, next_cursor: rows.length > limit && last ? Buffer.from(last.name).toString('base64url') : null };
+    return { items, next_cursor: rows.length > limit && last ? encodeTextCursor(last.name) : null };
   }
 
   async get(name: string, m?: EntityManager): Promise<HostState> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { sshKeygen } from '../../../test/support/ssh-keygen';
+import { rsaKeyLine, sshKeygen } from '../../../test/support/ssh-keygen';
 import { AppError } from '../../common/app-error';
-import { parseSshPublicKey } from './ssh-key-parser';
+import { parseSshPublicKey, rsaModulusBits } from './ssh-key-parser';
+
 
 /** Fixed DSA key (ssh-keygen -t dsa; newer OpenSSH releases no longer generate DSA). */
 const DSA = 'ssh-dss AAAAB3NzaC1kc3MAAACBAJxShFqB1pl1j/tORxL9pTncu7ZcxzKDhfWypGCqm1E1pevCR/yUjN5EyQg94HUCCauvW4eGrC5hBCnOAW0ksW/lbj3EmvXykRAutRFANK+pL9TH9Imbf6EcqfY6dqpsU72QedpCwen2wfOl4JzrluNRz8SfKsS/3hhHt4PVPX6rAAAAFQDTwSji27HpsqFZ5ZLSZKZIDNOSNwAAAIBh4G6L+2HW1DyQhPBphXYtZluYCqiWCrqYhh8qYXpBNsROm0uqklBikb6yrT38ngB/R29r+amvjCl98PNtA8wpy0Wq/vrDxgBuS3Xmfr3N/TBZdNvrPMz+wY5HqqxJujTPZYd8YDr4/xNeC9gghoa7ouslJBCt6PKhYONjjYQx3AAAAIA4au1vyLihrOmnWX5EEridezoo6JjjzRkqLH198ESwW8Sap2hWMZmHCwq308mb5z/BIqwXK6tJCuMtT0WU7kmCjKlN7gYa/jc+ShyYAIAjH/3FvfA3dNio7hJYC+wquTT9YT0ZmFLfpjjpfe/H1eDV8uwZYHUSxKt2UqQ9lgZD5Q== me@host';
@@ -40,6 +41,23 @@ describe('parseSshPublicKey', () => {
 
   it('refuses RSA under 2048 bits', () => {
     expect(codeOf(sshKeygen('rsa', { bits: 1024 }).publicKey)).toBe('ssh_key.too_weak');
+  });
+
+  it('accepts RSA up to 16,384 bits and refuses longer keys with ssh_key.too_large, before parsing them', () => {
+    for (const bits of [2048, 4095, 8192, 16383, 16384]) {
+      const line = rsaKeyLine(bits);
+      expect({ bits, declared: rsaModulusBits(line.split(' ')[1]), parsed: parseSshPublicKey(line).bits }).toEqual({ bits, declared: bits, parsed: bits });
+    }
+    for (const bits of [16385, 17000, 65536, 96000]) {
+      const line = rsaKeyLine(bits);
+      const started = process.hrtime.bigint();
+      expect({ bits, code: codeOf(line) }).toEqual({ bits, code: 'ssh_key.too_large' });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (bits === 96000) expect({ bits, length: line.length, fast: ms < 50 }).toEqual({ bits, length: expect.any(Number), fast: true });
+    }
+    // A real key: its declared size is the one ssh-keygen reports.
+    const real = sshKeygen('rsa', { bits: 3072 });
+    expect(rsaModulusBits(real.publicKey.split(' ')[1])).toBe(3072);
   });
 
   it('refuses DSA, security-key and certificate types by name', () => {

@@ -7,6 +7,8 @@ export type SshKeyType = (typeof SSH_KEY_TYPES)[number];
 
 /** RSA keys shorter than this are refused (NIST SP 800-131A; OpenSSH itself refuses < 1024). */
 export const RSA_MIN_BITS = 2048;
+/** RSA keys longer than this are refused: OpenSSH (SSH_RSA_MAXIMUM_MODULUS_SIZE) will not use them. */
+export const RSA_MAX_BITS = 16384;
 
 /**
  * Key types OpenSSH knows that we refuse by name: DSA (deprecated, disabled by default since OpenSSH 7.0),
@@ -27,6 +29,34 @@ export interface ParsedSshKey {
 
 const invalid = (detail: string) => SSH_KEY_ERRORS.error('ssh_key.invalid', detail);
 
+/**
+ * The modulus size an `ssh-rsa` blob declares (string type, mpint e, mpint n; RFC 4253 section 6.6),
+ * read from the length fields without parsing the numbers; null if the blob is not shaped so (the
+ * full parse then says why).
+ */
+export function rsaModulusBits(base64Blob: string): number | null {
+  const blob = Buffer.from(base64Blob, 'base64');
+  let at = 0;
+  const field = (): Buffer | null => {
+    if (at + 4 > blob.length) return null;
+    const len = blob.readUInt32BE(at);
+    if (at + 4 + len > blob.length) return null;
+    const value = blob.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+    return value;
+  };
+  const type = field();
+  if (!type || type.toString('latin1') !== 'ssh-rsa' || !field()) return null;
+  const n = field();
+  if (!n) return null;
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  return i === n.length ? 0 : (n.length - i - 1) * 8 + (32 - Math.clz32(n[i]));
+}
+
+const tooLarge = (bits: number) =>
+  SSH_KEY_ERRORS.error('ssh_key.too_large', `RSA keys may have at most ${RSA_MAX_BITS} bits (OpenSSH refuses longer ones); this one has ${bits}`);
+
 /** A private key (even encrypted) was pasted: sshpk either parses it or says it needs a passphrase. */
 function looksPrivate(text: string): boolean {
   try {
@@ -41,11 +71,15 @@ function looksPrivate(text: string): boolean {
  * Parses one OpenSSH public key line (the content of `id_ed25519.pub`) with sshpk, and refuses what
  * should not reach a guest's authorized_keys, each with its own code: not a key (`ssh_key.invalid`),
  * a private key (`ssh_key.private_key`), a type we do not install (`ssh_key.unsupported_type`),
- * RSA under 2048 bits (`ssh_key.too_weak`).
+ * RSA under 2048 bits (`ssh_key.too_weak`) or over 16,384 (`ssh_key.too_large`).
  */
 export function parseSshPublicKey(input: string): ParsedSshKey {
   const text = input.trim();
   if (!text) throw invalid('public_key is empty');
+  // Checked first, from the length fields alone: a huge key is refused before any parse of it.
+  const [first, second] = text.split(/[ \t]+/, 2);
+  const declaredBits = first === 'ssh-rsa' && second ? rsaModulusBits(second) : null;
+  if (declaredBits !== null && declaredBits > RSA_MAX_BITS) throw tooLarge(declaredBits);
   if (looksPrivate(text)) {
     throw SSH_KEY_ERRORS.error('ssh_key.private_key', 'This is a private key: paste the public key (the .pub file) and keep the private key secret');
   }
@@ -70,6 +104,7 @@ export function parseSshPublicKey(input: string): ParsedSshKey {
   if (!(SSH_KEY_TYPES as readonly string[]).includes(type)) {
     throw SSH_KEY_ERRORS.error('ssh_key.unsupported_type', `Key type ${type} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);
   }
+  if (key.type === 'rsa' && key.size > RSA_MAX_BITS) throw tooLarge(key.size);
   if (key.type === 'rsa' && key.size < RSA_MIN_BITS) {
     throw SSH_KEY_ERRORS.error('ssh_key.too_weak', `RSA keys need at least ${RSA_MIN_BITS} bits; this one has ${key.size}`);
   }

@@ -21,13 +21,13 @@ export class SshKeysController {
     operationId: 'createSshKey',
     summary: 'Add an SSH public key',
     description:
-      'One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least 2048 bits). ' +
+      'One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of 2048 to 16384 bits). ' +
       'Choose it with `ssh_key_ids` when creating a VM: it is installed for the login user (`ssh_user`) on first boot. ' +
-      '400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak or ssh_key.private_key; ' +
+      '400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak, ssh_key.too_large or ssh_key.private_key; ' +
       '409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.',
   })
   @ApiCreatedResponse({ type: SshKeyResponseDto, description: 'The key as stored, with its type, size and SHA256 fingerprint', headers: headerRefs('Location') })
-  @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.limit_reached', 'ssh_key.name_taken', 'ssh_key.already_added', 'ssh_key.invalid', 'ssh_key.private_key', 'ssh_key.unsupported_type', 'ssh_key.too_weak'))
+  @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.limit_reached', 'ssh_key.name_taken', 'ssh_key.already_added', 'ssh_key.invalid', 'ssh_key.private_key', 'ssh_key.unsupported_type', 'ssh_key.too_weak', 'ssh_key.too_large'))
   async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto, @Res({ passthrough: true }) res: FastifyReply): Promise<SshKeyResponseDto> {
     const key = await this.keys.create(user, dto);
     res.header('Location', `/api/ssh-keys/${key.id}`);

@@ -13,6 +13,7 @@ export const SSH_KEY_ERRORS = defineErrors({
   'ssh_key.private_key': { status: 400, title: 'A private key was sent' },
   'ssh_key.unsupported_type': { status: 400, title: 'Unsupported key type' },
   'ssh_key.too_weak': { status: 400, title: 'Key too short' },
+  'ssh_key.too_large': { status: 400, title: 'Key too long' },
   'vm.unknown_ssh_key': {
     status: 400,
     title: 'Not one of your SSH keys',

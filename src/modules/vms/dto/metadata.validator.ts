@@ -1,3 +1,4 @@
+import { Transform } from 'class-transformer';
 import { registerDecorator, ValidationOptions } from 'class-validator';
 
 export const METADATA_MAX_KEYS = 64;
@@ -28,4 +29,14 @@ export function IsMetadata(opts: { allowNullValues: boolean }, validationOptions
         defaultMessage: (args) => `${args?.property} ${metadataProblem(args?.value, opts)}`,
       },
     });
+}
+
+/**
+ * Keeps the metadata object exactly as parsed. class-transformer copies a plain object key by key and
+ * skips any key whose name is a function on the copy (its Object.prototype members: hasOwnProperty,
+ * toString, valueOf, ...), so those keys were dropped without a word. The reserved keys (__proto__,
+ * constructor, prototype) never get this far: the body check refuses them with request.reserved_key.
+ */
+export function KeepRawObject(): PropertyDecorator {
+  return Transform(({ obj, key }) => (obj as Record<string, unknown>)[key], { toClassOnly: true });
 }

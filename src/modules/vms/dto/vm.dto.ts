@@ -4,7 +4,7 @@ import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional,
 import { PageQueryDto } from '../../../common/pagination';
 import { HOSTNAME_LABEL_RE } from '../providers/vagrantfile';
 import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
-import { IsMetadata, METADATA_MAX_BYTES, METADATA_MAX_KEYS } from './metadata.validator';
+import { IsMetadata, KeepRawObject, METADATA_MAX_BYTES, METADATA_MAX_KEYS } from './metadata.validator';
 
 /** SSH keys one VM can be created with. */
 export const VM_MAX_SSH_KEYS = 20;
@@ -47,7 +47,7 @@ export class CreateVmDto extends VmSpecDto {
   @ApiProperty({ example: 'ubuntu-22.04' })
   os_type: string;
 
-  @IsOptional() @IsMetadata({ allowNullValues: false })
+  @IsOptional() @IsMetadata({ allowNullValues: false }) @KeepRawObject()
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
@@ -66,7 +66,7 @@ export class CreateVmDto extends VmSpecDto {
 }
 
 export class UpdateVmDto {
-  @IsMetadata({ allowNullValues: true })
+  @IsMetadata({ allowNullValues: true }) @KeepRawObject()
   @ApiProperty({
     type: 'object',
     additionalProperties: true,
