@@ -76,9 +76,12 @@ export class ProblemFilter implements ExceptionFilter {
       if (!reply.raw.writableEnded) reply.raw.end();
       return;
     }
-    if (exception instanceof AppError) reply.headers(exception.headers);
+    const own = exception instanceof AppError ? exception.headers : {};
+    if (exception instanceof AppError) reply.headers(own);
     // Every 503 service.unavailable says when to come back (a database failover takes a few seconds).
-    if (problem.code === 'service.unavailable' && !reply.hasHeader('retry-after')) reply.header('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    if (problem.code === 'service.unavailable' && !Object.keys(own).some((h) => h.toLowerCase() === 'retry-after')) {
+      reply.header('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    }
     reply.status(problem.status).type(PROBLEM_TYPE).send(JSON.stringify(problem));
   }
 

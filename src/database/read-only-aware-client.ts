@@ -14,10 +14,9 @@ const READ_ONLY = '25006';
  * answers 503 (isDatabaseUnavailable).
  */
 export class ReadOnlyAwareClient extends Client {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  override query(...args: any[]): any {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const result = (Client.prototype.query as (...a: any[]) => any).apply(this, args);
+  // Every overload of pg's query (text, config, callback, submittable) passes through unchanged.
+  override query(...args: unknown[]): any {
+    const result = (Client.prototype.query as (...a: unknown[]) => any).apply(this, args);
     if (result && typeof result.catch === 'function') {
       // Registered first, so it runs before the caller's own handler issues its next statement.
       result.catch((err: { code?: unknown } | null) => {
