@@ -50,5 +50,5 @@ export const COMMON_ERRORS = defineErrors({
   'request.error': { status: 400, title: 'Request refused' },
   'request.rate_limited': { status: 429, title: 'Too many requests', headers: ['Retry-After'] },
   'internal.error': { status: 500, title: 'Internal server error' },
-  'service.unavailable': { status: 503, title: 'Service unavailable' },
+  'service.unavailable': { status: 503, title: 'Service unavailable', headers: ['Retry-After'] },
 });

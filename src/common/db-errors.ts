@@ -10,9 +10,19 @@ export function uniqueViolation(err: unknown): string | null {
   return null;
 }
 
-/** Socket errors and SQLSTATEs that say "the database is not there (now)", not "this statement is wrong". */
+/**
+ * Socket errors and SQLSTATEs that say "the database is not there (now)", not "this statement is wrong".
+ * During a failover the service sees each of these in turn: the old primary's sessions cut (57P01,
+ * ECONNRESET), connections refused, then a standby still in recovery behind the address (25006 on
+ * every write) until it is promoted.
+ */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
+  'ECONNABORTED',
+  'EADDRNOTAVAIL',
+  // Out of file descriptors (this process, or the machine) on the way to the database.
+  'EMFILE',
+  'ENFILE',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
@@ -29,17 +39,25 @@ const UNAVAILABLE_CODES = new Set([
   '08003', // connection_does_not_exist
   '08006', // connection_failure
   '55000', // object_not_in_prerequisite_state: database not accepting connections
+  '25006', // read_only_sql_transaction: a standby (not promoted yet) behind the database address
 ]);
 
 /** Errors from the database driver that mean "the database is unreachable", not a bug. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  const message = (err as Error)?.message ?? '';
+  if (!err || typeof err !== 'object') return false;
+  // TypeORM wraps the driver's error (QueryFailedError.driverError).
+  const driverError = (err as { driverError?: unknown }).driverError;
+  if (driverError && driverError !== err && isDatabaseUnavailable(driverError)) return true;
+  const code = (err as { code?: unknown }).code;
+  const message = (err as Error).message ?? '';
   return (
     (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|terminating connection|not queryable/i.test(message)
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|terminating connection|not queryable|EMFILE|ENFILE/i.test(message)
   );
 }
+
+/** Seconds a client is told to wait (Retry-After) when the database is unavailable: a failover takes a few. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
 
 export interface WaitOptions {
   /** Stop waiting (rethrow the last error) once this aborts. */

@@ -1,5 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
+import { QueryFailedError } from 'typeorm';
 import { defineErrors } from './error-catalog';
 import { ProblemFilter } from './problem.filter';
 
@@ -72,5 +73,20 @@ describe('ProblemFilter', () => {
     const { res, host: h } = host(req);
     new ProblemFilter().catch(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), h);
     expect(res.status).toHaveBeenCalledWith(503);
+    expect(res.header).toHaveBeenCalledWith('Retry-After', '2');
+  });
+
+  it('answers 503 with Retry-After, not 500, to a write refused by a read-only standby and to EMFILE on connect', () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    for (const err of [
+      new QueryFailedError('INSERT INTO vms ...', [], Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })),
+      Object.assign(new Error('connect EMFILE 127.0.0.1:5432 - Local (undefined:undefined)'), { code: 'EMFILE' }),
+    ]) {
+      const { res, host: h } = host(req);
+      new ProblemFilter().catch(err, h);
+      expect(res.status).toHaveBeenCalledWith(503);
+      expect(res.header).toHaveBeenCalledWith('Retry-After', '2');
+      expect(JSON.parse(res.send.mock.calls[0][0] as string).code).toBe('service.unavailable');
+    }
   });
 });

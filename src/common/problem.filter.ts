@@ -1,10 +1,9 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { QueryFailedError } from 'typeorm';
 import { AppError, ReplayedResponse } from './app-error';
 import { COMMON_ERRORS } from './common.errors';
 import type { ErrorDefinition } from './error-catalog';
-import { isDatabaseUnavailable } from './db-errors';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from './db-errors';
 
 export interface FieldError {
   field: string;
@@ -86,7 +85,12 @@ export class ProblemFilter implements ExceptionFilter {
       if (!reply.raw.writableEnded) reply.raw.end();
       return;
     }
-    if (exception instanceof AppError) reply.headers(exception.headers);
+    const own = exception instanceof AppError ? exception.headers : {};
+    if (exception instanceof AppError) reply.headers(own);
+    // Every 503 service.unavailable says when to come back (a database failover takes a few seconds).
+    if (problem.code === 'service.unavailable' && !Object.keys(own).some((h) => h.toLowerCase() === 'retry-after')) {
+      reply.header('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    }
     reply.status(problem.status).type(PROBLEM_TYPE).send(JSON.stringify(problem));
   }
 
@@ -114,7 +118,7 @@ export class ProblemFilter implements ExceptionFilter {
     if (typeof frameworkStatus === 'number' && frameworkStatus >= 400 && frameworkStatus < 500) {
       return { ...problemOf(forStatus(frameworkStatus), (exception as Error).message, base), status: frameworkStatus };
     }
-    if (isDatabaseUnavailable(exception) || (exception instanceof QueryFailedError && isDatabaseUnavailable(exception.driverError))) {
+    if (isDatabaseUnavailable(exception)) {
       this.logger.warn(`Database unavailable [request ${req.id}]: ${(exception as Error).message}`);
       return problemOf(COMMON_ERRORS.get('service.unavailable'), 'The database is unavailable; try again shortly', base);
     }

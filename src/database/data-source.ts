@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
+import { ReadOnlyAwareClient } from './read-only-aware-client';
 
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
   return {
@@ -15,7 +16,8 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     // gen_random_uuid() is built into PostgreSQL 13+: no extension to install.
     uuidExtension: 'pgcrypto',
     installExtensions: false,
-    extra: { max: poolSize, connectionTimeoutMillis: 5000 },
+    // A connection that found a read-only server (a standby, during a failover) leaves the pool.
+    extra: { max: poolSize, connectionTimeoutMillis: 5000, Client: ReadOnlyAwareClient },
   };
 }
 
