@@ -269,6 +269,14 @@ export class EnvironmentVariables {
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;
+
+  /**
+   * Strict-Transport-Security: `auto` only on requests that came over TLS (a TLS socket, or
+   * X-Forwarded-Proto: https from a TRUST_PROXY peer); `always` on every answer (a proxy terminates
+   * TLS for every request without saying so); `off` never.
+   */
+  @IsIn(['auto', 'always', 'off'])
+  HSTS: 'auto' | 'always' | 'off' = 'auto';
   /** Prometheus text exposition of service metrics at GET /metrics (no token). */
   @IsBoolean() @Transform(toBool)
   METRICS_ENABLED: boolean = true;
