@@ -30,16 +30,17 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
+    // Validated once here from process.env plus overrides; process.env is neither read later nor written.
+    const env = validateEnv({ ...process.env, ...options.env });
     return {
       module: AppModule,
       imports: [
-        // Validated once here from process.env plus overrides; process.env is neither read later nor written.
         ConfigModule.forRoot({
           isGlobal: true,
           ignoreEnvFile: true,
           ignoreEnvVars: true,
           skipProcessEnv: true,
-          load: [() => ({ ...validateEnv({ ...process.env, ...options.env }) })],
+          load: [() => ({ ...env })],
         }),
         {
           module: class DatabaseUrlModule {},
@@ -64,7 +65,7 @@ export class AppModule {
         VmsModule,
         AdminModule,
         HealthModule,
-        MetricsModule,
+        MetricsModule.forRoot(env),
         WebConsoleModule.forRoot(),
       ],
     };

@@ -277,13 +277,24 @@ export class EnvironmentVariables {
    */
   @IsIn(['auto', 'always', 'off'])
   HSTS: 'auto' | 'always' | 'off' = 'auto';
-  /** Prometheus text exposition of service metrics at GET /metrics (no token). */
+  /** Prometheus text exposition of service metrics at GET /metrics; false = none collected or served. */
   @IsBoolean() @Transform(toBool)
   METRICS_ENABLED: boolean = true;
 
-  /** 0: /metrics on the API port; otherwise its own listener on this port (also in worker processes). */
+  /**
+   * GET /metrics (no token) on a listener of its own on this port, in API and worker processes alike;
+   * never on the API port unless METRICS_ON_API says so. 0 = no such listener.
+   */
   @IsInt() @Min(0) @Max(65535)
-  METRICS_PORT: number = 0;
+  METRICS_PORT: number = 9464;
+
+  /** Address the metrics listener binds; unset = LISTEN_HOST's, else every interface. */
+  @IsOptional() @IsString()
+  METRICS_HOST?: string;
+
+  /** `admin`: GET /metrics also on the API port, for an admin's bearer token (401/403 otherwise); `off`: 404 there. */
+  @IsIn(['off', 'admin'])
+  METRICS_ON_API: 'off' | 'admin' = 'off';
 
   /** Minutes between samples of every running VM through the provider (0 = off). */
   @IsIn(SCHEDULE_MINUTES)
