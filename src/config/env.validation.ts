@@ -46,9 +46,19 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   DATABASE_URL?: string;
 
+  /**
+   * The schema owner's URL: migrations and pg-boss's schema run as this role at boot, so the role of
+   * DATABASE_URL needs no DDL (scripts/db/create-roles.sql). Unset = DATABASE_URL does both.
+   */
+  @IsOptional() @IsString()
+  MIGRATIONS_DATABASE_URL?: string;
+
   /** Secrets may come from files instead (Docker/Kubernetes secrets): see readSecretFiles. */
   @IsOptional() @IsString()
   DATABASE_URL_FILE?: string;
+
+  @IsOptional() @IsString()
+  MIGRATIONS_DATABASE_URL_FILE?: string;
 
   @IsOptional() @IsString()
   JWT_SECRET_FILE?: string;
@@ -331,7 +341,7 @@ export type Env = EnvironmentVariables;
 
 /** Used by ConfigModule and by main.ts before Nest starts (the database URL is needed first). */
 /** Settings that may be given as `<NAME>_FILE`, a path whose content is the value (the Docker secrets convention). */
-export const FILE_SETTINGS = ['DATABASE_URL', 'JWT_SECRET', 'ADMIN_PASSWORD'] as const;
+export const FILE_SETTINGS = ['DATABASE_URL', 'MIGRATIONS_DATABASE_URL', 'JWT_SECRET', 'ADMIN_PASSWORD'] as const;
 
 /** Replaces each `<NAME>_FILE` by the file's content (one trailing newline dropped), before validation. */
 export function readSecretFiles(raw: Record<string, unknown>): Record<string, unknown> {
