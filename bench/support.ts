@@ -328,6 +328,10 @@ export function benchServiceEnv(databaseUrl: string, port: number): Record<strin
     QUOTA_MAX_VMS: '0',
     QUOTA_MAX_CPU_CORES: '0',
     QUOTA_MAX_RAM_MB: '0',
+    // Many processes on one machine: no metrics listeners (one default port would clash). METRICS_ON_API
+    // keeps the request metrics collected, so the measured request path stays what production runs.
+    METRICS_PORT: '0',
+    METRICS_ON_API: 'admin',
     ...BENCH_HOST_ENV,
   };
 }

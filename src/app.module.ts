@@ -19,6 +19,7 @@ import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
 import { WebConsoleModule } from './modules/web-console/web-console.module';
 import { QueueModule } from './queue/queue.module';
+import { installQueueSchemaAsOwner } from './queue/queue-schema';
 
 export interface AppModuleOptions {
   /** Resolved before Nest starts: DATABASE_URL or the embedded server's URL. */
@@ -30,16 +31,17 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
+    // Validated once here from process.env plus overrides; process.env is neither read later nor written.
+    const env = validateEnv({ ...process.env, ...options.env });
     return {
       module: AppModule,
       imports: [
-        // Validated once here from process.env plus overrides; process.env is neither read later nor written.
         ConfigModule.forRoot({
           isGlobal: true,
           ignoreEnvFile: true,
           ignoreEnvVars: true,
           skipProcessEnv: true,
-          load: [() => ({ ...validateEnv({ ...process.env, ...options.env }) })],
+          load: [() => ({ ...env })],
         }),
         {
           module: class DatabaseUrlModule {},
@@ -50,8 +52,17 @@ export class AppModule {
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
           useFactory: (config: ConfigService<Env, true>) => dataSourceOptions(options.databaseUrl, config.get('DB_POOL_SIZE', { infer: true })),
-          // Migrations at boot, one process at a time (several may start together on one database).
-          dataSourceFactory: async (dsOptions) => migrate(await new DataSource(dsOptions!).initialize()),
+          // Migrations at boot, one process at a time (several may start together on one database). With
+          // MIGRATIONS_DATABASE_URL they (and pg-boss's schema) run as the schema owner, on a connection
+          // of their own; the service's role then only reads and writes.
+          dataSourceFactory: async (dsOptions) => {
+            const ownerUrl = env.MIGRATIONS_DATABASE_URL;
+            if (!ownerUrl) return migrate(await new DataSource(dsOptions!).initialize());
+            const owner = await migrate(await new DataSource(dataSourceOptions(ownerUrl, 1)).initialize());
+            await owner.destroy();
+            await installQueueSchemaAsOwner(ownerUrl);
+            return new DataSource(dsOptions!).initialize();
+          },
         }),
         QueueModule,
         IdempotencyModule,
@@ -64,7 +75,7 @@ export class AppModule {
         VmsModule,
         AdminModule,
         HealthModule,
-        MetricsModule,
+        MetricsModule.forRoot(env),
         WebConsoleModule.forRoot(),
       ],
     };

@@ -63,11 +63,32 @@ const REQUEST_ID = /^[\w.-]{1,128}$/;
 
 // `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
 // and nothing else; Swagger UI at /api/docs runs under the same one, plus inline styles.
-const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY } });
+// HSTS is left to `secureTransport` (below), which sends it only for requests that came over TLS.
+const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY }, strictTransportSecurity: false });
 // Swagger UI's page carries inline <style> elements: its pages (only) may apply inline styles.
 const docsPolicy = helmet({
   contentSecurityPolicy: { useDefaults: false, directives: { ...CONTENT_SECURITY_POLICY, styleSrc: ["'self'", "'unsafe-inline'"] } },
+  strictTransportSecurity: false,
 });
+
+/**
+ * Strict-Transport-Security (helmet's: max-age one year, includeSubDomains), per the HSTS setting of
+ * each app (tests run several in one process): `auto` sends it when the request came over TLS,
+ * `request.protocol === 'https'` (a TLS socket, or X-Forwarded-Proto from a TRUST_PROXY peer; the
+ * header from any other peer is ignored); `always` on every answer (a proxy terminates TLS for every
+ * request and does not say so); `off` never. Over plain HTTP a browser ignores it anyway (RFC 6797
+ * 8.1), but it tells whoever reads it that the connection was secure when it was not.
+ */
+const hstsHeader = helmet.strictTransportSecurity();
+const hstsModes = new WeakMap<object, Env['HSTS']>();
+
+function secureTransport(req: FastifyRequest, reply: FastifyReply): void {
+  // req.server may be a plugin's child instance: Fastify derives those from the root by prototype.
+  let mode: Env['HSTS'] | undefined;
+  for (let s: object | null = req.server; s && !mode; s = Object.getPrototypeOf(s) as object | null) mode = hstsModes.get(s);
+  mode ??= 'auto';
+  if (mode === 'always' || (mode === 'auto' && req.protocol === 'https')) hstsHeader(req.raw, reply.raw, () => undefined);
+}
 
 /**
  * The request id and helmet's security headers, on the Node response so that every answer carries
@@ -75,6 +96,7 @@ const docsPolicy = helmet({
  */
 function identifyAndSecure(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
   reply.raw.setHeader('X-Request-Id', req.id);
+  secureTransport(req, reply);
   (req.url.startsWith('/api/docs') ? docsPolicy : consolePolicy)(req.raw, reply.raw, (err?: unknown) => done(err as Error | undefined));
 }
 
@@ -115,9 +137,10 @@ export function createHttpAdapter(
 export function configureApp(app: NestFastifyApplication): void {
   app.setGlobalPrefix('api', { exclude: ['metrics'] });
   const fastify = app.getHttpAdapter().getInstance();
+  const config = app.get(ConfigService<Env, true>);
+  hstsModes.set(fastify, config.get('HSTS', { infer: true }));
   fastify.addHook('onRequest', (req, reply, done) => identifyAndSecure(req, reply, done));
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
-  const config = app.get(ConfigService<Env, true>);
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins) app.enableCors({ origin: origins.split(',').map((o) => o.trim()), exposedHeaders: ['X-Request-Id'] });
   applyRateLimits(fastify, {

@@ -37,11 +37,13 @@ describe('validateEnv', () => {
   });
 
   it('reads the monitoring settings, with schedules limited to even intervals', () => {
-    const env = validateEnv({ METRICS_ENABLED: 'false', METRICS_PORT: '9464', METRICS_COLLECT_MINUTES: '5', RECONCILE_MINUTES: '0' });
-    expect(env).toMatchObject({ METRICS_ENABLED: false, METRICS_PORT: 9464, METRICS_COLLECT_MINUTES: 5, RECONCILE_MINUTES: 0 });
+    const env = validateEnv({ METRICS_ENABLED: 'false', METRICS_PORT: '0', METRICS_ON_API: 'admin', METRICS_COLLECT_MINUTES: '5', RECONCILE_MINUTES: '0' });
+    expect(env).toMatchObject({ METRICS_ENABLED: false, METRICS_PORT: 0, METRICS_ON_API: 'admin', METRICS_COLLECT_MINUTES: 5, RECONCILE_MINUTES: 0 });
+    expect(() => validateEnv({ METRICS_ON_API: 'public' })).toThrow(/METRICS_ON_API/);
     expect(validateEnv({})).toMatchObject({
       METRICS_ENABLED: true,
-      METRICS_PORT: 0,
+      METRICS_PORT: 9464,
+      METRICS_ON_API: 'off',
       METRICS_COLLECT_MINUTES: 1,
       METRICS_RETENTION_DAYS: 30,
       METRICS_PRUNE_MINUTES: 60,

@@ -46,9 +46,19 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   DATABASE_URL?: string;
 
+  /**
+   * The schema owner's URL: migrations and pg-boss's schema run as this role at boot, so the role of
+   * DATABASE_URL needs no DDL (scripts/db/create-roles.sql). Unset = DATABASE_URL does both.
+   */
+  @IsOptional() @IsString()
+  MIGRATIONS_DATABASE_URL?: string;
+
   /** Secrets may come from files instead (Docker/Kubernetes secrets): see readSecretFiles. */
   @IsOptional() @IsString()
   DATABASE_URL_FILE?: string;
+
+  @IsOptional() @IsString()
+  MIGRATIONS_DATABASE_URL_FILE?: string;
 
   @IsOptional() @IsString()
   JWT_SECRET_FILE?: string;
@@ -295,13 +305,32 @@ export class EnvironmentVariables {
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;
-  /** Prometheus text exposition of service metrics at GET /metrics (no token). */
+
+  /**
+   * Strict-Transport-Security: `auto` only on requests that came over TLS (a TLS socket, or
+   * X-Forwarded-Proto: https from a TRUST_PROXY peer); `always` on every answer (a proxy terminates
+   * TLS for every request without saying so); `off` never.
+   */
+  @IsIn(['auto', 'always', 'off'])
+  HSTS: 'auto' | 'always' | 'off' = 'auto';
+  /** Prometheus text exposition of service metrics at GET /metrics; false = none collected or served. */
   @IsBoolean() @Transform(toBool)
   METRICS_ENABLED: boolean = true;
 
-  /** 0: /metrics on the API port; otherwise its own listener on this port (also in worker processes). */
+  /**
+   * GET /metrics (no token) on a listener of its own on this port, in API and worker processes alike;
+   * never on the API port unless METRICS_ON_API says so. 0 = no such listener.
+   */
   @IsInt() @Min(0) @Max(65535)
-  METRICS_PORT: number = 0;
+  METRICS_PORT: number = 9464;
+
+  /** Address the metrics listener binds; unset = LISTEN_HOST's, else every interface. */
+  @IsOptional() @IsString()
+  METRICS_HOST?: string;
+
+  /** `admin`: GET /metrics also on the API port, for an admin's bearer token (401/403 otherwise); `off`: 404 there. */
+  @IsIn(['off', 'admin'])
+  METRICS_ON_API: 'off' | 'admin' = 'off';
 
   /** Minutes between samples of every running VM through the provider (0 = off). */
   @IsIn(SCHEDULE_MINUTES)
@@ -338,7 +367,7 @@ export type Env = EnvironmentVariables;
 
 /** Used by ConfigModule and by main.ts before Nest starts (the database URL is needed first). */
 /** Settings that may be given as `<NAME>_FILE`, a path whose content is the value (the Docker secrets convention). */
-export const FILE_SETTINGS = ['DATABASE_URL', 'JWT_SECRET', 'ADMIN_PASSWORD'] as const;
+export const FILE_SETTINGS = ['DATABASE_URL', 'MIGRATIONS_DATABASE_URL', 'JWT_SECRET', 'ADMIN_PASSWORD'] as const;
 
 /** Replaces each `<NAME>_FILE` by the file's content (one trailing newline dropped), before validation. */
 export function readSecretFiles(raw: Record<string, unknown>): Record<string, unknown> {

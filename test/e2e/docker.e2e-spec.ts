@@ -42,7 +42,7 @@ function resolvedCompose(): { services: Record<string, Service>; secrets?: Recor
     return parse(read('docker-compose.yml'));
   }
   const env = { ...process.env };
-  for (const name of ['POSTGRES_PASSWORD', 'JWT_SECRET', 'DATABASE_URL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) delete env[name];
+  for (const name of ['POSTGRES_PASSWORD', 'JWT_SECRET', 'DATABASE_URL', 'MIGRATIONS_DATABASE_URL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) delete env[name];
   const out = execFileSync(cmd[0], [...cmd.slice(1), '-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8' });
   return parse(out);
 }
@@ -61,12 +61,36 @@ describe('Docker image and compose file', () => {
     for (const name of ['api', 'worker']) {
       const env = services[name].environment ?? {};
       expect(env).toMatchObject({ DATABASE_URL_FILE: '/run/secrets/database_url', JWT_SECRET_FILE: '/run/secrets/jwt_secret' });
-      expect(env.DATABASE_URL ?? '').toBe('');
-      expect(env.JWT_SECRET ?? '').toBe('');
       expect(String(env.METRICS_PORT)).toBe('9464');
     }
+    // The API runs as the app role and migrates as the owner; only it holds the owner's URL.
+    expect(services.api.environment).toMatchObject({
+      MIGRATIONS_DATABASE_URL_FILE: '/run/secrets/migrations_database_url',
+      ADMIN_PASSWORD_FILE: '/run/secrets/admin_password',
+    });
+    expect(services.worker.environment?.MIGRATIONS_DATABASE_URL_FILE).toBeUndefined();
     expect(services.postgres.environment).toMatchObject({ POSTGRES_PASSWORD_FILE: '/run/secrets/postgres_password' });
-    expect(Object.keys(compose.secrets ?? {}).sort()).toEqual(['database_url', 'jwt_secret', 'postgres_password']);
+    // No secret as a plain value anywhere: each secret-like setting is given only as <NAME>_FILE.
+    const SECRET = /PASSWORD|SECRET|TOKEN|DATABASE_URL|_KEY$/;
+    for (const [name, service] of Object.entries(services)) {
+      const plain = Object.entries(service.environment ?? {}).filter(([key, value]) => SECRET.test(key) && !key.endsWith('_FILE') && String(value ?? '') !== '');
+      expect({ name, plain }).toEqual({ name, plain: [] });
+      for (const [key, value] of Object.entries(service.environment ?? {})) {
+        if (key.endsWith('_FILE')) expect({ name, key, value: String(value).startsWith('/run/secrets/') }).toEqual({ name, key, value: true });
+      }
+    }
+    expect(Object.keys(compose.secrets ?? {}).sort()).toEqual([
+      'admin_password',
+      'database_url',
+      'db_app_password',
+      'db_owner_password',
+      'jwt_secret',
+      'migrations_database_url',
+      'postgres_password',
+    ]);
+    // The roles are made on the database's first start by the script the docs describe.
+    expect(services.postgres.environment?.POSTGRES_USER).toBe('postgres');
+    expect(JSON.stringify(services.postgres)).toContain('create-roles.sql');
     // Only the API port is published; /metrics listens on METRICS_PORT inside the network.
     const published = Object.values(services).flatMap((s) => (s.ports ?? []).map((p) => String(typeof p === 'string' ? p.split(':')[0] : p.published)));
     expect(published).toEqual(['3000']);
@@ -104,6 +128,6 @@ describe('Docker image and compose file', () => {
 
   it('.env.example documents the secrets-file settings', () => {
     const example = read('.env.example');
-    for (const name of ['DATABASE_URL_FILE', 'JWT_SECRET_FILE', 'ADMIN_PASSWORD_FILE']) expect(example).toContain(name);
+    for (const name of ['DATABASE_URL_FILE', 'MIGRATIONS_DATABASE_URL_FILE', 'JWT_SECRET_FILE', 'ADMIN_PASSWORD_FILE']) expect(example).toContain(name);
   });
 });

@@ -7,10 +7,22 @@ import { createTestApp, TestContext, TEST_VM_QUEUE, registerHost } from '../supp
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }; // costs 17
 
+/** The port of each app's metrics listener (METRICS_PORT). */
+const metricsPorts = new WeakMap<TestContext, number>();
+
+/** A test app with its metrics listener on a free port of its own. */
+async function metricsApp(env: Record<string, string | number | boolean> = {}): Promise<TestContext> {
+  const port = await freePort();
+  const ctx = await createTestApp({ env: { METRICS_PORT: port, ...env } });
+  metricsPorts.set(ctx, port);
+  return ctx;
+}
+
 async function scrape(ctx: TestContext): Promise<Exposition> {
-  const res = await ctx.http.get('/metrics').expect(200);
-  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
-  return parsePrometheus(res.text);
+  const res = await fetch(`http://127.0.0.1:${metricsPorts.get(ctx)}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheus(await res.text());
 }
 
 function freePort(): Promise<number> {
@@ -30,7 +42,7 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
   let vmId: string;
 
   beforeAll(async () => {
-    ctx = await createTestApp();
+    ctx = await metricsApp();
     alice = await newUser(ctx, { credits: 100 });
     vmId = (await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'counted', ...spec }).expect(202)).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth)).body.status === 'running', 10_000, 'VM running');
@@ -103,7 +115,7 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
 
 describe('queue depth and metrics settings (e2e)', () => {
   it('shows jobs waiting in a queue no process consumes', async () => {
-    const ctx = await createTestApp({ env: { WORKER: false } });
+    const ctx = await metricsApp({ WORKER: false });
     await registerHost(ctx);
     try {
       const user = await newUser(ctx, { credits: 100 });
@@ -117,33 +129,64 @@ describe('queue depth and metrics settings (e2e)', () => {
     }
   });
 
-  it('METRICS_ENABLED=false turns /metrics off', async () => {
-    const ctx = await createTestApp({ env: { METRICS_ENABLED: false } });
+  it('METRICS_ENABLED=false turns /metrics off: no listener, and not on the API port even with METRICS_ON_API=admin', async () => {
+    const port = await freePort();
+    const ctx = await createTestApp({ env: { METRICS_ENABLED: false, METRICS_PORT: port, METRICS_ON_API: 'admin' } });
     try {
       // Like any unknown route.
-      const res = await ctx.http.get('/metrics').expect(404);
+      const admin = await newUser(ctx, { role: 'admin' });
+      const res = await ctx.http.get('/metrics').set(admin.auth).expect(404);
       expect(res.body).toMatchObject({ code: 'route.not_found', detail: 'No route GET /metrics' });
+      await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
     } finally {
       await ctx.close();
     }
   });
 
-  it('METRICS_PORT serves /metrics on its own listener, and not on the API port', async () => {
-    const port = await freePort();
-    const ctx = await createTestApp({ env: { METRICS_PORT: port } });
+  it('by default serves /metrics on its own listener (METRICS_PORT) and answers 404 on the API port', async () => {
+    const ctx = await metricsApp();
+    const port = metricsPorts.get(ctx)!;
     try {
-      await ctx.http.get('/metrics').expect(404);
+      const notHere = await ctx.http.get('/metrics').expect(404);
+      expect(notHere.body).toMatchObject({ code: 'route.not_found', detail: 'No route GET /metrics' });
       await ctx.http.get('/api/health').expect(200);
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-      expect(res.status).toBe(200);
-      const m = parsePrometheus(await res.text());
+      const m = await scrape(ctx);
       expect(m.value('http_requests_total', { method: 'GET', route: '/api/health', status: '200' })).toBe(1);
+      expect(m.value('http_requests_total', { method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
       expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
     } finally {
       await ctx.close();
     }
     // Closed with the app.
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
+  });
+
+  it('METRICS_ON_API=admin also serves it on the API port, to an admin token only', async () => {
+    const ctx = await metricsApp({ METRICS_ON_API: 'admin' });
+    try {
+      expect((await ctx.http.get('/metrics').expect(401)).body.code).toBe('auth.unauthenticated');
+      const user = await newUser(ctx);
+      expect((await ctx.http.get('/metrics').set(user.auth).expect(403)).body.code).toBe('auth.forbidden');
+      const admin = await newUser(ctx, { role: 'admin' });
+      const res = await ctx.http.get('/metrics').set(admin.auth).expect(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(parsePrometheus(res.text).value('http_requests_total', { method: 'GET', route: '/metrics', status: '401' })).toBe(1);
+      // The listener still serves it.
+      await scrape(ctx);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('METRICS_PORT=0: no listener and nothing on the API port', async () => {
+    const logs: string[] = [];
+    const ctx = await createTestApp({ env: { METRICS_PORT: 0 }, captureLogs: logs });
+    try {
+      await ctx.http.get('/metrics').expect(404);
+      expect(logs.filter((l) => l.includes('Service metrics on'))).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
   });
 
   it('stays out of the OpenAPI document', async () => {

@@ -93,6 +93,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     HOST_RAM_MB: 100_000_000,
     HOST_DISK_GB: 10_000_000,
     HOST_OFFLINE_SECONDS: 3600,
+    // No metrics listener (its default port would clash between apps); tests of it set a free port.
+    METRICS_PORT: 0,
     ...options.env,
   };
   let builder = Test.createTestingModule({ imports: [AppModule.forRoot({ databaseUrl: database.url, env })] });

@@ -1,8 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Env } from '../../config/env.validation';
 import { ServiceMetrics, UNMATCHED_ROUTE } from './service-metrics.service';
 
 const RECORDED = Symbol('httpMetricsRecorded');
@@ -17,14 +15,13 @@ const RECORDED = Symbol('httpMetricsRecorded');
 export class HttpMetricsHook implements OnModuleInit {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    private readonly config: ConfigService<Env, true>,
     private readonly metrics: ServiceMetrics,
   ) {}
 
   onModuleInit(): void {
     // Only an HTTP app has an adapter (the worker process has none).
     const adapter = this.adapterHost.httpAdapter;
-    if (!adapter || !this.config.get('METRICS_ENABLED', { infer: true })) return;
+    if (!adapter || !this.metrics.enabled) return;
     const fastify = adapter.getInstance<FastifyInstance>();
     fastify.addHook('onResponse', (req, reply, done) => {
       this.record(req, reply);

@@ -1,23 +1,22 @@
-import { Controller, Get, NotFoundException, Res } from '@nestjs/common';
+import { Controller, Get, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/auth.decorators';
+import { Roles } from '../auth/auth.decorators';
 import { ServiceMetrics } from './service-metrics.service';
 
 /**
- * GET /metrics (outside the /api prefix): Prometheus text format, no token, for scrapers. Off with
- * METRICS_ENABLED=false, moved to its own listener with METRICS_PORT: the request then falls through
- * the same not-found answer as any unknown route.
+ * GET /metrics on the API port (outside the /api prefix), registered only with METRICS_ON_API=admin
+ * (MetricsModule.forRoot): for an admin's bearer token, 401/403 otherwise. By default the route does
+ * not exist here (404 like any unknown path): scrapers use the METRICS_PORT listener.
  */
 @ApiExcludeController()
-@Public()
+@Roles('admin')
 @Controller('metrics')
 export class ServiceMetricsController {
   constructor(private readonly metrics: ServiceMetrics) {}
 
   @Get()
   async scrape(@Res() res: FastifyReply): Promise<void> {
-    if (!this.metrics.onApiPort) throw new NotFoundException('Cannot GET /metrics');
     const text = await this.metrics.registry.metrics();
     await res.type(this.metrics.registry.contentType).send(text);
   }

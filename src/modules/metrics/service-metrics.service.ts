@@ -24,9 +24,11 @@ export const UNMATCHED_ROUTE = 'unmatched';
 export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ServiceMetrics.name);
   readonly registry = new Registry();
+  /** Collected and served somewhere: METRICS_ENABLED, and a metrics port or METRICS_ON_API=admin. */
   readonly enabled: boolean;
-  /** 0: served by the API's own /metrics route; else a separate listener on this port. */
+  /** The metrics listener's port; 0 = none. */
   readonly port: number;
+  private readonly host?: string;
   private server?: Server;
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
@@ -39,8 +41,9 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
     streams: EventStreamService,
     hosts: HostsService,
   ) {
-    this.enabled = config.get('METRICS_ENABLED', { infer: true });
     this.port = config.get('METRICS_PORT', { infer: true });
+    this.host = config.get('METRICS_HOST', { infer: true }) ?? config.get('LISTEN_HOST', { infer: true });
+    this.enabled = config.get('METRICS_ENABLED', { infer: true }) && (this.port !== 0 || config.get('METRICS_ON_API', { infer: true }) === 'admin');
     const registers = [this.registry];
     if (this.enabled) collectDefaultMetrics({ register: this.registry });
 
@@ -187,11 +190,6 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
     if (seconds !== null) this.httpDuration.observe(labels, seconds);
   }
 
-  /** Whether the API's own port answers GET /metrics. */
-  get onApiPort(): boolean {
-    return this.enabled && this.port === 0;
-  }
-
   async onApplicationBootstrap(): Promise<void> {
     if (!this.enabled || this.port === 0) return;
     const server = createServer((req, res) => {
@@ -205,11 +203,18 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
       );
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, () => resolve());
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new Error(`METRICS_PORT ${this.port} is in use (another process of this service on this machine?): give each process its own METRICS_PORT, or 0 for none`)
+            : err,
+        ),
+      );
+      // Without a host, Node listens on every interface (`::`, dual-stack, or 0.0.0.0).
+      server.listen(this.port, this.host, () => resolve());
     });
     this.server = server;
-    this.logger.log(`Service metrics on http://0.0.0.0:${this.port}/metrics`);
+    this.logger.log(`Service metrics on http://${this.host ?? '0.0.0.0'}:${this.port}/metrics`);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
