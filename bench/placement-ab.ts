@@ -51,7 +51,7 @@ async function users(base: string, prefix: string): Promise<string[]> {
   return pool(Array.from({ length: cfg.users }, (_, i) => i), 4, async (i) => {
     const email = `${prefix}${i}@example.com`;
     const reg = await api(base, 'POST', '/api/auth/register', undefined, { username: `${prefix}${i}`, email, password: 'bench-password-1' });
-    if (reg.status !== 201) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
+    if (reg.status !== 202) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
     const login = await api(base, 'POST', '/api/auth/login', undefined, { email, password: 'bench-password-1' });
     return login.body.access_token as string;
   });

@@ -138,11 +138,12 @@ async function registerUsers(base: string, count: number, prefix: string): Promi
     async (i) => {
       const email = `${prefix}${i}@example.com`;
       const reg = await api(base, 'POST', '/api/auth/register', undefined, { username: `${prefix}${i}`, email, password: PASSWORD });
-      if (reg.status !== 201) throw new Error(`register ${email}: ${reg.status} ${JSON.stringify(reg.body)}`);
+      if (reg.status !== 202) throw new Error(`register ${email}: ${reg.status} ${JSON.stringify(reg.body)}`);
       // argon2id: once per user, never per request.
       const login = await api(base, 'POST', '/api/auth/login', undefined, { email, password: PASSWORD });
       if (login.status !== 200) throw new Error(`login ${email}: ${login.status} ${JSON.stringify(login.body)}`);
-      return { id: reg.body.id as string, token: login.body.access_token as string };
+      const me = await api(base, 'GET', '/api/users/me', login.body.access_token as string);
+      return { id: me.body.id as string, token: login.body.access_token as string };
     },
   );
 }

@@ -32,7 +32,7 @@ export interface paths {
         put?: never;
         /**
          * Create an account
-         * @description New accounts receive INITIAL_CREDITS as the first row of their credit ledger. The role is always `user`.
+         * @description Answers 202 with the same body whether or not the email is registered already (in any letter case), so the answer does not tell who has an account: a new email gets the account, with INITIAL_CREDITS as the first row of its credit ledger and the role `user`; an existing account is not changed. Sign in to continue. A username in use answers 409. Limited per client address and per email (429).
          */
         post: operations["registerUser"];
         delete?: never;
@@ -52,6 +52,46 @@ export interface paths {
         put?: never;
         /** Exchange email and password for a bearer token */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End the token used for this request
+         * @description The token stops working at once in every API process, and event streams opened with it end. The user’s other tokens stay valid (a password change or an admin sign-out ends them all). API tokens are not affected.
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your password
+         * @description Needs the current password (403 `user.wrong_password` otherwise; attempts are limited per user and per client address like logins). Every token of yours issued before, this one included, stops working at once in every API process and your open event streams end; the answer carries a fresh token. API tokens are not affected.
+         */
+        post: operations["changePassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -440,6 +480,26 @@ export interface paths {
         patch: operations["adminUpdateUser"];
         trace?: never;
     };
+    "/api/admin/users/{id}/sign-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign a user out everywhere
+         * @description Every token the user holds stops working at once in every API process and their open event streams end; recorded as an admin event. The account is otherwise unchanged (they can sign in again). API tokens are not affected.
+         */
+        post: operations["adminSignOutUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users/{id}/credits": {
         parameters: {
             query?: never;
@@ -600,6 +660,15 @@ export interface components {
              */
             password: string;
         };
+        RegisterAcceptedDto: {
+            /**
+             * @example accepted
+             * @enum {string}
+             */
+            status: "accepted";
+            /** @example If this email was not registered yet, the account now exists: sign in with it. */
+            message: string;
+        };
         LoginDto: {
             /**
              * Format: email
@@ -624,6 +693,19 @@ export interface components {
              */
             expires_in: number;
             access_token: string;
+        };
+        ChangePasswordDto: {
+            /**
+             * Format: password
+             * @example correct horse battery
+             */
+            current_password: string;
+            /**
+             * Format: password
+             * @description The same rules as at registration.
+             * @example staple battery horse correct
+             */
+            new_password: string;
         };
         /** @enum {string} */
         CreditKind: "signup_grant" | "vm_create" | "admin_adjustment" | "refund";
@@ -2401,32 +2483,6 @@ export interface components {
             /** @description The X-Request-Id of the request */
             request_id?: string;
         };
-        /** @description Email already registered (`user.email_taken`, status 409) */
-        UserEmailTakenProblem: {
-            /**
-             * Format: uri
-             * @enum {string}
-             */
-            type: "https://vm-platform.dev/problems/user.email_taken";
-            /** @example Email already registered */
-            title: string;
-            /** @enum {integer} */
-            status: 409;
-            /** @description What happened, for people */
-            detail: string;
-            /**
-             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
-             * @enum {string}
-             */
-            code: "user.email_taken";
-            /**
-             * @description The request path
-             * @example /api/vms
-             */
-            instance?: string;
-            /** @description The X-Request-Id of the request */
-            request_id?: string;
-        };
         /** @description Nothing to update (`user.empty_update`, status 400) */
         UserEmptyUpdateProblem: {
             /**
@@ -2545,10 +2601,36 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @description Stable machine-readable code
              * @enum {string}
              */
             code: "user.username_taken";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The current password is incorrect (`user.wrong_password`, status 403) */
+        UserWrongPasswordProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/user.wrong_password";
+            /** @example The current password is incorrect */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "user.wrong_password";
             /**
              * @description The request path
              * @example /api/vms
@@ -2826,8 +2908,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The new user, with the signup credits already granted */
-            201: {
+            /** @description Accepted: sign in with the email and password */
+            202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -2835,7 +2917,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserResponseDto"];
+                    "application/json": components["schemas"]["RegisterAcceptedDto"];
                 };
             };
             /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
@@ -2850,7 +2932,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `user.email_taken`: Email already registered; `user.username_taken`: Username already registered */
+            /** @description `user.username_taken`: Username already registered */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2859,7 +2941,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["UserEmailTakenProblem"] | components["schemas"]["UserUsernameTakenProblem"];
+                    "application/problem+json": components["schemas"]["UserUsernameTakenProblem"];
                 };
             };
             /** @description `request.too_large`: Body too large */
@@ -3004,6 +3086,176 @@ export interface operations {
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token is ended */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordDto"];
+            };
+        };
+        responses: {
+            /** @description A fresh bearer token (the one used for this request no longer works) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponseDto"];
+                };
+            };
+            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `user.wrong_password`: The current password is incorrect */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UserWrongPasswordProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                };
+            };
+            /** @description `request.unsupported_media_type`: The body is not JSON */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -5603,6 +5855,102 @@ export interface operations {
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    adminSignOutUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user’s tokens are ended */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.forbidden`: Your role may not use this route */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                };
+            };
+            /** @description `user.not_found`: User not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UserNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { rateLimit } from 'express-rate-limit';
+import { MemoryStore, type Options, rateLimit } from 'express-rate-limit';
 import { COMMON_ERRORS } from './common.errors';
 
 export interface RateLimits {
-  /** Requests per minute per client on register and login; 0 = off. */
+  /** Requests per minute per client on register, login and password change; 0 = off. */
   authPerMin: number;
   /** Requests per minute per client on every other /api route; 0 = off. */
   perMin: number;
@@ -39,7 +39,8 @@ function run(limit: Limiter, req: FastifyRequest, res: ServerResponse & { append
   limit(req, res, done);
 }
 
-const AUTH_ROUTES = new Set(['/api/auth/login', '/api/auth/register']);
+/** Routes that take a password: the strict per-client limit. */
+const AUTH_ROUTES = new Set(['/api/auth/login', '/api/auth/register', '/api/users/me/password']);
 
 /**
  * Per-client (IP) limits per minute, counted in this process's memory (express-rate-limit's store; it,
@@ -56,7 +57,43 @@ export function applyRateLimits(fastify: FastifyInstance, limits: RateLimits): v
   fastify.addHook('onRequest', (req, reply, done) => {
     const route = req.routeOptions.url ?? req.url.split('?', 1)[0].toLowerCase();
     if (AUTH_ROUTES.has(route)) return strict ? run(strict, req, reply.raw, done) : done();
-    if (loose && (route === '/api' || route.startsWith('/api/')) && !route.startsWith('/api/auth/')) return run(loose, req, reply.raw, done);
+    if (loose && (route === '/api' || route.startsWith('/api/'))) return run(loose, req, reply.raw, done);
     done();
   });
+}
+
+/**
+ * A limit per minute on a key only known once the body is read or the caller is known (an email on
+ * register, a user on password change), beside the per-client limits above: it holds when one
+ * target is tried from many addresses. Counted in this process's memory with express-rate-limit's
+ * MemoryStore, like those; 0 = off.
+ */
+export class KeyedRateLimit {
+  private readonly store = new MemoryStore();
+
+  constructor(
+    private readonly limit: number,
+    /** Names what is limited in the 429's detail, e.g. "for this email". */
+    private readonly what: string,
+  ) {
+    if (limit > 0) this.store.init({ windowMs: 60_000 } as Options);
+  }
+
+  /** Counts one attempt for `key`; past the limit, a 429 request.rate_limited with Retry-After. */
+  async hit(key: string): Promise<void> {
+    if (this.limit <= 0) return;
+    const { totalHits, resetTime } = await this.store.increment(key);
+    if (totalHits <= this.limit) return;
+    const retryAfter = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+    throw COMMON_ERRORS.error(
+      'request.rate_limited',
+      `Too many attempts ${this.what}: at most ${this.limit} a minute; retry after the Retry-After seconds`,
+      {},
+      { 'Retry-After': String(retryAfter) },
+    );
+  }
+
+  shutdown(): void {
+    this.store.shutdown();
+  }
 }

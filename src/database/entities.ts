@@ -4,8 +4,9 @@ import { Event } from '../modules/events/entities/event.entity';
 import { IdempotencyKey } from '../modules/idempotency/entities/idempotency-key.entity';
 import { Metric } from '../modules/metrics/entities/metric.entity';
 import { SshKey } from '../modules/ssh-keys/entities/ssh-key.entity';
+import { RevokedToken } from '../modules/users/entities/revoked-token.entity';
 import { User } from '../modules/users/entities/user.entity';
 import { Vm } from '../modules/vms/entities/vm.entity';
 
 /** Every entity, listed explicitly (no globs): the app, the CLI and the tests share this list. */
-export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host];
+export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host, RevokedToken];

@@ -9,6 +9,7 @@ import { SshKeys1795820756212 } from '../../migrations/1795820756212-SshKeys';
 import { Hosts1795823222648 } from '../../migrations/1795823222648-Hosts';
 import { IdempotencyAnswerWithWork1795823250000 } from '../../migrations/1795823250000-IdempotencyAnswerWithWork';
 import { CreditsMaxBalance1795823287054 } from '../../migrations/1795823287054-CreditsMaxBalance';
+import { TokenLifecycle1795830000000 } from '../../migrations/1795830000000-TokenLifecycle';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -23,4 +24,5 @@ export const MIGRATIONS: Function[] = [
   Hosts1795823222648,
   IdempotencyAnswerWithWork1795823250000,
   CreditsMaxBalance1795823287054,
+  TokenLifecycle1795830000000,
 ];

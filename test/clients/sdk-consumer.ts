@@ -15,7 +15,7 @@ let token: string | undefined;
 const api = createVmPlatformClient({ baseUrl, token: () => token });
 
 const registered = await api.POST('/api/auth/register', { body: { username: tag, ...credentials } });
-if (registered.error && registered.error.code !== 'user.email_taken') throw new Error(`register: ${registered.error.code}`);
+if (registered.error && registered.error.code !== 'user.username_taken') throw new Error(`register: ${registered.error.code}`);
 
 const login = await api.POST('/api/auth/login', { body: credentials });
 if (login.error) throw new Error(`login: ${login.error.code}: ${login.error.detail}`);

@@ -31,7 +31,7 @@ let n = 0;
  */
 const MATRIX: Record<string, Row> = {
   'POST /api/auth/register': {
-    expect: { anonymous: 201, stranger: 201, owner: 201, admin: 201 },
+    expect: { anonymous: 202, stranger: 202, owner: 202, admin: 202 },
     body: () => ({ username: `m${++n}x${Date.now() % 1e6}`, email: `m${n}.${Date.now()}@example.test`, password: 'password1' }),
   },
   'POST /api/auth/login': { expect: { anonymous: 401, stranger: 401, owner: 401, admin: 401 }, body: () => ({ email: 'no@example.test', password: 'nope-nope' }) },
@@ -73,6 +73,11 @@ const MATRIX: Record<string, Row> = {
   // Keys are their owner's alone, for admins too; the owner's DELETE (before the admin's turn) removes it.
   'GET /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'sshKey' },
   'DELETE /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'sshKey' },
+  // Last, in this order: they end tokens. A wrong current password changes nothing.
+  'POST /api/users/me/password': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 403 }, body: () => ({ current_password: 'not-the-one', new_password: 'another-one' }) },
+  // The admin signs the owner out everywhere, so the owner's logout below finds its token ended already.
+  'POST /api/admin/users/{id}/sign-out': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 204 } },
+  'POST /api/auth/logout': { expect: { anonymous: 401, stranger: 204, owner: 401, admin: 204 } },
 };
 
 describe('authorization matrix over every documented route (e2e)', () => {

@@ -106,7 +106,7 @@ describe('clients from independent generators compile under --strict and drive t
     const tag = `gen-${name.replace(/[^a-z]/g, '')}`.slice(0, 30);
     const report = await runClient(dir, `out/${name}/flow.js`, { API_URL: baseUrl, FLOW_TAG: tag });
     expect(report).toEqual({
-      register: 201,
+      register: 202,
       login: 200,
       create: 202,
       get: { status: 200, same_id: true, name: `${tag}-vm` },

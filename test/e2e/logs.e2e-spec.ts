@@ -15,7 +15,7 @@ describe('logs never carry passwords, hashes or tokens (e2e)', () => {
 
   it('logs the activity but none of the secrets it handled', async () => {
     const password = 'Sup3r-Secret-Pa55word';
-    await ctx.http.post('/api/auth/register').send({ username: 'loggy', email: 'loggy@example.com', password }).expect(201);
+    await ctx.http.post('/api/auth/register').send({ username: 'loggy', email: 'loggy@example.com', password }).expect(202);
     await ctx.http.post('/api/auth/login').send({ email: 'loggy@example.com', password: 'Wrong-Secret-Guess' }).expect(401);
     const login = await ctx.http.post('/api/auth/login').send({ email: 'loggy@example.com', password }).expect(200);
     const token = login.body.access_token as string;

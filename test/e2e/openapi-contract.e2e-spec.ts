@@ -64,6 +64,6 @@ describe('API contract', () => {
     const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, { operationId: string }>> };
     const ids = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
     expect(ids.length).toBe(new Set(ids).size);
-    for (const id of ids) expect(id).toMatch(/^(get|list|create|update|delete|perform|check|register|login|admin[A-Z]\w*)[A-Z]?\w*$/);
+    for (const id of ids) expect(id).toMatch(/^(get|list|create|update|delete|perform|check|register|login|logout|change|admin[A-Z]\w*)[A-Z]?\w*$/);
   });
 });

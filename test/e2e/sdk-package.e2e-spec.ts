@@ -79,7 +79,7 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
 
     const report = await runClient(project(), 'out/src/consumer.js', { API_URL: baseUrl, CONSUMER_TAG: 'tarball' });
     expect(report).toEqual({
-      register: 201,
+      register: 202,
       login: 200,
       create: { status: 202, vm_status: 'provisioning', name: 'tarball-vm' },
       refusal: { status: 402, code: 'credits.insufficient', cost: 1370, balance: 66 },

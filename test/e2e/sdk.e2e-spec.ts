@@ -23,8 +23,8 @@ describe('generated TypeScript SDK drives the API (e2e)', () => {
 
   it('register, login, quota check, create, poll to running, act, read events and ledger', async () => {
     const reg = await api.POST('/api/auth/register', { body: { username: 'sdkuser', email: 'sdk@example.com', password: 'sdk-password' } });
-    expect(reg.response.status).toBe(201);
-    expect(reg.data?.credits).toBe(100);
+    expect(reg.response.status).toBe(202);
+    expect(reg.data?.status).toBe('accepted');
 
     const bad = await api.POST('/api/auth/login', { body: { email: 'sdk@example.com', password: 'wrong-password' } });
     expect(bad.response.status).toBe(401);

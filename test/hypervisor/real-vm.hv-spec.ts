@@ -301,7 +301,7 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
 
   step('creates a VM with the user\'s SSH key; it becomes running once SSH answers', async () => {
     const email = `hv-${Date.now()}@example.com`;
-    expect((await http('POST', '/api/auth/register', { username: `hv${Date.now()}`, email, password: 'hypervisor-test-pw' })).status).toBe(201);
+    expect((await http('POST', '/api/auth/register', { username: `hv${Date.now()}`, email, password: 'hypervisor-test-pw' })).status).toBe(202);
     const login = await http('POST', '/api/auth/login', { email, password: 'hypervisor-test-pw' });
     expect(login.status).toBe(200);
     token = login.body.access_token;

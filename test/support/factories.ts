@@ -25,14 +25,16 @@ export async function newUser(
   const email = `${username}@example.test`;
   const password = `pw-${tag}-secret`;
   const reg = await ctx.http.post('/api/auth/register').send({ username, email, password });
-  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
-  const id = reg.body.id as string;
+  if (reg.status !== 202) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  // Register tells nothing about the account (README "Register"): the id and balance come from the database.
+  const [row] = await ctx.db.query('SELECT id, credits FROM users WHERE username = $1', [username]);
+  const id = row.id as string;
   if (opts.role === 'admin') await ctx.db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [id]);
-  if (opts.credits !== undefined && opts.credits !== reg.body.credits) {
+  if (opts.credits !== undefined && opts.credits !== row.credits) {
     await ctx.db.transaction((m) =>
       ctx.app.get(CreditsService).apply(m, {
         userId: id,
-        amount: opts.credits! - (reg.body.credits as number),
+        amount: opts.credits! - (row.credits as number),
         kind: 'admin_adjustment',
         reason: 'test setup',
       }),

@@ -221,10 +221,12 @@ export async function registerUser(service: ServiceProcess, tag: string): Promis
   const email = `${tag}@example.test`;
   const password = `pw-${tag}-secret`;
   const reg = await api(service, 'POST', '/api/auth/register', { username: tag, email, password });
-  if (reg.status !== 201) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
+  if (reg.status !== 202) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
   const login = await api(service, 'POST', '/api/auth/login', { email, password });
   if (login.status !== 200) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`);
-  return { id: reg.body.id, token: login.body.access_token };
+  const me = await api(service, 'GET', '/api/users/me', undefined, login.body.access_token);
+  if (me.status !== 200) throw new Error(`me: ${me.status} ${JSON.stringify(me.body)}`);
+  return { id: me.body.id, token: login.body.access_token };
 }
 
 /** One connection per request (no pooling, no cap): for many requests in flight at once. */

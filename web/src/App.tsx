@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { Link, Redirect, Route, Switch, useLocation } from 'wouter-preact';
-import { refreshMe } from './api';
+import { api, refreshMe } from './api';
 import { liveState, startUserStream, useUserEvents } from './events';
 import { isAdmin, me, session, signOut } from './session';
 import { SignIn, Register } from './pages/Auth';
@@ -71,7 +71,7 @@ function SignedInShell({ children }: { children: ComponentChildren }) {
               {user.username} · <span data-testid="balance">{user.credits}</span> credits
             </span>
           )}
-          <button type="button" class="secondary small" onClick={() => signOut()}>
+          <button type="button" class="secondary small" onClick={() => void api.POST('/api/auth/logout').finally(() => signOut())}>
             Sign out
           </button>
         </div>

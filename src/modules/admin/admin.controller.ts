@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
 import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
 import { CreditsService } from '../credits/credits.service';
@@ -116,6 +116,21 @@ export class AdminController {
   @ApiAuth(USER_ERRORS.of('user.not_found', 'user.empty_update', 'user.self_demotion', 'user.last_admin'))
   async updateUser(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateUserDto) {
     return toUserResponse(await this.users.adminUpdate(admin, id, dto));
+  }
+
+  @Post('users/:id/sign-out')
+  @HttpCode(204)
+  @ApiOperation({
+    operationId: 'adminSignOutUser',
+    summary: 'Sign a user out everywhere',
+    description:
+      'Every token the user holds stops working at once in every API process and their open event streams end; ' +
+      'recorded as an admin event. The account is otherwise unchanged (they can sign in again). API tokens are not affected.',
+  })
+  @ApiNoContentResponse({ description: 'The user’s tokens are ended' })
+  @ApiAuth(USER_ERRORS.of('user.not_found'))
+  async signOutUser(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string): Promise<void> {
+    await this.users.adminSignOut(admin, id);
   }
 
   @Post('users/:id/credits')

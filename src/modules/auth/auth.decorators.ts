@@ -16,6 +16,10 @@ export interface AuthUser {
   email: string;
   /** When the presented token expires (ms since the epoch): long-lived responses (event streams) end then. */
   tokenExpiresAt?: number;
+  /** The presented token's id (`jti`): what logout revokes. */
+  tokenId?: string;
+  /** The token version the presented token carries (the user's current one, or it would be refused). */
+  tokenVersion?: number;
 }
 
 /** Skips JwtAuthGuard: register, login, health, docs. */

@@ -1,26 +1,35 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { JwtService } from '@nestjs/jwt';
 import * as argon2 from 'argon2';
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
+import { KeyedRateLimit } from '../../common/rate-limit';
 import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
 import { User, UserRole } from '../users/entities/user.entity';
 import { UsersService } from '../users/users.service';
-import { RegisterDto, TokenResponseDto } from './dto/auth.dto';
+import type { AuthUser } from './auth.decorators';
+import { ChangePasswordDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { AUTH_ERRORS } from './auth.errors';
 import { USER_ERRORS } from '../users/users.errors';
 
 const HASH_OPTIONS = { type: argon2.argon2id } as const;
 
+/** How long a revocation is kept for a token without `exp` (none are issued so): the longest JWT_EXPIRES_IN. */
+const NO_EXPIRY_KEEP_MS = 30 * 24 * 3600 * 1000;
+
 @Injectable()
-export class AuthService implements OnApplicationBootstrap {
+export class AuthService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(AuthService.name);
   /** Verified against when the email is unknown, so both failures take the same time. */
   private dummyHash?: Promise<string>;
+  /** Register attempts per email, password changes per user: beside the per-address limit (RATE_LIMIT_AUTH_PER_MIN). */
+  private readonly registerPerEmail: KeyedRateLimit;
+  private readonly passwordChangePerUser: KeyedRateLimit;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -29,7 +38,16 @@ export class AuthService implements OnApplicationBootstrap {
     private readonly events: EventsService,
     private readonly jwt: JwtService,
     private readonly config: ConfigService<Env, true>,
-  ) {}
+  ) {
+    const perMin = config.get('RATE_LIMIT_AUTH_PER_MIN', { infer: true });
+    this.registerPerEmail = new KeyedRateLimit(perMin, 'for this email');
+    this.passwordChangePerUser = new KeyedRateLimit(perMin, 'to change this password');
+  }
+
+  onApplicationShutdown(): void {
+    this.registerPerEmail.shutdown();
+    this.passwordChangePerUser.shutdown();
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const email = this.config.get('ADMIN_EMAIL', { infer: true });
@@ -38,8 +56,7 @@ export class AuthService implements OnApplicationBootstrap {
     if (await this.users.findByEmailWithHash(email)) return;
     try {
       const username = email.split('@')[0].toLowerCase().replace(/[^a-z0-9_.-]/g, '').slice(0, 32).padEnd(3, '0');
-      await this.createAccount({ username, email, password }, 'admin');
-      this.logger.log(`Bootstrap admin ${email} created`);
+      if (await this.createAccount({ username, email, password }, 'admin')) this.logger.log(`Bootstrap admin ${email} created`);
     } catch (err) {
       // Another process booting at the same moment may have created it (its insert then wins, and
       // this one finds the email or the username taken): fine if the admin exists now.
@@ -47,21 +64,39 @@ export class AuthService implements OnApplicationBootstrap {
     }
   }
 
-  register(dto: RegisterDto): Promise<User> {
-    return this.createAccount(dto, 'user');
+  /**
+   * Registration answers the same whether or not the email is new (see README "Register"): with a new
+   * email the account is created; with one already registered, in any letter case, nothing changes
+   * and an admin-only event notes the attempt. Both hash the password first, so the time taken does
+   * not tell them apart either. A username in use is still refused (409): usernames are public
+   * handles, and checked before the email, so the 409 says nothing about the email.
+   */
+  async register(dto: RegisterDto, ip?: string): Promise<void> {
+    await this.registerPerEmail.hit(dto.email.toLowerCase());
+    await this.createAccount(dto, 'user', ip);
   }
 
   /**
    * One transaction: the user row, the signup grant on the ledger and the events. Role comes only
-   * from the caller of this method, never from the request body.
+   * from the caller of this method, never from the request body. Returns null (and creates nothing)
+   * when the email is registered already.
    */
-  private async createAccount(dto: RegisterDto, role: UserRole): Promise<User> {
+  private async createAccount(dto: RegisterDto, role: UserRole, ip?: string): Promise<User | null> {
     const passwordHash = await argon2.hash(dto.password, HASH_OPTIONS);
     const initialCredits = this.config.get('INITIAL_CREDITS', { infer: true });
     try {
       return await this.dataSource.transaction(async (m) => {
         const taken = await this.users.existsByEmailOrUsername(m, dto.email, dto.username);
-        if (taken) throw this.taken(taken);
+        if (taken.username) throw this.usernameTaken();
+        if (taken.email) {
+          await this.events.record(m, {
+            action: 'auth.register_existing_email',
+            message: 'Registration attempted with an email already registered (nothing changed)',
+            details: { existing_user_id: taken.email, ip },
+            userId: null,
+          });
+          return null;
+        }
         const user = await this.users.create(m, { username: dto.username, email: dto.email, passwordHash, role });
         if (initialCredits > 0) {
           const grant = await this.credits.apply(m, { userId: user.id, amount: initialCredits, kind: 'signup_grant' });
@@ -83,13 +118,15 @@ export class AuthService implements OnApplicationBootstrap {
       });
     } catch (err) {
       const constraint = uniqueViolation(err);
-      if (constraint !== null) throw this.taken(constraint.includes('email') ? 'email' : 'username');
-      throw err;
+      if (constraint === null) throw err;
+      // A concurrent registration won: with the email, the same answer as any registered email.
+      if (constraint.includes('email')) return null;
+      throw this.usernameTaken();
     }
   }
 
-  private taken(field: 'email' | 'username'): AppError {
-    return USER_ERRORS.error(field === 'email' ? 'user.email_taken' : 'user.username_taken', `That ${field} is already registered`);
+  private usernameTaken(): AppError {
+    return USER_ERRORS.error('user.username_taken', 'That username is already registered');
   }
 
   /** The active user with this email and password (passport-local's verify step), else 401; both outcomes are audited. */
@@ -116,11 +153,58 @@ export class AuthService implements OnApplicationBootstrap {
     return user;
   }
 
-  /** A bearer token for a signed-in user. */
-  async issueToken(user: Pick<User, 'id' | 'role'>): Promise<TokenResponseDto> {
+  /** A bearer token for a signed-in user: its own id (`jti`, for logout) and the user's token version (`ver`). */
+  async issueToken(user: Pick<User, 'id' | 'role' | 'tokenVersion'>): Promise<TokenResponseDto> {
     const expiresIn = this.config.get('JWT_EXPIRES_IN', { infer: true });
-    const access_token = await this.jwt.signAsync({ sub: user.id, role: user.role }, { expiresIn });
+    const access_token = await this.jwt.signAsync({ sub: user.id, role: user.role, ver: user.tokenVersion ?? 0 }, { expiresIn, jwtid: randomUUID() });
     return { access_token, token_type: 'bearer', expires_in: expiresIn };
   }
 
+  /**
+   * Ends the presented token (until it would have expired anyway), in every API process: the
+   * revocation's trigger NOTIFYs them; its open event streams end too. Other tokens stay valid.
+   */
+  async logout(caller: AuthUser, ip?: string): Promise<void> {
+    const jti = caller.tokenId!;
+    const expiresAt = new Date(caller.tokenExpiresAt ?? Date.now() + NO_EXPIRY_KEEP_MS);
+    await this.dataSource.transaction(async (m) => {
+      await this.users.revokeToken(m, { jti, userId: caller.id, expiresAt });
+      await this.events.record(m, { action: 'auth.logout', message: `User ${caller.username} logged out`, details: { ip }, userId: caller.id });
+    });
+    this.users.forgetIdentity(caller.id);
+  }
+
+  /**
+   * Changes the caller's password given the current one. Every token of theirs issued before (this
+   * one included) stops working and their open event streams end, in every API process; the answer
+   * carries a fresh token. Attempts are limited per user and per address like logins.
+   */
+  async changePassword(caller: AuthUser, dto: ChangePasswordDto, ip?: string): Promise<TokenResponseDto> {
+    await this.passwordChangePerUser.hit(caller.id);
+    const current = await this.users.findActiveWithHash(caller.id);
+    if (!current) throw AUTH_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+    const valid = await argon2.verify(current.passwordHash, dto.current_password).catch(() => false);
+    if (!valid) {
+      await this.events.record(this.dataSource.manager, {
+        action: 'auth.password_change_failed',
+        message: 'Password change refused: wrong current password',
+        details: { ip },
+        userId: caller.id,
+      });
+      throw USER_ERRORS.error('user.wrong_password', 'The current password is incorrect');
+    }
+    const passwordHash = await argon2.hash(dto.new_password, HASH_OPTIONS);
+    const tokenVersion = await this.dataSource.transaction(async (m) => {
+      const version = await this.users.setPasswordHash(m, caller.id, passwordHash);
+      await this.events.record(m, {
+        action: 'auth.password_changed',
+        message: `User ${caller.username} changed their password; earlier tokens ended`,
+        details: { ip, token_version: version },
+        userId: caller.id,
+      });
+      return version;
+    });
+    this.users.forgetIdentity(caller.id);
+    return this.issueToken({ id: caller.id, role: caller.role, tokenVersion });
+  }
 }

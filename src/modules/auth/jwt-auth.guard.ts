@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
 import { UsersService } from '../users/users.service';
 import { AuthUser, IS_PUBLIC } from './auth.decorators';
 import { AUTH_ERRORS } from './auth.errors';
@@ -16,18 +17,26 @@ const MAX_VERIFIED = 10_000;
 interface JwtPayload {
   sub?: unknown;
   exp?: unknown;
+  jti?: unknown;
+  ver?: unknown;
 }
 
-/** What a verified token says: its subject and expiry (seconds since the epoch, as in the token). */
+/** What a verified token says: its subject, expiry (seconds since the epoch, as in the token), id and version. */
 interface Claims {
   sub: unknown;
   exp: unknown;
+  /** Its `jti`; a token without one (none are issued so) is named by its SHA-256, so logout can end it too. */
+  jti: string;
+  /** The user's token version when it was issued (`ver`; absent = 0). */
+  ver: unknown;
 }
 
 /**
  * Global guard: every route needs a valid bearer token unless marked @Public(). Verifies the token with
  * @nestjs/jwt (HS256 only, expiry checked) and resolves its user on every request, so a deactivated
- * (or deleted) user's token stops working at once (UsersService.findActiveIdentity).
+ * (or deleted) user's token stops working at once (UsersService.findActiveIdentity). The identity also
+ * carries the user's token version and the ids of their tokens ended by logout, so a token of an older
+ * version (password changed, signed out everywhere) or a logged-out one is refused without another query.
  * (Not passport, which signs users in with their password (LocalStrategy): its per-request strategy
  * dispatch cost more than the HMAC; `npm run bench` A/B.)
  *
@@ -57,10 +66,20 @@ export class JwtAuthGuard implements CanActivate {
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     const payload = token ? this.verify(token) : null;
     if (!payload) throw AUTH_ERRORS.error('auth.unauthenticated', 'A valid bearer token is required');
-    const user = typeof payload.sub === 'string' && UUID.test(payload.sub) ? await this.users.findActiveIdentity(payload.sub) : null;
-    if (!user) throw AUTH_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+    const sub = typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : null;
+    let user = sub ? await this.users.findActiveIdentity(sub) : null;
+    const version = payload.ver ?? 0;
+    if (user && sub && typeof version === 'number' && version > user.tokenVersion) {
+      // Issued after this process cached the user (a password change on another process whose NOTIFY
+      // has not arrived yet): read them again rather than refuse a fresh token.
+      this.users.forgetIdentity(sub);
+      user = await this.users.findActiveIdentity(sub);
+    }
+    if (!user || version !== user.tokenVersion || user.revokedJtis.has(payload.jti)) {
+      throw AUTH_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+    }
     const tokenExpiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
-    return { id: user.id, role: user.role, username: user.username, email: user.email, tokenExpiresAt };
+    return { id: user.id, role: user.role, username: user.username, email: user.email, tokenExpiresAt, tokenId: payload.jti, tokenVersion: user.tokenVersion };
   }
 
   /** The token's claims if it is valid now (signature, HS256, expiry), else null. */
@@ -79,7 +98,8 @@ export class JwtAuthGuard implements CanActivate {
     } catch {
       return null;
     }
-    const claims = { sub: payload.sub, exp: payload.exp };
+    const jti = typeof payload.jti === 'string' && payload.jti.length <= 64 ? payload.jti : createHash('sha256').update(token).digest('hex');
+    const claims = { sub: payload.sub, exp: payload.exp, jti, ver: payload.ver };
     this.verified.set(token, claims);
     if (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value as string);
     return claims;

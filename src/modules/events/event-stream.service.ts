@@ -20,13 +20,30 @@ export interface StreamScope {
 
 /**
  * Who holds a stream, as authorized when it opened. The stream ends when that stops being true: the
- * token expires (checked here), or the user is deactivated, deleted or changes role (see `revoke`).
+ * token expires (checked here), or the user is deactivated, deleted or changes role, or the token is
+ * ended (logout, password change, sign out everywhere: see `revoke`).
  */
 export interface StreamOwner {
   id: string;
   role: UserRole;
   /** The token's expiry, ms since the epoch. */
   tokenExpiresAt?: number;
+  /** The token's id (`jti`) and token version. */
+  tokenId?: string;
+  tokenVersion?: number;
+}
+
+/** The stream owner as they are now (null = inactive or gone): see EventStreamService.revoke. */
+export interface CurrentOwner {
+  role: UserRole;
+  tokenVersion: number;
+  revokedJtis: ReadonlySet<string>;
+}
+
+function stillAuthorized(owner: StreamOwner, current: CurrentOwner): boolean {
+  if (current.role !== owner.role) return false;
+  if (owner.tokenVersion !== undefined && owner.tokenVersion !== current.tokenVersion) return false;
+  return owner.tokenId === undefined || !current.revokedJtis.has(owner.tokenId);
 }
 
 /** How often expired tokens' streams are looked for: a stream outlives its token by at most this. */
@@ -162,12 +179,13 @@ export class EventStreamService implements BeforeApplicationShutdown {
 
   /**
    * Ends the streams of `userId` that `current` (the user as they are now; null = inactive or gone)
-   * no longer authorizes: all of them when null, those opened under another role otherwise.
+   * no longer authorizes: all of them when null; otherwise those opened under another role, with a
+   * token of another version, or with a token ended by logout.
    */
-  revoke(userId: string, current: { role: UserRole } | null): number {
+  revoke(userId: string, current: CurrentOwner | null): number {
     let ended = 0;
     for (const sub of [...this.subscriptions]) {
-      if (sub.owner.id !== userId || (current && current.role === sub.owner.role)) continue;
+      if (sub.owner.id !== userId || (current && stillAuthorized(sub.owner, current))) continue;
       this.end(sub);
       ended++;
     }

@@ -5,6 +5,10 @@ export const EVENT_ACTIONS = {
   'auth.register': { type: 'auth', severity: 'info' },
   'auth.login': { type: 'auth', severity: 'info' },
   'auth.login_failed': { type: 'auth', severity: 'warning' },
+  'auth.logout': { type: 'auth', severity: 'info' },
+  'auth.password_changed': { type: 'auth', severity: 'info' },
+  'auth.password_change_failed': { type: 'auth', severity: 'warning' },
+  'auth.register_existing_email': { type: 'auth', severity: 'info' },
   'auth.ssh_key_added': { type: 'auth', severity: 'info' },
   'auth.ssh_key_deleted': { type: 'auth', severity: 'info' },
   'vm.create': { type: 'vm', severity: 'info' },
@@ -26,6 +30,7 @@ export const EVENT_ACTIONS = {
   'admin.vm_action': { type: 'admin', severity: 'info' },
   'admin.credit_adjustment': { type: 'admin', severity: 'info' },
   'admin.user_updated': { type: 'admin', severity: 'info' },
+  'admin.user_signed_out': { type: 'admin', severity: 'info' },
   'admin.bootstrap': { type: 'admin', severity: 'info' },
   'admin.host_updated': { type: 'admin', severity: 'info' },
 } as const satisfies Record<string, { type: EventType; severity: EventSeverity }>;

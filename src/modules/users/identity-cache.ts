@@ -5,8 +5,11 @@ import { DATABASE_URL } from '../../database/database.tokens';
 import { PgListener } from '../../database/pg-listener';
 import type { User } from './entities/user.entity';
 
-/** What a token resolves to. */
-export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email'>;
+/**
+ * What a token resolves to: the user, the token version their tokens must carry, and the `jti`s of
+ * their tokens ended by logout that have not expired yet (few: one per logout within a token lifetime).
+ */
+export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email' | 'tokenVersion'> & { revokedJtis: ReadonlySet<string> };
 
 /** NOTIFYed with a user id by the users_identity_changed trigger (migration UsersIdentityNotify). */
 export const USERS_CHANNEL = 'vmapi_users';
@@ -16,8 +19,8 @@ const MAX_ENTRIES = 10_000;
  * Active users' identities, so an authenticated request does not read the users table first.
  *
  * Only used while this process LISTENs for user changes: a trigger NOTIFYs on commit of any change to
- * role, active flag, username or email, or a delete, whoever makes it (the API, a script, psql), and
- * the entry is dropped. While that connection is down every request reads the database and nothing
+ * role, active flag, username, email, password hash or token version, a delete, or a logout (a row in
+ * revoked_tokens), whoever makes it (the API, a script, psql), and the entry is dropped. While that connection is down every request reads the database and nothing
  * is kept. A read that overlapped an invalidation is not kept either (generation counter), so a
  * deactivation is never undone by a slower read. Entries also expire after AUTH_CACHE_SECONDS.
  */

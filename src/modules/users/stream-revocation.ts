@@ -8,8 +8,9 @@ const POLL_MS = 2000;
 
 /**
  * Keeps live event streams authorized after they open: when a stream owner is deactivated, deleted
- * or changes role (the users trigger NOTIFYs on commit, whoever made the change), their streams that
- * no longer match end at once. While that notification connection is down, owners are re-read every
+ * or changes role, or their token is ended (logout, password change, sign out everywhere: the users
+ * and revoked_tokens triggers NOTIFY on commit, whoever made the change), their streams that no
+ * longer match end at once. While that notification connection is down, owners are re-read every
  * POLL_MS, so a revocation reaches a stream within seconds either way. (Token expiry is enforced by
  * EventStreamService itself.)
  */

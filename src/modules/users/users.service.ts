@@ -44,9 +44,99 @@ export class UsersService {
    */
   findActiveIdentity(id: string): Promise<Identity | null> {
     return this.identities.get(id, async (userId) => {
-      const rows: Identity[] = await this.users.query(prepared('SELECT id, role, username, email FROM users WHERE id = $1 AND is_active'), [userId]);
-      return rows[0] ?? null;
+      const rows: (Omit<Identity, 'revokedJtis'> & { revoked: string[] })[] = await this.users.query(
+        prepared(
+          'SELECT u.id, u.role, u.username, u.email, u.token_version AS "tokenVersion", ' +
+            'ARRAY(SELECT r.jti FROM revoked_tokens r WHERE r.user_id = u.id AND r.expires_at > now()) AS revoked ' +
+            'FROM users u WHERE u.id = $1 AND u.is_active',
+        ),
+        [userId],
+      );
+      if (!rows.length) return null;
+      const { revoked, ...identity } = rows[0];
+      return { ...identity, revokedJtis: new Set(revoked) };
     });
+  }
+
+  /** Forgets this process's cached identity of the user (after a change of theirs commits). */
+  forgetIdentity(id: string): void {
+    this.identities.invalidate(id);
+  }
+
+  /** The user's password hash and token version (for a password change), or null when inactive or gone. */
+  async findActiveWithHash(id: string): Promise<{ passwordHash: string; tokenVersion: number } | null> {
+    const rows: { passwordHash: string; tokenVersion: number }[] = await this.users.query(
+      'SELECT password_hash AS "passwordHash", token_version AS "tokenVersion" FROM users WHERE id = $1 AND is_active',
+      [id],
+    );
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Stores a new password hash; the users_password_changed trigger raises the token version, so every
+   * token issued before stops working. Returns the new version. Revocations of the user's single
+   * tokens are dropped: no token of theirs from before is valid any more.
+   */
+  async setPasswordHash(manager: EntityManager, id: string, passwordHash: string): Promise<number> {
+    const result = await manager
+      .createQueryBuilder()
+      .update(User)
+      .set({ passwordHash })
+      .where('id = :id', { id })
+      .returning('token_version')
+      .execute();
+    const rows = result.raw as { token_version: number }[];
+    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
+    await manager.query('DELETE FROM revoked_tokens WHERE user_id = $1', [id]);
+    return rows[0].token_version;
+  }
+
+  /** Ends every token of the user issued so far (raises the token version); returns the new version. */
+  async bumpTokenVersion(manager: EntityManager, id: string): Promise<number> {
+    const result = await manager
+      .createQueryBuilder()
+      .update(User)
+      .set({ tokenVersion: () => 'token_version + 1' })
+      .where('id = :id', { id })
+      .returning('token_version')
+      .execute();
+    const rows = result.raw as { token_version: number }[];
+    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
+    await manager.query('DELETE FROM revoked_tokens WHERE user_id = $1', [id]);
+    return rows[0].token_version;
+  }
+
+  /**
+   * Ends one token (logout) until it would have expired; a trigger NOTIFYs the user's id so every API
+   * process drops its cached identity. Revocations past their expiry are pruned here, by any logout.
+   */
+  async revokeToken(manager: EntityManager, token: { jti: string; userId: string; expiresAt: Date }): Promise<void> {
+    await manager.query('DELETE FROM revoked_tokens WHERE expires_at <= now()');
+    await manager.query('INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING', [
+      token.jti,
+      token.userId,
+      token.expiresAt,
+    ]);
+  }
+
+  /**
+   * An admin's "sign out everywhere": every token the user holds stops working and their open event
+   * streams end, in every API process, with an admin event. Their account is otherwise unchanged.
+   */
+  async adminSignOut(actor: AuthUser, id: string): Promise<void> {
+    await this.users.manager.transaction(async (m) => {
+      const user = await m.getRepository(User).findOneBy({ id });
+      if (!user) throw USER_ERRORS.error('user.not_found', 'User not found');
+      const version = await this.bumpTokenVersion(m, id);
+      await this.events.record(m, {
+        action: 'admin.user_signed_out',
+        message: `Admin ${actor.username} signed user ${user.username} out everywhere`,
+        details: { target_user_id: id, token_version: version },
+        userId: id,
+        actorId: actor.id,
+      });
+    });
+    this.identities.invalidate(id);
   }
 
   /** The user's own quota limits; one primary-key read. */
@@ -69,20 +159,18 @@ export class UsersService {
   findByEmailWithHash(email: string): Promise<User | null> {
     return this.users
       .createQueryBuilder('u')
-      .addSelect('u.passwordHash')
+      .addSelect(['u.passwordHash', 'u.tokenVersion'])
       .where('lower(u.email) = lower(:email)', { email })
       .getOne();
   }
 
-  async existsByEmailOrUsername(manager: EntityManager, email: string, username: string): Promise<'email' | 'username' | null> {
-    const row = await manager
-      .getRepository(User)
-      .createQueryBuilder('u')
-      .select(['u.email', 'u.username'])
-      .where('lower(u.email) = lower(:email) OR u.username = :username', { email, username })
-      .getOne();
-    if (!row) return null;
-    return row.email.toLowerCase() === email.toLowerCase() ? 'email' : 'username';
+  /** Whether the username is in use, and the id of the user with this email in any letter case (else null). */
+  async existsByEmailOrUsername(manager: EntityManager, email: string, username: string): Promise<{ email: string | null; username: boolean }> {
+    const rows: { email: string | null; username: boolean }[] = await manager.query(
+      'SELECT (SELECT id FROM users WHERE lower(email) = lower($1)) AS email, EXISTS (SELECT 1 FROM users WHERE username = $2) AS username',
+      [email, username],
+    );
+    return rows[0];
   }
 
   async list(filter: Omit<ListUsersQueryDto, keyof PageQueryDto>, page: PageQueryDto): Promise<Page<User>> {

@@ -21,6 +21,26 @@ export class RegisterDto {
   password: string;
 }
 
+/** The answer to every registration that passes validation, whether or not the email was new. */
+export class RegisterAcceptedDto {
+  @ApiProperty({ enum: ['accepted'], example: 'accepted' })
+  status: 'accepted';
+
+  @ApiProperty({ example: 'If this email was not registered yet, the account now exists: sign in with it.' })
+  message: string;
+}
+
+export class ChangePasswordDto {
+  @IsString() @MinLength(1) @MaxLength(128)
+  @ApiProperty({ example: 'correct horse battery', format: 'password', minLength: 1, maxLength: 128 })
+  current_password: string;
+
+  /** The same rules as at registration. */
+  @IsString() @MinLength(8) @MaxLength(128)
+  @ApiProperty({ example: 'staple battery horse correct', minLength: 8, maxLength: 128, format: 'password' })
+  new_password: string;
+}
+
 export class LoginDto {
   @Transform(trim) @IsEmail() @MaxLength(254)
   @ApiProperty({ example: 'ada@example.com', format: 'email' })

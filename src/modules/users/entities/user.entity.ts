@@ -41,6 +41,13 @@ export class User {
   @Column({ name: 'quota_max_ram_mb', type: 'integer', nullable: true })
   quotaMaxRamMb: number | null;
 
+  /**
+   * In every token (`ver`): tokens of an older version no longer grant access. Raised by a password
+   * change, an admin "sign out everywhere", and by a trigger whenever password_hash changes.
+   */
+  @Column({ name: 'token_version', type: 'integer', default: 0, select: false })
+  tokenVersion: number;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;
 
