@@ -1942,6 +1942,32 @@ export interface components {
              */
             limit: number;
         };
+        /** @description The body took too long (`request.body_timeout`, status 408) */
+        RequestBodyTimeoutProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.body_timeout";
+            /** @example The body took too long */
+            title: string;
+            /** @enum {integer} */
+            status: 408;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "request.body_timeout";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
         /** @description Bad request (`request.invalid`, status 400) */
         RequestInvalidProblem: {
             /**
@@ -1960,6 +1986,32 @@ export interface components {
              * @enum {string}
              */
             code: "request.invalid";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The body does not decode (`request.invalid_encoding`, status 400) */
+        RequestInvalidEncodingProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.invalid_encoding";
+            /** @example The body does not decode */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.invalid_encoding";
             /**
              * @description The request path
              * @example /api/vms
@@ -2143,10 +2195,93 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "request.too_large";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Too many JSON keys and elements (`request.too_many_members`, status 413) */
+        RequestTooManyMembersProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.too_many_members";
+            /** @example Too many JSON keys and elements */
+            title: string;
+            /** @enum {integer} */
+            status: 413;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.too_many_members";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The route's limit on keys and array elements in all
+             * @example 1000
+             */
+            max_members: number;
+        };
+        /** @description The body is not UTF-8 (`request.unsupported_charset`, status 415) */
+        RequestUnsupportedCharsetProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.unsupported_charset";
+            /** @example The body is not UTF-8 */
+            title: string;
+            /** @enum {integer} */
+            status: 415;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.unsupported_charset";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Unsupported Content-Encoding (`request.unsupported_encoding`, status 415) */
+        RequestUnsupportedEncodingProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.unsupported_encoding";
+            /** @example Unsupported Content-Encoding */
+            title: string;
+            /** @enum {integer} */
+            status: 415;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.unsupported_encoding";
             /**
              * @description The request path
              * @example /api/vms
@@ -2169,7 +2304,7 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "request.unsupported_media_type";
@@ -2217,6 +2352,11 @@ export interface components {
                  */
                 messages: string[];
             }[];
+            /**
+             * @description Present when there were more field errors than the first 20 listed in `errors`: how many more
+             * @example 12
+             */
+            errors_omitted?: number;
         };
         /** @description Service unavailable (`service.unavailable`, status 503) */
         ServiceUnavailableProblem: {
@@ -2920,7 +3060,7 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterAcceptedDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2929,7 +3069,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
                 };
             };
             /** @description `user.username_taken`: Username already registered */
@@ -2944,7 +3096,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UserUsernameTakenProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2953,10 +3105,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2965,7 +3117,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -3021,7 +3173,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3030,7 +3182,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.invalid_credentials`: Email or password is incorrect */
@@ -3045,7 +3197,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthInvalidCredentialsProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3054,10 +3218,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3066,7 +3230,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -3144,6 +3308,7 @@ export interface operations {
             /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -3180,7 +3345,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3189,7 +3354,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -3216,7 +3381,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UserWrongPasswordProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3225,10 +3402,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3237,7 +3414,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -3256,6 +3433,7 @@ export interface operations {
             /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -3714,7 +3892,7 @@ export interface operations {
                     "application/json": components["schemas"]["SshKeyResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_large`: Key too long; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_large`: Key too long; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3723,7 +3901,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooLargeProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooLargeProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -3750,6 +3928,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["SshKeyLimitReachedProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `ssh_key.already_added`: You already added this key; `ssh_key.name_taken`: You already have an SSH key with this name */
             409: {
                 headers: {
@@ -3762,7 +3952,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["SshKeyAlreadyAddedProblem"] | components["schemas"]["SshKeyNameTakenProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3771,10 +3961,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3783,7 +3973,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4201,7 +4391,7 @@ export interface operations {
                     "application/json": components["schemas"]["HostResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4210,7 +4400,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -4249,7 +4439,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["HostNotFoundProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4258,10 +4460,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4270,7 +4472,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4448,7 +4650,7 @@ export interface operations {
                     "application/json": components["schemas"]["QuotaResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4457,7 +4659,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -4472,7 +4674,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4481,10 +4695,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4493,7 +4707,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4634,7 +4848,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4644,7 +4858,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -4685,6 +4899,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.name_taken`: You already have a VM with this name */
             409: {
                 headers: {
@@ -4698,7 +4925,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmNameTakenProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4707,10 +4934,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4719,7 +4946,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
@@ -4877,7 +5104,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.metadata_too_large`: Metadata too large after the merge */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.metadata_too_large`: Metadata too large after the merge */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4886,7 +5113,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmMetadataTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmMetadataTooLargeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -4913,7 +5140,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4922,10 +5161,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4934,7 +5173,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -5083,7 +5322,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5093,7 +5332,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -5121,6 +5360,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.invalid_transition`: The VM’s status does not allow this action */
             409: {
                 headers: {
@@ -5134,7 +5386,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5143,10 +5395,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5155,7 +5407,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
@@ -5324,7 +5576,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminVmResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5333,7 +5585,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -5372,6 +5624,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `host.offline`: The VM’s hypervisor host is offline; `vm.invalid_transition`: The VM’s status does not allow this action */
             409: {
                 headers: {
@@ -5384,7 +5648,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5393,10 +5657,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5405,7 +5669,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -5754,7 +6018,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `user.empty_update`: Nothing to update */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `user.empty_update`: Nothing to update */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5763,7 +6027,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["UserEmptyUpdateProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["UserEmptyUpdateProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -5802,6 +6066,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UserNotFoundProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `user.last_admin`: The last active admin must stay; `user.self_demotion`: Admins cannot demote or deactivate themselves */
             409: {
                 headers: {
@@ -5814,7 +6090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UserLastAdminProblem"] | components["schemas"]["UserSelfDemotionProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5823,10 +6099,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5835,7 +6111,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -5951,6 +6227,7 @@ export interface operations {
             /** @description `service.unavailable`: Service unavailable */
             503: {
                 headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -5993,7 +6270,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreditTransactionResponseDto"];
                 };
             };
-            /** @description `credits.invalid_amount`: Not a non-zero whole amount; `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `credits.invalid_amount`: Not a non-zero whole amount; `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6003,7 +6280,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["CreditsInvalidAmountProblem"] | components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["CreditsInvalidAmountProblem"] | components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -6044,6 +6321,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UserNotFoundProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `credits.balance_limit`: The balance would exceed its maximum; `credits.balance_too_low`: The deduction would take the balance below zero; `idempotency.in_flight`: A request with this Idempotency-Key is still running */
             409: {
                 headers: {
@@ -6057,7 +6347,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["CreditsBalanceLimitProblem"] | components["schemas"]["CreditsBalanceTooLowProblem"] | components["schemas"]["IdempotencyInFlightProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6066,10 +6356,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6078,7 +6368,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
@@ -6521,7 +6811,7 @@ export interface operations {
                     "application/json": components["schemas"]["MetricIngestResponseDto"];
                 };
             };
-            /** @description `metrics.invalid_points`: Invalid metric points; `request.invalid`: Bad request; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `metrics.invalid_points`: Invalid metric points; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6530,7 +6820,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["MetricsInvalidPointsProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["MetricsInvalidPointsProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -6557,6 +6847,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["VmNotFoundProblem"];
                 };
             };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
             /** @description `metrics.vm_destroyed`: The VM is destroyed */
             409: {
                 headers: {
@@ -6569,7 +6871,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["MetricsVmDestroyedProblem"];
                 };
             };
-            /** @description `request.too_large`: Body too large */
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
             413: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6578,10 +6880,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
                 };
             };
-            /** @description `request.unsupported_media_type`: The body is not JSON */
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
             415: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6590,7 +6892,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
