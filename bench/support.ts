@@ -332,6 +332,8 @@ export function benchServiceEnv(databaseUrl: string, port: number): Record<strin
     // keeps the request metrics collected, so the measured request path stays what production runs.
     METRICS_PORT: '0',
     METRICS_ON_API: 'admin',
+    // The load generator opens BENCH_CONNECTIONS from 127.0.0.1, possibly more than one address may.
+    MAX_CONNECTIONS_PER_IP: '0',
     ...BENCH_HOST_ENV,
   };
 }

@@ -19,7 +19,7 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
   beforeAll(async () => {
     ensureBuilt();
     db = await createTestDatabase();
-    service = await startService('api', 'api', { DATABASE_URL: db.url, REQUEST_BODY_TIMEOUT_SECONDS: 60 }, { fileLimit: FILE_LIMIT });
+    service = await startService('api', 'api', { DATABASE_URL: db.url, REQUEST_BODY_TIMEOUT_SECONDS: 60, MAX_CONNECTIONS_PER_IP: 64 }, { fileLimit: FILE_LIMIT });
     await ready(service, 'api');
   });
   afterAll(async () => {

@@ -109,6 +109,8 @@ const BASE_ENV: Record<string, string> = {
   JWT_SECRET: 'test-secret-that-is-at-least-32-characters',
   LOG_FORMAT: 'text',
   METRICS_PORT: '0',
+  // Tests drive a process with up to hundreds of connections from 127.0.0.1; the cap has its own test.
+  MAX_CONNECTIONS_PER_IP: '0',
   // Room for every VM a test creates, whatever this machine has.
   HOST_CPU_CORES: '1000',
   HOST_RAM_MB: '1000000',

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../auth/auth.decorators';
@@ -78,28 +79,17 @@ export class UsersService {
    * tokens are dropped: no token of theirs from before is valid any more.
    */
   async setPasswordHash(manager: EntityManager, id: string, passwordHash: string): Promise<number> {
-    const result = await manager
-      .createQueryBuilder()
-      .update(User)
-      .set({ passwordHash })
-      .where('id = :id', { id })
-      .returning('token_version')
-      .execute();
-    const rows = result.raw as { token_version: number }[];
-    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
-    await manager.query('DELETE FROM revoked_tokens WHERE user_id = $1', [id]);
-    return rows[0].token_version;
+    return this.updateEndingTokens(manager, id, { passwordHash });
   }
 
   /** Ends every token of the user issued so far (raises the token version); returns the new version. */
   async bumpTokenVersion(manager: EntityManager, id: string): Promise<number> {
-    const result = await manager
-      .createQueryBuilder()
-      .update(User)
-      .set({ tokenVersion: () => 'token_version + 1' })
-      .where('id = :id', { id })
-      .returning('token_version')
-      .execute();
+    return this.updateEndingTokens(manager, id, { tokenVersion: () => 'token_version + 1' });
+  }
+
+  /** An update that ends the user's tokens (the trigger or `set` raises the version): single revocations are moot after it. */
+  private async updateEndingTokens(manager: EntityManager, id: string, set: QueryDeepPartialEntity<User>): Promise<number> {
+    const result = await manager.createQueryBuilder().update(User).set(set).where('id = :id', { id }).returning('token_version').execute();
     const rows = result.raw as { token_version: number }[];
     if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
     await manager.query('DELETE FROM revoked_tokens WHERE user_id = $1', [id]);
