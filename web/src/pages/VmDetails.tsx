@@ -185,12 +185,21 @@ function Actions({ vm, onChanged }: { vm: Vm; onChanged: (vm: Vm) => void }) {
   );
 }
 
+/** The same keys with the same values, in any order. */
+function sameRows(a: MetadataRow[], b: MetadataRow[]): boolean {
+  const byKey = new Map(a.map((r) => [r.key, r.value]));
+  return a.length === b.length && byKey.size === a.length && b.every((r) => byKey.get(r.key) === r.value);
+}
+
 function MetadataEditor({ vm, onSaved }: { vm: Vm; onSaved: (vm: Vm) => void }) {
   const original = (vm.metadata ?? {}) as Record<string, unknown>;
   const [rows, setRows] = useState<MetadataRow[]>(() => rowsFrom(original));
   const [saved, setSaved] = useState(false);
   const originalJson = JSON.stringify(original);
-  useEffect(() => setRows(rowsFrom(original)), [originalJson]);
+  // The saved (or live-updated) metadata replaces the rows only when it says something else: PostgreSQL
+  // returns jsonb keys in its own order, and reordering the rows under the user's pointer after a save
+  // made a click land on another row.
+  useEffect(() => setRows((current) => (sameRows(current, rowsFrom(original)) ? current : rowsFrom(original))), [originalJson]);
   const save = useAction(async () => {
     const next: Record<string, unknown> = {};
     for (const r of rows) if (r.key.trim()) next[r.key.trim()] = valueFrom(r.value, original[r.key.trim()]);
