@@ -19,7 +19,11 @@ describe('identity cache: user changes reach the API at once (e2e)', () => {
     ((await ctx.db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vmapi-users'`)) as { pid: number }[]).map(
       (r) => r.pid,
     );
-  const listening = () => eventually(async () => (await listeners()).length === 1, 5000, 'the vmapi-users LISTEN connection');
+  // The process's own view: its connection shows in pg_stat_activity a moment before LISTEN has run.
+  const listening = () =>
+    eventually(async () => (await listeners()).length === 1 && ctx.app.get(IdentityCache).listening, 5000, 'the vmapi-users LISTEN connection');
+  /** The SQL text of a Repository.query call (prepared statements pass `{name, text}`). */
+  const sqlOf = (sql: unknown) => (typeof sql === 'string' ? sql : (sql as { text: string }).text);
 
   beforeAll(async () => {
     ctx = await createTestApp({ env: { WORKER: false, AUTH_CACHE_SECONDS: 3600 } });
@@ -37,7 +41,7 @@ describe('identity cache: user changes reach the API at once (e2e)', () => {
     try {
       await me(user).expect(200);
       await me(user).expect(200);
-      expect(reads.mock.calls.filter(([sql]) => sql.includes('AND is_active'))).toHaveLength(0);
+      expect(reads.mock.calls.filter(([sql]) => sqlOf(sql).includes('AND is_active'))).toHaveLength(0);
     } finally {
       reads.mockRestore();
     }
