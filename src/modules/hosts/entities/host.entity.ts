@@ -1,7 +1,8 @@
-import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
 /** A hypervisor host: registered and kept alive by its worker processes, drained by admins. */
 @Entity('hosts')
+@Check('hosts_capacity_positive', `"cpu_cores" > 0 AND "ram_mb" > 0 AND "disk_gb" > 0`)
 export class Host {
   /** HOST_NAME of its workers. */
   @PrimaryColumn({ type: 'varchar', length: 100 })

@@ -9,6 +9,9 @@ import type { VmStatus } from '../vm-state';
 @Index('vms_user_created_idx', ['userId', 'createdAt', 'id'])
 @Index('vms_created_idx', ['createdAt', 'id'])
 @Index('vms_status_idx', ['status'])
+// Placement's sum of what each host holds: ("host") INCLUDE ("cpu_cores", "ram_mb", "disk_gb") WHERE the VM
+// holds resources (migration Hosts). TypeORM cannot declare INCLUDE, so it is declared here and left to the migration.
+@Index('vms_host_allocated_idx', { synchronize: false })
 export class Vm {
   /** Assigned by the service before insert, so the ledger row and the job can name it in the same transaction. */
   @PrimaryColumn('uuid')
