@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
 import { CreditsService } from '../credits/credits.service';
 import { CreditTransactionPage } from '../credits/credits.controller';
 import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjustment.dto';

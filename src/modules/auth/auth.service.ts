@@ -10,9 +10,9 @@ import { KeyedRateLimit } from '../../common/rate-limit';
 import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
-import { User, UserRole } from '../users/entities/user.entity';
+import { User } from '../users/entities/user.entity';
 import { UsersService } from '../users/users.service';
-import type { AuthUser } from './auth.decorators';
+import { ACCESS_ERRORS, type AuthUser, type UserRole } from '../../common/auth';
 import { ChangePasswordDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { AUTH_ERRORS } from './auth.errors';
 import { USER_ERRORS } from '../users/users.errors';
@@ -182,7 +182,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   async changePassword(caller: AuthUser, dto: ChangePasswordDto, ip?: string): Promise<TokenResponseDto> {
     await this.passwordChangePerUser.hit(caller.id);
     const current = await this.users.findActiveWithHash(caller.id);
-    if (!current) throw AUTH_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+    if (!current) throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
     const valid = await argon2.verify(current.passwordHash, dto.current_password).catch(() => false);
     if (!valid) {
       await this.events.record(this.dataSource.manager, {

@@ -4,8 +4,7 @@ import { JwtService } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { UsersService } from '../users/users.service';
-import { AuthUser, IS_PUBLIC } from './auth.decorators';
-import { AUTH_ERRORS } from './auth.errors';
+import { ACCESS_ERRORS, IS_PUBLIC, type AuthUser } from '../../common/auth';
 import { JwtSecret } from './jwt-secret';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -65,7 +64,7 @@ export class JwtAuthGuard implements CanActivate {
   private async authenticate(header: string | undefined): Promise<AuthUser> {
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     const payload = token ? this.verify(token) : null;
-    if (!payload) throw AUTH_ERRORS.error('auth.unauthenticated', 'A valid bearer token is required');
+    if (!payload) throw ACCESS_ERRORS.error('auth.unauthenticated', 'A valid bearer token is required');
     const sub = typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : null;
     let user = sub ? await this.users.findActiveIdentity(sub) : null;
     const version = payload.ver ?? 0;
@@ -76,7 +75,7 @@ export class JwtAuthGuard implements CanActivate {
       user = await this.users.findActiveIdentity(sub);
     }
     if (!user || version !== user.tokenVersion || user.revokedJtis.has(payload.jti)) {
-      throw AUTH_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+      throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
     }
     const tokenExpiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
     return { id: user.id, role: user.role, username: user.username, email: user.email, tokenExpiresAt, tokenId: payload.jti, tokenVersion: user.tokenVersion };

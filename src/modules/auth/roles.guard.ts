@@ -1,8 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { UserRole } from '../users/entities/user.entity';
-import { AuthUser, ROLES } from './auth.decorators';
-import { AUTH_ERRORS } from './auth.errors';
+import { ACCESS_ERRORS, ROLES, type AuthUser, type UserRole } from '../../common/auth';
 
 @Injectable()
 export class RolesGuard implements CanActivate {
@@ -13,6 +11,6 @@ export class RolesGuard implements CanActivate {
     if (!roles?.length) return true;
     const user = context.switchToHttp().getRequest<{ user?: AuthUser }>().user;
     if (user && roles.includes(user.role)) return true;
-    throw AUTH_ERRORS.error('auth.forbidden', `This route needs the role: ${roles.join(' or ')}`);
+    throw ACCESS_ERRORS.error('auth.forbidden', `This route needs the role: ${roles.join(' or ')}`);
   }
 }

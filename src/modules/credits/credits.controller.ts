@@ -1,7 +1,7 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PageOf, PageQueryDto } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { CreditsService } from './credits.service';
 import { CreditTransactionResponseDto } from './dto/credit-transaction-response.dto';
 

@@ -1,5 +1,5 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import { CreditsService, VmSpec } from './credits.service';
 import { insufficientCredits } from './credits.errors';
 

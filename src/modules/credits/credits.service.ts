@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';

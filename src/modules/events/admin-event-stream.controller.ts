@@ -1,7 +1,7 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';

@@ -9,7 +9,7 @@ import { EventResponseDto, toEventResponse, toUserEventView } from './dto/event-
 import { Event } from './entities/event.entity';
 import { EVENTS_CHANNEL, EventNotice } from './events.types';
 import type { Env } from '../../config/env.validation';
-import type { UserRole } from '../users/entities/user.entity';
+import type { UserRole } from '../../common/auth';
 import { EVENT_ERRORS } from './events.errors';
 import { COMMON_ERRORS } from '../../common/common.errors';
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isUUID } from 'class-validator';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import type { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { EventSink, EventStreamService, StreamScope } from './event-stream.service';
 import { EVENT_ERRORS } from './events.errors';

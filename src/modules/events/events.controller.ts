@@ -2,7 +2,7 @@ import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mapPage, PageOf } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventResponseDto, toUserEventView } from './dto/event-response.dto';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';

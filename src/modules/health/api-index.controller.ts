@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { APP_VERSION } from '../../common/version';
-import { Public } from '../auth/auth.decorators';
+import { Public } from '../../common/auth';
 import { ApiIndexDto } from './health.dto';
 
 const INDEX: ApiIndexDto = {

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser, Roles } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
 import { HostResponseDto, toHostResponse, UpdateHostDto } from './dto/host.dto';
 import { HostsService } from './hosts.service';
 import { HOST_ERRORS } from './hosts.errors';

@@ -6,7 +6,7 @@ import { APP_VERSION } from '../../common/version';
 import type { Env } from '../../config/env.validation';
 import { prepared } from '../../database/prepared';
 import type { SqlPart } from '../../database/sql-params';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { hostCapacity, Resources } from './host-capacity';
 import { HOST_ERRORS } from './hosts.errors';

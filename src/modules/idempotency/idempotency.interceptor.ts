@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { from, lastValueFrom, Observable } from 'rxjs';
 import { ApiProblems } from '../../common/problem-responses';
 import { AppError, ReplayedResponse } from '../../common/app-error';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import { IdempotencyKeyTaken, IdempotencyService, IdempotentRequest } from './idempotency.service';
 import { IDEMPOTENCY_ERRORS } from './idempotency.errors';
 

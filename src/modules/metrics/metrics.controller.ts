@@ -3,7 +3,7 @@ import { MAX_POINTS_PER_BATCH } from './metric-rules';
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { MetricBatchDto, MetricIngestResponseDto, MetricSeriesQueryDto, MetricSeriesResponseDto } from './dto/metric.dto';
 import { MetricsService } from './metrics.service';
 import { VM_ERRORS } from '../vms/vms.errors';

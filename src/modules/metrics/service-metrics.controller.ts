@@ -1,7 +1,7 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Roles } from '../auth/auth.decorators';
+import { Roles } from '../../common/auth';
 import { ServiceMetrics } from './service-metrics.service';
 
 /**

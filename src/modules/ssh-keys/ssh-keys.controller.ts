@@ -4,7 +4,7 @@ import { headerRefs } from '../../common/response-headers';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { CreateSshKeyDto, SshKeyResponseDto, toSshKeyResponse } from './dto/ssh-key.dto';
 import { SshKeysService } from './ssh-keys.service';
 import { SSH_KEY_ERRORS } from './ssh-keys.errors';

@@ -7,7 +7,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { uniqueViolation } from '../../common/db-errors';
 import { Page, PageQueryDto, paginate } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { CreateSshKeyDto } from './dto/ssh-key.dto';
 import { SshKey } from './entities/ssh-key.entity';

@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { toUserResponse, UserResponseDto } from './dto/user-response.dto';
 import { UsersService } from './users.service';
 

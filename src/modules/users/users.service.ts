@@ -4,11 +4,11 @@ import { EntityManager, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
 import { Page, paginate, PageQueryDto } from '../../common/pagination';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser, UserRole } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { ListUsersQueryDto, UpdateUserDto } from './dto/admin-user.dto';
 import type { QuotaResource } from '../vms/quotas';
-import { User, UserRole } from './entities/user.entity';
+import { User } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
 import { prepared } from '../../database/prepared';
 import { USER_ERRORS } from './users.errors';

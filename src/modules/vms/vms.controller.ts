@@ -6,7 +6,7 @@ import { headerRefs } from '../../common/response-headers';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
 import { mapPage, PageOf } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser } from '../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { CreditsGuard } from '../credits/credits.guard';
 import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';

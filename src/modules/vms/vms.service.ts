@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { uniqueViolation } from '../../common/db-errors';
 import { Page, PageQueryDto, paginateSql, SqlConditions } from '../../common/pagination';
 import { QueueService } from '../../queue/queue.service';
-import type { AuthUser } from '../auth/auth.decorators';
+import type { AuthUser } from '../../common/auth';
 import type { Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';

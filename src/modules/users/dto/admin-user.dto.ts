@@ -5,7 +5,7 @@ import { Type } from 'class-transformer';
 import { PageQueryDto } from '../../../common/pagination';
 import { QuotaUsageDto } from '../../vms/quotas';
 import { VM_STATUSES, type VmStatus } from '../../vms/vm-state';
-import { USER_ROLES, type UserRole } from '../entities/user.entity';
+import { USER_ROLES, type UserRole } from '../../../common/auth';
 import { UserResponseDto } from './user-response.dto';
 
 const toBool = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);

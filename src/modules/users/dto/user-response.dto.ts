@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { USER_ROLES, type User, type UserRole } from '../entities/user.entity';
+import { USER_ROLES, type UserRole } from '../../../common/auth';
+import type { User } from '../entities/user.entity';
 
 export class UserResponseDto {
   @ApiProperty({ format: 'uuid' })

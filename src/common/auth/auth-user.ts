@@ -1,0 +1,16 @@
+export const USER_ROLES = ['user', 'admin'] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+/** The caller as the JWT guard resolved it (an active user; see UsersService.findActiveIdentity). */
+export interface AuthUser {
+  id: string;
+  role: UserRole;
+  username: string;
+  email: string;
+  /** When the presented token expires (ms since the epoch): long-lived responses (event streams) end then. */
+  tokenExpiresAt?: number;
+  /** The presented token's id (`jti`): what logout revokes. */
+  tokenId?: string;
+  /** The token version the presented token carries (the user's current one, or it would be refused). */
+  tokenVersion?: number;
+}
