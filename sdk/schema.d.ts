@@ -321,7 +321,7 @@ export interface paths {
         put?: never;
         /**
          * Launch a VM (asynchronous)
-         * @description Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. 403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed). 503 capacity.unavailable (with Retry-After) when no hypervisor host is online, schedulable and has room for the VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then.
+         * @description Debits the cost, stores the VM as `provisioning` and queues its provisioning, all at once; answers 202. Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. 403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed). 503 capacity.unavailable (with Retry-After) when no hypervisor host is online, schedulable and has room for the VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then. 402 credits.insufficient only for a body that is otherwise valid: whatever the balance, an invalid body answers its 400, quota 403 or name 409 exactly as it would with enough credits.
          */
         post: operations["createVm"];
         delete?: never;

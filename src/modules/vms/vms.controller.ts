@@ -1,13 +1,14 @@
 import { JsonBodyLimits } from '../../common/json-body';
 import { METADATA_MAX_MEMBERS } from './dto/metadata.validator';
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { headerRefs } from '../../common/response-headers';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
 import { mapPage, PageOf } from '../../common/pagination';
 import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
-import { CreditsGuard } from '../credits/credits.guard';
+import { PaidRoute } from '../credits/credits.guard';
+import { VmCreatePrecheck } from './vm-create.precheck';
 import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } from './dto/vm-response.dto';
@@ -63,7 +64,7 @@ export class VmsController {
   @HttpCode(202)
   @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 64 })
   @Idempotent()
-  @UseGuards(CreditsGuard)
+  @PaidRoute(VmCreatePrecheck)
   @ApiOperation({
     operationId: 'createVm',
     summary: 'Launch a VM (asynchronous)',
@@ -72,7 +73,9 @@ export class VmsController {
       'Poll GET /api/vms/{id}/status until `running` (or `failed`). Credits are not refunded if provisioning fails. ' +
       '403 quota.exceeded when the VM would take the user past a quota (VMs, cores or RAM over VMs not destroyed). ' +
       '503 capacity.unavailable (with Retry-After) when no hypervisor host is online, schedulable and has room for the ' +
-      'VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then.',
+      'VM’s cores, RAM and disk, including when no host has registered yet; nothing is charged or stored then. ' +
+      '402 credits.insufficient only for a body that is otherwise valid: whatever the balance, an invalid body answers its 400, ' +
+      'quota 403 or name 409 exactly as it would with enough credits.',
   })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM as stored, `provisioning`; its cost is already debited', headers: headerRefs('Location') })
   @ApiAuth(

@@ -12,6 +12,7 @@ import { buildOsCatalog } from './os-catalog';
 import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
 import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';
+import { VmCreatePrecheck } from './vm-create.precheck';
 import { VmsController } from './vms.controller';
 import { VmReconciler } from './vms.reconciler';
 import { VmsService } from './vms.service';
@@ -22,6 +23,7 @@ import { VmWorker } from './vms.worker';
   controllers: [VmsController],
   providers: [
     VmsService,
+    VmCreatePrecheck,
     VmWorker,
     VmReconciler,
     {

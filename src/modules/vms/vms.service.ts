@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
+import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
 import { Page, PageQueryDto, paginateSql, SqlConditions } from '../../common/pagination';
 import { QueueService } from '../../queue/queue.service';
@@ -27,6 +28,8 @@ import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatu
 import { prepared } from '../../database/prepared';
 import { VM_ERRORS } from './vms.errors';
 import { SqlParams, type SqlPart } from '../../database/sql-params';
+
+const nameTaken = (name: string) => VM_ERRORS.error('vm.name_taken', `You already have a VM named ${name}`);
 
 export interface VmFilter {
   user_id?: string;
@@ -93,7 +96,7 @@ export class VmsService {
    * concurrent creates of one user are checked one after another and cannot overshoot together.
    * With no limit on any resource there is nothing to count.
    */
-  private async assertWithinQuota(m: EntityManager, userId: string, dto: CreateVmDto): Promise<void> {
+  private async assertWithinQuota(m: EntityManager, userId: string, dto: Pick<CreateVmDto, 'cpu_cores' | 'ram_mb'>): Promise<void> {
     const limits = this.quotaLimits(await this.users.quotaOverrides(userId, m));
     if (QUOTA_RESOURCES.every((r) => limits[r] === 0)) return;
     const used = await this.quotaUsed(userId, m);
@@ -134,6 +137,20 @@ export class VmsService {
    * and its job are then written in the one statement that also re-checks the host's room, so
    * creates on one host wait for each other for one round trip and the commit (see HostsService.place).
    */
+  /**
+   * Every check of a create but the payment and the placement, in the order create meets them: the
+   * os_type, the SSH key ids, the quota, the name. Throws what create would answer for the body; the
+   * credits guard runs it before answering 402, so a body that could never succeed is refused for
+   * what is wrong with it whatever the balance. Read-only; create's own checks stay authoritative.
+   */
+  async validateCreate(user: AuthUser, dto: CreateVmDto, m: EntityManager = this.vms.manager): Promise<void> {
+    this.assertOsType(dto.os_type);
+    await this.sshKeys.snapshotFor(m, user.id, dto.ssh_key_ids ?? []);
+    await this.assertWithinQuota(m, user.id, dto);
+    const taken: unknown[] = await m.query(prepared(`SELECT 1 FROM vms WHERE user_id = $1 AND name = $2 AND status <> 'destroyed'`), [user.id, dto.name]);
+    if (taken.length) throw nameTaken(dto.name);
+  }
+
   async create(user: AuthUser, dto: CreateVmDto, idempotency?: IdempotentRequest): Promise<Vm> {
     this.assertOsType(dto.os_type);
     const cost = this.credits.calculateCost(dto);
@@ -142,13 +159,13 @@ export class VmsService {
       const vm = await this.dataSource.transaction(async (m) => {
         await idempotency?.claim(m);
         const sshKeys = await this.sshKeys.snapshotFor(m, user.id, dto.ssh_key_ids ?? []);
-        const charge = await this.credits.apply(m, {
-          userId: user.id,
-          amount: -cost,
-          kind: 'vm_create',
-          reason: `VM ${dto.name}`,
-          vmId: id,
-        });
+        const charge = await this.credits
+          .apply(m, { userId: user.id, amount: -cost, kind: 'vm_create', reason: `VM ${dto.name}`, vmId: id })
+          .catch(async (err: unknown) => {
+            // Short of credits (a keyed request, which the guard lets through): what else is wrong wins.
+            if (err instanceof AppError && err.code === 'credits.insufficient') await this.validateCreate(user, dto, m);
+            throw err;
+          });
         await this.assertWithinQuota(m, user.id, dto);
         const sshUser = this.config.get('VM_SSH_USER', { infer: true });
         const events: RecordEventInput[] = [
@@ -199,7 +216,7 @@ export class VmsService {
       return vm;
     } catch (err) {
       if (uniqueViolation(err) === 'vms_user_name_active_key') {
-        throw VM_ERRORS.error('vm.name_taken', `You already have a VM named ${dto.name}`);
+        throw nameTaken(dto.name);
       }
       throw err;
     }
