@@ -69,7 +69,7 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
         if (code.includes("from '@vm-platform/sdk'")) examples.push(code);
       }
     }
-    expect(examples).toHaveLength(2);
+    expect(examples).toHaveLength(4);
     for (const [i, code] of examples.entries()) await writeFile(join(project(), `src/readme-example-${i}.ts`), code);
     const typeRoots = [join(ROOT, 'node_modules/@types')];
     const nodenext = await tscErrors(project(), await writeTsconfig(project(), 'nodenext', ['src'], typeRoots));

@@ -20,3 +20,13 @@ export function ensureWebBuilt(): void {
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
   execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
 }
+
+/** Builds the SDK (sdk/dist) and vmctl (cli/dist) when missing or older than their sources: the CLI runs from its build, as users get it. */
+export function ensureCliBuilt(): string {
+  const bin = join(ROOT, 'cli/dist/vmctl.js');
+  const sources = Math.max(newestMtime(join(ROOT, 'cli/src')), newestMtime(join(ROOT, 'sdk/index.ts')), newestMtime(join(ROOT, 'sdk/schema.d.ts')));
+  if (!existsSync(bin) || statSync(bin).mtimeMs < sources) {
+    for (const workspace of ['@vm-platform/sdk', '@vm-platform/cli']) execFileSync('npm', ['run', 'build', '--silent', '-w', workspace], { cwd: ROOT, stdio: 'inherit' });
+  }
+  return bin;
+}

@@ -1,5 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useId, useRef } from 'preact/hooks';
+import { isTransitional } from '@vm-platform/sdk';
 import type { Problem, VmStatus } from '../api';
 import type { Loaded } from '../hooks';
 
@@ -23,11 +24,7 @@ export function ProblemAlert({ problem, id }: { problem: Problem | null; id?: st
   );
 }
 
-const TRANSITIONAL: ReadonlySet<VmStatus> = new Set(['provisioning', 'starting', 'stopping', 'restarting', 'destroying']);
-
-export function isTransitional(status: VmStatus): boolean {
-  return TRANSITIONAL.has(status);
-}
+export { isTransitional };
 
 export function StatusBadge({ status }: { status: VmStatus }) {
   return (

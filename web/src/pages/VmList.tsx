@@ -1,3 +1,4 @@
+import { VM_STATUSES } from '@vm-platform/sdk';
 import { Link, useSearchParams } from 'wouter-preact';
 import { api, call, type Schemas, type Vm, type VmStatus } from '../api';
 import { ListState, Pager, StatusBadge, TableRegion } from '../components/ui';
@@ -5,7 +6,6 @@ import { useUserEvents } from '../events';
 import { formatMb, formatTime } from '../format';
 import { useLoad, useTitle } from '../hooks';
 
-export const VM_STATUSES: VmStatus[] = ['provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting', 'destroying', 'destroyed', 'failed'];
 const PAGE_SIZE = 20;
 
 /** Filters and page live in the URL (?status=&destroyed=1&page=<cursor,...>), so reload and back keep them. */

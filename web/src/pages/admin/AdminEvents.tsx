@@ -1,3 +1,4 @@
+import { EVENT_SEVERITIES as SEVERITIES, EVENT_TYPES as TYPES } from '@vm-platform/sdk';
 import { useEffect, useState } from 'preact/hooks';
 import { api, call, type Schemas, type VmEvent } from '../../api';
 import { Pager, ProblemAlert, Spinner } from '../../components/ui';
@@ -5,8 +6,6 @@ import { followEvents, type StreamState } from '../../events';
 import { useLoad, useTitle } from '../../hooks';
 import { Timeline } from '../VmDetails';
 
-const TYPES: Schemas['EventType'][] = ['vm', 'system', 'admin', 'auth'];
-const SEVERITIES: Schemas['EventSeverity'][] = ['info', 'warning', 'critical'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function AdminEvents() {

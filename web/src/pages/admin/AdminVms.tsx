@@ -1,8 +1,9 @@
+import { VM_STATUSES } from '@vm-platform/sdk';
 import { useState } from 'preact/hooks';
 import { api, call, type VmStatus } from '../../api';
 import { ListState, Pager } from '../../components/ui';
 import { useLoad, useTitle } from '../../hooks';
-import { VM_STATUSES, VmTable } from '../VmList';
+import { VmTable } from '../VmList';
 
 export function AdminVms() {
   useTitle('All VMs');
