@@ -1,6 +1,6 @@
 /**
  * `npm run test:hypervisor`: one real VM through the API (see test/hypervisor/). Not part of `npm test`:
- * the default config's projects match only src/**\/*.spec.ts and test/**\/*.e2e-spec.ts.
+ * the default config's projects match only src/**\/*.spec.ts and test/<tier>/**\/*.e2e-spec.ts.
  */
 const base = require('./jest.config.cjs');
 const e2e = base.projects.find((p) => p.displayName === 'e2e');

@@ -31,6 +31,22 @@ describe('validateEnv', () => {
     expect(() => validateEnv({ TRUST_PROXY: 'my-balancer' })).toThrow(/TRUST_PROXY/);
   });
 
+  it('hashes passwords at production strength by default and takes cheaper settings only under NODE_ENV=test', () => {
+    expect(validateEnv({})).toMatchObject({ PASSWORD_HASH_MEMORY_KIB: 65536, PASSWORD_HASH_TIME_COST: 3 });
+    const cheap = { PASSWORD_HASH_MEMORY_KIB: '1024', PASSWORD_HASH_TIME_COST: '1' };
+    expect(validateEnv({ ...cheap, NODE_ENV: 'test' })).toMatchObject({ PASSWORD_HASH_MEMORY_KIB: 1024, PASSWORD_HASH_TIME_COST: 1 });
+    const secret = 'Zk3q9T+v1LmP0aXwR7yB2nC5dE8fG4hJ6sU';
+    for (const NODE_ENV of ['development', 'production']) {
+      expect(() => validateEnv({ NODE_ENV, JWT_SECRET: secret, PASSWORD_HASH_MEMORY_KIB: '65535' })).toThrow(/PASSWORD_HASH_MEMORY_KIB=65535: below production strength/);
+      expect(() => validateEnv({ NODE_ENV, JWT_SECRET: secret, PASSWORD_HASH_TIME_COST: '2' })).toThrow(/PASSWORD_HASH_TIME_COST=2: below production strength/);
+    }
+    expect(validateEnv({ NODE_ENV: 'production', JWT_SECRET: secret, PASSWORD_HASH_MEMORY_KIB: '131072', PASSWORD_HASH_TIME_COST: '4' })).toMatchObject({
+      PASSWORD_HASH_MEMORY_KIB: 131072,
+      PASSWORD_HASH_TIME_COST: 4,
+    });
+    expect(() => validateEnv({ NODE_ENV: 'test', PASSWORD_HASH_MEMORY_KIB: '16' })).toThrow(/PASSWORD_HASH_MEMORY_KIB/);
+  });
+
   it('requires JWT_SECRET in production and admin email and password together', () => {
     expect(() => validateEnv({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required when NODE_ENV=production/);
     expect(validateEnv({ NODE_ENV: 'production', JWT_SECRET: 'Zk3q9T+v1LmP0aXwR7yB2nC5dE8fG4hJ6sU' }).NODE_ENV).toBe('production');

@@ -28,6 +28,9 @@ const toBool = ({ key, obj }: { key: string; obj: Record<string, unknown> }) => 
   return typeof raw === 'string' ? ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase()) : raw;
 };
 
+/** argon2id at production strength: argon2's defaults (64 MiB, 3 passes, 4 lanes). */
+export const PASSWORD_HASH_PRODUCTION = { memoryCost: 65536, timeCost: 3, parallelism: 4 } as const;
+
 /**
  * Every setting the service reads. Validated once at boot; a bad value stops boot with a message
  * naming the variable. `.env.example` documents each one.
@@ -260,6 +263,17 @@ export class EnvironmentVariables {
   @IsInt() @Min(0) @Max(100_000_000)
   QUOTA_MAX_RAM_MB: number = 131072;
 
+  /**
+   * argon2id's memory per password hash (KiB) and its passes. The defaults are production strength
+   * (argon2's own: 64 MiB, 3 passes, 4 lanes); lower values are refused unless NODE_ENV=test, where
+   * they make each test user's registration and login cheap. Hashes already stored keep verifying.
+   */
+  @IsInt() @Min(32) @Max(4_194_304)
+  PASSWORD_HASH_MEMORY_KIB: number = PASSWORD_HASH_PRODUCTION.memoryCost;
+
+  @IsInt() @Min(1) @Max(100)
+  PASSWORD_HASH_TIME_COST: number = PASSWORD_HASH_PRODUCTION.timeCost;
+
   /** Requests per minute per client on register/login; 0 = off (the default when NODE_ENV=test). */
   @IsInt() @Min(0) @Max(100_000)
   RATE_LIMIT_AUTH_PER_MIN: number = 10;
@@ -425,6 +439,14 @@ export function validateEnv(input: Record<string, unknown>): EnvironmentVariable
     throw new Error(
       `Invalid configuration:\n  JWT_SECRET: too weak for NODE_ENV=production (${weakness}); use at least 32 random bytes, e.g. \`openssl rand -base64 48\``,
     );
+  }
+  if (env.NODE_ENV !== 'test') {
+    for (const [name, value, minimum] of [
+      ['PASSWORD_HASH_MEMORY_KIB', env.PASSWORD_HASH_MEMORY_KIB, PASSWORD_HASH_PRODUCTION.memoryCost],
+      ['PASSWORD_HASH_TIME_COST', env.PASSWORD_HASH_TIME_COST, PASSWORD_HASH_PRODUCTION.timeCost],
+    ] as const) {
+      if (value < minimum) throw new Error(`Invalid configuration:\n  ${name}=${value}: below production strength (${minimum}); only NODE_ENV=test may lower it`);
+    }
   }
   if (env.VAGRANT_LIBVIRT_CPU_MODEL && env.VAGRANT_LIBVIRT_CPU_MODE !== 'custom') {
     throw new Error('Invalid configuration:\n  VAGRANT_LIBVIRT_CPU_MODEL: needs VAGRANT_LIBVIRT_CPU_MODE=custom');

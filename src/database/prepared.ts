@@ -7,7 +7,7 @@ const statements = new Map<string, { name: string; text: string }>();
  * PostgreSQL then parses and plans it once per connection instead of on every call (for the VM list,
  * 0.21 -> 0.08 ms of database CPU per query). TypeORM's PostgresQueryRunner hands the query to
  * node-postgres unchanged, and node-postgres runs a `{ name, text }` object as a prepared statement
- * (test/e2e/prepared.e2e-spec.ts checks that this still holds).
+ * (test/db/prepared.e2e-spec.ts checks that this still holds).
  *
  * The name is derived from the text, so one text always has one name (node-postgres refuses one name
  * for two texts). Only for texts built from code, never from input: values go in `params`. Behind a

@@ -1,4 +1,4 @@
-/** The short flow through @hey-api/openapi-ts's SDK functions (see test/e2e/generators.e2e-spec.ts). */
+/** The short flow through @hey-api/openapi-ts's SDK functions (see test/packaging/generators.e2e-spec.ts). */
 import { client } from './generated/client.gen.js';
 import { createVm, getVm, login, registerUser } from './generated/sdk.gen.js';
 

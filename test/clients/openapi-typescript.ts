@@ -1,4 +1,4 @@
-/** The short flow through openapi-typescript's types and openapi-fetch (see test/e2e/generators.e2e-spec.ts). */
+/** The short flow through openapi-typescript's types and openapi-fetch (see test/packaging/generators.e2e-spec.ts). */
 import createClient from 'openapi-fetch';
 import type { paths } from './generated/schema.js';
 

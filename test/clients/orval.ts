@@ -1,4 +1,4 @@
-/** The short flow through orval's fetch client (see test/e2e/generators.e2e-spec.ts). */
+/** The short flow through orval's fetch client (see test/packaging/generators.e2e-spec.ts). */
 import { createVm, getVm, login, registerUser } from './generated/api.js';
 
 const tag = process.env.FLOW_TAG!;

@@ -1,4 +1,4 @@
-/** The short flow through swagger-typescript-api's Api class (see test/e2e/generators.e2e-spec.ts). */
+/** The short flow through swagger-typescript-api's Api class (see test/packaging/generators.e2e-spec.ts). */
 import { Api, type HttpResponse } from './generated/api.js';
 
 const tag = process.env.FLOW_TAG!;

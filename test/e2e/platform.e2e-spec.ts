@@ -62,7 +62,7 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
       links: { docs: '/api/docs', openapi: '/api/docs-json', health: '/api/health' },
     });
     for (const link of Object.values(index.body.links as Record<string, string>)) await ctx.http.get(link).redirects(1).expect(200);
-    // `/` is the web console: test/e2e/console.e2e-spec.ts.
+    // `/` is the web console: test/browser/console.e2e-spec.ts.
   });
 
   it('refuses a body that is not JSON with one 415, and lets bodiless requests through', async () => {

@@ -2,7 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Builds the tests need before they start the app the way users run it. */
+/**
+ * What `npm run build` produces, for the tiers that run it (multiprocess: `node dist/src/main.js`;
+ * browser: the console in dist/web). test/support/global-setup-build.ts builds it once before those
+ * tiers' first file; test files only check that it is there and current.
+ */
 
 const ROOT = process.cwd();
 
@@ -13,12 +17,41 @@ export function newestMtime(path: string): number {
   return Math.max(0, ...readdirSync(path).map((entry) => newestMtime(join(path, entry))));
 }
 
-/** Builds the web console into dist/web (vite) when it is missing or older than its sources. */
+const APP = { output: 'dist/src/main.js', sources: ['src', 'migrations'] };
+const WEB = { output: 'dist/web/index.html', sources: ['web', 'sdk', 'openapi.json'] };
+
+/** Why `output` cannot be used as it is (missing, or older than a source), or null. */
+function staleness({ output, sources }: { output: string; sources: string[] }): string | null {
+  const file = join(ROOT, output);
+  if (!existsSync(file)) return `${output} is missing`;
+  const newest = Math.max(...sources.map((s) => newestMtime(join(ROOT, s))));
+  return statSync(file).mtimeMs >= newest ? null : `${output} is older than its sources (${sources.join(', ')})`;
+}
+
+/** Builds the service (nest build) and the console (vite) where missing or stale. Global setup only. */
+export function buildIfStale(): void {
+  if (staleness(APP)) {
+    // nest build empties dist/, the console included: it is rebuilt below.
+    execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  if (staleness(WEB)) {
+    execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+  }
+}
+
+function assertCurrent(what: { output: string; sources: string[] }): void {
+  const problem = staleness(what);
+  if (problem) throw new Error(`${problem}: run \`npm run build\`, or the test through its tier (npm run test:<tier> builds first)`);
+}
+
+/** Fails unless dist/ holds the service built from the current sources. */
+export function ensureBuilt(): void {
+  assertCurrent(APP);
+}
+
+/** Fails unless dist/web holds the console built from the current sources. */
 export function ensureWebBuilt(): void {
-  const index = join(ROOT, 'dist/web/index.html');
-  const sources = Math.max(newestMtime(join(ROOT, 'web')), newestMtime(join(ROOT, 'sdk')), newestMtime(join(ROOT, 'openapi.json')));
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+  assertCurrent(WEB);
 }
 
 /** Builds the SDK (sdk/dist) and vmctl (cli/dist) when missing or older than their sources: the CLI runs from its build, as users get it. */

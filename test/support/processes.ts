@@ -1,13 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/database/embedded-postgres';
-import { newestMtime } from './build';
+export { ensureBuilt } from './build';
 
 /**
  * Real processes for the tests that are about processes (outages, signals, boot races): the
@@ -19,22 +18,6 @@ const ROOT = process.cwd();
 
 // The test's own PostgreSQL logs every connection it cuts: keep this file's output to warnings.
 Logger.overrideLogger(['warn', 'error', 'fatal']);
-
-let built = false;
-
-/**
- * Builds dist/ (nest build) when any source is newer than it, once per test run. That empties dist/web
- * too: the processes started here do not need the console (console.e2e-spec.ts builds it itself).
- */
-export function ensureBuilt(): void {
-  if (built) return;
-  const main = join(ROOT, 'dist/src/main.js');
-  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'migrations')));
-  if (!existsSync(main) || statSync(main).mtimeMs < sources) {
-    execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build'], { cwd: ROOT, stdio: 'inherit' });
-  }
-  built = true;
-}
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now (random, away from common ones). */
 export async function freePort(): Promise<number> {
@@ -111,6 +94,9 @@ const BASE_ENV: Record<string, string> = {
   METRICS_PORT: '0',
   // Tests drive a process with up to hundreds of connections from 127.0.0.1; the cap has its own test.
   MAX_CONNECTIONS_PER_IP: '0',
+  // Cheap password hashing, accepted only with NODE_ENV=test (test-app.ts CHEAP_PASSWORD_HASHING).
+  PASSWORD_HASH_MEMORY_KIB: '1024',
+  PASSWORD_HASH_TIME_COST: '1',
   // Room for every VM a test creates, whatever this machine has.
   HOST_CPU_CORES: '1000',
   HOST_RAM_MB: '1000000',

@@ -5,12 +5,15 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
+import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
+import { dataSourceOptions } from '../../src/database/data-source';
+import { migrate } from '../../src/database/migrate';
 import { validateEnv } from '../../src/config/env.validation';
 import { buildOpenApiDocument, configureApp, createHttpAdapter } from '../../src/app.setup';
 import { hostQueue } from '../../src/queue/host';
-import { QueueService } from '../../src/queue/queue.service';
+import { QUEUE_SCHEMA, QueueService } from '../../src/queue/queue.service';
 import { ensureVmOperationQueue, VM_OPERATION_QUEUE, vmOperationQueue } from '../../src/modules/vms/vm-jobs';
 import { createResponseValidator } from './response-validator';
 
@@ -18,6 +21,9 @@ import { createResponseValidator } from './response-validator';
 export const TEST_HOST = 'test-host';
 /** Its VM operation queue. */
 export const TEST_VM_QUEUE = hostQueue(VM_OPERATION_QUEUE, TEST_HOST);
+
+/** argon2id at its cheapest settings, which the app accepts only under NODE_ENV=test. */
+export const CHEAP_PASSWORD_HASHING = { PASSWORD_HASH_MEMORY_KIB: 1024, PASSWORD_HASH_TIME_COST: 1 } as const;
 
 /** Records every line at every level, as the app would print it. */
 class CapturingLogger extends ConsoleLogger {
@@ -58,19 +64,75 @@ function serverUrl(): string {
   return url;
 }
 
-/** A fresh, empty database on the test server, for one test file. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+function databaseUrl(name: string): string {
+  const url = new URL(serverUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+let template: Promise<string | undefined> | undefined;
+
+/**
+ * This run's template database (TEST_TEMPLATE_DB, named by the global setup): every migration and
+ * pg-boss's schema, no rows but the migrations' own. The first test file to need it makes it, under an
+ * advisory lock that the files running beside it wait on; the global teardown drops it.
+ */
+function templateDatabase(): Promise<string | undefined> {
+  template ??= (async () => {
+    const name = process.env.TEST_TEMPLATE_DB;
+    if (!name) return undefined;
+    const admin = new Client({ connectionString: serverUrl() });
+    await admin.connect();
+    try {
+      await admin.query(`SELECT pg_advisory_lock(hashtext($1))`, [name]);
+      const { rowCount } = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [name]);
+      if (!rowCount) {
+        await admin.query(`CREATE DATABASE "${name}"`);
+        try {
+          await (await migrate(await new DataSource(dataSourceOptions(databaseUrl(name), 1)).initialize())).destroy();
+          // What the app's queue does at its first start (QueueService.onModuleInit), without its workers.
+          const boss = new PgBoss({ connectionString: databaseUrl(name), schema: QUEUE_SCHEMA, max: 1, supervise: false, schedule: false, migrate: true });
+          const errors: Error[] = [];
+          boss.on('error', (err) => errors.push(err));
+          await boss.start();
+          await boss.stop({ graceful: false, wait: true });
+          if (errors.length) throw errors[0];
+        } catch (err) {
+          await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+          throw err;
+        }
+      }
+      return name;
+    } finally {
+      await admin.end();
+    }
+  })();
+  return template;
+}
+
+export interface TestDatabaseOptions {
+  /** No tables at all, for a test of what the app does on a database it has to migrate. */
+  empty?: boolean;
+}
+
+/**
+ * A fresh database on the test server, for one test file: a copy of this run's template (migrated
+ * once by the global setup, with pg-boss's schema), or with `empty` a database with no tables.
+ */
+export async function createTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const name = `vmapi_test_${process.env.TEST_RUN_ID ?? 'adhoc'}_${randomBytes(4).toString('hex')}`;
   // Refuse to touch anything whose name does not say test.
   if (!name.includes('test')) throw new Error(`refusing to use database ${name}`);
+  const template = options.empty ? undefined : await templateDatabase();
   const admin = new Client({ connectionString: serverUrl() });
   await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = new URL(serverUrl());
-  url.pathname = `/${name}`;
+  try {
+    await admin.query(template ? `CREATE DATABASE "${name}" TEMPLATE "${template}"` : `CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
   return {
-    url: url.toString(),
+    url: databaseUrl(name),
     drop: async () => {
       const c = new Client({ connectionString: serverUrl() });
       await c.connect();
@@ -95,6 +157,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     HOST_OFFLINE_SECONDS: 3600,
     // No metrics listener (its default port would clash between apps); tests of it set a free port.
     METRICS_PORT: 0,
+    // Cheap password hashing (NODE_ENV=test only); auth.e2e-spec.ts checks the production default once.
+    ...CHEAP_PASSWORD_HASHING,
     ...options.env,
   };
   let builder = Test.createTestingModule({ imports: [AppModule.forRoot({ databaseUrl: database.url, env })] });

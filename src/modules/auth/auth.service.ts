@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
 import { KeyedRateLimit } from '../../common/rate-limit';
-import type { Env } from '../../config/env.validation';
+import { PASSWORD_HASH_PRODUCTION, type Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
 import { User } from '../users/entities/user.entity';
@@ -16,8 +16,6 @@ import { ACCESS_ERRORS, type AuthUser, type UserRole } from '../../common/auth';
 import { ChangePasswordDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { AUTH_ERRORS } from './auth.errors';
 import { USER_ERRORS } from '../users/users.errors';
-
-const HASH_OPTIONS = { type: argon2.argon2id } as const;
 
 /** How long a revocation is kept for a token without `exp` (none are issued so): the longest JWT_EXPIRES_IN. */
 const NO_EXPIRY_KEEP_MS = 30 * 24 * 3600 * 1000;
@@ -30,6 +28,8 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   /** Register attempts per email, password changes per user: beside the per-address limit (RATE_LIMIT_AUTH_PER_MIN). */
   private readonly registerPerEmail: KeyedRateLimit;
   private readonly passwordChangePerUser: KeyedRateLimit;
+  /** argon2id with PASSWORD_HASH_MEMORY_KIB / PASSWORD_HASH_TIME_COST (production strength unless NODE_ENV=test lowers them). */
+  private readonly hashOptions: argon2.HashOptions;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -42,6 +42,12 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
     const perMin = config.get('RATE_LIMIT_AUTH_PER_MIN', { infer: true });
     this.registerPerEmail = new KeyedRateLimit(perMin, 'for this email');
     this.passwordChangePerUser = new KeyedRateLimit(perMin, 'to change this password');
+    this.hashOptions = {
+      type: argon2.argon2id,
+      memoryCost: config.get('PASSWORD_HASH_MEMORY_KIB', { infer: true }),
+      timeCost: config.get('PASSWORD_HASH_TIME_COST', { infer: true }),
+      parallelism: PASSWORD_HASH_PRODUCTION.parallelism,
+    };
   }
 
   onApplicationShutdown(): void {
@@ -82,7 +88,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
    * when the email is registered already.
    */
   private async createAccount(dto: RegisterDto, role: UserRole, ip?: string): Promise<User | null> {
-    const passwordHash = await argon2.hash(dto.password, HASH_OPTIONS);
+    const passwordHash = await argon2.hash(dto.password, this.hashOptions);
     const initialCredits = this.config.get('INITIAL_CREDITS', { infer: true });
     try {
       return await this.dataSource.transaction(async (m) => {
@@ -132,7 +138,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   /** The active user with this email and password (passport-local's verify step), else 401; both outcomes are audited. */
   async verifyCredentials(email: string, password: string, ip?: string): Promise<User> {
     const user = await this.users.findByEmailWithHash(email);
-    this.dummyHash ??= argon2.hash('not-a-real-password', HASH_OPTIONS);
+    this.dummyHash ??= argon2.hash('not-a-real-password', this.hashOptions);
     const hash = user?.passwordHash ?? (await this.dummyHash);
     const valid = await argon2.verify(hash, password).catch(() => false);
     if (!user || !valid || !user.isActive) {
@@ -193,7 +199,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
       });
       throw USER_ERRORS.error('user.wrong_password', 'The current password is incorrect');
     }
-    const passwordHash = await argon2.hash(dto.new_password, HASH_OPTIONS);
+    const passwordHash = await argon2.hash(dto.new_password, this.hashOptions);
     const tokenVersion = await this.dataSource.transaction(async (m) => {
       const version = await this.users.setPasswordHash(m, caller.id, passwordHash);
       await this.events.record(m, {

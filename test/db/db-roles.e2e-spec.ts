@@ -39,7 +39,8 @@ describe('an owner role for migrations, an app role that only reads and writes (
   let ctx: TestContext | undefined;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    // Empty: the owner role runs every migration at boot, and owns what they create.
+    database = await createTestDatabase({ empty: true });
     execFileSync('psql', ['-X', '-q', '-d', database.url, '-v', `owner=${owner}`, '-v', `app=${app}`, '-v', 'owner_password=owner-pw', '-v', 'app_password=app-pw', '-f', join(process.cwd(), 'scripts/db/create-roles.sql')], { stdio: ['ignore', 'ignore', 'inherit'] });
     appUrl = withUser(database.url, app, 'app-pw');
     ctx = await createTestApp({
