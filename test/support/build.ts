@@ -57,6 +57,10 @@ export function ensureWebBuilt(): void {
 /** Builds the SDK (sdk/dist) and vmctl (cli/dist) when missing or older than their sources: the CLI runs from its build, as users get it. */
 export function ensureCliBuilt(): string {
   const bin = join(ROOT, 'cli/dist/vmctl.js');
+  // The workspaces' links (node_modules/@vm-platform/sdk -> sdk) are made by npm install / npm ci.
+  if (!existsSync(join(ROOT, 'node_modules/@vm-platform/sdk/package.json'))) {
+    throw new Error('node_modules/@vm-platform/sdk is missing: run `npm install` (or `npm ci`) once so npm links the sdk and cli workspaces');
+  }
   const sources = Math.max(newestMtime(join(ROOT, 'cli/src')), newestMtime(join(ROOT, 'sdk/index.ts')), newestMtime(join(ROOT, 'sdk/schema.d.ts')));
   if (!existsSync(bin) || statSync(bin).mtimeMs < sources) {
     for (const workspace of ['@vm-platform/sdk', '@vm-platform/cli']) execFileSync('npm', ['run', 'build', '--silent', '-w', workspace], { cwd: ROOT, stdio: 'inherit' });
