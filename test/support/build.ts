@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 /**
  * What `npm run build` produces, for the tiers that run it (multiprocess: `node dist/src/main.js`;
- * browser: the console in dist/web). test/support/global-setup-build.ts builds it once before those
+ * browser: the console in dist/web; vmctl in cli/dist). test/support/global-setup-build.ts builds it once before those
  * tiers' first file; test files only check that it is there and current.
  */
 
@@ -19,6 +19,9 @@ export function newestMtime(path: string): number {
 
 const APP = { output: 'dist/src/main.js', sources: ['src', 'migrations'] };
 const WEB = { output: 'dist/web/index.html', sources: ['web', 'sdk', 'openapi.json'] };
+const CLI = { output: 'cli/dist/vmctl.js', sources: ['cli/src', 'sdk/index.ts', 'sdk/schema.d.ts'] };
+/** npm install / npm ci link the workspaces (node_modules/@vm-platform/sdk -> sdk); a node_modules from before has no links. */
+const WORKSPACES_LINKED = () => existsSync(join(ROOT, 'node_modules/@vm-platform/sdk/package.json'));
 
 /** Why `output` cannot be used as it is (missing, or older than a source), or null. */
 function staleness({ output, sources }: { output: string; sources: string[] }): string | null {
@@ -37,9 +40,12 @@ export function buildIfStale(): void {
   if (staleness(WEB)) {
     execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
   }
+  // The CLI test says what is missing when the links are (ensureCliBuilt); the other files need no CLI.
+  if (staleness(CLI) && WORKSPACES_LINKED()) execFileSync('npm', ['run', 'build:cli', '--silent'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 function assertCurrent(what: { output: string; sources: string[] }): void {
+  if (what === CLI && !WORKSPACES_LINKED()) throw new Error('node_modules/@vm-platform/sdk is missing: run `npm install` (or `npm ci`) once so npm links the sdk and cli workspaces');
   const problem = staleness(what);
   if (problem) throw new Error(`${problem}: run \`npm run build\`, or the test through its tier (npm run test:<tier> builds first)`);
 }
@@ -54,16 +60,8 @@ export function ensureWebBuilt(): void {
   assertCurrent(WEB);
 }
 
-/** Builds the SDK (sdk/dist) and vmctl (cli/dist) when missing or older than their sources: the CLI runs from its build, as users get it. */
+/** vmctl as users run it: its bin in cli/dist (built with the SDK's dist). */
 export function ensureCliBuilt(): string {
-  const bin = join(ROOT, 'cli/dist/vmctl.js');
-  // The workspaces' links (node_modules/@vm-platform/sdk -> sdk) are made by npm install / npm ci.
-  if (!existsSync(join(ROOT, 'node_modules/@vm-platform/sdk/package.json'))) {
-    throw new Error('node_modules/@vm-platform/sdk is missing: run `npm install` (or `npm ci`) once so npm links the sdk and cli workspaces');
-  }
-  const sources = Math.max(newestMtime(join(ROOT, 'cli/src')), newestMtime(join(ROOT, 'sdk/index.ts')), newestMtime(join(ROOT, 'sdk/schema.d.ts')));
-  if (!existsSync(bin) || statSync(bin).mtimeMs < sources) {
-    for (const workspace of ['@vm-platform/sdk', '@vm-platform/cli']) execFileSync('npm', ['run', 'build', '--silent', '-w', workspace], { cwd: ROOT, stdio: 'inherit' });
-  }
-  return bin;
+  assertCurrent(CLI);
+  return join(ROOT, CLI.output);
 }

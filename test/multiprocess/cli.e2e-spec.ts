@@ -58,7 +58,7 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     config = join(dir, 'config', 'vmctl.json');
     user = await newUser(ctx, { credits: 500 });
     admin = await newUser(ctx, { role: 'admin' });
-  }, 180_000);
+  });
   afterAll(async () => {
     await ctx?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
