@@ -341,12 +341,16 @@ export interface paths {
         get: operations["getVm"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Destroy a VM (asynchronous)
+         * @description The REST form of POST /api/vms/{id}/action {"action":"destroy"}: the same rules, events and 202 answer. The VM goes to `destroying`, then `destroyed`; it stays listed with include_destroyed=true and its name is free again. 409 when it is already destroying or destroyed.
+         */
+        delete: operations["deleteVm"];
         options?: never;
         head?: never;
         /**
-         * Update a VM’s metadata
-         * @description Only metadata can change. The patch is merged; a key set to null is removed.
+         * Rename a VM and/or update its metadata
+         * @description Either or both of `name` and `metadata`. `name` follows create’s rules: a hostname label, unique among your VMs that are not destroyed (409 vm.name_taken); the event `vm.renamed` records the old and new name, and the guest’s hostname follows at its next start, restart or rebuild (not while it runs). `metadata` is merged; a key set to null is removed.
          */
         patch: operations["updateVm"];
         trace?: never;
@@ -1074,13 +1078,19 @@ export interface components {
         };
         UpdateVmDto: {
             /**
+             * @description A new name: create's rules (a hostname label, unique among your VMs that are not destroyed; 409
+             *     vm.name_taken otherwise). The guest's hostname follows at its next start, restart or rebuild.
+             * @example demo-2
+             */
+            name?: string;
+            /**
              * @description Merged into the VM’s metadata; a key set to null is removed
              * @example {
              *       "owner": "ops",
              *       "env": null
              *     }
              */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -5077,6 +5087,125 @@ export interface operations {
             };
         };
     };
+    deleteVm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the VM, `destroying`; the work is queued */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `vm.not_found`: VM not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
+                };
+            };
+            /** @description `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.invalid_transition`: The VM’s status does not allow this action */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
+                };
+            };
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
     updateVm: {
         parameters: {
             query?: never;
@@ -5092,7 +5221,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The VM with its merged metadata */
+            /** @description The VM with its new name and merged metadata */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5150,6 +5279,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `vm.invalid_transition`: The VM’s status does not allow this action; `vm.name_taken`: You already have a VM with this name */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VmInvalidTransitionProblem"] | components["schemas"]["VmNameTakenProblem"];
                 };
             };
             /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */

@@ -73,6 +73,8 @@ const MATRIX: Record<string, Row> = {
   // Keys are their owner's alone, for admins too; the owner's DELETE (before the admin's turn) removes it.
   'GET /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'sshKey' },
   'DELETE /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'sshKey' },
+  // After every other VM route: the owner's DELETE starts destroying the VM.
+  'DELETE /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 } },
   // Last, in this order: they end tokens. A wrong current password changes nothing.
   'POST /api/users/me/password': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 403 }, body: () => ({ current_password: 'not-the-one', new_password: 'another-one' }) },
   // The admin signs the owner out everywhere, so the owner's logout below finds its token ended already.

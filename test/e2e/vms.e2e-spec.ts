@@ -196,7 +196,7 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
     it('merges metadata, removes keys set to null, and changes nothing else', async () => {
       const res = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: { b: null, c: 'three' } }).expect(200);
       expect(res.body.metadata).toEqual({ a: 1, c: 'three' });
-      await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: {}, name: 'renamed' }).expect(400);
+      await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: {}, name: 'Not_A_Hostname' }).expect(400);
       await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: 'nope' }).expect(400);
       const vm = await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth).expect(200);
       expect(vm.body.name).toBe('owned');

@@ -21,6 +21,7 @@ export const EVENT_ACTIONS = {
   'vm.destroyed': { type: 'vm', severity: 'info' },
   'vm.operation_failed': { type: 'vm', severity: 'critical' },
   'vm.metadata_updated': { type: 'vm', severity: 'info' },
+  'vm.renamed': { type: 'vm', severity: 'info' },
   'vm.stuck_failed': { type: 'vm', severity: 'critical' },
   'vm.host_offline': { type: 'vm', severity: 'warning' },
   'system.credit_deduction': { type: 'system', severity: 'info' },

@@ -1,6 +1,6 @@
 import { JsonBodyLimits } from '../../common/json-body';
 import { METADATA_MAX_MEMBERS } from './dto/metadata.validator';
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { headerRefs } from '../../common/response-headers';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
@@ -122,16 +122,36 @@ export class VmsController {
   }
 
   @Patch(':id')
-  @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 1 })
+  @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 2 })
   @ApiOperation({
     operationId: 'updateVm',
-    summary: 'Update a VM’s metadata',
-    description: 'Only metadata can change. The patch is merged; a key set to null is removed.',
+    summary: 'Rename a VM and/or update its metadata',
+    description:
+      'Either or both of `name` and `metadata`. `name` follows create’s rules: a hostname label, unique among your VMs that ' +
+      'are not destroyed (409 vm.name_taken); the event `vm.renamed` records the old and new name, and the guest’s hostname ' +
+      'follows at its next start, restart or rebuild (not while it runs). `metadata` is merged; a key set to null is removed.',
   })
-  @ApiOkResponse({ type: VmResponseDto, description: 'The VM with its merged metadata' })
-  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.metadata_too_large'))
+  @ApiOkResponse({ type: VmResponseDto, description: 'The VM with its new name and merged metadata' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.metadata_too_large', 'vm.name_taken', 'vm.invalid_transition'))
   async update(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateVmDto): Promise<VmResponseDto> {
-    return toVmResponse(await this.vms.updateMetadata(user, id, dto.metadata));
+    return toVmResponse(await this.vms.update(user, id, { name: dto.name, metadata: dto.metadata }));
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  @Idempotent()
+  @ApiOperation({
+    operationId: 'deleteVm',
+    summary: 'Destroy a VM (asynchronous)',
+    description:
+      'The REST form of POST /api/vms/{id}/action {"action":"destroy"}: the same rules, events and 202 answer. The VM goes to ' +
+      '`destroying`, then `destroyed`; it stays listed with include_destroyed=true and its name is free again. 409 when it is ' +
+      'already destroying or destroyed.',
+  })
+  @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM, `destroying`; the work is queued' })
+  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition'))
+  async destroy(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @IdempotencyOf() idempotency?: IdempotentRequest): Promise<VmResponseDto> {
+    return toVmResponse(await this.vms.requestAction(id, 'destroy', { actor: user, ownerId: user.id, idempotency }));
   }
 
   @Post(':id/action')

@@ -314,7 +314,7 @@ export class VmsService {
   }
 
   /** UPDATE ... RETURNING updated_at, applied to the loaded entity (save() would SELECT it again). */
-  private async update(m: EntityManager, vm: Vm, patch: Partial<Vm>): Promise<Vm> {
+  private async updateRow(m: EntityManager, vm: Vm, patch: Partial<Vm>): Promise<Vm> {
     const result = await m
       .getRepository(Vm)
       .createQueryBuilder()
@@ -327,27 +327,58 @@ export class VmsService {
     return Object.assign(vm, patch, { updatedAt: row.updated_at });
   }
 
-  /** Merges a metadata patch (null removes a key) under a row lock, keeping the size limits. */
-  async updateMetadata(user: AuthUser, id: string, patch: Record<string, unknown>): Promise<Vm> {
-    return this.dataSource.transaction(async (m) => {
-      const vm = await this.get(id, user.id, m, true);
-      const merged: Record<string, unknown> = { ...vm.metadata };
-      for (const [key, value] of Object.entries(patch)) {
-        if (value === null) delete merged[key];
-        else merged[key] = value;
-      }
-      const problem = metadataProblem(merged, { allowNullValues: false });
-      if (problem) throw VM_ERRORS.error('vm.metadata_too_large', `metadata after the merge ${problem}`);
-      const saved = await this.update(m, vm, { metadata: merged });
-      await this.events.record(m, {
-        action: 'vm.metadata_updated',
-        message: `Metadata of VM ${vm.name} updated`,
-        details: { keys: Object.keys(patch) },
-        userId: vm.userId,
-        vmId: vm.id,
+  /**
+   * A rename and/or a metadata merge (null removes a key), under the VM's row lock, in one
+   * transaction with their events: `vm.renamed` (old and new name), `vm.metadata_updated`. A name
+   * another live VM of the owner has answers 409 vm.name_taken (the unique index decides); a
+   * destroyed VM keeps the name it had (409 vm.invalid_transition). The guest's hostname follows at
+   * its next boot: the Vagrantfile, hostname included, is written again before every up and reload.
+   */
+  async update(user: AuthUser, id: string, patch: { name?: string; metadata?: Record<string, unknown> }): Promise<Vm> {
+    try {
+      return await this.dataSource.transaction(async (m) => {
+        let vm = await this.get(id, user.id, m, true);
+        const events: RecordEventInput[] = [];
+        const set: Partial<Vm> = {};
+        if (patch.name !== undefined && patch.name !== vm.name) {
+          if (vm.status === 'destroyed') {
+            throw VM_ERRORS.error('vm.invalid_transition', 'A destroyed VM cannot be renamed', { vm_status: vm.status, allowed_actions: [] });
+          }
+          set.name = patch.name;
+          events.push({
+            action: 'vm.renamed',
+            message: `VM ${vm.name} renamed to ${patch.name}`,
+            details: { old_name: vm.name, new_name: patch.name },
+            userId: vm.userId,
+            vmId: vm.id,
+          });
+        }
+        if (patch.metadata !== undefined) {
+          const merged: Record<string, unknown> = { ...vm.metadata };
+          for (const [key, value] of Object.entries(patch.metadata)) {
+            if (value === null) delete merged[key];
+            else merged[key] = value;
+          }
+          const problem = metadataProblem(merged, { allowNullValues: false });
+          if (problem) throw VM_ERRORS.error('vm.metadata_too_large', `metadata after the merge ${problem}`);
+          set.metadata = merged;
+          events.push({
+            action: 'vm.metadata_updated',
+            message: `Metadata of VM ${set.name ?? vm.name} updated`,
+            details: { keys: Object.keys(patch.metadata) },
+            userId: vm.userId,
+            vmId: vm.id,
+          });
+        }
+        if (!events.length) return vm;
+        vm = await this.updateRow(m, vm, set);
+        await this.events.recordAll(m, events);
+        return vm;
       });
-      return saved;
-    });
+    } catch (err) {
+      if (patch.name !== undefined && uniqueViolation(err) === 'vms_user_name_active_key') throw nameTaken(patch.name);
+      throw err;
+    }
   }
 
   /**
@@ -369,7 +400,7 @@ export class VmsService {
       }
       await this.assertHostCanTake(m, vm, action);
       const from = vm.status;
-      const saved = await this.update(m, vm, { status: to, statusChangedAt: new Date() });
+      const saved = await this.updateRow(m, vm, { status: to, statusChangedAt: new Date() });
       const byAdmin = ctx.actor.id !== vm.userId;
       const events: RecordEventInput[] = [
         {

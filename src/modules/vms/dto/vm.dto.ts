@@ -66,14 +66,22 @@ export class CreateVmDto extends VmSpecDto {
 }
 
 export class UpdateVmDto {
-  @IsMetadata({ allowNullValues: true }) @KeepRawObject()
-  @ApiProperty({
+  /**
+   * A new name: create's rules (a hostname label, unique among your VMs that are not destroyed; 409
+   * vm.name_taken otherwise). The guest's hostname follows at its next start, restart or rebuild.
+   */
+  @IsOptional() @IsString() @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
+  @ApiPropertyOptional({ example: 'demo-2', pattern: VM_NAME_PATTERN.source, maxLength: 63 })
+  name?: string;
+
+  @IsOptional() @IsMetadata({ allowNullValues: true }) @KeepRawObject()
+  @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
     description: 'Merged into the VM’s metadata; a key set to null is removed',
     example: { owner: 'ops', env: null },
   })
-  metadata: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
 }
 
 export class VmActionDto {
