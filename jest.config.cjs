@@ -5,7 +5,8 @@
  *   unit          src/**\/*.spec.ts: no PostgreSQL, no build
  *   db            test/db: repository and database-level tests on real PostgreSQL
  *   e2e           test/e2e: the application in-process over HTTP, each file on its own database
- *   multiprocess  test/multiprocess: the built service as processes (signals, kill -9, outages)
+ *   multiprocess  test/multiprocess: the built service and vmctl as processes (signals, kill -9, outages),
+ *                 the Vagrant provider's processes
  *   packaging     test/packaging: Docker files, the SDK tarball, generated clients, the OpenAPI document
  *   browser       test/browser: the web console and Swagger UI in Chromium
  * `npm test` (test/run-tiers.mjs) runs them one after another.

@@ -18,7 +18,8 @@ export function newestMtime(path: string): number {
 }
 
 const APP = { output: 'dist/src/main.js', sources: ['src', 'migrations'] };
-const WEB = { output: 'dist/web/index.html', sources: ['web', 'sdk', 'openapi.json'] };
+// Not all of sdk/: the CLI's build writes sdk/dist after the console's.
+const WEB = { output: 'dist/web/index.html', sources: ['web', 'sdk/index.ts', 'sdk/schema.d.ts', 'openapi.json'] };
 const CLI = { output: 'cli/dist/vmctl.js', sources: ['cli/src', 'sdk/index.ts', 'sdk/schema.d.ts'] };
 /** npm install / npm ci link the workspaces (node_modules/@vm-platform/sdk -> sdk); a node_modules from before has no links. */
 const WORKSPACES_LINKED = () => existsSync(join(ROOT, 'node_modules/@vm-platform/sdk/package.json'));

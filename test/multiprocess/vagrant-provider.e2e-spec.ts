@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_OS_CATALOG } from '../os-catalog';
-import { VagrantProvider, type VagrantProviderOptions } from './vagrant.provider';
-import { renderVagrantfile } from './vagrantfile';
-import { ProviderError, type VmTarget } from './vm-provider.interface';
+import { DEFAULT_OS_CATALOG } from '../../src/modules/vms/os-catalog';
+import { VagrantProvider, type VagrantProviderOptions } from '../../src/modules/vms/providers/vagrant.provider';
+import { renderVagrantfile } from '../../src/modules/vms/providers/vagrantfile';
+import { ProviderError, type VmTarget } from '../../src/modules/vms/providers/vm-provider.interface';
 
 const FAKE = path.resolve(process.cwd(), 'test/fakes/vagrant');
 
