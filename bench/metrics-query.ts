@@ -14,7 +14,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../src/database/data-source';
+import { dataSourceOptions } from '../src/data-source';
 import { chooseStep } from '../src/modules/metrics/metric-rules';
 import { querySeries } from '../src/modules/metrics/metrics.queries';
 import { createDatabase, dropDatabase, percentile } from './support';

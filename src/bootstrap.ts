@@ -1,10 +1,12 @@
 import { ConsoleLogger, INestApplicationContext, Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestApplicationContextOptions } from '@nestjs/common/interfaces/nest-application-context-options.interface';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Server } from 'node:http';
-import { AppModule } from './app.module';
+import { ApiModule } from './api.module';
 import { configureApp, createHttpAdapter } from './app.setup';
 import { describeError } from './common/describe-error';
+import { WorkerModule } from './worker.module';
 import { Env, validateEnv } from './config/env.validation';
 // Types only: the module itself is loaded when there is no DATABASE_URL (see embeddedPostgres()).
 import type { EmbeddedDatabase } from './database/embedded-postgres';
@@ -54,7 +56,7 @@ export async function bootstrap(): Promise<Started> {
     databaseUrl = embedded.url;
   }
   try {
-    const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot({ databaseUrl }), createHttpAdapter(env), {
+    const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot({ databaseUrl }), createHttpAdapter(env), {
       logger,
       bodyParser: false,
     });
@@ -75,8 +77,13 @@ export async function bootstrapWorker(): Promise<Started<INestApplicationContext
   const logger = makeLogger(env);
   Logger.overrideLogger(logger);
   const databaseUrl = env.DATABASE_URL ?? (await (await embeddedPostgres()).attachEmbeddedPostgres(env.DATA_DIR, env.EMBEDDED_PG_PORT));
-  const app = await NestFactory.createApplicationContext(AppModule.forRoot({ databaseUrl, env: { WORKER: true } }), { logger });
+  const app = await createWorker(databaseUrl, { logger });
   return { app, env };
+}
+
+/** The worker's application context: WorkerModule, no HTTP adapter (and so no routes, Swagger or console). */
+export function createWorker(databaseUrl: string, options: NestApplicationContextOptions = {}): Promise<INestApplicationContext> {
+  return NestFactory.createApplicationContext(WorkerModule.forRoot({ databaseUrl }), options);
 }
 
 /**

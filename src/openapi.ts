@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AppModule } from './app.module';
+import { ApiModule } from './api.module';
 import { buildOpenApiDocument } from './app.setup';
 
 /**
@@ -12,7 +12,7 @@ import { buildOpenApiDocument } from './app.setup';
  */
 export async function generateOpenApi(): Promise<string> {
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot({ databaseUrl: 'postgres://unused@127.0.0.1:1/unused', env: { VM_PROVIDER: 'simulator', WORKER: false } }),
+    ApiModule.forRoot({ databaseUrl: 'postgres://unused@127.0.0.1:1/unused', env: { VM_PROVIDER: 'simulator', WORKER: false } }),
     new FastifyAdapter(),
     { preview: true, logger: false, abortOnError: false },
   );

@@ -1,14 +1,14 @@
 import 'reflect-metadata';
-import { DataSource, DataSourceOptions } from 'typeorm';
-import { ENTITIES } from './entities';
+import type { DataSourceOptions, EntitySchema, MixedList } from 'typeorm';
 import { MIGRATIONS } from './migrations';
 import { ReadOnlyAwareClient } from './read-only-aware-client';
 
-export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+/** The connection settings for `url`; the entities come from the caller (src/entities.ts at the root). */
+export function databaseOptions(url: string, entities: MixedList<Function | string | EntitySchema>, poolSize = 10): DataSourceOptions {
   return {
     type: 'postgres',
     url,
-    entities: ENTITIES,
+    entities,
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
@@ -20,8 +20,3 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     extra: { max: poolSize, connectionTimeoutMillis: 5000, Client: ReadOnlyAwareClient },
   };
 }
-
-/** For the TypeORM CLI (`npm run migration:*`): needs DATABASE_URL. */
-export default new DataSource(
-  dataSourceOptions(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vmapi'),
-);

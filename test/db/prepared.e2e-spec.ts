@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { dataSourceOptions } from '../../src/database/data-source';
+import { dataSourceOptions } from '../../src/data-source';
 import { prepared } from '../../src/database/prepared';
 import { createTestDatabase, TestDatabase } from '../support/test-app';
 

@@ -3,14 +3,15 @@ import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkRes
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
 import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
 import { CreditsService } from '../credits/credits.service';
-import { CreditTransactionPage } from '../credits/credits.controller';
+import { CreditTransactionPage } from '../credits/dto/credit-transaction-response.dto';
 import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from '../credits/dto/credit-transaction-response.dto';
-import { EventPage } from '../events/events.controller';
+import { EventPage } from '../events/dto/event-response.dto';
 import { EventsService } from '../events/events.service';
 import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
-import { AdminUserDetailDto, ListUsersQueryDto, UpdateUserDto } from '../users/dto/admin-user.dto';
+import { ListUsersQueryDto, UpdateUserDto } from '../users/dto/admin-user.dto';
+import { AdminUserDetailDto } from './dto/admin-user-detail.dto';
 import { toUserResponse, UserResponseDto } from '../users/dto/user-response.dto';
 import { quotaOverridesOf, UsersService } from '../users/users.service';
 import { toVmResponse } from '../vms/dto/vm-response.dto';

@@ -1,11 +1,10 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { PageOf, PageQueryDto } from '../../common/pagination';
+import { PageQueryDto } from '../../common/pagination';
 import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { CreditsService } from './credits.service';
-import { CreditTransactionResponseDto } from './dto/credit-transaction-response.dto';
+import { CreditTransactionPage } from './dto/credit-transaction-response.dto';
 
-export const CreditTransactionPage = PageOf(CreditTransactionResponseDto);
 
 @ApiTags('credits')
 @Controller('credits')

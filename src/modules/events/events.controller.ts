@@ -1,10 +1,10 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { mapPage, PageOf } from '../../common/pagination';
+import { mapPage } from '../../common/pagination';
 import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
 import { EventQueryDto } from './dto/event-query.dto';
-import { EventResponseDto, toUserEventView } from './dto/event-response.dto';
+import { EventPage, toUserEventView } from './dto/event-response.dto';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';
@@ -12,7 +12,6 @@ import { lastEventId, serveEventStream } from './event-stream.sse';
 import { EventsService } from './events.service';
 import { EVENT_ERRORS } from './events.errors';
 
-export const EventPage = PageOf(EventResponseDto);
 
 @ApiTags('events')
 @Controller('events')

@@ -6,7 +6,7 @@ import { ServiceMetrics } from './service-metrics.service';
 
 /**
  * GET /metrics on the API port (outside the /api prefix), registered only with METRICS_ON_API=admin
- * (MetricsModule.forRoot): for an admin's bearer token, 401/403 otherwise. By default the route does
+ * (MetricsHttpModule.forRoot): for an admin's bearer token, 401/403 otherwise. By default the route does
  * not exist here (404 like any unknown path): scrapers use the METRICS_PORT listener.
  */
 @ApiExcludeController()

@@ -2,14 +2,12 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
 import { User } from './entities/user.entity';
-import { UsersController } from './users.controller';
 import { IdentityCache } from './identity-cache';
 import { StreamRevocation } from './stream-revocation';
 import { UsersService } from './users.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User]), EventsModule],
-  controllers: [UsersController],
   providers: [UsersService, IdentityCache, StreamRevocation],
   exports: [UsersService],
 })

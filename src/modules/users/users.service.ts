@@ -7,14 +7,13 @@ import { Page, paginate, PageQueryDto } from '../../common/pagination';
 import type { AuthUser, UserRole } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { ListUsersQueryDto, UpdateUserDto } from './dto/admin-user.dto';
-import type { QuotaResource } from '../vms/quotas';
+import type { QuotaOverrides } from './quotas';
 import { User } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
 import { prepared } from '../../database/prepared';
 import { USER_ERRORS } from './users.errors';
 
-/** A user's own quota limits per resource; null: the QUOTA_* default applies. */
-export type QuotaOverrides = Record<QuotaResource, number | null>;
+export type { QuotaOverrides };
 
 export const quotaOverridesOf = (u: User): QuotaOverrides => ({ vms: u.quotaMaxVms, cpu_cores: u.quotaMaxCpuCores, ram_mb: u.quotaMaxRamMb });
 

@@ -1,9 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-export const QUOTA_RESOURCES = ['vms', 'cpu_cores', 'ram_mb'] as const;
-export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+import { QUOTA_RESOURCES, type QuotaLimits, type QuotaResource } from '../users/quotas';
 
-export type QuotaLimits = Record<QuotaResource, number>;
+export { QUOTA_RESOURCES, type QuotaLimits, type QuotaResource };
 
 /** A user's quota: per resource, the limit (0 = none) and what their VMs that are not destroyed use. */
 export class QuotaUsageDto {

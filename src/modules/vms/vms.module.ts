@@ -13,14 +13,12 @@ import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
 import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';
 import { VmCreatePrecheck } from './vm-create.precheck';
-import { VmsController } from './vms.controller';
 import { VmReconciler } from './vms.reconciler';
 import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule, HostsModule],
-  controllers: [VmsController],
   providers: [
     VmsService,
     VmCreatePrecheck,

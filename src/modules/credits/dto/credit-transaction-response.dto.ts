@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { PageOf } from '../../../common/pagination';
 import { CREDIT_KINDS, type CreditKind, type CreditTransaction } from '../entities/credit-transaction.entity';
 
 export class CreditTransactionResponseDto {
@@ -41,3 +42,6 @@ export function toCreditTransactionResponse(t: CreditTransaction): CreditTransac
     created_at: t.createdAt,
   };
 }
+
+/** A page of ledger rows (own and, for admins, any user's). */
+export const CreditTransactionPage = PageOf(CreditTransactionResponseDto);

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { PageOf } from '../../../common/pagination';
 import { EVENT_SEVERITIES, EVENT_TYPES, type Event, type EventSeverity, type EventType } from '../entities/event.entity';
 
 export class EventResponseDto {
@@ -57,3 +58,6 @@ export function toUserEventView(e: EventResponseDto): EventResponseDto {
   for (const key of ADMIN_ONLY_DETAILS) delete details[key];
   return { ...e, details };
 }
+
+/** A page of events (user and admin feeds). */
+export const EventPage = PageOf(EventResponseDto);

@@ -1,12 +1,9 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { Type } from 'class-transformer';
 import { PageQueryDto } from '../../../common/pagination';
-import { QuotaUsageDto } from '../../vms/quotas';
-import { VM_STATUSES, type VmStatus } from '../../vms/vm-state';
 import { USER_ROLES, type UserRole } from '../../../common/auth';
-import { UserResponseDto } from './user-response.dto';
 
 const toBool = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
@@ -52,19 +49,4 @@ export class UpdateUserDto {
 
   @IsOptional() @IsObject() @ValidateNested() @Type(() => QuotaOverridesDto)
   quotas?: QuotaOverridesDto;
-}
-
-export class AdminUserDetailDto extends UserResponseDto {
-  /** Number of VMs per status (statuses with none are 0). */
-  @ApiProperty({
-    type: 'object',
-    properties: Object.fromEntries(VM_STATUSES.map((s) => [s, { type: 'integer', minimum: 0 }])),
-    required: [...VM_STATUSES],
-    additionalProperties: false,
-    example: Object.fromEntries(VM_STATUSES.map((s) => [s, s === 'running' ? 2 : s === 'stopped' ? 1 : 0])),
-  })
-  vm_counts: Record<VmStatus, number>;
-
-  /** Effective quota limits and current use. */
-  quota: QuotaUsageDto;
 }

@@ -9,4 +9,4 @@ import { HealthService } from './health.service';
   controllers: [ApiIndexController, HealthController],
   providers: [HealthService],
 })
-export class HealthModule {}
+export class HealthHttpModule {}

@@ -9,4 +9,4 @@ import { AdminController } from './admin.controller';
   imports: [UsersModule, VmsModule, CreditsModule, EventsModule],
   controllers: [AdminController],
 })
-export class AdminModule {}
+export class AdminHttpModule {}

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from './data-source';
-import { migrate } from './migrate';
+import { migrate } from './database/migrate';
 
 /**
  * `npm run db:check`: runs every migration on a scratch database of DATABASE_URL's server and fails

@@ -1,0 +1,15 @@
+import { CreditTransaction } from './modules/credits/entities/credit-transaction.entity';
+import { Host } from './modules/hosts/entities/host.entity';
+import { Event } from './modules/events/entities/event.entity';
+import { IdempotencyKey } from './modules/idempotency/entities/idempotency-key.entity';
+import { Metric } from './modules/metrics/entities/metric.entity';
+import { SshKey } from './modules/ssh-keys/entities/ssh-key.entity';
+import { RevokedToken } from './modules/users/entities/revoked-token.entity';
+import { User } from './modules/users/entities/user.entity';
+import { Vm } from './modules/vms/entities/vm.entity';
+
+/**
+ * Every entity, listed explicitly (no globs) and here at the root, above the features: the app, the
+ * TypeORM CLI, db:check and the tests share this list; database/ never imports a feature.
+ */
+export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host, RevokedToken];
