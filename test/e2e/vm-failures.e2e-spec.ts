@@ -61,6 +61,26 @@ describe('provider failures (e2e)', () => {
     expect(event.details).toMatchObject({ op: 'up', timed_out: true, error: 'up timed out after 1 s' });
   });
 
+  it("cancels the provider's call at the timeout (its signal aborts), not only stops waiting for it", async () => {
+    let given: AbortSignal | undefined;
+    const hanging: VmProvider = Object.assign(new SimulatorProvider({ delayMs: 0, failureRate: 0, stateDir: process.env.SIMULATOR_STATE_DIR! }), {
+      up: (_vm: unknown, signal?: AbortSignal) => {
+        given = signal;
+        return new Promise<never>(() => undefined);
+      },
+    });
+    const ctx = await createTestApp({
+      env: { TIMEOUT_UP_SECONDS: 1 },
+      override: (b) => b.overrideProvider(VM_PROVIDER).useValue(hanging),
+    });
+    open.push(ctx);
+    const user = await newUser(ctx);
+    const res = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'cancelled', ...spec }).expect(202);
+    await eventually(async () => (await vmRow(ctx, res.body.id)).status === 'failed', 10_000, 'the timeout');
+    expect(given?.aborted).toBe(true);
+    expect((given?.reason as Error).name).toBe('TimeoutError');
+  });
+
   it('finishes the job of a worker that died mid-operation (expired, retried by another worker)', async () => {
     const database = await createTestDatabase();
     // Process A only takes requests.

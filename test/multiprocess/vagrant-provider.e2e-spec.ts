@@ -369,6 +369,22 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(await waitGone(call.childPid as number)).toBe(true);
   });
 
+  it("the operation's deadline (its AbortSignal) cancels the command: the whole process group is killed, timedOut", async () => {
+    const provider = makeProvider({ timeouts: { up: 30, halt: 30, reload: 30, destroy: 30, query: 30 }, killGraceMs: 300 });
+    const vm = makeVm();
+    await control({ up: { hang: { ignoreSigterm: true, child: true } } });
+
+    const started = Date.now();
+    const err = await rejection(provider.up(vm, AbortSignal.timeout(1000)));
+    expect(err.timedOut).toBe(true);
+    expect(err.message).toBe('vagrant up stopped: the operation timed out');
+    expect(Date.now() - started).toBeLessThan(5000);
+
+    const [call] = readLog();
+    expect(await waitGone(call.pid)).toBe(true);
+    expect(await waitGone(call.childPid as number)).toBe(true);
+  });
+
   it('serializes operations on the same VM', async () => {
     const provider = makeProvider();
     const vm = makeVm();

@@ -41,12 +41,17 @@ const DONE_SET: Record<VmOperation, string> = {
 /** The critical event of a failed operation: provisioning failures have their own name. */
 const failedAction = (job: VmOperationJob): EventAction => (job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed');
 
-function withTimeout<T>(work: Promise<T>, seconds: number, op: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProviderError(`${op} timed out after ${seconds} s`, '', true)), seconds * 1000);
+/**
+ * Waits for `work` until `signal` aborts. The provider got the same signal and stops its work (the
+ * Vagrant provider kills the command's process group); one that ignores it is not waited for.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function trimOutput(text: string, max = 2000): string {
@@ -119,15 +124,21 @@ export class VmWorker implements OnApplicationBootstrap {
       }
       const target = toVmTarget(vm);
       let connection: VmConnection | undefined;
+      // The operation's deadline and shutdown both cancel the provider's call (not just stop waiting for it).
+      const seconds = this.timeouts[job.op];
+      const deadline = AbortSignal.timeout(seconds * 1000);
       try {
-        connection = await withTimeout(this.execute(job.op, target, context?.signal), this.timeouts[job.op], job.op);
+        const signal = context ? AbortSignal.any([deadline, context.signal]) : deadline;
+        connection = await untilAborted(this.execute(job.op, target, signal), signal);
       } catch (err) {
         // Stopped by shutdown: not a failure of the VM's.
         if (context?.signal.aborted) {
           handedBack = await this.handBack(vm, jobId, job, context);
           return;
         }
-        await this.queue.untilDatabaseAnswers(() => this.fail(vm, job, err));
+        // Past the deadline the failure is the timeout, whatever the cancelled call threw.
+        const failure = deadline.aborted ? new ProviderError(`${job.op} timed out after ${seconds} s`, err instanceof ProviderError ? err.output : '', true) : err;
+        await this.queue.untilDatabaseAnswers(() => this.fail(vm, job, failure));
         return;
       }
       await this.queue.untilDatabaseAnswers(() => this.succeed(vm, job, connection));

@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { access, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,99 +43,42 @@ function outputTail(stdout: string, stderr: string): string {
   return text.length > OUTPUT_TAIL ? text.slice(-OUTPUT_TAIL).trimStart() : text;
 }
 
-// --- process-tree termination (Linux /proc; elsewhere only the direct child is signalled) -----------
+// --- process-group termination ------------------------------------------------------------------------
 
-interface ProcInfo {
-  ppid: number;
-  state: string;
-  start: string;
-}
-
-function procInfo(pid: number): ProcInfo | null {
+/** Whether any process of the group `pgid` is still alive (signal 0 tests without sending). */
+function groupAlive(pgid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    //  cutime cstime priority nice threads itrealvalue starttime ..." — comm may contain spaces/parens.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0], ppid: Number(rest[1]), start: rest[19] };
-  } catch {
-    return null;
-  }
-}
-
-/** The root and all its descendants, as pid -> start time (to avoid signalling a recycled pid). */
-function processTree(root: number): Map<number, string | null> {
-  const tree = new Map<number, string | null>([[root, procInfo(root)?.start ?? null]]);
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return tree;
-  }
-  const children = new Map<number, Array<[number, string]>>();
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const info = procInfo(Number(entry));
-    if (!info) continue;
-    const list = children.get(info.ppid) ?? [];
-    list.push([Number(entry), info.start]);
-    children.set(info.ppid, list);
-  }
-  const queue = [root];
-  while (queue.length) {
-    for (const [pid, start] of children.get(queue.shift() as number) ?? []) {
-      if (tree.has(pid)) continue;
-      tree.set(pid, start);
-      queue.push(pid);
-    }
-  }
-  return tree;
-}
-
-/** Still the same, still running (a zombie counts as gone). */
-function alive(pid: number, start: string | null): boolean {
-  const info = procInfo(pid);
-  if (info) return info.state !== 'Z' && (start === null || info.start === start);
-  try {
-    process.kill(pid, 0);
-    return start === null;
+    process.kill(-pgid, 0);
+    return true;
   } catch {
     return false;
   }
 }
 
-function signalAll(tree: Map<number, string | null>, signal: NodeJS.Signals): void {
-  for (const [pid, start] of tree) {
-    if (!alive(pid, start)) continue;
+/**
+ * Every vagrant command runs detached, as the leader of its own process group: SIGTERM the group
+ * (vagrant, its ruby children, ssh, virsh...), wait up to graceMs for it to empty, SIGKILL what is left.
+ */
+async function terminateGroup(pgid: number, graceMs: number): Promise<void> {
+  const signalGroup = (signal: NodeJS.Signals) => {
     try {
-      process.kill(pid, signal);
+      process.kill(-pgid, signal);
     } catch {
       // already gone
     }
-  }
-}
-
-/** SIGTERM the child and its descendants, wait up to graceMs for them to go, SIGKILL what is left. */
-async function terminateTree(root: number, graceMs: number): Promise<void> {
-  const tracked = processTree(root);
-  signalAll(tracked, 'SIGTERM');
+  };
+  signalGroup('SIGTERM');
   const deadline = Date.now() + graceMs;
-  for (;;) {
-    // Anything the child started meanwhile joins the list (orphans keep their first-seen entry).
-    if (alive(root, tracked.get(root) ?? null)) for (const [pid, start] of processTree(root)) if (!tracked.has(pid)) tracked.set(pid, start);
-    for (const [pid, start] of tracked) if (!alive(pid, start)) tracked.delete(pid);
-    if (tracked.size === 0) return;
-    if (Date.now() >= deadline) break;
-    await sleep(50);
-  }
-  signalAll(tracked, 'SIGKILL');
+  while (groupAlive(pgid) && Date.now() < deadline) await sleep(50);
+  if (groupAlive(pgid)) signalGroup('SIGKILL');
 }
 
 // ------------------------------------------------------------------------------------------------------
 
 /**
  * Runs VMs through the `vagrant` binary: one working directory per VM with a generated Vagrantfile,
- * `execFile` (never a shell), a timeout per command that kills the whole process tree, and
+ * `spawn` (never a shell) in a process group of its own, a timeout per command (and the worker's
+ * deadline, through its AbortSignal) that kills the whole group, and
  * `--machine-readable` parsing. Mutating operations on one VM are serialized in this process.
  */
 export class VagrantProvider implements VmProvider {
@@ -317,23 +259,23 @@ export class VagrantProvider implements VmProvider {
   }
 
   /**
-   * Runs `vagrant <args>` in `cwd`; rejects with ProviderError on a non-zero exit, the timeout or
-   * `signal` (both stop the whole process tree first).
+   * Runs `vagrant <args>` in `cwd`; rejects with ProviderError on a non-zero exit, the command's
+   * timeout or `signal` (the worker's deadline for the operation, or its shutdown): each of those
+   * stops the command's whole process group first.
    */
   private run(op: string, cwd: string, args: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<RunResult> {
     const started = Date.now();
     this.logger.debug(`${this.options.bin} ${args.join(' ')} (cwd ${cwd}, timeout ${timeoutSeconds}s)`);
+    const deadline = AbortSignal.timeout(timeoutSeconds * 1000);
+    const stopSignal = signal ? AbortSignal.any([deadline, signal]) : deadline;
     return new Promise<RunResult>((resolve, reject) => {
-      let timedOut = false;
+      let stopped = false;
       let settled = false;
-      let timer: NodeJS.Timeout | undefined;
       let partial: RunResult | null = null;
-      let stopReason = '';
       const finish = (err: ProviderError | null, result?: RunResult) => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        stopSignal.removeEventListener('abort', stop);
         if (err) {
           this.logger.debug(`${this.options.bin} ${op}: ${err.message} after ${Date.now() - started} ms`);
           reject(err);
@@ -342,58 +284,66 @@ export class VagrantProvider implements VmProvider {
           resolve(result as RunResult);
         }
       };
-      const timeoutError = (stdout: string, stderr: string) =>
-        new ProviderError(stopReason || `vagrant ${op} timed out after ${timeoutSeconds}s`, outputTail(stdout, stderr), !stopReason);
+      /** Why the command was stopped: its own timeout, the operation's deadline, or shutdown. */
+      const stopError = (stdout: string, stderr: string) => {
+        const output = outputTail(stdout, stderr);
+        if (deadline.aborted) return new ProviderError(`vagrant ${op} timed out after ${timeoutSeconds}s`, output, true);
+        if ((signal?.reason as Error | undefined)?.name === 'TimeoutError') return new ProviderError(`vagrant ${op} stopped: the operation timed out`, output, true);
+        return new ProviderError(`vagrant ${op} stopped: the worker is shutting down`, output, false);
+      };
 
-      const child = execFile(
-        this.options.bin,
-        args,
-        { cwd, env: this.env(), maxBuffer: MAX_BUFFER, encoding: 'utf8', windowsHide: true },
-        (error, stdout, stderr) => {
-          if (timedOut) {
-            // Reported once the whole tree is gone (see below), not as soon as the pipes close.
-            partial = { stdout, stderr };
-            return;
-          }
-          if (!error) return finish(null, { stdout, stderr });
-          const code = (error as { code?: unknown }).code;
-          const how =
-            typeof code === 'number'
-              ? `exit ${code}`
-              : error.signal
-                ? `signal ${error.signal}`
-                : code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
-                  ? 'output too large'
-                  : String(code ?? error.message);
-          const output = outputTail(stdout, stderr) || (typeof code === 'string' ? error.message : '');
-          finish(new ProviderError(`vagrant ${op} failed (${how})`, output));
-        },
-      );
-      child.stdin?.end(); // never wait for an answer to a prompt
+      // detached: the leader of its own process group, so a stop reaches everything it started (stop()).
+      // stdin ignored: never wait for an answer to a prompt.
+      const child = spawn(this.options.bin, args, { cwd, env: this.env(), windowsHide: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let tooLarge = false;
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        overflow();
+      });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        overflow();
+      });
+      const overflow = () => {
+        if (tooLarge || stdout.length + stderr.length <= MAX_BUFFER) return;
+        tooLarge = true;
+        if (child.pid) void terminateGroup(child.pid, 0);
+      };
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        if (!stopped) finish(new ProviderError(`vagrant ${op} failed (${err.code ?? err.message})`, err.message));
+      });
+      child.on('close', (code, signalName) => {
+        if (stopped) {
+          // Reported once the whole group is gone (see below), not as soon as the pipes close.
+          partial = { stdout, stderr };
+          return;
+        }
+        if (code === 0 && !tooLarge) return finish(null, { stdout, stderr });
+        const how = tooLarge ? 'output too large' : code !== null ? `exit ${code}` : `signal ${signalName}`;
+        finish(new ProviderError(`vagrant ${op} failed (${how})`, outputTail(stdout, stderr)));
+      });
 
-      const stop = () => {
-        if (timedOut) return;
-        timedOut = true;
+      function stop(this: void): void {
+        if (stopped || settled) return;
+        stopped = true;
         const pid = child.pid;
-        const killed = pid ? terminateTree(pid, this.killGraceMs) : Promise.resolve();
+        const killed = pid ? terminateGroup(pid, killGraceMs) : Promise.resolve();
         void killed.then(async () => {
-          // Give the pipes a moment to drain; something that escaped the tree may still hold them.
-          const deadline = Date.now() + 1000;
-          while (!partial && Date.now() < deadline) await sleep(20);
+          // Give the pipes a moment to drain; something that left the group may still hold them.
+          const until = Date.now() + 1000;
+          while (!partial && Date.now() < until) await sleep(20);
           if (!partial) {
             child.stdout?.destroy();
             child.stderr?.destroy();
           }
-          finish(timeoutError(partial?.stdout ?? '', partial?.stderr ?? ''));
+          finish(stopError(partial?.stdout ?? '', partial?.stderr ?? ''));
         });
-      };
-      const onAbort = () => {
-        stopReason = `vagrant ${op} stopped: the worker is shutting down`;
-        stop();
-      };
-      timer = setTimeout(stop, timeoutSeconds * 1000);
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
+      }
+      const killGraceMs = this.killGraceMs;
+      if (stopSignal.aborted) stop();
+      else stopSignal.addEventListener('abort', stop, { once: true });
     });
   }
 }
