@@ -8,7 +8,7 @@ import TestAgent from 'supertest/lib/agent';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
-import { dataSourceOptions } from '../../src/database/data-source';
+import { dataSourceOptions } from '../../src/data-source';
 import { migrate } from '../../src/database/migrate';
 import { validateEnv } from '../../src/config/env.validation';
 import { buildOpenApiDocument, configureApp, createHttpAdapter } from '../../src/app.setup';
