@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { JwtService } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import { UsersService } from '../users/users.service';
 import { ACCESS_ERRORS, IS_PUBLIC, type AuthUser } from '../../common/auth';
@@ -10,7 +11,7 @@ import { JwtSecret } from './jwt-secret';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BEARER = /^bearer\s+(\S+)\s*$/i;
 
-/** Verified tokens kept (oldest dropped first). */
+/** Verified tokens kept (the least recently used dropped first). */
 const MAX_VERIFIED = 10_000;
 
 interface JwtPayload {
@@ -45,7 +46,7 @@ interface Claims {
  */
 @Injectable()
 export class JwtAuthGuard implements CanActivate {
-  private readonly verified = new Map<string, Claims>();
+  private readonly verified = new LRUCache<string, Claims>({ max: MAX_VERIFIED });
 
   constructor(
     private readonly reflector: Reflector,
@@ -100,7 +101,6 @@ export class JwtAuthGuard implements CanActivate {
     const jti = typeof payload.jti === 'string' && payload.jti.length <= 64 ? payload.jti : createHash('sha256').update(token).digest('hex');
     const claims = { sub: payload.sub, exp: payload.exp, jti, ver: payload.ver };
     this.verified.set(token, claims);
-    if (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value as string);
     return claims;
   }
 }

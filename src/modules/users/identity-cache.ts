@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { LRUCache } from 'lru-cache';
 import type { Env } from '../../config/env.validation';
 import { DATABASE_URL } from '../../database/database.tokens';
 import { PgListener } from '../../database/pg-listener';
@@ -27,7 +28,8 @@ const MAX_ENTRIES = 10_000;
 @Injectable()
 export class IdentityCache implements BeforeApplicationShutdown {
   private readonly logger = new Logger(IdentityCache.name);
-  private readonly entries = new Map<string, { identity: Identity; expires: number }>();
+  /** At most MAX_ENTRIES, each for AUTH_CACHE_SECONDS (lru-cache drops the least recently used first). */
+  private readonly entries: LRUCache<string, Identity>;
   private readonly ttlMs: number;
   private readonly listener: PgListener;
   private generation = 0;
@@ -36,6 +38,7 @@ export class IdentityCache implements BeforeApplicationShutdown {
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.ttlMs = config.get('AUTH_CACHE_SECONDS', { infer: true }) * 1000;
+    this.entries = new LRUCache<string, Identity>({ max: MAX_ENTRIES, ...(this.ttlMs > 0 ? { ttl: this.ttlMs } : {}) });
     this.listener = new PgListener({
       url,
       applicationName: 'vmapi-users',
@@ -74,16 +77,13 @@ export class IdentityCache implements BeforeApplicationShutdown {
       this.listen();
       return load(id);
     }
-    const now = Date.now();
     const hit = this.entries.get(id);
-    if (hit && hit.expires > now) return hit.identity;
+    if (hit) return hit;
     const generation = this.generation;
     const identity = await load(id);
     this.entries.delete(id);
     if (identity && generation === this.generation && this.listener.listening) {
-      // Insertion order doubles as age: the oldest entry goes first when full.
-      this.entries.set(id, { identity, expires: now + this.ttlMs });
-      if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+      this.entries.set(id, identity);
     }
     return identity;
   }
