@@ -23,7 +23,8 @@ export type Event = Schemas['EventResponseDto'];
 /** `true` only when A and B are the same set of strings. */
 type SameSet<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 function exhaustive<T extends string>() {
-  return <const L extends readonly T[]>(list: L & (SameSet<T, L[number]> extends true ? unknown : { missing: Exclude<T, L[number]> })): L => list;
+  return <const L extends readonly T[]>(list: L & (SameSet<T, L[number]> extends true ? unknown : { missing: Exclude<T, L[number]> })): L =>
+    list;
 }
 
 export const VM_STATUSES = exhaustive<VmStatus>()([
@@ -38,7 +39,13 @@ export const VM_STATUSES = exhaustive<VmStatus>()([
   'failed',
 ]);
 /** Statuses a VM passes through on its way to another (a worker is acting on it). */
-export const TRANSITIONAL_VM_STATUSES = ['provisioning', 'starting', 'stopping', 'restarting', 'destroying'] as const satisfies readonly VmStatus[];
+export const TRANSITIONAL_VM_STATUSES = [
+  'provisioning',
+  'starting',
+  'stopping',
+  'restarting',
+  'destroying',
+] as const satisfies readonly VmStatus[];
 /** Statuses a VM never leaves by itself. */
 export const SETTLED_VM_STATUSES = VM_STATUSES.filter(
   (s): s is Exclude<VmStatus, (typeof TRANSITIONAL_VM_STATUSES)[number]> => !(TRANSITIONAL_VM_STATUSES as readonly string[]).includes(s),
@@ -83,7 +90,13 @@ export class ApiError<C extends ProblemCode = ProblemCode> extends Error {
   static fromResponse(response: Response, body: unknown): ApiError {
     if (isProblemBody(body)) return new ApiError(response, body as Problem);
     const detail = typeof body === 'string' && body ? body.slice(0, 200) : response.statusText;
-    return new ApiError(response, { type: 'about:blank', title: response.statusText, status: response.status, detail, code: `http.${response.status}` } as unknown as Problem);
+    return new ApiError(response, {
+      type: 'about:blank',
+      title: response.statusText,
+      status: response.status,
+      detail,
+      code: `http.${response.status}`,
+    } as unknown as Problem);
   }
 }
 
@@ -146,13 +159,21 @@ export interface ClientOptions {
 
 /** Paths whose GET answers a page `{ items, next_cursor }`. */
 export type PaginatedPath = {
-  [P in keyof paths]: paths[P] extends { get: { responses: { 200: { content: { 'application/json': { items: unknown[]; next_cursor: string | null } } } } } } ? P : never;
+  [P in keyof paths]: paths[P] extends {
+    get: { responses: { 200: { content: { 'application/json': { items: unknown[]; next_cursor: string | null } } } } };
+  }
+    ? P
+    : never;
 }[keyof paths];
-type PageOf<P extends PaginatedPath> = paths[P] extends { get: { responses: { 200: { content: { 'application/json': infer Page } } } } } ? Page : never;
+type PageOf<P extends PaginatedPath> = paths[P] extends { get: { responses: { 200: { content: { 'application/json': infer Page } } } } }
+  ? Page
+  : never;
 export type PageItem<P extends PaginatedPath> = PageOf<P> extends { items: (infer I)[] } ? I : never;
 type GetParams<P extends PaginatedPath> = paths[P] extends { get: { parameters: infer Params } } ? Params : never;
 export type PaginateParams<P extends PaginatedPath> = {
-  [K in keyof GetParams<P> as GetParams<P>[K] extends undefined ? never : K]?: K extends 'query' ? Omit<NonNullable<GetParams<P>[K]>, 'cursor'> : GetParams<P>[K];
+  [K in keyof GetParams<P> as GetParams<P>[K] extends undefined ? never : K]?: K extends 'query'
+    ? Omit<NonNullable<GetParams<P>[K]>, 'cursor'>
+    : GetParams<P>[K];
 };
 
 export interface WaitOptions {
@@ -178,7 +199,11 @@ export interface EventStreamOptions {
 
 export interface VmPlatformHelpers {
   /** Every item of a paginated list, page after page: `for await (const vm of api.paginate('/api/vms')) ...`. */
-  paginate<P extends PaginatedPath>(path: P, params?: PaginateParams<P>, init?: { signal?: AbortSignal }): AsyncIterableIterator<PageItem<P>>;
+  paginate<P extends PaginatedPath>(
+    path: P,
+    params?: PaginateParams<P>,
+    init?: { signal?: AbortSignal },
+  ): AsyncIterableIterator<PageItem<P>>;
   /**
    * Polls the VM's status until it is one of `status`; resolves with that status answer. Rejects with
    * WaitError when the deadline passes or the VM settles in another status (failed, say), and with
@@ -203,10 +228,13 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 
 function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal!.reason as Error);
+      reject(signal?.reason as Error);
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -273,8 +301,13 @@ export function createVmPlatformClient(options: ClientOptions): VmPlatformClient
       const query: Record<string, unknown> = { ...((params as { query?: object } | undefined)?.query ?? {}) };
       let cursor: string | null | undefined;
       do {
-        const get = client.GET as (p: string, o: object) => Promise<{ data?: { items: never[]; next_cursor: string | null }; error?: unknown; response: Response }>;
-        const page = unwrap(await get(path, { params: { ...params, query: { ...query, ...(cursor ? { cursor } : {}) } }, signal: init?.signal }));
+        const get = client.GET as (
+          p: string,
+          o: object,
+        ) => Promise<{ data?: { items: never[]; next_cursor: string | null }; error?: unknown; response: Response }>;
+        const page = unwrap(
+          await get(path, { params: { ...params, query: { ...query, ...(cursor ? { cursor } : {}) } }, signal: init?.signal }),
+        );
         yield* page.items;
         cursor = page.next_cursor;
       } while (cursor);
@@ -299,7 +332,12 @@ export function createVmPlatformClient(options: ClientOptions): VmPlatformClient
             throw new WaitError('settled', last, `VM ${id} is ${last.status}, not ${wanted.join(' or ')}`);
           }
         }
-        if (deadline.aborted) throw new WaitError('timeout', last, `VM ${id} not ${wanted.join(' or ')} after ${timeoutMs} ms (last: ${last?.status ?? 'unknown'})`);
+        if (deadline.aborted)
+          throw new WaitError(
+            'timeout',
+            last,
+            `VM ${id} not ${wanted.join(' or ')} after ${timeoutMs} ms (last: ${last?.status ?? 'unknown'})`,
+          );
         try {
           await sleep(intervalMs, until);
         } catch (err) {
@@ -315,6 +353,7 @@ export function createVmPlatformClient(options: ClientOptions): VmPlatformClient
       let failures = 0;
       const stop = new AbortController();
       const until = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+      const stopped = () => until.aborted; // read at call time (the loop's narrowing does not hold across awaits)
       try {
         while (!until.aborted) {
           const headers = new Headers({ Accept: 'text/event-stream' });
@@ -347,16 +386,18 @@ export function createVmPlatformClient(options: ClientOptions): VmPlatformClient
             const decoder = new TextDecoder();
             for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
               parser.feed(decoder.decode(chunk, { stream: true }));
-              while (queue.length) yield queue.shift()!;
+              for (let event = queue.shift(); event; event = queue.shift()) yield event;
             }
           } catch (err) {
-            if (until.aborted) return;
+            if (stopped()) return;
             if (err instanceof ApiError || !reconnect) throw err;
             failures++;
           }
           if (!reconnect) return;
           // The stream ended or dropped: reconnect after the server's retry interval, with Last-Event-ID.
-          await sleep(Math.min(retryMs * 2 ** Math.max(0, failures - 1), options.retry?.maxDelayMs ?? 30_000), until).catch(() => undefined);
+          await sleep(Math.min(retryMs * 2 ** Math.max(0, failures - 1), options.retry?.maxDelayMs ?? 30_000), until).catch(
+            () => undefined,
+          );
         }
       } finally {
         stop.abort();

@@ -47,7 +47,8 @@ export function describeFailure(err: unknown): { exitCode: number; message: stri
                 : EXIT.other;
     return { exitCode, message: `${err.detail} (${code})`, details: err.problem };
   }
-  if (err instanceof WaitError) return { exitCode: err.reason === 'timeout' ? EXIT.timeout : EXIT.other, message: err.message, details: err.last };
+  if (err instanceof WaitError)
+    return { exitCode: err.reason === 'timeout' ? EXIT.timeout : EXIT.other, message: err.message, details: err.last };
   if (err instanceof Error && err.name === 'TimeoutError') return { exitCode: EXIT.timeout, message: 'the request timed out' };
   if (err instanceof TypeError && err.message === 'fetch failed') {
     const cause = (err as { cause?: { message?: string } }).cause?.message;

@@ -25,11 +25,15 @@ export class Runtime {
 
   async client(): Promise<VmPlatformClient> {
     const context = await resolveContext(this.options.context);
-    return createVmPlatformClient({ baseUrl: context.url, token: context.token, timeoutMs: seconds(this.options.requestTimeout, '--request-timeout') * 1000 });
+    return createVmPlatformClient({
+      baseUrl: context.url,
+      token: context.token,
+      timeoutMs: seconds(this.options.requestTimeout, '--request-timeout') * 1000,
+    });
   }
 
   /** Data for scripts (-o json) or a table for people. */
-  print<T>(data: T, table: () => Table): void {
+  print(data: unknown, table: () => Table): void {
     if (this.json) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     else process.stdout.write(renderTable(table()));
   }
@@ -58,7 +62,8 @@ export function seconds(value: string, option: string): number {
 }
 
 export function integer(value: string, option: string, min = 1): number {
-  if (!/^-?\d+$/.test(value) || Number(value) < min) throw new CliError(EXIT.usage, `${option} must be a whole number >= ${min}, not "${value}"`);
+  if (!/^-?\d+$/.test(value) || Number(value) < min)
+    throw new CliError(EXIT.usage, `${option} must be a whole number >= ${min}, not "${value}"`);
   return Number(value);
 }
 

@@ -9,11 +9,13 @@ import { describeFailure, EXIT } from './errors.js';
 import { Runtime } from './runtime.js';
 
 const program = new Command('vmctl')
-  .description('The VM Platform from a terminal or a script. Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 not found, 5 conflict, 6 insufficient credits or quota, 7 timeout.')
+  .description(
+    'The VM Platform from a terminal or a script. Exit codes: 0 ok, 1 other error, 2 usage, 3 auth, 4 not found, 5 conflict, 6 insufficient credits or quota, 7 timeout.',
+  )
   .version('0.1.0')
   .addOption(new Option('-o, --output <format>', 'table for people, json for scripts').choices(['table', 'json']).default('table'))
   .option('--context <name>', 'the stored context to use (default: the current one; or $VMCTL_CONTEXT)')
-  .option('--request-timeout <seconds>', 'each HTTP request\'s deadline', '30')
+  .option('--request-timeout <seconds>', "each HTTP request's deadline", '30')
   .showHelpAfterError('(vmctl --help for usage)')
   .exitOverride();
 
@@ -36,7 +38,8 @@ try {
     exitWith(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
   const failure = describeFailure(err);
-  if (program.opts<{ output: string }>().output === 'json') process.stderr.write(`${JSON.stringify({ error: failure.message, exit_code: failure.exitCode, details: failure.details })}\n`);
+  if (program.opts<{ output: string }>().output === 'json')
+    process.stderr.write(`${JSON.stringify({ error: failure.message, exit_code: failure.exitCode, details: failure.details })}\n`);
   else process.stderr.write(`vmctl: ${failure.message}\n`);
   exitWith(failure.exitCode);
 }

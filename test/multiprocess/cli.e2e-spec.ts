@@ -30,7 +30,10 @@ describe('vmctl driven as a subprocess (e2e)', () => {
   let config: string;
 
   const start = (args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, HOME: dir, VMCTL_CONFIG: config, ...opts.env }, stdio: 'pipe' });
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { PATH: process.env.PATH, HOME: dir, VMCTL_CONFIG: config, ...opts.env },
+      stdio: 'pipe',
+    });
     const out: Run = { code: null, signal: null, stdout: '', stderr: '' };
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
@@ -45,7 +48,8 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     return { child, out, done };
   };
   const vmctl = (args: string[], opts?: { env?: NodeJS.ProcessEnv; input?: string }) => start(args, opts).done;
-  const json = <T = any>(run: Run): T => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the shape it parsed
+  const json = <T = Record<string, unknown>>(run: Run): T => {
     if (run.code !== 0) throw new Error(`vmctl exited ${run.code}: ${run.stderr}`);
     return JSON.parse(run.stdout) as T;
   };
@@ -60,7 +64,7 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     admin = await newUser(ctx, { role: 'admin' });
   });
   afterAll(async () => {
-    await ctx?.close();
+    await ctx.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -73,10 +77,16 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     expect((await stat(join(dir, 'config'))).isDirectory()).toBe(true);
 
     // A second context, by logging in (the password from stdin, never an argument).
-    const login = await vmctl(['auth', 'init', '--url', baseUrl, '--name', 'ops', '--email', admin.email, '--password-stdin', '-o', 'json'], { input: admin.password });
+    const login = await vmctl(
+      ['auth', 'init', '--url', baseUrl, '--name', 'ops', '--email', admin.email, '--password-stdin', '-o', 'json'],
+      { input: admin.password },
+    );
     expect(json(login)).toMatchObject({ context: 'ops', user: { username: admin.username, role: 'admin' } });
     expect((await stat(config)).mode & 0o777).toBe(0o600);
-    const stored = JSON.parse(await readFile(config, 'utf8')) as { current: string; contexts: Record<string, { url: string; token: string }> };
+    const stored = JSON.parse(await readFile(config, 'utf8')) as {
+      current: string;
+      contexts: Record<string, { url: string; token: string }>;
+    };
     expect(stored.current).toBe('ops');
     expect(Object.keys(stored.contexts).sort()).toEqual(['me', 'ops']);
 
@@ -97,7 +107,22 @@ describe('vmctl driven as a subprocess (e2e)', () => {
   });
 
   it('vm create --wait shows progress on stderr and prints the running VM; the create carried an Idempotency-Key', async () => {
-    const created = await vmctl(['vm', 'create', 'cli-web', '--ram', '1024', '--cpus', '2', '--disk', '20', '--metadata', 'team=cli', '--wait', '-o', 'json']);
+    const created = await vmctl([
+      'vm',
+      'create',
+      'cli-web',
+      '--ram',
+      '1024',
+      '--cpus',
+      '2',
+      '--disk',
+      '20',
+      '--metadata',
+      'team=cli',
+      '--wait',
+      '-o',
+      'json',
+    ]);
     const vm = json<{ id: string; name: string; status: string; ssh_command: string; metadata: object }>(created);
     expect(vm).toMatchObject({ name: 'cli-web', status: 'running', metadata: { team: 'cli' } });
     expect(vm.ssh_command).toMatch(/^ssh /);
@@ -137,7 +162,7 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     expect((await vmctl(['vm', 'action', 'cli-web', 'explode'])).code).toBe(2);
   });
 
-  it('vm action --wait, vm ssh runs the VM\'s ssh command, ssh-key add, credits', async () => {
+  it("vm action --wait, vm ssh runs the VM's ssh command, ssh-key add, credits", async () => {
     const stopped = await vmctl(['vm', 'action', 'cli-web', 'stop', '--wait', '-o', 'json']);
     expect(json(stopped)).toMatchObject({ status: 'stopped' });
     expect(stopped.stderr).toMatch(/cli-web: stopped/);
@@ -175,7 +200,10 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     const [oldest] = await ctx.db.query('SELECT id FROM events WHERE user_id = $1 ORDER BY created_at, id LIMIT 1', [user.id]);
     const limited = await vmctl(['events', 'tail', '--after', String(oldest.id), '--limit', '2', '-o', 'json']);
     expect(limited.code).toBe(0);
-    const lines = limited.stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; user_id: string });
+    const lines = limited.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; user_id: string });
     expect(lines).toHaveLength(2);
     expect(lines.every((e) => e.user_id === user.id)).toBe(true);
 
@@ -183,7 +211,7 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     const [latest] = await ctx.db.query('SELECT id FROM events WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1', [user.id]);
     const tail = start(['events', 'tail', '--after', String(latest.id)]);
     expect((await vmctl(['vm', 'action', 'cli-web', 'restart'])).code).toBe(0);
-    await eventually(async () => /vm\.restarted/.test(tail.out.stdout), 20_000, 'the restart event on the tail');
+    await eventually(() => Promise.resolve(/vm\.restarted/.test(tail.out.stdout)), 20_000, 'the restart event on the tail');
     tail.child.kill('SIGINT');
     const ended = await tail.done;
     expect(ended.code).toBe(0);
@@ -199,14 +227,18 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     expect(drained).toEqual([expect.objectContaining({ name: TEST_HOST, schedulable: false, schedulable_reason: 'cli test' })]);
     const table = await vmctl(['--context', 'ops', 'admin', 'hosts', 'list']);
     expect(table.stdout).toMatch(new RegExp(`${TEST_HOST}\\s+online\\s+drained`));
-    const undrained = json<{ schedulable: boolean }[]>(await vmctl(['--context', 'ops', 'admin', 'hosts', 'undrain', TEST_HOST, '-o', 'json']));
-    expect(undrained[0]!.schedulable).toBe(true);
+    const undrained = json<{ schedulable: boolean }[]>(
+      await vmctl(['--context', 'ops', 'admin', 'hosts', 'undrain', TEST_HOST, '-o', 'json']),
+    );
+    expect(undrained[0].schedulable).toBe(true);
 
     expect((await vmctl(['admin', 'hosts', 'drain', TEST_HOST])).code).toBe(3);
     expect((await vmctl(['--context', 'ops', 'admin', 'hosts', 'drain', 'no-such-host'])).code).toBe(4);
 
     const [before] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [user.id]);
-    const adjusted = json(await vmctl(['--context', 'ops', 'admin', 'credits', 'adjust', user.username, '-5', '--reason', 'cli test', '-o', 'json']));
+    const adjusted = json(
+      await vmctl(['--context', 'ops', 'admin', 'credits', 'adjust', user.username, '-5', '--reason', 'cli test', '-o', 'json']),
+    );
     expect(adjusted).toMatchObject({ amount: -5, balance_after: before.credits - 5, kind: 'admin_adjustment' });
   });
 
@@ -216,7 +248,10 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     const file = join(dir, 'vmctl.bash');
     await writeFile(file, script.stdout);
     const complete = async (...words: string[]) => {
-      const shell = spawn('bash', ['-c', `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _vmctl; echo "\${COMPREPLY[*]}"`]);
+      const shell = spawn('bash', [
+        '-c',
+        `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _vmctl; echo "\${COMPREPLY[*]}"`,
+      ]);
       let out = '';
       shell.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
       await new Promise((r) => shell.on('close', r));

@@ -26,7 +26,10 @@ export function registerAccount(program: Command, rt: Runtime): void {
       const publicKey = (await readFile(file, 'utf8')).trim();
       const name = o.name ?? basename(file).replace(/\.pub$/, '');
       const added = unwrap(await (await rt.client()).POST('/api/ssh-keys', { body: { name, public_key: publicKey } }));
-      rt.print(added, () => ({ head: ['NAME', 'TYPE', 'FINGERPRINT', 'ID'], rows: [[added.name, added.type, added.fingerprint, added.id]] }));
+      rt.print(added, () => ({
+        head: ['NAME', 'TYPE', 'FINGERPRINT', 'ID'],
+        rows: [[added.name, added.type, added.fingerprint, added.id]],
+      }));
     });
   key
     .command('list')
@@ -57,7 +60,9 @@ export function registerAccount(program: Command, rt: Runtime): void {
     .action(async (o: { limit: string }) => {
       const api = await rt.client();
       const me = unwrap(await api.GET('/api/users/me'));
-      const ledger = unwrap(await api.GET('/api/credits/transactions', { params: { query: { limit: integer(o.limit, '--limit') } } })).items;
+      const ledger = unwrap(
+        await api.GET('/api/credits/transactions', { params: { query: { limit: integer(o.limit, '--limit') } } }),
+      ).items;
       rt.print({ balance: me.credits, transactions: ledger }, () => ({
         head: ['WHEN', 'KIND', 'AMOUNT', 'BALANCE', 'REASON'],
         rows: ledger.map((t) => [t.created_at, t.kind, t.amount > 0 ? `+${t.amount}` : t.amount, t.balance_after, t.reason]),
@@ -72,12 +77,14 @@ export function registerAccount(program: Command, rt: Runtime): void {
     .description('follow the event stream (Ctrl-C ends it); -o json prints one JSON object a line')
     .option('-n, --limit <n>', 'exit after this many events')
     .option('--after <event-id>', 'replay the events after this one first')
-    .option('--admin', 'every user\'s events and admin events (admins)')
+    .option('--admin', "every user's events and admin events (admins)")
     .action(async (o: { limit?: string; after?: string; admin?: boolean }) => {
       const limit = o.limit === undefined ? Infinity : integer(o.limit, '--limit');
       const api = await rt.client();
       const stop = new AbortController();
-      const onSignal = () => stop.abort();
+      const onSignal = () => {
+        stop.abort();
+      };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       let count = 0;
@@ -99,9 +106,16 @@ export function registerAccount(program: Command, rt: Runtime): void {
     .requiredOption('-s, --scope <scope>', 'a scope, e.g. vms:read (repeatable)', collect)
     .option('--expires-in-days <days>', 'expire after this many days')
     .action(async (name: string, o: { scope: string[]; expiresInDays?: string }) => {
-      const body = { name, scopes: o.scope, ...(o.expiresInDays ? { expires_in_days: integer(o.expiresInDays, '--expires-in-days') } : {}) };
+      const body = {
+        name,
+        scopes: o.scope,
+        ...(o.expiresInDays ? { expires_in_days: integer(o.expiresInDays, '--expires-in-days') } : {}),
+      };
       const created = unwrap(await untyped(await rt.client(), 'POST')('/api/tokens', { body })) as ApiToken;
-      rt.print(created, () => ({ head: ['NAME', 'SCOPES', 'EXPIRES', 'ID', 'TOKEN'], rows: [[created.name, created.scopes.join(','), created.expires_at, created.id, created.token]] }));
+      rt.print(created, () => ({
+        head: ['NAME', 'SCOPES', 'EXPIRES', 'ID', 'TOKEN'],
+        rows: [[created.name, created.scopes.join(','), created.expires_at, created.id, created.token]],
+      }));
       if (!rt.json) rt.note('store the token now: it is not shown again');
     });
   token
@@ -112,7 +126,10 @@ export function registerAccount(program: Command, rt: Runtime): void {
       const tokens: ApiToken[] = [];
       let cursor: string | null = null;
       do {
-        const page = unwrap(await api('/api/tokens', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } })) as { items: ApiToken[]; next_cursor: string | null };
+        const page = unwrap(await api('/api/tokens', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } })) as {
+          items: ApiToken[];
+          next_cursor: string | null;
+        };
         tokens.push(...page.items);
         cursor = page.next_cursor;
       } while (cursor);

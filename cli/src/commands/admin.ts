@@ -10,7 +10,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 async function findUserId(api: VmPlatformClient, who: string): Promise<string> {
   if (UUID.test(who)) return who;
   const query = who.includes('@') ? { email_prefix: who } : { username_prefix: who };
-  for await (const u of api.paginate('/api/admin/users', { query: { limit: 100, ...query } })) if (u.email === who || u.username === who) return u.id;
+  for await (const u of api.paginate('/api/admin/users', { query: { limit: 100, ...query } }))
+    if (u.email === who || u.username === who) return u.id;
   throw new CliError(EXIT.notFound, `no user "${who}"`);
 }
 
@@ -20,11 +21,21 @@ export function registerAdmin(program: Command, rt: Runtime): void {
   const admin = program.command('admin').description('operator commands (admins)');
   const hosts = admin.command('hosts').description('the hypervisor hosts');
 
-  const showHosts = (list: Host[]) =>
+  const showHosts = (list: Host[]) => {
     rt.print(list, () => ({
       head: ['NAME', 'STATUS', 'SCHEDULABLE', 'VMS', 'FREE', 'CAPACITY', 'VERSION', 'REASON'],
-      rows: list.map((h) => [h.name, h.status, h.schedulable ? 'yes' : 'drained', h.vm_count, res(h.free), res(h.capacity), h.version, h.schedulable_reason]),
+      rows: list.map((h) => [
+        h.name,
+        h.status,
+        h.schedulable ? 'yes' : 'drained',
+        h.vm_count,
+        res(h.free),
+        res(h.capacity),
+        h.version,
+        h.schedulable_reason,
+      ]),
     }));
+  };
 
   hosts
     .command('list')
@@ -44,7 +55,12 @@ export function registerAdmin(program: Command, rt: Runtime): void {
       .option('--reason <text>', 'why (recorded in the admin event and shown on the host)')
       .action(async (host: string, o: { reason?: string }) => {
         const api = await rt.client();
-        const updated = unwrap(await api.PATCH('/api/admin/hosts/{name}', { params: { path: { name: host } }, body: { schedulable, ...(o.reason ? { reason: o.reason } : {}) } }));
+        const updated = unwrap(
+          await api.PATCH('/api/admin/hosts/{name}', {
+            params: { path: { name: host } },
+            body: { schedulable, ...(o.reason ? { reason: o.reason } : {}) },
+          }),
+        );
         showHosts([updated]);
       });
   }
@@ -54,11 +70,19 @@ export function registerAdmin(program: Command, rt: Runtime): void {
     .description('credit ledger operations')
     .command('adjust <user> <amount>')
     .description('add (or with a negative amount, deduct) credits; <user> is an id, email or username')
-    .requiredOption('--reason <text>', 'why (in the ledger and the user\'s feed)')
+    .requiredOption('--reason <text>', "why (in the ledger and the user's feed)")
     .action(async (who: string, amount: string, o: { reason: string }) => {
       const api = await rt.client();
       const id = await findUserId(api, who);
-      const entry = unwrap(await api.POST('/api/admin/users/{id}/credits', { params: { path: { id } }, body: { amount: integer(amount, 'amount', -1_000_000_000), reason: o.reason } }));
-      rt.print(entry, () => ({ head: ['USER', 'AMOUNT', 'BALANCE', 'REASON', 'ID'], rows: [[who, entry.amount, entry.balance_after, entry.reason, entry.id]] }));
+      const entry = unwrap(
+        await api.POST('/api/admin/users/{id}/credits', {
+          params: { path: { id } },
+          body: { amount: integer(amount, 'amount', -1_000_000_000), reason: o.reason },
+        }),
+      );
+      rt.print(entry, () => ({
+        head: ['USER', 'AMOUNT', 'BALANCE', 'REASON', 'ID'],
+        rows: [[who, entry.amount, entry.balance_after, entry.reason, entry.id]],
+      }));
     });
 }

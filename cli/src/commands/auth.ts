@@ -47,7 +47,10 @@ export function registerAuth(program: Command, rt: Runtime): void {
       config.current = o.name;
       await saveConfig(config);
       rt.note(`saved in ${configPath()}`);
-      rt.print({ context: o.name, url: baseUrl, user: me }, () => ({ head: ['CONTEXT', 'URL', 'USER', 'ROLE'], rows: [[o.name, baseUrl, me.username, me.role]] }));
+      rt.print({ context: o.name, url: baseUrl, user: me }, () => ({
+        head: ['CONTEXT', 'URL', 'USER', 'ROLE'],
+        rows: [[o.name, baseUrl, me.username, me.role]],
+      }));
     });
 
   auth
@@ -55,7 +58,8 @@ export function registerAuth(program: Command, rt: Runtime): void {
     .description('make a context the current one')
     .action(async (name: string) => {
       const config = await loadConfig();
-      if (!config.contexts[name]) throw new CliError(EXIT.usage, `no context named "${name}": ${Object.keys(config.contexts).join(', ') || 'none yet'}`);
+      if (!config.contexts[name])
+        throw new CliError(EXIT.usage, `no context named "${name}": ${Object.keys(config.contexts).join(', ') || 'none yet'}`);
       config.current = name;
       await saveConfig(config);
       rt.note(`current context: ${name}`);
@@ -76,7 +80,7 @@ export function registerAuth(program: Command, rt: Runtime): void {
     .action(async (name: string) => {
       const config = await loadConfig();
       if (!config.contexts[name]) throw new CliError(EXIT.usage, `no context named "${name}"`);
-      delete config.contexts[name];
+      config.contexts = Object.fromEntries(Object.entries(config.contexts).filter(([n]) => n !== name));
       if (config.current === name) delete config.current;
       await saveConfig(config);
     });

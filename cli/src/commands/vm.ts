@@ -14,8 +14,12 @@ export async function findVm(api: VmPlatformClient, nameOrId: string): Promise<V
 }
 
 /** Calls a route this SDK's schema may not have yet (resize, snapshots): the documented contract, untyped. */
-export type UntypedCall = (path: string, init: { params?: object; body?: unknown }) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
-export const untyped = (api: VmPlatformClient, method: 'GET' | 'POST' | 'DELETE'): UntypedCall => api[method].bind(api) as unknown as UntypedCall;
+export type UntypedCall = (
+  path: string,
+  init: { params?: object; body?: unknown },
+) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
+export const untyped = (api: VmPlatformClient, method: 'GET' | 'POST' | 'DELETE'): UntypedCall =>
+  api[method].bind(api) as unknown as UntypedCall;
 
 interface WaitFlags {
   wait?: boolean;
@@ -23,10 +27,18 @@ interface WaitFlags {
 }
 
 const waitOptions = (cmd: Command) =>
-  cmd.option('-w, --wait', 'wait until the VM gets there (progress on stderr)').option('--wait-timeout <seconds>', 'give up waiting after this long (exit 7)', '600');
+  cmd
+    .option('-w, --wait', 'wait until the VM gets there (progress on stderr)')
+    .option('--wait-timeout <seconds>', 'give up waiting after this long (exit 7)', '600');
 
 /** Waits for `target` showing each status change on stderr; returns the last status read. */
-async function waitFor(rt: Runtime, api: VmPlatformClient, vm: { id: string; name: string }, target: VmStatus | readonly VmStatus[], flags: WaitFlags) {
+async function waitFor(
+  rt: Runtime,
+  api: VmPlatformClient,
+  vm: { id: string; name: string },
+  target: VmStatus | readonly VmStatus[],
+  flags: WaitFlags,
+) {
   const started = Date.now();
   let shown: string | undefined;
   const status = await api.waitForVm(vm.id, target, {
@@ -40,7 +52,12 @@ async function waitFor(rt: Runtime, api: VmPlatformClient, vm: { id: string; nam
 }
 
 /** After an action, the status it ends in. */
-const ACTION_TARGET: Record<string, VmStatus | readonly VmStatus[]> = { start: 'running', stop: 'stopped', restart: 'running', destroy: 'destroyed' };
+const ACTION_TARGET: Record<string, VmStatus | readonly VmStatus[]> = {
+  start: 'running',
+  stop: 'stopped',
+  restart: 'running',
+  destroy: 'destroyed',
+};
 
 function vmRows(vm: Vm): [string, unknown][] {
   return [
@@ -92,35 +109,40 @@ export function registerVm(program: Command, rt: Runtime): void {
       .option('--disk <gb>', 'disk in GB', '20')
       .option('--ssh-key <name-or-id>', 'install this SSH key (repeatable)', collect)
       .option('--metadata <key=value>', 'metadata entry (repeatable)', collect),
-  ).action(async (name: string, o: WaitFlags & { os: string; ram: string; cpus: string; disk: string; sshKey?: string[]; metadata?: string[] }) => {
-    const api = await rt.client();
-    let sshKeyIds: string[] | undefined;
-    if (o.sshKey?.length) {
-      const keys = await all(api.paginate('/api/ssh-keys', { query: { limit: 100 } }));
-      sshKeyIds = o.sshKey.map((k) => {
-        const key = keys.find((x) => x.id === k || x.name === k);
-        if (!key) throw new CliError(EXIT.notFound, `no SSH key named "${k}" (vmctl ssh-key list shows yours)`);
-        return key.id;
-      });
-    }
-    // The SDK sends an Idempotency-Key with every POST, and the same one on its retries.
-    const created = unwrap(
-      await api.POST('/api/vms', {
-        body: {
-          name,
-          os_type: o.os,
-          ram_mb: integer(o.ram, '--ram'),
-          cpu_cores: integer(o.cpus, '--cpus'),
-          disk_gb: integer(o.disk, '--disk'),
-          ...(sshKeyIds ? { ssh_key_ids: sshKeyIds } : {}),
-          ...(o.metadata ? { metadata: metadata(o.metadata) } : {}),
-        },
-      }),
-    );
-    if (!rt.json) rt.note(`created ${created.name} (${created.id}), ${created.cost} credits`);
-    if (o.wait) await waitFor(rt, api, created, 'running', o);
-    showVm(rt, o.wait ? await current(api, created.id) : created);
-  });
+  ).action(
+    async (
+      name: string,
+      o: WaitFlags & { os: string; ram: string; cpus: string; disk: string; sshKey?: string[]; metadata?: string[] },
+    ) => {
+      const api = await rt.client();
+      let sshKeyIds: string[] | undefined;
+      if (o.sshKey?.length) {
+        const keys = await all(api.paginate('/api/ssh-keys', { query: { limit: 100 } }));
+        sshKeyIds = o.sshKey.map((k) => {
+          const key = keys.find((x) => x.id === k || x.name === k);
+          if (!key) throw new CliError(EXIT.notFound, `no SSH key named "${k}" (vmctl ssh-key list shows yours)`);
+          return key.id;
+        });
+      }
+      // The SDK sends an Idempotency-Key with every POST, and the same one on its retries.
+      const created = unwrap(
+        await api.POST('/api/vms', {
+          body: {
+            name,
+            os_type: o.os,
+            ram_mb: integer(o.ram, '--ram'),
+            cpu_cores: integer(o.cpus, '--cpus'),
+            disk_gb: integer(o.disk, '--disk'),
+            ...(sshKeyIds ? { ssh_key_ids: sshKeyIds } : {}),
+            ...(o.metadata ? { metadata: metadata(o.metadata) } : {}),
+          },
+        }),
+      );
+      if (!rt.json) rt.note(`created ${created.name} (${created.id}), ${created.cost} credits`);
+      if (o.wait) await waitFor(rt, api, created, 'running', o);
+      showVm(rt, o.wait ? await current(api, created.id) : created);
+    },
+  );
 
   vm.command('list')
     .alias('ls')
@@ -129,7 +151,11 @@ export function registerVm(program: Command, rt: Runtime): void {
     .option('-a, --all', 'include destroyed VMs')
     .action(async (o: { status?: VmStatus; all?: boolean }) => {
       const api = await rt.client();
-      const vms = await all(api.paginate('/api/vms', { query: { limit: 100, ...(o.status ? { status: o.status } : {}), ...(o.all ? { include_destroyed: true } : {}) } }));
+      const vms = await all(
+        api.paginate('/api/vms', {
+          query: { limit: 100, ...(o.status ? { status: o.status } : {}), ...(o.all ? { include_destroyed: true } : {}) },
+        }),
+      );
       rt.print(vms, () => ({
         head: ['NAME', 'STATUS', 'OS', 'RAM', 'CPUS', 'DISK', 'IP', 'ID'],
         rows: vms.map((v) => [v.name, v.status, v.os_type, `${v.ram_mb}M`, v.cpu_cores, `${v.disk_gb}G`, v.ip_address, v.id]),
@@ -153,35 +179,38 @@ export function registerVm(program: Command, rt: Runtime): void {
     vm
       .command('action <name> <action>')
       .description(`run an action (${VM_ACTIONS.join(', ')}); --wait until it is done`)
-      .option('--reason <text>', 'admins acting on another user\'s VM: why (uses the admin route)'),
+      .option('--reason <text>', "admins acting on another user's VM: why (uses the admin route)"),
   ).action(async (name: string, action: string, o: WaitFlags & { reason?: string }) => {
-    if (!(VM_ACTIONS as readonly string[]).includes(action)) throw new CliError(EXIT.usage, `unknown action "${action}": one of ${VM_ACTIONS.join(', ')}`);
+    if (!(VM_ACTIONS as readonly string[]).includes(action))
+      throw new CliError(EXIT.usage, `unknown action "${action}": one of ${VM_ACTIONS.join(', ')}`);
     const api = await rt.client();
     const target = await findVm(api, name);
-    const acted = unwrap(await api.POST('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: action as (typeof VM_ACTIONS)[number] } }));
+    const acted = unwrap(
+      await api.POST('/api/vms/{id}/action', {
+        params: { path: { id: target.id } },
+        body: { action: action as (typeof VM_ACTIONS)[number] },
+      }),
+    );
     if (!rt.json) rt.note(`${target.name}: ${action} accepted (${acted.status})`);
     if (o.wait) await waitFor(rt, api, target, ACTION_TARGET[action] ?? SETTLED_VM_STATUSES, o);
     showVm(rt, o.wait ? await current(api, target.id) : acted);
   });
 
-  waitOptions(
-    vm
-      .command('delete <name>')
-      .alias('rm')
-      .description('destroy a VM (its disk is gone; no refund)'),
-  ).action(async (name: string, o: WaitFlags) => {
-    const api = await rt.client();
-    const target = await findVm(api, name);
-    const acted = unwrap(await api.POST('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: 'destroy' } }));
-    if (!rt.json) rt.note(`${target.name}: destroy accepted (${acted.status})`);
-    if (o.wait) await waitFor(rt, api, target, 'destroyed', o);
-    showVm(rt, o.wait ? await current(api, target.id) : acted);
-  });
+  waitOptions(vm.command('delete <name>').alias('rm').description('destroy a VM (its disk is gone; no refund)')).action(
+    async (name: string, o: WaitFlags) => {
+      const api = await rt.client();
+      const target = await findVm(api, name);
+      const acted = unwrap(await api.POST('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: 'destroy' } }));
+      if (!rt.json) rt.note(`${target.name}: destroy accepted (${acted.status})`);
+      if (o.wait) await waitFor(rt, api, target, 'destroyed', o);
+      showVm(rt, o.wait ? await current(api, target.id) : acted);
+    },
+  );
 
   waitOptions(
     vm
       .command('resize <name>')
-      .description('change a stopped VM\'s size (the price difference is debited); --wait until it is stopped again')
+      .description("change a stopped VM's size (the price difference is debited); --wait until it is stopped again")
       .option('--ram <mb>', 'memory in MiB')
       .option('--cpus <n>', 'CPU cores')
       .option('--disk <gb>', 'disk in GB (it can only grow)'),
@@ -194,13 +223,15 @@ export function registerVm(program: Command, rt: Runtime): void {
     if (!Object.keys(size).length) throw new CliError(EXIT.usage, 'give at least one of --ram, --cpus, --disk');
     const api = await rt.client();
     const target = await findVm(api, name);
-    const acted = unwrap(await untyped(api, 'POST')('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: 'resize', ...size } })) as Vm;
+    const acted = unwrap(
+      await untyped(api, 'POST')('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: 'resize', ...size } }),
+    ) as Vm;
     if (!rt.json) rt.note(`${target.name}: resize accepted (${acted.status})`);
     if (o.wait) await waitFor(rt, api, target, 'stopped', o);
     showVm(rt, o.wait ? await current(api, target.id) : acted);
   });
 
-  const snapshot = vm.command('snapshot').description('snapshots of a VM\'s disk');
+  const snapshot = vm.command('snapshot').description("snapshots of a VM's disk");
   snapshot
     .command('create <name> <snapshot>')
     .description('snapshot a running or stopped VM (priced from its disk); --wait until available')
@@ -209,36 +240,52 @@ export function registerVm(program: Command, rt: Runtime): void {
     .action(async (name: string, snapName: string, o: WaitFlags) => {
       const api = await rt.client();
       const target = await findVm(api, name);
-      let snap = unwrap(await untyped(api, 'POST')('/api/vms/{id}/snapshots', { params: { path: { id: target.id } }, body: { name: snapName } })) as Snapshot;
+      let snap = unwrap(
+        await untyped(api, 'POST')('/api/vms/{id}/snapshots', { params: { path: { id: target.id } }, body: { name: snapName } }),
+      ) as Snapshot;
       if (o.wait) {
         const deadline = Date.now() + seconds(o.waitTimeout, '--wait-timeout') * 1000;
         while (snap.status === 'creating') {
           if (Date.now() > deadline) throw new CliError(EXIT.timeout, `snapshot ${snapName} still creating after ${o.waitTimeout}s`);
           rt.note(`${snapName}: ${snap.status}`);
           await new Promise((r) => setTimeout(r, 1000));
-          snap = unwrap(await untyped(api, 'GET')('/api/vms/{id}/snapshots/{snapshot_id}', { params: { path: { id: target.id, snapshot_id: snap.id } } })) as Snapshot;
+          snap = unwrap(
+            await untyped(api, 'GET')('/api/vms/{id}/snapshots/{snapshot_id}', {
+              params: { path: { id: target.id, snapshot_id: snap.id } },
+            }),
+          ) as Snapshot;
         }
         if (snap.status !== 'available') throw new CliError(EXIT.other, `snapshot ${snapName} is ${snap.status}`, snap);
       }
-      rt.print(snap, () => ({ head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'], rows: [[snap.name, snap.status, `${snap.size_gb}G`, snap.created_at, snap.id]] }));
+      rt.print(snap, () => ({
+        head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'],
+        rows: [[snap.name, snap.status, `${snap.size_gb}G`, snap.created_at, snap.id]],
+      }));
     });
   snapshot
     .command('list <name>')
-    .description('a VM\'s snapshots')
+    .description("a VM's snapshots")
     .action(async (name: string) => {
       const api = await rt.client();
       const target = await findVm(api, name);
       const snaps: Snapshot[] = [];
       let cursor: string | null = null;
       do {
-        const page = unwrap(await untyped(api, 'GET')('/api/vms/{id}/snapshots', { params: { path: { id: target.id }, query: { limit: 100, ...(cursor ? { cursor } : {}) } } })) as {
+        const page = unwrap(
+          await untyped(api, 'GET')('/api/vms/{id}/snapshots', {
+            params: { path: { id: target.id }, query: { limit: 100, ...(cursor ? { cursor } : {}) } },
+          }),
+        ) as {
           items: Snapshot[];
           next_cursor: string | null;
         };
         snaps.push(...page.items);
         cursor = page.next_cursor;
       } while (cursor);
-      rt.print(snaps, () => ({ head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'], rows: snaps.map((s) => [s.name, s.status, `${s.size_gb}G`, s.created_at, s.id]) }));
+      rt.print(snaps, () => ({
+        head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'],
+        rows: snaps.map((s) => [s.name, s.status, `${s.size_gb}G`, s.created_at, s.id]),
+      }));
     });
 
   vm.command('ssh <name>')
@@ -251,11 +298,13 @@ export function registerVm(program: Command, rt: Runtime): void {
       if (!status.ssh_command) throw new CliError(EXIT.conflict, `${target.name} has no address to log in to (it is ${status.status})`);
       // "ssh -p 22 vmuser@192.168.121.10": run ssh itself (no shell), with the user's extra arguments.
       const [file, ...args] = status.ssh_command.split(/\s+/);
-      const ssh = process.env.VMCTL_SSH || file!;
+      const ssh = process.env.VMCTL_SSH || (file ?? 'ssh');
       const child = spawn(ssh, [...args, ...cmd.args.slice(1)], { stdio: 'inherit' });
       const code = await new Promise<number>((resolve, reject) => {
         child.on('error', reject);
-        child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+        child.on('exit', (c, signal) => {
+          resolve(c ?? (signal ? 128 : 1));
+        });
       });
       process.exitCode = code;
     });
