@@ -157,7 +157,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
     HOST_OFFLINE_SECONDS: 3600,
     // No metrics listener (its default port would clash between apps); tests of it set a free port.
     METRICS_PORT: 0,
-    // Cheap password hashing (NODE_ENV=test only); auth.e2e-spec.ts checks the production default once.
+    // Cheap password hashing (NODE_ENV=test only); password-hashing.e2e-spec.ts checks the production default once.
     ...CHEAP_PASSWORD_HASHING,
     ...options.env,
   };
