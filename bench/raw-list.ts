@@ -11,7 +11,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { Pool } from 'pg';
 import { mapPage } from '../src/common/pagination';
 import { toVmResponse } from '../src/modules/vms/dto/vm-response.dto';
-import { VM_COLUMNS, vmFromRow, type VmRow } from '../src/modules/vms/vm-row';
+import { VM_COLUMNS, vmFromRow, type VmRow } from '../src/modules/vms/vms.repository';
 
 const pool = new Pool({
   connectionString: process.env.DATABASE_URL,

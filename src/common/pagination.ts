@@ -3,6 +3,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { Type as TransformType } from 'class-transformer';
 import { IsInt, IsOptional, IsString, isUUID, Max, MaxLength, Min } from 'class-validator';
 import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { Db, typedQuery } from '../database/typed-query';
 import { COMMON_ERRORS } from './common.errors';
 import { prepared } from '../database/prepared';
 
@@ -99,54 +100,56 @@ export function decodeTextCursor(raw: string, maxLength: number): string {
   return key;
 }
 
-/** Rows fetched with LIMIT limit + 1: the extra row only says there is a next page. */
-function pageFromProbe<T>(rows: T[], limit: number, keyOf: (row: T) => Cursor): Page<T> {
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, next_cursor: rows.length > limit && last ? encodeCursor(keyOf(last)) : null };
+/** The order of a keyset page: the key columns, their direction and the cursor's codec. */
+export interface KeysetOrder {
+  /** The key columns as the query names them (qualified when it joins), unique together. */
+  columns: readonly string[];
+  direction: 'ASC' | 'DESC';
+  /** The key of an issued cursor, or 400 pagination.invalid_cursor. */
+  decode(raw: string): unknown[];
+  encode(key: readonly unknown[]): string;
 }
 
-/**
- * Keyset pagination, newest first, on (created_at, id). Cost stays flat as the table grows,
- * given an index that ends in (created_at DESC, id DESC). Timestamps are stored with millisecond
- * precision so a cursor round-trips through a JS Date exactly.
- */
-export async function paginate<E extends ObjectLiteral & { createdAt: Date; id: string }>(
-  qb: SelectQueryBuilder<E>,
-  query: PageQueryDto,
-): Promise<Page<E>> {
-  const alias = qb.alias;
-  const limit = query.limit ?? 20;
-  if (query.cursor) {
-    const c = decodeCursor(query.cursor);
-    qb.andWhere(`(${alias}.created_at, ${alias}.id) < (:cursorTs, :cursorId)`, { cursorTs: c.createdAt, cursorId: c.id });
-  }
-  const rows = await qb
-    .orderBy(`${alias}.created_at`, 'DESC')
-    .addOrderBy(`${alias}.id`, 'DESC')
-    .take(undefined)
-    .limit(limit + 1)
-    .getMany();
-  return pageFromProbe(rows, limit, (e) => ({ createdAt: e.createdAt, id: e.id }));
+/** Newest first on (created_at, id): every list of things that happened or were created. */
+export function newestFirst(alias?: string): KeysetOrder {
+  const col = (c: string) => (alias ? `${alias}.${c}` : c);
+  return {
+    columns: [col('created_at'), col('id')],
+    direction: 'DESC',
+    decode: (raw) => {
+      const c = decodeCursor(raw);
+      return [c.createdAt, c.id];
+    },
+    encode: ([createdAt, id]) => encodeCursor({ createdAt: createdAt as Date, id: id as string }),
+  };
 }
 
-/** A list query in plain SQL for paginateSql: conditions use $1.. in the order of `params`. */
-export interface SqlPageQuery {
-  /** `SELECT <columns> FROM <table>`; the columns include created_at and id. */
-  select: string;
-  where: string[];
-  params: unknown[];
+export const NEWEST_FIRST = newestFirst();
+
+/** Ascending on one unique text column (e.g. host names), cursors at most `maxLength` characters. */
+export function byTextKey(column: string, maxLength: number): KeysetOrder {
+  return {
+    columns: [column],
+    direction: 'ASC',
+    decode: (raw) => [decodeTextCursor(raw, maxLength)],
+    encode: ([key]) => encodeTextCursor(key as string),
+  };
 }
 
-/** Collects `column op $n` conditions and their parameters for a SqlPageQuery. */
-export class SqlConditions {
+/** Collects `column op $n` conditions and their parameters for keysetPage's plain SQL. */
+export class KeysetFilter {
   readonly where: string[] = [];
   readonly params: unknown[] = [];
 
+  /** The placeholder of a value the SELECT itself uses (take these before any condition). */
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
   /** `condition` receives the placeholder of `value`, e.g. (p) => `user_id = ${p}`. */
   add(condition: (placeholder: string) => string, value: unknown): this {
-    this.params.push(value);
-    this.where.push(condition(`$${this.params.length}`));
+    this.where.push(condition(this.param(value)));
     return this;
   }
 
@@ -157,27 +160,57 @@ export class SqlConditions {
   }
 }
 
+/** A list in plain SQL: `SELECT <columns> FROM <tables>` (the key columns among them) and its filter. */
+export interface SqlSource {
+  db: Db;
+  select: string;
+  filter: KeysetFilter;
+}
+
+function isQueryBuilder<E extends ObjectLiteral>(source: SqlSource | SelectQueryBuilder<E>): source is SelectQueryBuilder<E> {
+  return source instanceof SelectQueryBuilder;
+}
+
 /**
- * The same keyset page as paginate() (order, cursor format, limit + 1 probe), from plain SQL and
- * a row mapper: for the busiest lists, where building an ORM query and hydrating entities cost
- * more per request than the query itself.
+ * The one keyset paginator. A page is the rows after the cursor's key in `order`, fetched with
+ * LIMIT limit + 1 (the extra row only says there is a next page), so its cost stays flat as the
+ * table grows given an index ending in the key columns. The source is plain SQL (the busiest lists:
+ * no ORM query building or hydration, a prepared statement) or a TypeORM query builder; `keyOf`
+ * reads a row's key in the order's column order. Timestamps are stored with millisecond precision
+ * so a cursor round-trips through a JS Date exactly.
  */
-export async function paginateSql<R extends { created_at: Date; id: string }, T>(
-  db: { query(sql: string, params?: unknown[]): Promise<unknown> },
-  q: SqlPageQuery,
-  query: PageQueryDto,
-  map: (row: R) => T,
-): Promise<Page<T>> {
-  const limit = query.limit ?? 20;
-  const where = [...q.where];
-  const params = [...q.params];
-  if (query.cursor) {
-    const c = decodeCursor(query.cursor);
-    params.push(c.createdAt, c.id);
-    where.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
+export async function keysetPage<R extends ObjectLiteral>(
+  source: SqlSource | SelectQueryBuilder<R>,
+  order: KeysetOrder,
+  page: PageQueryDto,
+  keyOf: (row: R) => readonly unknown[],
+): Promise<Page<R>> {
+  const limit = page.limit ?? 20;
+  const after = page.cursor ? order.decode(page.cursor) : null;
+  const cmp = order.direction === 'DESC' ? '<' : '>';
+  const tuple = (items: readonly string[]) => (items.length === 1 ? items[0] : `(${items.join(', ')})`);
+  let rows: R[];
+  if (isQueryBuilder(source)) {
+    if (after) {
+      const names = after.map((_, i) => `keyset${i}`);
+      source.andWhere(`${tuple(order.columns)} ${cmp} ${tuple(names.map((n) => `:${n}`))}`, Object.fromEntries(names.map((n, i) => [n, after[i]])));
+    }
+    order.columns.forEach((c, i) => (i ? source.addOrderBy(c, order.direction) : source.orderBy(c, order.direction)));
+    rows = await source.take(undefined).limit(limit + 1).getMany();
+  } else {
+    const where = [...source.filter.where];
+    const params = [...source.filter.params];
+    if (after) {
+      const placeholders = after.map((v) => `$${params.push(v)}`);
+      where.push(`${tuple(order.columns)} ${cmp} ${tuple(placeholders)}`);
+    }
+    params.push(limit + 1);
+    const text = `${source.select}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order.columns
+      .map((c) => `${c} ${order.direction}`)
+      .join(', ')} LIMIT $${params.length}`;
+    rows = await typedQuery<R>(source.db, prepared(text), params);
   }
-  params.push(limit + 1);
-  const text = `${q.select}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`;
-  const rows = (await db.query(prepared(text), params)) as R[];
-  return mapPage(pageFromProbe(rows, limit, (r) => ({ createdAt: r.created_at, id: r.id })), map);
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last ? order.encode(keyOf(last)) : null };
 }

@@ -1,6 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import PgBoss from 'pg-boss';
@@ -9,7 +8,6 @@ import { whenDatabaseAnswers } from '../common/db-errors';
 import type { Env } from '../config/env.validation';
 import { DATABASE_URL } from '../database/database.tokens';
 import { prepared } from '../database/prepared';
-import type { SqlPart } from '../database/sql-params';
 
 export const QUEUE_SCHEMA = 'pgboss';
 
@@ -202,39 +200,15 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     return result;
   }
 
-  /** Enqueues inside the given transaction (the job is visible only if it commits). */
+  /**
+   * Enqueues inside the given transaction (the job is visible only if it commits): pg-boss's public
+   * `send` with its `db` option bound to the transaction's query runner, so its own INSERT runs as
+   * one statement of that transaction.
+   */
   async send<T extends object>(manager: EntityManager, name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
     const id = await this.boss.send(name, data, { ...options, db: executor(manager) });
     if (!id) throw new Error(`Queue ${name} refused the job`);
     return id;
-  }
-
-  /**
-   * pg-boss's own INSERT of a job, for the caller to run as part of a statement of its transaction
-   * (a create's VM row, events and job in one round trip): `send` with an executor that keeps the
-   * statement instead of running it. The job exists once the caller's statement has run it and the
-   * transaction commits; `id` names it (for `discard`).
-   */
-  async sendPart<T extends object>(name: string, data: T, options: PgBoss.SendOptions = {}): Promise<SqlPart & { id: string }> {
-    const id = randomUUID();
-    let part: SqlPart | undefined;
-    await this.boss.send(name, data, {
-      ...options,
-      id,
-      db: {
-        executeSql: async (text: string, values: unknown[]) => {
-          part = { text, values };
-          return { rows: [{ id }] };
-        },
-      },
-    });
-    if (!part) throw new Error(`Queue ${name}: pg-boss sent no statement`);
-    return { ...part, id };
-  }
-
-  /** Deletes a job sent in the caller's transaction that is no longer wanted (it never ran). */
-  async discard(manager: EntityManager, name: string, id: string): Promise<void> {
-    await this.boss.deleteJob(name, id, { db: executor(manager) });
   }
 
   async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[], context: JobContext) => Promise<unknown>): Promise<string> {

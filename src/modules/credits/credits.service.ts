@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { Page, mapPage, paginate, PageQueryDto } from '../../common/pagination';
+import { Page, mapPage, keysetPage, newestFirst, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
@@ -131,7 +131,7 @@ export class CreditsService {
 
   async listTransactions(userId: string, page: PageQueryDto): Promise<Page<CreditTransactionResponseDto>> {
     const qb = this.ledger.createQueryBuilder('t').where('t.user_id = :userId', { userId });
-    return mapPage(await paginate(qb, page), toCreditTransactionResponse);
+    return mapPage(await keysetPage(qb, newestFirst('t'), page, (e) => [e.createdAt, e.id]), toCreditTransactionResponse);
   }
 
   /**

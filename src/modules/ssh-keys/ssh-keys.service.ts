@@ -5,7 +5,7 @@ import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 
 import { uniqueViolation } from '../../common/db-errors';
-import { Page, PageQueryDto, paginate } from '../../common/pagination';
+import { Page, PageQueryDto, keysetPage, newestFirst } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
 import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
@@ -76,7 +76,7 @@ export class SshKeysService {
 
   /** The user's keys, newest first. */
   list(userId: string, page: PageQueryDto): Promise<Page<SshKey>> {
-    return paginate(this.keys.createQueryBuilder('k').where('k.user_id = :userId', { userId }), page);
+    return keysetPage(this.keys.createQueryBuilder('k').where('k.user_id = :userId', { userId }), newestFirst('k'), page, (k) => [k.createdAt, k.id]);
   }
 
   /** One of the user's keys; anyone else's is "not found". */

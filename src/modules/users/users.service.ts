@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
-import { Page, paginate, PageQueryDto } from '../../common/pagination';
+import { Page, keysetPage, newestFirst, PageQueryDto } from '../../common/pagination';
 import type { AuthUser, UserRole } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { ListUsersQueryDto, UpdateUserDto } from './dto/admin-user.dto';
@@ -169,7 +169,7 @@ export class UsersService {
     if (filter.username_prefix) qb.andWhere('u.username LIKE :username', { username: like(filter.username_prefix) });
     if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
     if (filter.is_active !== undefined) qb.andWhere('u.is_active = :active', { active: filter.is_active });
-    return paginate(qb, page);
+    return keysetPage(qb, newestFirst('u'), page, (e) => [e.createdAt, e.id]);
   }
 
   /** Users by id, one query (for naming the owners of a page of rows). */

@@ -14,12 +14,24 @@ import { VM_PROVIDER } from './providers/vm-provider.interface';
 import { OPERATION_TIMEOUTS, OperationTimeouts, OS_CATALOG } from './vm-jobs';
 import { VmCreatePrecheck } from './vm-create.precheck';
 import { VmReconciler } from './vms.reconciler';
+import { VmActionsService } from './vm-actions.service';
+import { VmCatalogService } from './vm-catalog.service';
+import { VmJobsService } from './vm-jobs.service';
+import { VmQuotasService } from './vm-quotas.service';
+import { VmTransitionsService } from './vm-transitions.service';
+import { VmsRepository } from './vms.repository';
 import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule, HostsModule],
   providers: [
+    VmsRepository,
+    VmCatalogService,
+    VmQuotasService,
+    VmJobsService,
+    VmTransitionsService,
+    VmActionsService,
     VmsService,
     VmCreatePrecheck,
     VmWorker,

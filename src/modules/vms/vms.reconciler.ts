@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
 import { hostQueue } from '../../queue/host';
@@ -9,10 +8,11 @@ import { QueueService } from '../../queue/queue.service';
 import { EventsService } from '../events/events.service';
 import type { RecordEventInput } from '../events/events.types';
 import { HostsService } from '../hosts/hosts.service';
-import { toVmTarget, Vm } from './entities/vm.entity';
+import { toVmTarget, type Vm } from './entities/vm.entity';
 import { ProviderState, VM_PROVIDER, VmConnection, VmProvider } from './providers/vm-provider.interface';
 import { TRANSITIONAL_STATUSES, VmStatus } from './vm-state';
-import { FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
+import { FAILED_SET, STARTED_SET, STOPPED_SET, VmTransitionsService } from './vm-transitions.service';
+import { VmsRepository } from './vms.repository';
 
 export const VM_RECONCILE_QUEUE = 'vm-reconcile';
 /** Not per host: it watches for hosts that stopped answering, so it must run on the others. */
@@ -57,7 +57,8 @@ export class VmReconciler implements OnApplicationBootstrap {
 
   constructor(
     private readonly dataSource: DataSource,
-    @InjectRepository(Vm) private readonly vms: Repository<Vm>,
+    private readonly vms: VmsRepository,
+    private readonly transitions: VmTransitionsService,
     private readonly events: EventsService,
     private readonly queue: QueueService,
     private readonly config: ConfigService<Env, true>,
@@ -78,10 +79,7 @@ export class VmReconciler implements OnApplicationBootstrap {
       const hosts = await this.hosts.claimLongOffline(m);
       for (const host of hosts) {
         const since = host.lastSeenAt.toISOString();
-        const vms: { id: string; user_id: string; name: string; status: VmStatus }[] = await m.query(
-          `SELECT id, user_id, name, status FROM vms WHERE host = $1 AND status <> 'destroyed' ORDER BY created_at`,
-          [host.name],
-        );
+        const vms = await this.vms.liveOnHost(m, host.name);
         const events: RecordEventInput[] = [
           {
             action: 'system.host_offline',
@@ -122,17 +120,12 @@ export class VmReconciler implements OnApplicationBootstrap {
   async failStuck(): Promise<string[]> {
     const deadline = this.config.get('RECONCILE_STUCK_SECONDS', { infer: true });
     const online = await this.hosts.onlineNames();
-    const candidates = await this.vms
-      .createQueryBuilder('vm')
-      .where('vm.status IN (:...statuses)', { statuses: TRANSITIONAL_STATUSES })
-      .andWhere('vm.status_changed_at < now() - make_interval(secs => :deadline)', { deadline })
-      .andWhere('(vm.host IS NULL OR vm.host = ANY(:online))', { online })
-      .getMany();
+    const candidates = await this.vms.stuck(TRANSITIONAL_STATUSES, deadline, online);
     const failed: string[] = [];
     for (const vm of candidates) {
       const stuckSeconds = Math.floor((Date.now() - vm.statusChangedAt.getTime()) / 1000);
       const guard = { statusChangedAt: vm.statusChangedAt, unleased: true };
-      const done = await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: vm.status, to: 'failed', set: FAILED_SET, guard }, () => ({
+      const done = await this.transitions.apply({ id: vm.id, from: vm.status, to: 'failed', set: FAILED_SET, guard }, () => ({
         action: 'vm.stuck_failed',
         message: `VM ${vm.name} was ${vm.status} for ${stuckSeconds} s with no worker on it (deadline ${deadline} s); marked failed`,
         details: { from: vm.status, to: 'failed', stuck_seconds: stuckSeconds, deadline_seconds: deadline },
@@ -146,7 +139,7 @@ export class VmReconciler implements OnApplicationBootstrap {
 
   /** Running and stopped VMs on this host against what the provider reports. */
   async correctDrift(): Promise<{ checked: number; corrected: Drift[] }> {
-    const vms = await this.vms.findBy({ host: this.hosts.name, status: In(['running', 'stopped']) });
+    const vms = await this.vms.byHost(this.hosts.name, ['running', 'stopped']);
     const results = await mapLimit(vms, CHECK_CONCURRENCY, async (vm) => {
       let state: ProviderState;
       try {
@@ -185,7 +178,7 @@ export class VmReconciler implements OnApplicationBootstrap {
       params = [connection.ip_address, connection.ssh_port, this.hosts.name];
     }
     const guard = { statusChangedAt: vm.statusChangedAt, unleased: true };
-    const applied = await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: vm.status, to, set, params, guard }, () => ({
+    const applied = await this.transitions.apply({ id: vm.id, from: vm.status, to, set, params, guard }, () => ({
       action: 'system.status_drift',
       severity: to === 'failed' ? 'critical' : 'warning',
       message:

@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import { JobContext, QueueService } from '../../queue/queue.service';
-import { EventsService } from '../events/events.service';
 import type { EventAction } from '../events/events.types';
-import { toVmTarget, Vm } from './entities/vm.entity';
+import { toVmTarget, type Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
 import {
   ensureVmOperationQueue,
@@ -18,10 +17,9 @@ import {
   VmOperationJob,
 } from './vm-jobs';
 import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
-import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
-import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
-import { prepared } from '../../database/prepared';
-import { HostsService } from '../hosts/hosts.service';
+import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, VmTransitionsService } from './vm-transitions.service';
+import { VmsRepository } from './vms.repository';
+import { HostHeartbeatService } from '../hosts/host-heartbeat.service';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -74,11 +72,12 @@ export class VmWorker implements OnApplicationBootstrap {
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: QueueService,
-    private readonly events: EventsService,
+    private readonly vms: VmsRepository,
+    private readonly transitions: VmTransitionsService,
     private readonly config: ConfigService<Env, true>,
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
     @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
-    private readonly hosts: HostsService,
+    private readonly hosts: HostHeartbeatService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -143,7 +142,7 @@ export class VmWorker implements OnApplicationBootstrap {
       }
       await this.queue.untilDatabaseAnswers(() => this.succeed(vm, job, connection));
     } finally {
-      if (!handedBack) await this.queue.untilDatabaseAnswers(() => this.releaseLease(this.dataSource.manager, vm.id, jobId));
+      if (!handedBack) await this.queue.untilDatabaseAnswers(() => this.vms.releaseLease(this.dataSource, vm.id, jobId));
     }
   }
 
@@ -152,7 +151,7 @@ export class VmWorker implements OnApplicationBootstrap {
     try {
       await this.queue.untilDatabaseAnswers(() =>
         this.dataSource.transaction(async (m) => {
-          await this.releaseLease(m, vm.id, jobId);
+          await this.vms.releaseLease(m, vm.id, jobId);
           await context.handBack(m);
         }),
       );
@@ -162,10 +161,6 @@ export class VmWorker implements OnApplicationBootstrap {
       this.logger.error(`VM ${vm.id}: could not hand back its ${job.op} job (${(err as Error).message}); pg-boss retries it when it expires`);
       return false;
     }
-  }
-
-  private async releaseLease(m: EntityManager, vmId: string, jobId: string): Promise<void> {
-    await m.query(`UPDATE vms SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2`, [vmId, jobId]);
   }
 
   private async execute(op: VmOperation, vm: VmTarget, signal?: AbortSignal): Promise<VmConnection | undefined> {
@@ -183,21 +178,15 @@ export class VmWorker implements OnApplicationBootstrap {
 
   /** Takes the VM's operation lease and reads the VM in the same statement. */
   private async acquireLease(jobId: string, job: VmOperationJob): Promise<Vm | 'busy' | 'missing'> {
-    const [rows] = await this.dataSource.query(
-      prepared(`UPDATE vms SET locked_by = $2, locked_until = now() + make_interval(secs => $3)
-        WHERE id = $1 AND (locked_by IS NULL OR locked_until < now() OR locked_by = $2)
-        RETURNING ${VM_COLUMNS}`),
-      [job.vmId, jobId, jobExpirySeconds(job.op, this.timeouts)],
-    );
-    if (rows.length) return vmFromRow((rows as VmRow[])[0]);
-    const exists = await this.dataSource.getRepository(Vm).existsBy({ id: job.vmId });
-    return exists ? 'busy' : 'missing';
+    const vm = await this.vms.acquireLease(job.vmId, jobId, jobExpirySeconds(job.op, this.timeouts));
+    if (vm) return vm;
+    return (await this.vms.exists(job.vmId)) ? 'busy' : 'missing';
   }
 
   private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
     const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.hosts.name] : [];
-    await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
+    await this.transitions.apply({ id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
       action: DONE_EVENT[job.op](job.expect),
       message: `VM ${vm.name} is ${t.done}`,
       details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.hosts.name },
@@ -210,7 +199,7 @@ export class VmWorker implements OnApplicationBootstrap {
   private async fail(vm: Vm, job: VmOperationJob, err: unknown): Promise<void> {
     const pe = err instanceof ProviderError ? err : undefined;
     const message = (err as Error)?.message ?? String(err);
-    await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
+    await this.transitions.apply({ id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
       action: failedAction(job),
       message: `VM ${vm.name}: ${job.op} failed: ${message}`,
       details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false, host: this.hosts.name },
@@ -223,7 +212,7 @@ export class VmWorker implements OnApplicationBootstrap {
   /** A job that exhausted its retries (its workers kept dying): the VM must not stay transitional. */
   async abandon(job: VmOperationJob): Promise<void> {
     const set = `${FAILED_SET}, locked_by = NULL, locked_until = NULL`;
-    await transitionWithEvent(this.dataSource, this.events, { id: job.vmId, from: job.expect, to: 'failed', set }, (row) => ({
+    await this.transitions.apply({ id: job.vmId, from: job.expect, to: 'failed', set }, (row) => ({
       action: failedAction(job),
       message: `VM ${row.name}: ${job.op} abandoned after repeated worker failures`,
       details: { op: job.op, from: job.expect, error: 'retries exhausted', timed_out: true },

@@ -80,14 +80,14 @@ export class Vm {
 
   /** Operation lease: the job running a provider operation on this VM, so only one runs at a time. */
   @Column({ name: 'locked_by', type: 'uuid', nullable: true, select: false })
-  lockedBy: string | null;
+  lockedBy?: string | null;
 
   @Column({ name: 'locked_until', type: 'timestamptz', precision: 3, nullable: true, select: false })
-  lockedUntil: Date | null;
+  lockedUntil?: Date | null;
 
   /** Set when a failed VM's machine is known to be gone: it no longer counts against its host. */
   @Column({ name: 'released_at', type: 'timestamptz', precision: 3, nullable: true, select: false })
-  releasedAt: Date | null;
+  releasedAt?: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;

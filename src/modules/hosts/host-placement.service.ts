@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { EntityManager } from 'typeorm';
+import type { Env } from '../../config/env.validation';
+import type { SqlPart } from '../../database/sql-params';
+import type { Resources } from './host-capacity';
+import { HOST_ERRORS } from './hosts.errors';
+import { HostsRepository } from './hosts.repository';
+
+/** Seconds a client should wait after `capacity.unavailable` (a host may register or free room by then). */
+export const CAPACITY_RETRY_AFTER_SECONDS = 30;
+
+/** Where a new VM goes: the filter (online, schedulable, room under the ratios) and the weigher (HOST_WEIGHER). */
+@Injectable()
+export class HostPlacementService {
+  private readonly order: 'ASC' | 'DESC';
+
+  constructor(
+    private readonly hosts: HostsRepository,
+    config: ConfigService<Env, true>,
+  ) {
+    this.order = config.get('HOST_WEIGHER', { infer: true }) === 'pack' ? 'ASC' : 'DESC';
+  }
+
+  /**
+   * Places a VM needing `need` inside the caller's (create) transaction: among online, schedulable
+   * hosts with room under their allocation ratios, the one the weigher ranks first (spread: most
+   * free RAM; pack: least). The chosen host's row is locked until the transaction ends, so
+   * concurrent creates queue per host and can never overfill it.
+   *
+   * The candidate's sums come from a snapshot taken before its lock was granted, so they must be
+   * read again under it: `write(host, fits)` makes the caller's writes conditional on `fits` (a
+   * one-row query of a boolean column `fits`: the host still has room, as read in that statement's
+   * own, newer snapshot), and returns undefined when it wrote nothing. A create that lost the race
+   * tries the next host. No host fits: 503 `capacity.unavailable`.
+   */
+  async place<T>(m: EntityManager, need: Resources, write: (host: string, fits: SqlPart) => Promise<T | undefined>): Promise<T> {
+    const tried: string[] = [];
+    for (;;) {
+      // The best host no other create holds, else the best one, waiting for it: concurrent creates
+      // spread over hosts instead of queueing on one.
+      const host =
+        (await this.hosts.lockCandidate(m, need, tried, this.order, false)) ?? (await this.hosts.lockCandidate(m, need, tried, this.order, true));
+      if (host === undefined) throw await this.noCapacity(m, need);
+      const written = await write(host, this.hosts.fitsPart(host, need));
+      if (written !== undefined) return written;
+      tried.push(host);
+    }
+  }
+
+  private async noCapacity(m: EntityManager, need: Resources): Promise<Error> {
+    const detail = (await this.hosts.count(m))
+      ? `No online, schedulable host has room for ${need.cpuCores} cores, ${need.ramMb} MB RAM and ${need.diskGb} GB disk; try again later or smaller`
+      : 'No hypervisor host has registered yet (a worker registers its host when it starts); try again shortly';
+    return HOST_ERRORS.error('capacity.unavailable', detail, {}, { 'Retry-After': String(CAPACITY_RETRY_AFTER_SECONDS) });
+  }
+}
