@@ -64,7 +64,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
 
 /** The algorithm and cost parameters of a stored argon2 hash (PHC string: `$argon2id$v=19$m=..,t=..,p=..$salt$hash`, any order). */
 export function argon2Parameters(hash: string): { type: string; m: number; t: number; p: number } {
-  const [, type, , params] = hash.split('$');
-  const values = Object.fromEntries((params ?? '').split(',').map((kv) => kv.split('=') as [string, string]));
-  return { type: type ?? '', m: Number(values.m), t: Number(values.t), p: Number(values.p) };
+  const [, type = '', , params = ''] = hash.split('$');
+  const values = Object.fromEntries(params.split(',').map((kv) => kv.split('=') as [string, string]));
+  return { type, m: Number(values.m), t: Number(values.t), p: Number(values.p) };
 }
