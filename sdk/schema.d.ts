@@ -214,6 +214,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your API tokens, newest first (never their secrets) */
+        get: operations["listApiTokens"];
+        put?: never;
+        /**
+         * Create an API token (the secret is shown once)
+         * @description A personal access token for scripts: send it as `Authorization: Bearer vmp_...` wherever a login token works, within its scopes. The answer carries the secret (`token`) this once; only its SHA-256 is stored. Scopes must be ones you hold: `admin:*` only for admins (403 `token.scope_not_held`); with an API token (scope `tokens:write`), a subset of that token’s scopes, expiring no later than it. 403 `token.limit_reached` past API_TOKENS_MAX_PER_USER.
+         */
+        post: operations["createApiToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke one of your API tokens
+         * @description The token stops working from its next request in every API process, and event streams opened with it end.
+         */
+        delete: operations["revokeApiToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/hosts": {
         parameters: {
             query?: never;
@@ -821,6 +862,91 @@ export interface components {
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
         };
+        /**
+         * @description What the token may do; each must be one you hold (admin:* only for admins).
+         * @enum {string}
+         */
+        ApiScope: "vms:read" | "vms:write" | "ssh_keys:read" | "ssh_keys:write" | "credits:read" | "events:read" | "tokens:read" | "tokens:write" | "webhooks:read" | "webhooks:write" | "admin:read" | "admin:write";
+        CreateApiTokenDto: {
+            /**
+             * @description Your label for the token (what uses it: "ci-deploy"). Surrounding spaces are trimmed.
+             * @example ci-deploy
+             */
+            name: string;
+            /**
+             * @description What the token may do; each must be one you hold (admin:* only for admins).
+             * @example [
+             *       "vms:read",
+             *       "vms:write"
+             *     ]
+             */
+            scopes: components["schemas"]["ApiScope"][];
+            /**
+             * @description Days until the token stops working; omitted: it never expires (unless created with an API token that does: then no later than it).
+             * @example 90
+             */
+            expires_in_days?: number;
+        };
+        CreatedApiTokenResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example ci-deploy */
+            name: string;
+            /**
+             * @example [
+             *       "vms:read",
+             *       "vms:write"
+             *     ]
+             */
+            scopes: components["schemas"]["ApiScope"][];
+            /**
+             * Format: date-time
+             * @description Null: never expires.
+             */
+            expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the token was last used, to the minute; null: never.
+             */
+            last_used_at: string | null;
+            /**
+             * @description The secret, shown this once (only its SHA-256 is stored): send it as `Authorization: Bearer <token>`.
+             * @example vmp_16C7e42F292c6912E7710c838347Ae4H2Y7G
+             */
+            token: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        ApiTokenResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example ci-deploy */
+            name: string;
+            /**
+             * @example [
+             *       "vms:read",
+             *       "vms:write"
+             *     ]
+             */
+            scopes: components["schemas"]["ApiScope"][];
+            /**
+             * Format: date-time
+             * @description Null: never expires.
+             */
+            expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the token was last used, to the minute; null: never.
+             */
+            last_used_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        ApiTokenPage: {
+            items: components["schemas"]["ApiTokenResponseDto"][];
+            /** @description Pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
         HostResourcesDto: {
             /** @example 16 */
             cpu_cores: number;
@@ -1383,7 +1509,7 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "auth.forbidden";
@@ -1394,6 +1520,38 @@ export interface components {
             instance?: string;
             /** @description The X-Request-Id of the request */
             request_id?: string;
+        };
+        /** @description The API token lacks the scope this route needs (`auth.insufficient_scope`, status 403) */
+        AuthInsufficientScopeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.insufficient_scope";
+            /** @example The API token lacks the scope this route needs */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "auth.insufficient_scope";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The scope the route needs
+             * @example vms:write
+             * @enum {string}
+             */
+            required_scope: "vms:read" | "vms:write" | "ssh_keys:read" | "ssh_keys:write" | "credits:read" | "events:read" | "tokens:read" | "tokens:write" | "webhooks:read" | "webhooks:write" | "admin:read" | "admin:write";
         };
         /** @description Email or password is incorrect (`auth.invalid_credentials`, status 401) */
         AuthInvalidCredentialsProblem: {
@@ -1413,6 +1571,32 @@ export interface components {
              * @enum {string}
              */
             code: "auth.invalid_credentials";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description This route needs a login token, not an API token (`auth.login_required`, status 403) */
+        AuthLoginRequiredProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.login_required";
+            /** @example This route needs a login token, not an API token */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "auth.login_required";
             /**
              * @description The request path
              * @example /api/vms
@@ -1920,7 +2104,7 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "quota.exceeded";
@@ -2460,7 +2644,7 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "ssh_key.limit_reached";
@@ -2633,6 +2817,91 @@ export interface components {
             /** @description The X-Request-Id of the request */
             request_id?: string;
         };
+        /** @description Too many API tokens (`token.limit_reached`, status 403) */
+        TokenLimitReachedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/token.limit_reached";
+            /** @example Too many API tokens */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "token.limit_reached";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The most API tokens a user may hold
+             * @example 50
+             */
+            limit: number;
+        };
+        /** @description API token not found (`token.not_found`, status 404) */
+        TokenNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/token.not_found";
+            /** @example API token not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code
+             * @enum {string}
+             */
+            code: "token.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description A token cannot hold a scope its creator does not have (`token.scope_not_held`, status 403) */
+        TokenScopeNotHeldProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/token.scope_not_held";
+            /** @example A token cannot hold a scope its creator does not have */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "token.scope_not_held";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /** @description The requested scopes the caller does not hold */
+            scopes: ("vms:read" | "vms:write" | "ssh_keys:read" | "ssh_keys:write" | "credits:read" | "events:read" | "tokens:read" | "tokens:write" | "webhooks:read" | "webhooks:write" | "admin:read" | "admin:write")[];
+        };
         /** @description Nothing to update (`user.empty_update`, status 400) */
         UserEmptyUpdateProblem: {
             /**
@@ -2777,7 +3046,7 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "user.wrong_password";
@@ -3302,6 +3571,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.login_required`: This route needs a login token, not an API token */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthLoginRequiredProblem"];
+                };
+            };
             /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
@@ -3379,7 +3660,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `user.wrong_password`: The current password is incorrect */
+            /** @description `auth.login_required`: This route needs a login token, not an API token; `user.wrong_password`: The current password is incorrect */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3388,7 +3669,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["UserWrongPasswordProblem"];
+                    "application/problem+json": components["schemas"]["AuthLoginRequiredProblem"] | components["schemas"]["UserWrongPasswordProblem"];
                 };
             };
             /** @description `request.body_timeout`: The body took too long */
@@ -3504,6 +3785,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
@@ -3583,6 +3876,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -3672,6 +3977,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `events.too_many_streams`: Too many live event streams; `request.rate_limited`: Too many requests */
             429: {
                 headers: {
@@ -3759,7 +4076,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3768,7 +4085,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `events.too_many_streams`: Too many live event streams; `request.rate_limited`: Too many requests */
@@ -3846,6 +4163,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -3926,7 +4255,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `ssh_key.limit_reached`: Too many SSH keys */
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `ssh_key.limit_reached`: Too many SSH keys */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3935,7 +4264,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["SshKeyLimitReachedProblem"];
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["SshKeyLimitReachedProblem"];
                 };
             };
             /** @description `request.body_timeout`: The body took too long */
@@ -4061,6 +4390,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `ssh_key.not_found`: SSH key not found */
             404: {
                 headers: {
@@ -4146,6 +4487,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `ssh_key.not_found`: SSH key not found */
             404: {
                 headers: {
@@ -4156,6 +4509,318 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["SshKeyNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    listApiTokens: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of your API tokens, expired ones included */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenPage"];
+                };
+            };
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    createApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiTokenDto"];
+            };
+        };
+        responses: {
+            /** @description The token, with its secret (shown once) */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiTokenResponseDto"];
+                };
+            };
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `token.limit_reached`: Too many API tokens; `token.scope_not_held`: A token cannot hold a scope its creator does not have */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["TokenLimitReachedProblem"] | components["schemas"]["TokenScopeNotHeldProblem"];
+                };
+            };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
+                };
+            };
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    revokeApiToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `token.not_found`: API token not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["TokenNotFoundProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4235,7 +4900,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4244,7 +4909,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4322,7 +4987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4331,7 +4996,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `host.not_found`: Host not found */
@@ -4425,7 +5090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4434,7 +5099,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `host.not_found`: Host not found */
@@ -4546,6 +5211,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
@@ -4605,6 +5282,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4682,6 +5371,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.body_timeout`: The body took too long */
@@ -4800,6 +5501,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `request.rate_limited`: Too many requests */
             429: {
                 headers: {
@@ -4896,7 +5609,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["CreditsInsufficientProblem"];
                 };
             };
-            /** @description `quota.exceeded`: The VM would exceed a quota */
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `quota.exceeded`: The VM would exceed a quota */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4906,7 +5619,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["QuotaExceededProblem"];
                 };
             };
             /** @description `request.body_timeout`: The body took too long */
@@ -5045,6 +5758,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `vm.not_found`: VM not found */
@@ -5257,6 +5982,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
@@ -5392,6 +6129,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
@@ -5486,6 +6235,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `vm.not_found`: VM not found */
@@ -5650,7 +6412,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5659,7 +6421,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -5741,7 +6503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5750,7 +6512,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `vm.not_found`: VM not found */
@@ -5899,7 +6661,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5908,7 +6670,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -5993,7 +6755,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6002,7 +6764,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -6080,7 +6842,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6089,7 +6851,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `user.not_found`: User not found */
@@ -6183,7 +6945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6192,7 +6954,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `user.not_found`: User not found */
@@ -6328,7 +7090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6337,7 +7099,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `user.not_found`: User not found */
@@ -6436,7 +7198,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6446,7 +7208,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `user.not_found`: User not found */
@@ -6604,7 +7366,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6613,7 +7375,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `user.not_found`: User not found */
@@ -6689,7 +7451,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route */
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6698,7 +7460,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -6885,6 +7647,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
@@ -6974,6 +7748,18 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
                 };
             };
             /** @description `vm.not_found`: VM not found */

@@ -9,6 +9,7 @@ import { HostsHttpModule } from './modules/hosts/hosts-http.module';
 import { IdempotencyModule } from './modules/idempotency/idempotency.module';
 import { MetricsHttpModule } from './modules/metrics/metrics-http.module';
 import { SshKeysHttpModule } from './modules/ssh-keys/ssh-keys-http.module';
+import { TokensHttpModule } from './modules/tokens/tokens-http.module';
 import { UsersHttpModule } from './modules/users/users-http.module';
 import { VmsHttpModule } from './modules/vms/vms-http.module';
 import { WebConsoleModule } from './modules/web-console/web-console.module';
@@ -40,6 +41,7 @@ export class ApiModule {
         CreditsHttpModule,
         EventsHttpModule,
         SshKeysHttpModule,
+        TokensHttpModule,
         HostsHttpModule,
         VmsHttpModule,
         AdminHttpModule,

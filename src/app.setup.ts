@@ -48,7 +48,15 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion(APP_VERSION)
     .setLicense('Proprietary', 'https://vm-platform.dev/terms')
     .addServer('/', 'This server')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT or vmp_ API token',
+      description:
+        'A login token (POST /api/auth/login; it holds every scope of your role) or an API token `vmp_...` ' +
+        '(POST /api/tokens; only its scopes). Each operation names the scope it needs in `x-required-scope`: a scope, ' +
+        '`none` (any valid token) or `login` (login tokens only). An API token without it gets 403 `auth.insufficient_scope`.',
+    })
     .build();
   const doc = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controller, method) => method,

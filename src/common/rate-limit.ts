@@ -39,8 +39,12 @@ function run(limit: Limiter, req: FastifyRequest, res: ServerResponse & { append
   limit(req, res, done);
 }
 
-/** Routes that take a password: the strict per-client limit. */
-const AUTH_ROUTES = new Set(['/api/auth/login', '/api/auth/register', '/api/users/me/password']);
+/**
+ * Routes that take a password: the strict per-client limit. Login is not among them: its limit counts
+ * failed attempts only, per address and per account (FailureRateLimit in AuthService), so the correct
+ * logins of many users behind one address are never refused.
+ */
+const AUTH_ROUTES = new Set(['/api/auth/register', '/api/users/me/password']);
 
 /**
  * Per-client (IP) limits per minute, counted in this process's memory (express-rate-limit's store; it,
@@ -91,6 +95,45 @@ export class KeyedRateLimit {
       {},
       { 'Retry-After': String(retryAfter) },
     );
+  }
+
+  shutdown(): void {
+    this.store.shutdown();
+  }
+}
+
+/**
+ * A limit on FAILED attempts per key per minute (a login's address, its account): `check` refuses
+ * once `limit` failures were counted in the window, `fail` counts one. Successes are never counted, so
+ * they cannot lock anyone out. Counted in this process's memory (express-rate-limit's MemoryStore); 0 = off.
+ */
+export class FailureRateLimit {
+  private readonly store = new MemoryStore();
+
+  constructor(
+    private readonly limit: number,
+    /** Names what is limited in the 429's detail, e.g. "from this address". */
+    private readonly what: string,
+  ) {
+    if (limit > 0) this.store.init({ windowMs: 60_000 } as Options);
+  }
+
+  /** A 429 request.rate_limited with Retry-After when `key` has used up its failures this minute. */
+  async check(key: string): Promise<void> {
+    if (this.limit <= 0) return;
+    const hits = await this.store.get(key);
+    if (!hits || hits.totalHits < this.limit) return;
+    const retryAfter = Math.max(1, Math.ceil(((hits.resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+    throw COMMON_ERRORS.error(
+      'request.rate_limited',
+      `Too many failed attempts ${this.what}: at most ${this.limit} a minute; retry after the Retry-After seconds`,
+      {},
+      { 'Retry-After': String(retryAfter) },
+    );
+  }
+
+  async fail(key: string): Promise<void> {
+    if (this.limit > 0) await this.store.increment(key);
   }
 
   shutdown(): void {

@@ -168,6 +168,10 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(10_000)
   SSH_KEYS_MAX_PER_USER: number = 50;
 
+  /** API tokens one user may hold (POST /api/tokens answers 403 token.limit_reached beyond). */
+  @IsInt() @Min(1) @Max(1000)
+  API_TOKENS_MAX_PER_USER: number = 50;
+
   /** JSON object mapping os_type to a Vagrant box; merged over the built-in catalog. */
   @IsOptional() @IsString()
   OS_CATALOG?: string;
@@ -274,13 +278,28 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(100)
   PASSWORD_HASH_TIME_COST: number = PASSWORD_HASH_PRODUCTION.timeCost;
 
-  /** Requests per minute per client on register/login; 0 = off (the default when NODE_ENV=test). */
+  /** Requests per minute per client on register and password change; 0 = off (the default when NODE_ENV=test). */
   @IsInt() @Min(0) @Max(100_000)
   RATE_LIMIT_AUTH_PER_MIN: number = 10;
+
+  /**
+   * FAILED logins per minute per client address, and per account (email), before login answers 429;
+   * successful logins are not counted. 0 = off (the default when NODE_ENV=test).
+   */
+  @IsInt() @Min(0) @Max(100_000)
+  RATE_LIMIT_LOGIN_FAILURES_PER_MIN: number = 10;
 
   /** Requests per minute per client on every other route; 0 = off (the default when NODE_ENV=test). */
   @IsInt() @Min(0) @Max(1_000_000)
   RATE_LIMIT_PER_MIN: number = 600;
+
+  /** Authenticated requests per minute per user, all their tokens and addresses together; 0 = off (the default when NODE_ENV=test). */
+  @IsInt() @Min(0) @Max(1_000_000)
+  RATE_LIMIT_PER_USER_PER_MIN: number = 1200;
+
+  /** Requests per minute per API token; 0 = off (the default when NODE_ENV=test). */
+  @IsInt() @Min(0) @Max(1_000_000)
+  RATE_LIMIT_PER_TOKEN_PER_MIN: number = 600;
 
   /**
    * Peers whose X-Forwarded-For is believed (a proxy-addr list, Fastify's trustProxy): comma-separated addresses,
@@ -419,6 +438,9 @@ export function validateEnv(input: Record<string, unknown>): EnvironmentVariable
   if (env.NODE_ENV === 'test') {
     relevant.RATE_LIMIT_AUTH_PER_MIN ?? (env.RATE_LIMIT_AUTH_PER_MIN = 0);
     relevant.RATE_LIMIT_PER_MIN ?? (env.RATE_LIMIT_PER_MIN = 0);
+    relevant.RATE_LIMIT_LOGIN_FAILURES_PER_MIN ?? (env.RATE_LIMIT_LOGIN_FAILURES_PER_MIN = 0);
+    relevant.RATE_LIMIT_PER_USER_PER_MIN ?? (env.RATE_LIMIT_PER_USER_PER_MIN = 0);
+    relevant.RATE_LIMIT_PER_TOKEN_PER_MIN ?? (env.RATE_LIMIT_PER_TOKEN_PER_MIN = 0);
   }
   const errors = validateSync(env, { skipMissingProperties: false });
   if (errors.length > 0) {

@@ -1,3 +1,5 @@
+import type { ApiScope } from './scopes';
+
 export const USER_ROLES = ['user', 'admin'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
 
@@ -13,4 +15,11 @@ export interface AuthUser {
   tokenId?: string;
   /** The token version the presented token carries (the user's current one, or it would be refused). */
   tokenVersion?: number;
+  /** Set when the caller presented an API token: its id. */
+  apiTokenId?: string;
+  /**
+   * An API token's scopes that hold now (its own, less any the user's role lacks); undefined for a
+   * login token, which holds every scope of the role (ScopesGuard).
+   */
+  scopes?: readonly ApiScope[];
 }

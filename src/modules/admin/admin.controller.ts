@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope, Roles } from '../../common/auth';
 import { CreditsService } from '../credits/credits.service';
 import { CreditTransactionPage } from '../credits/dto/credit-transaction-response.dto';
 import { CreditAdjustmentDto, CreditAuditDto } from '../credits/dto/credit-adjustment.dto';
@@ -51,6 +51,7 @@ export class AdminController {
   }
 
   @Get('vms')
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminListVms', summary: 'Every user’s VMs, newest first, with their owners' })
   @ApiOkResponse({ type: AdminVmPage, description: 'A page of VMs of every user, newest first, each with its owner' })
   @ApiAuth()
@@ -61,6 +62,7 @@ export class AdminController {
   }
 
   @Post('vms/:id/action')
+  @RequireScope('admin:write')
   @HttpCode(202)
   @ApiOperation({
     operationId: 'adminPerformVmAction',
@@ -77,6 +79,7 @@ export class AdminController {
   }
 
   @Get('events')
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminListEvents', summary: 'All audit events, newest first' })
   @ApiOkResponse({ type: EventPage, description: 'A page of events of every user, newest first' })
   @ApiAuth()
@@ -86,6 +89,7 @@ export class AdminController {
   }
 
   @Get('users')
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminListUsers', summary: 'All users, newest first' })
   @ApiOkResponse({ type: UserPage, description: 'A page of users, newest first' })
   @ApiAuth()
@@ -96,6 +100,7 @@ export class AdminController {
   }
 
   @Get('users/:id')
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminGetUser', summary: 'One user with their balance and VM counts by status' })
   @ApiOkResponse({ type: AdminUserDetailDto, description: 'The user with VM counts by status and quota use' })
   @ApiAuth(USER_ERRORS.of('user.not_found'))
@@ -106,6 +111,7 @@ export class AdminController {
   }
 
   @Patch('users/:id')
+  @RequireScope('admin:write')
   @ApiOperation({
     operationId: 'adminUpdateUser',
     summary: 'Change a user’s role, active flag or quota overrides',
@@ -120,6 +126,7 @@ export class AdminController {
   }
 
   @Post('users/:id/sign-out')
+  @RequireScope('admin:write')
   @HttpCode(204)
   @ApiOperation({
     operationId: 'adminSignOutUser',
@@ -135,6 +142,7 @@ export class AdminController {
   }
 
   @Post('users/:id/credits')
+  @RequireScope('admin:write')
   @Idempotent()
   @ApiOperation({
     operationId: 'adminAdjustCredits',
@@ -153,6 +161,7 @@ export class AdminController {
   }
 
   @Get('users/:id/credits/transactions')
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminListCreditTransactions', summary: 'One user’s credit ledger, newest first' })
   @ApiOkResponse({ type: CreditTransactionPage, description: 'A page of the user’s ledger rows, newest first' })
   @ApiAuth(USER_ERRORS.of('user.not_found'))
@@ -162,6 +171,7 @@ export class AdminController {
   }
 
   @Get('credits/audit')
+  @RequireScope('admin:read')
   @ApiOperation({
     operationId: 'adminAuditCredits',
     summary: 'Users whose balance disagrees with their ledger',

@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { ApiAcceptedResponse, ApiBody, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth, AuthUser, CurrentUser, Public } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, Public, RequireScope } from '../../common/auth';
 import type { User } from '../users/entities/user.entity';
 import { AuthService } from './auth.service';
 import { LocalAuthGuard } from './local.strategy';
@@ -52,6 +52,7 @@ export class AuthController {
   }
 
   @Post('logout')
+  @RequireScope('login')
   @HttpCode(204)
   @ApiOperation({
     operationId: 'logout',

@@ -12,12 +12,16 @@ import { JwtAuthGuard } from './jwt-auth.guard';
 import { LocalStrategy } from './local.strategy';
 import { JwtSecret, JwtSecretModule } from './jwt-secret';
 import { RolesGuard } from './roles.guard';
+import { CallerRateLimits } from './caller-rate-limits';
+import { ScopesGuard } from './scopes.guard';
+import { TokensModule } from '../tokens/tokens.module';
 
 @Module({
   imports: [
     UsersModule,
     CreditsModule,
     EventsModule,
+    TokensModule,
     JwtSecretModule,
     PassportModule,
     JwtModule.registerAsync({
@@ -30,9 +34,11 @@ import { RolesGuard } from './roles.guard';
   providers: [
     AuthService,
     LocalStrategy,
-    // Order matters: authenticate first, then check roles.
+    CallerRateLimits,
+    // Order matters: authenticate first, then check roles, then an API token's scopes.
     { provide: APP_GUARD, useClass: JwtAuthGuard },
     { provide: APP_GUARD, useClass: RolesGuard },
+    { provide: APP_GUARD, useClass: ScopesGuard },
   ],
 })
 export class AuthModule {}

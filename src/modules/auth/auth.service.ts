@@ -2,11 +2,12 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { ConfigService } from '@nestjs/config';
 import { JwtService } from '@nestjs/jwt';
 import * as argon2 from 'argon2';
+import { ipKeyGenerator } from 'express-rate-limit';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AppError } from '../../common/app-error';
 import { uniqueViolation } from '../../common/db-errors';
-import { KeyedRateLimit } from '../../common/rate-limit';
+import { FailureRateLimit, KeyedRateLimit } from '../../common/rate-limit';
 import { PASSWORD_HASH_PRODUCTION, type Env } from '../../config/env.validation';
 import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
@@ -16,6 +17,11 @@ import { ACCESS_ERRORS, type AuthUser, type UserRole } from '../../common/auth';
 import { ChangePasswordDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { AUTH_ERRORS } from './auth.errors';
 import { USER_ERRORS } from '../users/users.errors';
+
+/** A client address as the per-address limits key it (express-rate-limit's: IPv6 grouped by /56). */
+function addressKey(ip: string | undefined): string {
+  return ip ? ipKeyGenerator(ip) : '';
+}
 
 /** How long a revocation is kept for a token without `exp` (none are issued so): the longest JWT_EXPIRES_IN. */
 const NO_EXPIRY_KEEP_MS = 30 * 24 * 3600 * 1000;
@@ -30,6 +36,9 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly passwordChangePerUser: KeyedRateLimit;
   /** argon2id with PASSWORD_HASH_MEMORY_KIB / PASSWORD_HASH_TIME_COST (production strength unless NODE_ENV=test lowers them). */
   private readonly hashOptions: argon2.HashOptions;
+  /** Failed logins per address and per account (RATE_LIMIT_LOGIN_FAILURES_PER_MIN); successes are not counted. */
+  private readonly loginFailuresPerAddress: FailureRateLimit;
+  private readonly loginFailuresPerAccount: FailureRateLimit;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -48,9 +57,14 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
       timeCost: config.get('PASSWORD_HASH_TIME_COST', { infer: true }),
       parallelism: PASSWORD_HASH_PRODUCTION.parallelism,
     };
+    const failures = config.get('RATE_LIMIT_LOGIN_FAILURES_PER_MIN', { infer: true });
+    this.loginFailuresPerAddress = new FailureRateLimit(failures, 'from this address');
+    this.loginFailuresPerAccount = new FailureRateLimit(failures, 'for this account');
   }
 
   onApplicationShutdown(): void {
+    this.loginFailuresPerAddress.shutdown();
+    this.loginFailuresPerAccount.shutdown();
     this.registerPerEmail.shutdown();
     this.passwordChangePerUser.shutdown();
   }
@@ -137,11 +151,17 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** The active user with this email and password (passport-local's verify step), else 401; both outcomes are audited. */
   async verifyCredentials(email: string, password: string, ip?: string): Promise<User> {
+    const account = email.toLowerCase();
+    // Checked before any work (argon2 is the cost an attacker wants us to pay); counted only on failure.
+    await this.loginFailuresPerAddress.check(addressKey(ip));
+    await this.loginFailuresPerAccount.check(account);
     const user = await this.users.findByEmailWithHash(email);
     this.dummyHash ??= argon2.hash('not-a-real-password', this.hashOptions);
     const hash = user?.passwordHash ?? (await this.dummyHash);
     const valid = await argon2.verify(hash, password).catch(() => false);
     if (!user || !valid || !user.isActive) {
+      await this.loginFailuresPerAddress.fail(addressKey(ip));
+      await this.loginFailuresPerAccount.fail(account);
       await this.events.record(this.dataSource.manager, {
         action: 'auth.login_failed',
         message: 'Failed login attempt',

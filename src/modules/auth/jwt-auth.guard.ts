@@ -5,8 +5,11 @@ import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import { UsersService } from '../users/users.service';
-import { ACCESS_ERRORS, IS_PUBLIC, type AuthUser } from '../../common/auth';
+import { ACCESS_ERRORS, API_SCOPES, type AuthUser, IS_PUBLIC, scopesOfRole } from '../../common/auth';
 import { JwtSecret } from './jwt-secret';
+import { looksLikeApiToken } from '../tokens/token-format';
+import { TokensService } from '../tokens/tokens.service';
+import { CallerRateLimits } from './caller-rate-limits';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BEARER = /^bearer\s+(\S+)\s*$/i;
@@ -32,7 +35,9 @@ interface Claims {
 }
 
 /**
- * Global guard: every route needs a valid bearer token unless marked @Public(). Verifies the token with
+ * Global guard: every route needs a valid bearer token unless marked @Public(): an API token (`vmp_...`,
+ * see authenticateApiToken) or a login JWT. Then the caller's per-user and per-token rate limits count the
+ * request (CallerRateLimits). Verifies a JWT with
  * @nestjs/jwt (HS256 only, expiry checked) and resolves its user on every request, so a deactivated
  * (or deleted) user's token stops working at once (UsersService.findActiveIdentity). The identity also
  * carries the user's token version and the ids of their tokens ended by logout, so a token of an older
@@ -53,17 +58,54 @@ export class JwtAuthGuard implements CanActivate {
     private readonly jwt: JwtService,
     private readonly secret: JwtSecret,
     private readonly users: UsersService,
+    private readonly tokens: TokensService,
+    private readonly limits: CallerRateLimits,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const req = context.switchToHttp().getRequest<FastifyRequest & { user?: AuthUser }>();
-    req.user = await this.authenticate(req.headers.authorization);
+    const header = req.headers.authorization;
+    const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+    req.user = token && looksLikeApiToken(token) ? await this.authenticateApiToken(token) : await this.authenticate(token);
+    await this.limits.hit(req.user);
     return true;
   }
 
-  private async authenticate(header: string | undefined): Promise<AuthUser> {
-    const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+  /**
+   * An API token (`vmp_...`): its row found by the secret's hash (TokensService.resolve), then checked
+   * against the user's identity, which lists their live tokens with scopes and expiry and is read the
+   * same way as for login tokens (cached per process, dropped on any change by NOTIFY). So revocation,
+   * expiry, deactivation and deletion take effect on the next request, and the scopes are cut to what
+   * the user's role has now (an admin demoted loses admin:* at once).
+   */
+  private async authenticateApiToken(secret: string): Promise<AuthUser> {
+    const ref = await this.tokens.resolve(secret);
+    let user = ref ? await this.users.findActiveIdentity(ref.userId) : null;
+    if (ref && user && !user.apiTokens.has(ref.id)) {
+      // Created after this process cached the user (on another process whose NOTIFY has not arrived yet).
+      this.users.forgetIdentity(ref.userId);
+      user = await this.users.findActiveIdentity(ref.userId);
+    }
+    const grant = ref && user?.apiTokens.get(ref.id);
+    if (!ref || !user || !grant || (grant.expiresAt !== null && grant.expiresAt <= Date.now())) {
+      throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token is not valid (unknown, revoked or expired)');
+    }
+    this.tokens.touch(ref.id);
+    const held = scopesOfRole(user.role);
+    const scopes = API_SCOPES.filter((s) => grant.scopes.includes(s) && held.includes(s));
+    return {
+      id: user.id,
+      role: user.role,
+      username: user.username,
+      email: user.email,
+      tokenExpiresAt: grant.expiresAt ?? undefined,
+      apiTokenId: ref.id,
+      scopes,
+    };
+  }
+
+  private async authenticate(token: string | undefined): Promise<AuthUser> {
     const payload = token ? this.verify(token) : null;
     if (!payload) throw ACCESS_ERRORS.error('auth.unauthenticated', 'A valid bearer token is required');
     const sub = typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : null;

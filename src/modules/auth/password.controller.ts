@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { USER_ERRORS } from '../users/users.errors';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { AuthService } from './auth.service';
 import { ChangePasswordDto, TokenResponseDto } from './dto/auth.dto';
 
@@ -13,6 +13,7 @@ export class PasswordController {
   constructor(private readonly auth: AuthService) {}
 
   @Post('password')
+  @RequireScope('login')
   @HttpCode(200)
   @ApiOperation({
     operationId: 'changePassword',

@@ -1,7 +1,7 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PageQueryDto } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { CreditsService } from './credits.service';
 import { CreditTransactionPage } from './dto/credit-transaction-response.dto';
 
@@ -12,6 +12,7 @@ export class CreditsController {
   constructor(private readonly credits: CreditsService) {}
 
   @Get('transactions')
+  @RequireScope('credits:read')
   @ApiOperation({ operationId: 'listCreditTransactions', summary: 'The caller’s credit ledger, newest first' })
   @ApiOkResponse({ type: CreditTransactionPage, description: 'A page of your ledger rows, newest first' })
   @ApiAuth()

@@ -1,7 +1,7 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope, Roles } from '../../common/auth';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
 import { ApiEventStream } from './event-stream.openapi';
 import { EventStreamService } from './event-stream.service';
@@ -16,6 +16,7 @@ export class AdminEventStreamController {
   constructor(private readonly streams: EventStreamService) {}
 
   @Get('stream')
+  @RequireScope('admin:read')
   @ApiOperation({
     operationId: 'adminGetEventStream',
     summary: 'All new events as they happen (Server-Sent Events)',

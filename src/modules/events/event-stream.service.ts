@@ -21,7 +21,7 @@ export interface StreamScope {
 /**
  * Who holds a stream, as authorized when it opened. The stream ends when that stops being true: the
  * token expires (checked here), or the user is deactivated, deleted or changes role, or the token is
- * ended (logout, password change, sign out everywhere: see `revoke`).
+ * ended (logout, password change, sign out everywhere; an API token revoked or expired: see `revoke`).
  */
 export interface StreamOwner {
   id: string;
@@ -31,6 +31,8 @@ export interface StreamOwner {
   /** The token's id (`jti`) and token version. */
   tokenId?: string;
   tokenVersion?: number;
+  /** The API token the stream was opened with, if any: the stream ends when it is revoked or expires. */
+  apiTokenId?: string;
 }
 
 /** The stream owner as they are now (null = inactive or gone): see EventStreamService.revoke. */
@@ -38,10 +40,13 @@ export interface CurrentOwner {
   role: UserRole;
   tokenVersion: number;
   revokedJtis: ReadonlySet<string>;
+  /** The owner's API tokens that still grant access (see Identity.apiTokens). */
+  apiTokens: ReadonlyMap<string, unknown>;
 }
 
 function stillAuthorized(owner: StreamOwner, current: CurrentOwner): boolean {
   if (current.role !== owner.role) return false;
+  if (owner.apiTokenId !== undefined) return current.apiTokens.has(owner.apiTokenId);
   if (owner.tokenVersion !== undefined && owner.tokenVersion !== current.tokenVersion) return false;
   return owner.tokenId === undefined || !current.revokedJtis.has(owner.tokenId);
 }

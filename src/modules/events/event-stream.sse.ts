@@ -37,7 +37,14 @@ export async function serveEventStream(
   scope: StreamScope,
   resumeAfter?: string,
 ): Promise<void> {
-  const owner = { id: caller.id, role: caller.role, tokenExpiresAt: caller.tokenExpiresAt, tokenId: caller.tokenId, tokenVersion: caller.tokenVersion };
+  const owner = {
+    id: caller.id,
+    role: caller.role,
+    tokenExpiresAt: caller.tokenExpiresAt,
+    tokenId: caller.tokenId,
+    tokenVersion: caller.tokenVersion,
+    apiTokenId: caller.apiTokenId,
+  };
   const sub = await streams.subscribe(scope, owner, resumeAfter);
   reply.hijack();
   const res = reply.raw;

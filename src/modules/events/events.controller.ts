@@ -2,7 +2,7 @@ import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mapPage } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { EventQueryDto } from './dto/event-query.dto';
 import { EventPage, toUserEventView } from './dto/event-response.dto';
 import { EventStreamQueryDto } from './dto/event-stream-query.dto';
@@ -22,6 +22,7 @@ export class EventsController {
   ) {}
 
   @Get()
+  @RequireScope('events:read')
   @ApiOperation({ operationId: 'listEvents', summary: 'The caller’s audit events, newest first' })
   @ApiOkResponse({ type: EventPage, description: 'A page of your events, newest first' })
   @ApiAuth()
@@ -31,6 +32,7 @@ export class EventsController {
   }
 
   @Get('stream')
+  @RequireScope('events:read')
   @ApiOperation({
     operationId: 'getEventStream',
     summary: 'The caller’s new events as they happen (Server-Sent Events)',

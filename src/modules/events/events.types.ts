@@ -11,6 +11,8 @@ export const EVENT_ACTIONS = {
   'auth.register_existing_email': { type: 'auth', severity: 'info' },
   'auth.ssh_key_added': { type: 'auth', severity: 'info' },
   'auth.ssh_key_deleted': { type: 'auth', severity: 'info' },
+  'auth.token_created': { type: 'auth', severity: 'info' },
+  'auth.token_revoked': { type: 'auth', severity: 'info' },
   'vm.create': { type: 'vm', severity: 'info' },
   'vm.provisioned': { type: 'vm', severity: 'info' },
   'vm.provision_failed': { type: 'vm', severity: 'critical' },

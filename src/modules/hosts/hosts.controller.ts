@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser, Roles } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope, Roles } from '../../common/auth';
 import { HostResponseDto, toHostResponse, UpdateHostDto } from './dto/host.dto';
 import { HostsService } from './hosts.service';
 import { HOST_ERRORS } from './hosts.errors';
@@ -16,6 +16,7 @@ export class HostsController {
   constructor(private readonly hosts: HostsService) {}
 
   @Get()
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminListHosts', summary: 'Hypervisor hosts by name, with capacity, allocation and status' })
   @ApiOkResponse({ type: HostPage, description: 'A page of hosts, with capacity, allocation and status' })
   @ApiAuth()
@@ -24,6 +25,7 @@ export class HostsController {
   }
 
   @Get(':name')
+  @RequireScope('admin:read')
   @ApiOperation({ operationId: 'adminGetHost', summary: 'One hypervisor host' })
   @ApiOkResponse({ type: HostResponseDto, description: 'The host, with capacity, allocation and status' })
   @ApiAuth(HOST_ERRORS.of('host.not_found'))
@@ -32,6 +34,7 @@ export class HostsController {
   }
 
   @Patch(':name')
+  @RequireScope('admin:write')
   @ApiOperation({
     operationId: 'adminUpdateHost',
     summary: 'Drain a host or return it to service',

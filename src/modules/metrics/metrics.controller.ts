@@ -3,7 +3,7 @@ import { MAX_POINTS_PER_BATCH } from './metric-rules';
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { MetricBatchDto, MetricIngestResponseDto, MetricSeriesQueryDto, MetricSeriesResponseDto } from './dto/metric.dto';
 import { MetricsService } from './metrics.service';
 import { VM_ERRORS } from '../vms/vms.errors';
@@ -15,6 +15,7 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Post()
+  @RequireScope('vms:write')
   @HttpCode(201)
   // `points` and each point's element and at most four fields.
   @JsonBodyLimits({ maxMembers: 1 + MAX_POINTS_PER_BATCH * 5 })
@@ -32,6 +33,7 @@ export class MetricsController {
   }
 
   @Get()
+  @RequireScope('vms:read')
   @ApiOperation({
     operationId: 'getVmMetrics',
     summary: 'One metric of a VM over time, downsampled',

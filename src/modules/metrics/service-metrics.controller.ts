@@ -1,7 +1,7 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Roles } from '../../common/auth';
+import { RequireScope, Roles } from '../../common/auth';
 import { ServiceMetrics } from './service-metrics.service';
 
 /**
@@ -16,6 +16,7 @@ export class ServiceMetricsController {
   constructor(private readonly metrics: ServiceMetrics) {}
 
   @Get()
+  @RequireScope('admin:read')
   async scrape(@Res() res: FastifyReply): Promise<void> {
     const text = await this.metrics.registry.metrics();
     await res.type(this.metrics.registry.contentType).send(text);

@@ -4,7 +4,7 @@ import { headerRefs } from '../../common/response-headers';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { mapPage, PageOf, PageQueryDto } from '../../common/pagination';
 import { UuidPipe } from '../../common/uuid.pipe';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { CreateSshKeyDto, SshKeyResponseDto, toSshKeyResponse } from './dto/ssh-key.dto';
 import { SshKeysService } from './ssh-keys.service';
 import { SSH_KEY_ERRORS } from './ssh-keys.errors';
@@ -17,6 +17,7 @@ export class SshKeysController {
   constructor(private readonly keys: SshKeysService) {}
 
   @Post()
+  @RequireScope('ssh_keys:write')
   @ApiOperation({
     operationId: 'createSshKey',
     summary: 'Add an SSH public key',
@@ -35,6 +36,7 @@ export class SshKeysController {
   }
 
   @Get()
+  @RequireScope('ssh_keys:read')
   @ApiOperation({ operationId: 'listSshKeys', summary: 'Your SSH keys, newest first' })
   @ApiOkResponse({ type: SshKeyPage, description: 'A page of your SSH keys, newest first' })
   @ApiAuth()
@@ -43,6 +45,7 @@ export class SshKeysController {
   }
 
   @Get(':id')
+  @RequireScope('ssh_keys:read')
   @ApiOperation({ operationId: 'getSshKey', summary: 'One of your SSH keys' })
   @ApiOkResponse({ type: SshKeyResponseDto, description: 'The SSH key' })
   @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.not_found'))
@@ -51,6 +54,7 @@ export class SshKeysController {
   }
 
   @Delete(':id')
+  @RequireScope('ssh_keys:write')
   @HttpCode(204)
   @ApiOperation({
     operationId: 'deleteSshKey',

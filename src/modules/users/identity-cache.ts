@@ -10,7 +10,17 @@ import type { User } from './entities/user.entity';
  * What a token resolves to: the user, the token version their tokens must carry, and the `jti`s of
  * their tokens ended by logout that have not expired yet (few: one per logout within a token lifetime).
  */
-export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email' | 'tokenVersion'> & { revokedJtis: ReadonlySet<string> };
+export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email' | 'tokenVersion'> & {
+  revokedJtis: ReadonlySet<string>;
+  /** The user's API tokens that grant access now (not revoked, not expired when read), by id. */
+  apiTokens: ReadonlyMap<string, ApiTokenGrant>;
+};
+
+/** An API token as the identity carries it: its scopes as stored and its expiry (ms since the epoch; null = never). */
+export interface ApiTokenGrant {
+  scopes: readonly string[];
+  expiresAt: number | null;
+}
 
 /** NOTIFYed with a user id by the users_identity_changed trigger (migration UsersIdentityNotify). */
 export const USERS_CHANNEL = 'vmapi_users';
@@ -21,7 +31,7 @@ const MAX_ENTRIES = 10_000;
  *
  * Only used while this process LISTENs for user changes: a trigger NOTIFYs on commit of any change to
  * role, active flag, username, email, password hash or token version, a delete, or a logout (a row in
- * revoked_tokens), whoever makes it (the API, a script, psql), and the entry is dropped. While that connection is down every request reads the database and nothing
+ * revoked_tokens), a change to their API tokens (api_tokens: created, revoked, scopes or expiry changed), whoever makes it (the API, a script, psql), and the entry is dropped. While that connection is down every request reads the database and nothing
  * is kept. A read that overlapped an invalidation is not kept either (generation counter), so a
  * deactivation is never undone by a slower read. Entries also expire after AUTH_CACHE_SECONDS.
  */

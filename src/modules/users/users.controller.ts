@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { toUserResponse, UserResponseDto } from './dto/user-response.dto';
 import { UsersService } from './users.service';
 
@@ -10,6 +10,7 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Get('me')
+  @RequireScope('none')
   @ApiOperation({ operationId: 'getCurrentUser', summary: 'The caller’s profile and credit balance' })
   @ApiOkResponse({ type: UserResponseDto, description: 'Your profile and current balance' })
   @ApiAuth()

@@ -44,17 +44,22 @@ export class UsersService {
    */
   findActiveIdentity(id: string): Promise<Identity | null> {
     return this.identities.get(id, async (userId) => {
-      const rows: (Omit<Identity, 'revokedJtis'> & { revoked: string[] })[] = await this.users.query(
-        prepared(
-          'SELECT u.id, u.role, u.username, u.email, u.token_version AS "tokenVersion", ' +
-            'ARRAY(SELECT r.jti FROM revoked_tokens r WHERE r.user_id = u.id AND r.expires_at > now()) AS revoked ' +
-            'FROM users u WHERE u.id = $1 AND u.is_active',
-        ),
-        [userId],
-      );
+      const rows: (Omit<Identity, 'revokedJtis' | 'apiTokens'> & { revoked: string[]; tokens: { id: string; s: string[]; e: string | null }[] })[] =
+        await this.users.query(
+          prepared(
+            'SELECT u.id, u.role, u.username, u.email, u.token_version AS "tokenVersion", ' +
+              'ARRAY(SELECT r.jti FROM revoked_tokens r WHERE r.user_id = u.id AND r.expires_at > now()) AS revoked, ' +
+              // The user's live API tokens (few: API_TOKENS_MAX_PER_USER at most), so a token costs no query of its own.
+              "COALESCE((SELECT json_agg(json_build_object('id', t.id, 's', t.scopes, 'e', t.expires_at)) FROM api_tokens t " +
+              'WHERE t.user_id = u.id AND (t.expires_at IS NULL OR t.expires_at > now())), \'[]\') AS tokens ' +
+              'FROM users u WHERE u.id = $1 AND u.is_active',
+          ),
+          [userId],
+        );
       if (!rows.length) return null;
-      const { revoked, ...identity } = rows[0];
-      return { ...identity, revokedJtis: new Set(revoked) };
+      const { revoked, tokens, ...identity } = rows[0];
+      const apiTokens = new Map(tokens.map((t) => [t.id, { scopes: t.s, expiresAt: t.e === null ? null : Date.parse(t.e) }]));
+      return { ...identity, revokedJtis: new Set(revoked), apiTokens };
     });
   }
 

@@ -6,7 +6,7 @@ import { headerRefs } from '../../common/response-headers';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
 import { mapPage, PageOf } from '../../common/pagination';
-import { ApiAuth, AuthUser, CurrentUser } from '../../common/auth';
+import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth';
 import { PaidRoute } from '../credits/credits.guard';
 import { VmCreatePrecheck } from './vm-create.precheck';
 import { Idempotent, IdempotencyOf } from '../idempotency/idempotency.interceptor';
@@ -28,6 +28,7 @@ export class VmsController {
   constructor(private readonly vms: VmsService) {}
 
   @Get('os-types')
+  @RequireScope('vms:read')
   @ApiOperation({ operationId: 'listOsTypes', summary: 'The operating systems VMs can be created with' })
   @ApiOkResponse({ type: OsTypesResponseDto, description: 'The os_type values create accepts' })
   @ApiAuth()
@@ -36,6 +37,7 @@ export class VmsController {
   }
 
   @Get('quota')
+  @RequireScope('vms:read')
   @ApiOperation({
     operationId: 'getVmQuota',
     summary: 'Your VM quota: limits and what your VMs use',
@@ -48,6 +50,7 @@ export class VmsController {
   }
 
   @Post('quota-check')
+  @RequireScope('vms:read')
   @HttpCode(200)
   @ApiOperation({
     operationId: 'checkVmQuota',
@@ -61,6 +64,7 @@ export class VmsController {
   }
 
   @Post()
+  @RequireScope('vms:write')
   @HttpCode(202)
   @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 64 })
   @Idempotent()
@@ -96,6 +100,7 @@ export class VmsController {
   }
 
   @Get()
+  @RequireScope('vms:read')
   @ApiOperation({ operationId: 'listVms', summary: 'Your VMs, newest first (destroyed ones hidden unless asked)' })
   @ApiOkResponse({ type: VmPage, description: 'A page of your VMs, newest first' })
   @ApiAuth()
@@ -106,6 +111,7 @@ export class VmsController {
   }
 
   @Get(':id')
+  @RequireScope('vms:read')
   @ApiOperation({ operationId: 'getVm', summary: 'One of your VMs, with its current uptime' })
   @ApiOkResponse({ type: VmResponseDto, description: 'The VM, with its current uptime' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'))
@@ -114,6 +120,7 @@ export class VmsController {
   }
 
   @Get(':id/status')
+  @RequireScope('vms:read')
   @ApiOperation({ operationId: 'getVmStatus', summary: 'Status, connection and uptime of one of your VMs' })
   @ApiOkResponse({ type: VmStatusResponseDto, description: 'The VM’s status, connection details and uptime' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'))
@@ -122,6 +129,7 @@ export class VmsController {
   }
 
   @Patch(':id')
+  @RequireScope('vms:write')
   @JsonBodyLimits({ maxMembers: METADATA_MAX_MEMBERS + 2 })
   @ApiOperation({
     operationId: 'updateVm',
@@ -138,6 +146,7 @@ export class VmsController {
   }
 
   @Delete(':id')
+  @RequireScope('vms:write')
   @HttpCode(202)
   @Idempotent()
   @ApiOperation({
@@ -155,6 +164,7 @@ export class VmsController {
   }
 
   @Post(':id/action')
+  @RequireScope('vms:write')
   @HttpCode(202)
   @Idempotent()
   @ApiOperation({
