@@ -17,8 +17,58 @@ interface Row {
   /** A Server-Sent Events stream: only the status is read, then the connection is closed. */
   stream?: boolean;
   /** What {id} stands for, when not the owner's VM (or user, on admin user routes). */
-  id?: 'sshKey';
+  id?: 'sshKey' | 'apiToken';
 }
+
+/**
+ * The scope each operation needs of an API token (`x-required-scope`): checked against the document here,
+ * and allowed and refused per scope in api-tokens.e2e-spec.ts. `public`: no token needed.
+ */
+const SCOPES: Record<string, string> = {
+  'POST /api/auth/register': 'public',
+  'POST /api/auth/login': 'public',
+  'GET /api': 'public',
+  'GET /api/health': 'public',
+  'GET /api/users/me': 'none',
+  'POST /api/auth/logout': 'login',
+  'POST /api/users/me/password': 'login',
+  'GET /api/credits/transactions': 'credits:read',
+  'GET /api/events': 'events:read',
+  'GET /api/events/stream': 'events:read',
+  'GET /api/vms/os-types': 'vms:read',
+  'GET /api/vms/quota': 'vms:read',
+  'POST /api/vms/quota-check': 'vms:read',
+  'GET /api/vms': 'vms:read',
+  'GET /api/vms/{id}': 'vms:read',
+  'GET /api/vms/{id}/status': 'vms:read',
+  'GET /api/vms/{id}/metrics': 'vms:read',
+  'POST /api/vms': 'vms:write',
+  'PATCH /api/vms/{id}': 'vms:write',
+  'POST /api/vms/{id}/action': 'vms:write',
+  'DELETE /api/vms/{id}': 'vms:write',
+  'POST /api/vms/{id}/metrics': 'vms:write',
+  'GET /api/ssh-keys': 'ssh_keys:read',
+  'GET /api/ssh-keys/{id}': 'ssh_keys:read',
+  'POST /api/ssh-keys': 'ssh_keys:write',
+  'DELETE /api/ssh-keys/{id}': 'ssh_keys:write',
+  'GET /api/tokens': 'tokens:read',
+  'POST /api/tokens': 'tokens:write',
+  'DELETE /api/tokens/{id}': 'tokens:write',
+  'GET /api/admin/vms': 'admin:read',
+  'GET /api/admin/events': 'admin:read',
+  'GET /api/admin/events/stream': 'admin:read',
+  'GET /api/admin/users': 'admin:read',
+  'GET /api/admin/users/{id}': 'admin:read',
+  'GET /api/admin/users/{id}/credits/transactions': 'admin:read',
+  'GET /api/admin/credits/audit': 'admin:read',
+  'GET /api/admin/hosts': 'admin:read',
+  'GET /api/admin/hosts/{name}': 'admin:read',
+  'POST /api/admin/vms/{id}/action': 'admin:write',
+  'PATCH /api/admin/users/{id}': 'admin:write',
+  'POST /api/admin/users/{id}/credits': 'admin:write',
+  'POST /api/admin/users/{id}/sign-out': 'admin:write',
+  'PATCH /api/admin/hosts/{name}': 'admin:write',
+};
 
 const spec = { os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
 // Each caller adds this key once (keys are unique per user, not across users).
@@ -73,6 +123,10 @@ const MATRIX: Record<string, Row> = {
   // Keys are their owner's alone, for admins too; the owner's DELETE (before the admin's turn) removes it.
   'GET /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'sshKey' },
   'DELETE /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'sshKey' },
+  'POST /api/tokens': { expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 }, body: () => ({ name: 'matrix', scopes: ['vms:read'] }) },
+  'GET /api/tokens': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  // Tokens are their owner's alone, for admins too.
+  'DELETE /api/tokens/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'apiToken' },
   // After every other VM route: the owner's DELETE starts destroying the VM.
   'DELETE /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 } },
   // Last, in this order: they end tokens. A wrong current password changes nothing.
@@ -87,7 +141,9 @@ describe('authorization matrix over every documented route (e2e)', () => {
   let users: Record<Exclude<Who, 'anonymous'>, TestUser>;
   let vmId: string;
   let sshKeyId: string;
+  let apiTokenId: string;
   let operations: string[];
+  let declared: Record<string, unknown>;
 
   beforeAll(async () => {
     ctx = await createTestApp();
@@ -99,8 +155,12 @@ describe('authorization matrix over every documented route (e2e)', () => {
     vmId = (await ctx.http.post('/api/vms').set(users.owner.auth).send({ name: 'target', ...spec }).expect(202)).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(users.owner.auth)).body.status === 'running');
     sshKeyId = (await ctx.http.post('/api/ssh-keys').set(users.owner.auth).send({ name: 'target', public_key: sshKeygen('ed25519').publicKey }).expect(201)).body.id;
-    const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, unknown>> };
+    apiTokenId = (await ctx.http.post('/api/tokens').set(users.owner.auth).send({ name: 'target', scopes: ['vms:read'] }).expect(201)).body.id;
+    const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, Record<string, unknown>>> };
     operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
+    declared = Object.fromEntries(
+      Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([m, op]) => [`${m.toUpperCase()} ${path}`, op['x-required-scope'] ?? ((op.security as unknown[] | undefined)?.length ? undefined : 'public')])),
+    );
   });
   afterAll(async () => {
     await ctx.close();
@@ -110,12 +170,17 @@ describe('authorization matrix over every documented route (e2e)', () => {
     expect(Object.keys(MATRIX).sort()).toEqual([...operations].sort());
   });
 
+  it('declares the scope of every operation as designed (x-required-scope)', () => {
+    expect(Object.keys(SCOPES).sort()).toEqual([...operations].sort());
+    expect(declared).toEqual(SCOPES);
+  });
+
   it('answers each caller exactly as designed', async () => {
     const results: string[] = [];
     let checked = 0;
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
-      const id = row.id === 'sshKey' ? sshKeyId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
+      const id = row.id === 'sshKey' ? sshKeyId : row.id === 'apiToken' ? apiTokenId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
       const path = template.replace('{id}', id).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };

@@ -11,10 +11,12 @@ describe('rate limits (e2e)', () => {
     await ctx.close();
   });
 
-  it('limits login attempts strictly, answering 429 problem+json with Retry-After and RateLimit headers', async () => {
-    const attempt = () => ctx.http.post('/api/auth/login').send({ email: 'victim@example.com', password: 'guess-guess' });
+  // Login has its own limit on failed attempts (api-tokens.e2e-spec.ts): successes never count.
+  it('limits register attempts strictly, answering 429 problem+json with Retry-After and RateLimit headers', async () => {
+    let n = 0;
+    const attempt = () => ctx.http.post('/api/auth/register').send({ username: `rl${++n}x${Date.now() % 1e6}`, email: `rl${n}.${Date.now()}@example.test`, password: 'password1' });
     for (let i = 0; i < 3; i++) {
-      const res = await attempt().expect(401);
+      const res = await attempt().expect(202);
       expect(res.headers['ratelimit-policy']).toMatch(/^"auth"; q=3; w=60/);
       expect(res.headers['ratelimit']).toMatch(new RegExp(`^"auth"; r=${2 - i}; t=\\d+$`));
     }
