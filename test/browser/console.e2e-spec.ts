@@ -311,6 +311,30 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await audit(page, 'credits');
   }, 60_000);
 
+  it('creates an API token with chosen scopes, shows the secret once, lists and revokes it', async () => {
+    await page.getByRole('link', { name: 'API tokens' }).click();
+    await page.getByText('No API tokens yet.').waitFor();
+    // A user is not offered admin scopes.
+    expect(await page.getByLabel('admin:read', { exact: false }).count()).toBe(0);
+    await page.getByLabel('Name').fill('ci');
+    await page.locator('#scope-events\\:read').check();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await page.getByTestId('token-secret').textContent())!;
+    expect(secret).toMatch(/^vmp_[0-9A-Za-z]{36}$/);
+    await audit(page, 'tokens');
+    const row = page.getByRole('row').filter({ hasText: 'vms:read, events:read' });
+    await row.waitFor();
+    // The secret works with exactly its scopes.
+    await ctx.http.get('/api/events').set('Authorization', `Bearer ${secret}`).expect(200);
+    expect((await ctx.http.get('/api/ssh-keys').set('Authorization', `Bearer ${secret}`).expect(403)).body.required_scope).toBe('ssh_keys:read');
+    await page.getByRole('button', { name: 'Done' }).click();
+    expect(await page.getByTestId('token-secret').count()).toBe(0);
+    await row.getByRole('button', { name: 'Revoke token ci' }).click();
+    await page.getByRole('dialog', { name: 'Revoke token ci?' }).getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText('No API tokens yet.').waitFor();
+    await ctx.http.get('/api/events').set('Authorization', `Bearer ${secret}`).expect(401);
+  }, 60_000);
+
   it("lets an admin adjust the user's credits (amount, reason, confirmation); the user's page shows the new balance live", async () => {
     await admin.goto(`${baseUrl}/admin/users`);
     await admin.waitForURL('**/signin?next=%2Fadmin%2Fusers');

@@ -10,6 +10,7 @@ import { LaunchVm } from './pages/LaunchVm';
 import { VmDetails } from './pages/VmDetails';
 import { Credits } from './pages/Credits';
 import { SshKeys } from './pages/SshKeys';
+import { Tokens } from './pages/Tokens';
 import { AdminVms } from './pages/admin/AdminVms';
 import { AdminUsers } from './pages/admin/AdminUsers';
 import { AdminEvents } from './pages/admin/AdminEvents';
@@ -53,6 +54,7 @@ function SignedInShell({ children }: { children: ComponentChildren }) {
           <NavLink href="/vms/new">Launch</NavLink>
           <NavLink href="/credits">Credits</NavLink>
           <NavLink href="/ssh-keys">SSH keys</NavLink>
+          <NavLink href="/tokens">API tokens</NavLink>
           {isAdmin.value && (
             <>
               <NavLink href="/admin/vms">All VMs</NavLink>
@@ -120,6 +122,7 @@ export function App() {
         <Route path="/vms/:id">{(params) => <VmDetails id={params.id} />}</Route>
         <Route path="/credits" component={Credits} />
         <Route path="/ssh-keys" component={SshKeys} />
+        <Route path="/tokens" component={Tokens} />
         <Route path="/admin/vms">
           <AdminOnly>
             <AdminVms />
