@@ -5864,6 +5864,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
             /** @description `vm.not_found`: VM not found */
             404: {
                 headers: {
