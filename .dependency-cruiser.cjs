@@ -5,7 +5,7 @@
 const LAYERS = [
   ['events', 'idempotency', 'web-console'],
   ['users'],
-  ['credits', 'hosts', 'ssh-keys'],
+  ['credits', 'hosts', 'ssh-keys', 'tokens'],
   ['vms'],
   ['admin', 'auth', 'health', 'metrics'],
 ];
