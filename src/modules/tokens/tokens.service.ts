@@ -4,7 +4,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { type AuthUser, scopesOfRole } from '../../common/auth';
-import { Page, PageQueryDto, paginate } from '../../common/pagination';
+import { keysetPage, newestFirst, Page, PageQueryDto } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
 import { prepared } from '../../database/prepared';
 import { EventsService } from '../events/events.service';
@@ -83,7 +83,7 @@ export class TokensService {
 
   /** The user's tokens, newest first (never a secret or hash). */
   list(userId: string, page: PageQueryDto): Promise<Page<ApiToken>> {
-    return paginate(this.tokens.createQueryBuilder('t').where('t.user_id = :userId', { userId }), page);
+    return keysetPage(this.tokens.createQueryBuilder('t').where('t.user_id = :userId', { userId }), newestFirst('t'), page, (t) => [t.createdAt, t.id]);
   }
 
   /**
