@@ -7,9 +7,10 @@ import { SshKey } from './modules/ssh-keys/entities/ssh-key.entity';
 import { RevokedToken } from './modules/users/entities/revoked-token.entity';
 import { User } from './modules/users/entities/user.entity';
 import { Vm } from './modules/vms/entities/vm.entity';
+import { VmSnapshot } from './modules/vms/entities/vm-snapshot.entity';
 
 /**
  * Every entity, listed explicitly (no globs) and here at the root, above the features: the app, the
  * TypeORM CLI, db:check and the tests share this list; database/ never imports a feature.
  */
-export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host, RevokedToken];
+export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host, RevokedToken, VmSnapshot];

@@ -10,6 +10,7 @@ import { Hosts1795823222648 } from '../../migrations/1795823222648-Hosts';
 import { IdempotencyAnswerWithWork1795823250000 } from '../../migrations/1795823250000-IdempotencyAnswerWithWork';
 import { CreditsMaxBalance1795823287054 } from '../../migrations/1795823287054-CreditsMaxBalance';
 import { TokenLifecycle1795830000000 } from '../../migrations/1795830000000-TokenLifecycle';
+import { Day2Operations1796300000000 } from '../../migrations/1796300000000-Day2Operations';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -25,4 +26,5 @@ export const MIGRATIONS: Function[] = [
   IdempotencyAnswerWithWork1795823250000,
   CreditsMaxBalance1795823287054,
   TokenLifecycle1795830000000,
+  Day2Operations1796300000000,
 ];

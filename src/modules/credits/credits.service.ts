@@ -8,7 +8,7 @@ import { EventsService } from '../events/events.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
-import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
+import { CreditKind, CreditTransaction, PURCHASE_KINDS } from './entities/credit-transaction.entity';
 import { prepared } from '../../database/prepared';
 import { CREDIT_ERRORS, insufficientCredits } from './credits.errors';
 import { USER_ERRORS } from '../users/users.errors';
@@ -107,9 +107,10 @@ export class CreditsService {
           max_balance: MAX_BALANCE,
         });
       }
-      // A VM's price is a 402 to its buyer; an admin's deduction past the balance conflicts with the balance.
-      if (entry.kind === 'vm_create') {
-        throw insufficientCredits(-entry.amount, balance);
+      // A price is a 402 to its buyer; an admin's deduction past the balance conflicts with the balance.
+      if (PURCHASE_KINDS.includes(entry.kind)) {
+        const what = entry.kind === 'vm_resize' ? 'This resize' : entry.kind === 'snapshot_create' ? 'This snapshot' : 'This VM';
+        throw insufficientCredits(-entry.amount, balance, what);
       }
       throw CREDIT_ERRORS.error('credits.balance_too_low', `Deducting ${-entry.amount} credits would take the balance of ${balance} below zero`, {
         deduction: -entry.amount,

@@ -208,6 +208,31 @@ export class HostsService implements BeforeApplicationShutdown {
     }
   }
 
+  /**
+   * A resize on `host`: takes the host's row lock (the one placement takes, so creates and resizes on
+   * one host run one after another), then, in a statement of its own (a snapshot newer than the lock),
+   * checks that what the host holds plus `extra` still fits under its ratios. 409 capacity.host_full
+   * (naming the first resource short) otherwise. A host that never registered has no capacity to check.
+   */
+  async assertRoomForMore(m: EntityManager, host: string, extra: Resources): Promise<void> {
+    const locked: unknown[] = await m.query(prepared(`SELECT 1 FROM hosts WHERE name = $1 FOR UPDATE`), [host]);
+    if (!locked.length) return;
+    const [row]: { cpu: boolean; ram: boolean; disk: boolean }[] = await m.query(
+      prepared(`SELECT a.cpu + $1 <= h.cpu_cores * h.cpu_allocation_ratio AS cpu, a.ram + $2 <= h.ram_mb * h.ram_allocation_ratio AS ram,
+          a.disk + $3 <= h.disk_gb * h.disk_allocation_ratio AS disk
+        FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a WHERE h.name = $4`),
+      [extra.cpuCores, extra.ramMb, extra.diskGb, host],
+    );
+    const short = !row.cpu ? 'cpu_cores' : !row.ram ? 'ram_mb' : !row.disk ? 'disk_gb' : null;
+    if (short) {
+      throw HOST_ERRORS.error(
+        'capacity.host_full',
+        `The VM’s hypervisor host has no room for ${extra.cpuCores} more cores, ${extra.ramMb} MB more RAM and ${extra.diskGb} GB more disk (short of ${short}); nothing was charged`,
+        { resource: short },
+      );
+    }
+  }
+
   private async noCapacity(m: EntityManager, need: Resources): Promise<Error> {
     const [{ hosts }]: { hosts: number }[] = await m.query(`SELECT count(*)::int AS hosts FROM hosts`);
     const detail = hosts

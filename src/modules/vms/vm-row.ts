@@ -4,7 +4,7 @@ import type { Vm } from './entities/vm.entity';
 /** Every column the Vm entity selects (not the lease columns), for plain-SQL reads of the vms table. */
 export const VM_COLUMNS =
   'id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at, ' +
-  'cost, host, metadata, ssh_keys, ssh_user, status_changed_at, created_at, updated_at, destroyed_at';
+  'cost, host, metadata, ssh_keys, ssh_user, status_changed_at, created_at, updated_at, destroyed_at, pending_operation';
 
 export interface VmRow {
   id: string;
@@ -28,6 +28,7 @@ export interface VmRow {
   created_at: Date;
   updated_at: Date;
   destroyed_at: Date | null;
+  pending_operation: Vm['pendingOperation'];
 }
 
 /** A row of VM_COLUMNS as the entity TypeORM would have hydrated. */
@@ -54,5 +55,6 @@ export function vmFromRow(r: VmRow): Vm {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     destroyedAt: r.destroyed_at,
+    pendingOperation: r.pending_operation,
   } as Vm;
 }

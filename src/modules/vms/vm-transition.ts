@@ -71,6 +71,8 @@ export interface Transition {
   set?: string;
   params?: unknown[];
   guard?: TransitionGuard;
+  /** More writes of the same transaction, made only if the transition applied. */
+  also?: (m: EntityManager, row: TransitionedRow) => Promise<void>;
 }
 
 /**
@@ -85,7 +87,10 @@ export function transitionWithEvent(
 ): Promise<TransitionedRow | null> {
   return db.transaction(async (m) => {
     const row = await transitionVm(m, t.id, t.from, t.to, t.set, t.params, t.guard);
-    if (row) await events.record(m, event(row));
+    if (row) {
+      await t.also?.(m, row);
+      await events.record(m, event(row));
+    }
     return row;
   });
 }

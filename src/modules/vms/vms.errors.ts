@@ -18,6 +18,33 @@ export const VM_ERRORS = defineErrors({
     title: 'The VM’s status does not allow this action',
     extensions: { vm_status: vmStatus, allowed_actions: allowedActions },
   },
+  'vm.disk_shrink': {
+    status: 409,
+    title: 'A VM’s disk only grows',
+    extensions: { disk_gb: { type: 'integer', description: 'The VM’s disk size now: the smallest a resize accepts', example: 20 } },
+  },
+  'vm.resize_unchanged': { status: 409, title: 'The VM already has this size' },
+  'vm.operation_in_progress': {
+    status: 409,
+    title: 'The VM has an operation in progress',
+    extensions: {
+      vm_status: vmStatus,
+      operation: { type: 'string', enum: ['snapshot_create', 'snapshot_delete'], description: 'The operation that holds the VM' },
+      allowed_actions: allowedActions,
+    },
+  },
+  'snapshot.not_found': { status: 404, title: 'Snapshot not found' },
+  'snapshot.name_taken': { status: 409, title: 'The VM already has a snapshot with this name' },
+  'snapshot.limit_reached': {
+    status: 403,
+    title: 'The VM holds as many snapshots as allowed',
+    extensions: { limit: { type: 'integer', description: 'SNAPSHOTS_MAX_PER_VM', example: 5 } },
+  },
+  'snapshot.invalid_state': {
+    status: 409,
+    title: 'The snapshot’s status does not allow this',
+    extensions: { snapshot_status: { type: 'string', enum: ['creating', 'available', 'failed', 'deleting'] } },
+  },
   'host.offline': {
     status: 409,
     title: 'The VM’s hypervisor host is offline',

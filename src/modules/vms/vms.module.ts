@@ -8,6 +8,9 @@ import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { HostsModule } from '../hosts/hosts.module';
 import { UsersModule } from '../users/users.module';
 import { Vm } from './entities/vm.entity';
+import { VmSnapshot } from './entities/vm-snapshot.entity';
+import { SnapshotOutcomes } from './snapshots/snapshot-outcomes';
+import { SnapshotsService } from './snapshots/snapshots.service';
 import { buildOsCatalog } from './os-catalog';
 import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
@@ -18,10 +21,12 @@ import { VmsService } from './vms.service';
 import { VmWorker } from './vms.worker';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule, HostsModule],
+  imports: [TypeOrmModule.forFeature([Vm, VmSnapshot]), CreditsModule, EventsModule, UsersModule, SshKeysModule, HostsModule],
   providers: [
     VmsService,
     VmCreatePrecheck,
+    SnapshotsService,
+    SnapshotOutcomes,
     VmWorker,
     VmReconciler,
     {
@@ -38,6 +43,7 @@ import { VmWorker } from './vms.worker';
         reload: config.get('TIMEOUT_RELOAD_SECONDS', { infer: true }),
         destroy: config.get('TIMEOUT_DESTROY_SECONDS', { infer: true }),
         query: config.get('TIMEOUT_QUERY_SECONDS', { infer: true }),
+        snapshot: config.get('TIMEOUT_SNAPSHOT_SECONDS', { infer: true }),
       }),
     },
     {
@@ -46,6 +52,6 @@ import { VmWorker } from './vms.worker';
       useFactory: createVmProvider,
     },
   ],
-  exports: [VmsService, VM_PROVIDER],
+  exports: [VmsService, SnapshotsService, VM_PROVIDER],
 })
 export class VmsModule {}

@@ -27,6 +27,7 @@ import { ensureVmOperationQueue, jobExpirySeconds, OPERATION_TIMEOUTS, Operation
 import { allowedActions, nextStatus, TRANSITIONS, VM_STATUSES, VmAction, VmStatus } from './vm-state';
 import { prepared } from '../../database/prepared';
 import { VM_ERRORS } from './vms.errors';
+import { resizePrice } from './day2-pricing';
 import { SqlParams, type SqlPart } from '../../database/sql-params';
 
 const nameTaken = (name: string) => VM_ERRORS.error('vm.name_taken', `You already have a VM named ${name}`);
@@ -38,6 +39,24 @@ export interface VmFilter {
   os_type?: string;
   name_prefix?: string;
   host?: string;
+}
+
+/** What resize and rebuild change (the action body's optional fields). */
+export interface ActionChange {
+  ram_mb?: number;
+  cpu_cores?: number;
+  disk_gb?: number;
+  os_type?: string;
+}
+
+/** 409 while a snapshot of the VM is being taken or deleted: one operation per VM at a time. */
+export function operationInProgress(vm: Pick<Vm, 'status' | 'pendingOperation'>) {
+  const allowed = allowedActions(vm.status, vm.pendingOperation);
+  return VM_ERRORS.error(
+    'vm.operation_in_progress',
+    `The VM has an operation in progress (${vm.pendingOperation}); wait for it to finish (allowed now: ${allowed.join(', ') || 'none'})`,
+    { vm_status: vm.status, operation: vm.pendingOperation, allowed_actions: allowed },
+  );
 }
 
 export interface ActionContext {
@@ -96,16 +115,15 @@ export class VmsService {
    * concurrent creates of one user are checked one after another and cannot overshoot together.
    * With no limit on any resource there is nothing to count.
    */
-  private async assertWithinQuota(m: EntityManager, userId: string, dto: Pick<CreateVmDto, 'cpu_cores' | 'ram_mb'>): Promise<void> {
+  private async assertWithinQuota(m: EntityManager, userId: string, requested: QuotaLimits): Promise<void> {
     const limits = this.quotaLimits(await this.users.quotaOverrides(userId, m));
     if (QUOTA_RESOURCES.every((r) => limits[r] === 0)) return;
     const used = await this.quotaUsed(userId, m);
-    const requested: QuotaLimits = { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb };
     const resource = exceededResource(limits, used, requested);
     if (resource) {
       throw VM_ERRORS.error(
         'quota.exceeded',
-        `This VM needs ${requested[resource]} ${resource}; ${used[resource]} of your limit of ${limits[resource]} are in use`,
+        `This needs ${requested[resource]} more ${resource}; ${used[resource]} of your limit of ${limits[resource]} are in use`,
         { resource, requested: requested[resource], used: used[resource], limit: limits[resource] },
       );
     }
@@ -146,7 +164,7 @@ export class VmsService {
   async validateCreate(user: AuthUser, dto: CreateVmDto, m: EntityManager = this.vms.manager): Promise<void> {
     this.assertOsType(dto.os_type);
     await this.sshKeys.snapshotFor(m, user.id, dto.ssh_key_ids ?? []);
-    await this.assertWithinQuota(m, user.id, dto);
+    await this.assertWithinQuota(m, user.id, { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb });
     const taken: unknown[] = await m.query(prepared(`SELECT 1 FROM vms WHERE user_id = $1 AND name = $2 AND status <> 'destroyed'`), [user.id, dto.name]);
     if (taken.length) throw nameTaken(dto.name);
   }
@@ -166,7 +184,7 @@ export class VmsService {
             if (err instanceof AppError && err.code === 'credits.insufficient') await this.validateCreate(user, dto, m);
             throw err;
           });
-        await this.assertWithinQuota(m, user.id, dto);
+        await this.assertWithinQuota(m, user.id, { vms: 1, cpu_cores: dto.cpu_cores, ram_mb: dto.ram_mb });
         const sshUser = this.config.get('VM_SSH_USER', { infer: true });
         const events: RecordEventInput[] = [
           {
@@ -384,34 +402,42 @@ export class VmsService {
   /**
    * Validates the action against the state machine and, in one transaction, moves the VM to the
    * transitional status, records the event(s) and enqueues the job. 409 lists the allowed actions.
+   * Resize (stopped VMs only) also takes the new size, charges the price difference and re-checks
+   * quotas and the host's room; rebuild may switch the OS and removes the VM's snapshots.
    */
-  async requestAction(id: string, action: VmAction, ctx: ActionContext): Promise<Vm> {
+  async requestAction(id: string, action: VmAction, ctx: ActionContext, change: ActionChange = {}): Promise<Vm> {
     const vm = await this.dataSource.transaction(async (m) => {
       await ctx.idempotency?.claim(m);
       const vm = await this.get(id, ctx.ownerId, m, true);
       const to = nextStatus(vm.status, action);
       if (!to) {
-        const allowed = allowedActions(vm.status);
+        const allowed = allowedActions(vm.status, vm.pendingOperation);
+        const rule = action === 'resize' ? ' (a VM is resized while stopped, as on EC2: stop it first)' : '';
         throw VM_ERRORS.error(
           'vm.invalid_transition',
-          `Cannot ${action} a VM that is ${vm.status}; allowed now: ${allowed.join(', ') || 'none'}`,
+          `Cannot ${action} a VM that is ${vm.status}${rule}; allowed now: ${allowed.join(', ') || 'none'}`,
           { vm_status: vm.status, allowed_actions: allowed },
         );
       }
+      if (vm.pendingOperation && action !== 'destroy') throw operationInProgress(vm);
       await this.assertHostCanTake(m, vm, action);
       const from = vm.status;
-      const saved = await this.updateRow(m, vm, { status: to, statusChangedAt: new Date() });
       const byAdmin = ctx.actor.id !== vm.userId;
-      const events: RecordEventInput[] = [
-        {
-          action: 'vm.action_requested',
-          message: `${action} requested for VM ${vm.name} (${from} -> ${to})`,
-          details: { action, from, to },
-          userId: vm.userId,
-          vmId: vm.id,
-          actorId: byAdmin ? ctx.actor.id : null,
-        },
-      ];
+      const events: RecordEventInput[] = [];
+      const patch: Partial<Vm> = { status: to, statusChangedAt: new Date() };
+      let details: Record<string, unknown> = {};
+      if (action === 'resize') details = await this.prepareResize(m, vm, change, patch, events);
+      if (action === 'rebuild') details = await this.prepareRebuild(m, vm, change, patch);
+      if (action === 'destroy') patch.pendingOperation = null;
+      const saved = await this.updateRow(m, vm, patch);
+      events.unshift({
+        action: 'vm.action_requested',
+        message: `${action} requested for VM ${vm.name} (${from} -> ${to})`,
+        details: { action, from, to, ...details },
+        userId: vm.userId,
+        vmId: vm.id,
+        actorId: byAdmin ? ctx.actor.id : null,
+      });
       if (byAdmin) {
         events.push({
           action: 'admin.vm_action',
@@ -432,6 +458,56 @@ export class VmsService {
   }
 
   /**
+   * Resize of a stopped VM, in the action's transaction: disk only grows (409 vm.disk_shrink); the
+   * price difference by the formula is debited when positive (402 when short; nothing is refunded
+   * when smaller); quotas on cores and RAM are checked again, and the host's room under its row lock
+   * (409 capacity.host_full). Any refusal rolls everything back: nothing charged, nothing changed.
+   */
+  private async prepareResize(m: EntityManager, vm: Vm, change: ActionChange, patch: Partial<Vm>, events: RecordEventInput[]): Promise<Record<string, unknown>> {
+    const next = { ram_mb: change.ram_mb ?? vm.ramMb, cpu_cores: change.cpu_cores ?? vm.cpuCores, disk_gb: change.disk_gb ?? vm.diskGb };
+    const old = { ram_mb: vm.ramMb, cpu_cores: vm.cpuCores, disk_gb: vm.diskGb };
+    if (next.disk_gb < old.disk_gb) {
+      throw VM_ERRORS.error('vm.disk_shrink', `A disk only grows: this VM has ${old.disk_gb} GB, so disk_gb must be at least ${old.disk_gb}`, {
+        disk_gb: old.disk_gb,
+      });
+    }
+    if (next.ram_mb === old.ram_mb && next.cpu_cores === old.cpu_cores && next.disk_gb === old.disk_gb) {
+      throw VM_ERRORS.error('vm.resize_unchanged', `The VM already has ${old.ram_mb} MB, ${old.cpu_cores} cores and ${old.disk_gb} GB`);
+    }
+    const pricing = resizePrice(this.credits.calculateCost(old), this.credits.calculateCost(next));
+    if (pricing.charge > 0) {
+      const charge = await this.credits.apply(m, { userId: vm.userId, amount: -pricing.charge, kind: 'vm_resize', reason: `Resize of VM ${vm.name}`, vmId: vm.id });
+      events.push({
+        action: 'system.credit_deduction',
+        message: `Charged ${pricing.charge} credits for the resize of VM ${vm.name}`,
+        details: { amount: -pricing.charge, balance_after: charge.balanceAfter, ledger_id: charge.id },
+        userId: vm.userId,
+        vmId: vm.id,
+      });
+    }
+    await this.assertWithinQuota(m, vm.userId, { vms: 0, cpu_cores: Math.max(0, next.cpu_cores - old.cpu_cores), ram_mb: Math.max(0, next.ram_mb - old.ram_mb) });
+    if (vm.host !== null) {
+      await this.hosts.assertRoomForMore(m, vm.host, {
+        cpuCores: Math.max(0, next.cpu_cores - old.cpu_cores),
+        ramMb: Math.max(0, next.ram_mb - old.ram_mb),
+        diskGb: next.disk_gb - old.disk_gb,
+      });
+    }
+    Object.assign(patch, { ramMb: next.ram_mb, cpuCores: next.cpu_cores, diskGb: next.disk_gb, cost: pricing.cost });
+    return { old, new: next, charged: pricing.charge };
+  }
+
+  /** Rebuild: the OS may change (checked against the catalog); the disk is wiped, its snapshots with it. */
+  private async prepareRebuild(m: EntityManager, vm: Vm, change: ActionChange, patch: Partial<Vm>): Promise<Record<string, unknown>> {
+    if (change.os_type !== undefined) {
+      this.assertOsType(change.os_type);
+      patch.osType = change.os_type;
+    }
+    const [removed]: [{ id: string; name: string }[], number] = await m.query(prepared(`DELETE FROM vm_snapshots WHERE vm_id = $1 RETURNING id, name`), [vm.id]);
+    return { os_type: change.os_type ?? vm.osType, previous_os_type: vm.osType, snapshots_removed: removed.map((r) => r.name) };
+  }
+
+  /**
    * What an action does while the VM's host is offline (its workers are down or cut off): stop and
    * destroy are accepted (202) and wait in the host's queue, the VM in `stopping`/`destroying`,
    * until the host is back; start and restart answer 409 `host.offline` and change nothing, since
@@ -442,7 +518,7 @@ export class VmsService {
     if (vm.host === null) return;
     const availability = await this.hosts.availability(m, vm.host);
     if (availability === 'online') return;
-    if (action === 'start' || action === 'restart') {
+    if (action !== 'stop' && action !== 'destroy') {
       throw VM_ERRORS.error(
         'host.offline',
         `The hypervisor host of this VM is offline; ${action} is refused until it is back (stop and destroy are accepted and run when it returns)`,

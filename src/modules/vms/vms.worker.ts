@@ -11,32 +11,61 @@ import {
   ensureVmOperationQueue,
   jobExpirySeconds,
   OPERATION_TIMEOUTS,
+  operationTimeout,
   OperationTimeouts,
   VM_OPERATION_DEAD_QUEUE,
   VM_OPERATION_QUEUE,
   vmOperationQueue,
   VmOperationJob,
 } from './vm-jobs';
-import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
+import { SNAPSHOT_STATUSES, TRANSITIONS, VmOperation, VmStatus } from './vm-state';
+import { SnapshotOutcomes } from './snapshots/snapshot-outcomes';
 import { VM_COLUMNS, vmFromRow, VmRow } from './vm-row';
 import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, transitionWithEvent } from './vm-transition';
+
+/** A destroyed VM's snapshots go with it (the provider's destroy removed them from the host). */
+const deleteSnapshots = async (m: EntityManager, row: { id: string }) => {
+  await m.query(`DELETE FROM vm_snapshots WHERE vm_id = $1`, [row.id]);
+};
 import { prepared } from '../../database/prepared';
 import { HostsService } from '../hosts/hosts.service';
 
-const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
+type StatusOperation = Exclude<VmOperation, SnapshotOperation>;
+type SnapshotOperation = 'snapshot_create' | 'snapshot_delete';
+const isSnapshotJob = (job: VmOperationJob): job is VmOperationJob & { op: SnapshotOperation; snapshotId: string } =>
+  job.op === 'snapshot_create' || job.op === 'snapshot_delete';
+
+const DONE_EVENT: Record<StatusOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
   halt: () => 'vm.stopped',
   reload: () => 'vm.restarted',
   destroy: () => 'vm.destroyed',
+  resize: () => 'vm.resized',
+  rebuild: () => 'vm.rebuilt',
+  restore: () => 'vm.snapshot_restored',
 };
 
-/** SQL assignments (beyond status) for each operation's success. */
-const DONE_SET: Record<VmOperation, string> = {
+const RESTARTED_SET = `uptime_seconds = ${ADD_CURRENT_RUN}, ${STARTED_SET}`;
+
+/** SQL assignments (beyond status) for each operation's success; restore's depends on where it ends. */
+const DONE_SET: Record<Exclude<StatusOperation, 'restore'>, string> = {
   up: STARTED_SET,
-  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, ${STARTED_SET}`,
+  reload: RESTARTED_SET,
   halt: STOPPED_SET,
-  destroy: `${STOPPED_SET}, destroyed_at = now()`,
+  destroy: `${STOPPED_SET}, destroyed_at = now(), pending_operation = NULL`,
+  resize: STOPPED_SET,
+  rebuild: RESTARTED_SET,
 };
+
+/** Where a status operation ends: its transition's, or for a restore the power state it had. */
+function doneStatus(job: VmOperationJob): VmStatus {
+  return job.op === 'restore' ? (job.then ?? 'running') : TRANSITIONS[job.expect]!.done;
+}
+
+function doneSet(job: VmOperationJob & { op: StatusOperation }): string {
+  if (job.op !== 'restore') return DONE_SET[job.op];
+  return job.then === 'stopped' ? STOPPED_SET : RESTARTED_SET;
+}
 
 /** The critical event of a failed operation: provisioning failures have their own name. */
 const failedAction = (job: VmOperationJob): EventAction => (job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed');
@@ -79,6 +108,7 @@ export class VmWorker implements OnApplicationBootstrap {
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
     @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
     private readonly hosts: HostsService,
+    private readonly snapshots: SnapshotOutcomes,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -118,18 +148,29 @@ export class VmWorker implements OnApplicationBootstrap {
     const vm = leased;
     let handedBack = false;
     try {
-      if (vm.status !== job.expect) {
+      if (isSnapshotJob(job)) {
+        // The VM's status stays as it was; the snapshot's own status says whether the job is still wanted.
+        const wanted = await this.queue.untilDatabaseAnswers(() => this.snapshots.pendingFor(job));
+        if (!wanted) {
+          this.logger.debug(`Skipping stale ${job.op} of snapshot ${job.snapshotId} (VM ${vm.id})`);
+          return;
+        }
+        if (!SNAPSHOT_STATUSES.includes(vm.status)) {
+          await this.queue.untilDatabaseAnswers(() => this.snapshots.fail(vm, job, new Error(`the VM is ${vm.status}`), this.hosts.name));
+          return;
+        }
+      } else if (vm.status !== job.expect) {
         this.logger.debug(`Skipping stale ${job.op} for VM ${vm.id}: it is ${vm.status}, not ${job.expect}`);
         return;
       }
       const target = toVmTarget(vm);
       let connection: VmConnection | undefined;
       // The operation's deadline and shutdown both cancel the provider's call (not just stop waiting for it).
-      const seconds = this.timeouts[job.op];
+      const seconds = operationTimeout(job.op, this.timeouts);
       const deadline = AbortSignal.timeout(seconds * 1000);
       try {
         const signal = context ? AbortSignal.any([deadline, context.signal]) : deadline;
-        connection = await untilAborted(this.execute(job.op, target, signal), signal);
+        connection = await untilAborted(this.execute(job, target, signal), signal);
       } catch (err) {
         // Stopped by shutdown: not a failure of the VM's.
         if (context?.signal.aborted) {
@@ -168,8 +209,18 @@ export class VmWorker implements OnApplicationBootstrap {
     await m.query(`UPDATE vms SET locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2`, [vmId, jobId]);
   }
 
-  private async execute(op: VmOperation, vm: VmTarget, signal?: AbortSignal): Promise<VmConnection | undefined> {
-    switch (op) {
+  private async execute(job: VmOperationJob, vm: VmTarget, signal?: AbortSignal): Promise<VmConnection | undefined> {
+    switch (job.op) {
+      case 'resize':
+        return void (await this.provider.resize(vm, signal));
+      case 'rebuild':
+        return this.provider.rebuild(vm, signal);
+      case 'restore':
+        return this.provider.restoreSnapshot(vm, job.snapshotId!, job.then ?? 'running', signal);
+      case 'snapshot_create':
+        return void (await this.provider.createSnapshot(vm, job.snapshotId!, signal));
+      case 'snapshot_delete':
+        return void (await this.provider.deleteSnapshot(vm, job.snapshotId!, signal));
       case 'up':
         return this.provider.up(vm, signal);
       case 'reload':
@@ -195,19 +246,27 @@ export class VmWorker implements OnApplicationBootstrap {
   }
 
   private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
-    const t = TRANSITIONS[job.expect]!;
-    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.hosts.name] : [];
-    await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
-      action: DONE_EVENT[job.op](job.expect),
-      message: `VM ${vm.name} is ${t.done}`,
-      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.hosts.name },
+    if (isSnapshotJob(job)) return this.snapshots.succeed(vm, job, this.hosts.name);
+    const op = job.op as StatusOperation;
+    const done = doneStatus(job);
+    const set = doneSet({ ...job, op });
+    const params = set.includes('$3') ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.hosts.name] : [];
+    const details: Record<string, unknown> = { op, from: job.expect, to: done, ...(connection ?? {}), host: this.hosts.name };
+    if (op === 'resize') Object.assign(details, { ram_mb: vm.ramMb, cpu_cores: vm.cpuCores, disk_gb: vm.diskGb });
+    if (op === 'rebuild') details.os_type = vm.osType;
+    if (op === 'restore') details.snapshot_id = job.snapshotId;
+    await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: done, set, params, also: op === 'destroy' ? deleteSnapshots : undefined }, () => ({
+      action: DONE_EVENT[op](job.expect),
+      message: `VM ${vm.name} is ${done}`,
+      details,
       userId: vm.userId,
       vmId: vm.id,
     }));
-    this.logger.log(`VM ${vm.id} ${job.expect} -> ${t.done}`);
+    this.logger.log(`VM ${vm.id} ${job.expect} -> ${done}`);
   }
 
   private async fail(vm: Vm, job: VmOperationJob, err: unknown): Promise<void> {
+    if (isSnapshotJob(job)) return this.snapshots.fail(vm, job, err, this.hosts.name);
     const pe = err instanceof ProviderError ? err : undefined;
     const message = (err as Error)?.message ?? String(err);
     await transitionWithEvent(this.dataSource, this.events, { id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
@@ -222,6 +281,7 @@ export class VmWorker implements OnApplicationBootstrap {
 
   /** A job that exhausted its retries (its workers kept dying): the VM must not stay transitional. */
   async abandon(job: VmOperationJob): Promise<void> {
+    if (isSnapshotJob(job)) return this.snapshots.abandon(job);
     const set = `${FAILED_SET}, locked_by = NULL, locked_until = NULL`;
     await transitionWithEvent(this.dataSource, this.events, { id: job.vmId, from: job.expect, to: 'failed', set }, (row) => ({
       action: failedAction(job),

@@ -1,7 +1,9 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { User } from '../../users/entities/user.entity';
 
-export const CREDIT_KINDS = ['signup_grant', 'vm_create', 'admin_adjustment', 'refund'] as const;
+export const CREDIT_KINDS = ['signup_grant', 'vm_create', 'admin_adjustment', 'refund', 'vm_resize', 'snapshot_create'] as const;
+/** What a user buys: short of credits, these answer 402 credits.insufficient. */
+export const PURCHASE_KINDS: readonly CreditKind[] = ['vm_create', 'vm_resize', 'snapshot_create'];
 export type CreditKind = (typeof CREDIT_KINDS)[number];
 
 /** Append-only ledger: a user's balance equals the sum of their rows' amounts. */

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ValidateBy, ValidationArguments, ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination';
 import { HOSTNAME_LABEL_RE } from '../providers/vagrantfile';
 import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
@@ -84,10 +84,55 @@ export class UpdateVmDto {
   metadata?: Record<string, unknown>;
 }
 
+const RESIZE_FIELDS = ['ram_mb', 'cpu_cores', 'disk_gb'] as const;
+
+/** A field that only the given action takes: present with another action, the body is refused. */
+function OnlyWithAction(action: VmAction) {
+  return ValidateBy({
+    name: 'onlyWithAction',
+    validator: {
+      validate: (value: unknown, args?: ValidationArguments) => value === undefined || (args?.object as VmActionDto).action === action,
+      defaultMessage: (args?: ValidationArguments) => `${args?.property} is only accepted with action ${action}`,
+    },
+  });
+}
+
+/** Resize needs at least one of the size fields. */
+function ResizeNeedsASize() {
+  return ValidateBy({
+    name: 'resizeNeedsASize',
+    validator: {
+      validate: (value: unknown, args?: ValidationArguments) =>
+        value !== 'resize' || RESIZE_FIELDS.some((f) => (args?.object as VmActionDto)[f] !== undefined),
+      defaultMessage: () => `resize needs at least one of ${RESIZE_FIELDS.join(', ')}`,
+    },
+  });
+}
+
 export class VmActionDto {
-  @IsIn(VM_ACTIONS)
+  @IsIn(VM_ACTIONS) @ResizeNeedsASize()
   @ApiProperty({ enum: VM_ACTIONS, enumName: 'VmAction' })
   action: VmAction;
+
+  /** resize: the new memory in MiB (default: unchanged). */
+  @IsOptional() @OnlyWithAction('resize') @IsInt() @Min(512) @Max(65536)
+  @ApiPropertyOptional({ type: 'integer', example: 2048, minimum: 512, maximum: 65536 })
+  ram_mb?: number;
+
+  /** resize: the new core count (default: unchanged). */
+  @IsOptional() @OnlyWithAction('resize') @IsInt() @Min(1) @Max(32)
+  @ApiPropertyOptional({ type: 'integer', example: 3, minimum: 1, maximum: 32 })
+  cpu_cores?: number;
+
+  /** resize: the new disk size in GB, at least the current one (a disk only grows; default: unchanged). */
+  @IsOptional() @OnlyWithAction('resize') @IsInt() @Min(10) @Max(2048)
+  @ApiPropertyOptional({ type: 'integer', example: 30, minimum: 10, maximum: 2048 })
+  disk_gb?: number;
+
+  /** rebuild: reinstall from this OS (GET /api/vms/os-types) instead of the VM's own. */
+  @IsOptional() @OnlyWithAction('rebuild') @IsString() @MaxLength(32)
+  @ApiPropertyOptional({ example: 'debian-12' })
+  os_type?: string;
 }
 
 export class ListVmsQueryDto extends PageQueryDto {

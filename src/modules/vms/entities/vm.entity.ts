@@ -1,10 +1,11 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { SshKeySnapshot } from '../../ssh-keys/ssh-keys.service';
 import { User } from '../../users/entities/user.entity';
 import type { VmTarget } from '../providers/vm-provider.interface';
-import type { VmStatus } from '../vm-state';
+import type { VmPendingOperation, VmStatus } from '../vm-state';
 
 @Entity('vms')
+@Check('vms_pending_operation_check', `"pending_operation" IN ('snapshot_create', 'snapshot_delete')`)
 @Index('vms_user_name_active_key', ['userId', 'name'], { unique: true, where: `status <> 'destroyed'` })
 @Index('vms_user_created_idx', ['userId', 'createdAt', 'id'])
 @Index('vms_created_idx', ['createdAt', 'id'])
@@ -84,6 +85,10 @@ export class Vm {
 
   @Column({ name: 'locked_until', type: 'timestamptz', precision: 3, nullable: true, select: false })
   lockedUntil: Date | null;
+
+  /** A snapshot being taken or deleted (the VM's status does not change meanwhile); null when none. */
+  @Column({ name: 'pending_operation', type: 'varchar', length: 16, nullable: true })
+  pendingOperation: VmPendingOperation | null;
 
   /** Set when a failed VM's machine is known to be gone: it no longer counts against its host. */
   @Column({ name: 'released_at', type: 'timestamptz', precision: 3, nullable: true, select: false })
