@@ -377,6 +377,82 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     expect((await guest(after.ip_address, after.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
   }, 50 * 60_000);
 
+  /** Waits until the VM's pending snapshot operation is over; returns the snapshot as it ended. */
+  async function snapshotSettles(snapshotId: string, deadlineMs: number): Promise<any> {
+    return until('snapshot to settle', deadlineMs, async () => {
+      const res = await http('GET', `/api/vms/${vmId}/snapshots/${snapshotId}`);
+      expect(res.status).toBe(200);
+      if (res.body.status === 'failed') {
+        const events = await http('GET', `/api/events?vm_id=${vmId}&limit=5`);
+        throw new Error(`snapshot failed: ${JSON.stringify(events.body?.items?.map((e: any) => [e.action, e.message, e.details]), null, 1)}`);
+      }
+      return res.body.status === 'available' ? res.body : undefined;
+    });
+  }
+
+  const MARKER = '/home/vmuser/day2-marker';
+
+  step('snapshot, write a file, restore: the file is gone', async () => {
+    const taken = await http('POST', `/api/vms/${vmId}/snapshots`, { name: 'clean' });
+    expect(taken.status).toBe(202);
+    await timed('snapshot (running VM)', () => snapshotSettles(taken.body.id, 20 * 60_000));
+    const running = await vm();
+    await guest(running.ip_address, running.ssh_port, `echo after-snapshot > ${MARKER} && sync && cat ${MARKER}`);
+    const restore = await http('POST', `/api/vms/${vmId}/snapshots/${taken.body.id}/restore`);
+    expect(restore.status).toBe(202);
+    expect(restore.body.status).toBe('restoring');
+    const back = await timed('restore (running VM)', () => reach('running', 25 * 60_000));
+    const out = await guest(back.ip_address, back.ssh_port, `test -e ${MARKER} && echo present || echo gone`);
+    specs.push({ what: 'file written after the snapshot, after restore', requested: 'gone', guest: out.trim() });
+    expect(out.trim()).toBe('gone');
+    // Deleting the snapshot (it would be removed by rebuild anyway) exercises vagrant snapshot delete.
+    const del = await http('DELETE', `/api/vms/${vmId}/snapshots/${taken.body.id}`);
+    expect(del.status).toBe(202);
+    await timed('snapshot delete', () =>
+      until('snapshot gone', 10 * 60_000, async () => ((await http('GET', `/api/vms/${vmId}/snapshots/${taken.body.id}`)).status === 404 ? true : undefined)),
+    );
+  }, 60 * 60_000);
+
+  const RESIZED = { ram_mb: 1536, cpu_cores: REQUEST.cpu_cores + 1, disk_gb: REQUEST.disk_gb + 2 };
+
+  step('stop, resize (+RAM, +1 core, +disk), start: MemTotal, nproc and df / follow', async () => {
+    await timed('stop (before resize)', () => act('stop', 'stopped', 10 * 60_000));
+    const res = await http('POST', `/api/vms/${vmId}/action`, { action: 'resize', ...RESIZED });
+    expect(res.status).toBe(202);
+    const resized = await timed('resize', () => reach('stopped', 10 * 60_000));
+    expect(resized).toMatchObject(RESIZED);
+    const started = await timed('start (after resize)', () => act('start', 'running', 20 * 60_000));
+    const out = await guest(started.ip_address, started.ssh_port, "nproc; awk '/^MemTotal:/{print $2}' /proc/meminfo; df -B1 --output=size / | tail -n1");
+    const [nproc, memKb, rootBytes] = out.trim().split('\n').map((l) => l.trim());
+    const memMb = Math.round(Number(memKb) / 1024);
+    const rootGib = Number(rootBytes) / 1024 ** 3;
+    specs.push(
+      { what: 'CPUs after resize (nproc)', requested: String(RESIZED.cpu_cores), guest: nproc },
+      { what: 'memory after resize (MemTotal)', requested: `${RESIZED.ram_mb} MB`, guest: `${memMb} MB` },
+      { what: 'root filesystem after resize (df /)', requested: `${RESIZED.disk_gb} GB`, guest: `${rootGib.toFixed(2)} GiB` },
+    );
+    expect(Number(nproc)).toBe(RESIZED.cpu_cores);
+    expect(memMb).toBeLessThanOrEqual(RESIZED.ram_mb);
+    expect(memMb).toBeGreaterThan(RESIZED.ram_mb * 0.8);
+    expect(rootGib).toBeGreaterThan(REQUEST.disk_gb);
+    expect(rootGib).toBeLessThanOrEqual(RESIZED.disk_gb);
+  }, 60 * 60_000);
+
+  step('rebuild: the file from before is gone, the key still logs in', async () => {
+    const before = await vm();
+    await guest(before.ip_address, before.ssh_port, `echo before-rebuild > ${MARKER} && sync`);
+    const res = await http('POST', `/api/vms/${vmId}/action`, { action: 'rebuild' });
+    expect(res.status).toBe(202);
+    expect(res.body.status).toBe('rebuilding');
+    const rebuilt = await timed('rebuild', () => reach('running', 30 * 60_000));
+    expect(rebuilt).toMatchObject({ id: vmId, name: REQUEST.name, ...RESIZED });
+    const out = await guest(rebuilt.ip_address, rebuilt.ssh_port, `hostname; test -e ${MARKER} && echo present || echo gone`);
+    const [hostname, marker] = out.trim().split('\n').map((l) => l.trim());
+    specs.push({ what: 'file written before rebuild, after rebuild', requested: 'gone', guest: marker });
+    expect(hostname).toBe(REQUEST.name);
+    expect(marker).toBe('gone');
+  }, 60 * 60_000);
+
   step('destroys the VM: libvirt domain and its directory gone', async () => {
     await timed('destroy', () => act('destroy', 'destroyed', 10 * 60_000));
     const domains = await capture('ip', ['netns', 'exec', NS, 'virsh', '-q', 'list', '--all', '--name']);

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Link } from 'wouter-preact';
-import { api, call, idempotencyKey, type Vm, type VmAction, type VmEvent } from '../api';
+import { api, call, idempotencyKey, problemOf, type Problem, type Schemas, type Vm, type VmAction, type VmEvent } from '../api';
 import { MetadataRows, rowsFrom, valueFrom, type MetadataRow } from '../components/MetadataRows';
 import { MetricChart } from '../components/MetricChart';
 import { ConfirmDialog, isTransitional, ProblemAlert, Spinner, StatusBadge } from '../components/ui';
@@ -21,8 +21,10 @@ export function VmDetails({ id }: { id: string }) {
   const events = useLoad((signal) => call(api.GET('/api/events', { params: { query: { vm_id: id, limit: 50 } }, signal })), [id]);
   useTitle(vm.data ? vm.data.vm.name : 'VM');
 
+  const [snapshotGeneration, setSnapshotGeneration] = useState(0);
   useUserEvents((e) => {
     if (e.vm_id !== id) return;
+    if (e.action.startsWith('vm.snapshot') || e.action === 'vm.rebuilt' || e.action === 'vm.destroyed') setSnapshotGeneration((g) => g + 1);
     events.setData((page) => page && (page.items.some((x) => x.id === e.id) ? page : { ...page, items: [e, ...page.items] }));
     vm.reload();
   });
@@ -63,6 +65,9 @@ export function VmDetails({ id }: { id: string }) {
         <Actions vm={current} onChanged={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
         <MetadataEditor vm={current} onSaved={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
       </div>
+      {current.status !== 'destroyed' && (
+        <Snapshots vm={current} generation={snapshotGeneration} onVmChanged={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
+      )}
       <Metrics vmId={current.id} />
       <section aria-labelledby="timeline-title" class="card">
         <h2 id="timeline-title">Events</h2>
@@ -145,41 +150,216 @@ function Connection({ vm }: { vm: Vm }) {
 }
 
 function Actions({ vm, onChanged }: { vm: Vm; onChanged: (vm: Vm) => void }) {
-  const [confirmDestroy, setConfirmDestroy] = useState(false);
-  const act = useAction(async (action: VmAction) => {
-    const fresh = await call(api.POST('/api/vms/{id}/action', { params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } }, body: { action } }));
+  const [dialog, setDialog] = useState<'destroy' | 'resize' | 'rebuild' | null>(null);
+  const act = useAction(async (body: VmActionBody) => {
+    const fresh = await call(api.POST('/api/vms/{id}/action', { params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } }, body }));
     onChanged(fresh);
   });
+  const confirmed = (body: VmActionBody) => void act.run(body).then((ok) => ok && setDialog(null));
   return (
     <section class="card" aria-labelledby="actions-title">
       <h2 id="actions-title">Actions</h2>
       <div class="button-row">
         {vm.allowed_actions.length === 0 && <p class="muted">No action is possible while the VM is {vm.status}.</p>}
+        {vm.pending_operation && <p class="muted">A snapshot is being {vm.pending_operation === 'snapshot_create' ? 'taken' : 'deleted'}: only destroy is possible meanwhile.</p>}
         {vm.allowed_actions.map((action) => (
           <button
             type="button"
             key={action}
             class={action === 'destroy' ? 'danger' : 'secondary'}
             disabled={act.busy}
-            onClick={() => (action === 'destroy' ? setConfirmDestroy(true) : void act.run(action))}
+            onClick={() => (action === 'destroy' || action === 'resize' || action === 'rebuild' ? setDialog(action) : void act.run({ action }))}
           >
             {ACTION_LABELS[action]}
           </button>
         ))}
       </div>
+      {vm.status === 'running' && <p class="muted">Resizing needs the VM stopped (the hypervisor changes its definition; the guest sees it at the next boot).</p>}
       {act.busy && <Spinner label="Sending…" />}
-      {!confirmDestroy && <ProblemAlert problem={act.problem} />}
+      {!dialog && <ProblemAlert problem={act.problem} />}
       <ConfirmDialog
-        open={confirmDestroy}
+        open={dialog === 'destroy'}
         title={`Destroy ${vm.name}?`}
         confirmLabel="Destroy"
         danger
         busy={act.busy}
-        onCancel={() => setConfirmDestroy(false)}
-        onConfirm={() => void act.run('destroy').then((ok) => ok && setConfirmDestroy(false))}
+        onCancel={() => setDialog(null)}
+        onConfirm={() => confirmed({ action: 'destroy' })}
       >
-        <p>The machine and its disk are deleted. Its {vm.cost} credits are not refunded.</p>
+        <p>The machine, its disk and its snapshots are deleted. Its {vm.cost} credits are not refunded.</p>
         <ProblemAlert problem={act.problem} />
+      </ConfirmDialog>
+      {dialog === 'resize' && <ResizeDialog vm={vm} busy={act.busy} problem={act.problem} onCancel={() => setDialog(null)} onConfirm={confirmed} />}
+      {dialog === 'rebuild' && <RebuildDialog vm={vm} busy={act.busy} problem={act.problem} onCancel={() => setDialog(null)} onConfirm={confirmed} />}
+    </section>
+  );
+}
+
+type VmActionBody = Schemas['VmActionDto'];
+
+/** The new size, and what it costs: the price of the new size (POST /api/vms/quota-check) minus the VM's. */
+function ResizeDialog(props: { vm: Vm; busy: boolean; problem: Problem | null; onCancel: () => void; onConfirm: (body: VmActionBody) => void }) {
+  const { vm } = props;
+  const [size, setSize] = useState({ ram_mb: vm.ram_mb, cpu_cores: vm.cpu_cores, disk_gb: vm.disk_gb });
+  const [price, setPrice] = useState<{ cost: number; balance: number } | null>(null);
+  const [priceProblem, setPriceProblem] = useState<Problem | null>(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      call(api.POST('/api/vms/quota-check', { body: size, signal: controller.signal }))
+        .then((q) => (setPrice({ cost: q.cost, balance: q.balance }), setPriceProblem(null)))
+        .catch((err: unknown) => !controller.signal.aborted && (setPrice(null), setPriceProblem(problemOf(err))));
+    }, 200);
+    return () => (clearTimeout(timer), controller.abort());
+  }, [size.ram_mb, size.cpu_cores, size.disk_gb]);
+  const difference = price ? price.cost - vm.cost : null;
+  const field = (key: keyof typeof size, label: string, min: number, max: number, step: number) => (
+    <label>
+      {label}
+      <input
+        type="number"
+        name={key}
+        min={key === 'disk_gb' ? vm.disk_gb : min}
+        max={max}
+        step={step}
+        value={size[key]}
+        onInput={(e) => setSize((s) => ({ ...s, [key]: Number(e.currentTarget.value) }))}
+      />
+    </label>
+  );
+  return (
+    <ConfirmDialog
+      open
+      title={`Resize ${vm.name}`}
+      confirmLabel="Resize"
+      busy={props.busy}
+      onCancel={props.onCancel}
+      onConfirm={() => props.onConfirm({ action: 'resize', ...size })}
+    >
+      <div class="resize-fields">
+        {field('ram_mb', 'Memory (MB)', 512, 65536, 256)}
+        {field('cpu_cores', 'Cores', 1, 32, 1)}
+        {field('disk_gb', 'Disk (GB, only grows)', 10, 2048, 1)}
+      </div>
+      <p data-testid="resize-price" role="status">
+        {difference === null
+          ? 'Pricing…'
+          : difference > 0
+            ? `Costs ${difference} more credits (${vm.cost} -> ${price!.cost}), debited now; your balance is ${price!.balance}.`
+            : `No charge (${vm.cost} -> ${price!.cost}): a smaller VM refunds nothing.`}
+      </p>
+      <ProblemAlert problem={priceProblem} />
+      <ProblemAlert problem={props.problem} />
+    </ConfirmDialog>
+  );
+}
+
+function RebuildDialog(props: { vm: Vm; busy: boolean; problem: Problem | null; onCancel: () => void; onConfirm: (body: VmActionBody) => void }) {
+  const { vm } = props;
+  const osTypes = useLoad((signal) => call(api.GET('/api/vms/os-types', { signal })), []);
+  const [osType, setOsType] = useState(vm.os_type);
+  return (
+    <ConfirmDialog
+      open
+      title={`Rebuild ${vm.name}?`}
+      confirmLabel="Rebuild"
+      danger
+      busy={props.busy}
+      onCancel={props.onCancel}
+      onConfirm={() => props.onConfirm(osType === vm.os_type ? { action: 'rebuild' } : { action: 'rebuild', os_type: osType })}
+    >
+      <p>The disk is wiped and the OS installed again (same name, size and address); its snapshots are deleted. Your SSH keys are installed again. Free.</p>
+      <label>
+        Operating system
+        <select name="os_type" value={osType} onChange={(e) => setOsType(e.currentTarget.value)}>
+          {(osTypes.data?.os_types ?? [vm.os_type]).map((os) => (
+            <option value={os}>{os}</option>
+          ))}
+        </select>
+      </label>
+      <ProblemAlert problem={props.problem} />
+    </ConfirmDialog>
+  );
+}
+
+type Snapshot = Schemas['SnapshotResponseDto'];
+
+/** Snapshots of the VM's disk: take, list, restore, delete. Refreshed by the VM's own events. */
+function Snapshots({ vm, generation, onVmChanged }: { vm: Vm; generation: number; onVmChanged: (vm: Vm) => void }) {
+  const list = useLoad((signal) => call(api.GET('/api/vms/{id}/snapshots', { params: { path: { id: vm.id }, query: { limit: 100 } }, signal })), [vm.id, generation]);
+  const [name, setName] = useState('');
+  const [restoring, setRestoring] = useState<Snapshot | null>(null);
+  const settled = (vm.status === 'running' || vm.status === 'stopped') && !vm.pending_operation;
+  const header = () => ({ 'Idempotency-Key': idempotencyKey() });
+  const take = useAction(async () => {
+    await call(api.POST('/api/vms/{id}/snapshots', { params: { path: { id: vm.id }, header: header() }, body: { name: name.trim() } }));
+    setName('');
+    list.reload();
+  });
+  const remove = useAction(async (s: Snapshot) => {
+    await call(api.DELETE('/api/vms/{id}/snapshots/{snapshotId}', { params: { path: { id: vm.id, snapshotId: s.id }, header: header() } }));
+    list.reload();
+  });
+  const restore = useAction(async (s: Snapshot) => {
+    onVmChanged(await call(api.POST('/api/vms/{id}/snapshots/{snapshotId}/restore', { params: { path: { id: vm.id, snapshotId: s.id }, header: header() } })));
+  });
+  return (
+    <section class="card" aria-labelledby="snapshots-title">
+      <h2 id="snapshots-title">Snapshots</h2>
+      <form class="button-row" onSubmit={(e) => (e.preventDefault(), void take.run())}>
+        <label for="snapshot-name">Name</label>
+        <input id="snapshot-name" value={name} placeholder="before-upgrade" pattern="[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?" required onInput={(e) => setName(e.currentTarget.value)} />
+        <button type="submit" class="secondary" disabled={!settled || take.busy} aria-busy={take.busy}>
+          Take snapshot
+        </button>
+      </form>
+      <p class="muted">Charged once by the disk size (see the README), never refunded; the VM keeps running. Possible while it is running or stopped.</p>
+      <ProblemAlert problem={take.problem ?? remove.problem ?? restore.problem ?? list.problem} />
+      {list.data && list.data.items.length === 0 && <p class="muted">No snapshots.</p>}
+      {list.data && list.data.items.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Status</th>
+              <th scope="col">Disk</th>
+              <th scope="col">Taken</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.items.map((s) => (
+              <tr key={s.id} data-snapshot={s.name}>
+                <td>{s.name}</td>
+                <td>{s.status}</td>
+                <td>{s.size_gb} GB</td>
+                <td>{formatTime(s.created_at)}</td>
+                <td class="button-row">
+                  <button type="button" class="secondary small" disabled={!settled || s.status !== 'available'} onClick={() => setRestoring(s)}>
+                    Restore
+                  </button>
+                  <button type="button" class="danger small" disabled={!settled || (s.status !== 'available' && s.status !== 'failed') || remove.busy} onClick={() => void remove.run(s)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <ConfirmDialog
+        open={restoring !== null}
+        title={`Restore ${vm.name} to ${restoring?.name ?? ''}?`}
+        confirmLabel="Restore"
+        danger
+        busy={restore.busy}
+        onCancel={() => setRestoring(null)}
+        onConfirm={() => restoring && void restore.run(restoring).then((ok) => ok && setRestoring(null))}
+      >
+        <p>The disk goes back to how it was at the snapshot; what was written since is lost. The VM comes back {vm.status}.</p>
+        <ProblemAlert problem={restore.problem} />
       </ConfirmDialog>
     </section>
   );
