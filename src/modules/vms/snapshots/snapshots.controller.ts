@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { mapPage, PageOf, PageQueryDto } from '../../../common/pagination';
 import { headerRefs } from '../../../common/response-headers';
 import { UuidPipe } from '../../../common/uuid.pipe';
-import { ApiAuth, AuthUser, CurrentUser } from '../../auth/auth.decorators';
+import { ApiAuth, AuthUser, CurrentUser } from '../../../common/auth';
 import { CREDIT_ERRORS } from '../../credits/credits.errors';
 import { Idempotent, IdempotencyOf } from '../../idempotency/idempotency.interceptor';
 import type { IdempotentRequest } from '../../idempotency/idempotency.service';

@@ -7,7 +7,7 @@ import { Page, paginate, PageQueryDto } from '../../../common/pagination';
 import type { Env } from '../../../config/env.validation';
 import { prepared } from '../../../database/prepared';
 import { QueueService } from '../../../queue/queue.service';
-import type { AuthUser } from '../../auth/auth.decorators';
+import type { AuthUser } from '../../../common/auth';
 import { CreditsService } from '../../credits/credits.service';
 import { EventsService } from '../../events/events.service';
 import type { RecordEventInput } from '../../events/events.types';
