@@ -5,7 +5,7 @@
 const LAYERS = [
   ['events', 'idempotency', 'web-console'],
   ['users'],
-  ['credits', 'hosts', 'ssh-keys', 'tokens'],
+  ['credits', 'hosts', 'ssh-keys', 'tokens', 'webhooks'],
   ['vms'],
   ['admin', 'auth', 'health', 'metrics'],
 ];

@@ -663,6 +663,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your webhook endpoints, newest first */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Subscribe a URL to your events
+         * @description Each event matching `events` (an event type such as `vm.provisioned`, an area such as `vm.*`, or `*`) is POSTed to `url` as `{type, timestamp, data}` (data: the event as your feed shows it), signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`: HMAC-SHA256 with the secret in this answer, shown only here). A delivery that fails is retried with exponential backoff for WEBHOOKS_RETRY_WINDOW_SECONDS (24 h); an endpoint failing longer is disabled (event `webhook.disabled`). URLs must be https and reach public addresses (checked again at every connection); redirects are never followed. `scope: "all"` (admins) subscribes to every user’s events, as the admin feed shows them. 400 webhooks.invalid_url, webhooks.https_required, webhooks.url_not_allowed, webhooks.unknown_event_type, webhooks.invalid_event_pattern; 403 webhooks.limit_reached, webhooks.scope_forbidden.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your webhook endpoints */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Its deliveries and their log go with it; nothing more is sent.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint’s URL, events or description, or turn it on or off
+         * @description `enabled: true` turns a disabled endpoint back on for new events; failed deliveries can then be retried one by one.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An endpoint’s deliveries, newest first, each with every attempt
+         * @description One delivery per event; `attempt_log` lists each attempt (status code, duration, error, when the next was due).
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/deliveries/{delivery_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivered or failed delivery again
+         * @description Attempted at once, then retried with backoff for a new window. 409 webhooks.delivery_pending while it is still being retried; 409 webhooks.endpoint_disabled.
+         */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1494,6 +1580,157 @@ export interface components {
             from: string;
             /** Format: date-time */
             to: string;
+        };
+        /**
+         * @description `own` (default): your events, as your feed shows them. `all`: every user's events, as the admin feed shows them (admins only).
+         * @enum {string}
+         */
+        WebhookScope: "own" | "all";
+        CreateWebhookDto: {
+            /**
+             * @description Where events are POSTed: https (plain http only where the operator allows it). No credentials in it.
+             * @example https://hooks.example.com/vm-platform
+             */
+            url: string;
+            /**
+             * @description Event types (`vm.provisioned`), areas (`vm.*`, `auth.*`, ...) or `*` for every event.
+             * @example [
+             *       "vm.*",
+             *       "system.credit_deduction"
+             *     ]
+             */
+            events: string[];
+            /** @example CI notifications */
+            description?: string;
+            /** @description `own` (default): your events, as your feed shows them. `all`: every user's events, as the admin feed shows them (admins only). */
+            scope?: components["schemas"]["WebhookScope"];
+        };
+        WebhookCreatedResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example https://hooks.example.com/vm-platform */
+            url: string;
+            /**
+             * @example [
+             *       "vm.*"
+             *     ]
+             */
+            events: string[];
+            scope: components["schemas"]["WebhookScope"];
+            description: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last successful one; null while deliveries succeed.
+             */
+            failing_since: string | null;
+            /** Format: date-time */
+            disabled_at: string | null;
+            /** @example deliveries failed for 86400 s; last error: the receiver answered 503 */
+            disabled_reason: string | null;
+            /**
+             * @description The signing secret (Standard Webhooks `whsec_<base64>`): shown this once, never again.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+            /** @description false once deliveries have failed for longer than the retry window (or after PATCH enabled=false). */
+            enabled: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        WebhookResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example https://hooks.example.com/vm-platform */
+            url: string;
+            /**
+             * @example [
+             *       "vm.*"
+             *     ]
+             */
+            events: string[];
+            scope: components["schemas"]["WebhookScope"];
+            description: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last successful one; null while deliveries succeed.
+             */
+            failing_since: string | null;
+            /** Format: date-time */
+            disabled_at: string | null;
+            /** @example deliveries failed for 86400 s; last error: the receiver answered 503 */
+            disabled_reason: string | null;
+            /** @description false once deliveries have failed for longer than the retry window (or after PATCH enabled=false). */
+            enabled: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        WebhookPage: {
+            items: components["schemas"]["WebhookResponseDto"][];
+            /** @description Pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        UpdateWebhookDto: {
+            url?: string;
+            events?: string[];
+            /** @description null removes it. */
+            description?: string | null;
+            /** @description true turns a disabled endpoint back on (new events only; retry failed deliveries one by one). */
+            enabled?: boolean;
+        };
+        /** @enum {string} */
+        WebhookDeliveryStatus: "pending" | "delivered" | "failed";
+        WebhookAttemptDto: {
+            /**
+             * @description 1 for the first attempt.
+             * @example 1
+             */
+            attempt: number;
+            /**
+             * @description The receiver's HTTP status; null when there was none (address refused, timeout, connection error).
+             * @example 503
+             */
+            status_code: number | null;
+            /** @example 42 */
+            duration_ms: number;
+            /** @example the receiver answered 503 */
+            error: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt was scheduled after this one; null when none was (delivered, given up).
+             */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            attempted_at: string;
+        };
+        WebhookDeliveryResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The event delivered; also the `webhook-id` header of every attempt.
+             */
+            event_id: string;
+            /** @example vm.provisioned */
+            event_type: string;
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            attempts: number;
+            /** Format: date-time */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            delivered_at: string | null;
+            /** @description Every attempt, oldest first. */
+            attempt_log: components["schemas"]["WebhookAttemptDto"][];
+            /** Format: date-time */
+            created_at: string;
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDeliveryResponseDto"][];
+            /** @description Pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         /** @description Your role may not use this route (`auth.forbidden`, status 403) */
         AuthForbiddenProblem: {
@@ -3226,6 +3463,326 @@ export interface components {
             request_id?: string;
             /** @description The ssh_key_ids that are not keys of yours */
             ssh_key_ids: string[];
+        };
+        /** @description Delivery not found (`webhooks.delivery_not_found`, status 404) */
+        WebhooksDeliveryNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.delivery_not_found";
+            /** @example Delivery not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.delivery_not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The delivery is still being attempted (`webhooks.delivery_pending`, status 409) */
+        WebhooksDeliveryPendingProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.delivery_pending";
+            /** @example The delivery is still being attempted */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.delivery_pending";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The endpoint is disabled (`webhooks.endpoint_disabled`, status 409) */
+        WebhooksEndpointDisabledProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.endpoint_disabled";
+            /** @example The endpoint is disabled */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.endpoint_disabled";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Webhook URLs must use https (`webhooks.https_required`, status 400) */
+        WebhooksHttpsRequiredProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.https_required";
+            /** @example Webhook URLs must use https */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.https_required";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Not an event pattern (`webhooks.invalid_event_pattern`, status 400) */
+        WebhooksInvalidEventPatternProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.invalid_event_pattern";
+            /** @example Not an event pattern */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.invalid_event_pattern";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The entries of `events` that are neither an event type, `<area>.*` nor `*`
+             * @example [
+             *       "vm.pro*"
+             *     ]
+             */
+            patterns: string[];
+        };
+        /** @description Not a webhook URL (`webhooks.invalid_url`, status 400) */
+        WebhooksInvalidUrlProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.invalid_url";
+            /** @example Not a webhook URL */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.invalid_url";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Too many webhook endpoints (`webhooks.limit_reached`, status 403) */
+        WebhooksLimitReachedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.limit_reached";
+            /** @example Too many webhook endpoints */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.limit_reached";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The most endpoints a user may hold (WEBHOOKS_MAX_PER_USER)
+             * @example 10
+             */
+            limit: number;
+        };
+        /** @description Webhook endpoint not found (`webhooks.not_found`, status 404) */
+        WebhooksNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.not_found";
+            /** @example Webhook endpoint not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Only admins may subscribe to every user’s events (`webhooks.scope_forbidden`, status 403) */
+        WebhooksScopeForbiddenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.scope_forbidden";
+            /** @example Only admins may subscribe to every user’s events */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.scope_forbidden";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Unknown event type (`webhooks.unknown_event_type`, status 400) */
+        WebhooksUnknownEventTypeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.unknown_event_type";
+            /** @example Unknown event type */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.unknown_event_type";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The entries of `events` that name no event type (or no area of one)
+             * @example [
+             *       "vm.exploded"
+             *     ]
+             */
+            event_types: string[];
+            /**
+             * @description Every event type there is
+             * @example [
+             *       "vm.create",
+             *       "vm.provisioned"
+             *     ]
+             */
+            known_event_types: string[];
+        };
+        /** @description The URL names an address webhooks may not reach (`webhooks.url_not_allowed`, status 400) */
+        WebhooksUrlNotAllowedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/webhooks.url_not_allowed";
+            /** @example The URL names an address webhooks may not reach */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "webhooks.url_not_allowed";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The addresses refused, each with its range (loopback, private, linkLocal, carrierGradeNat, uniqueLocal, ...)
+             * @example [
+             *       "127.0.0.1: loopback"
+             *     ]
+             */
+            addresses: string[];
         };
     };
     responses: never;
@@ -7833,6 +8390,772 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of your endpoints (never their secrets) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPage"];
+                };
+            };
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its signing secret (this once) */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreatedResponseDto"];
+                };
+            };
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `webhooks.https_required`: Webhook URLs must use https; `webhooks.invalid_event_pattern`: Not an event pattern; `webhooks.invalid_url`: Not a webhook URL; `webhooks.unknown_event_type`: Unknown event type; `webhooks.url_not_allowed`: The URL names an address webhooks may not reach */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["WebhooksHttpsRequiredProblem"] | components["schemas"]["WebhooksInvalidEventPatternProblem"] | components["schemas"]["WebhooksInvalidUrlProblem"] | components["schemas"]["WebhooksUnknownEventTypeProblem"] | components["schemas"]["WebhooksUrlNotAllowedProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `webhooks.limit_reached`: Too many webhook endpoints; `webhooks.scope_forbidden`: Only admins may subscribe to every user’s events */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["WebhooksLimitReachedProblem"] | components["schemas"]["WebhooksScopeForbiddenProblem"];
+                };
+            };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
+                };
+            };
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint (never its secret) */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResponseDto"];
+                };
+            };
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `webhooks.not_found`: Webhook endpoint not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WebhooksNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `webhooks.not_found`: Webhook endpoint not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WebhooksNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookDto"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as stored */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResponseDto"];
+                };
+            };
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `webhooks.https_required`: Webhook URLs must use https; `webhooks.invalid_event_pattern`: Not an event pattern; `webhooks.invalid_url`: Not a webhook URL; `webhooks.unknown_event_type`: Unknown event type; `webhooks.url_not_allowed`: The URL names an address webhooks may not reach */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["WebhooksHttpsRequiredProblem"] | components["schemas"]["WebhooksInvalidEventPatternProblem"] | components["schemas"]["WebhooksInvalidUrlProblem"] | components["schemas"]["WebhooksUnknownEventTypeProblem"] | components["schemas"]["WebhooksUrlNotAllowedProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `webhooks.not_found`: Webhook endpoint not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WebhooksNotFoundProblem"];
+                };
+            };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
+                };
+            };
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
+                status?: components["schemas"]["WebhookDeliveryStatus"];
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `webhooks.not_found`: Webhook endpoint not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WebhooksNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, pending again */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryResponseDto"];
+                };
+            };
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `webhooks.delivery_not_found`: Delivery not found; `webhooks.not_found`: Webhook endpoint not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WebhooksDeliveryNotFoundProblem"] | components["schemas"]["WebhooksNotFoundProblem"];
+                };
+            };
+            /** @description `webhooks.delivery_pending`: The delivery is still being attempted; `webhooks.endpoint_disabled`: The endpoint is disabled */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WebhooksDeliveryPendingProblem"] | components["schemas"]["WebhooksEndpointDisabledProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */

@@ -13,6 +13,7 @@ import { TokensHttpModule } from './modules/tokens/tokens-http.module';
 import { UsersHttpModule } from './modules/users/users-http.module';
 import { VmsHttpModule } from './modules/vms/vms-http.module';
 import { WebConsoleModule } from './modules/web-console/web-console.module';
+import { WebhooksHttpModule } from './modules/webhooks/webhooks-http.module';
 import { PlatformModule } from './platform.module';
 
 export interface AppModuleOptions {
@@ -47,6 +48,7 @@ export class ApiModule {
         AdminHttpModule,
         HealthHttpModule,
         MetricsHttpModule.forRoot(env),
+        WebhooksHttpModule,
         WebConsoleModule.forRoot(),
       ],
     };

@@ -9,6 +9,7 @@ import { MetricsModule } from './modules/metrics/metrics.module';
 import { SshKeysModule } from './modules/ssh-keys/ssh-keys.module';
 import { UsersModule } from './modules/users/users.module';
 import { VmsModule } from './modules/vms/vms.module';
+import { WebhooksModule } from './modules/webhooks/webhooks.module';
 import { PlatformModule } from './platform.module';
 
 /**
@@ -33,6 +34,7 @@ export class WorkerModule {
         HostsModule,
         VmsModule,
         MetricsModule,
+        WebhooksModule,
       ],
     };
   }

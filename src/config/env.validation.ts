@@ -171,6 +171,40 @@ export class EnvironmentVariables {
   /** API tokens one user may hold (POST /api/tokens answers 403 token.limit_reached beyond). */
   @IsInt() @Min(1) @Max(1000)
   API_TOKENS_MAX_PER_USER: number = 50;
+  /** Webhook endpoints one user may hold (POST /api/webhooks answers 403 webhooks.limit_reached beyond). */
+  @IsInt() @Min(1) @Max(1000)
+  WEBHOOKS_MAX_PER_USER: number = 10;
+
+  /** Plain http webhook URLs to any address https may reach (default: https only). */
+  @IsBoolean() @Transform(toBool)
+  WEBHOOKS_ALLOW_HTTP: boolean = false;
+
+  /** Webhook URLs on loopback addresses (127.0.0.0/8, ::1), over https or plain http; nothing else. For tests and local receivers. */
+  @IsBoolean() @Transform(toBool)
+  WEBHOOKS_ALLOW_LOOPBACK: boolean = false;
+
+  /** Milliseconds one delivery attempt may take (connect, answer and body); past it the attempt fails. */
+  @IsInt() @Min(100) @Max(120_000)
+  WEBHOOKS_TIMEOUT_MS: number = 10_000;
+
+  /** Bytes of a receiver's answer that are read before the connection is dropped. */
+  @IsInt() @Min(0) @Max(10_485_760)
+  WEBHOOKS_MAX_RESPONSE_BYTES: number = 65_536;
+
+  /** Wait after the first failed attempt; it doubles after each failure up to WEBHOOKS_RETRY_MAX_DELAY_MS. */
+  @IsInt() @Min(10) @Max(3_600_000)
+  WEBHOOKS_RETRY_BASE_DELAY_MS: number = 5_000;
+
+  @IsInt() @Min(10) @Max(86_400_000)
+  WEBHOOKS_RETRY_MAX_DELAY_MS: number = 3_600_000;
+
+  /** How long a delivery is retried; an endpoint failing for longer is disabled (event webhook.disabled). */
+  @IsInt() @Min(1) @Max(30 * 24 * 3600)
+  WEBHOOKS_RETRY_WINDOW_SECONDS: number = 86_400;
+
+  /** Deliveries one worker process sends at once. */
+  @IsInt() @Min(1) @Max(256)
+  WEBHOOKS_CONCURRENCY: number = 8;
 
   /** JSON object mapping os_type to a Vagrant box; merged over the built-in catalog. */
   @IsOptional() @IsString()

@@ -11,6 +11,7 @@ import { IdempotencyAnswerWithWork1795823250000 } from '../../migrations/1795823
 import { CreditsMaxBalance1795823287054 } from '../../migrations/1795823287054-CreditsMaxBalance';
 import { TokenLifecycle1795830000000 } from '../../migrations/1795830000000-TokenLifecycle';
 import { ApiTokens1796100000000 } from '../../migrations/1796100000000-ApiTokens';
+import { Webhooks1796000000000 } from '../../migrations/1796000000000-Webhooks';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -26,5 +27,6 @@ export const MIGRATIONS: Function[] = [
   IdempotencyAnswerWithWork1795823250000,
   CreditsMaxBalance1795823287054,
   TokenLifecycle1795830000000,
+  Webhooks1796000000000,
   ApiTokens1796100000000,
 ];

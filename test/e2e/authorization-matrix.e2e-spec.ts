@@ -17,7 +17,7 @@ interface Row {
   /** A Server-Sent Events stream: only the status is read, then the connection is closed. */
   stream?: boolean;
   /** What {id} stands for, when not the owner's VM (or user, on admin user routes). */
-  id?: 'sshKey' | 'apiToken';
+  id?: 'sshKey' | 'apiToken' | 'webhook';
 }
 
 /**
@@ -48,6 +48,13 @@ const SCOPES: Record<string, string> = {
   'DELETE /api/vms/{id}': 'vms:write',
   'POST /api/vms/{id}/metrics': 'vms:write',
   'GET /api/ssh-keys': 'ssh_keys:read',
+  'POST /api/webhooks': 'webhooks:write',
+  'GET /api/webhooks': 'webhooks:read',
+  'GET /api/webhooks/{id}': 'webhooks:read',
+  'PATCH /api/webhooks/{id}': 'webhooks:write',
+  'DELETE /api/webhooks/{id}': 'webhooks:write',
+  'GET /api/webhooks/{id}/deliveries': 'webhooks:read',
+  'POST /api/webhooks/{id}/deliveries/{delivery_id}/retry': 'webhooks:write',
   'GET /api/ssh-keys/{id}': 'ssh_keys:read',
   'POST /api/ssh-keys': 'ssh_keys:write',
   'DELETE /api/ssh-keys/{id}': 'ssh_keys:write',
@@ -129,6 +136,15 @@ const MATRIX: Record<string, Row> = {
   'DELETE /api/tokens/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'apiToken' },
   // After every other VM route: the owner's DELETE starts destroying the VM.
   'DELETE /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 } },
+  // Webhook endpoints are their owner's alone, for admins too. Its delivery (of its own webhook.created)
+  // is still pending (being retried), so the owner's retry is refused; the owner's DELETE comes last.
+  'POST /api/webhooks': { expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 }, body: () => ({ url: 'https://hooks.example.com/matrix', events: ['vm.*'] }) },
+  'GET /api/webhooks': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
+  'GET /api/webhooks/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'webhook' },
+  'PATCH /api/webhooks/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'webhook', body: () => ({ description: 'matrix' }) },
+  'GET /api/webhooks/{id}/deliveries': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'webhook' },
+  'POST /api/webhooks/{id}/deliveries/{delivery_id}/retry': { expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 }, id: 'webhook' },
+  'DELETE /api/webhooks/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'webhook' },
   // Last, in this order: they end tokens. A wrong current password changes nothing.
   'POST /api/users/me/password': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 403 }, body: () => ({ current_password: 'not-the-one', new_password: 'another-one' }) },
   // The admin signs the owner out everywhere, so the owner's logout below finds its token ended already.
@@ -142,6 +158,8 @@ describe('authorization matrix over every documented route (e2e)', () => {
   let vmId: string;
   let sshKeyId: string;
   let apiTokenId: string;
+  let webhookId: string;
+  let deliveryId: string;
   let operations: string[];
   let declared: Record<string, unknown>;
 
@@ -156,6 +174,8 @@ describe('authorization matrix over every documented route (e2e)', () => {
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(users.owner.auth)).body.status === 'running');
     sshKeyId = (await ctx.http.post('/api/ssh-keys').set(users.owner.auth).send({ name: 'target', public_key: sshKeygen('ed25519').publicKey }).expect(201)).body.id;
     apiTokenId = (await ctx.http.post('/api/tokens').set(users.owner.auth).send({ name: 'target', scopes: ['vms:read'] }).expect(201)).body.id;
+    webhookId = (await ctx.http.post('/api/webhooks').set(users.owner.auth).send({ url: 'https://hooks.example.com/target', events: ['webhook.*'] }).expect(201)).body.id;
+    deliveryId = (await ctx.http.get(`/api/webhooks/${webhookId}/deliveries`).set(users.owner.auth).expect(200)).body.items[0].id;
     const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, Record<string, unknown>>> };
     operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
     declared = Object.fromEntries(
@@ -180,8 +200,8 @@ describe('authorization matrix over every documented route (e2e)', () => {
     let checked = 0;
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
-      const id = row.id === 'sshKey' ? sshKeyId : row.id === 'apiToken' ? apiTokenId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
-      const path = template.replace('{id}', id).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
+      const id = row.id === 'sshKey' ? sshKeyId : row.id === 'apiToken' ? apiTokenId : row.id === 'webhook' ? webhookId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
+      const path = template.replace('{id}', id).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };
         if (row.stream) {

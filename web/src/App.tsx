@@ -11,6 +11,7 @@ import { VmDetails } from './pages/VmDetails';
 import { Credits } from './pages/Credits';
 import { SshKeys } from './pages/SshKeys';
 import { Tokens } from './pages/Tokens';
+import { Webhooks } from './pages/Webhooks';
 import { AdminVms } from './pages/admin/AdminVms';
 import { AdminUsers } from './pages/admin/AdminUsers';
 import { AdminEvents } from './pages/admin/AdminEvents';
@@ -55,6 +56,7 @@ function SignedInShell({ children }: { children: ComponentChildren }) {
           <NavLink href="/credits">Credits</NavLink>
           <NavLink href="/ssh-keys">SSH keys</NavLink>
           <NavLink href="/tokens">API tokens</NavLink>
+          <NavLink href="/webhooks">Webhooks</NavLink>
           {isAdmin.value && (
             <>
               <NavLink href="/admin/vms">All VMs</NavLink>
@@ -123,6 +125,7 @@ export function App() {
         <Route path="/credits" component={Credits} />
         <Route path="/ssh-keys" component={SshKeys} />
         <Route path="/tokens" component={Tokens} />
+        <Route path="/webhooks" component={Webhooks} />
         <Route path="/admin/vms">
           <AdminOnly>
             <AdminVms />

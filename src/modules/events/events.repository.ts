@@ -3,7 +3,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { KeysetFilter, keysetPage, mapPage, NEWEST_FIRST, Page, PageQueryDto } from '../../common/pagination';
 import { prepared } from '../../database/prepared';
 import { SqlParams } from '../../database/sql-params';
-import { typedWrite } from '../../database/typed-query';
+import { typedQuery, typedWrite } from '../../database/typed-query';
 import type { Event } from './entities/event.entity';
 import { EVENT_COLUMNS, eventFromRow, EventRow } from './event-row';
 import { EVENTS_CHANNEL } from './events.types';
@@ -65,6 +65,12 @@ export class EventsRepository {
         SELECT e.* FROM ${from} CROSS JOIN (VALUES ${tuples.join(', ')}) AS e RETURNING id, user_id`,
       notify: (inserted) => notifySql(params, inserted),
     };
+  }
+
+  /** One event by id; null when there is none. */
+  async findById(id: string): Promise<Event | null> {
+    const rows = await typedQuery<EventRow>(this.dataSource, prepared(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1`), [id]);
+    return rows.length ? eventFromRow(rows[0]) : null;
   }
 
   /** Newest first, keyset-paginated; plain SQL, as the feed is read often and in pages of up to 100. */

@@ -60,6 +60,12 @@ export class EventsService {
     return events;
   }
 
+  /** One event by id (webhook deliveries build their payload from it); null when there is none. */
+  async get(id: string): Promise<EventResponseDto | null> {
+    const event = await this.events.findById(id);
+    return event ? toEventResponse(event) : null;
+  }
+
   /** Newest first, keyset-paginated. */
   async list(filter: EventFilter, page: PageQueryDto): Promise<Page<EventResponseDto>> {
     return mapPage(await this.events.list(filter, page), toEventResponse);

@@ -36,6 +36,10 @@ export const EVENT_ACTIONS = {
   'admin.user_signed_out': { type: 'admin', severity: 'info' },
   'admin.bootstrap': { type: 'admin', severity: 'info' },
   'admin.host_updated': { type: 'admin', severity: 'info' },
+  'webhook.created': { type: 'auth', severity: 'info' },
+  'webhook.updated': { type: 'auth', severity: 'info' },
+  'webhook.deleted': { type: 'auth', severity: 'info' },
+  'webhook.disabled': { type: 'system', severity: 'warning' },
 } as const satisfies Record<string, { type: EventType; severity: EventSeverity }>;
 
 export type EventAction = keyof typeof EVENT_ACTIONS;
