@@ -129,6 +129,25 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
 
   /** One attempt of one delivery: sends it and records the outcome (and the next attempt, or the end). */
   async attempt(job: WebhookJob): Promise<void> {
+    // Fetched while this process shuts down: back to the outbox (another process's dispatcher enqueues it
+    // again) rather than a job whose outcome pg-boss may no longer be able to record.
+    if (this.stopped) return this.giveBack(job);
+    try {
+      await this.run(job);
+    } catch (err) {
+      if (!this.stopped) throw err;
+      this.logger.warn(`Delivery ${job.deliveryId}: attempt ${job.attempt} interrupted by shutdown (${describeError(err)}); handed back to the outbox`);
+      await this.giveBack(job);
+    }
+  }
+
+  private async giveBack(job: WebhookJob): Promise<void> {
+    await this.dataSource
+      .query(`UPDATE webhook_deliveries SET queued = false WHERE id = $1 AND status = 'pending' AND attempts = $2`, [job.deliveryId, job.attempt - 1])
+      .catch(() => undefined);
+  }
+
+  private async run(job: WebhookJob): Promise<void> {
     const claimed = await this.queue.untilDatabaseAnswers(() => this.load(job));
     if (!claimed) return;
     const event = await this.queue.untilDatabaseAnswers(() => this.events.get(claimed.event_id));
