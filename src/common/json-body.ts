@@ -6,6 +6,7 @@ import type { AppError } from './app-error';
 import { COMMON_ERRORS } from './common.errors';
 import { jsonShapeProblem, MAX_JSON_DEPTH, MAX_JSON_MEMBERS } from './json-shape';
 import { storableTextProblem } from './storable-text';
+import { pathOf } from './must.js';
 
 /** Largest request body accepted, after decoding a Content-Encoding (413 request.too_large beyond). */
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -109,7 +110,7 @@ export function registerBodyParsing(fastify: FastifyInstance, options: BodyParsi
       const problem = jsonShapeProblem(body, { maxDepth: MAX_JSON_DEPTH, maxMembers });
       if (problem) return done(problem);
     }
-    done(storableTextProblem(req.query, req.url.split('?', 1)[0]) ?? undefined);
+    done(storableTextProblem(req.query, pathOf(req.url)) ?? undefined);
   });
 }
 

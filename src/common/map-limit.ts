@@ -5,7 +5,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]);
+      out[i] = await fn(items[i] as T);
     }
   });
   await Promise.all(lanes);

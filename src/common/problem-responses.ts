@@ -4,6 +4,7 @@ import { COMMON_ERRORS } from './common.errors';
 import { ErrorDefinition, errorCatalog } from './error-catalog';
 import { PROBLEM_BASE } from './problem.filter';
 import { headerRefs, RESPONSE_HEADERS, type ResponseHeaderName } from './response-headers';
+import { must } from './must.js';
 
 const CODES_EXTENSION = 'x-problem-codes';
 let declarations = 0;
@@ -57,7 +58,7 @@ function codesOfShape(op: OperationObject): ErrorDefinition[] {
 
 /** `vm.invalid_transition` -> `VmInvalidTransitionProblem`. */
 export function problemSchemaName(code: string): string {
-  return `${code.split(/[._]/).map((w) => w[0].toUpperCase() + w.slice(1)).join('')}Problem`;
+  return `${code.split(/[._]/).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Problem`;
 }
 
 /** The RFC 9457 body of one code: its code, status and extension members exactly. */
@@ -122,8 +123,8 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
         const refs = defs.map((d) => ({ $ref: `#/components/schemas/${problemSchemaName(d.code)}` }));
         const schema: SchemaObject | ReferenceObject =
           refs.length === 1
-            ? refs[0]
-            : { oneOf: refs, discriminator: { propertyName: 'code', mapping: Object.fromEntries(defs.map((d, i) => [d.code, refs[i].$ref])) } };
+            ? must(refs[0], 'a problem schema reference')
+            : { oneOf: refs, discriminator: { propertyName: 'code', mapping: Object.fromEntries(defs.map((d, i) => [d.code, must(refs[i], 'a problem schema reference').$ref])) } };
         op.responses[status] = {
           description: defs.map((d) => `\`${d.code}\`: ${d.spec.title}`).join('; '),
           headers: headerRefs(...new Set(defs.flatMap((d) => d.spec.headers ?? []))),
@@ -158,8 +159,9 @@ function unwrapLoneAllOf<T>(node: T): T {
   if (Array.isArray(node)) return node.map(unwrapLoneAllOf) as T;
   if (!node || typeof node !== 'object') return node;
   const entries = Object.entries(node);
-  if (entries.length === 1 && entries[0][0] === 'allOf' && Array.isArray(entries[0][1]) && entries[0][1].length === 1) {
-    return unwrapLoneAllOf(entries[0][1][0]);
+  const [only] = entries;
+  if (entries.length === 1 && only?.[0] === 'allOf' && Array.isArray(only[1]) && only[1].length === 1) {
+    return unwrapLoneAllOf(only[1][0]);
   }
   return Object.fromEntries(entries.map(([k, v]) => [k, unwrapLoneAllOf(v)])) as T;
 }

@@ -61,10 +61,10 @@ describe('ProblemFilter', () => {
     const { res, host: h } = host(req);
     new ProblemFilter().catch(new Error('SELECT secret FROM somewhere failed'), h);
     expect(res.status).toHaveBeenCalledWith(500);
-    const body = res.json.mock.calls[0][0] as Record<string, unknown>;
+    const body = res.json.mock.calls[0]![0] as Record<string, unknown>;
     expect(body).toMatchObject({ status: 500, code: 'internal.error', request_id: 'req-1' });
     expect(JSON.stringify(body)).not.toMatch(/SELECT|stack|at /);
-    expect(error.mock.calls[0][0]).toContain('req-1');
+    expect(error.mock.calls[0]![0]).toContain('req-1');
     error.mockRestore();
   });
 
@@ -86,7 +86,7 @@ describe('ProblemFilter', () => {
       new ProblemFilter().catch(err, h);
       expect(res.status).toHaveBeenCalledWith(503);
       expect(res.header).toHaveBeenCalledWith('Retry-After', '2');
-      expect(JSON.parse(res.send.mock.calls[0][0] as string).code).toBe('service.unavailable');
+      expect(JSON.parse(res.send.mock.calls[0]![0] as string).code).toBe('service.unavailable');
     }
   });
 });

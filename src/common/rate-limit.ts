@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MemoryStore, type Options, rateLimit } from 'express-rate-limit';
 import { COMMON_ERRORS } from './common.errors';
+import { pathOf } from './must.js';
 
 export interface RateLimits {
   /** Requests per minute per client on register, login and password change; 0 = off. */
@@ -59,7 +60,7 @@ export function applyRateLimits(fastify: FastifyInstance, limits: RateLimits): v
   const loose = limits.perMin > 0 ? limiter(limits.perMin, 'api') : null;
   if (!strict && !loose) return;
   fastify.addHook('onRequest', (req, reply, done) => {
-    const route = req.routeOptions.url ?? req.url.split('?', 1)[0].toLowerCase();
+    const route = req.routeOptions.url ?? pathOf(req.url).toLowerCase();
     if (AUTH_ROUTES.has(route)) return strict ? run(strict, req, reply.raw, done) : done();
     if (loose && (route === '/api' || route.startsWith('/api/'))) return run(loose, req, reply.raw, done);
     done();

@@ -46,7 +46,7 @@ function portInUse(port: number): Promise<boolean> {
 
 /** The postmaster pid its lock file names, or NaN when there is no such file. */
 async function postmasterPid(pidFile: string): Promise<number> {
-  return existsSync(pidFile) ? Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0], 10) : NaN;
+  return existsSync(pidFile) ? Number.parseInt((await readFile(pidFile, 'utf8')).split('\n', 1)[0] ?? '', 10) : NaN;
 }
 
 /**

@@ -75,7 +75,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
     if (!email || !password) return;
     if (await this.users.findByEmailWithHash(email)) return;
     try {
-      const username = email.split('@')[0].toLowerCase().replace(/[^a-z0-9_.-]/g, '').slice(0, 32).padEnd(3, '0');
+      const username = (email.split('@', 1)[0] ?? '').toLowerCase().replace(/[^a-z0-9_.-]/g, '').slice(0, 32).padEnd(3, '0');
       if (await this.createAccount({ username, email, password }, 'admin')) this.logger.log(`Bootstrap admin ${email} created`);
     } catch (err) {
       // Another process booting at the same moment may have created it (its insert then wins, and

@@ -12,6 +12,7 @@ import { CreditKind, CreditTransaction } from './entities/credit-transaction.ent
 import { prepared } from '../../database/prepared';
 import { CREDIT_ERRORS, insufficientCredits } from './credits.errors';
 import { USER_ERRORS } from '../users/users.errors';
+import { must } from '../../common/must.js';
 
 export interface VmSpec {
   ram_mb: number;
@@ -62,7 +63,7 @@ export class CreditsService {
   async balance(userId: string, manager: EntityManager = this.ledger.manager): Promise<number> {
     const rows: { credits: number }[] = await manager.query(prepared('SELECT credits FROM users WHERE id = $1'), [userId]);
     if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
-    return rows[0].credits;
+    return must(rows[0], 'the user row').credits;
   }
 
   /** Credits taken from users over all time, per ledger kind (service metrics). */
@@ -120,12 +121,12 @@ export class CreditsService {
       id,
       userId: entry.userId,
       amount: entry.amount,
-      balanceAfter: rows[0].balance_after,
+      balanceAfter: must(rows[0], 'the ledger row').balance_after,
       kind: entry.kind,
       reason,
       vmId,
       actorId,
-      createdAt: rows[0].created_at,
+      createdAt: must(rows[0], 'the ledger row').created_at,
     };
   }
 

@@ -10,6 +10,7 @@ import { AppError, ReplayedResponse } from '../../common/app-error';
 import type { AuthUser } from '../../common/auth';
 import { IdempotencyKeyTaken, IdempotencyService, IdempotentRequest } from './idempotency.service';
 import { IDEMPOTENCY_ERRORS } from './idempotency.errors';
+import { pathOf } from '../../common/must.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
@@ -74,7 +75,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       throw IDEMPOTENCY_ERRORS.error('idempotency.invalid_key', 'Idempotency-Key must be 1 to 255 characters');
     }
     const status = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler()) ?? (req.method === 'POST' ? 201 : 200);
-    const path = req.url.split('?', 1)[0];
+    const path = pathOf(req.url);
     const endpoint = `${req.method} ${req.routeOptions.url ?? path}`;
     const requestHash = requestFingerprint(req.method, path, req.body);
     const keyed = new IdempotentRequest(this.store, req.user.id, key, endpoint, requestHash, status);

@@ -46,7 +46,7 @@ describe('parseSshPublicKey', () => {
   it('accepts RSA up to 16,384 bits and refuses longer keys with ssh_key.too_large, before parsing them', () => {
     for (const bits of [2048, 4095, 8192, 16383, 16384]) {
       const line = rsaKeyLine(bits);
-      expect({ bits, declared: rsaModulusBits(line.split(' ')[1]), parsed: parseSshPublicKey(line).bits }).toEqual({ bits, declared: bits, parsed: bits });
+      expect({ bits, declared: rsaModulusBits(line.split(' ')[1]!), parsed: parseSshPublicKey(line).bits }).toEqual({ bits, declared: bits, parsed: bits });
     }
     for (const bits of [16385, 17000, 65536, 96000]) {
       const line = rsaKeyLine(bits);
@@ -57,7 +57,7 @@ describe('parseSshPublicKey', () => {
     }
     // A real key: its declared size is the one ssh-keygen reports.
     const real = sshKeygen('rsa', { bits: 3072 });
-    expect(rsaModulusBits(real.publicKey.split(' ')[1])).toBe(3072);
+    expect(rsaModulusBits(real.publicKey.split(' ')[1]!)).toBe(3072);
   });
 
   it('refuses DSA, security-key and certificate types by name', () => {
@@ -80,13 +80,13 @@ describe('parseSshPublicKey', () => {
       empty: '   ',
       garbage: 'hello world',
       onlyType: 'ssh-ed25519',
-      truncated: `${type} ${blob.slice(0, 40)}`,
+      truncated: `${type} ${blob!.slice(0, 40)}`,
       badBase64: `${type} AAAA$$$$`,
       // The type name must match the blob's own type.
       mismatch: `ssh-rsa ${blob}`,
       mismatch2: `ssh-ed25519 ${rsaBlob}`,
       // Extra bytes inside the base64 would be accepted by a lax parser.
-      trailingBytes: `${type} ${Buffer.concat([Buffer.from(blob, 'base64'), Buffer.from('xx')]).toString('base64')}`,
+      trailingBytes: `${type} ${Buffer.concat([Buffer.from(blob!, 'base64'), Buffer.from('xx')]).toString('base64')}`,
       twoKeys: `${ed}\n${ed}`,
       controlInComment: `${type} ${blob} a\u0007b`,
       pemPublic: '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----',

@@ -51,7 +51,7 @@ export function rsaModulusBits(base64Blob: string): number | null {
   if (!n) return null;
   let i = 0;
   while (i < n.length && n[i] === 0) i++;
-  return i === n.length ? 0 : (n.length - i - 1) * 8 + (32 - Math.clz32(n[i]));
+  return i === n.length ? 0 : (n.length - i - 1) * 8 + (32 - Math.clz32(n[i] ?? 0));
 }
 
 const tooLarge = (bits: number) =>
@@ -86,20 +86,20 @@ export function parseSshPublicKey(input: string): ParsedSshKey {
   // authorized_keys takes one key per line: a second line would be a second key (or an injected option).
   if (text.includes('\n') || text.includes('\r')) throw invalid('public_key must be one line in OpenSSH format, e.g. the content of ~/.ssh/id_ed25519.pub');
   const parts = text.split(/[ \t]+/);
-  const declared = parts[0];
+  const declared = parts[0] ?? '';
   if (KNOWN_UNSUPPORTED.has(declared) || declared.endsWith(CERT_SUFFIX)) {
     throw SSH_KEY_ERRORS.error('ssh_key.unsupported_type', `Key type ${declared} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);
   }
   if (parts.length < 2) throw invalid('public_key must be "<type> <base64 key> [comment]" in OpenSSH format');
   let key: sshpk.Key;
   try {
-    key = sshpk.parseKey(`${parts[0]} ${parts[1]}`, 'ssh');
+    key = sshpk.parseKey(`${declared} ${parts[1] ?? ''}`, 'ssh');
   } catch {
     throw invalid('public_key is not a valid OpenSSH public key');
   }
   // sshpk re-encodes what it read: anything but the exact same type and blob means the input carried
   // more (or other) than one key, e.g. trailing bytes inside the base64.
-  const [type, blob] = key.toString('ssh').split(' ');
+  const [type = '', blob] = key.toString('ssh').split(' ');
   if (type !== declared || blob !== parts[1]) throw invalid('public_key is not a canonical OpenSSH public key');
   if (!(SSH_KEY_TYPES as readonly string[]).includes(type)) {
     throw SSH_KEY_ERRORS.error('ssh_key.unsupported_type', `Key type ${type} is not supported; use one of ${SSH_KEY_TYPES.join(', ')}`);

@@ -4,6 +4,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathOf } from '../../common/must.js';
 
 /** Where `npm run build` puts the console (vite build of web/). */
 export const WEB_CONSOLE_DIR = join(process.cwd(), 'dist', 'web');
@@ -47,7 +48,7 @@ export class WebConsoleModule implements OnModuleInit {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     void fastify.register(fastifyStatic, { root: this.dir, wildcard: false, cacheControl: false, setHeaders: cacheHeaders });
     fastify.get('/*', (req: FastifyRequest, reply: FastifyReply) => {
-      const path = req.url.split('?', 1)[0];
+      const path = pathOf(req.url);
       if (NOT_CONSOLE.test(path)) throw new NotFoundException(`Cannot GET ${path}`);
       return reply.header('Cache-Control', 'no-cache').sendFile('index.html');
     });

@@ -18,19 +18,21 @@ const RESOURCE_LABELS: Record<Resource, string> = { vms: 'VMs', cpu_cores: 'CPU 
 
 /** Quota headroom: for each limited resource, what this VM would bring the use to. */
 function Headroom({ usage, requested }: { usage: QuotaUsage; requested: Record<Resource, number> }) {
-  const limited = (Object.keys(RESOURCE_LABELS) as Resource[]).filter((r) => usage.limits[r] > 0);
+  const limited = (Object.keys(RESOURCE_LABELS) as Resource[]).filter((r) => (usage.limits[r] ?? 0) > 0);
   if (limited.length === 0) return <p class="muted">No quota limits on your account.</p>;
   return (
     <>
       <h3 class="subhead">Quota after this VM</h3>
       <dl class="cost" data-testid="headroom">
         {limited.map((r) => {
-          const after = usage.used[r] + (Number.isFinite(requested[r]) ? requested[r] : 0);
+          const limit = usage.limits[r] ?? 0;
+          const want = requested[r] ?? 0;
+          const after = (usage.used[r] ?? 0) + (Number.isFinite(want) ? want : 0);
           return (
             <Fragment key={r}>
               <dt>{RESOURCE_LABELS[r]}</dt>
-              <dd class={after > usage.limits[r] ? 'negative' : ''}>
-                {after} of {usage.limits[r]}
+              <dd class={after > limit ? 'negative' : ''}>
+                {after} of {limit}
               </dd>
             </Fragment>
           );
@@ -71,7 +73,7 @@ export function LaunchVm() {
   const [key, setKey] = useState(idempotencyKey);
 
   useEffect(() => {
-    if (!osType && catalog.data?.osTypes.length) setOsType(catalog.data.osTypes.includes('ubuntu-22.04') ? 'ubuntu-22.04' : catalog.data.osTypes[0]);
+    if (!osType && catalog.data?.osTypes.length) setOsType(catalog.data.osTypes.includes('ubuntu-22.04') ? 'ubuntu-22.04' : (catalog.data.osTypes[0] ?? ''));
   }, [catalog.data]);
 
   // Live cost: ask quota-check (debounced) whenever the size changes.

@@ -14,7 +14,7 @@ const RANGES = [
   { label: 'Last 6 hours', seconds: 6 * 3600 },
   { label: 'Last 24 hours', seconds: 86400 },
   { label: 'Last 7 days', seconds: 7 * 86400 },
-];
+] as const;
 
 export function VmDetails({ id }: { id: string }) {
   const vm = useLoad(async (signal) => ({ vm: await call(api.GET('/api/vms/{id}', { params: { path: { id } }, signal })), at: Date.now() }), [id]);
@@ -51,7 +51,7 @@ export function VmDetails({ id }: { id: string }) {
         <div class="progress" role="status">
           <progress aria-label={`${current.status} in progress`} />
           <span>
-            {current.status === 'provisioning' ? 'Provisioning: this can take a few minutes on real hardware.' : `${current.status[0].toUpperCase()}${current.status.slice(1)}…`} The page updates by
+            {current.status === 'provisioning' ? 'Provisioning: this can take a few minutes on real hardware.' : `${current.status.charAt(0).toUpperCase()}${current.status.slice(1)}…`} The page updates by
             itself.
           </span>
         </div>
@@ -231,7 +231,7 @@ function MetadataEditor({ vm, onSaved }: { vm: Vm; onSaved: (vm: Vm) => void }) 
 }
 
 function Metrics({ vmId }: { vmId: string }) {
-  const [range, setRange] = useState(RANGES[0].seconds);
+  const [range, setRange] = useState<number>(RANGES[0].seconds);
   const [generation, setGeneration] = useState(0);
   const { from, to } = useMemo(() => {
     const end = Date.now();

@@ -26,7 +26,7 @@ export interface SimulatedMachine {
 /** A machine's address, stable for its VM id in every process (no counter to share). */
 function addressOf(vmId: string): { ip: string; port: number } {
   const h = createHash('sha256').update(vmId).digest();
-  return { ip: `10.${h[0] % 250}.${h[1]}.${(h[2] % 250) + 2}`, port: 2200 + (h.readUInt16BE(3) % 800) };
+  return { ip: `10.${h.readUInt8(0) % 250}.${h.readUInt8(1)}.${(h.readUInt8(2) % 250) + 2}`, port: 2200 + (h.readUInt16BE(3) % 800) };
 }
 
 /**

@@ -25,15 +25,15 @@ describe('parseMachineReadable', () => {
     expect(lines).toHaveLength(6);
     expect(lines[0]).toEqual({ timestamp: 1795636637, target: 'default', type: 'metadata', data: ['provider', 'libvirt'] });
     expect(lines[2]).toEqual({ timestamp: 1795636637, target: 'default', type: 'state', data: ['not_created'] });
-    expect(lines[5].target).toBe('');
-    expect(lines[5].type).toBe('ui');
+    expect(lines[5]!.target).toBe('');
+    expect(lines[5]!.type).toBe('ui');
   });
 
   it('unescapes %!(VAGRANT_COMMA) and literal \\n inside data, not as field separators', () => {
     const [line] = parseMachineReadable(
       '1700000000,default,state-human-long,To stop this machine%!(VAGRANT_COMMA) you can run\\n`vagrant halt`.,second\n',
     );
-    expect(line.data).toEqual(['To stop this machine, you can run\n`vagrant halt`.', 'second']);
+    expect(line!.data).toEqual(['To stop this machine, you can run\n`vagrant halt`.', 'second']);
   });
 
   it('unescapes literal \\r and tolerates CRLF line endings', () => {
@@ -122,11 +122,11 @@ describe('parseSshConfig', () => {
 
   it('reads HostName, Port and User of the default host', () => {
     const [host] = parseSshConfig(LIBVIRT);
-    expect(host.host).toBe('default');
-    expect(host.hostName).toBe('192.168.121.23');
-    expect(host.port).toBe(22);
-    expect(host.user).toBe('vagrant');
-    expect(host.options.identityfile).toBe('/srv/vms/abc/.vagrant/machines/default/libvirt/private_key');
+    expect(host!.host).toBe('default');
+    expect(host!.hostName).toBe('192.168.121.23');
+    expect(host!.port).toBe(22);
+    expect(host!.user).toBe('vagrant');
+    expect(host!.options.identityfile).toBe('/srv/vms/abc/.vagrant/machines/default/libvirt/private_key');
   });
 
   it('handles key=value, quotes, comments, odd case, CRLF and several hosts', () => {
@@ -136,13 +136,13 @@ describe('parseSshConfig', () => {
       ['web', '127.0.0.1', 2222],
       ['db', '10.0.0.5', 2200],
     ]);
-    expect(hosts[0].options.identityfile).toBe('/a b/key');
+    expect(hosts[0]!.options.identityfile).toBe('/a b/key');
   });
 
   it('keeps the first value of a repeated option and rejects bad ports', () => {
     const [host] = parseSshConfig('Host default\n  Port 99999\n  Port 22\n  HostName a\n  HostName b\n');
-    expect(host.port).toBeNull();
-    expect(host.hostName).toBe('a');
+    expect(host!.port).toBeNull();
+    expect(host!.hostName).toBe('a');
   });
 
   it('ignores options before any Host line and returns [] for garbage', () => {

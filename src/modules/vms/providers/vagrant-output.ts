@@ -1,4 +1,5 @@
 import type { VmStats } from './vm-provider.interface';
+import { must } from '../../../common/must.js';
 
 /**
  * Pure parsers for what the `vagrant` binary prints. No I/O here, so they are unit-tested directly.
@@ -34,7 +35,7 @@ export function parseMachineReadable(stdout: string): MachineReadableLine[] {
     if (!line) continue;
     const fields = line.split(',');
     if (fields.length < 3) continue;
-    const [ts, target, type, ...data] = fields;
+    const [ts = '', target = '', type = '', ...data] = fields;
     if (!TIMESTAMP_RE.test(ts) || !TYPE_RE.test(type)) continue;
     out.push({ timestamp: Number(ts), target: unescapeField(target), type, data: data.map(unescapeField) });
   }
@@ -48,7 +49,7 @@ export function parseMachineReadable(stdout: string): MachineReadableLine[] {
 export function machineState(lines: MachineReadableLine[], target = 'default'): string | null {
   const states = lines.filter((l) => l.type === 'state' && l.data.length > 0);
   const own = states.find((l) => l.target === target) ?? states[0];
-  return own ? own.data[0] : null;
+  return own ? (own.data[0] ?? null) : null;
 }
 
 /**
@@ -102,8 +103,8 @@ export function parseSshConfig(text: string): SshConfigHost[] {
     if (!line || line.startsWith('#')) continue;
     const m = /^([A-Za-z][A-Za-z0-9]*)(?:\s*=\s*|\s+)(.*)$/.exec(line);
     if (!m) continue;
-    const key = m[1].toLowerCase();
-    const value = unquote(m[2]);
+    const key = must(m[1], 'the option name').toLowerCase();
+    const value = unquote(must(m[2], 'the option value'));
     if (key === 'host') {
       current = { host: value, options: {}, hostName: null, port: null, user: null };
       hosts.push(current);
@@ -145,7 +146,7 @@ export function parseStatsLine(text: string): VmStats | null {
   const lines = text.split('\n').reverse();
   for (const line of lines) {
     const pairs = new Map<string, string>();
-    for (const m of line.matchAll(/([a-z_0-9]+)=(\S*)/g)) pairs.set(m[1], m[2]);
+    for (const m of line.matchAll(/([a-z_0-9]+)=(\S*)/g)) pairs.set(must(m[1], 'a key'), must(m[2], 'a value'));
     if (!STATS_KEYS.every((k) => pairs.has(k))) continue;
     const out = {} as VmStats;
     for (const key of STATS_KEYS) {

@@ -11,14 +11,14 @@ const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA+17ZAfYdo0IcodhZRsj
 function installedKeys(text: string): string {
   const match = /^ {4}keys_b64='([A-Za-z0-9+/=]*)'$/m.exec(text);
   if (!match) throw new Error('no keys_b64 line');
-  return Buffer.from(match[1], 'base64').toString('utf8');
+  return Buffer.from(match[1]!, 'base64').toString('utf8');
 }
 
 /** The provisioner's shell script: the lines of its heredoc. */
 function provisionerScript(text: string): string {
   const match = /inline: <<~'SHELL'\n([\s\S]*?)\n {2}SHELL\n/.exec(text);
   if (!match) throw new Error('no provisioner heredoc');
-  return match[1];
+  return match[1]!;
 }
 
 describe('renderVagrantfile', () => {
