@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     pg = await startEmbeddedPostgres(dir, port);
     const dbUrl = await createDatabase(pg.url, 'vmapi_profile');
     const [apiPort] = await freePorts(1);
-    svc = startNode('api-profile', MAIN, benchServiceEnv(dbUrl, apiPort));
+    svc = startNode('api-profile', MAIN, benchServiceEnv(dbUrl, apiPort!));
     const base = `http://127.0.0.1:${apiPort}`;
     await waitForHttp(`${base}/api/health`, 60_000, svc);
     await registerBenchHost(dbUrl);

@@ -49,7 +49,7 @@ const SEEDS: Record<string, (owner: string, stamp: string) => string> = {
 /** Tops every table a list reads up to `target` rows. */
 export async function topUpGrowth(dbUrl: string, target: number, owners: string[]): Promise<void> {
   for (const [table, seed] of Object.entries(SEEDS)) {
-    const [{ n }] = await sql<{ n: number }>(dbUrl, `SELECT count(*)::int AS n FROM ${table}`);
+    const [{ n } = { n: 0 }] = await sql<{ n: number }>(dbUrl, `SELECT count(*)::int AS n FROM ${table}`);
     if (n < target) {
       // Rows spread over the owners (the measured user owns one in ten), created over the past year.
       const text = seed('($3::uuid[])[1 + i % cardinality($3::uuid[])]', `now() - random() * interval '365 days'`);

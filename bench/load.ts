@@ -46,14 +46,14 @@ async function run(job: LoadJob): Promise<LoadResult> {
   const setupRequest = (req: autocannon.Request) => {
     const t = job.targets[next++ % job.targets.length];
     const headers: Record<string, string> = {};
-    if (t.token) headers.authorization = `Bearer ${t.token}`;
-    if (t.body !== undefined) headers['content-type'] = 'application/json';
+    if (t!.token) headers.authorization = `Bearer ${t!.token}`;
+    if (t!.body !== undefined) headers['content-type'] = 'application/json';
     return {
       ...req,
       method: job.method,
-      path: t.path,
+      path: t!.path,
       headers,
-      body: t.body?.includes('{{n}}') ? t.body.replace(/\{\{n\}\}/g, String(counter++)) : t.body,
+      body: t!.body?.includes('{{n}}') ? t!.body.replace(/\{\{n\}\}/g, String(counter++)) : t!.body,
     };
   };
   // The promise form: autocannon runs `warmup` only when no callback is given.

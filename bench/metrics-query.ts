@@ -82,13 +82,13 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL ${version}; metrics: ${rows} rows (${otherVms + 1} VMs x ${NAMES.length} names x ${POINTS} minutes), ${size}; seeded in ${seedSeconds.toFixed(1)} s${vacuum ? '' : '; not vacuumed'}`);
     for (const s of scenarios) {
       const q = { vmId: target, name: 'cpu_percent', from: s.from, to: s.to, step: s.step };
-      for (let i = 0; i < 20; i++) await querySeries(ds, q); // warm the cache and the pool
+      for (let i = 0; i < 20; i++) await querySeries(ds, q!); // warm the cache and the pool
       const times: number[] = [];
       let buckets = 0;
       let samples = 0;
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
-        const points = await querySeries(ds, q);
+        const points = await querySeries(ds, q!);
         times.push(performance.now() - t0);
         buckets = points.length;
         samples = points.reduce((n, p) => n + p.count, 0);
@@ -97,14 +97,14 @@ async function main(): Promise<void> {
       const f = (ms: number) => `${ms.toFixed(2)} ms`;
       console.log(
         `${s.label}: ${samples} samples -> ${buckets} buckets of ${s.step} s; ${runs} runs: ` +
-          `p50 ${f(percentile(times, 50))}, p95 ${f(percentile(times, 95))}, p99 ${f(percentile(times, 99))}, max ${f(times[times.length - 1])}`,
+          `p50 ${f(percentile(times, 50))}, p95 ${f(percentile(times, 95))}, p99 ${f(percentile(times, 99))}, max ${f(times[times.length - 1]!)}`,
       );
     }
     const plan: { 'QUERY PLAN': string }[] = await ds.query(
       `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
        SELECT date_bin(make_interval(secs => $5), recorded_at, timestamptz 'epoch') AS t, avg(value), min(value), max(value), count(*)
          FROM metrics WHERE vm_id = $1 AND name = $2 AND recorded_at >= $3 AND recorded_at < $4 GROUP BY 1 ORDER BY 1`,
-      [target, 'cpu_percent', start, end, scenarios[0].step],
+      [target, 'cpu_percent', start, end, scenarios[0]!.step],
     );
     console.log(`Plan of the 30-day query:\n  ${plan.map((r) => r['QUERY PLAN']).join('\n  ')}`);
   } finally {

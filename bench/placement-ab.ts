@@ -81,11 +81,11 @@ async function main(): Promise<void> {
       return `http://127.0.0.1:${port}`;
     };
     const arms = [
-      { id: 'this tree', base: await start('ab-hosts', join(ROOT, 'dist', 'src', 'main.js'), urls.hosts, portHosts), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
-      { id: `base (${cfg.base})`, base: await start('ab-base', baseMain, urls.base, portBase), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
+      { id: 'this tree', base: await start('ab-hosts', join(ROOT, 'dist', 'src', 'main.js'), urls.hosts, portHosts!), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
+      { id: `base (${cfg.base})`, base: await start('ab-base', baseMain, urls.base, portBase!), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
     ];
     await registerBenchHost(urls.hosts);
-    const [{ hosts }] = await sql<{ hosts: boolean }>(urls.base, `SELECT to_regclass('hosts') IS NOT NULL AS hosts`);
+    const [{ hosts } = { hosts: false }] = await sql<{ hosts: boolean }>(urls.base, `SELECT to_regclass('hosts') IS NOT NULL AS hosts`);
     if (hosts) await registerBenchHost(urls.base);
     const targets = await Promise.all(
       arms.map(async (arm, a) =>
@@ -97,31 +97,31 @@ async function main(): Promise<void> {
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
       for (const a of order) {
         const arm = arms[a];
-        const cpu0 = cpuMs(services[a].proc.pid);
+        const cpu0 = cpuMs(services[a]!.proc.pid);
         const r = await runLoad({
-          url: arm.base,
+          url: arm!.base,
           method: 'POST',
           connections: cfg.connections,
           durationSeconds: cfg.slice,
           warmupSeconds: round === 0 ? cfg.warmup : 0,
-          targets: targets[a],
+          targets: targets[a]!,
           offset: offsets[a],
         });
-        offsets[a] += r.targetsUsed;
+        offsets[a]! += r.targetsUsed;
         // CPU time of the API process over the slice: far steadier than req/s on a shared machine.
-        arm.cpu += (cpuMs(services[a].proc.pid) ?? NaN) - (cpu0 ?? NaN);
-        arm.requests += r.requests;
-        arm.seconds += r.durationSeconds;
-        arm.errors += r.errors;
-        arm.p50.push(r.latency.p50);
-        log(`round ${round + 1} ${arm.id}: ${r.rps.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}`);
+        arm!.cpu += (cpuMs(services[a]!.proc.pid) ?? NaN) - (cpu0 ?? NaN);
+        arm!.requests += r.requests;
+        arm!.seconds += r.durationSeconds;
+        arm!.errors += r.errors;
+        arm!.p50.push(r.latency.p50);
+        log(`round ${round + 1} ${arm!.id}: ${r.rps.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}`);
       }
     }
     const rps = arms.map((arm) => arm.requests / arm.seconds);
     for (const [i, arm] of arms.entries()) {
-      log(`${arm.id}: ${rps[i].toFixed(1)} creates/s over ${arm.seconds.toFixed(0)} s, ${(arm.cpu / arm.requests).toFixed(2)} ms API CPU per create, ${arm.errors} errors`);
+      log(`${arm.id}: ${rps[i]!.toFixed(1)} creates/s over ${arm.seconds.toFixed(0)} s, ${(arm.cpu / arm.requests).toFixed(2)} ms API CPU per create, ${arm.errors} errors`);
     }
-    log(`ratio this tree / base: ${(rps[0] / rps[1]).toFixed(3)}`);
+    log(`ratio this tree / base: ${(rps[0]! / rps[1]!).toFixed(3)}`);
   } finally {
     await Promise.all(services.map((s) => s.stop()));
     await dropDatabase(server, names.hosts).catch(() => undefined);

@@ -24,11 +24,11 @@ function where(url: string): string {
   const nm = url.lastIndexOf('node_modules/');
   if (nm >= 0) {
     const rest = url.slice(nm + 'node_modules/'.length).split('/');
-    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
   if (url.startsWith('node:')) return 'node core';
   const m = /\/dist\/(.*)$/.exec(url);
-  return m ? m[1] : url;
+  return m ? m[1]! : url;
 }
 
 function main(): void {
@@ -73,7 +73,7 @@ function main(): void {
     for (const c of n.children ?? []) walk(c, onStack);
     if (fresh) onStack.delete(k);
   };
-  walk(p.nodes[0].id, new Set());
+  walk(p.nodes[0]!.id, new Set());
 
   const idle = self.get('(idle) (native):0') ?? 0;
   self.delete('(idle) (native):0');

@@ -87,7 +87,7 @@ async function queueCell(run: QueueRun, workers: number, concurrency: number, ro
            FROM vms WHERE id = ANY($1::uuid[])`,
         [ids],
       );
-      ({ running, failed } = row);
+      ({ running, failed } = row!);
       if (running + failed >= ids.length || Date.now() > deadline) break;
       await sleep(100);
     }

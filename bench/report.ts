@@ -87,7 +87,7 @@ const BASELINE_NAMES = { bare: 'bare NestJS', pgbench: 'pgbench tx', raw: 'raw r
 
 function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const fmt = (r: string[]) => r.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n') + '\n';
 }
 
@@ -103,8 +103,8 @@ const rowsLabel = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 10
 function growthSpan(r: BenchReport, endpoint: GrowthEndpoint): { first: GrowthResult; last: GrowthResult; ratio: number } | null {
   const rows = r.growth.filter((g) => g.endpoint === endpoint);
   if (rows.length < 2) return null;
-  const first = rows[0];
-  const last = rows[rows.length - 1];
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
   return { first, last, ratio: last.p50 / first.p50 };
 }
 
@@ -241,7 +241,7 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
 
   if (r.queue.length) {
     const q0 = r.queue[0];
-    text += `\nQueue: creates queued through the API, then drained by N worker processes x concurrency C (simulator, ${q0.delayMs} ms per operation; ideal = jobs x ${q0.delayMs} ms / (N x C))\n`;
+    text += `\nQueue: creates queued through the API, then drained by N worker processes x concurrency C (simulator, ${q0!.delayMs} ms per operation; ideal = jobs x ${q0!.delayMs} ms / (N x C))\n`;
     text += table(
       ['N x C', 'jobs', 'enqueue s', 'worker boot s', 'to all running s', 'ideal s', 'ratio', 'jobs/s', 'failed', 'worker RSS MB'],
       r.queue.map((q) => [

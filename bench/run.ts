@@ -161,7 +161,7 @@ async function createVms(base: string, users: BenchUser[], count: number, prefix
     16,
     async (i) => {
       const u = users[i % users.length];
-      const res = await api(base, 'POST', '/api/vms', u.token, { name: `${prefix}-${i}`, os_type: 'ubuntu-22.04', ...SPEC });
+      const res = await api(base, 'POST', '/api/vms', u!.token, { name: `${prefix}-${i}`, os_type: 'ubuntu-22.04', ...SPEC });
       if (res.status !== 202) throw new Error(`create VM: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.id as string;
     },
@@ -172,7 +172,7 @@ async function createVms(base: string, users: BenchUser[], count: number, prefix
 function interleave<T>(lists: T[][]): T[] {
   const out: T[] = [];
   const longest = Math.max(0, ...lists.map((l) => l.length));
-  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(l[i]);
+  for (let i = 0; i < longest; i++) for (const l of lists) if (i < l.length) out.push(l[i]!);
   return out;
 }
 
@@ -274,12 +274,12 @@ async function paired(def: CaseDef, subject: SliceRunner, served: Service, basel
   const slices: Slice[][] = sides.map(() => []);
   const stopRss = sampleRss(served.proc.pid);
   const cpu0 = cpuMs(served.proc.pid);
-  if (cfg.warmup > 0) for (const [i, run] of sides.entries()) offsets[i] += (await run(cfg.warmup, offsets[i])).targetsUsed;
+  if (cfg.warmup > 0) for (const [i, run] of sides.entries()) offsets[i]! += (await run(cfg.warmup, offsets[i]!)).targetsUsed;
   for (let r = 0; r < cfg.rounds; r++) {
     for (const [i, run] of sides.entries()) {
-      const slice = await run(sliceSeconds(), offsets[i]);
-      offsets[i] += slice.targetsUsed;
-      slices[i].push(slice);
+      const slice = await run(sliceSeconds(), offsets[i]!);
+      offsets[i]! += slice.targetsUsed;
+      slices[i]!.push(slice);
     }
   }
   const cpu1 = cpuMs(served.proc.pid);
@@ -288,12 +288,12 @@ async function paired(def: CaseDef, subject: SliceRunner, served: Service, basel
   const base = baseline ? slices[0] : [];
   const rate = (x: Slice) => x.requests / x.seconds;
   return {
-    subject: merge(own),
-    baseline: baseline ? merge(base) : null,
-    baselineSlices: base,
-    roundRatios: baseline ? own.map((x, r) => rate(x) / rate(base[r])) : [],
+    subject: merge(own!),
+    baseline: baseline ? merge(base!) : null,
+    baselineSlices: base!,
+    roundRatios: baseline ? own!.map((x, r) => rate(x) / rate(base![r]!)) : [],
     // The served process is idle during baseline slices: its CPU time is the subject's, warm-up included.
-    cpuPerRequest: cpu0 !== null && cpu1 !== null && offsets[sides.length - 1] > 0 ? (cpu1 - cpu0) / offsets[sides.length - 1] : null,
+    cpuPerRequest: cpu0 !== null && cpu1 !== null && offsets[sides.length - 1]! > 0 ? (cpu1 - cpu0) / offsets[sides.length - 1]! : null,
     peakRss,
   };
 }
@@ -375,26 +375,26 @@ async function alternateArms(def: CaseDef, arms: Arm[], dbUrl: string): Promise<
   log(`case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.readReps} x ${cfg.rounds} x ${sliceSeconds()} s alternating: ${arms.map((a) => a.name).join(', ')})`);
   const offsets = arms.map(() => 0);
   const totals: ArmTotals[] = arms.map(() => ({ slices: [], cpuMs: 0, dbCpuMs: 0, reps: [] }));
-  if (cfg.warmup > 0) for (const [i, arm] of arms.entries()) offsets[i] += (await arm.run(cfg.warmup, offsets[i])).targetsUsed;
+  if (cfg.warmup > 0) for (const [i, arm] of arms.entries()) offsets[i]! += (await arm.run(cfg.warmup, offsets[i]!)).targetsUsed;
   for (let rep = 0; rep < cfg.readReps; rep++) {
     for (const t of totals) t.reps.push({ requests: 0, cpuMs: 0 });
     for (let round = 0; round < cfg.rounds; round++) {
       for (let k = 0; k < arms.length; k++) {
         const i = (round + k) % arms.length;
         const arm = arms[i];
-        const db0 = await backendCpu(dbUrl, arm.appName);
-        const cpu0 = cpuMs(arm.served.proc.pid);
-        const slice = await arm.run(sliceSeconds(), offsets[i]);
-        const cpu1 = cpuMs(arm.served.proc.pid);
-        const db1 = await backendCpu(dbUrl, arm.appName);
-        offsets[i] += slice.targetsUsed;
+        const db0 = await backendCpu(dbUrl, arm!.appName);
+        const cpu0 = cpuMs(arm!.served.proc.pid);
+        const slice = await arm!.run(sliceSeconds(), offsets[i]!);
+        const cpu1 = cpuMs(arm!.served.proc.pid);
+        const db1 = await backendCpu(dbUrl, arm!.appName);
+        offsets[i]! += slice.targetsUsed;
         const t = totals[i];
-        t.slices.push(slice);
+        t!.slices.push(slice);
         const cpu = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : NaN;
-        t.cpuMs += cpu;
-        t.reps[rep].requests += slice.requests;
-        t.reps[rep].cpuMs += cpu;
-        for (const [pid, ms] of db1) t.dbCpuMs += ms - (db0.get(pid) ?? 0);
+        t!.cpuMs += cpu;
+        t!.reps[rep]!.requests += slice.requests;
+        t!.reps[rep]!.cpuMs += cpu;
+        for (const [pid, ms] of db1) t!.dbCpuMs += ms - (db0.get(pid) ?? 0);
       }
     }
   }
@@ -416,14 +416,14 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
     await waitForHttp(`${rawBase}/vms/${probeUser}`, 30_000, raw);
     const results: CaseResult[] = [];
     for (const { def, raw: rawDef } of cases) {
-      const items = await probe(base, def, def.targets[0]);
-      await probe(rawBase, rawDef, rawDef.targets[0]);
+      const items = await probe(base, def, def.targets[0]!);
+      await probe(rawBase, rawDef, rawDef.targets[0]!);
       const arms: Arm[] = [
         { name: 'raw', served: raw, appName: 'bench-raw', run: httpSlices(rawBase, rawDef) },
         { name: 'service', served: apiSvc, appName: 'bench-api', run: httpSlices(base, def) },
       ];
       for (const [i, ab] of abs.entries()) {
-        await probe(ab.base, def, def.targets[0]);
+        await probe(ab.base, def, def.targets[0]!);
         arms.push({ name: `service@${ab.ref}`, served: ab.svc, appName: `bench-api-ab${i}`, run: httpSlices(ab.base, def) });
       }
       const stopRss = sampleRss(apiSvc.proc.pid);
@@ -433,10 +433,10 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
         const m = merge(t.slices);
         return { rps: m.rps, p50: m.p50, p99: m.p99, requests: m.requests, errors: m.errors, cpuMsPerRequest: perRequest(t.cpuMs, m.requests), dbCpuMsPerRequest: perRequest(t.dbCpuMs, m.requests) };
       };
-      const [r, s] = [summary(totals[0]), summary(totals[1])];
+      const [r, s] = [summary(totals[0]!), summary(totals[1]!)];
       const repCpu = (t: ArmTotals) => t.reps.map((x) => perRequest(x.cpuMs, x.requests) ?? NaN);
-      const ratios = (a: ArmTotals, b: ArmTotals) => repCpu(a).map((x, k) => x / repCpu(b)[k]);
-      const m = merge(totals[1].slices);
+      const ratios = (a: ArmTotals, b: ArmTotals) => repCpu(a).map((x, k) => x / repCpu(b)[k]!);
+      const m = merge(totals[1]!.slices);
       const result: CaseResult = {
         id: def.id,
         label: `${def.method} ${def.label}`,
@@ -449,18 +449,18 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
         statusCodes: m.statusCodes,
         baselineRps: r.rps,
         ratio: s.rps / r.rps,
-        roundRatios: totals[1].slices.map((x, k) => x.requests / x.seconds / (totals[0].slices[k].requests / totals[0].slices[k].seconds)),
+        roundRatios: totals[1]!.slices.map((x, k) => x.requests / x.seconds / (totals[0]!.slices[k]!.requests / totals[0]!.slices[k]!.seconds)),
         peakRssMb: peakRss,
         cpuMsPerRequest: s.cpuMsPerRequest,
         dbCpuMsPerRequest: s.dbCpuMsPerRequest,
         reference: { label: `${rawDef.method} ${rawDef.label}`, ...r },
         cpuRatio: s.cpuMsPerRequest !== null && r.cpuMsPerRequest ? s.cpuMsPerRequest / r.cpuMsPerRequest : null,
-        cpuRatioReps: ratios(totals[1], totals[0]),
+        cpuRatioReps: ratios(totals[1]!, totals[0]),
         items,
         targets: def.targets.length,
         targetsUsed: m.targetsUsed,
       };
-      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...summary(totals[2 + i]), cpuRatioReps: ratios(totals[1], totals[2 + i]) }));
+      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...summary(totals[2 + i]!), cpuRatioReps: ratios(totals[1]!, totals[2 + i]) }));
       results.push(result);
     }
     return results;
@@ -474,7 +474,7 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
 async function startAbApi(dbUrl: string, ref: string, i: number): Promise<{ ref: string; svc: Service; base: string }> {
   const main = await buildRef(ref);
   const [port] = await freePorts(1);
-  const svc = startNode(`api-ab${i}`, main, { ...serviceEnv(dbUrl, port), PGAPPNAME: `bench-api-ab${i}` }, cfg.nodeArgs);
+  const svc = startNode(`api-ab${i}`, main, { ...serviceEnv(dbUrl, port!), PGAPPNAME: `bench-api-ab${i}` }, cfg.nodeArgs);
   await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
   return { ref, svc, base: `http://127.0.0.1:${port}` };
 }
@@ -536,16 +536,16 @@ async function growthPhase(serverUrl: string, stamp: string): Promise<GrowthResu
        SELECT 'filler' || i, 'filler' || i || '@example.com', '!', 0 FROM generate_series(1, $1::int) i RETURNING id`,
       [GROWTH_FILLERS],
     );
-    const owners = [user.id, ...fillers.map((f) => f.id)];
+    const owners = [user!.id, ...fillers.map((f) => f.id)];
     const results: GrowthResult[] = [];
     for (const rows of cfg.growthRows) {
       const t0 = performance.now();
       await topUpGrowth(dbUrl, rows, owners);
       log(`growth: ${rows} rows in every listed table (seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-      const cases = growthEndpoints(user, admin);
+      const cases = growthEndpoints(user!, admin);
       for (const c of cases) {
         const def: CaseDef = { id: `growth_${c.id}_${rows}`, label: c.path, method: 'GET', baseline: 'bare', expect: 200, targets: [{ path: c.path, token: c.token }] };
-        const items = await probe(base, def, def.targets[0]);
+        const items = await probe(base, def, def.targets[0]!);
         const { load } = await runCase(base, svc, def, cfg.growthConnections, cfg.growthDuration, Math.min(cfg.warmup, 1));
         results.push({ endpoint: c.id, rows, rps: load.rps, p50: load.latency.p50, p99: load.latency.p99, errors: load.errors, items });
       }
@@ -575,7 +575,8 @@ async function main(): Promise<void> {
   }
   const dbName = `vmapi_bench_${stamp}`;
   const dbUrl = await createDatabase(serverUrl, dbName);
-  [ports.api, ports.bare, ports.growth, ports.raw] = cfg.port ? [0, 1, 2, 3].map((i) => cfg.port + i) : await freePorts(4);
+  const [api, bare, growth, raw] = cfg.port ? [0, 1, 2, 3].map((i) => cfg.port + i) : await freePorts(4);
+  [ports.api, ports.bare, ports.growth, ports.raw] = [api!, bare!, growth!, raw!];
   const base = `http://127.0.0.1:${ports.api}`;
   let apiSvc: Service | undefined;
   const report: BenchReport = {
@@ -590,7 +591,7 @@ async function main(): Promise<void> {
     targets: [],
   };
   try {
-    report.database.server = (await sql<{ v: string }>(dbUrl, `SELECT current_setting('server_version') AS v`))[0].v;
+    report.database.server = (await sql<{ v: string }>(dbUrl, `SELECT current_setting('server_version') AS v`))[0]!.v;
     apiSvc = await startApi('api', dbUrl, ports.api);
     await registerBenchHost(dbUrl);
     report.rss.bootMb = rssMb(apiSvc.proc.pid);
@@ -643,7 +644,7 @@ async function main(): Promise<void> {
         raw: { id: 'raw_get', label: '/vms/{user}/{id} (raw get: node:http + pg)', method: 'GET', baseline: null, expect: 200, targets: vmPairs.map((p) => ({ path: `/vms/${p.user}/${p.vm}` })) },
       },
     ];
-    if (referenced.some((r) => wanted(r.def.id))) report.cases.push(...(await referenceReads(referenced.filter((r) => wanted(r.def.id)), base, apiSvc, dbUrl, users[0].id)));
+    if (referenced.some((r) => wanted(r.def.id))) report.cases.push(...(await referenceReads(referenced.filter((r) => wanted(r.def.id)), base, apiSvc, dbUrl, users[0]!.id)));
 
     const reads: CaseDef[] = [
       { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
@@ -671,7 +672,7 @@ async function main(): Promise<void> {
           : null;
         const readResults: CaseResult[] = [];
         for (const def of readCases) {
-          const items = await probe(base, def, def.targets[0]);
+          const items = await probe(base, def, def.targets[0]!);
           const run = await paired(def, httpSlices(base, def), apiSvc, countedBare);
           bareSlices.push(...run.baselineSlices);
           readResults.push(toCaseResult(def, run, items));
@@ -704,7 +705,7 @@ async function main(): Promise<void> {
         expect: 202,
         targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
       };
-      await probe(base, createDef, createDef.targets[0]);
+      await probe(base, createDef, createDef.targets[0]!);
       const run = await paired(createDef, httpSlices(base, createDef), apiSvc, pgbenchRunner);
       pgbenchSlicesRun.push(...run.baselineSlices);
       writes.push(toCaseResult(createDef, run));
@@ -714,7 +715,7 @@ async function main(): Promise<void> {
       // Destroy is allowed from every live state and can happen once per VM: each request gets its own VM.
       // Top the pool up with running VMs inserted by SQL (rows like the worker leaves them) so the
       // case never runs out; the action path reads the row under a lock, whoever created it.
-      const [{ n }] = await sql<{ n: number }>(
+      const [{ n } = { n: 0 }] = await sql<{ n: number }>(
         dbUrl,
         `SELECT count(*)::int AS n FROM vms WHERE user_id = ANY($1::uuid[]) AND status NOT IN ('destroyed', 'destroying')`,
         [users.map((u) => u.id)],

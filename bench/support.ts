@@ -234,7 +234,7 @@ export async function pool<I, O>(items: I[], limit: number, fn: (item: I, index:
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i], i);
+      out[i] = await fn(items[i]!, i);
     }
   });
   await Promise.all(lanes);
@@ -288,7 +288,7 @@ export function exec(cmd: string, args: string[], env: Record<string, string> = 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
+  return sorted[i]!;
 }
 
 // ---------------------------------------------------------------- host

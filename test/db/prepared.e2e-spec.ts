@@ -27,7 +27,7 @@ describe('prepared(): named prepared statements through TypeORM (real PostgreSQL
       expect(await runner.query(prepared(text), [1])).toEqual([{ n: 2 }]);
       const rows: { name: string }[] = await runner.query('SELECT name FROM pg_prepared_statements WHERE statement = $1', [text]);
       expect(rows).toHaveLength(1);
-      expect(rows[0].name).toMatch(/^vmapi_[0-9a-f]{24}$/);
+      expect(rows[0]!.name).toMatch(/^vmapi_[0-9a-f]{24}$/);
     } finally {
       await runner.release();
     }

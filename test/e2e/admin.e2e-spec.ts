@@ -36,7 +36,7 @@ describe('admin (e2e)', () => {
   ];
 
   it.each(routes)('%s %s answers 401 without a token and 403 to a normal user', async (method, path, body) => {
-    const call = (m: string, p: string) => (ctx.http as unknown as Record<string, (p: string) => import('supertest').Test>)[m](p);
+    const call = (m: string, p: string) => (ctx.http as unknown as Record<string, (p: string) => import('supertest').Test>)[m]!(p);
     const anon = await (body ? call(method, path).send(body) : call(method, path));
     expect(anon.status).toBe(401);
     const user = await (body ? call(method, path).set(alice.auth).send(body) : call(method, path).set(alice.auth));

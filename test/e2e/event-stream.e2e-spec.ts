@@ -47,7 +47,7 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     // The VM is created through B and provisioned by B's worker; the stream is on A.
     const vm = await b.http.post('/api/vms').set(alice.auth).send({ name: 'live', ...spec }).expect(202);
     const got = await stream.waitFor(1, action('vm.provisioned'));
-    expect(got[0].data).toMatchObject({ vm_id: vm.body.id, user_id: alice.id, type: 'vm', severity: 'info' });
+    expect(got[0]!.data).toMatchObject({ vm_id: vm.body.id, user_id: alice.id, type: 'vm', severity: 'info' });
     const actions = stream.messages.map((m) => m.data.action);
     expect(actions.slice(0, 3)).toEqual(['vm.create', 'system.credit_deduction', 'vm.provisioned']);
     const feed = await a.http.get(`/api/events?vm_id=${vm.body.id}`).set(alice.auth).expect(200);
@@ -93,15 +93,15 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     const bobVm = await vmOf(bob);
     for (const n of [2, 3, 4]) await b.http.patch(`/api/vms/${bobVm.id}`).set(bob.auth).send({ metadata: { n } }).expect(200);
 
-    const resumed = await open(`${urlA}/api/events/stream`, bob, { 'Last-Event-ID': seen.id! });
+    const resumed = await open(`${urlA}/api/events/stream`, bob, { 'Last-Event-ID': seen!.id! });
     const missed = await resumed.waitFor(3, action('vm.metadata_updated'));
     expect(missed.map((m) => m.data.details.keys)).toEqual([['n'], ['n'], ['n']]);
     const ids = resumed.messages.map((m) => m.id!);
     expect(ids).toEqual([...ids].sort());
-    expect(ids).not.toContain(seen.id);
+    expect(ids).not.toContain(seen!.id);
     // Everything of Bob's after `seen`, nothing else (his VM's provisioning may land in between).
     await eventually(async () => {
-      const rows: { id: string }[] = await a.db.query(`SELECT id FROM events WHERE user_id = $1 AND id > $2 ORDER BY id`, [bob.id, seen.id]);
+      const rows: { id: string }[] = await a.db.query(`SELECT id FROM events WHERE user_id = $1 AND id > $2 ORDER BY id`, [bob.id, seen!.id]);
       return JSON.stringify(rows.map((r) => r.id)) === JSON.stringify(resumed.messages.map((m) => m.id));
     }, 10_000, 'the replay to match the table');
 
@@ -111,9 +111,9 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     expect(new Set(resumed.messages.map((m) => m.id)).size).toBe(resumed.messages.length);
 
     // The query parameter works for clients that cannot set headers, under its documented name and its first one.
-    const viaQuery = await open(`${urlB}/api/events/stream?after_event_id=${seen.id}`, bob);
+    const viaQuery = await open(`${urlB}/api/events/stream?after_event_id=${seen!.id}`, bob);
     await viaQuery.waitFor(4, action('vm.metadata_updated'));
-    const viaOldName = await open(`${urlB}/api/events/stream?last_event_id=${seen.id}`, bob);
+    const viaOldName = await open(`${urlB}/api/events/stream?last_event_id=${seen!.id}`, bob);
     await viaOldName.waitFor(4, action('vm.metadata_updated'));
   });
 

@@ -94,7 +94,7 @@ describe('input fuzzing over every write route (e2e)', () => {
   ];
 
   const send = (r: Route, path: string, body: unknown): Test => {
-    let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[r.method](path);
+    let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[r.method]!(path);
     if (r.as !== 'anon') req = req.set((r.as === 'admin' ? admin : user).auth);
     return req.set('Content-Type', 'application/json').send(JSON.stringify(body) ?? 'null');
   };
@@ -155,10 +155,10 @@ describe('input fuzzing over every write route (e2e)', () => {
   });
 
   it('refuses bodies over the size limit (413) and over the depth limit (400)', async () => {
-    const big = await send(routes[3], '/api/vms', { name: 'x', metadata: { blob: 'y'.repeat(300 * 1024) } });
+    const big = await send(routes[3]!, '/api/vms', { name: 'x', metadata: { blob: 'y'.repeat(300 * 1024) } });
     expect(big.status).toBe(413);
     expect(big.body.code).toBe('request.too_large');
-    const tooDeep = await send(routes[3], '/api/vms', { ...routes[3].valid(), metadata: deep(40) });
+    const tooDeep = await send(routes[3]!, '/api/vms', { ...routes[3]!.valid(), metadata: deep(40) });
     expect(tooDeep.status).toBe(400);
     expect(tooDeep.body.code).toBe('request.too_deep');
     tried += 2;
@@ -254,7 +254,7 @@ describe('input fuzzing over every write route (e2e)', () => {
       await fc.assert(
         fc.asyncProperty(unsafeText, async (text) => {
           const { path, query, body } = c.build(text);
-          let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[c.method](`${path}${query}`);
+          let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[c.method]!(`${path}${query}`);
           if (c.secured) req = req.set(admin.auth);
           if (body !== undefined) req = req.set('Content-Type', 'application/json').send(JSON.stringify(body));
           const res = await req;

@@ -107,13 +107,13 @@ describe('hostile bodies and slow clients (e2e)', () => {
     // CPU of this whole process (the app, the senders and the reader) per hostile body, reads included: an upper bound.
     const cpuPerHostileMs = (cpu.user + cpu.system) / 1000 / sent;
     console.log(
-      `hostile bodies: ${sent} sent; victim read p50 ${median(baseline).toFixed(1)} ms before, ${median(during).toFixed(1)} ms during; ` +
+      `hostile bodies: ${sent} sent; victim read p50 ${median(baseline)!.toFixed(1)} ms before, ${median(during)!.toFixed(1)} ms during; ` +
         `process CPU per hostile body <= ${cpuPerHostileMs.toFixed(1)} ms`,
     );
     expect(sent).toBeGreaterThan(10);
     expect(cpuPerHostileMs).toBeLessThan(50);
     // Wide enough for a loaded machine; before the limits a read waited 0.5-2 s behind each such body.
-    expect(median(during)).toBeLessThan(median(baseline) * 5 + 100);
+    expect(median(during)).toBeLessThan(median(baseline)! * 5 + 100);
   });
 
   it('decodes gzip, deflate and br bodies under the same size limit, and refuses other encodings and charsets with 415', async () => {

@@ -98,7 +98,7 @@ describe('identity cache: user changes reach the API at once (e2e)', () => {
       const [row] = (await ctx.db.query('SELECT id, role, username, email FROM users WHERE id = $1', [id])) as never[];
       await ctx.db.query('UPDATE users SET is_active = false WHERE id = $1', [id]);
       await heard;
-      return row;
+      return row!;
     });
     expect(read).toMatchObject({ id: user.id });
     await me(user).expect(401);

@@ -88,10 +88,10 @@ describe('API contract: types and headers (e2e)', () => {
       await ctx.http.post('/api/vms').set(admin.auth).set('content-type', 'text/plain').send('name=x'),
     ];
     expect(writes.map((w) => w.status)).toEqual([202, 202, 409, 415]);
-    expect(writes[1].headers['idempotent-replayed']).toBe('true');
+    expect(writes[1]!.headers['idempotent-replayed']).toBe('true');
     for (const [i, res] of writes.entries()) {
-      const route = i === 2 ? doc.paths['/api/vms/{id}/action'].post : doc.paths['/api/vms'].post;
-      const extra = undeclaredHeaders(route.responses as never, res.status, Object.keys(res.headers));
+      const route = i === 2 ? doc.paths['/api/vms/{id}/action']!.post : doc.paths['/api/vms']!.post;
+      const extra = undeclaredHeaders(route!.responses as never, res.status, Object.keys(res.headers));
       if (extra.length) undeclared.push(`write ${i} -> ${res.status}: ${extra.join(', ')}`);
       checked++;
     }

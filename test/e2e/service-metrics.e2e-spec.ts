@@ -64,7 +64,7 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
       ['vmapi_event_streams', 'gauge'],
       ['process_cpu_seconds_total', 'counter'],
     ]) {
-      expect({ name, type: m.types.get(name), help: !!m.help.get(name) }).toEqual({ name, type, help: true });
+      expect({ name, type: m.types.get(name!), help: !!m.help.get(name!) }).toEqual({ name, type, help: true });
     }
   });
 
@@ -84,7 +84,7 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
     expect(count(after, { ...vm, status: '401' }) - count(before, { ...vm, status: '401' })).toBe(1);
     expect(count(after, { method: 'GET', route: 'unmatched', status: '404' }) - count(before, { method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
     // Raw paths (ids) never become label values.
-    expect(after.all('http_requests_total').some((s) => s.labels.route.includes(vmId))).toBe(false);
+    expect(after.all('http_requests_total').some((s) => s.labels.route!.includes(vmId))).toBe(false);
 
     const buckets = after.all('http_request_duration_seconds_bucket', { ...vm, status: '200' });
     expect(buckets.length).toBeGreaterThan(5);

@@ -67,7 +67,7 @@ describe('SSH keys (e2e)', () => {
       [ed.privateKey, 'ssh_key.private_key'],
       [sshKeygen('ed25519', { passphrase: 'long passphrase' }).privateKey, 'ssh_key.private_key'],
       ['not a key at all', 'ssh_key.invalid'],
-      [`${ed.publicKey.split(' ')[0]} ${ed.publicKey.split(' ')[1].slice(0, 30)}`, 'ssh_key.invalid'],
+      [`${ed.publicKey.split(' ')[0]} ${ed.publicKey.split(' ')[1]!.slice(0, 30)}`, 'ssh_key.invalid'],
       [`${ed.publicKey}\n${ed.publicKey}`, 'ssh_key.invalid'],
       ['', 'ssh_key.invalid'],
     ];

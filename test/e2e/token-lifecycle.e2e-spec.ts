@@ -138,8 +138,8 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
       await send(`  ${existing.email.replace(/^u/, 'U')} `, 4),
     ];
     const shape = (r: { status: number; body: unknown; headers: Record<string, string> }) => ({ status: r.status, body: r.body, type: r.headers['content-type'] });
-    for (const r of answers) expect(shape(r)).toEqual(shape(answers[0]));
-    expect(answers[0].status).toBe(202);
+    for (const r of answers) expect(shape(r)).toEqual(shape(answers[0]!));
+    expect(answers[0]!.status).toBe(202);
     await ctx.http.post('/api/auth/login').send({ email: existing.email, password: existing.password }).expect(200);
     // The same timing class: both branches hash the password (argon2id dominates).
     const time = async (email: string, n: number) => {
@@ -154,9 +154,9 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
       taken.push(await time(existing.email.toUpperCase(), 200 + i));
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    delays.register_new_median = Math.round(median(fresh));
-    delays.register_existing_median = Math.round(median(taken));
-    expect(median(taken) / median(fresh)).toBeGreaterThan(0.5);
-    expect(median(taken) / median(fresh)).toBeLessThan(2);
+    delays.register_new_median = Math.round(median(fresh)!);
+    delays.register_existing_median = Math.round(median(taken)!);
+    expect(median(taken)! / median(fresh)!).toBeGreaterThan(0.5);
+    expect(median(taken)! / median(fresh)!).toBeLessThan(2);
   });
 });

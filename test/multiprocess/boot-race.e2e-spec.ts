@@ -56,12 +56,12 @@ describe('processes booting together (real processes)', () => {
           try {
             const kinds = ['api', 'worker', 'api', 'worker'] as const;
             services.push(...(await Promise.all(kinds.map((kind, i) => startService(`${phase}-${kind}-${i}`, kind, env)))));
-            await Promise.all(services.map((s, i) => ready(s, kinds[i], 90_000)));
+            await Promise.all(services.map((s, i) => ready(s, kinds[i]!, 90_000)));
             for (const [i, s] of services.entries()) {
               expect(s.alive()).toBe(true);
               if (kinds[i] === 'api') expect((await api(s, 'GET', '/api/health')).status).toBe(200);
             }
-            const login = await api(services[0], 'POST', '/api/auth/login', { email: 'root@example.test', password: 'bootstrap-admin-password' });
+            const login = await api(services[0]!, 'POST', '/api/auth/login', { email: 'root@example.test', password: 'bootstrap-admin-password' });
             expect(login.status).toBe(200);
           } finally {
             for (const s of services) await s.kill();

@@ -32,7 +32,7 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
     const capLine = await service.waitForLine(/At most \d+ open connections/);
     const [, cap, perAddress] = /At most (\d+) open connections \(open-file limit 80\), (\d+) per client address/.exec(capLine)!.map(Number);
     expect(cap).toBeGreaterThan(0);
-    expect(perAddress).toBeLessThanOrEqual(Math.ceil(cap / 4));
+    expect(perAddress).toBeLessThanOrEqual(Math.ceil(cap! / 4));
     const credentials = { username: 'fd-user', email: 'fd@example.test', password: 'correct horse battery' };
     expect((await api(service, 'POST', '/api/auth/register', credentials)).status).toBeLessThan(300);
 
@@ -60,7 +60,7 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
     );
     const open = held.filter((s) => !s.destroyed && !s.closed).length;
     console.log(`open-file limit ${FILE_LIMIT}: cap ${cap} connections, ${perAddress} per address; of ${ATTACKERS} slow bodies ${open} held, ${closedAtOnce} closed at once`);
-    expect(open).toBeLessThanOrEqual(perAddress);
+    expect(open).toBeLessThanOrEqual(perAddress!);
 
     // Meanwhile everyone else is served: health and login, never a 5xx.
     const statuses: number[] = [];

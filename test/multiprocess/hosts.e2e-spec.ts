@@ -65,13 +65,13 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
   });
 
   it('answers 503 capacity.unavailable with Retry-After and charges nothing while no host has registered', async () => {
-    const res = await create(users[0], 'too-early').expect(503);
+    const res = await create(users[0]!, 'too-early').expect(503);
     expect(res.headers['retry-after']).toBe('30');
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(res.body).toMatchObject({ code: 'capacity.unavailable', status: 503 });
-    expect(await balance(users[0])).toBe(1000);
+    expect(await balance(users[0]!)).toBe(1000);
     expect(await api.db.query(`SELECT id FROM vms`)).toEqual([]);
-    expect(await api.db.query(`SELECT id FROM credit_transactions WHERE user_id = $1 AND kind = 'vm_create'`, [users[0].id])).toEqual([]);
+    expect(await api.db.query(`SELECT id FROM credit_transactions WHERE user_id = $1 AND kind = 'vm_create'`, [users[0]!.id])).toEqual([]);
     expect(await api.db.query(`SELECT id FROM pgboss.job WHERE name LIKE 'vm-operation%'`)).toEqual([]);
   });
 
@@ -95,11 +95,11 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
 
   it('spreads creates over the hosts (most free RAM first)', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await create(users[0], `spread-${i}`).expect(202)).body.id);
+    for (let i = 0; i < 3; i++) ids.push((await create(users[0]!, `spread-${i}`).expect(202)).body.id);
     const placed = await Promise.all(ids.map(async (id) => (await vmRow(id)).host));
     expect(placed.sort()).toEqual(HOSTS);
     // Users never see where a VM runs; admins do.
-    const own = (await api.http.get(`/api/vms/${ids[0]}`).set(users[0].auth).expect(200)).body;
+    const own = (await api.http.get(`/api/vms/${ids[0]}`).set(users[0]!.auth).expect(200)).body;
     expect(own).not.toHaveProperty('host');
     const adminView = (await api.http.get(`/api/admin/vms?host=${placed[0]}`).set(admin.auth).expect(200)).body;
     expect(adminView.items.map((v: { host: string }) => v.host)).toEqual([placed[0]]);
@@ -108,7 +108,7 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
   it('never overfills a host under concurrent creates; a full host’s share goes elsewhere; all full: 503, no charge', async () => {
     const before = await Promise.all(users.map(balance));
     // Six more fit (two per host); twenty race for them.
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => create(users[i % 2], `race-${i}`)));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => create(users[i % 2]!, `race-${i}`)));
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 202)).toHaveLength(6);
     expect(statuses.filter((s) => s === 503)).toHaveLength(14);
@@ -118,8 +118,8 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
       expect(h).toMatchObject({ vm_count: 3, allocated: { ram_mb: 3072 }, free: { ram_mb: 0 } });
     }
     // Only the accepted creates were charged.
-    const charged = await Promise.all(users.map(async (u, i) => before[i] - (await balance(u))));
-    expect(charged[0] + charged[1]).toBe(6 * 22);
+    const charged = await Promise.all(users.map(async (u, i) => before[i]! - (await balance(u))));
+    expect(charged[0]! + charged[1]!).toBe(6 * 22);
     const [{ vms }] = await api.db.query(`SELECT count(*)::int AS vms FROM vms`);
     expect(vms).toBe(9);
     // A create that found its host full under the lock wrote nothing, not even its job.
@@ -141,8 +141,8 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
       await api.http.post(`/api/admin/vms/${ids[1]}/action`).set(admin.auth).send({ action: 'restart' }).expect(202);
     }
     for (const ids of byHost.values()) {
-      await waitStatus(ids[0], 'stopped');
-      await waitStatus(ids[1], 'running');
+      await waitStatus(ids[0]!, 'stopped');
+      await waitStatus(ids[1]!, 'running');
     }
     const events: { vm_id: string; action: string; host: string | null; vm_host: string }[] = await api.db.query(
       `SELECT e.vm_id, e.action, e.details->>'host' AS host, v.host AS vm_host FROM events e JOIN vms v ON v.id = e.vm_id
@@ -151,7 +151,7 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     expect(events).toHaveLength(9 + 3 + 3);
     for (const e of events) expect(e.host).toBe(e.vm_host);
     // The owner's feed carries the same events without the host.
-    const feed = (await api.http.get('/api/events?limit=100').set(users[0].auth).expect(200)).body.items;
+    const feed = (await api.http.get('/api/events?limit=100').set(users[0]!.auth).expect(200)).body.items;
     expect(feed.some((e: { action: string }) => e.action === 'vm.provisioned')).toBe(true);
     for (const e of feed) expect(e.details).not.toHaveProperty('host');
   });
@@ -162,25 +162,25 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     const [event] = await api.db.query(`SELECT actor_id, details FROM events WHERE action = 'admin.host_updated'`);
     expect(event).toEqual({ actor_id: admin.id, details: { host: 'hv-b', schedulable: false, was_schedulable: true, reason: 'kernel upgrade' } });
     // Room on hv-a and hv-b (one VM destroyed on each): only hv-a's is used.
-    const [onA, onB] = [(await vmsOn('hv-a'))[2].id, (await vmsOn('hv-b'))[2].id];
+    const [onA, onB] = [(await vmsOn('hv-a'))[2]!.id, (await vmsOn('hv-b'))[2]!.id];
     for (const id of [onA, onB]) await api.http.post(`/api/admin/vms/${id}/action`).set(admin.auth).send({ action: 'destroy' }).expect(202);
     await waitStatus(onA, 'destroyed');
     await waitStatus(onB, 'destroyed');
-    const placed = (await create(users[1], 'after-drain').expect(202)).body.id;
+    const placed = (await create(users[1]!, 'after-drain').expect(202)).body.id;
     expect((await vmRow(placed)).host).toBe('hv-a');
-    const full = await create(users[1], 'no-room').expect(503);
+    const full = await create(users[1]!, 'no-room').expect(503);
     expect(full.body.code).toBe('capacity.unavailable');
     // The drained host's VMs keep working: start its stopped one.
     const stoppedOnB = (await vmsOn('hv-b')).find((v) => v.status === 'stopped')!.id;
     await api.http.post(`/api/admin/vms/${stoppedOnB}/action`).set(admin.auth).send({ action: 'start' }).expect(202);
     await waitStatus(stoppedOnB, 'running');
     await api.http.patch('/api/admin/hosts/hv-b').set(admin.auth).send({ schedulable: true }).expect(200);
-    expect((await vmRow((await create(users[1], 'back-on-b').expect(202)).body.id)).host).toBe('hv-b');
+    expect((await vmRow((await create(users[1]!, 'back-on-b').expect(202)).body.id)).host).toBe('hv-b');
   });
 
   it('a host whose workers die goes offline: start/restart answer 409, stop/destroy wait and run when it is back; other hosts keep working', async () => {
     const onC = await vmsOn('hv-c');
-    const [toStop, toDestroy, stopped] = [onC.find((v) => v.status === 'running')!.id, onC.filter((v) => v.status === 'running')[1].id, onC.find((v) => v.status === 'stopped')!.id];
+    const [toStop, toDestroy, stopped] = [onC.find((v) => v.status === 'running')!.id, onC.filter((v) => v.status === 'running')[1]!.id, onC.find((v) => v.status === 'stopped')!.id];
     const killedAt = Date.now();
     await workers.get('hv-c')!.kill();
     await eventually(async () => (await host('hv-c')).status === 'offline', 15_000, 'hv-c offline');
@@ -188,7 +188,7 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
 
     const user = users[0];
     const owner = async (id: string) => (await api.db.query(`SELECT user_id FROM vms WHERE id = $1`, [id]))[0].user_id as string;
-    const auth = async (id: string) => ((await owner(id)) === user.id ? user.auth : users[1].auth);
+    const auth = async (id: string) => ((await owner(id)) === user!.id ? user!.auth : users[1]!.auth);
     const restart = await api.http.post(`/api/vms/${toStop}/action`).set(await auth(toStop)).send({ action: 'restart' }).expect(409);
     expect(restart.body).toMatchObject({ code: 'host.offline', vm_status: 'running', allowed_actions: ['stop', 'destroy'] });
     expect(JSON.stringify(restart.body)).not.toContain('hv-c');

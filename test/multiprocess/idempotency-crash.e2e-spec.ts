@@ -43,7 +43,7 @@ async function inLanes<T, R>(items: T[], lanes: number, fn: (item: T) => Promise
     Array.from({ length: lanes }, async () => {
       while (next < items.length) {
         const i = next++;
-        results[i] = await fn(items[i]);
+        results[i] = await fn(items[i]!);
       }
     }),
   );
@@ -94,7 +94,7 @@ describe('Idempotency-Key across a crash (kill -9 of a real API process)', () =>
     let dead = false;
     const lane = async (): Promise<void> => {
       while (next < keys.length && !dead) {
-        const { key, name } = keys[next++];
+        const { key, name } = keys[next++]!;
         try {
           first.set(key, await create(first1.url, user.token, key, name));
           if (++answered === KILL_AFTER) {

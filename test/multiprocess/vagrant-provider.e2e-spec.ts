@@ -347,8 +347,8 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(elapsed).toBeLessThan(4000);
 
     const [call] = readLog();
-    expect(call.argv).toEqual(['status', '--machine-readable']);
-    expect(await waitGone(call.pid)).toBe(true);
+    expect(call!.argv).toEqual(['status', '--machine-readable']);
+    expect(await waitGone(call!.pid)).toBe(true);
   });
 
   it('escalates to SIGKILL and kills the whole process tree when SIGTERM is ignored', async () => {
@@ -364,9 +364,9 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(elapsed).toBeLessThan(5000);
 
     const [call] = readLog();
-    expect(call.childPid).toEqual(expect.any(Number));
-    expect(await waitGone(call.pid)).toBe(true);
-    expect(await waitGone(call.childPid as number)).toBe(true);
+    expect(call!.childPid).toEqual(expect.any(Number));
+    expect(await waitGone(call!.pid)).toBe(true);
+    expect(await waitGone(call!.childPid as number)).toBe(true);
   });
 
   it("the operation's deadline (its AbortSignal) cancels the command: the whole process group is killed, timedOut", async () => {
@@ -381,8 +381,8 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(Date.now() - started).toBeLessThan(5000);
 
     const [call] = readLog();
-    expect(await waitGone(call.pid)).toBe(true);
-    expect(await waitGone(call.childPid as number)).toBe(true);
+    expect(await waitGone(call!.pid)).toBe(true);
+    expect(await waitGone(call!.childPid as number)).toBe(true);
   });
 
   it('serializes operations on the same VM', async () => {
@@ -437,9 +437,9 @@ describe('VagrantProvider against the fake vagrant', () => {
     const vm = makeVm({ diskGb: 55 });
     await provider.up(vm);
     const [call] = readLog();
-    expect(call.argv).toEqual(['up', '--provider=virtualbox', '--machine-readable']);
-    expect(call.env.VAGRANT_DEFAULT_PROVIDER).toBe('virtualbox');
-    expect(call.env.VAGRANT_EXPERIMENTAL).toBe('typed_triggers,disks');
+    expect(call!.argv).toEqual(['up', '--provider=virtualbox', '--machine-readable']);
+    expect(call!.env.VAGRANT_DEFAULT_PROVIDER).toBe('virtualbox');
+    expect(call!.env.VAGRANT_EXPERIMENTAL).toBe('typed_triggers,disks');
     const vagrantfile = await readFile(path.join(workdir, vm.id, 'Vagrantfile'), 'utf8');
     expect(vagrantfile).toContain("config.vm.disk :disk, size: '55GB', primary: true");
     expect(vagrantfile).toContain('vb.memory = 2048');
@@ -449,7 +449,7 @@ describe('VagrantProvider against the fake vagrant', () => {
     const provider = makeProvider({ env: { VAGRANT_CWD: '/', VAGRANT_VAGRANTFILE: 'Other' } });
     const vm = makeVm();
     await provider.up(vm);
-    expect(readLog()[0].env.VAGRANT_CWD).toBeUndefined();
+    expect(readLog()[0]!.env.VAGRANT_CWD).toBeUndefined();
   });
 
   it('validates its options', () => {
@@ -500,7 +500,7 @@ describe(describeLabel, () => {
         oses.map(async (os) => {
           const dir = await mkdtemp(path.join(base, `validate-libvirt-${os}-`));
           const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}`, sshPublicKeys: [hostileKey] });
-          const text = renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'libvirt', host: tcg });
+          const text = renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os]!, provider: 'libvirt', host: tcg });
           await writeFile(path.join(dir, 'Vagrantfile'), text);
           return { os, ...(await vagrantValidate(dir, { VAGRANT_DEFAULT_PROVIDER: 'libvirt' })) };
         }),
@@ -519,7 +519,7 @@ describe(describeLabel, () => {
         oses.map(async (os) => {
           const dir = await mkdtemp(path.join(base, `validate-vbox-${os}-`));
           const vm = makeVm({ osType: os, name: `vm-${os.replace(/\./g, '')}` });
-          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os], provider: 'virtualbox' }));
+          await writeFile(path.join(dir, 'Vagrantfile'), renderVagrantfile(vm, { box: DEFAULT_OS_CATALOG[os]!, provider: 'virtualbox' }));
           // Ruby syntax and the provider-independent config (incl. the experimental disk) with libvirt active...
           const common = await vagrantValidate(dir, { VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_EXPERIMENTAL: 'disks' });
           // ...and the vb block itself, which only passes or fails on its merits when VirtualBox is installed.

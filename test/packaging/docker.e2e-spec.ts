@@ -22,7 +22,7 @@ interface Service {
 function composeCommand(): string[] | null {
   for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
     try {
-      execFileSync(cmd[0], [...cmd.slice(1), 'version'], { stdio: 'ignore' });
+      execFileSync(cmd[0]!, [...cmd.slice(1), 'version'], { stdio: 'ignore' });
       return cmd;
     } catch {
       /* not this one */
@@ -43,7 +43,7 @@ function resolvedCompose(): { services: Record<string, Service>; secrets?: Recor
   }
   const env = { ...process.env };
   for (const name of ['POSTGRES_PASSWORD', 'JWT_SECRET', 'DATABASE_URL', 'MIGRATIONS_DATABASE_URL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) delete env[name];
-  const out = execFileSync(cmd[0], [...cmd.slice(1), '-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8' });
+  const out = execFileSync(cmd[0]!, [...cmd.slice(1), '-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8' });
   return parse(out);
 }
 
@@ -59,17 +59,17 @@ describe('Docker image and compose file', () => {
     }
     // Secrets come from files, not from values in the environment.
     for (const name of ['api', 'worker']) {
-      const env = services[name].environment ?? {};
+      const env = services[name]!.environment ?? {};
       expect(env).toMatchObject({ DATABASE_URL_FILE: '/run/secrets/database_url', JWT_SECRET_FILE: '/run/secrets/jwt_secret' });
       expect(String(env.METRICS_PORT)).toBe('9464');
     }
     // The API runs as the app role and migrates as the owner; only it holds the owner's URL.
-    expect(services.api.environment).toMatchObject({
+    expect(services.api!.environment).toMatchObject({
       MIGRATIONS_DATABASE_URL_FILE: '/run/secrets/migrations_database_url',
       ADMIN_PASSWORD_FILE: '/run/secrets/admin_password',
     });
-    expect(services.worker.environment?.MIGRATIONS_DATABASE_URL_FILE).toBeUndefined();
-    expect(services.postgres.environment).toMatchObject({ POSTGRES_PASSWORD_FILE: '/run/secrets/postgres_password' });
+    expect(services.worker!.environment?.MIGRATIONS_DATABASE_URL_FILE).toBeUndefined();
+    expect(services.postgres!.environment).toMatchObject({ POSTGRES_PASSWORD_FILE: '/run/secrets/postgres_password' });
     // No secret as a plain value anywhere: each secret-like setting is given only as <NAME>_FILE.
     const SECRET = /PASSWORD|SECRET|TOKEN|DATABASE_URL|_KEY$/;
     for (const [name, service] of Object.entries(services)) {
@@ -89,7 +89,7 @@ describe('Docker image and compose file', () => {
       'postgres_password',
     ]);
     // The roles are made on the database's first start by the script the docs describe.
-    expect(services.postgres.environment?.POSTGRES_USER).toBe('postgres');
+    expect(services.postgres!.environment?.POSTGRES_USER).toBe('postgres');
     expect(JSON.stringify(services.postgres)).toContain('create-roles.sql');
     // Only the API port is published; /metrics listens on METRICS_PORT inside the network.
     const published = Object.values(services).flatMap((s) => (s.ports ?? []).map((p) => String(typeof p === 'string' ? p.split(':')[0] : p.published)));

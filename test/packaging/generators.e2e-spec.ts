@@ -79,7 +79,7 @@ describe('clients from independent generators compile under --strict and drive t
       const { errors, ms } = await tscErrors(dir, await writeTsconfig(dir, resolution, include));
       timings.push(`tsc ${resolution} ${ms} ms`);
       for (const line of errors) {
-        const owner = outcomes[line.split('/')[0]] ?? (outcomes.other ??= { version: '', generateMs: 0, nodenext: [], bundler: [] });
+        const owner = outcomes[line.split('/')[0]!] ?? (outcomes.other ??= { version: '', generateMs: 0, nodenext: [], bundler: [] });
         owner[resolution].push(line);
       }
     }
@@ -99,7 +99,7 @@ describe('clients from independent generators compile under --strict and drive t
 
   it.each(GENERATORS.map((g) => g.name))('%s: generated client and its flow compile with no error under NodeNext and Bundler resolution', (name) => {
     expect(outcomes.other).toBeUndefined();
-    expect({ nodenext: outcomes[name].nodenext, bundler: outcomes[name].bundler }).toEqual({ nodenext: [], bundler: [] });
+    expect({ nodenext: outcomes[name]!.nodenext, bundler: outcomes[name]!.bundler }).toEqual({ nodenext: [], bundler: [] });
   });
 
   it.each(GENERATORS.map((g) => g.name))('%s: register, login, create, get and a 402 against the live API', async (name) => {

@@ -45,10 +45,10 @@ describe('API contract', () => {
           if (!schema) continue;
           for (const ref of schema.oneOf ?? [schema]) {
             const problem = doc.components.schemas[ref.$ref!.split('/').pop()!];
-            expect(`${method} ${path} ${status}: ${problem.properties.code.enum.join()} ${problem.properties.status.enum.join()}`).toBe(
-              `${method} ${path} ${status}: ${problem.properties.code.enum.join()} ${status}`,
+            expect(`${method} ${path} ${status}: ${problem!.properties.code.enum.join()} ${problem!.properties.status.enum.join()}`).toBe(
+              `${method} ${path} ${status}: ${problem!.properties.code.enum.join()} ${status}`,
             );
-            declared.add(problem.properties.code.enum[0]);
+            declared.add(problem!.properties.code.enum[0]!);
           }
         }
       }

@@ -31,7 +31,7 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
     baseUrl = await listen(ctx);
     dir = await mkdtemp(join(tmpdir(), 'vmapi-sdk-'));
     const packed = check('npm pack ./sdk', await run('npm', ['pack', './sdk', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv() }));
-    [pack] = JSON.parse(packed.stdout) as PackResult[];
+    pack = (JSON.parse(packed.stdout) as PackResult[])[0]!;
     console.log(`sdk: ${pack.filename} ${pack.size} bytes packed (npm pack ${packed.ms} ms)`);
   }, 180_000);
   afterAll(async () => {
@@ -66,7 +66,7 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
     const examples: string[] = [];
     for (const readme of ['sdk/README.md', 'README.md']) {
       for (const [, code] of (await readFile(join(ROOT, readme), 'utf8')).matchAll(/```ts\n([\s\S]*?)```/g)) {
-        if (code.includes("from '@vm-platform/sdk'")) examples.push(code);
+        if (code!.includes("from '@vm-platform/sdk'")) examples.push(code!);
       }
     }
     expect(examples).toHaveLength(4);

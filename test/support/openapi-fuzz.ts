@@ -212,7 +212,7 @@ function withValue(doc: OpenApiDoc, schema: Schema, base: unknown, at: (string |
     return items;
   }
   const obj = base && typeof base === 'object' && !Array.isArray(base) ? { ...(base as Record<string, unknown>) } : {};
-  const prop = s.properties?.[head] ?? {};
-  obj[head] = withValue(doc, prop, obj[head] ?? sample(doc, prop), rest, value);
+  const prop = s.properties?.[head!] ?? {};
+  obj[head!] = withValue(doc, prop, obj[head!] ?? sample(doc, prop), rest, value);
   return obj;
 }

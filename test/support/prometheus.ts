@@ -26,7 +26,7 @@ export function parsePrometheus(text: string): Exposition {
     if (!line.trim()) continue;
     if (line.startsWith('# TYPE ')) {
       const [name, type] = line.slice(7).split(' ');
-      types.set(name, type);
+      types.set(name!, type);
       continue;
     }
     if (line.startsWith('# HELP ')) {
@@ -39,12 +39,12 @@ export function parsePrometheus(text: string): Exposition {
     const m = SAMPLE.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${JSON.stringify(line)}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]] = l[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     // Like Prometheus (Go's ParseFloat): NaN and Inf in any letter case (prom-client writes "Nan").
-    const raw = m[3].toLowerCase();
+    const raw = m[3]!.toLowerCase();
     const value = raw === 'nan' ? NaN : /^[+-]?inf$/.test(raw) ? (raw.startsWith('-') ? -Infinity : Infinity) : Number(m[3]);
     if (Number.isNaN(value) && raw !== 'nan') throw new Error(`bad value in ${JSON.stringify(line)}`);
-    samples.push({ name: m[1], labels, value });
+    samples.push({ name: m[1]!, labels, value });
   }
   const all = (name: string, labels: Record<string, string> = {}) =>
     samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));

@@ -85,7 +85,7 @@ export function createResponseValidator(getDocument: () => Json) {
     const op = doc.paths[path]?.[method];
     if (!op) v = `undocumented route ${method.toUpperCase()} ${path}`;
     else if (!op.responses[String(status)]) v = `undeclared status ${status} for ${method.toUpperCase()} ${path}`;
-    else if (!op.responses[String(status)].content?.[type]?.schema) v = `no ${type} schema for ${status} of ${method.toUpperCase()} ${path}`;
+    else if (!op.responses[String(status)]!.content?.[type]?.schema) v = `no ${type} schema for ${status} of ${method.toUpperCase()} ${path}`;
     else v = ajv.compile({ $ref: `openapi#/${pointer('paths', path, method, 'responses', String(status), 'content', type, 'schema')}` });
     cache.set(key, v);
     return v;

@@ -27,7 +27,7 @@ export function sshKeygen(type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa', opts: { bit
     return {
       publicKey: readFileSync(`${file}.pub`, 'utf8').trim(),
       privateKey: readFileSync(file, 'utf8'),
-      fingerprint,
+      fingerprint: fingerprint!,
       bits: Number(bits),
     };
   } finally {
@@ -48,8 +48,8 @@ export function rsaKeyLine(bits: number, comment = 'big@host'): string {
   };
   const n = randomBytes(Math.ceil(bits / 8));
   const topBits = bits % 8 || 8;
-  n[0] = (n[0] & ((1 << topBits) - 1)) | (1 << (topBits - 1));
-  n[n.length - 1] |= 1;
+  n[0] = (n[0]! & ((1 << topBits) - 1)) | (1 << (topBits - 1));
+  n[n.length - 1]! |= 1;
   const mpint = n[0] & 0x80 ? Buffer.concat([Buffer.from([0]), n]) : n;
   const blob = Buffer.concat([field(Buffer.from('ssh-rsa')), field(Buffer.from([0x01, 0x00, 0x01])), field(mpint)]);
   return `ssh-rsa ${blob.toString('base64')} ${comment}`;
