@@ -82,13 +82,13 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL ${version}; metrics: ${rows} rows (${otherVms + 1} VMs x ${NAMES.length} names x ${POINTS} minutes), ${size}; seeded in ${seedSeconds.toFixed(1)} s${vacuum ? '' : '; not vacuumed'}`);
     for (const s of scenarios) {
       const q = { vmId: target, name: 'cpu_percent', from: s.from, to: s.to, step: s.step };
-      for (let i = 0; i < 20; i++) await querySeries(ds, q!); // warm the cache and the pool
+      for (let i = 0; i < 20; i++) await querySeries(ds, q!!!); // warm the cache and the pool
       const times: number[] = [];
       let buckets = 0;
       let samples = 0;
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
-        const points = await querySeries(ds, q!);
+        const points = await querySeries(ds, q!!!);
         times.push(performance.now() - t0);
         buckets = points.length;
         samples = points.reduce((n, p) => n + p.count, 0);

@@ -455,12 +455,12 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
         dbCpuMsPerRequest: s.dbCpuMsPerRequest,
         reference: { label: `${rawDef.method} ${rawDef.label}`, ...r },
         cpuRatio: s.cpuMsPerRequest !== null && r.cpuMsPerRequest ? s.cpuMsPerRequest / r.cpuMsPerRequest : null,
-        cpuRatioReps: ratios(totals[1]!, totals[0]),
+        cpuRatioReps: ratios(totals[1]!, totals[0]!),
         items,
         targets: def.targets.length,
         targetsUsed: m.targetsUsed,
       };
-      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...summary(totals[2 + i]!), cpuRatioReps: ratios(totals[1]!, totals[2 + i]) }));
+      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...summary(totals[2 + i]!), cpuRatioReps: ratios(totals[1]!, totals[2 + i]!) }));
       results.push(result);
     }
     return results;

@@ -6,7 +6,7 @@ import type { AppError } from './app-error';
 import { COMMON_ERRORS } from './common.errors';
 import { jsonShapeProblem, MAX_JSON_DEPTH, MAX_JSON_MEMBERS } from './json-shape';
 import { storableTextProblem } from './storable-text';
-import { pathOf } from './must.js';
+import { pathOf } from './must';
 
 /** Largest request body accepted, after decoding a Content-Encoding (413 request.too_large beyond). */
 export const BODY_LIMIT_BYTES = 256 * 1024;

@@ -4,7 +4,7 @@ import { COMMON_ERRORS } from './common.errors';
 import { ErrorDefinition, errorCatalog } from './error-catalog';
 import { PROBLEM_BASE } from './problem.filter';
 import { headerRefs, RESPONSE_HEADERS, type ResponseHeaderName } from './response-headers';
-import { must } from './must.js';
+import { must } from './must';
 
 const CODES_EXTENSION = 'x-problem-codes';
 let declarations = 0;

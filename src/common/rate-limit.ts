@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MemoryStore, type Options, rateLimit } from 'express-rate-limit';
 import { COMMON_ERRORS } from './common.errors';
-import { pathOf } from './must.js';
+import { pathOf } from './must';
 
 export interface RateLimits {
   /** Requests per minute per client on register, login and password change; 0 = off. */

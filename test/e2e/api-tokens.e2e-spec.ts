@@ -164,7 +164,7 @@ describe('API tokens (e2e)', () => {
         await s.ended;
         return { status: s.status, body: JSON.parse(s.raw()) };
       }
-      let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method](path).set(bearer(token));
+      let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method]!(path).set(bearer(token));
       if (method === 'post' || method === 'patch') req = req.send({});
       const res = await req;
       return { status: res.status, body: res.body };
@@ -325,12 +325,12 @@ describe('rate limits per token, per user, and on failed logins only (e2e)', () 
     // Ten correct logins from one address (past the limit of 3): all pass.
     for (const p of [...people, ...people]) await login(p.email, p.password, '198.51.100.10').expect(200);
     for (let i = 0; i < 3; i++) await login(`nobody${i}@example.test`, 'wrong-wrong', '198.51.100.11').expect(401);
-    const blocked = await login(people[0].email, people[0].password, '198.51.100.11').expect(429);
+    const blocked = await login(people[0]!.email, people[0]!.password, '198.51.100.11').expect(429);
     expect(blocked.body.code).toBe('request.rate_limited');
     expect(blocked.body.detail).toContain('from this address');
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     // Another address is not affected.
-    await login(people[0].email, people[0].password, '198.51.100.12').expect(200);
+    await login(people[0]!.email, people[0]!.password, '198.51.100.12').expect(200);
   });
 
   it('counts failed logins per account across addresses', async () => {

@@ -69,7 +69,7 @@ describe('SDK retries, idempotency keys and timeouts (fake server)', () => {
     expect(response.status).toBe(200);
     expect(data).toEqual({ status: 'ok' });
     expect(fake.seen).toHaveLength(2);
-    expect(fake.seen[1].at - fake.seen[0].at).toBeGreaterThanOrEqual(950);
+    expect(fake.seen[1]!.at - fake.seen[0]!.at).toBeGreaterThanOrEqual(950);
   });
 
   it('adds one Idempotency-Key to a POST and sends it again on the retry after a 503', async () => {
@@ -81,7 +81,7 @@ describe('SDK retries, idempotency keys and timeouts (fake server)', () => {
     const api = createVmPlatformClient({ baseUrl: fake.baseUrl });
     const created = await api.POST('/api/vms', { body: vmBody });
     expect(created.response.status).toBe(202);
-    expect(fake.seen.map((s) => s.key)).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/), fake.seen[0].key]);
+    expect(fake.seen.map((s) => s.key)).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/), fake.seen[0]!.key]);
   });
 
   it("keeps the caller's Idempotency-Key", async () => {
@@ -180,7 +180,7 @@ describe('SDK helpers against the running service (e2e)', () => {
 
   it('exports the enums of the contract', async () => {
     const spec = JSON.parse(await readFile('openapi.json', 'utf8')) as { components: { schemas: Record<string, { enum?: string[] }> } };
-    const enumOf = (name: string) => spec.components.schemas[name].enum;
+    const enumOf = (name: string) => spec.components.schemas[name]!.enum;
     expect({ VM_STATUSES, VM_ACTIONS, EVENT_TYPES, EVENT_SEVERITIES, CREDIT_KINDS }).toEqual({
       VM_STATUSES: enumOf('VmStatus'),
       VM_ACTIONS: enumOf('VmAction'),
@@ -219,7 +219,7 @@ describe('SDK helpers against the running service (e2e)', () => {
     expect(seen.sort()).toEqual([...ids].sort());
 
     const progress: string[] = [];
-    const running = await api.waitForVm(ids[0], 'running', {
+    const running = await api.waitForVm(ids[0]!, 'running', {
       timeoutMs: 30_000,
       intervalMs: 100,
       onStatus: (s) => progress.push(s.status),

@@ -332,7 +332,7 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     const rootGib = Number(rootBytes) / 1024 ** 3;
     specs.push(
       { what: 'hostname', requested: REQUEST.name, guest: hostname! },
-      { what: 'CPUs (nproc)', requested: String(REQUEST.cpu_cores), guest: nproc },
+      { what: 'CPUs (nproc)', requested: String(REQUEST.cpu_cores), guest: nproc! },
       { what: 'memory (MemTotal)', requested: `${REQUEST.ram_mb} MB`, guest: `${memMb} MB` },
       { what: 'root filesystem (df /)', requested: `${REQUEST.disk_gb} GB`, guest: `${rootGib.toFixed(2)} GiB` },
     );

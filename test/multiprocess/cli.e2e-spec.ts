@@ -230,7 +230,7 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     const undrained = json<{ schedulable: boolean }[]>(
       await vmctl(['--context', 'ops', 'admin', 'hosts', 'undrain', TEST_HOST, '-o', 'json']),
     );
-    expect(undrained[0].schedulable).toBe(true);
+    expect(undrained[0]!.schedulable).toBe(true);
 
     expect((await vmctl(['admin', 'hosts', 'drain', TEST_HOST])).code).toBe(3);
     expect((await vmctl(['--context', 'ops', 'admin', 'hosts', 'drain', 'no-such-host'])).code).toBe(4);

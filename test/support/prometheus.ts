@@ -26,7 +26,7 @@ export function parsePrometheus(text: string): Exposition {
     if (!line.trim()) continue;
     if (line.startsWith('# TYPE ')) {
       const [name, type] = line.slice(7).split(' ');
-      types.set(name!, type);
+      types.set(name!, type!);
       continue;
     }
     if (line.startsWith('# HELP ')) {

@@ -12,7 +12,7 @@ import { CreditKind, CreditTransaction } from './entities/credit-transaction.ent
 import { prepared } from '../../database/prepared';
 import { CREDIT_ERRORS, insufficientCredits } from './credits.errors';
 import { USER_ERRORS } from '../users/users.errors';
-import { must } from '../../common/must.js';
+import { must } from '../../common/must';
 
 export interface VmSpec {
   ram_mb: number;

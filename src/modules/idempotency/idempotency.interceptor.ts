@@ -10,7 +10,7 @@ import { AppError, ReplayedResponse } from '../../common/app-error';
 import type { AuthUser } from '../../common/auth';
 import { IdempotencyKeyTaken, IdempotencyService, IdempotentRequest } from './idempotency.service';
 import { IDEMPOTENCY_ERRORS } from './idempotency.errors';
-import { pathOf } from '../../common/must.js';
+import { pathOf } from '../../common/must';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 

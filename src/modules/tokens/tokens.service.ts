@@ -121,10 +121,11 @@ export class TokensService {
       prepared('SELECT id, user_id AS "userId" FROM api_tokens WHERE token_hash = $1'),
       [hash],
     );
-    if (!rows.length) return null;
-    this.resolved.set(hash, rows[0]);
+    const [ref] = rows;
+    if (!ref) return null;
+    this.resolved.set(hash, ref);
     if (this.resolved.size > MAX_RESOLVED) this.resolved.delete(this.resolved.keys().next().value as string);
-    return rows[0];
+    return ref;
   }
 
   /**

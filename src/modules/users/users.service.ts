@@ -12,6 +12,7 @@ import { User } from './entities/user.entity';
 import { Identity, IdentityCache } from './identity-cache';
 import { prepared } from '../../database/prepared';
 import { USER_ERRORS } from './users.errors';
+import { must } from '../../common/must';
 
 export type { QuotaOverrides };
 
@@ -56,8 +57,9 @@ export class UsersService {
           ),
           [userId],
         );
-      if (!rows.length) return null;
-      const { revoked, tokens, ...identity } = rows[0];
+      const [row] = rows;
+      if (!row) return null;
+      const { revoked, tokens, ...identity } = row;
       const apiTokens = new Map(tokens.map((t) => [t.id, { scopes: t.s, expiresAt: t.e === null ? null : Date.parse(t.e) }]));
       return { ...identity, revokedJtis: new Set(revoked), apiTokens };
     });
@@ -97,7 +99,7 @@ export class UsersService {
     const rows = result.raw as { token_version: number }[];
     if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
     await manager.query('DELETE FROM revoked_tokens WHERE user_id = $1', [id]);
-    return rows[0].token_version;
+    return must(rows[0], 'the user row').token_version;
   }
 
   /**
@@ -139,8 +141,9 @@ export class UsersService {
       prepared('SELECT quota_max_vms AS vms, quota_max_cpu_cores AS cpu_cores, quota_max_ram_mb AS ram_mb FROM users WHERE id = $1'),
       [id],
     );
-    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
-    return rows[0];
+    const [row] = rows;
+    if (!row) throw USER_ERRORS.error('user.not_found', 'User not found');
+    return row;
   }
 
   async get(id: string, manager: EntityManager = this.users.manager): Promise<User> {
@@ -164,7 +167,7 @@ export class UsersService {
       'SELECT (SELECT id FROM users WHERE lower(email) = lower($1)) AS email, EXISTS (SELECT 1 FROM users WHERE username = $2) AS username',
       [email, username],
     );
-    return rows[0];
+    return must(rows[0], 'the existence row');
   }
 
   async list(filter: Omit<ListUsersQueryDto, keyof PageQueryDto>, page: PageQueryDto): Promise<Page<User>> {

@@ -20,6 +20,7 @@ import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
 import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, VmTransitionsService } from './vm-transitions.service';
 import { VmsRepository } from './vms.repository';
 import { HostHeartbeatService } from '../hosts/host-heartbeat.service';
+import { must } from '../../common/must';
 
 const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
@@ -89,13 +90,17 @@ export class VmWorker implements OnApplicationBootstrap {
     const concurrency = this.config.get('WORKER_CONCURRENCY', { infer: true });
     const options = { batchSize: 1, pollingIntervalSeconds: 1 };
     for (let i = 0; i < concurrency; i++) {
-      await this.queue.work<VmOperationJob>(own, options, ([job], context) => this.run(job.id, job.data, own, context));
+      await this.queue.work<VmOperationJob>(own, options, ([job], context) => {
+        const { id, data } = must(job, 'a job');
+        return this.run(id, data, own, context);
+      });
     }
     // Legacy VMs are rare: one consumer, polled less often.
-    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 5 }, ([job], context) =>
-      this.run(job.id, job.data, VM_OPERATION_QUEUE, context),
-    );
-    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.queue.untilDatabaseAnswers(() => this.abandon(job.data)));
+    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 5 }, ([job], context) => {
+      const { id, data } = must(job, 'a job');
+      return this.run(id, data, VM_OPERATION_QUEUE, context);
+    });
+    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.queue.untilDatabaseAnswers(() => this.abandon(must(job, 'a job').data)));
     await this.hosts.register();
     this.logger.log(`Worker of host ${this.hosts.name} consuming ${own} (${concurrency} at a time) with the ${this.provider.name} provider`);
   }

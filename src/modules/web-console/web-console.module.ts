@@ -4,7 +4,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathOf } from '../../common/must.js';
+import { pathOf } from '../../common/must';
 
 /** Where `npm run build` puts the console (vite build of web/). */
 export const WEB_CONSOLE_DIR = join(process.cwd(), 'dist', 'web');

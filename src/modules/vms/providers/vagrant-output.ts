@@ -1,5 +1,5 @@
 import type { VmStats } from './vm-provider.interface';
-import { must } from '../../../common/must.js';
+import { must } from '../../../common/must';
 
 /**
  * Pure parsers for what the `vagrant` binary prints. No I/O here, so they are unit-tested directly.
