@@ -51,7 +51,7 @@ async function main(): Promise<void> {
          FROM unnest($2::uuid[]) WITH ORDINALITY AS v(id, ord)`,
       [userId, vmIds],
     );
-    const target = vmIds[0];
+    const target = vmIds[0]!;
     // Minute by minute, every VM's four samples: the physical order the collector produces.
     const end = new Date(Math.floor(Date.now() / 60_000) * 60_000);
     const start = new Date(end.getTime() - POINTS * 60_000);
@@ -82,13 +82,13 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL ${version}; metrics: ${rows} rows (${otherVms + 1} VMs x ${NAMES.length} names x ${POINTS} minutes), ${size}; seeded in ${seedSeconds.toFixed(1)} s${vacuum ? '' : '; not vacuumed'}`);
     for (const s of scenarios) {
       const q = { vmId: target, name: 'cpu_percent', from: s.from, to: s.to, step: s.step };
-      for (let i = 0; i < 20; i++) await querySeries(ds, q!!!); // warm the cache and the pool
+      for (let i = 0; i < 20; i++) await querySeries(ds, q); // warm the cache and the pool
       const times: number[] = [];
       let buckets = 0;
       let samples = 0;
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
-        const points = await querySeries(ds, q!!!);
+        const points = await querySeries(ds, q);
         times.push(performance.now() - t0);
         buckets = points.length;
         samples = points.reduce((n, p) => n + p.count, 0);
