@@ -200,8 +200,8 @@ describe('authorization matrix over every documented route (e2e)', () => {
     let checked = 0;
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
-      const id = row.id === 'sshKey' ? sshKeyId : row.id === 'apiToken' ? apiTokenId : row.id === 'webhook' ? webhookId : template.startsWith('/api/admin/users') ? users.owner.id : vmId;
-      const path = template.replace('{id}', id).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
+      const id = row.id === 'sshKey' ? sshKeyId : row.id === 'apiToken' ? apiTokenId : row.id === 'webhook' ? webhookId : template!.startsWith('/api/admin/users') ? users.owner.id : vmId;
+      const path = template!.replace('{id}', id).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };
         if (row.stream) {
@@ -209,7 +209,7 @@ describe('authorization matrix over every documented route (e2e)', () => {
           sse.close();
           res = { status: sse.status };
         } else {
-          let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method.toLowerCase()](path);
+          let req: Test = (ctx.http as unknown as Record<string, (p: string) => Test>)[method!.toLowerCase()]!(path);
           if (who !== 'anonymous') req = req.set(users[who].auth);
           res = row.body ? await req.send(row.body()) : await req;
         }

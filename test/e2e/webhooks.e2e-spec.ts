@@ -80,7 +80,7 @@ describe('Webhooks (e2e)', () => {
     // Subscribed to vm.* only: the credit deduction of the same create is not sent.
     expect(types).not.toContain('system.credit_deduction');
     // Another secret does not verify.
-    expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(received[0].body, received[0].headers as Record<string, string>)).toThrow();
+    expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(received[0]!.body, received[0]!.headers as Record<string, string>)).toThrow();
 
     const log = await eventually(async () => {
       const d = await deliveries(alice, res.body.id);
@@ -104,11 +104,11 @@ describe('Webhooks (e2e)', () => {
 
     // A manual retry sends it once more, with the same webhook-id.
     const first = log[log.length - 1];
-    const before = receiver.at(path).filter((r) => r.headers['webhook-id'] === first.event_id).length;
-    const retried = await ctx.http.post(`/api/webhooks/${res.body.id}/deliveries/${first.id}/retry`).set(alice.auth).expect(202);
-    expect(retried.body).toMatchObject({ id: first.id, status: 'pending' });
-    await eventually(async () => receiver.at(path).filter((r) => r.headers['webhook-id'] === first.event_id).length === before + 1, 10_000, 'redelivery');
-    const again = await eventually(async () => (await deliveries(alice, res.body.id)).find((d) => d.id === first.id && d.status === 'delivered' && d.attempts === 2), 10_000, 'retry recorded');
+    const before = receiver.at(path).filter((r) => r.headers['webhook-id'] === first!.event_id).length;
+    const retried = await ctx.http.post(`/api/webhooks/${res.body.id}/deliveries/${first!.id}/retry`).set(alice.auth).expect(202);
+    expect(retried.body).toMatchObject({ id: first!.id, status: 'pending' });
+    await eventually(async () => receiver.at(path).filter((r) => r.headers['webhook-id'] === first!.event_id).length === before + 1, 10_000, 'redelivery');
+    const again = await eventually(async () => (await deliveries(alice, res.body.id)).find((d) => d.id === first!.id && d.status === 'delivered' && d.attempts === 2), 10_000, 'retry recorded');
     expect(again.attempt_log.map((a) => a.attempt)).toEqual([1, 2]);
   });
 
@@ -147,23 +147,23 @@ describe('Webhooks (e2e)', () => {
       const list = await deliveries(erin, hook.body.id);
       return list[0]?.status === 'delivered' && list;
     }, 15_000, 'delivered after retries');
-    expect(d.attempts).toBe(3);
-    expect(d.attempt_log.map((a) => [a.status_code, a.error])).toEqual([
+    expect(d!.attempts).toBe(3);
+    expect(d!.attempt_log.map((a) => [a.status_code, a.error])).toEqual([
       [500, 'the receiver answered 500'],
       [503, 'the receiver answered 503'],
       [200, null],
     ]);
     // Each failure scheduled the next attempt after a backoff that doubles (100 ms, then 200 ms, each less up to a fifth).
-    const [a1, a2, a3] = d.attempt_log;
+    const [a1, a2, a3] = d!.attempt_log;
     const gap = (a: Attempt) => Date.parse(a.next_attempt_at!) - Date.parse(a.attempted_at);
-    expect(gap(a1)).toBeGreaterThanOrEqual(80 - 5);
-    expect(gap(a2)).toBeGreaterThanOrEqual(160 - 5);
-    expect(Date.parse(a2.attempted_at)).toBeGreaterThanOrEqual(Date.parse(a1.next_attempt_at!));
-    expect(Date.parse(a3.attempted_at)).toBeGreaterThanOrEqual(Date.parse(a2.next_attempt_at!));
-    expect(a3.next_attempt_at).toBeNull();
+    expect(gap(a1!)).toBeGreaterThanOrEqual(80 - 5);
+    expect(gap(a2!)).toBeGreaterThanOrEqual(160 - 5);
+    expect(Date.parse(a2!.attempted_at)).toBeGreaterThanOrEqual(Date.parse(a1!.next_attempt_at!));
+    expect(Date.parse(a3!.attempted_at)).toBeGreaterThanOrEqual(Date.parse(a2!.next_attempt_at!));
+    expect(a3!.next_attempt_at).toBeNull();
     // The same message each time.
     const ids = new Set(receiver.at(path).map((r) => r.headers['webhook-id']));
-    expect(ids).toEqual(new Set([d.event_id]));
+    expect(ids).toEqual(new Set([d!.event_id]));
     const endpoint = await ctx.http.get(`/api/webhooks/${hook.body.id}`).set(erin.auth).expect(200);
     expect(endpoint.body).toMatchObject({ enabled: true, failing_since: null });
   });
@@ -181,16 +181,16 @@ describe('Webhooks (e2e)', () => {
       const list = await deliveries(frank, hang.body.id);
       return list[0]?.status === 'delivered' && list;
     }, 15_000, 'delivered after the timeout');
-    expect(h.attempt_log[0]).toMatchObject({ attempt: 1, status_code: null, error: 'timed out after 1000 ms' });
-    expect(h.attempt_log[0].duration_ms).toBeGreaterThanOrEqual(950);
-    expect(h.attempt_log[0].next_attempt_at).not.toBeNull();
-    expect(h.attempt_log[1]).toMatchObject({ attempt: 2, status_code: 204, error: null });
+    expect(h!.attempt_log[0]).toMatchObject({ attempt: 1, status_code: null, error: 'timed out after 1000 ms' });
+    expect(h!.attempt_log[0]!.duration_ms).toBeGreaterThanOrEqual(950);
+    expect(h!.attempt_log[0]!.next_attempt_at).not.toBeNull();
+    expect(h!.attempt_log[1]).toMatchObject({ attempt: 2, status_code: 204, error: null });
 
     const [r] = await eventually(async () => {
       const list = await deliveries(frank, redirect.body.id);
       return list[0]?.status === 'delivered' && list;
     }, 15_000, 'delivered after the redirect');
-    expect(r.attempt_log[0]).toMatchObject({ attempt: 1, status_code: 302, error: 'redirect (302) not followed: webhooks never follow redirects' });
+    expect(r!.attempt_log[0]).toMatchObject({ attempt: 1, status_code: 302, error: 'redirect (302) not followed: webhooks never follow redirects' });
     expect(receiver.at(targetPath)).toEqual([]);
   });
 
@@ -208,10 +208,10 @@ describe('Webhooks (e2e)', () => {
     expect(disabled.disabled_reason).toBe('deliveries failed for more than 4 s; last error: the receiver answered 500');
     expect(disabled.disabled_at).not.toBeNull();
     const [d] = await deliveries(gina, hook.body.id);
-    expect(d.status).toBe('failed');
-    expect(d.attempts).toBeGreaterThanOrEqual(4);
-    expect(d.attempt_log.every((a) => a.status_code === 500)).toBe(true);
-    expect(d.attempt_log[d.attempt_log.length - 1].next_attempt_at).toBeNull();
+    expect(d!.status).toBe('failed');
+    expect(d!.attempts).toBeGreaterThanOrEqual(4);
+    expect(d!.attempt_log.every((a) => a.status_code === 500)).toBe(true);
+    expect(d!.attempt_log[d!.attempt_log.length - 1]!.next_attempt_at).toBeNull();
     const feed = await ctx.http.get('/api/events?limit=100').set(gina.auth).expect(200);
     expect(feed.body.items.find((e: { action: string }) => e.action === 'webhook.disabled')).toMatchObject({
       type: 'system',
@@ -224,7 +224,7 @@ describe('Webhooks (e2e)', () => {
     const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1`, [hook.body.id]);
     expect(n).toBe(1);
     await ctx.http
-      .post(`/api/webhooks/${hook.body.id}/deliveries/${d.id}/retry`)
+      .post(`/api/webhooks/${hook.body.id}/deliveries/${d!.id}/retry`)
       .set(gina.auth)
       .expect(409)
       .expect((r) => expect(r.body.code).toBe('webhooks.endpoint_disabled'));

@@ -70,7 +70,8 @@ export class EventsRepository {
   /** One event by id; null when there is none. */
   async findById(id: string): Promise<Event | null> {
     const rows = await typedQuery<EventRow>(this.dataSource, prepared(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1`), [id]);
-    return rows.length ? eventFromRow(rows[0]) : null;
+    const [row] = rows;
+    return row ? eventFromRow(row) : null;
   }
 
   /** Newest first, keyset-paginated; plain SQL, as the feed is read often and in pages of up to 100. */

@@ -34,7 +34,8 @@ export class RefusedAddressError extends Error {
   readonly code = 'WEBHOOK_ADDRESS_REFUSED';
   constructor(host: string, refused: { address: string; range: string }[]) {
     const list = refused.map((r) => `${r.address}: ${r.range}`).join(', ');
-    super(refused.length === 1 && refused[0].address === host ? `${host} is not an address webhooks may reach (${refused[0].range})` : `${host} resolves to no address webhooks may reach (${list})`);
+    const [only] = refused;
+    super(refused.length === 1 && only?.address === host ? `${host} is not an address webhooks may reach (${only.range})` : `${host} resolves to no address webhooks may reach (${list})`);
     this.name = 'RefusedAddressError';
   }
 }
@@ -52,12 +53,13 @@ export function filteringLookup(policy: AddressPolicy, resolve: Resolver = dnsLo
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return (callback as (e: Error) => void)(err);
       const allowed = addresses.filter((a) => refusedRange(a.address, policy) === null);
-      if (!allowed.length) {
+      const [first] = allowed;
+      if (!first) {
         const refused = addresses.map((a) => ({ address: a.address, range: refusedRange(a.address, policy)! }));
         return (callback as (e: Error) => void)(new RefusedAddressError(hostname, refused));
       }
       if ((options as { all?: boolean }).all) return (callback as (e: null, a: LookupAddress[]) => void)(null, allowed);
-      callback(null, allowed[0].address, allowed[0].family);
+      callback(null, first.address, first.family);
     });
   };
 }

@@ -18,7 +18,7 @@ export function checkEventPatterns(patterns: readonly string[]): PatternProblem[
     if (pattern === '*') continue;
     const prefix = /^([a-z][a-z0-9_]*)\.\*$/.exec(pattern);
     if (prefix) {
-      if (!KNOWN_AREAS.has(prefix[1])) problems.push({ pattern, reason: 'unknown_event_type' });
+      if (!KNOWN_AREAS.has(prefix[1] ?? '')) problems.push({ pattern, reason: 'unknown_event_type' });
       continue;
     }
     if (!/^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$/.test(pattern)) problems.push({ pattern, reason: 'invalid_pattern' });

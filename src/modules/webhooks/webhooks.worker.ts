@@ -14,6 +14,7 @@ import type { WebhookScope } from './entities/webhook-endpoint.entity';
 import { AttemptResult, WebhookSender } from './webhook-sender';
 import { WEBHOOK_QUEUE, WEBHOOKS_CHANNEL, WebhookJob, webhookSettings, WebhookSettings } from './webhook-settings';
 import { jobExpirySeconds, WebhooksService } from './webhooks.service';
+import { must } from '../../common/must';
 
 /** Outbox rows handed to the queue per transaction. */
 const DISPATCH_BATCH = 100;
@@ -65,7 +66,7 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
     await this.queue.ensureQueue(WEBHOOK_QUEUE, { retryLimit: 3, retryDelay: 10, retryBackoff: true, expireInSeconds: jobExpirySeconds(this.settings) });
     if (!this.config.get('WORKER', { infer: true })) return;
     for (let i = 0; i < this.settings.concurrency; i++) {
-      await this.queue.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, ([job]) => this.attempt(job.data));
+      await this.queue.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, ([job]) => this.attempt(must(job, 'a job').data));
     }
     this.listener = new PgListener({
       url: this.databaseUrl,
