@@ -1197,6 +1197,15 @@ export interface components {
              *     The VM keeps a copy: deleting a key later changes no VM. 400 vm.unknown_ssh_key for an id that is not one of yours.
              */
             ssh_key_ids?: string[];
+            /**
+             * @description A script run once as root at the VM's first boot, after the SSH keys are installed: at most 64 KiB
+             *     (UTF-8), starting with a `#!` line (400 vm.user_data_too_large / vm.user_data_not_script). The VM is
+             *     `running` once you can log in; `user_data_status` then tells how the script went, and the event
+             *     `vm.user_data_finished` has its exit code and last lines of output. Never shown again, to anyone.
+             * @example #!/bin/sh
+             *     echo hello > /etc/motd
+             */
+            user_data?: string;
         };
         /** @enum {string} */
         VmStatus: "provisioning" | "running" | "stopping" | "stopped" | "starting" | "restarting" | "destroying" | "destroyed" | "failed";
@@ -1208,6 +1217,12 @@ export interface components {
             /** @example SHA256:G3sjv3i/g8ZUtcGW4qzHACPT7XF7pcHD1wQsLNydsZ4 */
             fingerprint: string;
         };
+        /**
+         * @description How the first-boot user data went: `none` (created without), `pending` (the first boot has not
+         *     reported yet), `succeeded` (exit code 0) or `failed` (see the event vm.user_data_finished).
+         * @enum {string}
+         */
+        UserDataStatus: "none" | "pending" | "succeeded" | "failed";
         /**
          * @description Actions the current status allows.
          * @enum {string}
@@ -1248,6 +1263,16 @@ export interface components {
              * @example 3600
              */
             uptime_seconds: number;
+            /**
+             * @description How the first-boot user data went: `none` (created without), `pending` (the first boot has not
+             *     reported yet), `succeeded` (exit code 0) or `failed` (see the event vm.user_data_finished).
+             */
+            user_data_status: components["schemas"]["UserDataStatus"];
+            /**
+             * @description The size of the user data in bytes, null without; the script itself is never answered.
+             * @example 512
+             */
+            user_data_size: number | null;
             metadata: {
                 [key: string]: unknown;
             };
@@ -1350,6 +1375,16 @@ export interface components {
              * @example 3600
              */
             uptime_seconds: number;
+            /**
+             * @description How the first-boot user data went: `none` (created without), `pending` (the first boot has not
+             *     reported yet), `succeeded` (exit code 0) or `failed` (see the event vm.user_data_finished).
+             */
+            user_data_status: components["schemas"]["UserDataStatus"];
+            /**
+             * @description The size of the user data in bytes, null without; the script itself is never answered.
+             * @example 512
+             */
+            user_data_size: number | null;
             metadata: {
                 [key: string]: unknown;
             };
@@ -3463,6 +3498,68 @@ export interface components {
             request_id?: string;
             /** @description The ssh_key_ids that are not keys of yours */
             ssh_key_ids: string[];
+        };
+        /** @description User data must be a script starting with #! (`vm.user_data_not_script`, status 400) */
+        VmUserDataNotScriptProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.user_data_not_script";
+            /** @example User data must be a script starting with #! */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.user_data_not_script";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description User data larger than 64 KiB (`vm.user_data_too_large`, status 400) */
+        VmUserDataTooLargeProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.user_data_too_large";
+            /** @example User data larger than 64 KiB */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.user_data_too_large";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description Its size in bytes (UTF-8)
+             * @example 70000
+             */
+            size: number;
+            /**
+             * @description The largest accepted
+             * @example 65536
+             */
+            max_size: number;
         };
         /** @description Delivery not found (`webhooks.delivery_not_found`, status 404) */
         WebhooksDeliveryNotFoundProblem: {
@@ -6128,7 +6225,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys; `vm.user_data_not_script`: User data must be a script starting with #!; `vm.user_data_too_large`: User data larger than 64 KiB */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6138,7 +6235,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"] | components["schemas"]["VmUserDataNotScriptProblem"] | components["schemas"]["VmUserDataTooLargeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */

@@ -12,6 +12,7 @@ import { CreditsMaxBalance1795823287054 } from '../../migrations/1795823287054-C
 import { TokenLifecycle1795830000000 } from '../../migrations/1795830000000-TokenLifecycle';
 import { ApiTokens1796100000000 } from '../../migrations/1796100000000-ApiTokens';
 import { Webhooks1796000000000 } from '../../migrations/1796000000000-Webhooks';
+import { UserData1796200000000 } from '../../migrations/1796200000000-UserData';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -29,4 +30,5 @@ export const MIGRATIONS: Function[] = [
   TokenLifecycle1795830000000,
   Webhooks1796000000000,
   ApiTokens1796100000000,
+  UserData1796200000000,
 ];

@@ -30,6 +30,16 @@ const SSH_USER = 'vmuser';
 // disk_gb: the API's minimum (10), well above the box's 4 GiB so the grown root filesystem shows.
 const REQUEST = { name: 'hv-vm', os_type: 'debian-12', ram_mb: 1024, cpu_cores: 2, disk_gb: 10 };
 const BOX_DISK_GIB = 4;
+/** First-boot user data: proves it ran as root, after the login user's keys were installed, once. */
+const USER_DATA = [
+  '#!/bin/sh',
+  'set -e',
+  `keys=$(grep -c . /home/${SSH_USER}/.ssh/authorized_keys)`,
+  'printf "uid=%s keys=%s\\n" "$(id -u)" "$keys" >> /var/lib/hv-user-data-proof',
+  'echo user-data-done',
+  '',
+].join('\n');
+const RENAMED = 'hv-vm-renamed';
 
 function has(cmd: string): boolean {
   try {
@@ -311,7 +321,7 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     const key = await http('POST', '/api/ssh-keys', { name: 'hv-key', public_key: publicKey });
     expect([key.status, key.body]).toEqual([201, expect.objectContaining({ fingerprint: expect.stringMatching(/^SHA256:/) })]);
 
-    const created = await http('POST', '/api/vms', { ...REQUEST, ssh_key_ids: [key.body.id] });
+    const created = await http('POST', '/api/vms', { ...REQUEST, ssh_key_ids: [key.body.id], user_data: USER_DATA });
     expect([created.status, created.body]).toEqual([202, expect.anything()]);
     vmId = created.body.id;
     const running = await timed('first boot (create -> running)', () => reach('running', 25 * 60_000));
@@ -349,6 +359,17 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     expect(sudo).toBe('sudo-ok');
   }, 5 * 60_000);
 
+  step('ran the user data once as root after the keys: user_data_status, its event, and the file it wrote', async () => {
+    const current = await vm();
+    expect(current).toMatchObject({ user_data_status: 'succeeded', user_data_size: Buffer.byteLength(USER_DATA) });
+    const events = await http('GET', `/api/events?vm_id=${vmId}&limit=100`);
+    const finished = events.body.items.filter((e: any) => e.action === 'vm.user_data_finished');
+    expect(finished).toEqual([expect.objectContaining({ details: { status: 'succeeded', exit_code: 0, output_tail: 'user-data-done\n' } })]);
+    const proof = await timed('ssh: user data proof', () => guest(current.ip_address, current.ssh_port, 'sudo -n cat /var/lib/hv-user-data-proof'));
+    say(`user data proof: ${proof.trim()}`);
+    expect(proof.trim()).toBe('uid=0 keys=1');
+  }, 5 * 60_000);
+
   step('samples the VM\'s metrics', async () => {
     const points = await timed('first metric sample', () =>
       until('a memory_used_mb sample', 5 * 60_000, async () => {
@@ -376,6 +397,17 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     // Still the same machine, and still reachable with the user's key after the restarts.
     expect((await guest(after.ip_address, after.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
   }, 50 * 60_000);
+
+  step('renamed, the guest takes the new hostname at its next start; user data does not run again', async () => {
+    const renamed = await http('PATCH', `/api/vms/${vmId}`, { name: RENAMED });
+    expect([renamed.status, renamed.body?.name]).toEqual([200, RENAMED]);
+    const running = await vm();
+    expect((await guest(running.ip_address, running.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
+    await timed('stop (rename)', () => act('stop', 'stopped', 10 * 60_000));
+    const started = await timed('start (rename)', () => act('start', 'running', 20 * 60_000));
+    const out = await guest(started.ip_address, started.ssh_port, 'hostname; sudo -n cat /var/lib/hv-user-data-proof');
+    expect(out.trim().split('\n').map((l) => l.trim())).toEqual([RENAMED, 'uid=0 keys=1']);
+  }, 35 * 60_000);
 
   step('destroys the VM: libvirt domain and its directory gone', async () => {
     await timed('destroy', () => act('destroy', 'destroyed', 10 * 60_000));

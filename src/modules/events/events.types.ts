@@ -24,6 +24,7 @@ export const EVENT_ACTIONS = {
   'vm.operation_failed': { type: 'vm', severity: 'critical' },
   'vm.metadata_updated': { type: 'vm', severity: 'info' },
   'vm.renamed': { type: 'vm', severity: 'info' },
+  'vm.user_data_finished': { type: 'vm', severity: 'info' },
   'vm.stuck_failed': { type: 'vm', severity: 'critical' },
   'vm.host_offline': { type: 'vm', severity: 'warning' },
   'system.credit_deduction': { type: 'system', severity: 'info' },

@@ -47,9 +47,17 @@ export class VmTransitionsService {
    * the transition applied. Returns the row, or null when the VM had moved on.
    */
   apply(t: Transition, event: (row: TransitionedRow) => RecordEventInput): Promise<TransitionedRow | null> {
+    return this.applyWithEvents(t, (row) => [event(row)]);
+  }
+
+  /**
+   * As `apply`, for a transition described by several events (the worker's first boot: the
+   * transition's and `vm.user_data_finished`), all recorded in its transaction, or none.
+   */
+  applyWithEvents(t: Transition, events: (row: TransitionedRow) => RecordEventInput[]): Promise<TransitionedRow | null> {
     return this.dataSource.transaction(async (m) => {
       const row = await this.vms.transition(m, t);
-      if (row) await this.events.record(m, event(row));
+      if (row) await this.events.recordAll(m, events(row));
       return row ?? null;
     });
   }

@@ -83,7 +83,7 @@ export class VmsController {
   })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM as stored, `provisioning`; its cost is already debited', headers: headerRefs('Location') })
   @ApiAuth(
-    VM_ERRORS.of('vm.unknown_os_type', 'vm.name_taken', 'quota.exceeded'),
+    VM_ERRORS.of('vm.unknown_os_type', 'vm.name_taken', 'quota.exceeded', 'vm.user_data_too_large', 'vm.user_data_not_script'),
     CREDIT_ERRORS.of('credits.insufficient'),
     SSH_KEY_ERRORS.of('vm.unknown_ssh_key'),
     HOST_ERRORS.of('capacity.unavailable'),

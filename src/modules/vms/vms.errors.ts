@@ -13,6 +13,15 @@ export const VM_ERRORS = defineErrors({
   },
   'vm.name_taken': { status: 409, title: 'You already have a VM with this name' },
   'vm.metadata_too_large': { status: 400, title: 'Metadata too large after the merge' },
+  'vm.user_data_too_large': {
+    status: 400,
+    title: 'User data larger than 64 KiB',
+    extensions: {
+      size: { type: 'integer', description: 'Its size in bytes (UTF-8)', example: 70000 },
+      max_size: { type: 'integer', description: 'The largest accepted', example: 65536 },
+    },
+  },
+  'vm.user_data_not_script': { status: 400, title: 'User data must be a script starting with #!' },
   'vm.invalid_transition': {
     status: 409,
     title: 'The VM’s status does not allow this action',

@@ -14,7 +14,7 @@ import { VM_STATUSES, type VmStatus } from './vm-state';
 /** Every column the Vm entity selects (not the lease columns), for plain-SQL reads of the vms table. */
 export const VM_COLUMNS =
   'id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at, ' +
-  'cost, host, metadata, ssh_keys, ssh_user, status_changed_at, created_at, updated_at, destroyed_at';
+  'cost, host, metadata, ssh_keys, ssh_user, user_data_size, user_data_status, status_changed_at, created_at, updated_at, destroyed_at';
 
 /** A row of VM_COLUMNS as PostgreSQL returns it. */
 export interface VmRow {
@@ -35,6 +35,8 @@ export interface VmRow {
   metadata: Record<string, any>;
   ssh_keys: SshKeySnapshot[];
   ssh_user: string;
+  user_data_size: number | null;
+  user_data_status: Vm['userDataStatus'];
   status_changed_at: Date;
   created_at: Date;
   updated_at: Date;
@@ -61,6 +63,8 @@ export function vmFromRow(r: VmRow): Vm {
     metadata: r.metadata,
     sshKeys: r.ssh_keys,
     sshUser: r.ssh_user,
+    userDataSize: r.user_data_size,
+    userDataStatus: r.user_data_status,
     statusChangedAt: r.status_changed_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -78,7 +82,7 @@ export interface VmFilter {
 }
 
 /** What a create writes; the rest of the row is the table's defaults. */
-export type NewVm = Pick<Vm, 'id' | 'host' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser'>;
+export type NewVm = Pick<Vm, 'id' | 'host' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser' | 'userData' | 'userDataSize'>;
 
 /** The columns a VM's owner and status change return (events name the VM and its owner). */
 export interface TransitionedRow {
@@ -199,6 +203,12 @@ export class VmsRepository {
     return counts;
   }
 
+  /** The VM's user data script (null without): read only by the worker for the first boot, never with the row. */
+  async userDataOf(vmId: string): Promise<string | null> {
+    const row = await typedQueryOne<{ user_data: string | null }>(this.dataSource, prepared('SELECT user_data FROM vms WHERE id = $1'), [vmId]);
+    return row?.user_data ?? null;
+  }
+
   /**
    * One statement on the create path: if the host still has room (`fits`, a one-row query of a
    * boolean `fits`, read under the host's lock), the VM row as `provisioning` and its events; else
@@ -207,17 +217,20 @@ export class VmsRepository {
   async insertIfFits(m: EntityManager, fits: SqlPart, v: NewVm, events: Event[]): Promise<Vm | undefined> {
     const p = new SqlParams();
     const fit = p.embed(fits.text, fits.values);
-    const [id, userId, name, osType, ramMb, diskGb, cpuCores, cost, metadata, sshKeys, sshUser, host] = [
+    const [id, userId, name, osType, ramMb, diskGb, cpuCores, cost, metadata, sshKeys, sshUser, host, userData, userDataSize] = [
       v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser, v.host,
+      v.userData ?? null, v.userDataSize,
     ].map((value) => p.add(value));
     const ev = this.events.insertPart(p, events, 'vm');
     const row = await typedQueryOne<VmRow>(
       m,
       prepared(`WITH fit AS (${fit}),
         vm AS (
-          INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at, host)
+          INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, ssh_keys, ssh_user, status_changed_at, host,
+                           user_data, user_data_size, user_data_status)
           SELECT ${id}::uuid, ${userId}::uuid, ${name}::varchar, ${osType}::varchar, ${ramMb}::int, ${diskGb}::int, ${cpuCores}::int, 'provisioning',
-                 ${cost}::int, ${metadata}::jsonb, ${sshKeys}::jsonb, ${sshUser}::varchar, now(), ${host}::varchar
+                 ${cost}::int, ${metadata}::jsonb, ${sshKeys}::jsonb, ${sshUser}::varchar, now(), ${host}::varchar,
+                 ${userData}::text, ${userDataSize}::int, CASE WHEN ${userData}::text IS NULL THEN 'none' ELSE 'pending' END
             FROM fit WHERE fit.fits
           RETURNING ${VM_COLUMNS}),
         ev AS (${ev.insert})

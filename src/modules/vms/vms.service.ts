@@ -11,7 +11,7 @@ import { HostPlacementService } from '../hosts/host-placement.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import type { QuotaOverrides } from '../users/users.service';
-import { CreateVmDto, QuotaCheckDto } from './dto/vm.dto';
+import { CreateVmDto, QuotaCheckDto, USER_DATA_MAX_BYTES } from './dto/vm.dto';
 import { toVmResponse } from './dto/vm-response.dto';
 import type { Vm } from './entities/vm.entity';
 import type { QuotaUsageDto } from './quotas';
@@ -24,6 +24,25 @@ import { VmFilter, VmsRepository } from './vms.repository';
 import { VM_ERRORS } from './vms.errors';
 
 export type { ActionContext, VmFilter };
+
+/**
+ * The size in bytes of user data that may be stored (null without): at most USER_DATA_MAX_BYTES of
+ * UTF-8, a script starting with `#!` (it runs as an executable, so the kernel needs the interpreter line).
+ */
+function userDataSize(userData: string | undefined): number | null {
+  if (userData === undefined) return null;
+  const size = Buffer.byteLength(userData, 'utf8');
+  if (size > USER_DATA_MAX_BYTES) {
+    throw VM_ERRORS.error('vm.user_data_too_large', `user_data is ${size} bytes; at most ${USER_DATA_MAX_BYTES} (64 KiB) are accepted`, {
+      size,
+      max_size: USER_DATA_MAX_BYTES,
+    });
+  }
+  if (!userData.startsWith('#!')) {
+    throw VM_ERRORS.error('vm.user_data_not_script', 'user_data must be a script whose first line is an interpreter line such as #!/bin/sh');
+  }
+  return size;
+}
 
 const nameTaken = (name: string) => VM_ERRORS.error('vm.name_taken', `You already have a VM named ${name}`);
 
@@ -69,6 +88,7 @@ export class VmsService {
    */
   async validateCreate(user: AuthUser, dto: CreateVmDto, m: EntityManager = this.dataSource.manager): Promise<void> {
     this.catalog.assertOsType(dto.os_type);
+    userDataSize(dto.user_data);
     await this.sshKeys.snapshotFor(m, user.id, dto.ssh_key_ids ?? []);
     await this.quotas.assertWithin(m, user.id, dto);
     if (await this.vms.nameInUse(user.id, dto.name, m)) throw nameTaken(dto.name);
@@ -85,6 +105,7 @@ export class VmsService {
    */
   async create(user: AuthUser, dto: CreateVmDto, idempotency?: IdempotentRequest): Promise<Vm> {
     this.catalog.assertOsType(dto.os_type);
+    const userDataBytes = userDataSize(dto.user_data);
     const cost = this.credits.calculateCost(dto);
     const id = uuidv7();
     try {
@@ -113,6 +134,7 @@ export class VmsService {
               cost,
               ssh_user: sshUser,
               ssh_keys: sshKeys.map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
+              user_data_size: userDataBytes,
             },
             userId: user.id,
             vmId: id,
@@ -143,6 +165,8 @@ export class VmsService {
               metadata: dto.metadata ?? {},
               sshKeys,
               sshUser,
+              userData: dto.user_data ?? null,
+              userDataSize: userDataBytes,
             },
             events,
           );

@@ -3,9 +3,9 @@ import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import { JobContext, QueueService } from '../../queue/queue.service';
-import type { EventAction } from '../events/events.types';
-import { toVmTarget, type Vm } from './entities/vm.entity';
-import { ProviderError, VM_PROVIDER, VmConnection, VmProvider, VmTarget } from './providers/vm-provider.interface';
+import type { EventAction, RecordEventInput } from '../events/events.types';
+import { toVmTarget, type UserDataStatus, type Vm } from './entities/vm.entity';
+import { ProviderError, VM_PROVIDER, VmProvider, VmTarget, VmUpResult } from './providers/vm-provider.interface';
 import {
   ensureVmOperationQueue,
   jobExpirySeconds,
@@ -127,7 +127,9 @@ export class VmWorker implements OnApplicationBootstrap {
         return;
       }
       const target = toVmTarget(vm);
-      let connection: VmConnection | undefined;
+      // First boot (or a rebuild) with user data: the script travels to the provider, never to a log.
+      if (job.op === 'up' && vm.userDataStatus === 'pending') target.userData = await this.queue.untilDatabaseAnswers(() => this.vms.userDataOf(vm.id));
+      let connection: VmUpResult | undefined;
       // The operation's deadline and shutdown both cancel the provider's call (not just stop waiting for it).
       const seconds = this.timeouts[job.op];
       const deadline = AbortSignal.timeout(seconds * 1000);
@@ -168,7 +170,7 @@ export class VmWorker implements OnApplicationBootstrap {
     }
   }
 
-  private async execute(op: VmOperation, vm: VmTarget, signal?: AbortSignal): Promise<VmConnection | undefined> {
+  private async execute(op: VmOperation, vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult | undefined> {
     switch (op) {
       case 'up':
         return this.provider.up(vm, signal);
@@ -188,16 +190,35 @@ export class VmWorker implements OnApplicationBootstrap {
     return (await this.vms.exists(job.vmId)) ? 'busy' : 'missing';
   }
 
-  private async succeed(vm: Vm, job: VmOperationJob, connection?: VmConnection): Promise<void> {
+  private async succeed(vm: Vm, job: VmOperationJob, result?: VmUpResult): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
-    const params = job.op === 'up' || job.op === 'reload' ? [connection?.ip_address ?? null, connection?.ssh_port ?? null, this.hosts.name] : [];
-    await this.transitions.apply({ id: vm.id, from: job.expect, to: t.done, set: DONE_SET[job.op], params }, () => ({
-      action: DONE_EVENT[job.op](job.expect),
-      message: `VM ${vm.name} is ${t.done}`,
-      details: { op: job.op, from: job.expect, to: t.done, ...(connection ?? {}), host: this.hosts.name },
-      userId: vm.userId,
-      vmId: vm.id,
-    }));
+    const { userData, ...connection }: Partial<VmUpResult> = result ?? {};
+    const params = job.op === 'up' || job.op === 'reload' ? [connection.ip_address ?? null, connection.ssh_port ?? null, this.hosts.name] : [];
+    const events: RecordEventInput[] = [
+      {
+        action: DONE_EVENT[job.op](job.expect),
+        message: `VM ${vm.name} is ${t.done}`,
+        details: { op: job.op, from: job.expect, to: t.done, ...connection, host: this.hosts.name },
+        userId: vm.userId,
+        vmId: vm.id,
+      },
+    ];
+    let set = DONE_SET[job.op];
+    if (job.op === 'up' && vm.userDataStatus === 'pending') {
+      // The provider's report, or none (a machine that existed already ran no provisioner): failed.
+      const status: UserDataStatus = userData?.exitCode === 0 ? 'succeeded' : 'failed';
+      set += `, user_data_status = '${status}'`;
+      events.push({
+        action: 'vm.user_data_finished',
+        message: userData ? `User data of VM ${vm.name} exited with ${userData.exitCode}` : `User data of VM ${vm.name} reported no outcome`,
+        details: { status, exit_code: userData?.exitCode ?? null, output_tail: userData?.outputTail ?? null },
+        severity: status === 'failed' ? 'warning' : 'info',
+        userId: vm.userId,
+        vmId: vm.id,
+      });
+    }
+    // The transition and its events (with vm.user_data_finished, when the script reported) in one transaction.
+    await this.transitions.applyWithEvents({ id: vm.id, from: job.expect, to: t.done, set, params }, () => events);
     this.logger.log(`VM ${vm.id} ${job.expect} -> ${t.done}`);
   }
 

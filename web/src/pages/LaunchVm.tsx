@@ -67,6 +67,7 @@ export function LaunchVm() {
   const [cores, setCores] = useState(2);
   const [keyIds, setKeyIds] = useState<string[]>([]);
   const [metadata, setMetadata] = useState<MetadataRow[]>([]);
+  const [userData, setUserData] = useState('');
   const [quota, setQuota] = useState<Quota | null>(null);
   const [quotaProblem, setQuotaProblem] = useState<Problem | null>(null);
   const [confirming, setConfirming] = useState(false);
@@ -107,6 +108,7 @@ export function LaunchVm() {
           cpu_cores: cores,
           ...(Object.keys(metadataObject).length ? { metadata: metadataObject } : {}),
           ...(keyIds.length ? { ssh_key_ids: keyIds } : {}),
+          ...(userData ? { user_data: userData } : {}),
         },
       }),
     );
@@ -186,6 +188,20 @@ export function LaunchVm() {
             <legend>Metadata</legend>
             <MetadataRows idPrefix="launch-meta" rows={metadata} onChange={setMetadata} />
           </fieldset>
+          <Field label="User data (optional)" hint="A script starting with #! run once as root at first boot, after your SSH keys are installed; at most 64 KiB. Not shown again.">
+            {(id, hint) => (
+              <textarea
+                id={id}
+                aria-describedby={hint}
+                class="user-data"
+                rows={6}
+                spellcheck={false}
+                placeholder={'#!/bin/sh\napt-get install -y nginx'}
+                value={userData}
+                onInput={(e) => setUserData(e.currentTarget.value)}
+              />
+            )}
+          </Field>
         </div>
         <aside class="cost-panel" aria-labelledby="cost-title" aria-live="polite">
           <h2 id="cost-title">Cost</h2>
@@ -230,6 +246,12 @@ export function LaunchVm() {
           <dd>
             {formatMb(ramMb)} RAM · {diskGb} GB disk · {cores} {cores === 1 ? 'core' : 'cores'}
           </dd>
+          {userData && (
+            <>
+              <dt>User data</dt>
+              <dd>{new TextEncoder().encode(userData).length} bytes, run at first boot</dd>
+            </>
+          )}
           <dt>Cost</dt>
           <dd data-testid="confirm-cost">{quota ? `${quota.cost} credits` : '…'}</dd>
           {quota && (

@@ -92,6 +92,10 @@ function Overview({ vm, fetchedAt }: { vm: Vm; fetchedAt: number }) {
         <dd data-testid="uptime">{formatDuration(uptime)}</dd>
         <dt>Created</dt>
         <dd>{formatTime(vm.created_at)}</dd>
+        <dt>User data</dt>
+        <dd data-testid="user-data-status">
+          {vm.user_data_status === 'none' ? 'none' : `${vm.user_data_status} (${vm.user_data_size ?? 0} bytes)`}
+        </dd>
       </dl>
     </section>
   );

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { Vm } from '../entities/vm.entity';
+import { USER_DATA_STATUSES, type UserDataStatus, type Vm } from '../entities/vm.entity';
 import { allowedActions, VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
 
 /** A key the VM was created with (as it was then: later changes to the key do not apply). */
@@ -57,6 +57,17 @@ export class VmResponseDto {
   /** Total running time in seconds, including the current run. */
   @ApiProperty({ type: 'integer', example: 3600 })
   uptime_seconds: number;
+
+  /**
+   * How the first-boot user data went: `none` (created without), `pending` (the first boot has not
+   * reported yet), `succeeded` (exit code 0) or `failed` (see the event vm.user_data_finished).
+   */
+  @ApiProperty({ enum: USER_DATA_STATUSES, enumName: 'UserDataStatus' })
+  user_data_status: UserDataStatus;
+
+  /** The size of the user data in bytes, null without; the script itself is never answered. */
+  @ApiProperty({ type: 'integer', nullable: true, example: 512 })
+  user_data_size: number | null;
 
   @ApiProperty({ type: 'object', additionalProperties: true })
   metadata: Record<string, unknown>;
@@ -127,6 +138,8 @@ export function toVmResponse(vm: Vm): VmResponseDto {
     ssh_keys: vm.sshKeys.map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
     ssh_command: sshCommand(vm),
     uptime_seconds: currentUptime(vm),
+    user_data_status: vm.userDataStatus,
+    user_data_size: vm.userDataSize,
     metadata: vm.metadata,
     cost: vm.cost,
     allowed_actions: allowedActions(vm.status),

@@ -9,6 +9,9 @@ import { IsMetadata, KeepRawObject, METADATA_MAX_BYTES, METADATA_MAX_KEYS } from
 /** SSH keys one VM can be created with. */
 export const VM_MAX_SSH_KEYS = 20;
 
+/** The largest user data, in bytes (UTF-8). */
+export const USER_DATA_MAX_BYTES = 64 * 1024;
+
 /** VM names become the guest's hostname. */
 export const VM_NAME_PATTERN = HOSTNAME_LABEL_RE;
 
@@ -63,6 +66,16 @@ export class CreateVmDto extends VmSpecDto {
   @IsOptional() @IsArray() @ArrayMaxSize(VM_MAX_SSH_KEYS) @ArrayUnique({ message: 'ssh_key_ids must not repeat an id' }) @IsUUID('all', { each: true })
   @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: VM_MAX_SSH_KEYS, uniqueItems: true })
   ssh_key_ids?: string[];
+
+  /**
+   * A script run once as root at the VM's first boot, after the SSH keys are installed: at most 64 KiB
+   * (UTF-8), starting with a `#!` line (400 vm.user_data_too_large / vm.user_data_not_script). The VM is
+   * `running` once you can log in; `user_data_status` then tells how the script went, and the event
+   * `vm.user_data_finished` has its exit code and last lines of output. Never shown again, to anyone.
+   */
+  @IsOptional() @IsString()
+  @ApiPropertyOptional({ example: '#!/bin/sh\necho hello > /etc/motd\n', maxLength: USER_DATA_MAX_BYTES })
+  user_data?: string;
 }
 
 export class UpdateVmDto {

@@ -1,10 +1,15 @@
-import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { SshKeySnapshot } from '../../ssh-keys/ssh-keys.service';
 import { User } from '../../users/entities/user.entity';
 import type { VmTarget } from '../providers/vm-provider.interface';
 import type { VmStatus } from '../vm-state';
 
+/** How a VM's first-boot user data went: `none` (no script), `pending` (first boot not reported yet), then `succeeded` (exit 0) or `failed`. */
+export const USER_DATA_STATUSES = ['none', 'pending', 'succeeded', 'failed'] as const;
+export type UserDataStatus = (typeof USER_DATA_STATUSES)[number];
+
 @Entity('vms')
+@Check('vms_user_data_status_check', `"user_data_status" IN ('none', 'pending', 'succeeded', 'failed')`)
 @Index('vms_user_name_active_key', ['userId', 'name'], { unique: true, where: `status <> 'destroyed'` })
 @Index('vms_user_created_idx', ['userId', 'createdAt', 'id'])
 @Index('vms_created_idx', ['createdAt', 'id'])
@@ -73,6 +78,17 @@ export class Vm {
   /** The guest account the keys are installed for: VM_SSH_USER when the VM was created. */
   @Column({ name: 'ssh_user', type: 'varchar', length: 32, default: 'vmuser' })
   sshUser: string;
+
+  /** The first-boot script (user data): read only by the worker that boots the VM, never answered or logged. */
+  @Column({ name: 'user_data', type: 'text', nullable: true, select: false })
+  userData?: string | null;
+
+  /** Its size in bytes (UTF-8), null without user data. */
+  @Column({ name: 'user_data_size', type: 'integer', nullable: true })
+  userDataSize: number | null;
+
+  @Column({ name: 'user_data_status', type: 'varchar', length: 16, default: 'none' })
+  userDataStatus: UserDataStatus;
 
   /** When the status last changed: transitional states older than a deadline are stuck. */
   @Column({ name: 'status_changed_at', type: 'timestamptz', precision: 3 })

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ProviderError, ProviderState, VmConnection, VmProvider, VmStats, VmTarget } from './vm-provider.interface';
+import { ProviderError, ProviderState, UserDataOutcome, VmConnection, VmProvider, VmStats, VmTarget, VmUpResult } from './vm-provider.interface';
 
 export interface SimulatorOptions {
   delayMs: number;
@@ -27,6 +27,17 @@ export interface SimulatedMachine {
 function addressOf(vmId: string): { ip: string; port: number } {
   const h = createHash('sha256').update(vmId).digest();
   return { ip: `10.${h.readUInt8(0) % 250}.${h.readUInt8(1)}.${(h.readUInt8(2) % 250) + 2}`, port: 2200 + (h.readUInt16BE(3) % 800) };
+}
+
+/**
+ * The simulator runs no script; its outcome is read from the script, so tests and demos choose it:
+ * the exit code from a `# simulate-exit: N` line (0 without one), the output from its
+ * `# simulate-output: text` lines (the last 20).
+ */
+export function simulateUserData(script: string): UserDataOutcome {
+  const exit = /^# simulate-exit: (\d{1,3})\s*$/m.exec(script);
+  const output = [...script.matchAll(/^# simulate-output: (.*)$/gm)].map((m) => m[1]).slice(-20);
+  return { exitCode: exit ? Math.min(Number(exit[1]), 255) : 0, outputTail: output.join('\n') };
 }
 
 /**
@@ -86,9 +97,10 @@ export class SimulatorProvider implements VmProvider {
     return { ip_address: ip, ssh_port: port };
   }
 
-  async up(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection> {
+  async up(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
     await this.work('up', vm, signal);
-    return this.boot(vm, [...vm.sshPublicKeys]);
+    const connection = await this.boot(vm, [...vm.sshPublicKeys]);
+    return vm.userData !== undefined && vm.userData !== null ? { ...connection, userData: simulateUserData(vm.userData) } : connection;
   }
 
   async halt(vm: VmTarget, signal?: AbortSignal): Promise<void> {

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { OsCatalog } from '../os-catalog';
 import { humanizeOutput, machineState, parseMachineReadable, parseSshConfig, parseStatsLine, STATS_COMMAND } from './vagrant-output';
 import type { OperationTimeouts } from '../vm-jobs';
-import { renderVagrantfile, type VagrantBackend, type VagrantHostSettings } from './vagrantfile';
-import { ProviderError, ProviderState, VmConnection, VmProvider, VmStats, VmTarget } from './vm-provider.interface';
+import { parseUserDataResult, renderVagrantfile, USER_DATA_FILE, type VagrantBackend, type VagrantHostSettings } from './vagrantfile';
+import { ProviderError, ProviderState, VmConnection, VmProvider, VmStats, VmTarget, VmUpResult } from './vm-provider.interface';
 
 export interface VagrantProviderOptions {
   /** The vagrant executable (a name looked up on PATH, or a path). */
@@ -102,12 +102,36 @@ export class VagrantProvider implements VmProvider {
     this.killGraceMs = options.killGraceMs ?? 5000;
   }
 
-  async up(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection> {
+  /**
+   * `vagrant up`. With user data, the script goes into USER_DATA_FILE (0600) beside the Vagrantfile for
+   * the provisioner to upload, its outcome is read from up's output, and the file is removed after.
+   * A machine that existed already runs no provisioner: its `userData` outcome is then null.
+   */
+  async up(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
     return this.exclusive(vm, async () => {
       const dir = await this.writeVagrantfile(vm);
-      await this.run('up', dir, ['up', `--provider=${this.options.provider}`, '--machine-readable'], this.options.timeouts.up, signal);
-      return this.connectionIn(dir);
+      const hasUserData = vm.userData !== undefined && vm.userData !== null;
+      const userDataPath = path.join(dir, USER_DATA_FILE);
+      if (hasUserData) await this.writePrivate(userDataPath, vm.userData!);
+      try {
+        const { stdout } = await this.run('up', dir, ['up', `--provider=${this.options.provider}`, '--machine-readable'], this.options.timeouts.up, signal);
+        const connection = await this.connectionIn(dir);
+        return hasUserData ? { ...connection, userData: parseUserDataResult(stdout) } : connection;
+      } finally {
+        if (hasUserData) await rm(userDataPath, { force: true });
+      }
     });
+  }
+
+  /** Writes a file only its owner can read (the user's script), replacing any earlier one. */
+  private async writePrivate(file: string, content: string): Promise<void> {
+    await rm(file, { force: true });
+    const fh = await open(file, 'wx', 0o600);
+    try {
+      await fh.writeFile(content, 'utf8');
+    } finally {
+      await fh.close();
+    }
   }
 
   async halt(vm: VmTarget, signal?: AbortSignal): Promise<void> {

@@ -1,6 +1,9 @@
 import { describe, it, expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { renderVagrantfile, type VagrantHostSettings } from './vagrantfile';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseUserDataResult, renderVagrantfile, USER_DATA_FILE, USER_DATA_RESULT_MARKER, type VagrantHostSettings } from './vagrantfile';
 import type { VmTarget } from './vm-provider.interface';
 
 const vm: VmTarget = { id: 'a1b2', name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshUser: 'vmuser', sshPublicKeys: [] };
@@ -183,5 +186,69 @@ describe('renderVagrantfile', () => {
 
   it('refuses an unknown provider', () => {
     expect(() => renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'vmware' as 'libvirt' })).toThrow(/provider/);
+  });
+});
+
+describe('renderVagrantfile: first-boot user data', () => {
+  const SCRIPT = "#!/bin/sh\necho 'SHELL' ; echo done > /root/marker\n";
+
+  /** The user-data provisioner's heredoc (the second one, after the login user's). */
+  function userDataScript(text: string): string {
+    const match = /'user-data', type: 'shell', privileged: true, inline: <<~'SHELL'\n([\s\S]*?)\n {2}SHELL\n/.exec(text);
+    if (!match) throw new Error('no user-data heredoc');
+    return match[1].replace(/^ {4}/gm, '');
+  }
+
+  it('adds no user-data provisioner to a VM without user data', () => {
+    for (const userData of [undefined, null]) {
+      const text = renderVagrantfile({ ...vm, userData }, { box: 'generic/ubuntu2204', provider: 'libvirt' });
+      expect(text).not.toContain('user-data');
+    }
+  });
+
+  it('uploads the script from the file beside the Vagrantfile and runs it as root after the login user, the script never in the Vagrantfile', () => {
+    const text = renderVagrantfile({ ...vm, userData: SCRIPT, sshPublicKeys: [ED25519] }, { box: 'generic/ubuntu2204', provider: 'libvirt' });
+    expect(text).toContain(`config.vm.provision 'user-data-upload', type: 'file', source: '${USER_DATA_FILE}', destination: '/tmp/vm-platform-user-data'`);
+    expect(text).toContain("config.vm.provision 'user-data', type: 'shell', privileged: true");
+    const order = ['login-user', 'user-data-upload', "'user-data',"].map((name) => text.indexOf(name));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(text).not.toContain('/root/marker');
+    expect(spawnSync('bash', ['-n'], { input: userDataScript(text) }).status).toBe(0);
+    const opens = text.split('\n').filter((l) => /\bdo \|\w+\|$/.test(l.trim())).length;
+    expect(text.split('\n').filter((l) => l.trim() === 'end').length).toBe(opens);
+  });
+
+  it('the wrapper runs the script, keeps the exit code and the last 20 lines, and itself always succeeds', () => {
+    const text = renderVagrantfile({ ...vm, userData: SCRIPT }, { box: 'generic/ubuntu2204', provider: 'libvirt' });
+    const root = mkdtempSync(path.join(tmpdir(), 'user-data-'));
+    try {
+      // The wrapper as the guest runs it, its two paths moved into a scratch directory.
+      const wrapper = userDataScript(text).replaceAll('/var/lib/vm-platform', path.join(root, 'state')).replaceAll('/tmp/vm-platform-user-data', path.join(root, 'upload'));
+      const run = (script: string) => {
+        writeFileSync(path.join(root, 'upload'), script);
+        const res = spawnSync('bash', ['-c', wrapper], { encoding: 'utf8' });
+        expect(res.status).toBe(0);
+        return parseUserDataResult(`1700000000,default,ui,detail,${res.stdout.trim()}`);
+      };
+      const lines = Array.from({ length: 30 }, (_, i) => `echo line-${i + 1}`).join('\n');
+      expect(run(`#!/bin/sh\n${lines}\necho oops >&2\nexit 7\n`)).toEqual({
+        exitCode: 7,
+        outputTail: `${Array.from({ length: 19 }, (_, i) => `line-${i + 12}`).join('\n')}\noops\n`,
+      });
+      expect(run('#!/bin/sh\necho fine, thanks\n')).toEqual({ exitCode: 0, outputTail: 'fine, thanks\n' });
+      expect(statSync(path.join(root, 'state')).mode & 0o777).toBe(0o700);
+      expect(existsSync(path.join(root, 'upload'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('parses the marker from machine-readable output; none when the provisioner did not run', () => {
+    const tail = Buffer.from('a,b\nc').toString('base64');
+    expect(parseUserDataResult(`1,default,ui,info,==> default: Running provisioner: user-data (shell)...\n2,default,ui,detail,    default: ${USER_DATA_RESULT_MARKER}1:${tail}\n`)).toEqual({
+      exitCode: 1,
+      outputTail: 'a,b\nc',
+    });
+    expect(parseUserDataResult('1,default,ui,info,Machine already provisioned.\n')).toBeNull();
   });
 });

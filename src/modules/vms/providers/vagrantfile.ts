@@ -141,6 +141,52 @@ function loginUserProvisioner(user: string, keys: string[]): string[] {
   ];
 }
 
+/** The file in the VM's directory that holds its user data (mode 0600) while its first boot runs it. */
+export const USER_DATA_FILE = 'user-data';
+
+/** What the user-data provisioner prints once the script has run: `<marker><exit code>:<base64 of the output tail>`. */
+export const USER_DATA_RESULT_MARKER = 'vm-platform-user-data-result:';
+
+/** Lines and bytes of the script's output kept for the `vm.user_data_finished` event. */
+export const USER_DATA_TAIL_LINES = 20;
+export const USER_DATA_TAIL_BYTES = 4096;
+
+/**
+ * First-boot user data, after the login user's keys: Vagrant uploads USER_DATA_FILE from the VM's
+ * directory (the script never appears in the Vagrantfile), then runs it as root with its output in
+ * /var/lib/vm-platform/user-data.log. The wrapper always exits 0, so a failing script leaves the
+ * machine up (`running` means "you can log in"); it prints one marker line with the exit code and
+ * the base64 of the output's last lines (base64 survives --machine-readable's escaping). Provisioners
+ * run only on the machine's first `up` (and after a rebuild), never on a later start or reload.
+ */
+function userDataProvisioner(): string[] {
+  return [
+    `  config.vm.provision 'user-data-upload', type: 'file', source: '${USER_DATA_FILE}', destination: '/tmp/vm-platform-user-data'`,
+    "  config.vm.provision 'user-data', type: 'shell', privileged: true, inline: <<~'SHELL'",
+    '    set -u',
+    '    dir=/var/lib/vm-platform',
+    '    install -d -m 0700 "$dir"',
+    '    install -m 0700 /tmp/vm-platform-user-data "$dir/user-data"',
+    '    rm -f /tmp/vm-platform-user-data',
+    '    code=0',
+    '    "$dir/user-data" > "$dir/user-data.log" 2>&1 < /dev/null || code=$?',
+    '    printf \'%s\\n\' "$code" > "$dir/user-data.exit"',
+    `    tail_b64=$(tail -n ${USER_DATA_TAIL_LINES} "$dir/user-data.log" | tail -c ${USER_DATA_TAIL_BYTES} | base64 | tr -d '\\n')`,
+    `    echo "${USER_DATA_RESULT_MARKER}$code:$tail_b64"`,
+    '    exit 0',
+    '  SHELL',
+  ];
+}
+
+/** The outcome the user-data provisioner printed in `vagrant up`'s output, or null when it printed none. */
+export function parseUserDataResult(output: string): { exitCode: number; outputTail: string } | null {
+  const re = new RegExp(`${USER_DATA_RESULT_MARKER}(\\d{1,3}):([A-Za-z0-9+/=]*)`, 'g');
+  let last: RegExpExecArray | null = null;
+  for (let m = re.exec(output); m; m = re.exec(output)) last = m;
+  if (!last) return null;
+  return { exitCode: Number(last[1]), outputTail: Buffer.from(last[2], 'base64').toString('utf8') };
+}
+
 /**
  * Renders the Vagrantfile of one VM. Refuses (throws an Error) anything that is not a hostname label,
  * a catalog-style box name, a known provider, a positive integer in range, a host setting of its
@@ -173,6 +219,7 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
     '',
     ...loginUserProvisioner(vm.sshUser, keys),
     '',
+    ...(vm.userData !== undefined && vm.userData !== null ? [...userDataProvisioner(), ''] : []),
   ];
   if (opts.provider === 'libvirt') {
     lines.push(

@@ -13,6 +13,23 @@ export interface VmTarget {
   sshUser: string;
   /** OpenSSH public key lines to install for `sshUser` on first boot. */
   sshPublicKeys: string[];
+  /**
+   * The user data to run once as root at first boot, after the keys (a script with a `#!` line), on
+   * an `up` that creates the machine; absent otherwise. Never logged.
+   */
+  userData?: string | null;
+}
+
+/** How a VM's user data ran at its first boot. */
+export interface UserDataOutcome {
+  exitCode: number;
+  /** The last lines of its output (at most 20 lines, 4 KiB). */
+  outputTail: string;
+}
+
+/** What `up` reports: the connection and, when the target carried user data, how it ran (null: no report). */
+export interface VmUpResult extends VmConnection {
+  userData?: UserDataOutcome | null;
 }
 
 /** A machine's state as the provider sees it. */
@@ -48,7 +65,7 @@ export class ProviderError extends Error {
  */
 export interface VmProvider {
   readonly name: 'vagrant' | 'simulator';
-  up(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection>;
+  up(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult>;
   halt(vm: VmTarget, signal?: AbortSignal): Promise<void>;
   reload(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection>;
   destroy(vm: VmTarget, signal?: AbortSignal): Promise<void>;
