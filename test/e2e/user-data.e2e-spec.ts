@@ -45,7 +45,7 @@ describe('first-boot user data (e2e, simulator)', () => {
     const actions = (await eventsOf(res.body.id)).map((e) => e.action);
     expect(actions).toEqual(['vm.create', 'system.credit_deduction', 'vm.provisioned', 'vm.user_data_finished']);
     const created = (await eventsOf(res.body.id))[0];
-    expect(created.details.user_data_size).toBe(script.length);
+    expect(created!.details.user_data_size).toBe(script.length);
   });
 
   it('a failing script leaves the VM running (you can log in) with user_data_status failed and its exit code', async () => {

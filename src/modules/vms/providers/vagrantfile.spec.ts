@@ -196,7 +196,7 @@ describe('renderVagrantfile: first-boot user data', () => {
   function userDataScript(text: string): string {
     const match = /'user-data', type: 'shell', privileged: true, inline: <<~'SHELL'\n([\s\S]*?)\n {2}SHELL\n/.exec(text);
     if (!match) throw new Error('no user-data heredoc');
-    return match[1].replace(/^ {4}/gm, '');
+    return match[1]!.replace(/^ {4}/gm, '');
   }
 
   it('adds no user-data provisioner to a VM without user data', () => {

@@ -184,7 +184,7 @@ export function parseUserDataResult(output: string): { exitCode: number; outputT
   let last: RegExpExecArray | null = null;
   for (let m = re.exec(output); m; m = re.exec(output)) last = m;
   if (!last) return null;
-  return { exitCode: Number(last[1]), outputTail: Buffer.from(last[2], 'base64').toString('utf8') };
+  return { exitCode: Number(last[1]), outputTail: Buffer.from(last[2] ?? '', 'base64').toString('utf8') };
 }
 
 /**
