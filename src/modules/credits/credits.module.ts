@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { CreditsRepository } from './credits.repository';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
 import { CreditsGuard } from './credits.guard';
@@ -7,7 +8,7 @@ import { CreditTransaction } from './entities/credit-transaction.entity';
 
 @Module({
   imports: [TypeOrmModule.forFeature([CreditTransaction]), EventsModule],
-  providers: [CreditsService, CreditsGuard],
+  providers: [CreditsRepository, CreditsService, CreditsGuard],
   exports: [CreditsService, CreditsGuard],
 })
 export class CreditsModule {}

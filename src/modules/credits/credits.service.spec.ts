@@ -1,11 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import type { DataSource, Repository } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { EventsService } from '../events/events.service';
 import { CreditsService } from './credits.service';
-import type { CreditTransaction } from './entities/credit-transaction.entity';
+import type { CreditsRepository } from './credits.repository';
 
 describe('CreditsService.calculateCost', () => {
-  const credits = new CreditsService({} as Repository<CreditTransaction>, {} as DataSource, {} as EventsService);
+  const credits = new CreditsService({} as CreditsRepository, {} as DataSource, {} as EventsService);
 
   it.each([
     [{ ram_mb: 1024, disk_gb: 20, cpu_cores: 2 }, 34],

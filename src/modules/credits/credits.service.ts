@@ -1,18 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, Repository } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { Page, mapPage, keysetPage, newestFirst, PageQueryDto } from '../../common/pagination';
+import { Page, mapPage, PageQueryDto } from '../../common/pagination';
 import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
 import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
-import { prepared } from '../../database/prepared';
+import { CreditsRepository, MAX_BALANCE } from './credits.repository';
 import { CREDIT_ERRORS, insufficientCredits } from './credits.errors';
 import { USER_ERRORS } from '../users/users.errors';
-import { must } from '../../common/must';
 
 export interface VmSpec {
   ram_mb: number;
@@ -37,13 +35,12 @@ export interface Quota {
   balance_after: number;
 }
 
-/** The largest balance a user may hold (also a CHECK on users.credits, migration CreditsMaxBalance). */
-export const MAX_BALANCE = 1_000_000_000;
+export { MAX_BALANCE };
 
 @Injectable()
 export class CreditsService {
   constructor(
-    @InjectRepository(CreditTransaction) private readonly ledger: Repository<CreditTransaction>,
+    private readonly ledger: CreditsRepository,
     private readonly dataSource: DataSource,
     private readonly events: EventsService,
   ) {}
@@ -60,18 +57,15 @@ export class CreditsService {
     return { cost, balance, sufficient: balance >= cost, balance_after: balance - cost };
   }
 
-  async balance(userId: string, manager: EntityManager = this.ledger.manager): Promise<number> {
-    const rows: { credits: number }[] = await manager.query(prepared('SELECT credits FROM users WHERE id = $1'), [userId]);
-    if (!rows.length) throw USER_ERRORS.error('user.not_found', 'User not found');
-    return must(rows[0], 'the user row').credits;
+  async balance(userId: string, manager?: EntityManager): Promise<number> {
+    const balance = await this.ledger.balance(userId, manager);
+    if (balance === undefined) throw USER_ERRORS.error('user.not_found', 'User not found');
+    return balance;
   }
 
   /** Credits taken from users over all time, per ledger kind (service metrics). */
-  async debitedTotals(): Promise<{ kind: CreditKind; credits: number }[]> {
-    const rows: { kind: CreditKind; credits: string }[] = await this.ledger.query(
-      'SELECT kind, -sum(amount) AS credits FROM credit_transactions WHERE amount < 0 GROUP BY kind',
-    );
-    return rows.map((r) => ({ kind: r.kind, credits: Number(r.credits) }));
+  debitedTotals(): Promise<{ kind: CreditKind; credits: number }[]> {
+    return this.ledger.debitedTotals();
   }
 
   /**
@@ -87,20 +81,8 @@ export class CreditsService {
     const reason = entry.reason ?? null;
     const vmId = entry.vmId ?? null;
     const actorId = entry.actorId ?? null;
-    // One statement: the conditional debit and, only if it happened, its ledger row, stamped with
-    // clock_timestamp() (after the row lock, not at transaction start like now()) so (created_at, id)
-    // order is the order in which balances changed.
-    const rows: { balance_after: number; created_at: Date }[] = await manager.query(
-      prepared(`WITH moved AS (
-         UPDATE users SET credits = credits + $2, updated_at = now()
-          WHERE id = $1 AND credits::bigint + $2 BETWEEN 0 AND ${MAX_BALANCE}
-          RETURNING credits)
-       INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
-       SELECT $3::uuid, $1, $2, moved.credits, $4::varchar, $5::varchar, $6::uuid, $7::uuid, clock_timestamp() FROM moved
-       RETURNING balance_after, created_at`),
-      [entry.userId, entry.amount, id, entry.kind, reason, vmId, actorId],
-    );
-    if (!rows.length) {
+    const moved = await this.ledger.move(manager, { id, userId: entry.userId, amount: entry.amount, kind: entry.kind, reason, vmId, actorId });
+    if (!moved) {
       const balance = await this.balance(entry.userId, manager);
       if (entry.amount > 0) {
         throw CREDIT_ERRORS.error('credits.balance_limit', `A balance may not exceed ${MAX_BALANCE} credits; it is ${balance}`, {
@@ -121,18 +103,17 @@ export class CreditsService {
       id,
       userId: entry.userId,
       amount: entry.amount,
-      balanceAfter: must(rows[0], 'the ledger row').balance_after,
+      balanceAfter: moved.balanceAfter,
       kind: entry.kind,
       reason,
       vmId,
       actorId,
-      createdAt: must(rows[0], 'the ledger row').created_at,
+      createdAt: moved.createdAt,
     };
   }
 
   async listTransactions(userId: string, page: PageQueryDto): Promise<Page<CreditTransactionResponseDto>> {
-    const qb = this.ledger.createQueryBuilder('t').where('t.user_id = :userId', { userId });
-    return mapPage(await keysetPage(qb, newestFirst('t'), page, (e) => [e.createdAt, e.id]), toCreditTransactionResponse);
+    return mapPage(await this.ledger.list(userId, page), toCreditTransactionResponse);
   }
 
   /**
@@ -161,18 +142,7 @@ export class CreditsService {
    * balance_after (expected: none). One query over the ledger's (user_id, created_at, id) index.
    */
   async audit(): Promise<CreditAuditDto> {
-    const rows: { user_id: string; username: string; balance: number; ledger_sum: number; last_balance_after: number | null }[] =
-      await this.dataSource.query(`
-        WITH sums AS (SELECT user_id, sum(amount)::bigint AS ledger_sum FROM credit_transactions GROUP BY user_id),
-             last AS (SELECT DISTINCT ON (user_id) user_id, balance_after
-                        FROM credit_transactions ORDER BY user_id, created_at DESC, id DESC)
-        SELECT u.id AS user_id, u.username, u.credits AS balance,
-               COALESCE(s.ledger_sum, 0)::int AS ledger_sum, l.balance_after AS last_balance_after
-          FROM users u
-          LEFT JOIN sums s ON s.user_id = u.id
-          LEFT JOIN last l ON l.user_id = u.id
-         WHERE u.credits <> COALESCE(s.ledger_sum, 0) OR u.credits IS DISTINCT FROM COALESCE(l.balance_after, 0)`);
-    const [{ count }] = await this.dataSource.query('SELECT count(*)::int AS count FROM users');
-    return { checked_users: count, mismatches: rows };
+    const { checked, mismatches } = await this.ledger.audit();
+    return { checked_users: checked, mismatches };
   }
 }

@@ -1,11 +1,9 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
-import { EntityManager, Repository } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { ProblemFilter } from '../../common/problem.filter';
 import { QueueService } from '../../queue/queue.service';
-import { IdempotencyKey } from './entities/idempotency-key.entity';
-import { prepared } from '../../database/prepared';
+import { IdempotencyRepository } from './idempotency.repository';
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
 const PURGE_QUEUE = 'idempotency-purge';
@@ -60,7 +58,7 @@ export class IdempotencyService implements OnApplicationBootstrap {
   private readonly problems = new ProblemFilter();
 
   constructor(
-    @InjectRepository(IdempotencyKey) private readonly keys: Repository<IdempotencyKey>,
+    private readonly keys: IdempotencyRepository,
     private readonly queue: QueueService,
   ) {}
 
@@ -71,10 +69,7 @@ export class IdempotencyService implements OnApplicationBootstrap {
 
   /** The live stored answer for (user, key), judged against this request; null when there is none. */
   async find(userId: string, key: string, endpoint: string, requestHash: string): Promise<StoredAnswer | null> {
-    const row = await this.keys
-      .createQueryBuilder('k')
-      .where('k.user_id = :userId AND k.key = :key AND k.expires_at >= now()', { userId, key })
-      .getOne();
+    const row = await this.keys.findLive(userId, key);
     if (!row) return null;
     if (row.requestHash !== requestHash || row.endpoint !== endpoint) return { kind: 'mismatch' };
     if (row.responseStatus === null) return { kind: 'in_flight' };
@@ -87,17 +82,7 @@ export class IdempotencyService implements OnApplicationBootstrap {
    * row means another request has answered: IdempotencyKeyTaken (the caller's transaction rolls back).
    */
   async claim(m: EntityManager, r: IdempotentRequest): Promise<void> {
-    const [claimed] = await m.query(
-      prepared(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at)
-       VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5))
-       ON CONFLICT (user_id, key) DO UPDATE
-         SET endpoint = EXCLUDED.endpoint, request_hash = EXCLUDED.request_hash, response_status = NULL,
-             response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
-         WHERE idempotency_keys.expires_at < now()
-       RETURNING key`),
-      [r.userId, r.key, r.endpoint, r.requestHash, IDEMPOTENCY_TTL_HOURS],
-    );
-    if (!claimed) throw new IdempotencyKeyTaken();
+    if (!(await this.keys.claim(m, r, IDEMPOTENCY_TTL_HOURS))) throw new IdempotencyKeyTaken();
   }
 
   /**
@@ -106,14 +91,7 @@ export class IdempotencyService implements OnApplicationBootstrap {
    * request with the key answered first.
    */
   async save(m: EntityManager, r: IdempotentRequest, status: number, body: unknown): Promise<void> {
-    await m.query(
-      prepared(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, response_status, response_body, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(hours => $7))
-       ON CONFLICT (user_id, key) DO UPDATE
-         SET response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body
-         WHERE idempotency_keys.response_status IS NULL`),
-      [r.userId, r.key, r.endpoint, r.requestHash, status, JSON.stringify(body ?? null), IDEMPOTENCY_TTL_HOURS],
-    );
+    await this.keys.saveAnswer(m, r, status, body, IDEMPOTENCY_TTL_HOURS);
   }
 
   /** Stores an answer on its own, after the request (see `save`). */
@@ -128,8 +106,8 @@ export class IdempotencyService implements OnApplicationBootstrap {
   }
 
   async purgeExpired(): Promise<number> {
-    const [, count] = await this.keys.query('DELETE FROM idempotency_keys WHERE expires_at < now()');
+    const count = await this.keys.purgeExpired();
     if (count) this.logger.log(`Purged ${count} expired idempotency keys`);
-    return count as number;
+    return count;
   }
 }

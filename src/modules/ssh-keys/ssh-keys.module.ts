@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { SshKeysRepository } from './ssh-keys.repository';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
 import { SshKey } from './entities/ssh-key.entity';
@@ -6,7 +7,7 @@ import { SshKeysService } from './ssh-keys.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([SshKey]), EventsModule],
-  providers: [SshKeysService],
+  providers: [SshKeysRepository, SshKeysService],
   exports: [SshKeysService],
 })
 export class SshKeysModule {}

@@ -1,16 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 
 import { uniqueViolation } from '../../common/db-errors';
-import { Page, PageQueryDto, keysetPage, newestFirst } from '../../common/pagination';
+import { Page, PageQueryDto } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
 import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { CreateSshKeyDto } from './dto/ssh-key.dto';
-import { SshKey } from './entities/ssh-key.entity';
+import type { SshKey } from './entities/ssh-key.entity';
+import { SshKeysRepository } from './ssh-keys.repository';
 import { parseSshPublicKey, type SshKeyType } from './ssh-key-parser';
 import { SSH_KEY_ERRORS } from './ssh-keys.errors';
 
@@ -27,7 +27,7 @@ export interface SshKeySnapshot {
 export class SshKeysService {
   constructor(
     private readonly dataSource: DataSource,
-    @InjectRepository(SshKey) private readonly keys: Repository<SshKey>,
+    private readonly keys: SshKeysRepository,
     private readonly events: EventsService,
     private readonly config: ConfigService<Env, true>,
   ) {}
@@ -40,13 +40,12 @@ export class SshKeysService {
       return await this.dataSource.transaction(async (m) => {
         // Serializes one user's concurrent adds, so the count below cannot be passed by two at once.
         // NO KEY UPDATE: rows that reference the user (VMs, events) can still be inserted meanwhile.
-        await m.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [user.id]);
-        const count = await m.getRepository(SshKey).countBy({ userId: user.id });
+        await this.keys.lockOwner(m, user.id);
+        const count = await this.keys.count(m, user.id);
         if (count >= max) {
           throw SSH_KEY_ERRORS.error('ssh_key.limit_reached', `You have ${count} SSH keys, the most allowed; delete one first`, { limit: max });
         }
-        const key = await m.getRepository(SshKey).save(
-          m.getRepository(SshKey).create({
+        const key = await this.keys.insert(m, {
             id: uuidv7(),
             userId: user.id,
             name: dto.name,
@@ -54,8 +53,7 @@ export class SshKeysService {
             bits: parsed.bits,
             fingerprint: parsed.fingerprint,
             publicKey: parsed.publicKey,
-          }),
-        );
+          } as SshKey);
         await this.events.record(m, {
           action: 'auth.ssh_key_added',
           message: `SSH key ${key.name} added (${key.type}, ${key.fingerprint})`,
@@ -76,12 +74,12 @@ export class SshKeysService {
 
   /** The user's keys, newest first. */
   list(userId: string, page: PageQueryDto): Promise<Page<SshKey>> {
-    return keysetPage(this.keys.createQueryBuilder('k').where('k.user_id = :userId', { userId }), newestFirst('k'), page, (k) => [k.createdAt, k.id]);
+    return this.keys.list(userId, page);
   }
 
   /** One of the user's keys; anyone else's is "not found". */
   async get(userId: string, id: string): Promise<SshKey> {
-    const key = await this.keys.findOneBy({ id, userId });
+    const key = await this.keys.findOwn(userId, id);
     if (!key) throw SSH_KEY_ERRORS.error('ssh_key.not_found', 'SSH key not found');
     return key;
   }
@@ -89,11 +87,7 @@ export class SshKeysService {
   /** Deletes one of the user's keys with its event. VMs created with it keep their copy. */
   async delete(user: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const [rows]: [SshKey[], number] = await m.query(
-        `DELETE FROM ssh_keys WHERE id = $1 AND user_id = $2 RETURNING id, name, type, fingerprint`,
-        [id, user.id],
-      );
-      const key = rows[0];
+      const key = await this.keys.deleteOwn(m, user.id, id);
       if (!key) throw SSH_KEY_ERRORS.error('ssh_key.not_found', 'SSH key not found');
       await this.events.record(m, {
         action: 'auth.ssh_key_deleted',
@@ -110,7 +104,7 @@ export class SshKeysService {
    */
   async snapshotFor(m: EntityManager, userId: string, ids: readonly string[]): Promise<SshKeySnapshot[]> {
     if (!ids.length) return [];
-    const found = await m.getRepository(SshKey).findBy({ userId, id: In([...ids]) });
+    const found = await this.keys.findOwnMany(m, userId, ids);
     const byId = new Map(found.map((k) => [k.id, k]));
     const missing = ids.filter((id) => !byId.has(id));
     if (missing.length) {
