@@ -249,7 +249,7 @@ export interface paths {
          * Revoke one of your API tokens
          * @description The token stops working from its next request in every API process, and event streams opened with it end.
          */
-        delete: operations["revokeApiToken"];
+        delete: operations["deleteApiToken"];
         options?: never;
         head?: never;
         patch?: never;
@@ -742,7 +742,7 @@ export interface paths {
          * Send a delivered or failed delivery again
          * @description Attempted at once, then retried with backoff for a new window. 409 webhooks.delivery_pending while it is still being retried; 409 webhooks.endpoint_disabled.
          */
-        post: operations["retryWebhookDelivery"];
+        post: operations["createWebhookDeliveryRetry"];
         delete?: never;
         options?: never;
         head?: never;
@@ -5408,7 +5408,7 @@ export interface operations {
             };
         };
     };
-    revokeApiToken: {
+    deleteApiToken: {
         parameters: {
             query?: never;
             header?: never;
@@ -9171,7 +9171,7 @@ export interface operations {
             };
         };
     };
-    retryWebhookDelivery: {
+    createWebhookDeliveryRetry: {
         parameters: {
             query?: never;
             header?: never;

@@ -45,7 +45,7 @@ export class TokensController {
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({
-    operationId: 'revokeApiToken',
+    operationId: 'deleteApiToken',
     summary: 'Revoke one of your API tokens',
     description: 'The token stops working from its next request in every API process, and event streams opened with it end.',
   })

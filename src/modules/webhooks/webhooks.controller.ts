@@ -109,7 +109,7 @@ export class WebhooksController {
   @HttpCode(202)
   @RequireScope('webhooks:write')
   @ApiOperation({
-    operationId: 'retryWebhookDelivery',
+    operationId: 'createWebhookDeliveryRetry',
     summary: 'Send a delivered or failed delivery again',
     description: 'Attempted at once, then retried with backoff for a new window. 409 webhooks.delivery_pending while it is still being retried; 409 webhooks.endpoint_disabled.',
   })
