@@ -74,7 +74,8 @@ module.exports = {
     {
       name: 'features-use-common-auth',
       severity: 'error',
-      comment: 'The authenticated user, roles and route decorators are common/auth; only modules/auth itself (the guards) lives in modules/auth.',
+      comment:
+        'The authenticated user, roles and route decorators are common/auth; only modules/auth itself (the guards) lives in modules/auth.',
       from: { path: '^src/modules/', pathNot: '^src/modules/auth/' },
       to: { path: '^src/modules/auth/' },
     },
@@ -97,6 +98,10 @@ module.exports = {
     // Type-only imports count: a cycle through types is still a cycle for a reader.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js', '.json'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js', '.json'],
+    },
   },
 };

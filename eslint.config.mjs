@@ -8,7 +8,19 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', '**/dist/**', 'node_modules/**', '**/node_modules/**', 'sdk/schema.d.ts', 'test/clients/**', 'coverage/**', '**/*.cjs', '**/*.mjs', '**/*.js'],
+    ignores: [
+      'dist/**',
+      '**/dist/**',
+      'node_modules/**',
+      '**/node_modules/**',
+      'sdk/schema.d.ts',
+      'test/clients/**',
+      'coverage/**',
+      '**/*.cjs',
+      '**/*.mjs',
+      '**/*.mts',
+      '**/*.js',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,

@@ -14,7 +14,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/embedded-postgres';
-import { api, benchServiceEnv, createDatabase, envNumber, freePorts, killChildren, log, registerBenchHost, ROOT, Service, sql, startNode, waitForHttp } from './support';
+import {
+  api,
+  benchServiceEnv,
+  createDatabase,
+  envNumber,
+  freePorts,
+  killChildren,
+  log,
+  registerBenchHost,
+  ROOT,
+  Service,
+  sql,
+  startNode,
+  waitForHttp,
+} from './support';
 
 const MAIN = process.env.PROFILE_MAIN ?? join(ROOT, 'dist', 'src', 'main.js');
 const CREATES = envNumber('PROFILE_CREATES', 200);
@@ -39,7 +53,8 @@ async function main(): Promise<void> {
     await registerBenchHost(dbUrl);
     const email = 'profile@example.com';
     await api(base, 'POST', '/api/auth/register', undefined, { username: 'profile', email, password: 'profile-password-1' });
-    const token = (await api(base, 'POST', '/api/auth/login', undefined, { email, password: 'profile-password-1' })).body.access_token as string;
+    const token = (await api(base, 'POST', '/api/auth/login', undefined, { email, password: 'profile-password-1' })).body
+      .access_token as string;
     const spec = { os_type: 'ubuntu-22.04', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
     // Warm-up: the identity cache, prepared statements, pg-boss's queue cache.
     for (let i = 0; i < 20; i++) await api(base, 'POST', '/api/vms', token, { name: `warm-${i}`, ...spec });
@@ -65,9 +80,13 @@ async function main(): Promise<void> {
       if (perCreate < 0.05) continue;
       if (!inner(r.query)) calls += perCreate;
       ms += r.ms / CREATES;
-      process.stdout.write(`${perCreate.toFixed(2).padStart(12)}  ${(r.ms / CREATES).toFixed(3).padStart(14)}  ${r.query.replace(/\s+/g, ' ').slice(0, 150)}\n`);
+      process.stdout.write(
+        `${perCreate.toFixed(2).padStart(12)}  ${(r.ms / CREATES).toFixed(3).padStart(14)}  ${r.query.replace(/\s+/g, ' ').slice(0, 150)}\n`,
+      );
     }
-    process.stdout.write(`${calls.toFixed(2).padStart(12)}  ${ms.toFixed(3).padStart(14)}  in all (round trips: every statement but foreign-key checks)\n`);
+    process.stdout.write(
+      `${calls.toFixed(2).padStart(12)}  ${ms.toFixed(3).padStart(14)}  in all (round trips: every statement but foreign-key checks)\n`,
+    );
   } finally {
     await svc?.stop();
     killChildren();

@@ -32,7 +32,10 @@ const SEEDS: Record<string, (owner: string, stamp: string) => string> = {
       FROM generate_series($1::int, $2::int) i,
            LATERAL (SELECT (ARRAY['running','running','running','running','running','running','stopped','destroyed','failed','provisioning'])[1 + i % 10] AS status) s,
            LATERAL (SELECT ${t} AS t) c`,
-  credit_transactions: (owner, t) => `INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
+  credit_transactions: (
+    owner,
+    t,
+  ) => `INSERT INTO credit_transactions (id, user_id, amount, balance_after, kind, reason, vm_id, actor_id, created_at)
     SELECT gen_random_uuid(), ${owner}, -34, 1000000, 'vm_create', 'VM g' || i, gen_random_uuid(), NULL, ${t}
       FROM generate_series($1::int, $2::int) i`,
   ssh_keys: (owner, t) => `INSERT INTO ssh_keys (id, user_id, name, type, bits, fingerprint, public_key, created_at)
@@ -41,7 +44,10 @@ const SEEDS: Record<string, (owner: string, stamp: string) => string> = {
       FROM generate_series($1::int, $2::int) i`,
   users: (_owner, t) => `INSERT INTO users (username, email, password_hash, credits, created_at, updated_at)
     SELECT 'grow' || i, 'grow' || i || '@example.com', '!', 0, ${t}, ${t} FROM generate_series($1::int, $2::int) i`,
-  hosts: (_owner, t) => `INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio,
+  hosts: (
+    _owner,
+    t,
+  ) => `INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio,
                       version, last_seen_at, created_at, updated_at)
     SELECT 'hv-' || lpad(i::text, 7, '0'), 64, 262144, 4000, 4, 1.5, 1, 'bench', now(), ${t}, ${t} FROM generate_series($1::int, $2::int) i`,
 };

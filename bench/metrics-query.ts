@@ -79,7 +79,9 @@ async function main(): Promise<void> {
       { label: '30 days, step 3600 s', from: start, to: end, step: 3600 },
       { label: 'last 24 h, automatic step', from: new Date(end.getTime() - 86_400_000), to: end, step: chooseStep(86_400) },
     ];
-    console.log(`PostgreSQL ${version}; metrics: ${rows} rows (${otherVms + 1} VMs x ${NAMES.length} names x ${POINTS} minutes), ${size}; seeded in ${seedSeconds.toFixed(1)} s${vacuum ? '' : '; not vacuumed'}`);
+    console.log(
+      `PostgreSQL ${version}; metrics: ${rows} rows (${otherVms + 1} VMs x ${NAMES.length} names x ${POINTS} minutes), ${size}; seeded in ${seedSeconds.toFixed(1)} s${vacuum ? '' : '; not vacuumed'}`,
+    );
     for (const s of scenarios) {
       const q = { vmId: target, name: 'cpu_percent', from: s.from, to: s.to, step: s.step };
       for (let i = 0; i < 20; i++) await querySeries(ds, q); // warm the cache and the pool

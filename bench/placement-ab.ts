@@ -46,15 +46,22 @@ const cfg = {
 };
 const SPEC = { os_type: 'ubuntu-22.04', ram_mb: 1024, disk_gb: 20, cpu_cores: 2 };
 
-
 async function users(base: string, prefix: string): Promise<string[]> {
-  return pool(Array.from({ length: cfg.users }, (_, i) => i), 4, async (i) => {
-    const email = `${prefix}${i}@example.com`;
-    const reg = await api(base, 'POST', '/api/auth/register', undefined, { username: `${prefix}${i}`, email, password: 'bench-password-1' });
-    if (reg.status !== 202) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
-    const login = await api(base, 'POST', '/api/auth/login', undefined, { email, password: 'bench-password-1' });
-    return login.body.access_token as string;
-  });
+  return pool(
+    Array.from({ length: cfg.users }, (_, i) => i),
+    4,
+    async (i) => {
+      const email = `${prefix}${i}@example.com`;
+      const reg = await api(base, 'POST', '/api/auth/register', undefined, {
+        username: `${prefix}${i}`,
+        email,
+        password: 'bench-password-1',
+      });
+      if (reg.status !== 202) throw new Error(`register: ${reg.status} ${JSON.stringify(reg.body)}`);
+      const login = await api(base, 'POST', '/api/auth/login', undefined, { email, password: 'bench-password-1' });
+      return login.body.access_token as string;
+    },
+  );
 }
 
 async function main(): Promise<void> {
@@ -81,15 +88,35 @@ async function main(): Promise<void> {
       return `http://127.0.0.1:${port}`;
     };
     const arms = [
-      { id: 'this tree', base: await start('ab-hosts', join(ROOT, 'dist', 'src', 'main.js'), urls.hosts, portHosts!), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
-      { id: `base (${cfg.base})`, base: await start('ab-base', baseMain, urls.base, portBase!), requests: 0, seconds: 0, errors: 0, cpu: 0, p50: [] as number[] },
+      {
+        id: 'this tree',
+        base: await start('ab-hosts', join(ROOT, 'dist', 'src', 'main.js'), urls.hosts, portHosts!),
+        requests: 0,
+        seconds: 0,
+        errors: 0,
+        cpu: 0,
+        p50: [] as number[],
+      },
+      {
+        id: `base (${cfg.base})`,
+        base: await start('ab-base', baseMain, urls.base, portBase!),
+        requests: 0,
+        seconds: 0,
+        errors: 0,
+        cpu: 0,
+        p50: [] as number[],
+      },
     ];
     await registerBenchHost(urls.hosts);
     const [{ hosts } = { hosts: false }] = await sql<{ hosts: boolean }>(urls.base, `SELECT to_regclass('hosts') IS NOT NULL AS hosts`);
     if (hosts) await registerBenchHost(urls.base);
     const targets = await Promise.all(
       arms.map(async (arm, a) =>
-        (await users(arm.base, `ab${a}u`)).map((token) => ({ path: '/api/vms', token, body: JSON.stringify({ name: `ab-{{n}}`, ...SPEC }) })),
+        (await users(arm.base, `ab${a}u`)).map((token) => ({
+          path: '/api/vms',
+          token,
+          body: JSON.stringify({ name: `ab-{{n}}`, ...SPEC }),
+        })),
       ),
     );
     const offsets = [0, 0];
@@ -114,12 +141,16 @@ async function main(): Promise<void> {
         arm!.seconds += r.durationSeconds;
         arm!.errors += r.errors;
         arm!.p50.push(r.latency.p50);
-        log(`round ${round + 1} ${arm!.id}: ${r.rps.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}`);
+        log(
+          `round ${round + 1} ${arm!.id}: ${r.rps.toFixed(0)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors}`,
+        );
       }
     }
     const rps = arms.map((arm) => arm.requests / arm.seconds);
     for (const [i, arm] of arms.entries()) {
-      log(`${arm.id}: ${rps[i]!.toFixed(1)} creates/s over ${arm.seconds.toFixed(0)} s, ${(arm.cpu / arm.requests).toFixed(2)} ms API CPU per create, ${arm.errors} errors`);
+      log(
+        `${arm.id}: ${rps[i]!.toFixed(1)} creates/s over ${arm.seconds.toFixed(0)} s, ${(arm.cpu / arm.requests).toFixed(2)} ms API CPU per create, ${arm.errors} errors`,
+      );
     }
     log(`ratio this tree / base: ${(rps[0]! / rps[1]!).toFixed(3)}`);
   } finally {

@@ -47,7 +47,9 @@ function main(): void {
     const h = n.hitCount ?? 0;
     if (!h) continue;
     self.set(keyOf(n), (self.get(keyOf(n)) ?? 0) + h);
-    const w = ['(idle)', '(program)', '(garbage collector)'].includes(n.callFrame.functionName) ? n.callFrame.functionName : where(n.callFrame.url);
+    const w = ['(idle)', '(program)', '(garbage collector)'].includes(n.callFrame.functionName)
+      ? n.callFrame.functionName
+      : where(n.callFrame.url);
     pkg.set(w, (pkg.get(w) ?? 0) + h);
   }
 
@@ -84,7 +86,9 @@ function main(): void {
     process.stdout.write(`\n${title}\n`);
     for (const [k, h] of [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${fmt(h)}  ${k}\n`);
   };
-  process.stdout.write(`${file}: ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s profiled, ${(busy * msPerHit / 1000).toFixed(1)} s busy (percentages of busy time)\n`);
+  process.stdout.write(
+    `${file}: ${((p.endTime - p.startTime) / 1e6).toFixed(1)} s profiled, ${((busy * msPerHit) / 1000).toFixed(1)} s busy (percentages of busy time)\n`,
+  );
   print('Self time by package', pkg, top);
   print('Self time by function', self, top);
   print('Inclusive time by function', new Map([...inclusive].filter(([k]) => !k.startsWith('(root)') && !k.startsWith('(idle)'))), top);

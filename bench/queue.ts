@@ -72,7 +72,9 @@ async function queueCell(run: QueueRun, workers: number, concurrency: number, ro
   const enqueueSeconds = (performance.now() - t0) / 1000;
   const env = { ...run.env, WORKER: 'true', WORKER_CONCURRENCY: String(concurrency), SIMULATOR_DELAY_MS: String(delayMs) };
   const spawnedAt = performance.now();
-  const procs = Array.from({ length: workers }, (_, i) => startNode(`worker-${workers}x${concurrency}-${i + 1}`, run.workerScript, env, run.nodeArgs));
+  const procs = Array.from({ length: workers }, (_, i) =>
+    startNode(`worker-${workers}x${concurrency}-${i + 1}`, run.workerScript, env, run.nodeArgs),
+  );
   const peaks = procs.map((p) => sampleRss(p.proc.pid));
   try {
     const ready = await Promise.all(procs.map((p) => p.waitForLine(/Worker of host \S+ consuming/, 60_000)));

@@ -32,7 +32,9 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 const server = createServer((req, res) => {
   const [, , userId = '', vmId] = req.url?.split('/') ?? [];
   const query = vmId
-    ? pool.query<VmRow>({ ...GET, values: [vmId, userId] }).then((r) => (r.rows.length ? json(res, 200, toVmResponse(vmFromRow(r.rows[0]!))) : json(res, 404, { code: 'vm.not_found' })))
+    ? pool
+        .query<VmRow>({ ...GET, values: [vmId, userId] })
+        .then((r) => (r.rows.length ? json(res, 200, toVmResponse(vmFromRow(r.rows[0]!))) : json(res, 404, { code: 'vm.not_found' })))
     : pool
         .query<VmRow>({ ...LIST, values: [userId, 21] })
         .then((r) => json(res, 200, mapPage({ items: r.rows.slice(0, 20).map(vmFromRow), next_cursor: null }, toVmResponse)));

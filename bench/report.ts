@@ -87,11 +87,16 @@ const BASELINE_NAMES = { bare: 'bare NestJS', pgbench: 'pgbench tx', raw: 'raw r
 
 function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n') + '\n';
 }
 
-const n0 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US'));
+const n0 = (v: number | null | undefined) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toLocaleString('en-US');
 const n1 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(1));
 const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : `${(v * 100).toFixed(0)}%`);
 const ms2 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(2));
@@ -120,7 +125,11 @@ function evaluateTargets(r: BenchReport): TargetCheck[] {
     });
   }
   const create = byId.get('create_vm');
-  out.push({ target: 'POST /api/vms >= 85% of the pgbench transaction rate', value: pct(create?.ratio), met: create?.ratio != null ? create.ratio >= 0.85 : null });
+  out.push({
+    target: 'POST /api/vms >= 85% of the pgbench transaction rate',
+    value: pct(create?.ratio),
+    met: create?.ratio != null ? create.ratio >= 0.85 : null,
+  });
   const reads = ['list_vms', 'get_vm', 'quota_check', 'list_events'].map((id) => byId.get(id)).filter((c): c is CaseResult => !!c);
   const worst = reads.reduce<CaseResult | undefined>((a, c) => (!a || c.p99 > a.p99 ? c : a), undefined);
   out.push({
@@ -158,15 +167,7 @@ function evaluateTargets(r: BenchReport): TargetCheck[] {
 }
 
 export type GrowthEndpoint =
-  | 'vms'
-  | 'events'
-  | 'ledger'
-  | 'ssh_keys'
-  | 'admin_vms'
-  | 'admin_events'
-  | 'admin_users'
-  | 'admin_ledger'
-  | 'admin_hosts';
+  'vms' | 'events' | 'ledger' | 'ssh_keys' | 'admin_vms' | 'admin_events' | 'admin_users' | 'admin_ledger' | 'admin_hosts';
 
 const GROWTH_ENDPOINTS: Record<GrowthEndpoint, string> = {
   vms: 'GET /api/vms?limit=50',
@@ -210,15 +211,55 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
     const rows: string[][] = [];
     for (const c of referenced) {
       const ref = c.reference!;
-      rows.push([c.label, ms2(c.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(c.cpuRatio), timesRange(c.cpuRatioReps), n0(c.rps), n0(ref.rps), `${ms2(c.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(c.p50)} / ${n1(c.p99)}`]);
+      rows.push([
+        c.label,
+        ms2(c.cpuMsPerRequest),
+        ms2(ref.cpuMsPerRequest),
+        times(c.cpuRatio),
+        timesRange(c.cpuRatioReps),
+        n0(c.rps),
+        n0(ref.rps),
+        `${ms2(c.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`,
+        `${n1(c.p50)} / ${n1(c.p99)}`,
+      ]);
       for (const ab of c.ab ?? []) {
         const ratio = ab.cpuMsPerRequest && c.cpuMsPerRequest != null ? c.cpuMsPerRequest / ab.cpuMsPerRequest : null;
-        rows.push([`  same on ${ab.ref}`, ms2(ab.cpuMsPerRequest), ms2(ref.cpuMsPerRequest), times(ab.cpuMsPerRequest && ref.cpuMsPerRequest ? ab.cpuMsPerRequest / ref.cpuMsPerRequest : null), '', n0(ab.rps), n0(ref.rps), `${ms2(ab.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`, `${n1(ab.p50)} / ${n1(ab.p99)}`]);
-        rows.push([`  A/B: this build / ${ab.ref}`, times(ratio), '', '', timesRange(ab.cpuRatioReps), `${times(c.rps / ab.rps)} req/s`, '', '', '']);
+        rows.push([
+          `  same on ${ab.ref}`,
+          ms2(ab.cpuMsPerRequest),
+          ms2(ref.cpuMsPerRequest),
+          times(ab.cpuMsPerRequest && ref.cpuMsPerRequest ? ab.cpuMsPerRequest / ref.cpuMsPerRequest : null),
+          '',
+          n0(ab.rps),
+          n0(ref.rps),
+          `${ms2(ab.dbCpuMsPerRequest)} / ${ms2(ref.dbCpuMsPerRequest)}`,
+          `${n1(ab.p50)} / ${n1(ab.p99)}`,
+        ]);
+        rows.push([
+          `  A/B: this build / ${ab.ref}`,
+          times(ratio),
+          '',
+          '',
+          timesRange(ab.cpuRatioReps),
+          `${times(c.rps / ab.rps)} req/s`,
+          '',
+          '',
+          '',
+        ]);
       }
     }
     text += table(
-      ['route', 'CPU ms/req', 'raw CPU ms/req', 'ratio', 'per repetition', 'req/s', 'raw req/s', 'DB CPU ms/req (it / raw)', 'p50 / p99 ms'],
+      [
+        'route',
+        'CPU ms/req',
+        'raw CPU ms/req',
+        'ratio',
+        'per repetition',
+        'req/s',
+        'raw req/s',
+        'DB CPU ms/req (it / raw)',
+        'p50 / p99 ms',
+      ],
       rows,
       [false, true, true, true, true, true, true, true, true],
     );
@@ -236,7 +277,11 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
       const span = growthSpan(r, endpoint);
       return [label, ...cells, span ? `${span.ratio.toFixed(2)}x` : '-'];
     });
-    text += table(['endpoint', ...levels.map((n) => `${rowsLabel(n)} rows`), 'p50 largest/smallest'], rows, [false, ...levels.map(() => true), true]);
+    text += table(['endpoint', ...levels.map((n) => `${rowsLabel(n)} rows`), 'p50 largest/smallest'], rows, [
+      false,
+      ...levels.map(() => true),
+      true,
+    ]);
   }
 
   if (r.queue.length) {
@@ -261,7 +306,8 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
   }
   text += `\nAPI memory (RSS, node ${r.rss.nodeArgs || '(defaults)'}): ${n0(r.rss.bootMb)} MB after boot, ${n0(r.rss.idleMb)} MB idle after seeding, ${n0(r.rss.peakUnderLoadMb)} MB peak under load\n`;
   const d = r.rss.nodeDefaults;
-  if (d) text += `  with Node's default heap sizing: ${n0(d.peakUnderLoadMb)} MB peak under ${d.case} (${n0(d.rps)} req/s, p99 ${n1(d.p99)} ms)\n`;
+  if (d)
+    text += `  with Node's default heap sizing: ${n0(d.peakUnderLoadMb)} MB peak under ${d.case} (${n0(d.rps)} req/s, p99 ${n1(d.p99)} ms)\n`;
 
   const targets = evaluateTargets(r);
   text += '\nTargets\n';

@@ -68,11 +68,17 @@ const cfg = {
   /** The API's DB_POOL_SIZE (the service default is 10). */
   dbPool: envNumber('BENCH_DB_POOL', 10),
   /** Comma list of phases/cases to run (default all): bare, list_vms, get_vm, quota_check, list_events, create_vm, pgbench, vm_action, queue, growth, rss_node_defaults. */
-  only: (process.env.BENCH_CASES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  only: (process.env.BENCH_CASES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   /** Reads against their raw reference: repetitions of BENCH_ROUNDS alternating slices each. */
   readReps: envNumber('BENCH_READ_REPS', 3),
   /** A/B: commits (comma list) whose builds join the reads' alternation beside this tree's (see README). */
-  abRefs: (process.env.BENCH_AB_REF ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  abRefs: (process.env.BENCH_AB_REF ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   /** Run the API under `node --cpu-prof` (profiles in bench/results/profiles). */
   profile: ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase()),
   keepDb: ['1', 'true', 'yes'].includes((process.env.BENCH_KEEP_DB ?? '').toLowerCase()),
@@ -120,7 +126,6 @@ function serviceEnv(databaseUrl: string, port: number): Record<string, string> {
     PGAPPNAME: 'bench-api',
   };
 }
-
 
 async function startApi(name: string, databaseUrl: string, port: number, profile = false, nodeArgs = cfg.nodeArgs): Promise<Service> {
   const args = [...nodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [])];
@@ -188,16 +193,38 @@ interface CaseDef {
   targets: LoadTarget[];
 }
 
-async function runCase(base: string, api: Service, def: CaseDef, connections = cfg.connections, duration = cfg.duration, warmup = cfg.warmup) {
-  log(`case ${def.id}: ${def.method} ${def.label} (${connections} connections, ${duration} s + ${warmup} s warm-up, ${def.targets.length} targets)`);
+async function runCase(
+  base: string,
+  api: Service,
+  def: CaseDef,
+  connections = cfg.connections,
+  duration = cfg.duration,
+  warmup = cfg.warmup,
+) {
+  log(
+    `case ${def.id}: ${def.method} ${def.label} (${connections} connections, ${duration} s + ${warmup} s warm-up, ${def.targets.length} targets)`,
+  );
   const stopRss = sampleRss(api.proc.pid);
-  const load = await runLoad({ url: base, method: def.method, connections, durationSeconds: duration, warmupSeconds: warmup, targets: def.targets });
+  const load = await runLoad({
+    url: base,
+    method: def.method,
+    connections,
+    durationSeconds: duration,
+    warmupSeconds: warmup,
+    targets: def.targets,
+  });
   return { load, peakRss: stopRss() };
 }
 
 /** One request before the load, so a broken case fails loudly instead of measuring errors. */
 async function probe(base: string, def: CaseDef, target: LoadTarget): Promise<number | undefined> {
-  const res = await api(base, def.method, target.path, target.token, target.body ? JSON.parse(target.body.replace(/\{\{n\}\}/g, 'probe')) : undefined);
+  const res = await api(
+    base,
+    def.method,
+    target.path,
+    target.token,
+    target.body ? JSON.parse(target.body.replace(/\{\{n\}\}/g, 'probe')) : undefined,
+  );
   if (res.status !== def.expect) throw new Error(`probe ${def.id}: ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
   return Array.isArray(res.body?.items) ? res.body.items.length : undefined;
 }
@@ -246,8 +273,24 @@ type SliceRunner = (seconds: number, offset: number) => Promise<Slice>;
 
 function httpSlices(base: string, def: CaseDef, connections = cfg.connections): SliceRunner {
   return async (seconds, offset) => {
-    const load = await runLoad({ url: base, method: def.method, connections, durationSeconds: seconds, warmupSeconds: 0, targets: def.targets, offset, recordLatencies: true });
-    return { requests: load.requests, seconds: load.durationSeconds, errors: load.errors, latencies: load.latencies ?? [], statusCodes: load.statusCodes, targetsUsed: load.targetsUsed };
+    const load = await runLoad({
+      url: base,
+      method: def.method,
+      connections,
+      durationSeconds: seconds,
+      warmupSeconds: 0,
+      targets: def.targets,
+      offset,
+      recordLatencies: true,
+    });
+    return {
+      requests: load.requests,
+      seconds: load.durationSeconds,
+      errors: load.errors,
+      latencies: load.latencies ?? [],
+      statusCodes: load.statusCodes,
+      targetsUsed: load.targetsUsed,
+    };
   };
 }
 
@@ -268,7 +311,9 @@ interface PairedRun {
  * ratio of their rates holds where two back-to-back runs could differ by half.
  */
 async function paired(def: CaseDef, subject: SliceRunner, served: Service, baseline: SliceRunner | null): Promise<PairedRun> {
-  log(`case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.rounds} x ${sliceSeconds()} s${baseline ? ' alternating with its baseline' : ''}, ${def.targets.length} targets)`);
+  log(
+    `case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.rounds} x ${sliceSeconds()} s${baseline ? ' alternating with its baseline' : ''}, ${def.targets.length} targets)`,
+  );
   const sides = baseline ? [baseline, subject] : [subject];
   const offsets = sides.map(() => 0);
   const slices: Slice[][] = sides.map(() => []);
@@ -326,7 +371,19 @@ function toCaseResult(def: CaseDef, run: PairedRun, items?: number): CaseResult 
 /** A baseline's own row: every slice it ran, over all the cases it was paired with. */
 function baselineResult(id: string, label: string, slices: Slice[], cpuPerRequest: number | null): CaseResult {
   const m = merge(slices);
-  return { id, label, baseline: null, rps: m.rps, p50: m.p50, p99: m.p99, errors: m.errors, requests: m.requests, ratio: null, peakRssMb: null, cpuMsPerRequest: cpuPerRequest };
+  return {
+    id,
+    label,
+    baseline: null,
+    rps: m.rps,
+    p50: m.p50,
+    p99: m.p99,
+    errors: m.errors,
+    requests: m.requests,
+    ratio: null,
+    peakRssMb: null,
+    cpuMsPerRequest: cpuPerRequest,
+  };
 }
 
 // ---------------------------------------------------------------- reads against their raw reference
@@ -348,7 +405,11 @@ interface Arm {
 
 /** CPU time (ms) of the database backends of `appName`'s sessions, by backend pid (PostgreSQL on this machine only). */
 async function backendCpu(dbUrl: string, appName: string): Promise<Map<number, number>> {
-  const rows = await sql<{ pid: number }>(dbUrl, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, [appName]);
+  const rows = await sql<{ pid: number }>(
+    dbUrl,
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+    [appName],
+  );
   const out = new Map<number, number>();
   for (const { pid } of rows) {
     const ms = cpuMs(pid);
@@ -372,7 +433,9 @@ interface ArmTotals {
  * backends is read around each of its own slices, so idle sides and warm-ups do not count.
  */
 async function alternateArms(def: CaseDef, arms: Arm[], dbUrl: string): Promise<ArmTotals[]> {
-  log(`case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.readReps} x ${cfg.rounds} x ${sliceSeconds()} s alternating: ${arms.map((a) => a.name).join(', ')})`);
+  log(
+    `case ${def.id}: ${def.method} ${def.label} (${cfg.connections} connections, ${cfg.readReps} x ${cfg.rounds} x ${sliceSeconds()} s alternating: ${arms.map((a) => a.name).join(', ')})`,
+  );
   const offsets = arms.map(() => 0);
   const totals: ArmTotals[] = arms.map(() => ({ slices: [], cpuMs: 0, dbCpuMs: 0, reps: [] }));
   if (cfg.warmup > 0) for (const [i, arm] of arms.entries()) offsets[i]! += (await arm.run(cfg.warmup, offsets[i]!)).targetsUsed;
@@ -407,8 +470,19 @@ const perRequest = (ms: number, requests: number) => (requests > 0 && Number.isF
  * GET /api/vms and GET /api/vms/{id} against the same reads on bench/raw-list.ts, CPU per request of
  * the serving process first (steadier than req/s on a shared machine), req/s beside it.
  */
-async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Service, dbUrl: string, probeUser: string): Promise<CaseResult[]> {
-  const raw = startNode('raw', RAW, { PORT: String(ports.raw), DATABASE_URL: dbUrl, DB_POOL_SIZE: String(cfg.dbPool), PGAPPNAME: 'bench-raw' });
+async function referenceReads(
+  cases: ReferencedRead[],
+  base: string,
+  apiSvc: Service,
+  dbUrl: string,
+  probeUser: string,
+): Promise<CaseResult[]> {
+  const raw = startNode('raw', RAW, {
+    PORT: String(ports.raw),
+    DATABASE_URL: dbUrl,
+    DB_POOL_SIZE: String(cfg.dbPool),
+    PGAPPNAME: 'bench-raw',
+  });
   const abs: { ref: string; svc: Service; base: string }[] = [];
   try {
     for (const [i, ref] of cfg.abRefs.entries()) abs.push(await startAbApi(dbUrl, ref, i));
@@ -431,7 +505,15 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
       const peakRss = stopRss();
       const summary = (t: ArmTotals) => {
         const m = merge(t.slices);
-        return { rps: m.rps, p50: m.p50, p99: m.p99, requests: m.requests, errors: m.errors, cpuMsPerRequest: perRequest(t.cpuMs, m.requests), dbCpuMsPerRequest: perRequest(t.dbCpuMs, m.requests) };
+        return {
+          rps: m.rps,
+          p50: m.p50,
+          p99: m.p99,
+          requests: m.requests,
+          errors: m.errors,
+          cpuMsPerRequest: perRequest(t.cpuMs, m.requests),
+          dbCpuMsPerRequest: perRequest(t.dbCpuMs, m.requests),
+        };
       };
       const [r, s] = [summary(totals[0]!), summary(totals[1]!)];
       const repCpu = (t: ArmTotals) => t.reps.map((x) => perRequest(x.cpuMs, x.requests) ?? NaN);
@@ -449,7 +531,9 @@ async function referenceReads(cases: ReferencedRead[], base: string, apiSvc: Ser
         statusCodes: m.statusCodes,
         baselineRps: r.rps,
         ratio: s.rps / r.rps,
-        roundRatios: totals[1]!.slices.map((x, k) => x.requests / x.seconds / (totals[0]!.slices[k]!.requests / totals[0]!.slices[k]!.seconds)),
+        roundRatios: totals[1]!.slices.map(
+          (x, k) => x.requests / x.seconds / (totals[0]!.slices[k]!.requests / totals[0]!.slices[k]!.seconds),
+        ),
         peakRssMb: peakRss,
         cpuMsPerRequest: s.cpuMsPerRequest,
         dbCpuMsPerRequest: s.dbCpuMsPerRequest,
@@ -499,7 +583,14 @@ async function pgbenchSlices(dbUrl: string, users: number): Promise<SliceRunner>
   return async (seconds) => {
     const logDir = mkdtempSync(join(tmpdir(), 'vmapi-pgbench-'));
     try {
-      const r = await exec('pgbench', [...common, '-T', String(Math.max(1, Math.round(seconds))), '-l', `--log-prefix=${join(logDir, 'tx')}`, dbUrl]);
+      const r = await exec('pgbench', [
+        ...common,
+        '-T',
+        String(Math.max(1, Math.round(seconds))),
+        '-l',
+        `--log-prefix=${join(logDir, 'tx')}`,
+        dbUrl,
+      ]);
       const tps = Number(/tps = ([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
       const processed = Number(/actually processed: (\d+)/.exec(r.stdout)?.[1] ?? 0);
       const failed = Number(/number of failed transactions: (\d+)/.exec(r.stdout)?.[1] ?? 0);
@@ -512,7 +603,14 @@ async function pgbenchSlices(dbUrl: string, users: number): Promise<SliceRunner>
           if (cols.length >= 3) latencies.push(Number(cols[2]) / 1000);
         }
       }
-      return { requests: processed, seconds: processed / tps, errors: failed + aborted + (r.code === 0 ? 0 : 1), latencies, statusCodes: {}, targetsUsed: processed };
+      return {
+        requests: processed,
+        seconds: processed / tps,
+        errors: failed + aborted + (r.code === 0 ? 0 : 1),
+        latencies,
+        statusCodes: {},
+        targetsUsed: processed,
+      };
     } finally {
       rmSync(logDir, { recursive: true, force: true });
     }
@@ -544,7 +642,14 @@ async function growthPhase(serverUrl: string, stamp: string): Promise<GrowthResu
       log(`growth: ${rows} rows in every listed table (seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       const cases = growthEndpoints(user!, admin);
       for (const c of cases) {
-        const def: CaseDef = { id: `growth_${c.id}_${rows}`, label: c.path, method: 'GET', baseline: 'bare', expect: 200, targets: [{ path: c.path, token: c.token }] };
+        const def: CaseDef = {
+          id: `growth_${c.id}_${rows}`,
+          label: c.path,
+          method: 'GET',
+          baseline: 'bare',
+          expect: 200,
+          targets: [{ path: c.path, token: c.token }],
+        };
         const items = await probe(base, def, def.targets[0]!);
         const { load } = await runCase(base, svc, def, cfg.growthConnections, cfg.growthDuration, Math.min(cfg.warmup, 1));
         results.push({ endpoint: c.id, rows, rps: load.rps, p50: load.latency.p50, p99: load.latency.p99, errors: load.errors, items });
@@ -633,22 +738,73 @@ async function main(): Promise<void> {
     const tokenOf = new Map(users.map((u) => [u.id, u.token]));
     const quotaBody = JSON.stringify(SPEC);
     const vmPairs = interleave(vmsByUser.map((r) => r.ids.map((vm) => ({ user: r.user_id, vm }))));
-    const listDef: CaseDef = { id: 'list_vms', label: '/api/vms (20 items)', method: 'GET', baseline: 'raw', expect: 200, targets: users.map((u) => ({ path: '/api/vms', token: u.token })) };
+    const listDef: CaseDef = {
+      id: 'list_vms',
+      label: '/api/vms (20 items)',
+      method: 'GET',
+      baseline: 'raw',
+      expect: 200,
+      targets: users.map((u) => ({ path: '/api/vms', token: u.token })),
+    };
     const referenced: ReferencedRead[] = [
       {
         def: listDef,
-        raw: { id: 'raw_list', label: '/vms/{user} (raw list: node:http + pg)', method: 'GET', baseline: null, expect: 200, targets: users.map((u) => ({ path: `/vms/${u.id}` })) },
+        raw: {
+          id: 'raw_list',
+          label: '/vms/{user} (raw list: node:http + pg)',
+          method: 'GET',
+          baseline: null,
+          expect: 200,
+          targets: users.map((u) => ({ path: `/vms/${u.id}` })),
+        },
       },
       {
-        def: { id: 'get_vm', label: '/api/vms/{id}', method: 'GET', baseline: 'raw', expect: 200, targets: vmPairs.map((p) => ({ path: `/api/vms/${p.vm}`, token: tokenOf.get(p.user)! })) },
-        raw: { id: 'raw_get', label: '/vms/{user}/{id} (raw get: node:http + pg)', method: 'GET', baseline: null, expect: 200, targets: vmPairs.map((p) => ({ path: `/vms/${p.user}/${p.vm}` })) },
+        def: {
+          id: 'get_vm',
+          label: '/api/vms/{id}',
+          method: 'GET',
+          baseline: 'raw',
+          expect: 200,
+          targets: vmPairs.map((p) => ({ path: `/api/vms/${p.vm}`, token: tokenOf.get(p.user)! })),
+        },
+        raw: {
+          id: 'raw_get',
+          label: '/vms/{user}/{id} (raw get: node:http + pg)',
+          method: 'GET',
+          baseline: null,
+          expect: 200,
+          targets: vmPairs.map((p) => ({ path: `/vms/${p.user}/${p.vm}` })),
+        },
       },
     ];
-    if (referenced.some((r) => wanted(r.def.id))) report.cases.push(...(await referenceReads(referenced.filter((r) => wanted(r.def.id)), base, apiSvc, dbUrl, users[0]!.id)));
+    if (referenced.some((r) => wanted(r.def.id)))
+      report.cases.push(
+        ...(await referenceReads(
+          referenced.filter((r) => wanted(r.def.id)),
+          base,
+          apiSvc,
+          dbUrl,
+          users[0]!.id,
+        )),
+      );
 
     const reads: CaseDef[] = [
-      { id: 'quota_check', label: '/api/vms/quota-check', method: 'POST', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })) },
-      { id: 'list_events', label: '/api/events?limit=50', method: 'GET', baseline: 'bare', expect: 200, targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })) },
+      {
+        id: 'quota_check',
+        label: '/api/vms/quota-check',
+        method: 'POST',
+        baseline: 'bare',
+        expect: 200,
+        targets: users.map((u) => ({ path: '/api/vms/quota-check', token: u.token, body: quotaBody })),
+      },
+      {
+        id: 'list_events',
+        label: '/api/events?limit=50',
+        method: 'GET',
+        baseline: 'bare',
+        expect: 200,
+        targets: users.map((u) => ({ path: '/api/events?limit=50', token: u.token })),
+      },
     ];
 
     // Framework ceiling: a bare NestJS app, up during the read cases, each of which alternates with it.
@@ -658,7 +814,14 @@ async function main(): Promise<void> {
       const bare = startNode('bare', BARE, { PORT: String(barePort), NODE_ENV: 'production' });
       try {
         await waitForHttp(`http://127.0.0.1:${barePort}/api/ping`, 30_000, bare);
-        const pingDef: CaseDef = { id: 'bare', label: '/api/ping (bare NestJS, constant JSON)', method: 'GET', baseline: 'bare', expect: 200, targets: [{ path: '/api/ping' }] };
+        const pingDef: CaseDef = {
+          id: 'bare',
+          label: '/api/ping (bare NestJS, constant JSON)',
+          method: 'GET',
+          baseline: 'bare',
+          expect: 200,
+          targets: [{ path: '/api/ping' }],
+        };
         const barePing = wanted('bare') ? httpSlices(`http://127.0.0.1:${barePort}`, pingDef) : null;
         const bareSlices: Slice[] = [];
         const bareCpu0 = cpuMs(bare.proc.pid);
@@ -701,9 +864,13 @@ async function main(): Promise<void> {
         label: '/api/vms (create)',
         method: 'POST',
         baseline: 'pgbench',
-       
+
         expect: 202,
-        targets: users.map((u) => ({ path: '/api/vms', token: u.token, body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }) })),
+        targets: users.map((u) => ({
+          path: '/api/vms',
+          token: u.token,
+          body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }),
+        })),
       };
       await probe(base, createDef, createDef.targets[0]!);
       const run = await paired(createDef, httpSlices(base, createDef), apiSvc, pgbenchRunner);
@@ -738,14 +905,26 @@ async function main(): Promise<void> {
           WHERE user_id = ANY($1::uuid[]) AND status NOT IN ('destroyed', 'destroying') GROUP BY user_id`,
         [users.map((u) => u.id)],
       );
-      const targets = interleave(live.map((r) => r.ids.map((id) => ({ path: `/api/vms/${id}/action`, token: tokenOf.get(r.user_id)!, body: '{"action":"destroy"}' }))));
-      const def: CaseDef = { id: 'vm_action', label: '/api/vms/{id}/action (destroy)', method: 'POST', baseline: 'pgbench', expect: 202, targets };
+      const targets = interleave(
+        live.map((r) =>
+          r.ids.map((id) => ({ path: `/api/vms/${id}/action`, token: tokenOf.get(r.user_id)!, body: '{"action":"destroy"}' })),
+        ),
+      );
+      const def: CaseDef = {
+        id: 'vm_action',
+        label: '/api/vms/{id}/action (destroy)',
+        method: 'POST',
+        baseline: 'pgbench',
+        expect: 202,
+        targets,
+      };
       await probe(base, def, targets.pop()!);
       const run = await paired(def, httpSlices(base, def), apiSvc, pgbenchRunner);
       pgbenchSlicesRun.push(...run.baselineSlices);
       writes.push(toCaseResult(def, run));
     }
-    if (pgbenchSlicesRun.length) report.cases.push(baselineResult('pgbench_create', 'pgbench: VM create transaction', pgbenchSlicesRun, null));
+    if (pgbenchSlicesRun.length)
+      report.cases.push(baselineResult('pgbench_create', 'pgbench: VM create transaction', pgbenchSlicesRun, null));
     report.cases.push(...writes);
     const peaks = report.cases.filter((c) => c.baseline !== null && c.peakRssMb !== null).map((c) => c.peakRssMb!);
     report.rss.peakUnderLoadMb = peaks.length ? Math.max(...peaks) : null;

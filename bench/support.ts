@@ -85,7 +85,10 @@ export function startNode(name: string, script: string, env: Record<string, stri
     waitForLine: (pattern, timeoutMs) =>
       new Promise<number>((resolve, reject) => {
         if (pattern.test(tail)) return resolve(performance.now());
-        const timer = setTimeout(() => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; log tail:\n${tail}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; log tail:\n${tail}`)),
+          timeoutMs,
+        );
         const done = (t: number) => {
           clearTimeout(timer);
           resolve(t);
@@ -174,7 +177,8 @@ export async function freePorts(count: number): Promise<number[]> {
 export async function waitForHttp(url: string, timeoutMs: number, service?: Service): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (service && service.proc.exitCode !== null) throw new Error(`${service.name} exited with code ${service.proc.exitCode} (see bench/results/logs/${service.name}.log)`);
+    if (service && service.proc.exitCode !== null)
+      throw new Error(`${service.name} exited with code ${service.proc.exitCode} (see bench/results/logs/${service.name}.log)`);
     try {
       const res = await fetch(url);
       if (res.ok) return;
@@ -269,7 +273,11 @@ export async function dropDatabase(serverUrl: string, name: string): Promise<voi
 }
 
 /** Runs a command; resolves with its exit code and output. */
-export function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function exec(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
@@ -377,7 +385,11 @@ export async function buildRef(ref: string): Promise<string> {
     if (ci.code !== 0) throw new Error(`npm ci for ${ref} failed: ${ci.stderr}`);
   }
   log(`building ${ref} in ${dir}`);
-  const tsc = await exec(process.execPath, [join(ownDeps ? dir : ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')]);
+  const tsc = await exec(process.execPath, [
+    join(ownDeps ? dir : ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '-p',
+    join(dir, 'tsconfig.build.json'),
+  ]);
   if (tsc.code !== 0) throw new Error(`build of ${ref} failed: ${tsc.stdout}${tsc.stderr}`);
   return join(dir, 'dist', 'src', 'main.js');
 }

@@ -72,7 +72,10 @@ const REQUEST_ID = /^[\w.-]{1,128}$/;
 // `/` is the web console (WebConsoleModule). Its CSP allows its own scripts, styles and API calls
 // and nothing else; Swagger UI at /api/docs runs under the same one, plus inline styles.
 // HSTS is left to `secureTransport` (below), which sends it only for requests that came over TLS.
-const consolePolicy = helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY }, strictTransportSecurity: false });
+const consolePolicy = helmet({
+  contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY },
+  strictTransportSecurity: false,
+});
 // Swagger UI's page carries inline <style> elements: its pages (only) may apply inline styles.
 const docsPolicy = helmet({
   contentSecurityPolicy: { useDefaults: false, directives: { ...CONTENT_SECURITY_POLICY, styleSrc: ["'self'", "'unsafe-inline'"] } },
@@ -137,7 +140,8 @@ export function createHttpAdapter(
     // own 503 body, which is not problem+json.
     return503OnClosing: false,
     // An undecodable URL is refused by the router, before any route and its hooks: the same problem+json 400.
-    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => identifyAndSecure(req, reply, () => new ProblemFilter().send(err, req, reply)),
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) =>
+      identifyAndSecure(req, reply, () => new ProblemFilter().send(err, req, reply)),
   });
 }
 
@@ -158,7 +162,10 @@ export function configureApp(app: NestFastifyApplication): void {
   registerBodyParsing(fastify, { bodyTimeoutMs: config.get('REQUEST_BODY_TIMEOUT_SECONDS', { infer: true }) * 1000 });
   const trust = trustedProxies(config.get('TRUST_PROXY', { infer: true }));
   const isProxy = trust ? compileTrust(trust) : () => false;
-  const { cap, fileLimit } = connectionCap(config.get('MAX_CONNECTIONS', { infer: true }), config.get('DB_POOL_SIZE', { infer: true }) + QUEUE_POOL_SIZE + LISTEN_CONNECTIONS);
+  const { cap, fileLimit } = connectionCap(
+    config.get('MAX_CONNECTIONS', { infer: true }),
+    config.get('DB_POOL_SIZE', { infer: true }) + QUEUE_POOL_SIZE + LISTEN_CONNECTIONS,
+  );
   const perIp = config.get('MAX_CONNECTIONS_PER_IP', { infer: true });
   // One address never holds more than a quarter of all connections, however low the overall cap.
   const perAddress = perIp > 0 && cap > 0 ? Math.min(perIp, Math.ceil(cap / 4)) : perIp;

@@ -23,7 +23,9 @@ function makeLogger(env: Env): ConsoleLogger {
   const logger = new ConsoleLogger({ json: env.LOG_FORMAT === 'json', logLevels: levels });
   // Last resort, not the fix for any one: a promise nobody awaited must not take the process (and
   // every job and request in it) down. It is a bug all the same, so it is logged with its cause.
-  process.on('unhandledRejection', (reason) => new Logger('Process').error(`Unhandled rejection (a bug; the process keeps running): ${describeError(reason)}`));
+  process.on('unhandledRejection', (reason) =>
+    new Logger('Process').error(`Unhandled rejection (a bug; the process keeps running): ${describeError(reason)}`),
+  );
   return logger;
 }
 
@@ -37,7 +39,8 @@ async function embeddedPostgres(): Promise<typeof import('./database/embedded-po
   const signals = ['SIGINT', 'SIGTERM'] as const;
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const module = await import('./database/embedded-postgres.js');
-  for (const s of signals) for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
+  for (const s of signals)
+    for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
   return module;
 }
 
@@ -101,11 +104,14 @@ export function handleShutdown({ app, env, embedded }: Started<INestApplicationC
     const started = Date.now();
     logger.log(`${signal} received: draining (up to ${env.SHUTDOWN_DRAIN_SECONDS} s), then exiting`);
     // Whatever hangs, the process still ends: drain, hand-back grace, pool and server stops.
-    setTimeout(() => {
-      logger.error('Shutdown did not finish in time; exiting anyway');
-      process.exit(1);
-    }, (env.SHUTDOWN_DRAIN_SECONDS + 40) * 1000).unref();
-    const server = 'getHttpServer' in app ? (app as NestFastifyApplication).getHttpServer() as Server : undefined;
+    setTimeout(
+      () => {
+        logger.error('Shutdown did not finish in time; exiting anyway');
+        process.exit(1);
+      },
+      (env.SHUTDOWN_DRAIN_SECONDS + 40) * 1000,
+    ).unref();
+    const server = 'getHttpServer' in app ? ((app as NestFastifyApplication).getHttpServer() as Server) : undefined;
     if (server) stopAccepting(server, env.SHUTDOWN_DRAIN_SECONDS);
     try {
       // Nest closes the HTTP server again (that waits for the requests still in flight) before the

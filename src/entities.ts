@@ -16,4 +16,18 @@ import { WebhookEndpoint } from './modules/webhooks/entities/webhook-endpoint.en
  * Every entity, listed explicitly (no globs) and here at the root, above the features: the app, the
  * TypeORM CLI, db:check and the tests share this list; database/ never imports a feature.
  */
-export const ENTITIES = [User, CreditTransaction, Event, Vm, Metric, IdempotencyKey, SshKey, Host, RevokedToken, ApiToken, WebhookEndpoint, WebhookDelivery, WebhookAttempt];
+export const ENTITIES = [
+  User,
+  CreditTransaction,
+  Event,
+  Vm,
+  Metric,
+  IdempotencyKey,
+  SshKey,
+  Host,
+  RevokedToken,
+  ApiToken,
+  WebhookEndpoint,
+  WebhookDelivery,
+  WebhookAttempt,
+];

@@ -43,10 +43,18 @@ describe('process composition', () => {
   });
 
   it('ApiModule carries the same feature modules with their controllers and the auth module', async () => {
-    app = await NestFactory.create(ApiModule.forRoot({ databaseUrl: UNUSED_DB }), new FastifyAdapter(), { preview: true, logger: false, abortOnError: false });
+    app = await NestFactory.create(ApiModule.forRoot({ databaseUrl: UNUSED_DB }), new FastifyAdapter(), {
+      preview: true,
+      logger: false,
+      abortOnError: false,
+    });
     const { modules, controllers, providers } = graph(app);
-    expect(controllers).toEqual(expect.arrayContaining(['VmsController', 'AdminController', 'AuthController', 'HealthController', 'HostsController']));
-    expect(modules).toEqual(expect.arrayContaining(['ApiModule', 'PlatformModule', 'VmsModule', 'VmsHttpModule', 'AuthModule', 'WebConsoleModule']));
+    expect(controllers).toEqual(
+      expect.arrayContaining(['VmsController', 'AdminController', 'AuthController', 'HealthController', 'HostsController']),
+    );
+    expect(modules).toEqual(
+      expect.arrayContaining(['ApiModule', 'PlatformModule', 'VmsModule', 'VmsHttpModule', 'AuthModule', 'WebConsoleModule']),
+    );
     expect(providers).toEqual(expect.arrayContaining(['AuthService', 'VmWorker']));
   });
 });

@@ -29,7 +29,8 @@ function run(command, args) {
 }
 
 const extra = process.argv.slice(2);
-if (extra.length) process.exit(run(process.execPath, ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', '--runInBand', ...extra]));
+if (extra.length)
+  process.exit(run(process.execPath, ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', '--runInBand', ...extra]));
 
 const results = [];
 for (const tier of TIERS) {
@@ -38,13 +39,22 @@ for (const tier of TIERS) {
   console.log(`\n=== npm test: npm run test:${tier}\n`);
   const status = run('npm', ['run', '--silent', `test:${tier}`]);
   const cpuAfter = childrenCpuSeconds();
-  results.push({ tier, status, wall: (Date.now() - started) / 1000, cpu: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore });
+  results.push({
+    tier,
+    status,
+    wall: (Date.now() - started) / 1000,
+    cpu: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
+  });
 }
 console.log('\n=== npm test: tiers\n');
 for (const r of results) {
-  console.log(`${r.status === 0 ? 'PASS' : 'FAIL'}  ${r.tier.padEnd(13)} ${r.wall.toFixed(0).padStart(5)} s wall${r.cpu === null ? '' : `  ${r.cpu.toFixed(0).padStart(5)} s CPU`}`);
+  console.log(
+    `${r.status === 0 ? 'PASS' : 'FAIL'}  ${r.tier.padEnd(13)} ${r.wall.toFixed(0).padStart(5)} s wall${r.cpu === null ? '' : `  ${r.cpu.toFixed(0).padStart(5)} s CPU`}`,
+  );
 }
 const wall = results.reduce((s, r) => s + r.wall, 0);
 const cpu = results.every((r) => r.cpu !== null) ? results.reduce((s, r) => s + r.cpu, 0) : null;
-console.log(`      ${'total'.padEnd(13)} ${wall.toFixed(0).padStart(5)} s wall${cpu === null ? '' : `  ${cpu.toFixed(0).padStart(5)} s CPU`}`);
+console.log(
+  `      ${'total'.padEnd(13)} ${wall.toFixed(0).padStart(5)} s wall${cpu === null ? '' : `  ${cpu.toFixed(0).padStart(5)} s CPU`}`,
+);
 process.exit(results.some((r) => r.status !== 0) ? 1 : 0);

@@ -11,7 +11,10 @@ export const COMMON_ERRORS = defineErrors({
         description: 'Per-field messages',
         items: {
           type: 'object',
-          properties: { field: { type: 'string', example: 'ram_mb' }, messages: { type: 'array', items: { type: 'string' }, example: ['ram_mb must be an integer number'] } },
+          properties: {
+            field: { type: 'string', example: 'ram_mb' },
+            messages: { type: 'array', items: { type: 'string' }, example: ['ram_mb must be an integer number'] },
+          },
           required: ['field', 'messages'],
         },
       },
@@ -37,7 +40,9 @@ export const COMMON_ERRORS = defineErrors({
   'request.invalid_text': {
     status: 400,
     title: 'Text that cannot be stored',
-    extensions: { field: { type: 'string', description: 'Where the text is: a body path, a query parameter, or "path"', example: 'metadata.note' } },
+    extensions: {
+      field: { type: 'string', description: 'Where the text is: a body path, a query parameter, or "path"', example: 'metadata.note' },
+    },
   },
   'request.invalid_id': { status: 400, title: 'The id is not a UUID' },
   'pagination.invalid_cursor': { status: 400, title: 'Unknown cursor' },

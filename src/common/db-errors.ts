@@ -52,7 +52,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const message = (err as Error).message ?? '';
   return (
     (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|terminating connection|not queryable|EMFILE|ENFILE/i.test(message)
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|terminating connection|not queryable|EMFILE|ENFILE/i.test(
+      message,
+    )
   );
 }
 

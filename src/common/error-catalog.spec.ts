@@ -21,9 +21,13 @@ describe('error catalog', () => {
   it('holds every code thrown anywhere in src/ (AppError only through a module catalog)', async () => {
     const files = sources();
     // Only the catalog constructs AppError: every other throw goes through a module's ErrorCodes.
-    expect(files.filter((f) => /new AppError\(/.test(readFileSync(f, 'utf8'))).map((f) => relative('src', f))).toEqual(['common/error-catalog.ts']);
+    expect(files.filter((f) => /new AppError\(/.test(readFileSync(f, 'utf8'))).map((f) => relative('src', f))).toEqual([
+      'common/error-catalog.ts',
+    ]);
     for (const f of files.filter((x) => x.endsWith('.errors.ts'))) await import(`../../${f.replace(/\.ts$/, '')}`);
-    const thrown = new Set(files.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/_ERRORS\.(?:error|get)\(\s*'([^']+)'/g)].map((m) => m[1])));
+    const thrown = new Set(
+      files.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/_ERRORS\.(?:error|get)\(\s*'([^']+)'/g)].map((m) => m[1])),
+    );
     expect(thrown.size).toBeGreaterThan(40);
     expect([...thrown].filter((code) => !errorCatalog().has(code!))).toEqual([]);
   });

@@ -20,7 +20,8 @@ interface BodyRouteConfig {
  * A route whose body may legitimately hold more than MAX_JSON_MEMBERS keys and elements (a metrics
  * batch, free-form metadata) says how many; every other route gets the default.
  */
-export const JsonBodyLimits = (limits: { maxMembers: number }) => RouteConfig({ jsonMaxMembers: limits.maxMembers } satisfies BodyRouteConfig);
+export const JsonBodyLimits = (limits: { maxMembers: number }) =>
+  RouteConfig({ jsonMaxMembers: limits.maxMembers } satisfies BodyRouteConfig);
 
 function hasBody(req: FastifyRequest): boolean {
   const length = req.headers['content-length'];
@@ -72,7 +73,12 @@ export function registerBodyParsing(fastify: FastifyInstance, options: BodyParsi
     const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     const decoder = encoding === 'identity' ? undefined : DECODERS[encoding];
     if (encoding !== 'identity' && !decoder) {
-      return done(COMMON_ERRORS.error('request.unsupported_encoding', `Content-Encoding ${JSON.stringify(encoding)} is not accepted: send identity, gzip, deflate or br`));
+      return done(
+        COMMON_ERRORS.error(
+          'request.unsupported_encoding',
+          `Content-Encoding ${JSON.stringify(encoding)} is not accepted: send identity, gzip, deflate or br`,
+        ),
+      );
     }
     // Most bodies are in by now (they came with the headers): nothing to wait for or decode.
     if (!decoder && req.raw.complete) return done(null, payload);
@@ -91,7 +97,8 @@ export function registerBodyParsing(fastify: FastifyInstance, options: BodyParsi
     }
     done(null, value);
   };
-  for (const type of ['application/json', /^application\/[\w.-]+\+json$/]) fastify.addContentTypeParser(type, { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, json);
+  for (const type of ['application/json', /^application\/[\w.-]+\+json$/])
+    fastify.addContentTypeParser(type, { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, json);
   fastify.addContentTypeParser('*', (req, _payload, done) => {
     if (!hasBody(req)) return done(null, undefined);
     const type = req.headers['content-type'];

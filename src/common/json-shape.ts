@@ -53,7 +53,8 @@ export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): AppEr
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
-    if (depth + 1 > limits.maxDepth) return COMMON_ERRORS.error('request.too_deep', `JSON bodies may nest at most ${limits.maxDepth} levels`);
+    if (depth + 1 > limits.maxDepth)
+      return COMMON_ERRORS.error('request.too_deep', `JSON bodies may nest at most ${limits.maxDepth} levels`);
     const inArray = Array.isArray(node);
     for (const key in node) {
       if (++members > limits.maxMembers) {
@@ -64,7 +65,8 @@ export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): AppEr
         );
       }
       if (!inArray) {
-        if (RESERVED_KEYS.has(key)) return COMMON_ERRORS.error('request.reserved_key', `${JSON.stringify(key)} is reserved and cannot be a JSON key`);
+        if (RESERVED_KEYS.has(key))
+          return COMMON_ERRORS.error('request.reserved_key', `${JSON.stringify(key)} is reserved and cannot be a JSON key`);
         if (unstorable(key)) return invalidText(place ? `a key of ${pathOf(place)}` : 'a key');
       }
       stack.push([(node as Record<string, unknown>)[key], depth + 1, { parent: place, key, inArray }]);
@@ -74,5 +76,7 @@ export function jsonShapeProblem(value: unknown, limits: JsonShapeLimits): AppEr
 }
 
 function invalidText(at: string): AppError {
-  return COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at });
+  return COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, {
+    field: at,
+  });
 }

@@ -52,9 +52,12 @@ describe('cursor decoding', () => {
       { numRuns: 500 },
     );
     fc.assert(
-      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 100 }).filter((s) => !s.includes('\u0000')), (name) => {
-        expect(decodeTextCursor(encodeTextCursor(name), 100)).toBe(name);
-      }),
+      fc.property(
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 100 }).filter((s) => !s.includes('\u0000')),
+        (name) => {
+          expect(decodeTextCursor(encodeTextCursor(name), 100)).toBe(name);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -112,7 +115,15 @@ describe('cursor decoding', () => {
   });
 
   it('refuses text cursors with NUL, bytes that are not UTF-8, or keys longer than allowed', () => {
-    for (const raw of ['YQBi', b64('\u0000'), b64(Buffer.from([0x61, 0xff])), b64(Buffer.from([0xed, 0xa0, 0x80])), '', b64('x'.repeat(101)), 'YQBi=']) {
+    for (const raw of [
+      'YQBi',
+      b64('\u0000'),
+      b64(Buffer.from([0x61, 0xff])),
+      b64(Buffer.from([0xed, 0xa0, 0x80])),
+      '',
+      b64('x'.repeat(101)),
+      'YQBi=',
+    ]) {
       expect({ raw, outcome: outcome(() => decodeTextCursor(raw, 100)) }).toEqual({ raw, outcome: 'invalid_cursor' });
     }
     expect(decodeTextCursor(b64('host-1.example'), 100)).toBe('host-1.example');

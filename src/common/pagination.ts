@@ -9,11 +9,17 @@ import { prepared } from '../database/prepared';
 
 export class PageQueryDto {
   /** Page size. */
-  @IsOptional() @TransformType(() => Number) @IsInt() @Min(1) @Max(100)
+  @IsOptional()
+  @TransformType(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
   @ApiProperty({ type: 'integer', required: false, minimum: 1, maximum: 100, default: 20 })
   limit?: number = 20;
 
-  @IsOptional() @IsString() @MaxLength(200)
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
   @ApiProperty({ required: false, maxLength: 200, description: 'Opaque cursor from the previous page’s `next_cursor`' })
   cursor?: string;
 }
@@ -193,10 +199,16 @@ export async function keysetPage<R extends ObjectLiteral>(
   if (isQueryBuilder(source)) {
     if (after) {
       const names = after.map((_, i) => `keyset${i}`);
-      source.andWhere(`${tuple(order.columns)} ${cmp} ${tuple(names.map((n) => `:${n}`))}`, Object.fromEntries(names.map((n, i) => [n, after[i]])));
+      source.andWhere(
+        `${tuple(order.columns)} ${cmp} ${tuple(names.map((n) => `:${n}`))}`,
+        Object.fromEntries(names.map((n, i) => [n, after[i]])),
+      );
     }
     order.columns.forEach((c, i) => (i ? source.addOrderBy(c, order.direction) : source.orderBy(c, order.direction)));
-    rows = await source.take(undefined).limit(limit + 1).getMany();
+    rows = await source
+      .take(undefined)
+      .limit(limit + 1)
+      .getMany();
   } else {
     const where = [...source.filter.where];
     const params = [...source.filter.params];

@@ -17,7 +17,10 @@ let declarations = 0;
  */
 export function ApiProblems(...errors: (ErrorDefinition | readonly ErrorDefinition[])[]) {
   // One extension key per declaration: @nestjs/swagger keeps only one value per key.
-  return ApiExtension(`${CODES_EXTENSION}-${++declarations}`, errors.flat().map((e) => e.code));
+  return ApiExtension(
+    `${CODES_EXTENSION}-${++declarations}`,
+    errors.flat().map((e) => e.code),
+  );
 }
 
 const BODY_CODES = COMMON_ERRORS.of(
@@ -58,7 +61,10 @@ function codesOfShape(op: OperationObject): ErrorDefinition[] {
 
 /** `vm.invalid_transition` -> `VmInvalidTransitionProblem`. */
 export function problemSchemaName(code: string): string {
-  return `${code.split(/[._]/).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Problem`;
+  return `${code
+    .split(/[._]/)
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('')}Problem`;
 }
 
 /** The RFC 9457 body of one code: its code, status and extension members exactly. */
@@ -124,7 +130,13 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
         const schema: SchemaObject | ReferenceObject =
           refs.length === 1
             ? must(refs[0], 'a problem schema reference')
-            : { oneOf: refs, discriminator: { propertyName: 'code', mapping: Object.fromEntries(defs.map((d, i) => [d.code, must(refs[i], 'a problem schema reference').$ref])) } };
+            : {
+                oneOf: refs,
+                discriminator: {
+                  propertyName: 'code',
+                  mapping: Object.fromEntries(defs.map((d, i) => [d.code, must(refs[i], 'a problem schema reference').$ref])),
+                },
+              };
         op.responses[status] = {
           description: defs.map((d) => `\`${d.code}\`: ${d.spec.title}`).join('; '),
           headers: headerRefs(...new Set(defs.flatMap((d) => d.spec.headers ?? []))),
@@ -136,7 +148,10 @@ export function completeDocument(doc: OpenAPIObject): OpenAPIObject {
       op.responses = Object.fromEntries(
         statuses.map((status) => {
           const response = op.responses[status] as ResponseObject;
-          const extra: ResponseHeaderName[] = [...EVERY_RESPONSE, ...(idempotent && replayable(status) ? (['Idempotent-Replayed'] as const) : [])];
+          const extra: ResponseHeaderName[] = [
+            ...EVERY_RESPONSE,
+            ...(idempotent && replayable(status) ? (['Idempotent-Replayed'] as const) : []),
+          ];
           return [status, { ...response, headers: { ...response.headers, ...headerRefs(...extra) } }];
         }),
       );

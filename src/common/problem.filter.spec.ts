@@ -79,7 +79,11 @@ describe('ProblemFilter', () => {
   it('answers 503 with Retry-After, not 500, to a write refused by a read-only standby and to EMFILE on connect', () => {
     jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     for (const err of [
-      new QueryFailedError('INSERT INTO vms ...', [], Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' })),
+      new QueryFailedError(
+        'INSERT INTO vms ...',
+        [],
+        Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' }),
+      ),
       Object.assign(new Error('connect EMFILE 127.0.0.1:5432 - Local (undefined:undefined)'), { code: 'EMFILE' }),
     ]) {
       const { res, host: h } = host(req);

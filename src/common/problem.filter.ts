@@ -44,14 +44,27 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The problem+json body of a declared error: type, title and status come from the catalog. */
 export function problemOf(definition: ErrorDefinition, detail: string, extra: Partial<Problem> = {}): Problem {
-  return { type: PROBLEM_BASE + definition.code, title: definition.spec.title, status: definition.status, detail, code: definition.code, ...extra };
+  return {
+    type: PROBLEM_BASE + definition.code,
+    title: definition.spec.title,
+    status: definition.status,
+    detail,
+    code: definition.code,
+    ...extra,
+  };
 }
 
 /** Framework exceptions (router, body parser) by status. */
 const BY_STATUS: Record<number, ErrorDefinition> = Object.fromEntries(
-  COMMON_ERRORS.of('request.invalid', 'route.not_found', 'request.method_not_allowed', 'request.too_large', 'request.unsupported_media_type', 'request.rate_limited', 'service.unavailable').map(
-    (d) => [d.status, d],
-  ),
+  COMMON_ERRORS.of(
+    'request.invalid',
+    'route.not_found',
+    'request.method_not_allowed',
+    'request.too_large',
+    'request.unsupported_media_type',
+    'request.rate_limited',
+    'service.unavailable',
+  ).map((d) => [d.status, d]),
 );
 
 function forStatus(status: number): ErrorDefinition {
@@ -100,7 +113,11 @@ export class ProblemFilter implements ExceptionFilter {
     if (exception instanceof ValidationFailedException) {
       const { fields, omitted } = exception;
       const detail = fields.map((f) => f.messages.join('; ')).join('; ') + (omitted ? `; and ${omitted} more` : '');
-      return problemOf(COMMON_ERRORS.get('request.validation'), detail, { ...base, errors: fields, ...(omitted ? { errors_omitted: omitted } : {}) });
+      return problemOf(COMMON_ERRORS.get('request.validation'), detail, {
+        ...base,
+        errors: fields,
+        ...(omitted ? { errors_omitted: omitted } : {}),
+      });
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -125,6 +142,10 @@ export class ProblemFilter implements ExceptionFilter {
     this.logger.error(
       `Unhandled error [request ${req.id}] ${req.method} ${base.instance}: ${(exception as Error)?.stack ?? String(exception)}`,
     );
-    return problemOf(COMMON_ERRORS.get('internal.error'), `An unexpected error occurred; quote request id ${req.id} when reporting it`, base);
+    return problemOf(
+      COMMON_ERRORS.get('internal.error'),
+      `An unexpected error occurred; quote request id ${req.id} when reporting it`,
+      base,
+    );
   }
 }

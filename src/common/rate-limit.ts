@@ -26,7 +26,13 @@ function limiter(limit: number, scope: string): Limiter {
     // Its checks are of Express's settings; Fastify's trustProxy decides request.ip here.
     validate: false,
     // The 429 goes through the exception layer like every other problem (headers already set).
-    handler: (_req, _res, next) => next(COMMON_ERRORS.error('request.rate_limited', `Too many requests: at most ${limit} a minute here; retry after the Retry-After seconds`)),
+    handler: (_req, _res, next) =>
+      next(
+        COMMON_ERRORS.error(
+          'request.rate_limited',
+          `Too many requests: at most ${limit} a minute here; retry after the Retry-After seconds`,
+        ),
+      ),
   }) as unknown as Limiter;
 }
 

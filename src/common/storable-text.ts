@@ -45,6 +45,9 @@ function decodedPath(path: string): string {
 /** The 400 for a query string or path holding text PostgreSQL cannot store; null when all are fine. (Bodies: jsonShapeProblem.) */
 export function storableTextProblem(query: unknown, path: string): AppError | null {
   const at = unstorableTextAt(query, '') ?? (unstorable(decodedPath(path)) ? 'path' : null);
-  if (at !== null) return COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, { field: at });
+  if (at !== null)
+    return COMMON_ERRORS.error('request.invalid_text', `Text must be valid Unicode without NUL characters (at ${JSON.stringify(at)})`, {
+      field: at,
+    });
   return null;
 }

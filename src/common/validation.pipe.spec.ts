@@ -3,7 +3,9 @@ import { AppValidationPipe } from './validation.pipe';
 import { ValidationFailedException } from './problem.filter';
 
 class OptionalOnly {
-  @IsOptional() @IsInt() @Min(1)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   limit?: number = 20;
 }
 

@@ -37,10 +37,16 @@ describe('validateEnv', () => {
     expect(validateEnv({ ...cheap, NODE_ENV: 'test' })).toMatchObject({ PASSWORD_HASH_MEMORY_KIB: 1024, PASSWORD_HASH_TIME_COST: 1 });
     const secret = 'Zk3q9T+v1LmP0aXwR7yB2nC5dE8fG4hJ6sU';
     for (const NODE_ENV of ['development', 'production']) {
-      expect(() => validateEnv({ NODE_ENV, JWT_SECRET: secret, PASSWORD_HASH_MEMORY_KIB: '65535' })).toThrow(/PASSWORD_HASH_MEMORY_KIB=65535: below production strength/);
-      expect(() => validateEnv({ NODE_ENV, JWT_SECRET: secret, PASSWORD_HASH_TIME_COST: '2' })).toThrow(/PASSWORD_HASH_TIME_COST=2: below production strength/);
+      expect(() => validateEnv({ NODE_ENV, JWT_SECRET: secret, PASSWORD_HASH_MEMORY_KIB: '65535' })).toThrow(
+        /PASSWORD_HASH_MEMORY_KIB=65535: below production strength/,
+      );
+      expect(() => validateEnv({ NODE_ENV, JWT_SECRET: secret, PASSWORD_HASH_TIME_COST: '2' })).toThrow(
+        /PASSWORD_HASH_TIME_COST=2: below production strength/,
+      );
     }
-    expect(validateEnv({ NODE_ENV: 'production', JWT_SECRET: secret, PASSWORD_HASH_MEMORY_KIB: '131072', PASSWORD_HASH_TIME_COST: '4' })).toMatchObject({
+    expect(
+      validateEnv({ NODE_ENV: 'production', JWT_SECRET: secret, PASSWORD_HASH_MEMORY_KIB: '131072', PASSWORD_HASH_TIME_COST: '4' }),
+    ).toMatchObject({
       PASSWORD_HASH_MEMORY_KIB: 131072,
       PASSWORD_HASH_TIME_COST: 4,
     });
@@ -62,7 +68,9 @@ describe('validateEnv', () => {
     ['31 characters', 'Zk3q9T+v1LmP0aXwR7yB2nC5dE8fG4h', /JWT_SECRET must be at least 32 characters/],
   ])('refuses a weak JWT_SECRET in production: %s', (_what, secret, why) => {
     expect(() => validateEnv({ NODE_ENV: 'production', JWT_SECRET: secret })).toThrow(why);
-    expect(() => validateEnv({ NODE_ENV: 'production', JWT_SECRET: secret })).toThrow(/JWT_SECRET: too weak for NODE_ENV=production|JWT_SECRET must be at least 32/);
+    expect(() => validateEnv({ NODE_ENV: 'production', JWT_SECRET: secret })).toThrow(
+      /JWT_SECRET: too weak for NODE_ENV=production|JWT_SECRET must be at least 32/,
+    );
     // Only production refuses it (a development secret of 32+ characters is up to the developer).
     if (secret.length >= 32) expect(validateEnv({ NODE_ENV: 'development', JWT_SECRET: secret }).JWT_SECRET).toBe(secret);
   });
@@ -73,12 +81,26 @@ describe('validateEnv', () => {
       expect(secretWeakness(randomBytes(32).toString('hex'))).toBeNull();
     }
     const weak = 'changeme'.repeat(4);
-    expect(() => validateEnv({ NODE_ENV: 'production', JWT_SECRET: weak })).toThrow(expect.objectContaining({ message: expect.not.stringContaining(weak) }));
+    expect(() => validateEnv({ NODE_ENV: 'production', JWT_SECRET: weak })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining(weak) }),
+    );
   });
 
   it('reads the monitoring settings, with schedules limited to even intervals', () => {
-    const env = validateEnv({ METRICS_ENABLED: 'false', METRICS_PORT: '0', METRICS_ON_API: 'admin', METRICS_COLLECT_MINUTES: '5', RECONCILE_MINUTES: '0' });
-    expect(env).toMatchObject({ METRICS_ENABLED: false, METRICS_PORT: 0, METRICS_ON_API: 'admin', METRICS_COLLECT_MINUTES: 5, RECONCILE_MINUTES: 0 });
+    const env = validateEnv({
+      METRICS_ENABLED: 'false',
+      METRICS_PORT: '0',
+      METRICS_ON_API: 'admin',
+      METRICS_COLLECT_MINUTES: '5',
+      RECONCILE_MINUTES: '0',
+    });
+    expect(env).toMatchObject({
+      METRICS_ENABLED: false,
+      METRICS_PORT: 0,
+      METRICS_ON_API: 'admin',
+      METRICS_COLLECT_MINUTES: 5,
+      RECONCILE_MINUTES: 0,
+    });
     expect(() => validateEnv({ METRICS_ON_API: 'public' })).toThrow(/METRICS_ON_API/);
     expect(validateEnv({})).toMatchObject({
       METRICS_ENABLED: true,
@@ -105,7 +127,12 @@ describe('validateEnv', () => {
       VAGRANT_BOOT_TIMEOUT_SECONDS: '900',
       VAGRANT_ENV: '{"VAGRANT_HOME":"/srv/vagrant.d"}',
     });
-    expect(env).toMatchObject({ VAGRANT_LIBVIRT_DRIVER: 'qemu', VAGRANT_LIBVIRT_CPU_MODE: 'custom', VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64', VAGRANT_BOOT_TIMEOUT_SECONDS: 900 });
+    expect(env).toMatchObject({
+      VAGRANT_LIBVIRT_DRIVER: 'qemu',
+      VAGRANT_LIBVIRT_CPU_MODE: 'custom',
+      VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64',
+      VAGRANT_BOOT_TIMEOUT_SECONDS: 900,
+    });
     expect(parseVagrantEnv(env.VAGRANT_ENV)).toEqual({ VAGRANT_HOME: '/srv/vagrant.d' });
     expect(parseVagrantEnv(undefined)).toEqual({});
   });
@@ -138,8 +165,12 @@ describe('validateEnv', () => {
     expect(env.JWT_SECRET).toBe('Zk3q9T+v1LmP0aXwR7yB2nC5dE8fG4hJ6sU');
     expect(env.DATABASE_URL).toBe('postgres://vmapi:s3cret@db:5432/vmapi');
     expect(env.ADMIN_PASSWORD).toBe('bootstrap-pass');
-    expect(() => validateEnv({ JWT_SECRET_FILE: file('short', 'too-short') })).toThrow(/JWT_SECRET=<hidden>: JWT_SECRET must be at least 32 characters/);
-    expect(() => validateEnv({ JWT_SECRET: 'y'.repeat(40), JWT_SECRET_FILE: file('jwt2', 'x'.repeat(40)) })).toThrow(/JWT_SECRET and JWT_SECRET_FILE are both set/);
+    expect(() => validateEnv({ JWT_SECRET_FILE: file('short', 'too-short') })).toThrow(
+      /JWT_SECRET=<hidden>: JWT_SECRET must be at least 32 characters/,
+    );
+    expect(() => validateEnv({ JWT_SECRET: 'y'.repeat(40), JWT_SECRET_FILE: file('jwt2', 'x'.repeat(40)) })).toThrow(
+      /JWT_SECRET and JWT_SECRET_FILE are both set/,
+    );
     // A missing file names the variable and the path, never a content.
     expect(() => validateEnv({ JWT_SECRET_FILE: join(dir, 'absent') })).toThrow(/JWT_SECRET_FILE=".*absent": ENOENT/);
   });
@@ -151,7 +182,13 @@ describe('validateEnv', () => {
 
 describe('settings documentation', () => {
   // Every setting the app validates (each has at least one class-validator decorator). Jest runs from the repository root.
-  const settings = [...new Set(getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', false, false).map((m) => m.propertyName))].sort();
+  const settings = [
+    ...new Set(
+      getMetadataStorage()
+        .getTargetValidationMetadatas(EnvironmentVariables, '', false, false)
+        .map((m) => m.propertyName),
+    ),
+  ].sort();
 
   it('finds the settings', () => {
     expect(settings).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL', 'JWT_SECRET', 'EMBEDDED_PG_PORT', 'RATE_LIMIT_PER_MIN']));

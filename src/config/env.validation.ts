@@ -39,49 +39,66 @@ export class EnvironmentVariables {
   @IsIn(['development', 'production', 'test'])
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
-  @IsInt() @Min(0) @Max(65535)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT: number = 3000;
 
   /** Address the HTTP server binds (e.g. 127.0.0.1 for loopback only); unset = every interface. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   LISTEN_HOST?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   DATABASE_URL?: string;
 
   /**
    * The schema owner's URL: migrations and pg-boss's schema run as this role at boot, so the role of
    * DATABASE_URL needs no DDL (scripts/db/create-roles.sql). Unset = DATABASE_URL does both.
    */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   MIGRATIONS_DATABASE_URL?: string;
 
   /** Secrets may come from files instead (Docker/Kubernetes secrets): see readSecretFiles. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   DATABASE_URL_FILE?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   MIGRATIONS_DATABASE_URL_FILE?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   JWT_SECRET_FILE?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ADMIN_PASSWORD_FILE?: string;
 
-  @IsInt() @Min(1) @Max(200)
+  @IsInt()
+  @Min(1)
+  @Max(200)
   DB_POOL_SIZE: number = 10;
 
   @IsString()
   DATA_DIR: string = './.data';
 
-  @IsInt() @Min(1024) @Max(65535)
+  @IsInt()
+  @Min(1024)
+  @Max(65535)
   EMBEDDED_PG_PORT: number = 54329;
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
   JWT_SECRET?: string;
 
-  @IsInt() @Min(60) @Max(30 * 24 * 3600)
+  @IsInt()
+  @Min(60)
+  @Max(30 * 24 * 3600)
   JWT_EXPIRES_IN: number = 3600;
 
   /**
@@ -89,39 +106,53 @@ export class EnvironmentVariables {
    * instead of reading it on every request (0 = read every time). Changes to the user reach every
    * process at once by NOTIFY (a trigger on users); this is only the upper bound.
    */
-  @IsInt() @Min(0) @Max(3600)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
   AUTH_CACHE_SECONDS: number = 60;
 
   /**
    * Live event streams (SSE) one user may hold open at once on each API process; one more answers
    * 429 with Retry-After. Per process: a stream holds a socket and memory of the process serving it.
    */
-  @IsInt() @Min(1) @Max(10_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   EVENT_STREAMS_PER_USER: number = 5;
 
-  @IsInt() @Min(0) @Max(1_000_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000_000)
   INITIAL_CREDITS: number = 100;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ADMIN_EMAIL?: string;
 
-  @IsOptional() @IsString() @MinLength(8, { message: 'ADMIN_PASSWORD must be at least 8 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(8, { message: 'ADMIN_PASSWORD must be at least 8 characters' })
   ADMIN_PASSWORD?: string;
 
   @IsIn(['auto', 'vagrant', 'simulator'])
   VM_PROVIDER: 'auto' | 'vagrant' | 'simulator' = 'auto';
 
-  @IsInt() @Min(0) @Max(600_000)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   SIMULATOR_DELAY_MS: number = 2000;
 
-  @IsNumber() @Min(0) @Max(1)
+  @IsNumber()
+  @Min(0)
+  @Max(1)
   SIMULATOR_FAILURE_RATE: number = 0;
 
   /**
    * Where the simulator keeps its machines (one JSON file each), so every process on this host sees
    * the same ones. Default: `<DATA_DIR>/simulator`.
    */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   SIMULATOR_STATE_DIR?: string;
 
   @IsString()
@@ -138,82 +169,113 @@ export class EnvironmentVariables {
   VAGRANT_LIBVIRT_DRIVER: 'kvm' | 'qemu' = 'kvm';
 
   /** libvirt CPU mode; unset = vagrant-libvirt's default (host-model). */
-  @IsOptional() @IsIn(['host-model', 'host-passthrough', 'custom'])
+  @IsOptional()
+  @IsIn(['host-model', 'host-passthrough', 'custom'])
   VAGRANT_LIBVIRT_CPU_MODE?: 'host-model' | 'host-passthrough' | 'custom';
 
   /** libvirt CPU model with VAGRANT_LIBVIRT_CPU_MODE=custom (e.g. qemu64 under TCG). */
-  @IsOptional() @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'VAGRANT_LIBVIRT_CPU_MODEL must be a CPU model name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'VAGRANT_LIBVIRT_CPU_MODEL must be a CPU model name' })
   VAGRANT_LIBVIRT_CPU_MODEL?: string;
 
   /** libvirt connection URI (e.g. qemu:///system); unset = vagrant-libvirt's default. */
-  @IsOptional() @Matches(/^[a-z][a-z0-9+]*:\/\/[^\s'"\\]*$/, { message: 'VAGRANT_LIBVIRT_URI must be a libvirt URI' })
+  @IsOptional()
+  @Matches(/^[a-z][a-z0-9+]*:\/\/[^\s'"\\]*$/, { message: 'VAGRANT_LIBVIRT_URI must be a libvirt URI' })
   VAGRANT_LIBVIRT_URI?: string;
 
   /** How long Vagrant waits for a booting guest to answer SSH (config.vm.boot_timeout). */
-  @IsInt() @Min(1) @Max(24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
   VAGRANT_BOOT_TIMEOUT_SECONDS: number = 300;
 
   /** JSON object of extra environment variables for every vagrant process (e.g. {"VAGRANT_HOME":"/srv/vagrant.d"}). */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   VAGRANT_ENV?: string;
 
   /**
    * The account in every guest that the VM's SSH keys (ssh_key_ids at create) are installed for;
    * what users log in as (`ssh <VM_SSH_USER>@<ip_address> -p <ssh_port>`).
    */
-  @IsString() @Matches(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'VM_SSH_USER must be a POSIX user name' })
+  @IsString()
+  @Matches(/^[a-z_][a-z0-9_-]{0,31}$/, { message: 'VM_SSH_USER must be a POSIX user name' })
   VM_SSH_USER: string = 'vmuser';
 
   /** SSH public keys one user may store (POST /api/ssh-keys answers 403 ssh_key.limit_reached beyond). */
-  @IsInt() @Min(1) @Max(10_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   SSH_KEYS_MAX_PER_USER: number = 50;
 
   /** API tokens one user may hold (POST /api/tokens answers 403 token.limit_reached beyond). */
-  @IsInt() @Min(1) @Max(1000)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   API_TOKENS_MAX_PER_USER: number = 50;
   /** Webhook endpoints one user may hold (POST /api/webhooks answers 403 webhooks.limit_reached beyond). */
-  @IsInt() @Min(1) @Max(1000)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   WEBHOOKS_MAX_PER_USER: number = 10;
 
   /** Plain http webhook URLs to any address https may reach (default: https only). */
-  @IsBoolean() @Transform(toBool)
+  @IsBoolean()
+  @Transform(toBool)
   WEBHOOKS_ALLOW_HTTP: boolean = false;
 
   /** Webhook URLs on loopback addresses (127.0.0.0/8, ::1), over https or plain http; nothing else. For tests and local receivers. */
-  @IsBoolean() @Transform(toBool)
+  @IsBoolean()
+  @Transform(toBool)
   WEBHOOKS_ALLOW_LOOPBACK: boolean = false;
 
   /** Milliseconds one delivery attempt may take (connect, answer and body); past it the attempt fails. */
-  @IsInt() @Min(100) @Max(120_000)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
   WEBHOOKS_TIMEOUT_MS: number = 10_000;
 
   /** Bytes of a receiver's answer that are read before the connection is dropped. */
-  @IsInt() @Min(0) @Max(10_485_760)
+  @IsInt()
+  @Min(0)
+  @Max(10_485_760)
   WEBHOOKS_MAX_RESPONSE_BYTES: number = 65_536;
 
   /** Wait after the first failed attempt; it doubles after each failure up to WEBHOOKS_RETRY_MAX_DELAY_MS. */
-  @IsInt() @Min(10) @Max(3_600_000)
+  @IsInt()
+  @Min(10)
+  @Max(3_600_000)
   WEBHOOKS_RETRY_BASE_DELAY_MS: number = 5_000;
 
-  @IsInt() @Min(10) @Max(86_400_000)
+  @IsInt()
+  @Min(10)
+  @Max(86_400_000)
   WEBHOOKS_RETRY_MAX_DELAY_MS: number = 3_600_000;
 
   /** How long a delivery is retried; an endpoint failing for longer is disabled (event webhook.disabled). */
-  @IsInt() @Min(1) @Max(30 * 24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
   WEBHOOKS_RETRY_WINDOW_SECONDS: number = 86_400;
 
   /** Deliveries one worker process sends at once. */
-  @IsInt() @Min(1) @Max(256)
+  @IsInt()
+  @Min(1)
+  @Max(256)
   WEBHOOKS_CONCURRENCY: number = 8;
 
   /** JSON object mapping os_type to a Vagrant box; merged over the built-in catalog. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   OS_CATALOG?: string;
 
-  @IsBoolean() @Transform(toBool)
+  @IsBoolean()
+  @Transform(toBool)
   WORKER: boolean = true;
 
-  @IsInt() @Min(1) @Max(64)
+  @IsInt()
+  @Min(1)
+  @Max(64)
   WORKER_CONCURRENCY: number = 4;
 
   /**
@@ -221,30 +283,46 @@ export class EnvironmentVariables {
    * to finish. Operations still running then are stopped and their jobs handed back to the queue,
    * where another worker takes them at once.
    */
-  @IsInt() @Min(0) @Max(3600)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
   SHUTDOWN_DRAIN_SECONDS: number = 30;
 
   /** How often pg-boss maintenance runs: expires jobs of dead workers (then retried), purges old ones. */
-  @IsInt() @Min(1) @Max(3600)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
   QUEUE_MAINTENANCE_SECONDS: number = 30;
 
   /** How often a worker process checks the cron schedules (pg-boss cronMonitorIntervalSeconds). */
-  @IsInt() @Min(1) @Max(45)
+  @IsInt()
+  @Min(1)
+  @Max(45)
   QUEUE_CRON_CHECK_SECONDS: number = 30;
 
-  @IsInt() @Min(1) @Max(24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
   TIMEOUT_UP_SECONDS: number = 900;
 
-  @IsInt() @Min(1) @Max(24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
   TIMEOUT_HALT_SECONDS: number = 300;
 
-  @IsInt() @Min(1) @Max(24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
   TIMEOUT_RELOAD_SECONDS: number = 600;
 
-  @IsInt() @Min(1) @Max(24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
   TIMEOUT_DESTROY_SECONDS: number = 300;
 
-  @IsInt() @Min(1) @Max(3600)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
   TIMEOUT_QUERY_SECONDS: number = 60;
 
   /**
@@ -252,39 +330,62 @@ export class EnvironmentVariables {
    * and what `vms.host` records. Every worker process of one machine must use the same name and
    * capacity settings. Default: the machine's hostname.
    */
-  @Matches(HOST_NAME_PATTERN, { message: 'HOST_NAME must be 1-100 letters, digits, dots, hyphens or underscores, starting with a letter or digit' })
+  @Matches(HOST_NAME_PATTERN, {
+    message: 'HOST_NAME must be 1-100 letters, digits, dots, hyphens or underscores, starting with a letter or digit',
+  })
   HOST_NAME: string = defaultHostName();
 
   /** What the host offers to VMs; unset = detected (os.cpus(), os.totalmem(), statfs of VAGRANT_WORKDIR's filesystem). */
-  @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
   HOST_CPU_CORES?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000_000)
   HOST_RAM_MB?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000_000)
   HOST_DISK_GB?: number;
 
   /** Overcommit, Nova-style: a host accepts VMs up to capacity x ratio. */
-  @IsNumber() @Min(0.1) @Max(100)
+  @IsNumber()
+  @Min(0.1)
+  @Max(100)
   HOST_CPU_ALLOCATION_RATIO: number = 4.0;
 
-  @IsNumber() @Min(0.1) @Max(100)
+  @IsNumber()
+  @Min(0.1)
+  @Max(100)
   HOST_RAM_ALLOCATION_RATIO: number = 1.0;
 
-  @IsNumber() @Min(0.1) @Max(100)
+  @IsNumber()
+  @Min(0.1)
+  @Max(100)
   HOST_DISK_ALLOCATION_RATIO: number = 1.0;
 
   /** How often a worker process writes its host's heartbeat. */
-  @IsInt() @Min(1) @Max(3600)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
   HOST_HEARTBEAT_SECONDS: number = 10;
 
   /** A host whose last heartbeat is older than this is offline: no placement, start/restart answer 409. */
-  @IsInt() @Min(2) @Max(24 * 3600)
+  @IsInt()
+  @Min(2)
+  @Max(24 * 3600)
   HOST_OFFLINE_SECONDS: number = 60;
 
   /** A host offline this long gets a warning event for each of its VMs (once per outage). */
-  @IsInt() @Min(1) @Max(30 * 24 * 3600)
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
   HOST_OFFLINE_WARN_SECONDS: number = 900;
 
   /** Placement weigher: `spread` puts a VM on the host with the most free RAM, `pack` on the one with the least that fits. */
@@ -292,13 +393,19 @@ export class EnvironmentVariables {
   HOST_WEIGHER: 'spread' | 'pack' = 'spread';
 
   /** Default per-user limits on VMs that are not destroyed (admins override per user); 0 = no limit. */
-  @IsInt() @Min(0) @Max(100_000)
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
   QUOTA_MAX_VMS: number = 10;
 
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   QUOTA_MAX_CPU_CORES: number = 64;
 
-  @IsInt() @Min(0) @Max(100_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(100_000_000)
   QUOTA_MAX_RAM_MB: number = 131072;
 
   /**
@@ -306,33 +413,47 @@ export class EnvironmentVariables {
    * (argon2's own: 64 MiB, 3 passes, 4 lanes); lower values are refused unless NODE_ENV=test, where
    * they make each test user's registration and login cheap. Hashes already stored keep verifying.
    */
-  @IsInt() @Min(32) @Max(4_194_304)
+  @IsInt()
+  @Min(32)
+  @Max(4_194_304)
   PASSWORD_HASH_MEMORY_KIB: number = PASSWORD_HASH_PRODUCTION.memoryCost;
 
-  @IsInt() @Min(1) @Max(100)
+  @IsInt()
+  @Min(1)
+  @Max(100)
   PASSWORD_HASH_TIME_COST: number = PASSWORD_HASH_PRODUCTION.timeCost;
 
   /** Requests per minute per client on register and password change; 0 = off (the default when NODE_ENV=test). */
-  @IsInt() @Min(0) @Max(100_000)
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
   RATE_LIMIT_AUTH_PER_MIN: number = 10;
 
   /**
    * FAILED logins per minute per client address, and per account (email), before login answers 429;
    * successful logins are not counted. 0 = off (the default when NODE_ENV=test).
    */
-  @IsInt() @Min(0) @Max(100_000)
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
   RATE_LIMIT_LOGIN_FAILURES_PER_MIN: number = 10;
 
   /** Requests per minute per client on every other route; 0 = off (the default when NODE_ENV=test). */
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   RATE_LIMIT_PER_MIN: number = 600;
 
   /** Authenticated requests per minute per user, all their tokens and addresses together; 0 = off (the default when NODE_ENV=test). */
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   RATE_LIMIT_PER_USER_PER_MIN: number = 1200;
 
   /** Requests per minute per API token; 0 = off (the default when NODE_ENV=test). */
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   RATE_LIMIT_PER_TOKEN_PER_MIN: number = 600;
 
   /**
@@ -340,37 +461,49 @@ export class EnvironmentVariables {
    * CIDRs or the names loopback, linklocal, uniquelocal. Unset = none: the client IP (rate limits,
    * audit events) is the TCP peer, whatever headers it sends.
    */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   TRUST_PROXY?: string;
 
   /** Seconds a request body may take to arrive once its headers are in; past it: 408 request.body_timeout. */
-  @IsInt() @Min(1) @Max(600)
+  @IsInt()
+  @Min(1)
+  @Max(600)
   REQUEST_BODY_TIMEOUT_SECONDS: number = 10;
 
   /** Seconds a client may take to send a request's headers (Node's headersTimeout); past it the connection is closed. */
-  @IsInt() @Min(1) @Max(600)
+  @IsInt()
+  @Min(1)
+  @Max(600)
   REQUEST_HEADERS_TIMEOUT_SECONDS: number = 10;
 
   /**
    * Seconds a connection may stay silent (nothing read or written) before it is closed (Fastify's
    * connectionTimeout). Above the event stream's 15 s heartbeat, so live streams are never cut.
    */
-  @IsInt() @Min(20) @Max(3600)
+  @IsInt()
+  @Min(20)
+  @Max(3600)
   CONNECTION_IDLE_TIMEOUT_SECONDS: number = 120;
 
   /**
    * Open connections the API accepts in all; more are closed as they arrive. 0 = as many as the
    * process's open-file limit leaves room for once the database pools and a reserve are counted.
    */
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   MAX_CONNECTIONS: number = 0;
 
   /** Open connections per client address (TCP peer; TRUST_PROXY peers are exempt); more are closed as they arrive. 0 = no cap. */
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   MAX_CONNECTIONS_PER_IP: number = 64;
 
   /** Comma-separated browser origins allowed by CORS; unset = CORS closed. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   CORS_ORIGINS?: string;
 
   /**
@@ -381,18 +514,22 @@ export class EnvironmentVariables {
   @IsIn(['auto', 'always', 'off'])
   HSTS: 'auto' | 'always' | 'off' = 'auto';
   /** Prometheus text exposition of service metrics at GET /metrics; false = none collected or served. */
-  @IsBoolean() @Transform(toBool)
+  @IsBoolean()
+  @Transform(toBool)
   METRICS_ENABLED: boolean = true;
 
   /**
    * GET /metrics (no token) on a listener of its own on this port, in API and worker processes alike;
    * never on the API port unless METRICS_ON_API says so. 0 = no such listener.
    */
-  @IsInt() @Min(0) @Max(65535)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   METRICS_PORT: number = 9464;
 
   /** Address the metrics listener binds; unset = LISTEN_HOST's, else every interface. */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   METRICS_HOST?: string;
 
   /** `admin`: GET /metrics also on the API port, for an admin's bearer token (401/403 otherwise); `off`: 404 there. */
@@ -404,7 +541,9 @@ export class EnvironmentVariables {
   METRICS_COLLECT_MINUTES: number = 1;
 
   /** VM metric points older than this are deleted by the retention job. */
-  @IsInt() @Min(1) @Max(3650)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
   METRICS_RETENTION_DAYS: number = 30;
 
   /** Minutes between runs of the retention job (0 = off). */
@@ -412,7 +551,9 @@ export class EnvironmentVariables {
   METRICS_PRUNE_MINUTES: number = 60;
 
   /** How far in the future (by the server's clock) an ingested point's recorded_at may be. */
-  @IsInt() @Min(0) @Max(3600)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
   METRICS_MAX_FUTURE_SECONDS: number = 60;
 
   /** Minutes between reconciliation passes: provider state vs database, stuck VMs (0 = off). */
@@ -420,7 +561,9 @@ export class EnvironmentVariables {
   RECONCILE_MINUTES: number = 1;
 
   /** A VM in a transitional status this long, with no worker on it, becomes `failed`. */
-  @IsInt() @Min(60) @Max(7 * 24 * 3600)
+  @IsInt()
+  @Min(60)
+  @Max(7 * 24 * 3600)
   RECONCILE_STUCK_SECONDS: number = 3600;
 
   @IsIn(['info', 'debug'])
@@ -449,7 +592,9 @@ export function readSecretFiles(raw: Record<string, unknown>): Record<string, un
       out[name] = readFileSync(String(path), 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
       // The path is not secret; the content never appears in a message.
-      throw new Error(`Invalid configuration:\n  ${name}_FILE=${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      throw new Error(
+        `Invalid configuration:\n  ${name}_FILE=${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      );
     }
   }
   return out;
@@ -478,13 +623,11 @@ export function validateEnv(input: Record<string, unknown>): EnvironmentVariable
   }
   const errors = validateSync(env, { skipMissingProperties: false });
   if (errors.length > 0) {
-    const lines = errors.map(
-      (e) => {
-        // Secrets are named, never shown.
-        const shown = (FILE_SETTINGS as readonly string[]).includes(e.property) ? '<hidden>' : JSON.stringify(relevant[e.property] ?? null);
-        return `  ${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
-      },
-    );
+    const lines = errors.map((e) => {
+      // Secrets are named, never shown.
+      const shown = (FILE_SETTINGS as readonly string[]).includes(e.property) ? '<hidden>' : JSON.stringify(relevant[e.property] ?? null);
+      return `  ${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
+    });
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
   if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
@@ -501,7 +644,10 @@ export function validateEnv(input: Record<string, unknown>): EnvironmentVariable
       ['PASSWORD_HASH_MEMORY_KIB', env.PASSWORD_HASH_MEMORY_KIB, PASSWORD_HASH_PRODUCTION.memoryCost],
       ['PASSWORD_HASH_TIME_COST', env.PASSWORD_HASH_TIME_COST, PASSWORD_HASH_PRODUCTION.timeCost],
     ] as const) {
-      if (value < minimum) throw new Error(`Invalid configuration:\n  ${name}=${value}: below production strength (${minimum}); only NODE_ENV=test may lower it`);
+      if (value < minimum)
+        throw new Error(
+          `Invalid configuration:\n  ${name}=${value}: below production strength (${minimum}); only NODE_ENV=test may lower it`,
+        );
     }
   }
   if (env.VAGRANT_LIBVIRT_CPU_MODEL && env.VAGRANT_LIBVIRT_CPU_MODE !== 'custom') {
@@ -509,7 +655,9 @@ export function validateEnv(input: Record<string, unknown>): EnvironmentVariable
   }
   parseVagrantEnv(env.VAGRANT_ENV);
   if (env.HOST_OFFLINE_SECONDS <= env.HOST_HEARTBEAT_SECONDS) {
-    throw new Error('Invalid configuration:\n  HOST_OFFLINE_SECONDS must be longer than HOST_HEARTBEAT_SECONDS (a live host would flap offline)');
+    throw new Error(
+      'Invalid configuration:\n  HOST_OFFLINE_SECONDS must be longer than HOST_HEARTBEAT_SECONDS (a live host would flap offline)',
+    );
   }
   if ((env.ADMIN_EMAIL && !env.ADMIN_PASSWORD) || (!env.ADMIN_EMAIL && env.ADMIN_PASSWORD)) {
     throw new Error('Invalid configuration:\n  ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
@@ -561,7 +709,10 @@ export function secretWeakness(secret: string): string | null {
 
 /** TRUST_PROXY as the list Fastify's trustProxy takes (false: trust no forwarded header). */
 export function trustedProxies(setting: string | undefined): string[] | false {
-  const list = (setting ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (setting ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return list.length ? list : false;
 }
 

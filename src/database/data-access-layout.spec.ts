@@ -41,23 +41,31 @@ describe('data access layout', () => {
   });
 
   it('runs raw SQL (.query) only in repositories and the listed plumbing', () => {
-    const offenders = files.filter((f) => /\.query\s*[<(]/.test(f.text) && !f.file.endsWith('.repository.ts') && !ALLOWED.has(f.file)).map((f) => f.file);
+    const offenders = files
+      .filter((f) => /\.query\s*[<(]/.test(f.text) && !f.file.endsWith('.repository.ts') && !ALLOWED.has(f.file))
+      .map((f) => f.file);
     expect(offenders).toEqual([]);
   });
 
   it('casts no query result outside repositories and the typed-query helper', () => {
     const cast = /\.query\([^;]*?\)\)?\s+as\s+[A-Z{[]/s;
-    const offenders = files.filter((f) => cast.test(f.text) && !f.file.endsWith('.repository.ts') && f.file !== 'database/typed-query.ts').map((f) => f.file);
+    const offenders = files
+      .filter((f) => cast.test(f.text) && !f.file.endsWith('.repository.ts') && f.file !== 'database/typed-query.ts')
+      .map((f) => f.file);
     expect(offenders).toEqual([]);
   });
 
   it("touches pg-boss's tables only in the queue module", () => {
-    const offenders = files.filter((f) => /pgboss\.\w+|\$\{QUEUE_SCHEMA\}\./.test(f.text) && !f.file.startsWith('queue/')).map((f) => f.file);
+    const offenders = files
+      .filter((f) => /pgboss\.\w+|\$\{QUEUE_SCHEMA\}\./.test(f.text) && !f.file.startsWith('queue/'))
+      .map((f) => f.file);
     expect(offenders).toEqual([]);
   });
 
   it('has one paginator (keysetPage in common/pagination.ts)', () => {
-    const offenders = files.filter((f) => /next_cursor:\s*rows\.length/.test(f.text) && f.file !== 'common/pagination.ts').map((f) => f.file);
+    const offenders = files
+      .filter((f) => /next_cursor:\s*rows\.length/.test(f.text) && f.file !== 'common/pagination.ts')
+      .map((f) => f.file);
     expect(offenders).toEqual([]);
   });
 

@@ -99,9 +99,7 @@ export async function attachEmbeddedPostgres(dataDir: string, port: number): Pro
   const pidFile = join(root, 'postgres', 'postmaster.pid');
   const pid = await postmasterPid(pidFile);
   if (!Number.isInteger(pid) || !isAlive(pid) || !(await portInUse(port))) {
-    throw new EmbeddedPostgresError(
-      `No embedded PostgreSQL is running for ${root}: start the API first (npm start), or set DATABASE_URL`,
-    );
+    throw new EmbeddedPostgresError(`No embedded PostgreSQL is running for ${root}: start the API first (npm start), or set DATABASE_URL`);
   }
   const password = (await readFile(join(root, 'postgres.password'), 'utf8')).trim();
   return connectionUrl(password, port);

@@ -5,7 +5,10 @@ export const HOST_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
 /** HOST_NAME's default: the machine's hostname, made queue-name safe. */
 export function defaultHostName(): string {
-  const name = hostname().replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100);
+  const name = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 100);
   return name || 'localhost';
 }
 

@@ -36,7 +36,10 @@ const RELEASE_GRACE_SECONDS = 10;
 
 /** What pg-boss stores as a failed job's output: PostgreSQL's jsonb refuses NUL and lone surrogates. */
 function storableError(err: unknown): Error {
-  const message = (err instanceof Error ? err.message : String(err)).replace(/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '');
+  const message = (err instanceof Error ? err.message : String(err)).replace(
+    /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+    '',
+  );
   return new Error(message || 'job failed');
 }
 
@@ -156,7 +159,9 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     }
     this.started = false;
     // What is still active (nothing, normally) pg-boss fails back to its queue; then stop waiting for the database.
-    const stopped = this.boss.stop({ graceful: true, wait: true, timeout: 1000 }).catch((err: Error) => this.logger.warn(`Queue stop: ${err.message}`));
+    const stopped = this.boss
+      .stop({ graceful: true, wait: true, timeout: 1000 })
+      .catch((err: Error) => this.logger.warn(`Queue stop: ${err.message}`));
     await Promise.race([stopped, sleep(RELEASE_GRACE_SECONDS * 1000)]);
     this.givingUp.abort();
     await stopped;
@@ -211,7 +216,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     return id;
   }
 
-  async work<T>(name: string, options: PgBoss.WorkOptions, handler: (jobs: Job<T>[], context: JobContext) => Promise<unknown>): Promise<string> {
+  async work<T>(
+    name: string,
+    options: PgBoss.WorkOptions,
+    handler: (jobs: Job<T>[], context: JobContext) => Promise<unknown>,
+  ): Promise<string> {
     let id = '';
     id = await this.boss.work<T>(name, options, async (jobs) => {
       const started = performance.now();
@@ -221,7 +230,9 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         handBack: async (manager) => {
           for (const job of jobs) {
             await this.boss.complete(name, job.id, { handed_back: true }, { db: executor(manager) });
-            await this.send(manager, name, job.data as object, { expireInSeconds: Number((job as { expireInSeconds?: unknown }).expireInSeconds) || undefined });
+            await this.send(manager, name, job.data as object, {
+              expireInSeconds: Number((job as { expireInSeconds?: unknown }).expireInSeconds) || undefined,
+            });
           }
         },
       };

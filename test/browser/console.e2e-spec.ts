@@ -108,7 +108,10 @@ describeInBrowser('web console in Chromium (e2e)', () => {
   const user = { username: 'ada', email: 'ada@example.test', password: 'correct horse battery' };
   const axeSource = readFileSync(join(process.cwd(), 'node_modules/axe-core/axe.min.js'), 'utf8');
   /** page name -> width -> serious/critical violations (all impacts counted in the report file). */
-  const axeReport: Record<string, Record<number, { serious: number; critical: number; moderate: number; minor: number; rules: string[] }>> = {};
+  const axeReport: Record<
+    string,
+    Record<number, { serious: number; critical: number; moderate: number; minor: number; rules: string[] }>
+  > = {};
   const problems: string[] = [];
   const requestUrls: string[] = [];
   let vmId: string;
@@ -135,8 +138,16 @@ describeInBrowser('web console in Chromium (e2e)', () => {
       if (!(await p.evaluate(() => 'axe' in globalThis))) await p.evaluate(axeSource);
       const violations = await p.evaluate(async () => {
         const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: object): Promise<{ violations: AxeViolation[] }> } }).axe;
-        const result = await axe.run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] }, resultTypes: ['violations'] });
-        return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
+        const result = await axe.run((globalThis as unknown as { document: unknown }).document, {
+          runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+          resultTypes: ['violations'],
+        });
+        return result.violations.map((v) => ({
+          id: v.id,
+          impact: v.impact,
+          help: v.help,
+          nodes: v.nodes.map((n) => ({ target: n.target })),
+        }));
       });
       const count = (impact: AxeViolation['impact']) => violations.filter((v) => v.impact === impact).length;
       (axeReport[name] ??= {})[width] = {
@@ -276,8 +287,15 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await page.getByLabel('Disk (GB)').fill('2048');
     await page.getByLabel('CPU cores').fill('32');
     await page.getByText('Not enough credits for this size.').waitFor();
-    const quota = (await api('post', '/api/vms/quota-check', await tokenOf(page)).send({ ram_mb: 65536, disk_gb: 2048, cpu_cores: 32 }).expect(200)).body;
-    await page.getByTestId('cost').filter({ hasText: `${quota.cost} credits` }).waitFor();
+    const quota = (
+      await api('post', '/api/vms/quota-check', await tokenOf(page))
+        .send({ ram_mb: 65536, disk_gb: 2048, cpu_cores: 32 })
+        .expect(200)
+    ).body;
+    await page
+      .getByTestId('cost')
+      .filter({ hasText: `${quota.cost} credits` })
+      .waitFor();
     await page.getByRole('button', { name: 'Review and launch' }).click();
     const dialog = page.getByRole('dialog', { name: 'Launch this VM?' });
     const answer = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/vms');
@@ -285,7 +303,10 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     const refused = await answer;
     expect(refused.status()).toBe(402);
     const problem = await refused.json();
-    expect(problem).toMatchObject({ code: 'credits.insufficient', detail: expect.stringContaining(`${quota.cost} credits and the balance is 66`) });
+    expect(problem).toMatchObject({
+      code: 'credits.insufficient',
+      detail: expect.stringContaining(`${quota.cost} credits and the balance is 66`),
+    });
     const alert = dialog.getByRole('alert');
     await alert.waitFor();
     expect(await alert.getAttribute('data-code')).toBe('credits.insufficient');
@@ -326,7 +347,9 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await row.waitFor();
     // The secret works with exactly its scopes.
     await ctx.http.get('/api/events').set('Authorization', `Bearer ${secret}`).expect(200);
-    expect((await ctx.http.get('/api/ssh-keys').set('Authorization', `Bearer ${secret}`).expect(403)).body.required_scope).toBe('ssh_keys:read');
+    expect((await ctx.http.get('/api/ssh-keys').set('Authorization', `Bearer ${secret}`).expect(403)).body.required_scope).toBe(
+      'ssh_keys:read',
+    );
     await page.getByRole('button', { name: 'Done' }).click();
     expect(await page.getByTestId('token-secret').count()).toBe(0);
     await row.getByRole('button', { name: 'Revoke token ci' }).click();
@@ -350,7 +373,9 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await dialog.getByLabel('Amount').fill('50');
     // The reason is required: Review does nothing without it.
     await dialog.getByRole('button', { name: 'Review' }).click();
-    expect(await dialog.getByLabel('Reason').evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing)).toBe(true);
+    expect(
+      await dialog.getByLabel('Reason').evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing),
+    ).toBe(true);
     await dialog.getByLabel('Reason').fill('Goodwill for the outage');
     await dialog.getByRole('button', { name: 'Review' }).click();
     const confirm = admin.getByRole('dialog', { name: 'Confirm the adjustment' });
@@ -378,7 +403,9 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await admin.locator('li[data-action="admin.credit_adjustment"]').waitFor({ state: 'detached' });
     await admin.locator('li[data-action="vm.provisioned"]').first().waitFor();
     // The user restarts the VM: its events arrive on the admin's filtered page as they happen.
-    await api('post', `/api/vms/${vmId}/action`, await tokenOf(page)).send({ action: 'restart' }).expect(202);
+    await api('post', `/api/vms/${vmId}/action`, await tokenOf(page))
+      .send({ action: 'restart' })
+      .expect(202);
     await admin.locator('li[data-action="vm.restarted"]').waitFor({ timeout: 30_000 });
     await audit(admin, 'admin-events');
 

@@ -41,7 +41,26 @@ describe('an owner role for migrations, an app role that only reads and writes (
   beforeAll(async () => {
     // Empty: the owner role runs every migration at boot, and owns what they create.
     database = await createTestDatabase({ empty: true });
-    execFileSync('psql', ['-X', '-q', '-d', database.url, '-v', `owner=${owner}`, '-v', `app=${app}`, '-v', 'owner_password=owner-pw', '-v', 'app_password=app-pw', '-f', join(process.cwd(), 'scripts/db/create-roles.sql')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      'psql',
+      [
+        '-X',
+        '-q',
+        '-d',
+        database.url,
+        '-v',
+        `owner=${owner}`,
+        '-v',
+        `app=${app}`,
+        '-v',
+        'owner_password=owner-pw',
+        '-v',
+        'app_password=app-pw',
+        '-f',
+        join(process.cwd(), 'scripts/db/create-roles.sql'),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     appUrl = withUser(database.url, app, 'app-pw');
     ctx = await createTestApp({
       database: { url: appUrl, drop: async () => undefined },
@@ -59,15 +78,21 @@ describe('an owner role for migrations, an app role that only reads and writes (
 
   it('runs as the app role: registers a user, and a VM is provisioned by the worker (its queue created at run time)', async () => {
     const c = ctx!;
-    const [me] = await c.db.query(`SELECT current_user::text AS who, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser`);
+    const [me] = await c.db.query(
+      `SELECT current_user::text AS who, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser`,
+    );
     expect(me).toEqual({ who: app, superuser: false });
     const alice = await newUser(c, { credits: 100 });
-    const id = (await c.http.post('/api/vms').set(alice.auth).send({ name: 'least-privilege', ...spec }).expect(202)).body.id;
+    const id = (
+      await c.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'least-privilege', ...spec })
+        .expect(202)
+    ).body.id;
     await eventually(async () => (await c.http.get(`/api/vms/${id}`).set(alice.auth)).body.status === 'running', 15_000, 'VM running');
     // Every table belongs to the owner, pg-boss's per-queue partitions included.
-    const owners = await c.db.query(
-      `SELECT DISTINCT tableowner::text AS owner FROM pg_tables WHERE schemaname IN ('public', 'pgboss')`,
-    );
+    const owners = await c.db.query(`SELECT DISTINCT tableowner::text AS owner FROM pg_tables WHERE schemaname IN ('public', 'pgboss')`);
     expect(owners.map((r: { owner: string }) => r.owner)).toEqual([owner]);
     const sessions = await c.db.query(`SELECT DISTINCT usename::text AS who FROM pg_stat_activity WHERE datname = current_database()`);
     expect(sessions.map((r: { who: string }) => r.who)).toEqual([app]);

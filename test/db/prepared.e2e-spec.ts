@@ -18,7 +18,6 @@ describe('prepared(): named prepared statements through TypeORM (real PostgreSQL
     await database?.drop();
   });
 
-
   it('prepares once per connection and reuses the statement, inside and outside transactions', async () => {
     const text = 'SELECT $1::int + 1 AS n';
     const runner = ds.createQueryRunner();

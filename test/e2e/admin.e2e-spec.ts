@@ -15,7 +15,13 @@ describe('admin (e2e)', () => {
     ctx = await createTestApp();
     admin = await newUser(ctx, { role: 'admin' });
     alice = await newUser(ctx, { credits: 500 });
-    aliceVm = (await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'alice-web', ...spec }).expect(202)).body.id;
+    aliceVm = (
+      await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'alice-web', ...spec })
+        .expect(202)
+    ).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${aliceVm}`).set(alice.auth)).body.status === 'running');
   });
   afterAll(async () => {
@@ -46,10 +52,18 @@ describe('admin (e2e)', () => {
 
   it('lists every user’s VMs with their owner, with filters and keyset pages', async () => {
     const bob = await newUser(ctx, { credits: 500 });
-    await ctx.http.post('/api/vms').set(bob.auth).send({ name: 'bob-db', ...spec, os_type: 'debian-12' }).expect(202);
+    await ctx.http
+      .post('/api/vms')
+      .set(bob.auth)
+      .send({ name: 'bob-db', ...spec, os_type: 'debian-12' })
+      .expect(202);
     const all = await ctx.http.get('/api/admin/vms').set(admin.auth).expect(200);
     expect(all.body.items.map((v: { name: string }) => v.name)).toEqual(['bob-db', 'alice-web']);
-    expect(all.body.items[1]).toMatchObject({ id: aliceVm, user_id: alice.id, owner: { id: alice.id, username: alice.username, email: alice.email } });
+    expect(all.body.items[1]).toMatchObject({
+      id: aliceVm,
+      user_id: alice.id,
+      owner: { id: alice.id, username: alice.username, email: alice.email },
+    });
     const byUser = await ctx.http.get(`/api/admin/vms?user_id=${bob.id}`).set(admin.auth).expect(200);
     expect(byUser.body.items.map((v: { name: string }) => v.name)).toEqual(['bob-db']);
     const byOs = await ctx.http.get('/api/admin/vms?os_type=rocky-9').set(admin.auth).expect(200);
@@ -63,7 +77,11 @@ describe('admin (e2e)', () => {
   });
 
   it('acts on any VM through the same state machine, recording an admin event with actor, owner and reason', async () => {
-    const res = await ctx.http.post(`/api/admin/vms/${aliceVm}/action`).set(admin.auth).send({ action: 'stop', reason: 'abuse report' }).expect(202);
+    const res = await ctx.http
+      .post(`/api/admin/vms/${aliceVm}/action`)
+      .set(admin.auth)
+      .send({ action: 'stop', reason: 'abuse report' })
+      .expect(202);
     expect(res.body).toMatchObject({ status: 'stopping', owner: { id: alice.id } });
     await eventually(async () => (await ctx.http.get(`/api/vms/${aliceVm}`).set(alice.auth)).body.status === 'stopped');
     const conflict = await ctx.http.post(`/api/admin/vms/${aliceVm}/action`).set(admin.auth).send({ action: 'stop' }).expect(409);
@@ -87,7 +105,10 @@ describe('admin (e2e)', () => {
     const res = await ctx.http.get(`/api/admin/events?user_id=${alice.id}&since=${before}&limit=100`).set(admin.auth).expect(200);
     expect(res.body.items.length).toBeGreaterThan(3);
     expect(res.body.items.every((e: { user_id: string }) => e.user_id === alice.id)).toBe(true);
-    const future = await ctx.http.get(`/api/admin/events?since=${new Date(Date.now() + 60_000).toISOString()}`).set(admin.auth).expect(200);
+    const future = await ctx.http
+      .get(`/api/admin/events?since=${new Date(Date.now() + 60_000).toISOString()}`)
+      .set(admin.auth)
+      .expect(200);
     expect(future.body.items).toEqual([]);
     const old = await ctx.http.get(`/api/admin/events?until=2000-01-01T00:00:00Z`).set(admin.auth).expect(200);
     expect(old.body.items).toEqual([]);
@@ -95,7 +116,10 @@ describe('admin (e2e)', () => {
   });
 
   it('lists users with filters and shows one with balance and VM counts', async () => {
-    const list = await ctx.http.get(`/api/admin/users?email_prefix=${alice.email.slice(0, 5).toUpperCase()}`).set(admin.auth).expect(200);
+    const list = await ctx.http
+      .get(`/api/admin/users?email_prefix=${alice.email.slice(0, 5).toUpperCase()}`)
+      .set(admin.auth)
+      .expect(200);
     expect(list.body.items.map((u: { id: string }) => u.id)).toEqual([alice.id]);
     const admins = await ctx.http.get('/api/admin/users?role=admin').set(admin.auth).expect(200);
     expect(admins.body.items.map((u: { id: string }) => u.id)).toEqual([admin.id]);
@@ -106,7 +130,11 @@ describe('admin (e2e)', () => {
 
   describe('credit adjustments', () => {
     it('writes the ledger row, the balance and an admin event naming the target user', async () => {
-      const res = await ctx.http.post(`/api/admin/users/${alice.id}/credits`).set(admin.auth).send({ amount: 50, reason: 'goodwill' }).expect(201);
+      const res = await ctx.http
+        .post(`/api/admin/users/${alice.id}/credits`)
+        .set(admin.auth)
+        .send({ amount: 50, reason: 'goodwill' })
+        .expect(201);
       expect(res.body).toMatchObject({ amount: 50, balance_after: 516, kind: 'admin_adjustment', reason: 'goodwill', actor_id: admin.id });
       const me = await ctx.http.get('/api/users/me').set(alice.auth).expect(200);
       expect(me.body.credits).toBe(516);
@@ -123,7 +151,11 @@ describe('admin (e2e)', () => {
     });
 
     it('answers 409 for a deduction below zero and changes nothing', async () => {
-      const res = await ctx.http.post(`/api/admin/users/${alice.id}/credits`).set(admin.auth).send({ amount: -10_000, reason: 'too much' }).expect(409);
+      const res = await ctx.http
+        .post(`/api/admin/users/${alice.id}/credits`)
+        .set(admin.auth)
+        .send({ amount: -10_000, reason: 'too much' })
+        .expect(409);
       expect(res.body).toMatchObject({ code: 'credits.balance_too_low', deduction: 10_000 });
       const me = await ctx.http.get('/api/users/me').set(alice.auth).expect(200);
       expect(me.body.credits).toBe(516);
@@ -150,9 +182,17 @@ describe('admin (e2e)', () => {
       const carol = await newUser(ctx, { credits: 200 });
       const requests = [
         ...Array.from({ length: 10 }, (_, i) =>
-          ctx.http.post(`/api/admin/users/${carol.id}/credits`).set(admin.auth).send({ amount: i % 2 ? -30 : 25, reason: `c${i}` }),
+          ctx.http
+            .post(`/api/admin/users/${carol.id}/credits`)
+            .set(admin.auth)
+            .send({ amount: i % 2 ? -30 : 25, reason: `c${i}` }),
         ),
-        ...Array.from({ length: 10 }, (_, i) => ctx.http.post('/api/vms').set(carol.auth).send({ name: `cc${i}`, ...spec })),
+        ...Array.from({ length: 10 }, (_, i) =>
+          ctx.http
+            .post('/api/vms')
+            .set(carol.auth)
+            .send({ name: `cc${i}`, ...spec }),
+        ),
       ];
       const results = await Promise.all(requests);
       expect(results.every((r) => [201, 202, 402, 409].includes(r.status))).toBe(true);
@@ -167,7 +207,9 @@ describe('admin (e2e)', () => {
       const dave = await newUser(ctx);
       await ctx.db.query('UPDATE users SET credits = credits + 7 WHERE id = $1', [dave.id]);
       const audit = await ctx.http.get('/api/admin/credits/audit').set(admin.auth).expect(200);
-      expect(audit.body.mismatches).toEqual([{ user_id: dave.id, username: dave.username, balance: 107, ledger_sum: 100, last_balance_after: 100 }]);
+      expect(audit.body.mismatches).toEqual([
+        { user_id: dave.id, username: dave.username, balance: 107, ledger_sum: 100, last_balance_after: 100 },
+      ]);
       await ctx.db.query('UPDATE users SET credits = credits - 7 WHERE id = $1', [dave.id]);
     });
   });
@@ -198,7 +240,11 @@ describe('admin (e2e)', () => {
       await ctx.db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
       await ctx.db.query(`UPDATE users SET role = 'user' WHERE id = $1`, [frank.id]);
       // Changes made outside the API reach the app by NOTIFY (a trigger on users), a moment after commit.
-      await eventually(async () => (await ctx.http.get('/api/admin/users').set(admin.auth)).status === 200, 5000, 'the restored admin role');
+      await eventually(
+        async () => (await ctx.http.get('/api/admin/users').set(admin.auth)).status === 200,
+        5000,
+        'the restored admin role',
+      );
       await ctx.http.patch(`/api/admin/users/${frank.id}`).set(admin.auth).send({}).expect(400);
       await ctx.http.patch(`/api/admin/users/${frank.id}`).set(admin.auth).send({ role: 'root' }).expect(400);
     });

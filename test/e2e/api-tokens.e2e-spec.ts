@@ -41,7 +41,11 @@ describe('API tokens (e2e)', () => {
   const delays: Record<string, number> = {};
 
   const mint = async (who: TestUser, scopes: string[], extra: object = {}): Promise<Minted> => {
-    const res = await ctx.http.post('/api/tokens').set(who.auth).send({ name: `t-${scopes.join('+')}`.slice(0, 64), scopes, ...extra }).expect(201);
+    const res = await ctx.http
+      .post('/api/tokens')
+      .set(who.auth)
+      .send({ name: `t-${scopes.join('+')}`.slice(0, 64), scopes, ...extra })
+      .expect(201);
     secrets.push(res.body.token);
     return { id: res.body.id, token: res.body.token, scopes: res.body.scopes };
   };
@@ -69,7 +73,11 @@ describe('API tokens (e2e)', () => {
   });
 
   it('creates a token (201, secret shown once, vmp_ with a valid checksum) that works as a bearer token', async () => {
-    const res = await ctx.http.post('/api/tokens').set(user.auth).send({ name: ' ci ', scopes: ['vms:read', 'events:read'], expires_in_days: 30 }).expect(201);
+    const res = await ctx.http
+      .post('/api/tokens')
+      .set(user.auth)
+      .send({ name: ' ci ', scopes: ['vms:read', 'events:read'], expires_in_days: 30 })
+      .expect(201);
     secrets.push(res.body.token);
     expect(Object.keys(res.body).sort()).toEqual(['created_at', 'expires_at', 'id', 'last_used_at', 'name', 'scopes', 'token']);
     expect(res.body).toMatchObject({ name: 'ci', scopes: ['vms:read', 'events:read'], last_used_at: null });
@@ -119,22 +127,37 @@ describe('API tokens (e2e)', () => {
 
   it('a token never holds more than its user: admin scopes for a non-admin are refused (403 token.scope_not_held), nothing written', async () => {
     const before = Number((await ctx.db.query('SELECT count(*) FROM api_tokens'))[0].count);
-    const res = await ctx.http.post('/api/tokens').set(user.auth).send({ name: 'escalate', scopes: ['vms:read', 'admin:write'] }).expect(403);
+    const res = await ctx.http
+      .post('/api/tokens')
+      .set(user.auth)
+      .send({ name: 'escalate', scopes: ['vms:read', 'admin:write'] })
+      .expect(403);
     expect(res.body).toMatchObject({ code: 'token.scope_not_held', scopes: ['admin:write'] });
     expect(Number((await ctx.db.query('SELECT count(*) FROM api_tokens'))[0].count)).toBe(before);
   });
 
   it('a token with tokens:write creates tokens with a subset of its own scopes, expiring no later than it', async () => {
     const parent = await mint(user, ['tokens:write', 'tokens:read', 'vms:read'], { expires_in_days: 2 });
-    const child = await ctx.http.post('/api/tokens').set(bearer(parent.token)).send({ name: 'child', scopes: ['vms:read'], expires_in_days: 90 }).expect(201);
+    const child = await ctx.http
+      .post('/api/tokens')
+      .set(bearer(parent.token))
+      .send({ name: 'child', scopes: ['vms:read'], expires_in_days: 90 })
+      .expect(201);
     secrets.push(child.body.token);
     const parentRow = (await ctx.http.get('/api/tokens').set(user.auth)).body.items.find((t: { id: string }) => t.id === parent.id);
     expect(child.body.expires_at).toBe(parentRow.expires_at);
-    const wider = await ctx.http.post('/api/tokens').set(bearer(parent.token)).send({ name: 'wider', scopes: ['vms:write'] }).expect(403);
+    const wider = await ctx.http
+      .post('/api/tokens')
+      .set(bearer(parent.token))
+      .send({ name: 'wider', scopes: ['vms:write'] })
+      .expect(403);
     expect(wider.body).toMatchObject({ code: 'token.scope_not_held', scopes: ['vms:write'] });
     // Creation and revocation are events, naming the token used, never its secret.
     await ctx.http.delete(`/api/tokens/${child.body.id}`).set(bearer(parent.token)).expect(204);
-    const events = (await ctx.http.get('/api/events?type=auth&limit=100').set(user.auth).expect(200)).body.items as { action: string; details: Record<string, unknown> }[];
+    const events = (await ctx.http.get('/api/events?type=auth&limit=100').set(user.auth).expect(200)).body.items as {
+      action: string;
+      details: Record<string, unknown>;
+    }[];
     expect(events.find((e) => e.action === 'auth.token_created' && e.details.token_id === child.body.id)?.details).toMatchObject({
       name: 'child',
       scopes: ['vms:read'],
@@ -151,10 +174,22 @@ describe('API tokens (e2e)', () => {
     const allBut = new Map<string, string>();
     for (const scope of API_SCOPES) {
       only.set(scope, (await mint(admin, [scope])).token);
-      allBut.set(scope, (await mint(admin, API_SCOPES.filter((s) => s !== scope))).token);
+      allBut.set(
+        scope,
+        (
+          await mint(
+            admin,
+            API_SCOPES.filter((s) => s !== scope),
+          )
+        ).token,
+      );
     }
     const every = (await mint(admin, [...API_SCOPES])).token;
-    const call = async (method: string, path: string, token: string): Promise<{ status: number; body: { code?: string; required_scope?: string } }> => {
+    const call = async (
+      method: string,
+      path: string,
+      token: string,
+    ): Promise<{ status: number; body: { code?: string; required_scope?: string } }> => {
       if (path.endsWith('/stream')) {
         const s = await openSse(`${url}${path}`, bearer(token));
         if (s.status === 200) {
@@ -183,7 +218,8 @@ describe('API tokens (e2e)', () => {
           const res = await call(method, path, every);
           checks++;
           const expected = scope === 'login' ? [403, 'auth.login_required'] : [200, undefined];
-          if (res.status !== expected[0] || res.body.code !== expected[1]) failures.push(`${key} (${scope}) with every scope: ${res.status} ${res.body.code}`);
+          if (res.status !== expected[0] || res.body.code !== expected[1])
+            failures.push(`${key} (${scope}) with every scope: ${res.status} ${res.body.code}`);
           continue;
         }
         seen.add(scope);
@@ -193,7 +229,8 @@ describe('API tokens (e2e)', () => {
         if (refused.status !== 403 || refused.body.code !== 'auth.insufficient_scope' || refused.body.required_scope !== scope) {
           failures.push(`${key} without ${scope}: ${refused.status} ${JSON.stringify(refused.body).slice(0, 120)}`);
         }
-        if (allowed.status === 401 || allowed.status === 403) failures.push(`${key} with only ${scope}: ${allowed.status} ${allowed.body.code}`);
+        if (allowed.status === 401 || allowed.status === 403)
+          failures.push(`${key} with only ${scope}: ${allowed.status} ${allowed.body.code}`);
       }
     }
     process.stdout.write(`API token scope table: ${checks} checks over ${seen.size} scopes\n`);
@@ -209,7 +246,11 @@ describe('API tokens (e2e)', () => {
     await ctx.http.delete(`/api/tokens/${t.id}`).set(user.auth).expect(204);
     const at = Date.now();
     expect((await ctx.http.get('/api/vms').set(bearer(t.token)).expect(401)).body.code).toBe('auth.unauthenticated');
-    await eventually(async () => (await other.http.get('/api/vms').set(bearer(t.token))).status === 401, DEADLINE_MS, 'the other process to refuse the token');
+    await eventually(
+      async () => (await other.http.get('/api/vms').set(bearer(t.token))).status === 401,
+      DEADLINE_MS,
+      'the other process to refuse the token',
+    );
     delays.revoke_stream = (await endedWithin(open, DEADLINE_MS)) - at;
     await ctx.http.delete(`/api/tokens/${t.id}`).set(user.auth).expect(404);
     // Someone else's token is not found either.
@@ -225,10 +266,18 @@ describe('API tokens (e2e)', () => {
     await ctx.db.query(`UPDATE users SET role = 'user' WHERE id = $1`, [boss.id]);
     const at = Date.now();
     delays.demotion_stream = (await endedWithin(adminStream, DEADLINE_MS)) - at;
-    await eventually(async () => (await ctx.http.get('/api/admin/vms').set(bearer(t.token))).status === 403, DEADLINE_MS, 'admin route refused');
+    await eventually(
+      async () => (await ctx.http.get('/api/admin/vms').set(bearer(t.token))).status === 403,
+      DEADLINE_MS,
+      'admin route refused',
+    );
     await ctx.http.get('/api/events').set(bearer(t.token)).expect(200);
     // And a token for admin scopes can no longer be made.
-    await ctx.http.post('/api/tokens').set(boss.auth).send({ name: 'x', scopes: ['admin:read'] }).expect(403);
+    await ctx.http
+      .post('/api/tokens')
+      .set(boss.auth)
+      .send({ name: 'x', scopes: ['admin:read'] })
+      .expect(403);
   });
 
   it('expiry: a token whose expires_at passed is refused and its stream ends', async () => {
@@ -237,7 +286,11 @@ describe('API tokens (e2e)', () => {
     await ctx.http.get('/api/events').set(bearer(t.token)).expect(200);
     await ctx.db.query(`UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, [t.id]);
     const at = Date.now();
-    await eventually(async () => (await ctx.http.get('/api/events').set(bearer(t.token))).status === 401, DEADLINE_MS, 'expired token refused');
+    await eventually(
+      async () => (await ctx.http.get('/api/events').set(bearer(t.token))).status === 401,
+      DEADLINE_MS,
+      'expired token refused',
+    );
     delays.expiry_stream = (await endedWithin(open, DEADLINE_MS)) - at;
     // It is still listed, with its expiry, until revoked.
     const row = (await ctx.http.get('/api/tokens').set(user.auth)).body.items.find((x: { id: string }) => x.id === t.id);
@@ -269,7 +322,8 @@ describe('API tokens (e2e)', () => {
 
   it('records last_used_at at most once a minute per token', async () => {
     const t = await mint(user, ['vms:read']);
-    const read = async () => (await ctx.db.query('SELECT last_used_at FROM api_tokens WHERE id = $1', [t.id]))[0].last_used_at as Date | null;
+    const read = async () =>
+      (await ctx.db.query('SELECT last_used_at FROM api_tokens WHERE id = $1', [t.id]))[0].last_used_at as Date | null;
     expect(await read()).toBeNull();
     await ctx.http.get('/api/vms').set(bearer(t.token)).expect(200);
     const first = await eventually(read, DEADLINE_MS, 'last_used_at written');
@@ -284,7 +338,9 @@ describe('API tokens (e2e)', () => {
 
   it('never stores or logs a secret: no table row and no log line contains one', async () => {
     expect(secrets.length).toBeGreaterThan(20);
-    const tables = (await ctx.db.query(`SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)) as {
+    const tables = (await ctx.db.query(
+      `SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`,
+    )) as {
       schemaname: string;
       tablename: string;
     }[];
@@ -311,14 +367,20 @@ describe('rate limits per token, per user, and on failed logins only (e2e)', () 
   beforeAll(async () => {
     // Each request from the address its X-Forwarded-For names (a trusted proxy).
     ctx = await createTestApp({
-      env: { RATE_LIMIT_LOGIN_FAILURES_PER_MIN: 3, RATE_LIMIT_PER_TOKEN_PER_MIN: 5, RATE_LIMIT_PER_USER_PER_MIN: 8, TRUST_PROXY: 'loopback' },
+      env: {
+        RATE_LIMIT_LOGIN_FAILURES_PER_MIN: 3,
+        RATE_LIMIT_PER_TOKEN_PER_MIN: 5,
+        RATE_LIMIT_PER_USER_PER_MIN: 8,
+        TRUST_PROXY: 'loopback',
+      },
     });
   });
   afterAll(async () => {
     await ctx.close();
   });
 
-  const login = (email: string, password: string, from: string) => ctx.http.post('/api/auth/login').set('X-Forwarded-For', from).send({ email, password });
+  const login = (email: string, password: string, from: string) =>
+    ctx.http.post('/api/auth/login').set('X-Forwarded-For', from).send({ email, password });
 
   it('counts failed logins per address: successes of many users behind one address never get 429', async () => {
     const people = await Promise.all([0, 1, 2, 3, 4].map(() => newUser(ctx)));
@@ -345,11 +407,24 @@ describe('rate limits per token, per user, and on failed logins only (e2e)', () 
 
   it('limits requests per API token and per user, whatever the address', async () => {
     const owner = await newUser(ctx);
-    const mint = async () => (await ctx.http.post('/api/tokens').set(owner.auth).set('X-Forwarded-For', '192.0.2.1').send({ name: 'rl', scopes: ['vms:read'] }).expect(201)).body.token as string;
+    const mint = async () =>
+      (
+        await ctx.http
+          .post('/api/tokens')
+          .set(owner.auth)
+          .set('X-Forwarded-For', '192.0.2.1')
+          .send({ name: 'rl', scopes: ['vms:read'] })
+          .expect(201)
+      ).body.token as string;
     // The two creates above count for the user: 2 of 8.
     const a = await mint();
     const b = await mint();
-    for (let i = 0; i < 5; i++) await ctx.http.get('/api/vms').set(bearer(a)).set('X-Forwarded-For', `192.0.2.${10 + i}`).expect(200);
+    for (let i = 0; i < 5; i++)
+      await ctx.http
+        .get('/api/vms')
+        .set(bearer(a))
+        .set('X-Forwarded-For', `192.0.2.${10 + i}`)
+        .expect(200);
     const perToken = await ctx.http.get('/api/vms').set(bearer(a)).set('X-Forwarded-For', '192.0.2.99').expect(429);
     expect(perToken.body.detail).toContain('with this API token');
     expect(Number(perToken.headers['retry-after'])).toBeGreaterThan(0);

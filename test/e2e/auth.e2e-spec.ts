@@ -15,8 +15,13 @@ describe('auth and users (e2e)', () => {
 
   describe('password hashing', () => {
     it('hashes at the cheapest argon2id settings in tests (password-hashing.e2e-spec.ts checks the production default)', async () => {
-      await ctx.http.post('/api/auth/register').send({ username: 'cheap', email: 'cheap@example.com', password: 'long enough' }).expect(202);
-      const [{ password_hash } = { password_hash: '' }] = await ctx.db.query<{ password_hash: string }[]>(`SELECT password_hash FROM users WHERE username = 'cheap'`);
+      await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'cheap', email: 'cheap@example.com', password: 'long enough' })
+        .expect(202);
+      const [{ password_hash } = { password_hash: '' }] = await ctx.db.query<{ password_hash: string }[]>(
+        `SELECT password_hash FROM users WHERE username = 'cheap'`,
+      );
       expect(argon2Parameters(password_hash)).toEqual({ type: 'argon2id', m: 1024, t: 1, p: 4 });
       await ctx.http.post('/api/auth/login').send({ email: 'cheap@example.com', password: 'long enough' }).expect(200);
     });
@@ -41,12 +46,18 @@ describe('auth and users (e2e)', () => {
 
     it('answers a duplicate email (any letter case) like a new one and changes nothing; a duplicate username is 409', async () => {
       await ctx.http.post('/api/auth/register').send({ username: 'dup1', email: 'dup@example.com', password: 'password1' }).expect(202);
-      const byEmail = await ctx.http.post('/api/auth/register').send({ username: 'dup2', email: 'DUP@example.COM', password: 'password2' }).expect(202);
+      const byEmail = await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'dup2', email: 'DUP@example.COM', password: 'password2' })
+        .expect(202);
       expect(byEmail.body).toEqual({ status: 'accepted', message: expect.any(String) });
       expect(await ctx.db.query(`SELECT 1 FROM users WHERE username = 'dup2'`)).toHaveLength(0);
       await ctx.http.post('/api/auth/login').send({ email: 'dup@example.com', password: 'password1' }).expect(200);
       await ctx.http.post('/api/auth/login').send({ email: 'dup@example.com', password: 'password2' }).expect(401);
-      const byName = await ctx.http.post('/api/auth/register').send({ username: 'dup1', email: 'other@example.com', password: 'password1' }).expect(409);
+      const byName = await ctx.http
+        .post('/api/auth/register')
+        .send({ username: 'dup1', email: 'other@example.com', password: 'password1' })
+        .expect(409);
       expect(byName.body.code).toBe('user.username_taken');
     });
 
@@ -111,14 +122,22 @@ describe('auth and users (e2e)', () => {
       const unknown = await ctx.http.post('/api/auth/login').send({ email: 'nobody@example.com', password: 'whatever1' }).expect(401);
       expect(wrong.body.detail).toBe(unknown.body.detail);
       expect(wrong.body.code).toBe('auth.invalid_credentials');
-      const events = await ctx.db.query(`SELECT user_id, severity, details FROM events WHERE action = 'auth.login_failed' ORDER BY created_at`);
+      const events = await ctx.db.query(
+        `SELECT user_id, severity, details FROM events WHERE action = 'auth.login_failed' ORDER BY created_at`,
+      );
       expect(events.length).toBeGreaterThanOrEqual(2);
       expect(events.find((e: { user_id: string }) => e.user_id === user.id)?.severity).toBe('warning');
       expect(JSON.stringify(events)).not.toContain('not-the-password');
     });
 
     it('checks the body before signing in: missing, empty or malformed fields are a 400 with field errors and record no login attempt', async () => {
-      const bodies = [{}, { email: 'ada@example.com' }, { email: 'ada@example.com', password: '' }, { email: 'not-an-email', password: 'x' }, { email: 'ada@example.com', password: 'x', role: 'admin' }];
+      const bodies = [
+        {},
+        { email: 'ada@example.com' },
+        { email: 'ada@example.com', password: '' },
+        { email: 'not-an-email', password: 'x' },
+        { email: 'ada@example.com', password: 'x', role: 'admin' },
+      ];
       for (const body of bodies) {
         const res = await ctx.http.post('/api/auth/login').send(body).expect(400);
         expect(res.body.code).toBe('request.validation');
@@ -128,10 +147,15 @@ describe('auth and users (e2e)', () => {
       expect(rows).toHaveLength(0);
     });
 
-    it('signs in with the trimmed, case-insensitive email and records the caller\'s address', async () => {
+    it("signs in with the trimmed, case-insensitive email and records the caller's address", async () => {
       const user = await newUser(ctx);
-      await ctx.http.post('/api/auth/login').send({ email: `  ${user.email.toUpperCase()} `, password: user.password }).expect(200);
-      const rows = await ctx.db.query(`SELECT details FROM events WHERE action = 'auth.login' AND user_id = $1 ORDER BY created_at`, [user.id]);
+      await ctx.http
+        .post('/api/auth/login')
+        .send({ email: `  ${user.email.toUpperCase()} `, password: user.password })
+        .expect(200);
+      const rows = await ctx.db.query(`SELECT details FROM events WHERE action = 'auth.login' AND user_id = $1 ORDER BY created_at`, [
+        user.id,
+      ]);
       expect(rows).toHaveLength(2);
       expect(rows[1].details.ip).toEqual(expect.stringMatching(/127\.0\.0\.1/));
     });
@@ -199,7 +223,9 @@ describe('auth and users (e2e)', () => {
       await newUser(ctx, { credits: 5 });
       const res = await ctx.http.get('/api/credits/transactions').set(a.auth).expect(200);
       expect(res.body.next_cursor).toBeNull();
-      expect(res.body.items.map((t: { kind: string; amount: number; balance_after: number }) => [t.kind, t.amount, t.balance_after])).toEqual([
+      expect(
+        res.body.items.map((t: { kind: string; amount: number; balance_after: number }) => [t.kind, t.amount, t.balance_after]),
+      ).toEqual([
         ['admin_adjustment', 150, 250],
         ['signup_grant', 100, 100],
       ]);

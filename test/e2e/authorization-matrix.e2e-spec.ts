@@ -91,7 +91,10 @@ const MATRIX: Record<string, Row> = {
     expect: { anonymous: 202, stranger: 202, owner: 202, admin: 202 },
     body: () => ({ username: `m${++n}x${Date.now() % 1e6}`, email: `m${n}.${Date.now()}@example.test`, password: 'password1' }),
   },
-  'POST /api/auth/login': { expect: { anonymous: 401, stranger: 401, owner: 401, admin: 401 }, body: () => ({ email: 'no@example.test', password: 'nope-nope' }) },
+  'POST /api/auth/login': {
+    expect: { anonymous: 401, stranger: 401, owner: 401, admin: 401 },
+    body: () => ({ email: 'no@example.test', password: 'nope-nope' }),
+  },
   'GET /api': { expect: { anonymous: 200, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/health': { expect: { anonymous: 200, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/users/me': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
@@ -108,29 +111,47 @@ const MATRIX: Record<string, Row> = {
   'PATCH /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, body: () => ({ metadata: { k: 'v' } }) },
   'POST /api/vms/{id}/action': { expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 }, body: () => ({ action: 'start' }) },
   'GET /api/admin/vms': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
-  'POST /api/admin/vms/{id}/action': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 409 }, body: () => ({ action: 'start' }) },
+  'POST /api/admin/vms/{id}/action': {
+    expect: { anonymous: 401, stranger: 403, owner: 403, admin: 409 },
+    body: () => ({ action: 'start' }),
+  },
   'GET /api/admin/events': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/users': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/users/{id}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'PATCH /api/admin/users/{id}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, body: () => ({ is_active: true }) },
-  'POST /api/admin/users/{id}/credits': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 201 }, body: () => ({ amount: 1, reason: 'matrix' }) },
+  'POST /api/admin/users/{id}/credits': {
+    expect: { anonymous: 401, stranger: 403, owner: 403, admin: 201 },
+    body: () => ({ amount: 1, reason: 'matrix' }),
+  },
   'GET /api/admin/users/{id}/credits/transactions': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/credits/audit': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   // {name}: the test app's own host (its in-process worker registered it).
   'GET /api/admin/hosts': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/hosts/{name}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
-  'PATCH /api/admin/hosts/{name}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, body: () => ({ schedulable: true }) },
+  'PATCH /api/admin/hosts/{name}': {
+    expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 },
+    body: () => ({ schedulable: true }),
+  },
   // VM metrics: the owner or any admin (unlike the other owner routes).
-  'POST /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 201, admin: 201 }, body: () => ({ points: [{ name: 'app.matrix', value: 1 }] }) },
+  'POST /api/vms/{id}/metrics': {
+    expect: { anonymous: 401, stranger: 404, owner: 201, admin: 201 },
+    body: () => ({ points: [{ name: 'app.matrix', value: 1 }] }),
+  },
   'GET /api/vms/{id}/metrics': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 200 }, query: 'name=cpu_percent' },
   'GET /api/events/stream': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 }, stream: true },
   'GET /api/admin/events/stream': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 }, stream: true },
-  'POST /api/ssh-keys': { expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 }, body: () => ({ name: 'matrix', public_key: matrixKey }) },
+  'POST /api/ssh-keys': {
+    expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 },
+    body: () => ({ name: 'matrix', public_key: matrixKey }),
+  },
   'GET /api/ssh-keys': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   // Keys are their owner's alone, for admins too; the owner's DELETE (before the admin's turn) removes it.
   'GET /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'sshKey' },
   'DELETE /api/ssh-keys/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'sshKey' },
-  'POST /api/tokens': { expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 }, body: () => ({ name: 'matrix', scopes: ['vms:read'] }) },
+  'POST /api/tokens': {
+    expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 },
+    body: () => ({ name: 'matrix', scopes: ['vms:read'] }),
+  },
   'GET /api/tokens': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   // Tokens are their owner's alone, for admins too.
   'DELETE /api/tokens/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'apiToken' },
@@ -138,15 +159,28 @@ const MATRIX: Record<string, Row> = {
   'DELETE /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 } },
   // Webhook endpoints are their owner's alone, for admins too. Its delivery (of its own webhook.created)
   // is still pending (being retried), so the owner's retry is refused; the owner's DELETE comes last.
-  'POST /api/webhooks': { expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 }, body: () => ({ url: 'https://hooks.example.com/matrix', events: ['vm.*'] }) },
+  'POST /api/webhooks': {
+    expect: { anonymous: 401, stranger: 201, owner: 201, admin: 201 },
+    body: () => ({ url: 'https://hooks.example.com/matrix', events: ['vm.*'] }),
+  },
   'GET /api/webhooks': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   'GET /api/webhooks/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'webhook' },
-  'PATCH /api/webhooks/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'webhook', body: () => ({ description: 'matrix' }) },
+  'PATCH /api/webhooks/{id}': {
+    expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 },
+    id: 'webhook',
+    body: () => ({ description: 'matrix' }),
+  },
   'GET /api/webhooks/{id}/deliveries': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, id: 'webhook' },
-  'POST /api/webhooks/{id}/deliveries/{delivery_id}/retry': { expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 }, id: 'webhook' },
+  'POST /api/webhooks/{id}/deliveries/{delivery_id}/retry': {
+    expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 },
+    id: 'webhook',
+  },
   'DELETE /api/webhooks/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'webhook' },
   // Last, in this order: they end tokens. A wrong current password changes nothing.
-  'POST /api/users/me/password': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 403 }, body: () => ({ current_password: 'not-the-one', new_password: 'another-one' }) },
+  'POST /api/users/me/password': {
+    expect: { anonymous: 401, stranger: 403, owner: 403, admin: 403 },
+    body: () => ({ current_password: 'not-the-one', new_password: 'another-one' }),
+  },
   // The admin signs the owner out everywhere, so the owner's logout below finds its token ended already.
   'POST /api/admin/users/{id}/sign-out': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 204 } },
   'POST /api/auth/logout': { expect: { anonymous: 401, stranger: 204, owner: 401, admin: 204 } },
@@ -170,16 +204,45 @@ describe('authorization matrix over every documented route (e2e)', () => {
       stranger: await newUser(ctx, { credits: 1000 }),
       admin: await newUser(ctx, { role: 'admin', credits: 1000 }),
     };
-    vmId = (await ctx.http.post('/api/vms').set(users.owner.auth).send({ name: 'target', ...spec }).expect(202)).body.id;
+    vmId = (
+      await ctx.http
+        .post('/api/vms')
+        .set(users.owner.auth)
+        .send({ name: 'target', ...spec })
+        .expect(202)
+    ).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(users.owner.auth)).body.status === 'running');
-    sshKeyId = (await ctx.http.post('/api/ssh-keys').set(users.owner.auth).send({ name: 'target', public_key: sshKeygen('ed25519').publicKey }).expect(201)).body.id;
-    apiTokenId = (await ctx.http.post('/api/tokens').set(users.owner.auth).send({ name: 'target', scopes: ['vms:read'] }).expect(201)).body.id;
-    webhookId = (await ctx.http.post('/api/webhooks').set(users.owner.auth).send({ url: 'https://hooks.example.com/target', events: ['webhook.*'] }).expect(201)).body.id;
+    sshKeyId = (
+      await ctx.http
+        .post('/api/ssh-keys')
+        .set(users.owner.auth)
+        .send({ name: 'target', public_key: sshKeygen('ed25519').publicKey })
+        .expect(201)
+    ).body.id;
+    apiTokenId = (
+      await ctx.http
+        .post('/api/tokens')
+        .set(users.owner.auth)
+        .send({ name: 'target', scopes: ['vms:read'] })
+        .expect(201)
+    ).body.id;
+    webhookId = (
+      await ctx.http
+        .post('/api/webhooks')
+        .set(users.owner.auth)
+        .send({ url: 'https://hooks.example.com/target', events: ['webhook.*'] })
+        .expect(201)
+    ).body.id;
     deliveryId = (await ctx.http.get(`/api/webhooks/${webhookId}/deliveries`).set(users.owner.auth).expect(200)).body.items[0].id;
     const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, Record<string, unknown>>> };
     operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
     declared = Object.fromEntries(
-      Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([m, op]) => [`${m.toUpperCase()} ${path}`, op['x-required-scope'] ?? ((op.security as unknown[] | undefined)?.length ? undefined : 'public')])),
+      Object.entries(doc.paths).flatMap(([path, item]) =>
+        Object.entries(item).map(([m, op]) => [
+          `${m.toUpperCase()} ${path}`,
+          op['x-required-scope'] ?? ((op.security as unknown[] | undefined)?.length ? undefined : 'public'),
+        ]),
+      ),
     );
   });
   afterAll(async () => {
@@ -200,8 +263,19 @@ describe('authorization matrix over every documented route (e2e)', () => {
     let checked = 0;
     for (const [key, row] of Object.entries(MATRIX)) {
       const [method, template] = key.split(' ');
-      const id = row.id === 'sshKey' ? sshKeyId : row.id === 'apiToken' ? apiTokenId : row.id === 'webhook' ? webhookId : template!.startsWith('/api/admin/users') ? users.owner.id : vmId;
-      const path = template!.replace('{id}', id).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) + (row.query ? `?${row.query}` : '');
+      const id =
+        row.id === 'sshKey'
+          ? sshKeyId
+          : row.id === 'apiToken'
+            ? apiTokenId
+            : row.id === 'webhook'
+              ? webhookId
+              : template!.startsWith('/api/admin/users')
+                ? users.owner.id
+                : vmId;
+      const path =
+        template!.replace('{id}', id).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) +
+        (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };
         if (row.stream) {
@@ -214,7 +288,8 @@ describe('authorization matrix over every documented route (e2e)', () => {
           res = row.body ? await req.send(row.body()) : await req;
         }
         checked++;
-        if (res.status !== row.expect[who]) results.push(`${key} as ${who}: expected ${row.expect[who]}, got ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
+        if (res.status !== row.expect[who])
+          results.push(`${key} as ${who}: expected ${row.expect[who]}, got ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
       }
     }
     process.stdout.write(`authorization matrix: ${Object.keys(MATRIX).length} operations x 4 callers = ${checked} checks\n`);

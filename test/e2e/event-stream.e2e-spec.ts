@@ -45,7 +45,11 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
     // The VM is created through B and provisioned by B's worker; the stream is on A.
-    const vm = await b.http.post('/api/vms').set(alice.auth).send({ name: 'live', ...spec }).expect(202);
+    const vm = await b.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name: 'live', ...spec })
+      .expect(202);
     const got = await stream.waitFor(1, action('vm.provisioned'));
     expect(got[0]!.data).toMatchObject({ vm_id: vm.body.id, user_id: alice.id, type: 'vm', severity: 'info' });
     const actions = stream.messages.map((m) => m.data.action);
@@ -63,8 +67,16 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     const aliceStream = await open(`${urlB}/api/events/stream`, alice);
     const bobStream = await open(`${urlA}/api/events/stream`, bob);
     const adminStream = await open(`${urlA}/api/admin/events/stream`, admin);
-    await a.http.post('/api/vms').set(alice.auth).send({ name: 'alices', ...spec }).expect(202);
-    await b.http.post('/api/vms').set(bob.auth).send({ name: 'bobs', ...spec }).expect(202);
+    await a.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name: 'alices', ...spec })
+      .expect(202);
+    await b.http
+      .post('/api/vms')
+      .set(bob.auth)
+      .send({ name: 'bobs', ...spec })
+      .expect(202);
     const seen = await adminStream.waitFor(2, action('vm.create'));
     expect(new Set(seen.map((m) => m.data.user_id))).toEqual(new Set([alice.id, bob.id]));
     await bobStream.waitFor(1, action('vm.create'));
@@ -84,7 +96,11 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
 
   it('resumes with Last-Event-ID: the missed events first, in order, then live ones', async () => {
     const first = await open(`${urlA}/api/events/stream`, bob);
-    await b.http.patch(`/api/vms/${(await vmOf(bob)).id}`).set(bob.auth).send({ metadata: { n: 1 } }).expect(200);
+    await b.http
+      .patch(`/api/vms/${(await vmOf(bob)).id}`)
+      .set(bob.auth)
+      .send({ metadata: { n: 1 } })
+      .expect(200);
     const [seen] = await first.waitFor(1, action('vm.metadata_updated'));
     first.close();
     await first.ended;
@@ -100,13 +116,24 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     expect(ids).toEqual([...ids].sort());
     expect(ids).not.toContain(seen!.id);
     // Everything of Bob's after `seen`, nothing else (his VM's provisioning may land in between).
-    await eventually(async () => {
-      const rows: { id: string }[] = await a.db.query(`SELECT id FROM events WHERE user_id = $1 AND id > $2 ORDER BY id`, [bob.id, seen!.id]);
-      return JSON.stringify(rows.map((r) => r.id)) === JSON.stringify(resumed.messages.map((m) => m.id));
-    }, 10_000, 'the replay to match the table');
+    await eventually(
+      async () => {
+        const rows: { id: string }[] = await a.db.query(`SELECT id FROM events WHERE user_id = $1 AND id > $2 ORDER BY id`, [
+          bob.id,
+          seen!.id,
+        ]);
+        return JSON.stringify(rows.map((r) => r.id)) === JSON.stringify(resumed.messages.map((m) => m.id));
+      },
+      10_000,
+      'the replay to match the table',
+    );
 
     // ... then live again, without duplicates.
-    await b.http.patch(`/api/vms/${bobVm.id}`).set(bob.auth).send({ metadata: { n: 5 } }).expect(200);
+    await b.http
+      .patch(`/api/vms/${bobVm.id}`)
+      .set(bob.auth)
+      .send({ metadata: { n: 5 } })
+      .expect(200);
     await resumed.waitFor(4, action('vm.metadata_updated'));
     expect(new Set(resumed.messages.map((m) => m.id)).size).toBe(resumed.messages.length);
 
@@ -134,7 +161,8 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
   it('survives the loss of its LISTEN connection: reconnects and delivers what happened meanwhile', async () => {
     const stream = await open(`${urlA}/api/events/stream`, alice);
     const events = b.app.get(EventsService);
-    const record = (message: string) => b.db.transaction((m) => events.record(m, { action: 'vm.metadata_updated', message, userId: alice.id }));
+    const record = (message: string) =>
+      b.db.transaction((m) => events.record(m, { action: 'vm.metadata_updated', message, userId: alice.id }));
     await record('before');
     await stream.waitFor(1, (m) => m.data.message === 'before');
     // Kill every LISTEN connection on this database (A's and B's), then record while they reconnect.
@@ -146,7 +174,9 @@ describe('live events over SSE, two API processes on one database (e2e)', () => 
     await record('during');
     await stream.waitFor(1, (m) => m.data.message === 'during', 20_000);
     await eventually(async () => {
-      const [{ n }] = await a.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vmapi-events' AND datname = current_database()`);
+      const [{ n }] = await a.db.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vmapi-events' AND datname = current_database()`,
+      );
       return n >= 1;
     });
     await record('after');

@@ -22,7 +22,11 @@ describe('fault injection (e2e)', () => {
     const dbName = new URL(database.url).pathname.slice(1);
     try {
       const user = await newUser(ctx, { credits: 100 });
-      const before = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'before', ...spec }).expect(202);
+      const before = await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'before', ...spec })
+        .expect(202);
       await eventually(async () => (await ctx.http.get(`/api/vms/${before.body.id}`).set(user.auth)).body.status === 'running');
 
       // The database goes away: no new connections, and the app's existing ones are cut.
@@ -31,7 +35,10 @@ describe('fault injection (e2e)', () => {
       const down = [
         await ctx.http.get('/api/health'),
         await ctx.http.get('/api/vms').set(user.auth),
-        await ctx.http.post('/api/vms').set(user.auth).send({ name: 'during', ...spec }),
+        await ctx.http
+          .post('/api/vms')
+          .set(user.auth)
+          .send({ name: 'during', ...spec }),
       ];
       for (const res of down) {
         expect(res.status).toBe(503);
@@ -41,12 +48,22 @@ describe('fault injection (e2e)', () => {
       // It comes back.
       await admin(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
       await eventually(async () => (await ctx.http.get('/api/health')).status === 200, 20_000, 'health after the outage');
-      const after = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'after', ...spec }).expect(202);
-      await eventually(async () => (await ctx.http.get(`/api/vms/${after.body.id}`).set(user.auth)).body.status === 'running', 30_000, 'provisioning after the outage');
+      const after = await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'after', ...spec })
+        .expect(202);
+      await eventually(
+        async () => (await ctx.http.get(`/api/vms/${after.body.id}`).set(user.auth)).body.status === 'running',
+        30_000,
+        'provisioning after the outage',
+      );
 
       const vms = await ctx.db.query(`SELECT name FROM vms WHERE user_id = $1 ORDER BY name`, [user.id]);
       expect(vms.map((v: { name: string }) => v.name)).toEqual(['after', 'before']);
-      const jobs = await ctx.db.query(`SELECT data->>'vmId' AS vm, count(*)::int AS n FROM pgboss.job WHERE name = '${TEST_VM_QUEUE}' GROUP BY 1`);
+      const jobs = await ctx.db.query(
+        `SELECT data->>'vmId' AS vm, count(*)::int AS n FROM pgboss.job WHERE name = '${TEST_VM_QUEUE}' GROUP BY 1`,
+      );
       expect(jobs.map((j: { n: number }) => j.n)).toEqual([1, 1]);
       const [{ credits }] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [user.id]);
       expect(credits).toBe(100 - 2 * 17);
@@ -63,7 +80,13 @@ describe('fault injection (e2e)', () => {
     let vmId: string;
     try {
       const user = await newUser(ctx);
-      vmId = (await ctx.http.post('/api/vms').set(user.auth).send({ name: 'busy', ...spec }).expect(202)).body.id;
+      vmId = (
+        await ctx.http
+          .post('/api/vms')
+          .set(user.auth)
+          .send({ name: 'busy', ...spec })
+          .expect(202)
+      ).body.id;
       // The worker has leased the VM: the provider is working on it.
       await eventually(async () => (await ctx.db.query('SELECT locked_by FROM vms WHERE id = $1', [vmId]))[0].locked_by !== null);
     } finally {

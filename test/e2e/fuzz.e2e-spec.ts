@@ -64,7 +64,13 @@ describe('input fuzzing over every write route (e2e)', () => {
     await registerHost(ctx);
     user = await newUser(ctx, { credits: 100_000 });
     admin = await newUser(ctx, { role: 'admin' });
-    vmId = (await ctx.http.post('/api/vms').set(user.auth).send({ name: 'fuzz-target', os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }).expect(202)).body.id;
+    vmId = (
+      await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'fuzz-target', os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 })
+        .expect(202)
+    ).body.id;
     await ctx.db.query(`UPDATE vms SET status = 'running', last_started_at = now() WHERE id = $1`, [vmId]);
   });
   afterAll(async () => {
@@ -82,10 +88,20 @@ describe('input fuzzing over every write route (e2e)', () => {
     )[0];
 
   const routes: Route[] = [
-    { method: 'post', path: () => '/api/auth/register', as: 'anon', valid: () => ({ username: 'fuzzer', email: 'f@example.com', password: 'password1' }) },
+    {
+      method: 'post',
+      path: () => '/api/auth/register',
+      as: 'anon',
+      valid: () => ({ username: 'fuzzer', email: 'f@example.com', password: 'password1' }),
+    },
     { method: 'post', path: () => '/api/auth/login', as: 'anon', valid: () => ({ email: 'f@example.com', password: 'password1' }) },
     { method: 'post', path: () => '/api/vms/quota-check', as: 'user', valid: () => ({ ram_mb: 1024, disk_gb: 20, cpu_cores: 2 }) },
-    { method: 'post', path: () => '/api/vms', as: 'user', valid: () => ({ name: 'fz', os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1, metadata: { a: 1 } }) },
+    {
+      method: 'post',
+      path: () => '/api/vms',
+      as: 'user',
+      valid: () => ({ name: 'fz', os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1, metadata: { a: 1 } }),
+    },
     { method: 'patch', path: () => `/api/vms/${vmId}`, as: 'user', valid: () => ({ metadata: { k: 'v' } }) },
     { method: 'post', path: () => `/api/vms/${vmId}/action`, as: 'user', valid: () => ({ action: 'restart' }) },
     { method: 'post', path: () => `/api/admin/vms/${vmId}/action`, as: 'admin', valid: () => ({ action: 'restart', reason: 'fuzz' }) },
@@ -129,11 +145,15 @@ describe('input fuzzing over every write route (e2e)', () => {
         { numRuns: 15, seed: 7 },
       );
       await fc.assert(
-        fc.asyncProperty(fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !fields.includes(k) && k !== '__proto__'), hostile, async (k, v) => {
-          const res = await send(r, r.path(), { ...r.valid(), [k]: v });
-          tried++;
-          expect(res.status).toBe(400);
-        }),
+        fc.asyncProperty(
+          fc.string({ minLength: 1, maxLength: 20 }).filter((k) => !fields.includes(k) && k !== '__proto__'),
+          hostile,
+          async (k, v) => {
+            const res = await send(r, r.path(), { ...r.valid(), [k]: v });
+            tried++;
+            expect(res.status).toBe(400);
+          },
+        ),
         { numRuns: 10, seed: 3 },
       );
     },
@@ -141,15 +161,26 @@ describe('input fuzzing over every write route (e2e)', () => {
 
   it('rejects hostile path ids and query strings without 5xx', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom("1' OR '1'='1", '../../etc', '%00', 'NaN', '-1')), async (raw) => {
-        const id = encodeURIComponent(raw);
-        for (const path of [`/api/vms/${id}`, `/api/vms/${id}/status`, `/api/admin/users/${id}`, `/api/vms?limit=${id}`, `/api/vms?cursor=${id}`, `/api/events?type=${id}&vm_id=${id}`, `/api/admin/events?since=${id}`]) {
-          const res = await ctx.http.get(path).set(path.includes('admin') ? admin.auth : user.auth);
-          tried++;
-          if (res.status >= 500) serverErrors++;
-          expect({ path, ok: res.status < 500 }).toEqual({ path, ok: true });
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom("1' OR '1'='1", '../../etc', '%00', 'NaN', '-1')),
+        async (raw) => {
+          const id = encodeURIComponent(raw);
+          for (const path of [
+            `/api/vms/${id}`,
+            `/api/vms/${id}/status`,
+            `/api/admin/users/${id}`,
+            `/api/vms?limit=${id}`,
+            `/api/vms?cursor=${id}`,
+            `/api/events?type=${id}&vm_id=${id}`,
+            `/api/admin/events?since=${id}`,
+          ]) {
+            const res = await ctx.http.get(path).set(path.includes('admin') ? admin.auth : user.auth);
+            tried++;
+            if (res.status >= 500) serverErrors++;
+            expect({ path, ok: res.status < 500 }).toEqual({ path, ok: true });
+          }
+        },
+      ),
       { numRuns: 25, seed: 11 },
     );
   });
@@ -169,20 +200,111 @@ describe('input fuzzing over every write route (e2e)', () => {
     const fakeUuid = '-'.repeat(36);
     const target = await newUser(ctx);
     const cases: { what: string; req: () => Test; status: number; code: string }[] = [
-      { what: 'NUL in a metadata key', req: () => ctx.http.patch(`/api/vms/${vmId}`).set(user.auth).send({ metadata: { 'a\u0000': 'v' } }), status: 400, code: 'request.invalid_text' },
-      { what: 'NUL in a metadata value', req: () => ctx.http.patch(`/api/vms/${vmId}`).set(user.auth).send({ metadata: { k: 'v\u0000' } }), status: 400, code: 'request.invalid_text' },
-      { what: 'lone surrogate in metadata', req: () => ctx.http.patch(`/api/vms/${vmId}`).set(user.auth).send({ metadata: { k: '\ud800' } }), status: 400, code: 'request.invalid_text' },
-      { what: 'lone surrogate in a credit reason', req: () => ctx.http.post(`/api/admin/users/${target.id}/credits`).set(admin.auth).send({ amount: 1, reason: 'x\udc00' }), status: 400, code: 'request.invalid_text' },
-      { what: 'NUL in email on register', req: () => ctx.http.post('/api/auth/register').send({ username: 'nul', email: 'a\u0000@example.com', password: 'password1' }), status: 400, code: 'request.invalid_text' },
-      { what: 'lone surrogate in email on login', req: () => ctx.http.post('/api/auth/login').send({ email: '\ud800@example.com', password: 'password1' }), status: 400, code: 'request.invalid_text' },
-      { what: 'forged cursor id on /api/vms', req: () => ctx.http.get(`/api/vms?cursor=${cursor('2026-01-01T00:00:00Z', fakeUuid)}`).set(user.auth), status: 400, code: 'pagination.invalid_cursor' },
-      { what: 'forged cursor year on /api/events', req: () => ctx.http.get(`/api/events?cursor=${cursor('-271821-04-20T00:00:00Z', vmId)}`).set(user.auth), status: 400, code: 'pagination.invalid_cursor' },
-      { what: 'forged cursor on /api/credits/transactions', req: () => ctx.http.get(`/api/credits/transactions?cursor=${cursor('2026-01-01T00:00:00Z', fakeUuid)}`).set(user.auth), status: 400, code: 'pagination.invalid_cursor' },
-      { what: 'a date filter of year -271821', req: () => ctx.http.get('/api/admin/events?since=-271821-04-20T00:00:00Z').set(admin.auth), status: 400, code: 'request.validation' },
-      { what: '__proto__ metadata key', req: () => ctx.http.patch(`/api/vms/${vmId}`).set(user.auth).set('Content-Type', 'application/json').send('{"metadata":{"__proto__":{"x":1}}}'), status: 400, code: 'request.reserved_key' },
-      { what: 'constructor metadata key', req: () => ctx.http.patch(`/api/vms/${vmId}`).set(user.auth).send({ metadata: { constructor: 'x' } }), status: 400, code: 'request.reserved_key' },
-      { what: 'quotas: [] on admin PATCH user', req: () => ctx.http.patch(`/api/admin/users/${target.id}`).set(admin.auth).send({ quotas: [] }), status: 400, code: 'request.validation' },
-      { what: 'quotas: {} on admin PATCH user', req: () => ctx.http.patch(`/api/admin/users/${target.id}`).set(admin.auth).send({ quotas: {} }), status: 400, code: 'user.empty_update' },
+      {
+        what: 'NUL in a metadata key',
+        req: () =>
+          ctx.http
+            .patch(`/api/vms/${vmId}`)
+            .set(user.auth)
+            .send({ metadata: { 'a\u0000': 'v' } }),
+        status: 400,
+        code: 'request.invalid_text',
+      },
+      {
+        what: 'NUL in a metadata value',
+        req: () =>
+          ctx.http
+            .patch(`/api/vms/${vmId}`)
+            .set(user.auth)
+            .send({ metadata: { k: 'v\u0000' } }),
+        status: 400,
+        code: 'request.invalid_text',
+      },
+      {
+        what: 'lone surrogate in metadata',
+        req: () =>
+          ctx.http
+            .patch(`/api/vms/${vmId}`)
+            .set(user.auth)
+            .send({ metadata: { k: '\ud800' } }),
+        status: 400,
+        code: 'request.invalid_text',
+      },
+      {
+        what: 'lone surrogate in a credit reason',
+        req: () => ctx.http.post(`/api/admin/users/${target.id}/credits`).set(admin.auth).send({ amount: 1, reason: 'x\udc00' }),
+        status: 400,
+        code: 'request.invalid_text',
+      },
+      {
+        what: 'NUL in email on register',
+        req: () => ctx.http.post('/api/auth/register').send({ username: 'nul', email: 'a\u0000@example.com', password: 'password1' }),
+        status: 400,
+        code: 'request.invalid_text',
+      },
+      {
+        what: 'lone surrogate in email on login',
+        req: () => ctx.http.post('/api/auth/login').send({ email: '\ud800@example.com', password: 'password1' }),
+        status: 400,
+        code: 'request.invalid_text',
+      },
+      {
+        what: 'forged cursor id on /api/vms',
+        req: () => ctx.http.get(`/api/vms?cursor=${cursor('2026-01-01T00:00:00Z', fakeUuid)}`).set(user.auth),
+        status: 400,
+        code: 'pagination.invalid_cursor',
+      },
+      {
+        what: 'forged cursor year on /api/events',
+        req: () => ctx.http.get(`/api/events?cursor=${cursor('-271821-04-20T00:00:00Z', vmId)}`).set(user.auth),
+        status: 400,
+        code: 'pagination.invalid_cursor',
+      },
+      {
+        what: 'forged cursor on /api/credits/transactions',
+        req: () => ctx.http.get(`/api/credits/transactions?cursor=${cursor('2026-01-01T00:00:00Z', fakeUuid)}`).set(user.auth),
+        status: 400,
+        code: 'pagination.invalid_cursor',
+      },
+      {
+        what: 'a date filter of year -271821',
+        req: () => ctx.http.get('/api/admin/events?since=-271821-04-20T00:00:00Z').set(admin.auth),
+        status: 400,
+        code: 'request.validation',
+      },
+      {
+        what: '__proto__ metadata key',
+        req: () =>
+          ctx.http
+            .patch(`/api/vms/${vmId}`)
+            .set(user.auth)
+            .set('Content-Type', 'application/json')
+            .send('{"metadata":{"__proto__":{"x":1}}}'),
+        status: 400,
+        code: 'request.reserved_key',
+      },
+      {
+        what: 'constructor metadata key',
+        req: () =>
+          ctx.http
+            .patch(`/api/vms/${vmId}`)
+            .set(user.auth)
+            .send({ metadata: { constructor: 'x' } }),
+        status: 400,
+        code: 'request.reserved_key',
+      },
+      {
+        what: 'quotas: [] on admin PATCH user',
+        req: () => ctx.http.patch(`/api/admin/users/${target.id}`).set(admin.auth).send({ quotas: [] }),
+        status: 400,
+        code: 'request.validation',
+      },
+      {
+        what: 'quotas: {} on admin PATCH user',
+        req: () => ctx.http.patch(`/api/admin/users/${target.id}`).set(admin.auth).send({ quotas: {} }),
+        status: 400,
+        code: 'user.empty_update',
+      },
     ];
     for (const c of cases) {
       const before = await fingerprint();
@@ -193,7 +315,9 @@ describe('input fuzzing over every write route (e2e)', () => {
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
       expect(await fingerprint()).toEqual(before);
     }
-    const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM events WHERE action = 'admin.user_updated' AND user_id = $1`, [target.id]);
+    const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM events WHERE action = 'admin.user_updated' AND user_id = $1`, [
+      target.id,
+    ]);
     expect(n).toBe(0);
   });
 
@@ -205,7 +329,9 @@ describe('input fuzzing over every write route (e2e)', () => {
         .filter(([, op]) => op.parameters?.some((p) => p.in === 'query' && p.name === 'cursor'))
         .map(([method]) => ({ method, path: path.replace('{id}', user.id) })),
     );
-    expect(paginated.map((r) => r.path)).toEqual(expect.arrayContaining(['/api/admin/hosts', '/api/vms', '/api/events', '/api/ssh-keys', '/api/credits/transactions']));
+    expect(paginated.map((r) => r.path)).toEqual(
+      expect.arrayContaining(['/api/admin/hosts', '/api/vms', '/api/events', '/api/ssh-keys', '/api/credits/transactions']),
+    );
     expect(paginated.length).toBeGreaterThanOrEqual(9);
     const cursors = {
       'a NUL inside ("a\\0b")': 'YQBi',
@@ -229,11 +355,16 @@ describe('input fuzzing over every write route (e2e)', () => {
 
   it('keeps balances under the documented maximum: an adjustment past it answers 409 credits.balance_limit', async () => {
     const rich = await newUser(ctx);
-    const adjust = () => ctx.http.post(`/api/admin/users/${rich.id}/credits`).set(admin.auth).send({ amount: 1_000_000_000, reason: 'big' });
+    const adjust = () =>
+      ctx.http.post(`/api/admin/users/${rich.id}/credits`).set(admin.auth).send({ amount: 1_000_000_000, reason: 'big' });
     const first = await adjust();
     expect(first.status).toBe(409); // 100 + 1e9 is past the maximum already
     expect(first.body).toMatchObject({ code: 'credits.balance_limit', max_balance: 1_000_000_000, balance: 100 });
-    await ctx.http.post(`/api/admin/users/${rich.id}/credits`).set(admin.auth).send({ amount: 999_999_900, reason: 'to the max' }).expect(201);
+    await ctx.http
+      .post(`/api/admin/users/${rich.id}/credits`)
+      .set(admin.auth)
+      .send({ amount: 999_999_900, reason: 'to the max' })
+      .expect(201);
     for (let i = 0; i < 3; i++) expect((await adjust()).body.code).toBe('credits.balance_limit');
     tried += 4;
     // The database holds the line too, whoever writes.

@@ -49,7 +49,11 @@ describe('hostile bodies and slow clients (e2e)', () => {
       }
     }
     // A top-level array is no route's body.
-    const top = await ctx.http.post('/api/auth/login').set('content-type', 'application/json').send(JSON.stringify([1, 2])).expect(400);
+    const top = await ctx.http
+      .post('/api/auth/login')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify([1, 2]))
+      .expect(400);
     expect(top.body).toMatchObject({ code: 'request.malformed_json', detail: 'The request body must be a JSON object' });
   });
 
@@ -71,9 +75,21 @@ describe('hostile bodies and slow clients (e2e)', () => {
     const vm = await ctx.http
       .post('/api/vms')
       .set(user.auth)
-      .send({ name: 'big-metadata', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1, metadata: { samples: Array.from({ length: 5000 }, () => 0) } })
+      .send({
+        name: 'big-metadata',
+        os_type: 'ubuntu-22.04',
+        ram_mb: 512,
+        disk_gb: 10,
+        cpu_cores: 1,
+        metadata: { samples: Array.from({ length: 5000 }, () => 0) },
+      })
       .expect(202);
-    const points = Array.from({ length: 1000 }, (_, i) => ({ name: 'app.requests', value: i, unit: 'req/s', recorded_at: new Date(Date.now() - i * 1000).toISOString() }));
+    const points = Array.from({ length: 1000 }, (_, i) => ({
+      name: 'app.requests',
+      value: i,
+      unit: 'req/s',
+      recorded_at: new Date(Date.now() - i * 1000).toISOString(),
+    }));
     const res = await ctx.http.post(`/api/vms/${vm.body.id}/metrics`).set(user.auth).send({ points });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ accepted: 1000 });
@@ -119,19 +135,39 @@ describe('hostile bodies and slow clients (e2e)', () => {
   it('decodes gzip, deflate and br bodies under the same size limit, and refuses other encodings and charsets with 415', async () => {
     // fetch, not supertest: superagent would serialize a Buffer sent as JSON.
     const post = async (body: Buffer | string, headers: Record<string, string>) => {
-      const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
       return { status: res.status, body: (await res.json()) as { code: string } };
     };
     const login = JSON.stringify({ email: 'nobody@example.test', password: 'wrong-password' });
-    for (const [encoding, encode] of [['gzip', gzipSync], ['deflate', deflateSync], ['br', brotliCompressSync]] as const) {
-      expect(await post(encode(login), { 'content-encoding': encoding })).toEqual({ status: 401, body: expect.objectContaining({ code: 'auth.invalid_credentials' }) });
+    for (const [encoding, encode] of [
+      ['gzip', gzipSync],
+      ['deflate', deflateSync],
+      ['br', brotliCompressSync],
+    ] as const) {
+      expect(await post(encode(login), { 'content-encoding': encoding })).toEqual({
+        status: 401,
+        body: expect.objectContaining({ code: 'auth.invalid_credentials' }),
+      });
     }
     // 1 MB of JSON that gzips to about 1 kB: the limit applies after decoding.
     const bomb = gzipSync(JSON.stringify({ email: 'a'.repeat(1024 * 1024) }));
     expect(bomb.length).toBeLessThan(10_000);
-    expect(await post(bomb, { 'content-encoding': 'gzip' })).toEqual({ status: 413, body: expect.objectContaining({ code: 'request.too_large' }) });
-    expect(await post(Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' })).toEqual({ status: 400, body: expect.objectContaining({ code: 'request.invalid_encoding' }) });
-    expect(await post(login, { 'content-encoding': 'compress' })).toEqual({ status: 415, body: expect.objectContaining({ code: 'request.unsupported_encoding' }) });
+    expect(await post(bomb, { 'content-encoding': 'gzip' })).toEqual({
+      status: 413,
+      body: expect.objectContaining({ code: 'request.too_large' }),
+    });
+    expect(await post(Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' })).toEqual({
+      status: 400,
+      body: expect.objectContaining({ code: 'request.invalid_encoding' }),
+    });
+    expect(await post(login, { 'content-encoding': 'compress' })).toEqual({
+      status: 415,
+      body: expect.objectContaining({ code: 'request.unsupported_encoding' }),
+    });
     expect(await post(Buffer.from(login, 'utf16le'), { 'content-type': 'application/json; charset=utf-16le' })).toEqual({
       status: 415,
       body: expect.objectContaining({ code: 'request.unsupported_charset' }),
@@ -175,7 +211,7 @@ describe('hostile bodies and slow clients (e2e)', () => {
     // Once they are closed, that address is served again.
     await expect(
       (async () => {
-        for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+        for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
           const again = await rawExchange(port, 'GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', '', '127.0.0.2');
           if (again.text.startsWith('HTTP/1.1 200')) return true;
         }

@@ -3,7 +3,10 @@ import { createTestApp, TestContext } from '../support/test-app';
 
 /** Strict-Transport-Security on a health check and on a 404, with these request headers. */
 async function hsts(ctx: TestContext, headers: Record<string, string> = {}): Promise<(string | undefined)[]> {
-  const answers = await Promise.all([ctx.http.get('/api/health').set(headers).expect(200), ctx.http.get('/api/nowhere').set(headers).expect(404)]);
+  const answers = await Promise.all([
+    ctx.http.get('/api/health').set(headers).expect(200),
+    ctx.http.get('/api/nowhere').set(headers).expect(404),
+  ]);
   return answers.map((res) => res.headers['strict-transport-security'] as string | undefined);
 }
 

@@ -27,10 +27,21 @@ describe('Idempotency-Key (e2e)', () => {
 
   it('replays the first answer of a retried create and charges once', async () => {
     const key = randomUUID();
-    const first = await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send({ name: 'once', ...spec }).expect(202);
+    const first = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'once', ...spec })
+      .expect(202);
     expect(first.headers['idempotent-replayed']).toBeUndefined();
     const retries = await Promise.all(
-      [1, 2, 3].map(() => ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send({ name: 'once', ...spec })),
+      [1, 2, 3].map(() =>
+        ctx.http
+          .post('/api/vms')
+          .set(user.auth)
+          .set('Idempotency-Key', key)
+          .send({ name: 'once', ...spec }),
+      ),
     );
     for (const r of retries) {
       expect(r.status).toBe(202);
@@ -45,22 +56,57 @@ describe('Idempotency-Key (e2e)', () => {
   it('answers 422 for the same key with a different body, and keys are per user', async () => {
     const key = randomUUID();
     await ctx.http.post('/api/vms/quota-check').set(user.auth).set('Idempotency-Key', key).send(spec).expect(200);
-    await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send({ name: 'two', ...spec }).expect(202);
-    const other = await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send({ name: 'three', ...spec }).expect(422);
+    await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'two', ...spec })
+      .expect(202);
+    const other = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'three', ...spec })
+      .expect(422);
     expect(other.body.code).toBe('idempotency.key_reused');
     const someoneElse = await newUser(ctx, { credits: 100 });
-    await ctx.http.post('/api/vms').set(someoneElse.auth).set('Idempotency-Key', key).send({ name: 'two', ...spec }).expect(202);
+    await ctx.http
+      .post('/api/vms')
+      .set(someoneElse.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'two', ...spec })
+      .expect(202);
   });
 
   it('replays an error answer too (402), without judging the retry against the new balance', async () => {
     const poor = await newUser(ctx, { credits: 40 });
     const key = randomUUID();
-    await ctx.http.post('/api/vms').set(poor.auth).set('Idempotency-Key', key).send({ name: 'p1', ...spec }).expect(202);
-    const replay = await ctx.http.post('/api/vms').set(poor.auth).set('Idempotency-Key', key).send({ name: 'p1', ...spec }).expect(202);
+    await ctx.http
+      .post('/api/vms')
+      .set(poor.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'p1', ...spec })
+      .expect(202);
+    const replay = await ctx.http
+      .post('/api/vms')
+      .set(poor.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'p1', ...spec })
+      .expect(202);
     expect(replay.headers['idempotent-replayed']).toBe('true');
     const key2 = randomUUID();
-    const refused = await ctx.http.post('/api/vms').set(poor.auth).set('Idempotency-Key', key2).send({ name: 'p2', ...spec }).expect(402);
-    const again = await ctx.http.post('/api/vms').set(poor.auth).set('Idempotency-Key', key2).send({ name: 'p2', ...spec }).expect(402);
+    const refused = await ctx.http
+      .post('/api/vms')
+      .set(poor.auth)
+      .set('Idempotency-Key', key2)
+      .send({ name: 'p2', ...spec })
+      .expect(402);
+    const again = await ctx.http
+      .post('/api/vms')
+      .set(poor.auth)
+      .set('Idempotency-Key', key2)
+      .send({ name: 'p2', ...spec })
+      .expect(402);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.body).toEqual(refused.body);
     expect(await balance(poor.id)).toBe(6);
@@ -75,15 +121,21 @@ describe('Idempotency-Key (e2e)', () => {
     await dying.connect();
     dying.on('error', () => undefined);
     await dying.query('BEGIN');
-    await dying.query(`INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at) VALUES ($1, $2, 'POST /api/vms', $3, now() + interval '1 day')`, [
-      user.id,
-      key,
-      requestFingerprint('POST', '/api/vms', body),
-    ]);
+    await dying.query(
+      `INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash, expires_at) VALUES ($1, $2, 'POST /api/vms', $3, now() + interval '1 day')`,
+      [user.id, key, requestFingerprint('POST', '/api/vms', body)],
+    );
     const retry = ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send(body);
     const answered = retry.then((r) => r);
     // The retry waits on the claim; then the first request's process "dies" (kill -9 closes its connections).
-    await eventually(async () => (await ctx.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n > 0);
+    await eventually(
+      async () =>
+        (
+          await ctx.db.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        )[0].n > 0,
+    );
     const [{ pid }] = (await dying.query('SELECT pg_backend_pid() AS pid')).rows;
     await ctx.db.query('SELECT pg_terminate_backend($1)', [pid]);
     const res = await answered;
@@ -99,7 +151,9 @@ describe('Idempotency-Key (e2e)', () => {
     const user = await newUser(ctx, { credits: 100 });
     const key = randomUUID();
     // A failure inside the work (here: the queue insert refused) rolls back the claim with it.
-    await ctx.db.query(`CREATE OR REPLACE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no jobs now'; END $$`);
+    await ctx.db.query(
+      `CREATE OR REPLACE FUNCTION refuse_job() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no jobs now'; END $$`,
+    );
     await ctx.db.query(`CREATE TRIGGER refuse_job BEFORE INSERT ON pgboss.job FOR EACH ROW EXECUTE FUNCTION refuse_job()`);
     const store = ctx.app.get(IdempotencyService);
     const body = { name: 'later', ...spec };
@@ -111,7 +165,12 @@ describe('Idempotency-Key (e2e)', () => {
       await ctx.db.query(`DROP TRIGGER refuse_job ON pgboss.job`);
     }
     expect(await ctx.db.query('SELECT key FROM idempotency_keys WHERE key = $1', [key])).toEqual([]);
-    const res = await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', key).send({ name: 'later', ...spec }).expect(202);
+    const res = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .set('Idempotency-Key', key)
+      .send({ name: 'later', ...spec })
+      .expect(202);
     expect(res.headers['idempotent-replayed']).toBeUndefined();
   });
 
@@ -119,26 +178,46 @@ describe('Idempotency-Key (e2e)', () => {
     const target = await newUser(ctx);
     const key = randomUUID();
     const body = { amount: 10, reason: 'retry-safe' };
-    const results = await Promise.all([1, 2, 3, 4].map(() => ctx.http.post(`/api/admin/users/${target.id}/credits`).set(admin.auth).set('Idempotency-Key', key).send(body)));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(() => ctx.http.post(`/api/admin/users/${target.id}/credits`).set(admin.auth).set('Idempotency-Key', key).send(body)),
+    );
     // One applied; the others waited for it and replayed its answer. Never two adjustments, never "in flight".
     expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201]);
     expect(results.filter((r) => r.headers['idempotent-replayed'] === 'true')).toHaveLength(3);
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(await balance(target.id)).toBe(110);
-    const [{ count }] = await ctx.db.query(`SELECT count(*)::int AS count FROM credit_transactions WHERE user_id = $1 AND kind = 'admin_adjustment'`, [target.id]);
+    const [{ count }] = await ctx.db.query(
+      `SELECT count(*)::int AS count FROM credit_transactions WHERE user_id = $1 AND kind = 'admin_adjustment'`,
+      [target.id],
+    );
     expect(count).toBe(1);
   });
 
   it('purges expired keys, after which the key can be used again', async () => {
     const key = randomUUID();
     await ctx.http.post('/api/vms/quota-check').set(user.auth).send(spec).expect(200);
-    await ctx.http.post(`/api/admin/users/${user.id}/credits`).set(admin.auth).set('Idempotency-Key', key).send({ amount: 1, reason: 'a' }).expect(201);
+    await ctx.http
+      .post(`/api/admin/users/${user.id}/credits`)
+      .set(admin.auth)
+      .set('Idempotency-Key', key)
+      .send({ amount: 1, reason: 'a' })
+      .expect(201);
     await ctx.db.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1`, [key]);
     expect(await ctx.app.get(IdempotencyService).purgeExpired()).toBeGreaterThanOrEqual(1);
-    await ctx.http.post(`/api/admin/users/${user.id}/credits`).set(admin.auth).set('Idempotency-Key', key).send({ amount: 2, reason: 'b' }).expect(201);
+    await ctx.http
+      .post(`/api/admin/users/${user.id}/credits`)
+      .set(admin.auth)
+      .set('Idempotency-Key', key)
+      .send({ amount: 2, reason: 'b' })
+      .expect(201);
   });
 
   it('rejects an over-long key', async () => {
-    await ctx.http.post('/api/vms').set(user.auth).set('Idempotency-Key', 'k'.repeat(256)).send({ name: 'long', ...spec }).expect(400);
+    await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .set('Idempotency-Key', 'k'.repeat(256))
+      .send({ name: 'long', ...spec })
+      .expect(400);
   });
 });

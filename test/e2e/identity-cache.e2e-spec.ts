@@ -16,12 +16,18 @@ describe('identity cache: user changes reach the API at once (e2e)', () => {
   let ctx: TestContext;
   const me = (user: TestUser) => ctx.http.get('/api/users/me').set(user.auth);
   const listeners = async () =>
-    ((await ctx.db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vmapi-users'`)) as { pid: number }[]).map(
-      (r) => r.pid,
-    );
+    (
+      (await ctx.db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vmapi-users'`)) as {
+        pid: number;
+      }[]
+    ).map((r) => r.pid);
   // The process's own view: its connection shows in pg_stat_activity a moment before LISTEN has run.
   const listening = () =>
-    eventually(async () => (await listeners()).length === 1 && ctx.app.get(IdentityCache).listening, 5000, 'the vmapi-users LISTEN connection');
+    eventually(
+      async () => (await listeners()).length === 1 && ctx.app.get(IdentityCache).listening,
+      5000,
+      'the vmapi-users LISTEN connection',
+    );
   /** The SQL text of a Repository.query call (prepared statements pass `{name, text}`). */
   const sqlOf = (sql: unknown) => (typeof sql === 'string' ? sql : (sql as { text: string }).text);
 

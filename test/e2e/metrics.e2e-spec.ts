@@ -16,14 +16,24 @@ describe('VM metrics (e2e)', () => {
     // The tests run the jobs themselves: no scheduled run may race them.
     ctx = await createTestApp({ env: { METRICS_COLLECT_MINUTES: 0, METRICS_PRUNE_MINUTES: 0 } });
     alice = await newUser(ctx, { credits: 1000 });
-    vmId = (await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'metered', ...spec }).expect(202)).body.id;
+    vmId = (
+      await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'metered', ...spec })
+        .expect(202)
+    ).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth)).body.status === 'running', 10_000, 'VM running');
   });
   afterAll(async () => {
     await ctx.close();
   });
 
-  const post = (body: unknown, user: TestUser = alice, id = vmId) => ctx.http.post(`/api/vms/${id}/metrics`).set(user.auth).send(body as object);
+  const post = (body: unknown, user: TestUser = alice, id = vmId) =>
+    ctx.http
+      .post(`/api/vms/${id}/metrics`)
+      .set(user.auth)
+      .send(body as object);
   const series = (query: string, user: TestUser = alice, id = vmId) => ctx.http.get(`/api/vms/${id}/metrics?${query}`).set(user.auth);
 
   describe('ingestion', () => {
@@ -128,7 +138,13 @@ describe('VM metrics (e2e)', () => {
     });
 
     it('answers 409 for a destroyed VM, whose history stays readable', async () => {
-      const gone = (await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'gone', ...spec }).expect(202)).body.id as string;
+      const gone = (
+        await ctx.http
+          .post('/api/vms')
+          .set(alice.auth)
+          .send({ name: 'gone', ...spec })
+          .expect(202)
+      ).body.id as string;
       await post({ points: [{ name: 'app.last', value: 7 }] }, alice, gone).expect(201);
       await ctx.db.query(`UPDATE vms SET status = 'destroyed', destroyed_at = now() WHERE id = $1`, [gone]);
       const res = await post({ points: [{ name: 'app.last', value: 8 }] }, alice, gone).expect(409);
@@ -144,7 +160,12 @@ describe('VM metrics (e2e)', () => {
     const iso = (ms: number) => new Date(ms).toISOString();
 
     beforeAll(async () => {
-      const points = Array.from({ length: 60 }, (_, i) => ({ name: 'app.known', value: i, unit: 'u', recorded_at: iso(base + i * 10_000) }));
+      const points = Array.from({ length: 60 }, (_, i) => ({
+        name: 'app.known',
+        value: i,
+        unit: 'u',
+        recorded_at: iso(base + i * 10_000),
+      }));
       await post({ points }).expect(201);
     });
 
@@ -232,7 +253,10 @@ describe('VM metrics (e2e)', () => {
          SELECT $1, 'app.old', g, NULL, now() - interval '31 days' - make_interval(mins => g) FROM generate_series(1, 25) g`,
         [vmId],
       );
-      await ctx.db.query(`INSERT INTO metrics (vm_id, name, value, unit, recorded_at) VALUES ($1, 'app.old', 0, NULL, now() - interval '29 days')`, [vmId]);
+      await ctx.db.query(
+        `INSERT INTO metrics (vm_id, name, value, unit, recorded_at) VALUES ($1, 'app.old', 0, NULL, now() - interval '29 days')`,
+        [vmId],
+      );
       const deleted = await ctx.app.get(MetricsJobs).prune();
       expect(deleted).toBe(25);
       const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM metrics WHERE vm_id = $1 AND name = 'app.old'`, [vmId]);
@@ -256,10 +280,14 @@ describe('the collection schedule with two workers on one database (e2e)', () =>
         { name: 'metrics-prune', cron: '0 * * * *' },
       ]);
       const queue = hostQueue('metrics-collect', TEST_HOST);
-      await eventually(async () => {
-        const rows: { state: string }[] = await one.db.query(`SELECT state FROM pgboss.job WHERE name = $1`, [queue]);
-        return rows.some((r) => r.state === 'completed');
-      }, 20_000, 'a scheduled collection to complete');
+      await eventually(
+        async () => {
+          const rows: { state: string }[] = await one.db.query(`SELECT state FROM pgboss.job WHERE name = $1`, [queue]);
+          return rows.some((r) => r.state === 'completed');
+        },
+        20_000,
+        'a scheduled collection to complete',
+      );
       const [{ jobs }] = await two.db.query(`SELECT count(*)::int AS jobs FROM pgboss.job WHERE name = $1`, [queue]);
       // Each minute slot yields one job; the test may straddle a minute boundary.
       const slots = Math.floor(Date.now() / 60_000) - Math.floor(started / 60_000) + 1;

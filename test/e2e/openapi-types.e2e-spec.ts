@@ -51,7 +51,9 @@ describe('API contract: types and headers (e2e)', () => {
         mismatches.push(`${c.name}: documented number, but ${c.wholeValue + 0.5} -> ${fraction} while ${c.wholeValue} -> ${whole}`);
       }
     }
-    process.stdout.write(`contract: ${cases.length} numeric fields (${cases.filter((c) => c.integer).length} integer), ${cases.length * 2} requests\n`);
+    process.stdout.write(
+      `contract: ${cases.length} numeric fields (${cases.filter((c) => c.integer).length} integer), ${cases.length * 2} requests\n`,
+    );
     expect(mismatches).toEqual([]);
   });
 
@@ -71,7 +73,10 @@ describe('API contract: types and headers (e2e)', () => {
       // Event streams stay open; their headers are declared by ApiEventStream and checked in event-stream tests.
       if (!op || template.endsWith('/stream')) continue;
       // A path that exists (or a random id: 404) and a malformed one (400).
-      for (const path of [template.replace(/\{(\w+)\}/g, (_, name: string) => ids[name] ?? randomUUID()), template.replace(/\{(\w+)\}/g, () => 'not-a-uuid')]) {
+      for (const path of [
+        template.replace(/\{(\w+)\}/g, (_, name: string) => ids[name] ?? randomUUID()),
+        template.replace(/\{(\w+)\}/g, () => 'not-a-uuid'),
+      ]) {
         const query = template.endsWith('/metrics') ? '?name=cpu_percent' : '';
         const res = await ctx.http.get(`${path}${query}`).set(admin.auth);
         const extra = undeclaredHeaders(op.responses as never, res.status, Object.keys(res.headers));
@@ -82,8 +87,16 @@ describe('API contract: types and headers (e2e)', () => {
     }
     // Writes: a 202 with Location, a replay, a conflict, a refused body.
     const writes = [
-      await ctx.http.post('/api/vms').set(admin.auth).set('Idempotency-Key', 'replayed').send({ name: 'contract-2', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }),
-      await ctx.http.post('/api/vms').set(admin.auth).set('Idempotency-Key', 'replayed').send({ name: 'contract-2', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }),
+      await ctx.http
+        .post('/api/vms')
+        .set(admin.auth)
+        .set('Idempotency-Key', 'replayed')
+        .send({ name: 'contract-2', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }),
+      await ctx.http
+        .post('/api/vms')
+        .set(admin.auth)
+        .set('Idempotency-Key', 'replayed')
+        .send({ name: 'contract-2', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }),
       await ctx.http.post(`/api/vms/${vm.body.id}/action`).set(admin.auth).send({ action: 'start' }),
       await ctx.http.post('/api/vms').set(admin.auth).set('content-type', 'text/plain').send('name=x'),
     ];

@@ -20,8 +20,13 @@ describe('password hashing at production strength (e2e)', () => {
   });
 
   it('stores argon2id with 64 MiB, 3 passes and 4 lanes when PASSWORD_HASH_* are not set, and logs in with it', async () => {
-    await ctx.http.post('/api/auth/register').send({ username: 'strong', email: 'strong@example.com', password: 'long enough' }).expect(202);
-    const [{ password_hash } = { password_hash: '' }] = await ctx.db.query<{ password_hash: string }[]>(`SELECT password_hash FROM users WHERE username = 'strong'`);
+    await ctx.http
+      .post('/api/auth/register')
+      .send({ username: 'strong', email: 'strong@example.com', password: 'long enough' })
+      .expect(202);
+    const [{ password_hash } = { password_hash: '' }] = await ctx.db.query<{ password_hash: string }[]>(
+      `SELECT password_hash FROM users WHERE username = 'strong'`,
+    );
     expect(argon2Parameters(password_hash)).toEqual({ type: 'argon2id', m: 65536, t: 3, p: 4 });
     await ctx.http.post('/api/auth/login').send({ email: 'strong@example.com', password: 'long enough' }).expect(200);
     await ctx.http.post('/api/auth/login').send({ email: 'strong@example.com', password: 'wrong password' }).expect(401);

@@ -32,13 +32,24 @@ describe('validation before payment (e2e)', () => {
     poor = await newUser(ctx, { credits: 1000 });
     // Both own a live VM named `taken` and have a RAM quota of 4096 MB (1024 in use).
     for (const user of [rich, poor]) {
-      await ctx.http.post('/api/vms').set(user.auth).send({ name: 'taken', ...spec }).expect(202);
-      await ctx.http.patch(`/api/admin/users/${user.id}`).set(admin.auth).send({ quotas: { ram_mb: 4096 } }).expect(200);
+      await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'taken', ...spec })
+        .expect(202);
+      await ctx.http
+        .patch(`/api/admin/users/${user.id}`)
+        .set(admin.auth)
+        .send({ quotas: { ram_mb: 4096 } })
+        .expect(200);
     }
     const [{ credits }] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [poor.id]);
-    await ctx.db.transaction((m) => ctx.app.get(CreditsService).apply(m, { userId: poor.id, amount: -credits, kind: 'admin_adjustment', reason: 'test: empty' }));
+    await ctx.db.transaction((m) =>
+      ctx.app.get(CreditsService).apply(m, { userId: poor.id, amount: -credits, kind: 'admin_adjustment', reason: 'test: empty' }),
+    );
     const stranger = await newUser(ctx);
-    strangersKey = (await ctx.http.post('/api/ssh-keys').set(stranger.auth).send({ name: 'k', public_key: sshPublicKey() }).expect(201)).body.id;
+    strangersKey = (await ctx.http.post('/api/ssh-keys').set(stranger.auth).send({ name: 'k', public_key: sshPublicKey() }).expect(201))
+      .body.id;
   });
   afterAll(async () => {
     await ctx.close();
@@ -54,8 +65,18 @@ describe('validation before payment (e2e)', () => {
     ['another user’s SSH key id', () => ({ name: 'n5', ...spec, ssh_key_ids: [strangersKey] }), 400, 'vm.unknown_ssh_key'],
     ['RAM over the quota', () => ({ name: 'n6', ...spec, ram_mb: 4096 }), 403, 'quota.exceeded'],
     ['a duplicate name', () => ({ name: 'taken', ...spec }), 409, 'vm.name_taken'],
-    ['an unknown os_type and a duplicate name (the first check wins)', () => ({ name: 'taken', ...spec, os_type: 'plan9' }), 400, 'vm.unknown_os_type'],
-    ['a duplicate name over the quota (the quota is checked first)', () => ({ name: 'taken', ...spec, ram_mb: 4096 }), 403, 'quota.exceeded'],
+    [
+      'an unknown os_type and a duplicate name (the first check wins)',
+      () => ({ name: 'taken', ...spec, os_type: 'plan9' }),
+      400,
+      'vm.unknown_os_type',
+    ],
+    [
+      'a duplicate name over the quota (the quota is checked first)',
+      () => ({ name: 'taken', ...spec, ram_mb: 4096 }),
+      403,
+      'quota.exceeded',
+    ],
   ];
 
   const strip = ({ request_id: _r, instance: _i, ...rest }: Record<string, unknown>) => rest;

@@ -35,13 +35,21 @@ describe('placement: a create that finds its host full under the lock (e2e)', ()
          VALUES (gen_random_uuid(), $1, 'filler', 'debian-12', 1024, 10, 1, 'running', 22, 'hv-a', now(), '{}')`,
         [user.id],
       );
-      const pending = ctx.http.post('/api/vms').set(user.auth).send({ name: 'late', ...spec }).then((r) => r);
-      await eventually(async () => {
-        const [{ waiting }] = await ctx.db.query(
-          `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-        );
-        return waiting > 0;
-      }, 10_000, 'the create to wait for the host lock');
+      const pending = ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'late', ...spec })
+        .then((r) => r);
+      await eventually(
+        async () => {
+          const [{ waiting }] = await ctx.db.query(
+            `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return waiting > 0;
+        },
+        10_000,
+        'the create to wait for the host lock',
+      );
       await other.query('COMMIT');
       ({ status, body } = await pending);
     } finally {

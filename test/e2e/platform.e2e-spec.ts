@@ -66,9 +66,17 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
   });
 
   it('refuses a body that is not JSON with one 415, and lets bodiless requests through', async () => {
-    const form = await ctx.http.post('/api/auth/register').type('form').send('username=ada&email=ada@example.com&password=correct+horse+battery').expect(415);
+    const form = await ctx.http
+      .post('/api/auth/register')
+      .type('form')
+      .send('username=ada&email=ada@example.com&password=correct+horse+battery')
+      .expect(415);
     expect(form.headers['content-type']).toMatch(/application\/problem\+json/);
-    expect(form.body).toMatchObject({ status: 415, code: 'request.unsupported_media_type', detail: expect.stringContaining('application/json') });
+    expect(form.body).toMatchObject({
+      status: 415,
+      code: 'request.unsupported_media_type',
+      detail: expect.stringContaining('application/json'),
+    });
     expect(form.body.errors).toBeUndefined();
     const text = await ctx.http.post('/api/auth/login').set('content-type', 'text/plain').send('{"email":"a@b.c"}').expect(415);
     expect(text.body.code).toBe('request.unsupported_media_type');
@@ -79,14 +87,21 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
     await ctx.http.post(missing).set('Authorization', auth).expect(404);
     await ctx.http.post(missing).set('Authorization', auth).set('content-type', 'text/plain').send('').expect(404);
     // JSON with a charset or a +json type is still JSON.
-    await ctx.http.post('/api/auth/login').set('content-type', 'application/json; charset=utf-8').send('{"email":"nobody@example.test","password":"nope-nope"}').expect(401);
+    await ctx.http
+      .post('/api/auth/login')
+      .set('content-type', 'application/json; charset=utf-8')
+      .send('{"email":"nobody@example.test","password":"nope-nope"}')
+      .expect(401);
   });
 
   it('creates the bootstrap admin once, however often the app boots', async () => {
     const login = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
     const me = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${login.body.access_token}`).expect(200);
     expect(me.body.role).toBe('admin');
-    const again = await createTestApp({ database: { url: ctx.databaseUrl, drop: async () => undefined }, env: { ADMIN_EMAIL: 'root@example.test', ADMIN_PASSWORD: 'bootstrap-pass' } });
+    const again = await createTestApp({
+      database: { url: ctx.databaseUrl, drop: async () => undefined },
+      env: { ADMIN_EMAIL: 'root@example.test', ADMIN_PASSWORD: 'bootstrap-pass' },
+    });
     await again.close();
     const [{ count }] = await ctx.db.query(`SELECT count(*)::int AS count FROM users WHERE lower(email) = 'root@example.test'`);
     expect(count).toBe(1);
@@ -122,7 +137,11 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
           const errors = Object.entries(op.responses).filter(([code]) => /^[45]/.test(code));
           for (const [code, response] of errors) {
             if (op.operationId === 'getHealth') continue;
-            expect({ where, code, problem: !!(response as any).content?.['application/problem+json'] }).toEqual({ where, code, problem: true });
+            expect({ where, code, problem: !!(response as any).content?.['application/problem+json'] }).toEqual({
+              where,
+              code,
+              problem: true,
+            });
           }
           if (!publicOps.has(op.operationId)) {
             expect({ where, security: op.security }).toEqual({ where, security: [{ bearer: [] }] });

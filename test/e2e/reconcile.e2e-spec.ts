@@ -39,10 +39,19 @@ describe('reconciliation (e2e)', () => {
   const row = async (id: string): Promise<VmRow> =>
     (await ctx.db.query(`SELECT status, ip_address, ssh_port, uptime_seconds, last_started_at FROM vms WHERE id = $1`, [id]))[0];
   const events = (id: string) =>
-    ctx.db.query(`SELECT action, severity, details FROM events WHERE vm_id = $1 AND action IN ('system.status_drift', 'vm.stuck_failed') ORDER BY id`, [id]);
+    ctx.db.query(
+      `SELECT action, severity, details FROM events WHERE vm_id = $1 AND action IN ('system.status_drift', 'vm.stuck_failed') ORDER BY id`,
+      [id],
+    );
 
   async function runningVm(name: string): Promise<string> {
-    const id = (await ctx.http.post('/api/vms').set(alice.auth).send({ name, ...spec }).expect(202)).body.id as string;
+    const id = (
+      await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name, ...spec })
+        .expect(202)
+    ).body.id as string;
     await eventually(async () => (await row(id)).status === 'running', 10_000, `${name} running`);
     return id;
   }
@@ -58,7 +67,11 @@ describe('reconciliation (e2e)', () => {
     expect(vm).toMatchObject({ status: 'stopped', ip_address: null, ssh_port: null, last_started_at: null });
     expect(vm.uptime_seconds).toBeGreaterThanOrEqual(100);
     expect(await events(id)).toEqual([
-      { action: 'system.status_drift', severity: 'warning', details: { from: 'running', to: 'stopped', provider_state: 'stopped', host: expect.any(String) } },
+      {
+        action: 'system.status_drift',
+        severity: 'warning',
+        details: { from: 'running', to: 'stopped', provider_state: 'stopped', host: expect.any(String) },
+      },
     ]);
     const feed = await ctx.http.get(`/api/events?vm_id=${id}&severity=warning`).set(alice.auth).expect(200);
     expect(feed.body.items.map((e: { action: string }) => e.action)).toEqual(['system.status_drift']);
@@ -90,7 +103,11 @@ describe('reconciliation (e2e)', () => {
     await reconcile();
     expect((await row(id)).status).toBe('failed');
     expect(await events(id)).toEqual([
-      { action: 'system.status_drift', severity: 'critical', details: expect.objectContaining({ from: 'running', to: 'failed', provider_state: 'not_created' }) },
+      {
+        action: 'system.status_drift',
+        severity: 'critical',
+        details: expect.objectContaining({ from: 'running', to: 'failed', provider_state: 'not_created' }),
+      },
     ]);
   });
 
@@ -127,12 +144,28 @@ describe('the simulator across processes (e2e)', () => {
     try {
       const user = await newUser(first, { credits: 1000 });
       const ids: string[] = [];
-      for (let i = 0; i < 6; i++) ids.push((await first.http.post('/api/vms').set(user.auth).send({ name: `shared-${i}`, ...spec }).expect(202)).body.id);
+      for (let i = 0; i < 6; i++)
+        ids.push(
+          (
+            await first.http
+              .post('/api/vms')
+              .set(user.auth)
+              .send({ name: `shared-${i}`, ...spec })
+              .expect(202)
+          ).body.id,
+        );
       await first.http.post(`/api/vms/${ids[0]}/action`).set(user.auth).send({ action: 'stop' });
-      await eventually(async () => {
-        const rows = await first.db.query(`SELECT status FROM vms WHERE id = ANY($1)`, [ids]);
-        return rows.filter((r: { status: string }) => r.status === 'running').length === 5 && rows.some((r: { status: string }) => r.status === 'stopped');
-      }, 15_000, 'five running, one stopped');
+      await eventually(
+        async () => {
+          const rows = await first.db.query(`SELECT status FROM vms WHERE id = ANY($1)`, [ids]);
+          return (
+            rows.filter((r: { status: string }) => r.status === 'running').length === 5 &&
+            rows.some((r: { status: string }) => r.status === 'stopped')
+          );
+        },
+        15_000,
+        'five running, one stopped',
+      );
 
       second = await createTestApp({ database, env: { ...env, WORKER: false } });
       const fromSecond = await second.app.get(VmReconciler).reconcile();
@@ -171,11 +204,31 @@ describe('stuck VMs (e2e)', () => {
     let worker: TestContext | undefined;
     try {
       const user = await newUser(api, { credits: 100 });
-      const stuck = (await api.http.post('/api/vms').set(user.auth).send({ name: 'stuck', ...spec }).expect(202)).body.id as string;
-      const fresh = (await api.http.post('/api/vms').set(user.auth).send({ name: 'fresh', ...spec }).expect(202)).body.id as string;
-      const leased = (await api.http.post('/api/vms').set(user.auth).send({ name: 'leased', ...spec }).expect(202)).body.id as string;
+      const stuck = (
+        await api.http
+          .post('/api/vms')
+          .set(user.auth)
+          .send({ name: 'stuck', ...spec })
+          .expect(202)
+      ).body.id as string;
+      const fresh = (
+        await api.http
+          .post('/api/vms')
+          .set(user.auth)
+          .send({ name: 'fresh', ...spec })
+          .expect(202)
+      ).body.id as string;
+      const leased = (
+        await api.http
+          .post('/api/vms')
+          .set(user.auth)
+          .send({ name: 'leased', ...spec })
+          .expect(202)
+      ).body.id as string;
       await api.db.query(`UPDATE vms SET status_changed_at = now() - interval '11 minutes' WHERE id = ANY($1)`, [[stuck, leased]]);
-      await api.db.query(`UPDATE vms SET locked_by = gen_random_uuid(), locked_until = now() + interval '1 minute' WHERE id = $1`, [leased]);
+      await api.db.query(`UPDATE vms SET locked_by = gen_random_uuid(), locked_until = now() + interval '1 minute' WHERE id = $1`, [
+        leased,
+      ]);
       expect(await api.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%' OR name LIKE 'metrics-%'`)).toEqual([]);
 
       const report = await api.app.get(VmReconciler).reconcile();
@@ -186,7 +239,9 @@ describe('stuck VMs (e2e)', () => {
         [fresh]: 'provisioning',
         [leased]: 'provisioning',
       });
-      const [event] = await api.db.query(`SELECT action, severity, details FROM events WHERE vm_id = $1 AND severity = 'critical'`, [stuck]);
+      const [event] = await api.db.query(`SELECT action, severity, details FROM events WHERE vm_id = $1 AND severity = 'critical'`, [
+        stuck,
+      ]);
       expect(event).toEqual({
         action: 'vm.stuck_failed',
         severity: 'critical',
@@ -202,14 +257,24 @@ describe('stuck VMs (e2e)', () => {
       expect(await worker.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([
         { name: hostQueue('vm-reconcile', TEST_HOST), cron: '* * * * *' },
       ]);
-      await eventually(async () => {
-        const [{ status }] = await worker!.db.query(`SELECT status FROM vms WHERE id = $1`, [fresh]);
-        return status === 'running';
-      }, 15_000, 'the fresh VM to run');
-      await eventually(async () => {
-        const [job] = await worker!.db.query(`SELECT state FROM pgboss.job WHERE name = '${TEST_VM_QUEUE}' AND data->>'vmId' = $1`, [stuck]);
-        return job?.state === 'completed';
-      }, 15_000, 'the stale job to complete');
+      await eventually(
+        async () => {
+          const [{ status }] = await worker!.db.query(`SELECT status FROM vms WHERE id = $1`, [fresh]);
+          return status === 'running';
+        },
+        15_000,
+        'the fresh VM to run',
+      );
+      await eventually(
+        async () => {
+          const [job] = await worker!.db.query(`SELECT state FROM pgboss.job WHERE name = '${TEST_VM_QUEUE}' AND data->>'vmId' = $1`, [
+            stuck,
+          ]);
+          return job?.state === 'completed';
+        },
+        15_000,
+        'the stale job to complete',
+      );
       const [{ status }] = await worker.db.query(`SELECT status FROM vms WHERE id = $1`, [stuck]);
       expect(status).toBe('failed');
     } finally {
@@ -225,12 +290,28 @@ describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'vmapi-vagrant-mon-'));
     const workdir = join(dir, 'machines');
     const ctx = await createTestApp({
-      env: { VM_PROVIDER: 'vagrant', VAGRANT_BIN: resolve('test/fakes/vagrant'), VAGRANT_WORKDIR: workdir, RECONCILE_MINUTES: 0, METRICS_COLLECT_MINUTES: 0 },
+      env: {
+        VM_PROVIDER: 'vagrant',
+        VAGRANT_BIN: resolve('test/fakes/vagrant'),
+        VAGRANT_WORKDIR: workdir,
+        RECONCILE_MINUTES: 0,
+        METRICS_COLLECT_MINUTES: 0,
+      },
     });
     try {
       const user = await newUser(ctx, { credits: 100 });
-      const id = (await ctx.http.post('/api/vms').set(user.auth).send({ name: 'vagrant-mon', ...spec }).expect(202)).body.id as string;
-      await eventually(async () => (await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status === 'running', 15_000, 'vagrant up');
+      const id = (
+        await ctx.http
+          .post('/api/vms')
+          .set(user.auth)
+          .send({ name: 'vagrant-mon', ...spec })
+          .expect(202)
+      ).body.id as string;
+      await eventually(
+        async () => (await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status === 'running',
+        15_000,
+        'vagrant up',
+      );
 
       expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 1, failed: 0 });
       const rows = await ctx.db.query(`SELECT name, value FROM metrics WHERE vm_id = $1 ORDER BY name`, [id]);

@@ -36,7 +36,9 @@ describe('generated TypeScript SDK drives the API (e2e)', () => {
     const quota = await api.POST('/api/vms/quota-check', { body: { ram_mb: 1024, disk_gb: 20, cpu_cores: 2 } });
     expect(quota.data).toEqual({ cost: 34, balance: 100, sufficient: true, balance_after: 66 });
 
-    const tooBig = await api.POST('/api/vms', { body: { name: 'huge', os_type: 'ubuntu-24.04', ram_mb: 65536, disk_gb: 2048, cpu_cores: 32 } });
+    const tooBig = await api.POST('/api/vms', {
+      body: { name: 'huge', os_type: 'ubuntu-24.04', ram_mb: 65536, disk_gb: 2048, cpu_cores: 32 },
+    });
     expect(tooBig.response.status).toBe(402);
     expect(tooBig.error).toMatchObject({ code: 'credits.insufficient', cost: 1370, balance: 100 });
 

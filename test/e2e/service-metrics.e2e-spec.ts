@@ -44,7 +44,13 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
   beforeAll(async () => {
     ctx = await metricsApp();
     alice = await newUser(ctx, { credits: 100 });
-    vmId = (await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'counted', ...spec }).expect(202)).body.id;
+    vmId = (
+      await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'counted', ...spec })
+        .expect(202)
+    ).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth)).body.status === 'running', 10_000, 'VM running');
   });
   afterAll(async () => {
@@ -82,28 +88,43 @@ describe('GET /metrics, service metrics in Prometheus format (e2e)', () => {
     expect(count(after, { ...vm, status: '200' }) - count(before, { ...vm, status: '200' })).toBe(2);
     expect(count(after, { ...vm, status: '404' }) - count(before, { ...vm, status: '404' })).toBe(1);
     expect(count(after, { ...vm, status: '401' }) - count(before, { ...vm, status: '401' })).toBe(1);
-    expect(count(after, { method: 'GET', route: 'unmatched', status: '404' }) - count(before, { method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
+    expect(
+      count(after, { method: 'GET', route: 'unmatched', status: '404' }) -
+        count(before, { method: 'GET', route: 'unmatched', status: '404' }),
+    ).toBe(1);
     // Raw paths (ids) never become label values.
     expect(after.all('http_requests_total').some((s) => s.labels.route!.includes(vmId))).toBe(false);
 
     const buckets = after.all('http_request_duration_seconds_bucket', { ...vm, status: '200' });
     expect(buckets.length).toBeGreaterThan(5);
-    expect(buckets.find((b) => b.labels.le === '+Inf')!.value).toBe(after.value('http_request_duration_seconds_count', { ...vm, status: '200' }));
+    expect(buckets.find((b) => b.labels.le === '+Inf')!.value).toBe(
+      after.value('http_request_duration_seconds_count', { ...vm, status: '200' }),
+    );
     expect(after.value('http_request_duration_seconds_sum', { ...vm, status: '200' })).toBeGreaterThan(0);
     expect(count(after, { method: 'POST', route: '/api/vms', status: '202' })).toBe(1);
   });
 
   it('reports VMs by status (every status, zeros included), job outcomes and credits debited', async () => {
-    await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'second', ...spec }).expect(202);
+    await ctx.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name: 'second', ...spec })
+      .expect(202);
     await eventually(async () => {
       const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM vms WHERE status = 'running'`);
       return n === 2;
     });
     // A job counts as completed once its handler has returned, just after the status it set is visible.
-    const m = await eventually(async () => {
-      const scraped = await scrape(ctx);
-      return (scraped.value('vmapi_queue_jobs_processed_total', { queue: TEST_VM_QUEUE, outcome: 'completed' }) ?? 0) >= 2 ? scraped : null;
-    }, 10_000, 'both provisioning jobs counted');
+    const m = await eventually(
+      async () => {
+        const scraped = await scrape(ctx);
+        return (scraped.value('vmapi_queue_jobs_processed_total', { queue: TEST_VM_QUEUE, outcome: 'completed' }) ?? 0) >= 2
+          ? scraped
+          : null;
+      },
+      10_000,
+      'both provisioning jobs counted',
+    );
     expect(m.value('vmapi_vms', { status: 'running' })).toBe(2);
     expect(m.value('vmapi_vms', { status: 'destroyed' })).toBe(0);
     expect(m.all('vmapi_vms')).toHaveLength(9);
@@ -119,8 +140,16 @@ describe('queue depth and metrics settings (e2e)', () => {
     await registerHost(ctx);
     try {
       const user = await newUser(ctx, { credits: 100 });
-      await ctx.http.post('/api/vms').set(user.auth).send({ name: 'waiting', ...spec }).expect(202);
-      await ctx.http.post('/api/vms').set(user.auth).send({ name: 'waiting-2', ...spec }).expect(202);
+      await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'waiting', ...spec })
+        .expect(202);
+      await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'waiting-2', ...spec })
+        .expect(202);
       const m = await scrape(ctx);
       expect(m.value('vmapi_queue_jobs', { queue: TEST_VM_QUEUE, state: 'created' })).toBe(2);
       expect(m.value('vmapi_vms', { status: 'provisioning' })).toBe(2);

@@ -23,8 +23,10 @@ describe('SSH keys (e2e)', () => {
     await ctx.close();
   });
 
-  const addKey = (user: TestUser, name: string, publicKey: string) => ctx.http.post('/api/ssh-keys').set(user.auth).send({ name, public_key: publicKey });
-  const keyRows = async (user: TestUser): Promise<number> => (await ctx.db.query('SELECT count(*)::int AS n FROM ssh_keys WHERE user_id = $1', [user.id]))[0].n;
+  const addKey = (user: TestUser, name: string, publicKey: string) =>
+    ctx.http.post('/api/ssh-keys').set(user.auth).send({ name, public_key: publicKey });
+  const keyRows = async (user: TestUser): Promise<number> =>
+    (await ctx.db.query('SELECT count(*)::int AS n FROM ssh_keys WHERE user_id = $1', [user.id]))[0].n;
 
   it.each([
     ['ed25519', undefined, 'ssh-ed25519'],
@@ -52,7 +54,11 @@ describe('SSH keys (e2e)', () => {
 
     const events = await ctx.http.get('/api/events?type=auth&limit=100').set(alice.auth).expect(200);
     const added = events.body.items.find((e: { details: { ssh_key_id?: string } }) => e.details.ssh_key_id === res.body.id);
-    expect(added).toMatchObject({ type: 'auth', action: 'auth.ssh_key_added', details: { fingerprint: key.fingerprint, name, type: sshType } });
+    expect(added).toMatchObject({
+      type: 'auth',
+      action: 'auth.ssh_key_added',
+      details: { fingerprint: key.fingerprint, name, type: sshType },
+    });
   });
 
   it('refuses weak, unsupported, private and malformed keys with precise codes, storing nothing', async () => {
@@ -166,7 +172,11 @@ describe('SSH keys (e2e)', () => {
       )[0];
     const before = await counts();
     for (const ids of [[key.id], [own.id, key.id], [randomUUID()]]) {
-      const res = await ctx.http.post('/api/vms').set(bob.auth).send({ name: 'sneaky', ...spec, ssh_key_ids: ids }).expect(400);
+      const res = await ctx.http
+        .post('/api/vms')
+        .set(bob.auth)
+        .send({ name: 'sneaky', ...spec, ssh_key_ids: ids })
+        .expect(400);
       expect(res.body.code).toBe('vm.unknown_ssh_key');
       expect(res.body.ssh_key_ids).toEqual(ids.filter((id) => id !== own.id));
     }
@@ -176,7 +186,11 @@ describe('SSH keys (e2e)', () => {
 
   it('validates ssh_key_ids: uuids, no repeats, at most 20', async () => {
     const key = (await addKey(bob, 'valid', sshKeygen('ed25519').publicKey).expect(201)).body;
-    const create = (ssh_key_ids: unknown) => ctx.http.post('/api/vms').set(bob.auth).send({ name: 'v', ...spec, ssh_key_ids });
+    const create = (ssh_key_ids: unknown) =>
+      ctx.http
+        .post('/api/vms')
+        .set(bob.auth)
+        .send({ name: 'v', ...spec, ssh_key_ids });
     expect((await create([key.id, key.id]).expect(400)).body.code).toBe('request.validation');
     expect((await create(['not-a-uuid']).expect(400)).body.code).toBe('request.validation');
     expect((await create(key.id).expect(400)).body.code).toBe('request.validation');
@@ -190,7 +204,11 @@ describe('SSH keys (e2e)', () => {
     // Another key of Alice's that is not chosen must not reach the VM.
     await addKey(erin, 'not-chosen', sshKeygen('ed25519').publicKey).expect(201);
 
-    const created = await ctx.http.post('/api/vms').set(erin.auth).send({ name: 'keyed', ...spec, ssh_key_ids: [k2.id, k1.id] }).expect(202);
+    const created = await ctx.http
+      .post('/api/vms')
+      .set(erin.auth)
+      .send({ name: 'keyed', ...spec, ssh_key_ids: [k2.id, k1.id] })
+      .expect(202);
     const expectedKeys = [k2, k1].map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint }));
     expect(created.body).toMatchObject({ status: 'provisioning', ssh_user: 'deploy', ssh_keys: expectedKeys, ssh_command: null });
     const id = created.body.id as string;
@@ -227,7 +245,11 @@ describe('SSH keys (e2e)', () => {
     // The same connection facts in the admin view.
     const admin = await newUser(ctx, { role: 'admin' });
     const adminList = await ctx.http.get(`/api/admin/vms?user_id=${erin.id}&limit=100`).set(admin.auth).expect(200);
-    expect(adminList.body.items.find((v: { id: string }) => v.id === id)).toMatchObject({ ssh_user: 'deploy', ssh_keys: expectedKeys, ssh_command: running.ssh_command });
+    expect(adminList.body.items.find((v: { id: string }) => v.id === id)).toMatchObject({
+      ssh_user: 'deploy',
+      ssh_keys: expectedKeys,
+      ssh_command: running.ssh_command,
+    });
 
     // Stopped: no address, so no command.
     await ctx.http.post(`/api/vms/${id}/action`).set(erin.auth).send({ action: 'stop' }).expect(202);
@@ -239,7 +261,11 @@ describe('SSH keys (e2e)', () => {
   });
 
   it('creates a VM without keys: none reach the provider', async () => {
-    const created = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'keyless', ...spec }).expect(202);
+    const created = await ctx.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name: 'keyless', ...spec })
+      .expect(202);
     expect(created.body).toMatchObject({ ssh_user: 'deploy', ssh_keys: [] });
     await eventually(async () => (await ctx.http.get(`/api/vms/${created.body.id}`).set(alice.auth)).body.status === 'running');
     expect(await (ctx.app.get(VM_PROVIDER) as SimulatorProvider).sshPublicKeysOf(created.body.id)).toEqual([]);

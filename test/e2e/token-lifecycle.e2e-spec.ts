@@ -29,7 +29,8 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
     expect(s.status).toBe(200);
     return s;
   };
-  const login = async (u: TestUser) => (await ctx.http.post('/api/auth/login').send({ email: u.email, password: u.password }).expect(200)).body.access_token as string;
+  const login = async (u: TestUser) =>
+    (await ctx.http.post('/api/auth/login').send({ email: u.email, password: u.password }).expect(200)).body.access_token as string;
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -78,11 +79,23 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
     const second = await login(user);
     await me(other, second).expect(200);
     const open = await stream(second);
-    const wrong = await ctx.http.post('/api/users/me/password').set(user.auth).send({ current_password: 'not-it-at-all', new_password: 'a-new-password' }).expect(403);
+    const wrong = await ctx.http
+      .post('/api/users/me/password')
+      .set(user.auth)
+      .send({ current_password: 'not-it-at-all', new_password: 'a-new-password' })
+      .expect(403);
     expect(wrong.body.code).toBe('user.wrong_password');
-    await ctx.http.post('/api/users/me/password').set(user.auth).send({ current_password: user.password, new_password: 'short' }).expect(400);
+    await ctx.http
+      .post('/api/users/me/password')
+      .set(user.auth)
+      .send({ current_password: user.password, new_password: 'short' })
+      .expect(400);
     await me(ctx, second).expect(200);
-    const changed = await ctx.http.post('/api/users/me/password').set(user.auth).send({ current_password: user.password, new_password: 'a-new-password' }).expect(200);
+    const changed = await ctx.http
+      .post('/api/users/me/password')
+      .set(user.auth)
+      .send({ current_password: user.password, new_password: 'a-new-password' })
+      .expect(200);
     const at = Date.now();
     expect(changed.body).toEqual({ access_token: expect.any(String), token_type: 'bearer', expires_in: 3600 });
     await me(ctx, user.token).expect(401);
@@ -94,7 +107,10 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
     delays.password_change_stream = (await endedWithin(open, DEADLINE_MS)) - at;
     await ctx.http.post('/api/auth/login').send({ email: user.email, password: user.password }).expect(401);
     await ctx.http.post('/api/auth/login').send({ email: user.email, password: 'a-new-password' }).expect(200);
-    const events = await ctx.db.query(`SELECT action, details FROM events WHERE user_id = $1 AND action LIKE 'auth.password%' ORDER BY created_at`, [user.id]);
+    const events = await ctx.db.query(
+      `SELECT action, details FROM events WHERE user_id = $1 AND action LIKE 'auth.password%' ORDER BY created_at`,
+      [user.id],
+    );
     expect(events.map((e: { action: string }) => e.action)).toEqual(['auth.password_change_failed', 'auth.password_changed']);
     expect(JSON.stringify(events)).not.toMatch(/a-new-password|argon2|not-it-at-all/);
   });
@@ -130,14 +146,19 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
 
   it('register answers a new email, an existing one and its case and space variants identically', async () => {
     const existing = await newUser(ctx);
-    const send = (email: string, n: number) => ctx.http.post('/api/auth/register').send({ username: `probe${n}${Date.now() % 100000}`, email, password: 'probe-password' });
+    const send = (email: string, n: number) =>
+      ctx.http.post('/api/auth/register').send({ username: `probe${n}${Date.now() % 100000}`, email, password: 'probe-password' });
     const answers = [
       await send('brand-new@example.test', 1),
       await send(existing.email, 2),
       await send(existing.email.toUpperCase(), 3),
       await send(`  ${existing.email.replace(/^u/, 'U')} `, 4),
     ];
-    const shape = (r: { status: number; body: unknown; headers: Record<string, string> }) => ({ status: r.status, body: r.body, type: r.headers['content-type'] });
+    const shape = (r: { status: number; body: unknown; headers: Record<string, string> }) => ({
+      status: r.status,
+      body: r.body,
+      type: r.headers['content-type'],
+    });
     for (const r of answers) expect(shape(r)).toEqual(shape(answers[0]!));
     expect(answers[0]!.status).toBe(202);
     await ctx.http.post('/api/auth/login').send({ email: existing.email, password: existing.password }).expect(200);

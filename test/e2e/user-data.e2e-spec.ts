@@ -28,10 +28,16 @@ describe('first-boot user data (e2e, simulator)', () => {
     await ctx.close();
   });
 
-  const create = (name: string, user_data?: unknown) => ctx.http.post('/api/vms').set(alice.auth).send({ name, ...spec, user_data });
+  const create = (name: string, user_data?: unknown) =>
+    ctx.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name, ...spec, user_data });
   const vmOf = async (id: string) => (await ctx.http.get(`/api/vms/${id}`).set(alice.auth).expect(200)).body;
-  const eventsOf = async (id: string): Promise<Ev[]> => (await ctx.http.get(`/api/events?vm_id=${id}&limit=100`).set(alice.auth).expect(200)).body.items.reverse();
-  const finished = (id: string) => eventually(async () => (await eventsOf(id)).find((e) => e.action === 'vm.user_data_finished'), 10_000, `user data of ${id}`);
+  const eventsOf = async (id: string): Promise<Ev[]> =>
+    (await ctx.http.get(`/api/events?vm_id=${id}&limit=100`).set(alice.auth).expect(200)).body.items.reverse();
+  const finished = (id: string) =>
+    eventually(async () => (await eventsOf(id)).find((e) => e.action === 'vm.user_data_finished'), 10_000, `user data of ${id}`);
 
   it('runs the script at first boot: pending, then running with user_data_status succeeded and the output tail in vm.user_data_finished', async () => {
     const script = `#!/bin/sh\n# simulate-output: installing nginx\n# simulate-output: done\necho ${SECRET} > /root/secret\n`;
@@ -39,7 +45,10 @@ describe('first-boot user data (e2e, simulator)', () => {
     expect(res.body).toMatchObject({ status: 'provisioning', user_data_status: 'pending', user_data_size: Buffer.byteLength(script) });
     expect(res.body).not.toHaveProperty('user_data');
     const event = await finished(res.body.id);
-    expect(event).toMatchObject({ severity: 'info', details: { status: 'succeeded', exit_code: 0, output_tail: 'installing nginx\ndone' } });
+    expect(event).toMatchObject({
+      severity: 'info',
+      details: { status: 'succeeded', exit_code: 0, output_tail: 'installing nginx\ndone' },
+    });
     const vm = await vmOf(res.body.id);
     expect(vm).toMatchObject({ status: 'running', user_data_status: 'succeeded', user_data_size: script.length });
     const actions = (await eventsOf(res.body.id)).map((e) => e.action);

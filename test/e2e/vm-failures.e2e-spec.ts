@@ -24,7 +24,11 @@ describe('provider failures (e2e)', () => {
     const ctx = await createTestApp({ env: { SIMULATOR_FAILURE_RATE: 1 } });
     open.push(ctx);
     const user = await newUser(ctx, { credits: 100 });
-    const res = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'doomed', ...spec }).expect(202);
+    const res = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name: 'doomed', ...spec })
+      .expect(202);
     const vm = await eventually(async () => {
       const r = await ctx.http.get(`/api/vms/${res.body.id}`).set(user.auth).expect(200);
       return r.body.status === 'failed' ? r.body : null;
@@ -44,16 +48,23 @@ describe('provider failures (e2e)', () => {
   });
 
   it('fails an operation that hangs past its timeout', async () => {
-    const hanging: VmProvider = Object.assign(new SimulatorProvider({ delayMs: 0, failureRate: 0, stateDir: process.env.SIMULATOR_STATE_DIR! }), {
-      up: () => new Promise<never>(() => undefined),
-    });
+    const hanging: VmProvider = Object.assign(
+      new SimulatorProvider({ delayMs: 0, failureRate: 0, stateDir: process.env.SIMULATOR_STATE_DIR! }),
+      {
+        up: () => new Promise<never>(() => undefined),
+      },
+    );
     const ctx = await createTestApp({
       env: { TIMEOUT_UP_SECONDS: 1 },
       override: (b) => b.overrideProvider(VM_PROVIDER).useValue(hanging),
     });
     open.push(ctx);
     const user = await newUser(ctx);
-    const res = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'slow', ...spec }).expect(202);
+    const res = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name: 'slow', ...spec })
+      .expect(202);
     const started = Date.now();
     await eventually(async () => (await vmRow(ctx, res.body.id)).status === 'failed', 10_000, 'the timeout');
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -63,19 +74,26 @@ describe('provider failures (e2e)', () => {
 
   it("cancels the provider's call at the timeout (its signal aborts), not only stops waiting for it", async () => {
     let given: AbortSignal | undefined;
-    const hanging: VmProvider = Object.assign(new SimulatorProvider({ delayMs: 0, failureRate: 0, stateDir: process.env.SIMULATOR_STATE_DIR! }), {
-      up: (_vm: unknown, signal?: AbortSignal) => {
-        given = signal;
-        return new Promise<never>(() => undefined);
+    const hanging: VmProvider = Object.assign(
+      new SimulatorProvider({ delayMs: 0, failureRate: 0, stateDir: process.env.SIMULATOR_STATE_DIR! }),
+      {
+        up: (_vm: unknown, signal?: AbortSignal) => {
+          given = signal;
+          return new Promise<never>(() => undefined);
+        },
       },
-    });
+    );
     const ctx = await createTestApp({
       env: { TIMEOUT_UP_SECONDS: 1 },
       override: (b) => b.overrideProvider(VM_PROVIDER).useValue(hanging),
     });
     open.push(ctx);
     const user = await newUser(ctx);
-    const res = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'cancelled', ...spec }).expect(202);
+    const res = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name: 'cancelled', ...spec })
+      .expect(202);
     await eventually(async () => (await vmRow(ctx, res.body.id)).status === 'failed', 10_000, 'the timeout');
     expect(given?.aborted).toBe(true);
     expect((given?.reason as Error).name).toBe('TimeoutError');
@@ -87,7 +105,11 @@ describe('provider failures (e2e)', () => {
     const a = await createTestApp({ database, env: { WORKER: false } });
     await registerHost(a);
     const user = await newUser(a, { credits: 100 });
-    const res = await a.http.post('/api/vms').set(user.auth).send({ name: 'orphan', ...spec }).expect(202);
+    const res = await a.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name: 'orphan', ...spec })
+      .expect(202);
     const vmId = res.body.id as string;
     // A worker took the job, leased the VM and died: the job is active and past its expiry.
     const [[job]] = await a.db.query(
@@ -125,13 +147,21 @@ describe('provider failures (e2e)', () => {
       const health = await ctx.http.get('/api/health').expect(200);
       expect(health.body.provider).toBe('vagrant');
       const user = await newUser(ctx, { credits: 100 });
-      const ok = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'real-ish', ...spec }).expect(202);
+      const ok = await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'real-ish', ...spec })
+        .expect(202);
       await eventually(async () => (await vmRow(ctx, ok.body.id)).status === 'running', 15_000, 'vagrant up');
       const vm = await ctx.http.get(`/api/vms/${ok.body.id}/status`).set(user.auth).expect(200);
       expect(vm.body.ip_address).toMatch(/^192\.168\.121\.\d+$/);
 
       await writeFile(control, JSON.stringify({ up: { fail: { code: 1, stderr: 'The box could not be found: generic/debian12' } } }));
-      const bad = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'no-box', ...spec }).expect(202);
+      const bad = await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name: 'no-box', ...spec })
+        .expect(202);
       await eventually(async () => (await vmRow(ctx, bad.body.id)).status === 'failed', 15_000, 'vagrant up to fail');
       const [event] = await ctx.db.query(`SELECT details FROM events WHERE vm_id = $1 AND severity = 'critical'`, [bad.body.id]);
       expect(event.details.output).toContain('The box could not be found');

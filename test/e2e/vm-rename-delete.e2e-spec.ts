@@ -16,11 +16,23 @@ describe('rename (PATCH name) and DELETE /api/vms/{id} (e2e, simulator)', () => 
     await ctx.close();
   });
 
-  const create = async (name: string, user = alice) => (await ctx.http.post('/api/vms').set(user.auth).send({ name, ...spec }).expect(202)).body as { id: string };
+  const create = async (name: string, user = alice) =>
+    (
+      await ctx.http
+        .post('/api/vms')
+        .set(user.auth)
+        .send({ name, ...spec })
+        .expect(202)
+    ).body as { id: string };
   const statusOf = async (id: string) => (await ctx.http.get(`/api/vms/${id}/status`).set(alice.auth).expect(200)).body.status as string;
   const waitFor = (id: string, status: string) => eventually(async () => (await statusOf(id)) === status, 10_000, `VM ${id} ${status}`);
   const eventsOf = async (id: string) =>
-    ((await ctx.http.get(`/api/events?vm_id=${id}&limit=100`).set(alice.auth).expect(200)).body.items as { action: string; details: Record<string, unknown> }[]).reverse();
+    (
+      (await ctx.http.get(`/api/events?vm_id=${id}&limit=100`).set(alice.auth).expect(200)).body.items as {
+        action: string;
+        details: Record<string, unknown>;
+      }[]
+    ).reverse();
 
   describe('rename', () => {
     it('renames with create’s rules, records vm.renamed with old and new name, and frees the old name', async () => {
@@ -39,9 +51,17 @@ describe('rename (PATCH name) and DELETE /api/vms/{id} (e2e, simulator)', () => 
     it('answers 409 vm.name_taken for a name another live VM of yours has (as create does), changing nothing', async () => {
       const a = await create('alpha');
       await create('beta');
-      const res = await ctx.http.patch(`/api/vms/${a.id}`).set(alice.auth).send({ name: 'beta', metadata: { x: 1 } }).expect(409);
+      const res = await ctx.http
+        .patch(`/api/vms/${a.id}`)
+        .set(alice.auth)
+        .send({ name: 'beta', metadata: { x: 1 } })
+        .expect(409);
       expect(res.body).toMatchObject({ code: 'vm.name_taken', status: 409 });
-      const dupCreate = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'beta', ...spec }).expect(409);
+      const dupCreate = await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'beta', ...spec })
+        .expect(409);
       expect(dupCreate.body.code).toBe(res.body.code);
       const row = await ctx.http.get(`/api/vms/${a.id}`).set(alice.auth).expect(200);
       expect(row.body).toMatchObject({ name: 'alpha', metadata: {} });
@@ -57,7 +77,11 @@ describe('rename (PATCH name) and DELETE /api/vms/{id} (e2e, simulator)', () => 
         const res = await ctx.http.patch(`/api/vms/${vm.id}`).set(alice.auth).send({ name });
         expect({ name, status: res.status, code: res.body.code }).toEqual({ name, status: 400, code: 'request.validation' });
       }
-      const both = await ctx.http.patch(`/api/vms/${vm.id}`).set(alice.auth).send({ name: 'label-2', metadata: { env: 'prod' } }).expect(200);
+      const both = await ctx.http
+        .patch(`/api/vms/${vm.id}`)
+        .set(alice.auth)
+        .send({ name: 'label-2', metadata: { env: 'prod' } })
+        .expect(200);
       expect(both.body).toMatchObject({ name: 'label-2', metadata: { env: 'prod' } });
       const actions = (await eventsOf(vm.id)).map((e) => e.action);
       expect(actions).toEqual(expect.arrayContaining(['vm.renamed', 'vm.metadata_updated']));
@@ -84,7 +108,11 @@ describe('rename (PATCH name) and DELETE /api/vms/{id} (e2e, simulator)', () => 
       await waitFor(vm.id, 'destroyed');
       const events = await eventsOf(vm.id);
       expect(events.map((e) => e.action).slice(-2)).toEqual(['vm.action_requested', 'vm.destroyed']);
-      expect(events.find((e) => e.action === 'vm.action_requested')?.details).toMatchObject({ action: 'destroy', from: 'running', to: 'destroying' });
+      expect(events.find((e) => e.action === 'vm.action_requested')?.details).toMatchObject({
+        action: 'destroy',
+        from: 'running',
+        to: 'destroying',
+      });
       const again = await ctx.http.delete(`/api/vms/${vm.id}`).set(alice.auth).expect(409);
       expect(again.body).toMatchObject({ code: 'vm.invalid_transition', vm_status: 'destroyed', allowed_actions: [] });
       await create('gone');

@@ -26,7 +26,11 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
   });
 
   it('walks create -> running -> stop -> start -> restart -> destroy', async () => {
-    const created = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'web-1', ...spec, metadata: { team: 'web' } }).expect(202);
+    const created = await ctx.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name: 'web-1', ...spec, metadata: { team: 'web' } })
+      .expect(202);
     expect(created.body).toMatchObject({
       name: 'web-1',
       status: 'provisioning',
@@ -77,7 +81,11 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
     ]);
 
     // The name is free again, and the destroyed VM is hidden unless asked for.
-    const again = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'web-1', ...spec }).expect(202);
+    const again = await ctx.http
+      .post('/api/vms')
+      .set(alice.auth)
+      .send({ name: 'web-1', ...spec })
+      .expect(202);
     const list = await ctx.http.get('/api/vms').set(alice.auth).expect(200);
     expect(list.body.items.map((v: { id: string }) => v.id)).toEqual([again.body.id]);
     const all = await ctx.http.get('/api/vms?include_destroyed=true').set(alice.auth).expect(200);
@@ -87,7 +95,11 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
   describe('creation errors', () => {
     it('answers 402 before any work when the balance is too low, changing nothing', async () => {
       const poor = await newUser(ctx, { credits: 20 });
-      const res = await ctx.http.post('/api/vms').set(poor.auth).send({ name: 'big', ...spec }).expect(402);
+      const res = await ctx.http
+        .post('/api/vms')
+        .set(poor.auth)
+        .send({ name: 'big', ...spec })
+        .expect(402);
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
       expect(res.body).toMatchObject({ status: 402, code: 'credits.insufficient', cost: 34, balance: 20 });
       const [{ count }] = await ctx.db.query('SELECT count(*)::int AS count FROM vms WHERE user_id = $1', [poor.id]);
@@ -95,19 +107,36 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const [{ credits }] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [poor.id]);
       expect(credits).toBe(20);
       // With an Idempotency-Key the debit answers instead of the guard's early check: the same problem.
-      const keyed = await ctx.http.post('/api/vms').set(poor.auth).set('Idempotency-Key', 'poor-1').send({ name: 'big', ...spec }).expect(402);
+      const keyed = await ctx.http
+        .post('/api/vms')
+        .set(poor.auth)
+        .set('Idempotency-Key', 'poor-1')
+        .send({ name: 'big', ...spec })
+        .expect(402);
       expect(keyed.body).toEqual({ ...res.body, request_id: keyed.body.request_id });
     });
 
     it('answers 409 for a name already used by a live VM of the same user, but not of another user', async () => {
       const bob = await newUser(ctx, { credits: 500 });
-      await ctx.http.post('/api/vms').set(bob.auth).send({ name: 'db', ...spec }).expect(202);
-      const dup = await ctx.http.post('/api/vms').set(bob.auth).send({ name: 'db', ...spec }).expect(409);
+      await ctx.http
+        .post('/api/vms')
+        .set(bob.auth)
+        .send({ name: 'db', ...spec })
+        .expect(202);
+      const dup = await ctx.http
+        .post('/api/vms')
+        .set(bob.auth)
+        .send({ name: 'db', ...spec })
+        .expect(409);
       expect(dup.body.code).toBe('vm.name_taken');
       const [{ credits }] = await ctx.db.query('SELECT credits FROM users WHERE id = $1', [bob.id]);
       expect(credits).toBe(500 - 34);
       const carol = await newUser(ctx, { credits: 500 });
-      await ctx.http.post('/api/vms').set(carol.auth).send({ name: 'db', ...spec }).expect(202);
+      await ctx.http
+        .post('/api/vms')
+        .set(carol.auth)
+        .send({ name: 'db', ...spec })
+        .expect(202);
     });
 
     it.each([
@@ -129,20 +158,31 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
     });
 
     it('answers 400 for an os_type outside the catalog, listing the allowed ones', async () => {
-      const res = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'ok', ...spec, os_type: 'windows-95' }).expect(400);
+      const res = await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'ok', ...spec, os_type: 'windows-95' })
+        .expect(400);
       expect(res.body.code).toBe('vm.unknown_os_type');
       expect(res.body.allowed_os_types).toEqual(expect.arrayContaining(['ubuntu-22.04', 'ubuntu-24.04', 'debian-12', 'rocky-9']));
     });
 
     it('answers 401 without a token', async () => {
-      await ctx.http.post('/api/vms').send({ name: 'anon', ...spec }).expect(401);
+      await ctx.http
+        .post('/api/vms')
+        .send({ name: 'anon', ...spec })
+        .expect(401);
     });
   });
 
   describe('ownership, actions and metadata', () => {
     let vmId: string;
     beforeAll(async () => {
-      const res = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'owned', ...spec, metadata: { a: 1, b: 2 } }).expect(202);
+      const res = await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'owned', ...spec, metadata: { a: 1, b: 2 } })
+        .expect(202);
       vmId = res.body.id;
       await waitFor(vmId, 'running');
     });
@@ -151,7 +191,11 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const mallory = await newUser(ctx);
       await ctx.http.get(`/api/vms/${vmId}`).set(mallory.auth).expect(404);
       await ctx.http.get(`/api/vms/${vmId}/status`).set(mallory.auth).expect(404);
-      await ctx.http.patch(`/api/vms/${vmId}`).set(mallory.auth).send({ metadata: { x: 1 } }).expect(404);
+      await ctx.http
+        .patch(`/api/vms/${vmId}`)
+        .set(mallory.auth)
+        .send({ metadata: { x: 1 } })
+        .expect(404);
       const res = await ctx.http.post(`/api/vms/${vmId}/action`).set(mallory.auth).send({ action: 'stop' }).expect(404);
       expect(res.body.code).toBe('vm.not_found');
       const list = await ctx.http.get('/api/vms').set(mallory.auth).expect(200);
@@ -165,7 +209,11 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
 
     it('answers 409 with allowed_actions for an action the status does not allow', async () => {
       const res = await ctx.http.post(`/api/vms/${vmId}/action`).set(alice.auth).send({ action: 'start' }).expect(409);
-      expect(res.body).toMatchObject({ code: 'vm.invalid_transition', vm_status: 'running', allowed_actions: ['stop', 'restart', 'destroy'] });
+      expect(res.body).toMatchObject({
+        code: 'vm.invalid_transition',
+        vm_status: 'running',
+        allowed_actions: ['stop', 'restart', 'destroy'],
+      });
       await ctx.http.post(`/api/vms/${vmId}/action`).set(alice.auth).send({ action: 'explode' }).expect(400);
     });
 
@@ -174,7 +222,11 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const names = Object.getOwnPropertyNames(Object.prototype).filter((k) => !reserved.includes(k));
       expect(names).toEqual(expect.arrayContaining(['hasOwnProperty', 'toString', 'valueOf', '__defineGetter__', '__lookupSetter__']));
       const metadata = Object.fromEntries(names.map((k, i) => [k, `v${i}`]));
-      const created = await ctx.http.post('/api/vms').set(alice.auth).send({ name: 'proto-keys', ...spec, metadata }).expect(202);
+      const created = await ctx.http
+        .post('/api/vms')
+        .set(alice.auth)
+        .send({ name: 'proto-keys', ...spec, metadata })
+        .expect(202);
       expect(created.body.metadata).toEqual(metadata);
       expect((await ctx.http.get(`/api/vms/${created.body.id}`).set(alice.auth).expect(200)).body.metadata).toEqual(metadata);
       const [row] = await ctx.db.query('SELECT metadata FROM vms WHERE id = $1', [created.body.id]);
@@ -184,17 +236,29 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const patched = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: patch }).expect(200);
       expect(patched.body.metadata).toMatchObject(patch);
       expect((await ctx.http.get(`/api/vms/${vmId}`).set(alice.auth).expect(200)).body.metadata).toMatchObject(patch);
-      const removed = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: Object.fromEntries(names.map((k) => [k, null])) }).expect(200);
+      const removed = await ctx.http
+        .patch(`/api/vms/${vmId}`)
+        .set(alice.auth)
+        .send({ metadata: Object.fromEntries(names.map((k) => [k, null])) })
+        .expect(200);
       expect(Object.keys(removed.body.metadata).filter((k) => names.includes(k))).toEqual([]);
 
       for (const key of reserved) {
-        const res = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).set('Content-Type', 'application/json').send(`{"metadata":{"${key}":"x"}}`);
+        const res = await ctx.http
+          .patch(`/api/vms/${vmId}`)
+          .set(alice.auth)
+          .set('Content-Type', 'application/json')
+          .send(`{"metadata":{"${key}":"x"}}`);
         expect({ key, status: res.status, code: res.body.code }).toEqual({ key, status: 400, code: 'request.reserved_key' });
       }
     });
 
     it('merges metadata, removes keys set to null, and changes nothing else', async () => {
-      const res = await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: { b: null, c: 'three' } }).expect(200);
+      const res = await ctx.http
+        .patch(`/api/vms/${vmId}`)
+        .set(alice.auth)
+        .send({ metadata: { b: null, c: 'three' } })
+        .expect(200);
       expect(res.body.metadata).toEqual({ a: 1, c: 'three' });
       await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: {}, name: 'Not_A_Hostname' }).expect(400);
       await ctx.http.patch(`/api/vms/${vmId}`).set(alice.auth).send({ metadata: 'nope' }).expect(400);
@@ -213,7 +277,15 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const pager = await newUser(ctx, { credits: 1000 });
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) {
-        ids.push((await ctx.http.post('/api/vms').set(pager.auth).send({ name: `p${i}`, ...spec }).expect(202)).body.id);
+        ids.push(
+          (
+            await ctx.http
+              .post('/api/vms')
+              .set(pager.auth)
+              .send({ name: `p${i}`, ...spec })
+              .expect(202)
+          ).body.id,
+        );
       }
       const first = await ctx.http.get('/api/vms?limit=2').set(pager.auth).expect(200);
       expect(first.body.items.map((v: { id: string }) => v.id)).toEqual([ids[4], ids[3]]);
@@ -237,7 +309,12 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       const affordable = 7;
       const user = await newUser(ctx, { credits: 34 * affordable + 20 });
       const results = await Promise.all(
-        Array.from({ length: attempts }, (_, i) => ctx.http.post('/api/vms').set(user.auth).send({ name: `c${i}`, ...spec })),
+        Array.from({ length: attempts }, (_, i) =>
+          ctx.http
+            .post('/api/vms')
+            .set(user.auth)
+            .send({ name: `c${i}`, ...spec }),
+        ),
       );
       const statuses = results.map((r) => r.status);
       expect(statuses.filter((s) => s === 202)).toHaveLength(affordable);
@@ -250,7 +327,9 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
         [user.id],
       );
       expect(row).toEqual({ credits: 20, ledger: 20, vms: affordable, jobs: affordable });
-      process.stdout.write(`concurrency: ${attempts} parallel creates, ${affordable} affordable -> ${statuses.filter((s) => s === 202).length} accepted, balance ${row.credits}, ledger sum ${row.ledger}\n`);
+      process.stdout.write(
+        `concurrency: ${attempts} parallel creates, ${affordable} affordable -> ${statuses.filter((s) => s === 202).length} accepted, balance ${row.credits}, ledger sum ${row.ledger}\n`,
+      );
     });
   });
 });

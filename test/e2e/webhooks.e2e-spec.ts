@@ -7,7 +7,12 @@ import { createTestApp, TestContext } from '../support/test-app';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 /** Short retry settings so that backoff, recovery and the disabling window fit in a test. */
-const RETRY = { WEBHOOKS_RETRY_BASE_DELAY_MS: 100, WEBHOOKS_RETRY_MAX_DELAY_MS: 400, WEBHOOKS_RETRY_WINDOW_SECONDS: 4, WEBHOOKS_TIMEOUT_MS: 1000 };
+const RETRY = {
+  WEBHOOKS_RETRY_BASE_DELAY_MS: 100,
+  WEBHOOKS_RETRY_MAX_DELAY_MS: 400,
+  WEBHOOKS_RETRY_WINDOW_SECONDS: 4,
+  WEBHOOKS_TIMEOUT_MS: 1000,
+};
 const MAX_PER_USER = 5;
 
 interface Attempt {
@@ -35,7 +40,10 @@ describe('Webhooks (e2e)', () => {
 
   beforeAll(async () => {
     receiver = await new WebhookReceiver().start();
-    ctx = await createTestApp({ captureLogs: logs, env: { WEBHOOKS_ALLOW_LOOPBACK: true, WEBHOOKS_MAX_PER_USER: MAX_PER_USER, QUOTA_MAX_VMS: 0, ...RETRY } });
+    ctx = await createTestApp({
+      captureLogs: logs,
+      env: { WEBHOOKS_ALLOW_LOOPBACK: true, WEBHOOKS_MAX_PER_USER: MAX_PER_USER, QUOTA_MAX_VMS: 0, ...RETRY },
+    });
   });
   afterAll(async () => {
     if (process.env.HOOKS_LOGS) writeFileSync(process.env.HOOKS_LOGS, logs.join('\n'));
@@ -45,11 +53,15 @@ describe('Webhooks (e2e)', () => {
 
   const create = (user: TestUser, body: Record<string, unknown>) => ctx.http.post('/api/webhooks').set(user.auth).send(body);
   const createVm = async (user: TestUser) => {
-    const res = await ctx.http.post('/api/vms').set(user.auth).send({ name: `vm-${randomBytes(3).toString('hex')}`, os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 });
+    const res = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name: `vm-${randomBytes(3).toString('hex')}`, os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 });
     expect(res.status).toBe(202);
     return res.body.id as string;
   };
-  const deliveries = async (user: TestUser, id: string): Promise<Delivery[]> => (await ctx.http.get(`/api/webhooks/${id}/deliveries?limit=100`).set(user.auth).expect(200)).body.items;
+  const deliveries = async (user: TestUser, id: string): Promise<Delivery[]> =>
+    (await ctx.http.get(`/api/webhooks/${id}/deliveries?limit=100`).set(user.auth).expect(200)).body.items;
   const hookPath = (name: string) => `/${name}-${randomBytes(3).toString('hex')}`;
 
   it('delivers a user’s events to their endpoint, signed per Standard Webhooks, and shows the secret only once', async () => {
@@ -57,18 +69,33 @@ describe('Webhooks (e2e)', () => {
     const path = hookPath('alice');
     const res = await create(alice, { url: receiver.url(path), events: ['vm.*'], description: 'CI' }).expect(201);
     expect(res.headers.location).toBe(`/api/webhooks/${res.body.id}`);
-    expect(res.body).toMatchObject({ url: receiver.url(path), events: ['vm.*'], scope: 'own', description: 'CI', enabled: true, failing_since: null });
+    expect(res.body).toMatchObject({
+      url: receiver.url(path),
+      events: ['vm.*'],
+      scope: 'own',
+      description: 'CI',
+      enabled: true,
+      failing_since: null,
+    });
     const secret = res.body.secret as string;
     expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
 
     const vmId = await createVm(alice);
-    const received = await eventually(async () => {
-      const got = receiver.at(path);
-      return got.some((r) => JSON.parse(r.body).type === 'vm.provisioned') && got;
-    }, 15_000, 'vm.provisioned delivered');
+    const received = await eventually(
+      async () => {
+        const got = receiver.at(path);
+        return got.some((r) => JSON.parse(r.body).type === 'vm.provisioned') && got;
+      },
+      15_000,
+      'vm.provisioned delivered',
+    );
     const hook = new Webhook(secret);
     const types = received.map((r) => {
-      const payload = hook.verify(r.body, r.headers as Record<string, string>) as { type: string; timestamp: string; data: { id: string; user_id: string; vm_id: string; action: string } };
+      const payload = hook.verify(r.body, r.headers as Record<string, string>) as {
+        type: string;
+        timestamp: string;
+        data: { id: string; user_id: string; vm_id: string; action: string };
+      };
       expect(r.headers['content-type']).toBe('application/json');
       expect(r.headers['webhook-id']).toBe(payload.data.id);
       expect(payload.data).toMatchObject({ user_id: alice.id, vm_id: vmId, action: payload.type });
@@ -80,15 +107,23 @@ describe('Webhooks (e2e)', () => {
     // Subscribed to vm.* only: the credit deduction of the same create is not sent.
     expect(types).not.toContain('system.credit_deduction');
     // Another secret does not verify.
-    expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(received[0]!.body, received[0]!.headers as Record<string, string>)).toThrow();
+    expect(() =>
+      new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(received[0]!.body, received[0]!.headers as Record<string, string>),
+    ).toThrow();
 
-    const log = await eventually(async () => {
-      const d = await deliveries(alice, res.body.id);
-      return d.length >= 2 && d.every((x) => x.status === 'delivered') && d;
-    }, 10_000, 'deliveries recorded as delivered');
+    const log = await eventually(
+      async () => {
+        const d = await deliveries(alice, res.body.id);
+        return d.length >= 2 && d.every((x) => x.status === 'delivered') && d;
+      },
+      10_000,
+      'deliveries recorded as delivered',
+    );
     for (const d of log) {
       expect(d.attempts).toBe(1);
-      expect(d.attempt_log).toEqual([expect.objectContaining({ attempt: 1, status_code: 200, error: null, next_attempt_at: null, duration_ms: expect.any(Number) })]);
+      expect(d.attempt_log).toEqual([
+        expect.objectContaining({ attempt: 1, status_code: 200, error: null, next_attempt_at: null, duration_ms: expect.any(Number) }),
+      ]);
     }
 
     // Never shown again, stored in no event, logged nowhere.
@@ -96,19 +131,32 @@ describe('Webhooks (e2e)', () => {
     expect(got.body).not.toHaveProperty('secret');
     const listed = await ctx.http.get('/api/webhooks').set(alice.auth).expect(200);
     expect(JSON.stringify(listed.body)).not.toContain(secret);
-    const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM events WHERE details::text LIKE '%' || $1 || '%' OR message LIKE '%' || $1 || '%'`, [secret.slice(6)]);
+    const [{ n }] = await ctx.db.query(
+      `SELECT count(*)::int AS n FROM events WHERE details::text LIKE '%' || $1 || '%' OR message LIKE '%' || $1 || '%'`,
+      [secret.slice(6)],
+    );
     expect(n).toBe(0);
     expect(logs.filter((l) => l.includes(secret.slice(6)))).toEqual([]);
     const feed = await ctx.http.get('/api/events?type=auth&limit=100').set(alice.auth).expect(200);
-    expect(feed.body.items.find((e: { action: string }) => e.action === 'webhook.created')).toMatchObject({ details: { webhook_id: res.body.id, events: ['vm.*'], scope: 'own' } });
+    expect(feed.body.items.find((e: { action: string }) => e.action === 'webhook.created')).toMatchObject({
+      details: { webhook_id: res.body.id, events: ['vm.*'], scope: 'own' },
+    });
 
     // A manual retry sends it once more, with the same webhook-id.
     const first = log[log.length - 1];
     const before = receiver.at(path).filter((r) => r.headers['webhook-id'] === first!.event_id).length;
     const retried = await ctx.http.post(`/api/webhooks/${res.body.id}/deliveries/${first!.id}/retry`).set(alice.auth).expect(202);
     expect(retried.body).toMatchObject({ id: first!.id, status: 'pending' });
-    await eventually(async () => receiver.at(path).filter((r) => r.headers['webhook-id'] === first!.event_id).length === before + 1, 10_000, 'redelivery');
-    const again = await eventually(async () => (await deliveries(alice, res.body.id)).find((d) => d.id === first!.id && d.status === 'delivered' && d.attempts === 2), 10_000, 'retry recorded');
+    await eventually(
+      async () => receiver.at(path).filter((r) => r.headers['webhook-id'] === first!.event_id).length === before + 1,
+      10_000,
+      'redelivery',
+    );
+    const again = await eventually(
+      async () => (await deliveries(alice, res.body.id)).find((d) => d.id === first!.id && d.status === 'delivered' && d.attempts === 2),
+      10_000,
+      'retry recorded',
+    );
     expect(again.attempt_log.map((a) => a.attempt)).toEqual([1, 2]);
   });
 
@@ -126,12 +174,27 @@ describe('Webhooks (e2e)', () => {
 
     const daveVm = await createVm(dave);
     const carolVm = await createVm(carol);
-    await eventually(async () => receiver.at(carolPath).some((r) => JSON.parse(r.body).data.vm_id === carolVm), 10_000, 'carol’s own event');
-    await eventually(async () => receiver.at(adminPath).some((r) => JSON.parse(r.body).data.vm_id === daveVm), 10_000, 'dave’s event at the admin endpoint');
-    await eventually(async () => receiver.at(adminPath).some((r) => JSON.parse(r.body).data.vm_id === carolVm), 10_000, 'carol’s event at the admin endpoint');
+    await eventually(
+      async () => receiver.at(carolPath).some((r) => JSON.parse(r.body).data.vm_id === carolVm),
+      10_000,
+      'carol’s own event',
+    );
+    await eventually(
+      async () => receiver.at(adminPath).some((r) => JSON.parse(r.body).data.vm_id === daveVm),
+      10_000,
+      'dave’s event at the admin endpoint',
+    );
+    await eventually(
+      async () => receiver.at(adminPath).some((r) => JSON.parse(r.body).data.vm_id === carolVm),
+      10_000,
+      'carol’s event at the admin endpoint',
+    );
     // Dave's create committed before Carol's, whose delivery has arrived: Dave's was never queued for Carol.
     expect(receiver.at(carolPath).map((r) => JSON.parse(r.body).data.user_id)).toEqual([carol.id]);
-    const rows = await ctx.db.query(`SELECT e.user_id FROM webhook_deliveries d JOIN events e ON e.id = d.event_id WHERE d.endpoint_id = $1`, [carolHook.body.id]);
+    const rows = await ctx.db.query(
+      `SELECT e.user_id FROM webhook_deliveries d JOIN events e ON e.id = d.event_id WHERE d.endpoint_id = $1`,
+      [carolHook.body.id],
+    );
     expect(rows).toEqual([{ user_id: carol.id }]);
     // The admin feed's view: the host is there.
     const adminGot = receiver.at(adminPath).find((r) => JSON.parse(r.body).data.vm_id === daveVm)!;
@@ -141,12 +204,19 @@ describe('Webhooks (e2e)', () => {
   it('retries a failing receiver with growing delays until it recovers', async () => {
     const erin = await newUser(ctx, { credits: 1000 });
     const path = hookPath('flaky');
-    const hook = await create(erin, { url: receiver.url(path, (n) => (n === 1 ? 500 : n === 2 ? 503 : 200)), events: ['vm.create'] }).expect(201);
+    const hook = await create(erin, {
+      url: receiver.url(path, (n) => (n === 1 ? 500 : n === 2 ? 503 : 200)),
+      events: ['vm.create'],
+    }).expect(201);
     await createVm(erin);
-    const [d] = await eventually(async () => {
-      const list = await deliveries(erin, hook.body.id);
-      return list[0]?.status === 'delivered' && list;
-    }, 15_000, 'delivered after retries');
+    const [d] = await eventually(
+      async () => {
+        const list = await deliveries(erin, hook.body.id);
+        return list[0]?.status === 'delivered' && list;
+      },
+      15_000,
+      'delivered after retries',
+    );
     expect(d!.attempts).toBe(3);
     expect(d!.attempt_log.map((a) => [a.status_code, a.error])).toEqual([
       [500, 'the receiver answered 500'],
@@ -174,23 +244,38 @@ describe('Webhooks (e2e)', () => {
     const redirectPath = hookPath('redirect');
     const targetPath = hookPath('target');
     const hang = await create(frank, { url: receiver.url(hangPath, (n) => (n === 1 ? 'hang' : 204)), events: ['vm.create'] }).expect(201);
-    const redirect = await create(frank, { url: receiver.url(redirectPath, (n) => (n === 1 ? { redirect: receiver.url(targetPath) } : 200)), events: ['vm.create'] }).expect(201);
+    const redirect = await create(frank, {
+      url: receiver.url(redirectPath, (n) => (n === 1 ? { redirect: receiver.url(targetPath) } : 200)),
+      events: ['vm.create'],
+    }).expect(201);
     await createVm(frank);
 
-    const [h] = await eventually(async () => {
-      const list = await deliveries(frank, hang.body.id);
-      return list[0]?.status === 'delivered' && list;
-    }, 15_000, 'delivered after the timeout');
+    const [h] = await eventually(
+      async () => {
+        const list = await deliveries(frank, hang.body.id);
+        return list[0]?.status === 'delivered' && list;
+      },
+      15_000,
+      'delivered after the timeout',
+    );
     expect(h!.attempt_log[0]).toMatchObject({ attempt: 1, status_code: null, error: 'timed out after 1000 ms' });
     expect(h!.attempt_log[0]!.duration_ms).toBeGreaterThanOrEqual(950);
     expect(h!.attempt_log[0]!.next_attempt_at).not.toBeNull();
     expect(h!.attempt_log[1]).toMatchObject({ attempt: 2, status_code: 204, error: null });
 
-    const [r] = await eventually(async () => {
-      const list = await deliveries(frank, redirect.body.id);
-      return list[0]?.status === 'delivered' && list;
-    }, 15_000, 'delivered after the redirect');
-    expect(r!.attempt_log[0]).toMatchObject({ attempt: 1, status_code: 302, error: 'redirect (302) not followed: webhooks never follow redirects' });
+    const [r] = await eventually(
+      async () => {
+        const list = await deliveries(frank, redirect.body.id);
+        return list[0]?.status === 'delivered' && list;
+      },
+      15_000,
+      'delivered after the redirect',
+    );
+    expect(r!.attempt_log[0]).toMatchObject({
+      attempt: 1,
+      status_code: 302,
+      error: 'redirect (302) not followed: webhooks never follow redirects',
+    });
     expect(receiver.at(targetPath)).toEqual([]);
   });
 
@@ -200,10 +285,14 @@ describe('Webhooks (e2e)', () => {
     const hook = await create(gina, { url: receiver.url(path, () => 500), events: ['vm.create'] }).expect(201);
     const started = Date.now();
     await createVm(gina);
-    const disabled = await eventually(async () => {
-      const res = await ctx.http.get(`/api/webhooks/${hook.body.id}`).set(gina.auth).expect(200);
-      return !res.body.enabled && res.body;
-    }, 20_000, 'endpoint disabled');
+    const disabled = await eventually(
+      async () => {
+        const res = await ctx.http.get(`/api/webhooks/${hook.body.id}`).set(gina.auth).expect(200);
+        return !res.body.enabled && res.body;
+      },
+      20_000,
+      'endpoint disabled',
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(RETRY.WEBHOOKS_RETRY_WINDOW_SECONDS * 1000 - 100);
     expect(disabled.disabled_reason).toBe('deliveries failed for more than 4 s; last error: the receiver answered 500');
     expect(disabled.disabled_at).not.toBeNull();
@@ -240,8 +329,12 @@ describe('Webhooks (e2e)', () => {
     expect(unknown.body.known_event_types).toContain('vm.provisioned');
     const malformed = await create(hank, { url, events: ['vm.pro*'] }).expect(400);
     expect(malformed.body).toMatchObject({ code: 'webhooks.invalid_event_pattern', patterns: ['vm.pro*'] });
-    await create(hank, { url, events: [] }).expect(400).expect((r) => expect(r.body.code).toBe('request.validation'));
-    await create(hank, { url, events: ['vm.*'], secret: 'whsec_mine' }).expect(400).expect((r) => expect(r.body.code).toBe('request.validation'));
+    await create(hank, { url, events: [] })
+      .expect(400)
+      .expect((r) => expect(r.body.code).toBe('request.validation'));
+    await create(hank, { url, events: ['vm.*'], secret: 'whsec_mine' })
+      .expect(400)
+      .expect((r) => expect(r.body.code).toBe('request.validation'));
     const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM webhook_endpoints WHERE user_id = $1`, [hank.id]);
     expect(n).toBe(0);
   });
@@ -279,19 +372,32 @@ describe('Webhooks (e2e)', () => {
     await createVm(judy);
     await eventually(async () => receiver.at(gone).length === 1, 10_000, 'first delivery');
     await ctx.http.delete(`/api/webhooks/${hook.body.id}`).set(judy.auth).expect(204);
-    await ctx.http.get(`/api/webhooks/${hook.body.id}`).set(judy.auth).expect(404).expect((r) => expect(r.body.code).toBe('webhooks.not_found'));
+    await ctx.http
+      .get(`/api/webhooks/${hook.body.id}`)
+      .set(judy.auth)
+      .expect(404)
+      .expect((r) => expect(r.body.code).toBe('webhooks.not_found'));
     await ctx.http.get(`/api/webhooks/${hook.body.id}/deliveries`).set(judy.auth).expect(404);
     const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1`, [hook.body.id]);
     expect(n).toBe(0);
     const vm = await createVm(judy);
     // The endpoint kept gets the new event; the deleted one, created before it, got nothing more.
-    await eventually(async () => receiver.at(kept).some((r) => JSON.parse(r.body).data.vm_id === vm), 10_000, 'delivery to the endpoint kept');
+    await eventually(
+      async () => receiver.at(kept).some((r) => JSON.parse(r.body).data.vm_id === vm),
+      10_000,
+      'delivery to the endpoint kept',
+    );
     expect(receiver.at(gone)).toHaveLength(1);
     const feed = await ctx.http.get('/api/events?type=auth&limit=100').set(judy.auth).expect(200);
-    expect(feed.body.items.find((e: { action: string }) => e.action === 'webhook.deleted')).toMatchObject({ details: { webhook_id: hook.body.id, url: receiver.url(gone) } });
+    expect(feed.body.items.find((e: { action: string }) => e.action === 'webhook.deleted')).toMatchObject({
+      details: { webhook_id: hook.body.id, url: receiver.url(gone) },
+    });
     // Someone else's endpoint is not found either.
     const other = await newUser(ctx);
-    await ctx.http.delete(`/api/webhooks/${(await create(judy, { url: receiver.url(kept), events: ['vm.*'] })).body.id}`).set(other.auth).expect(404);
+    await ctx.http
+      .delete(`/api/webhooks/${(await create(judy, { url: receiver.url(kept), events: ['vm.*'] })).body.id}`)
+      .set(other.auth)
+      .expect(404);
   });
 
   it('limits endpoints per user', async () => {
@@ -323,10 +429,22 @@ describe('Webhooks without WEBHOOKS_ALLOW_LOOPBACK (e2e)', () => {
       [`https://169.254.169.254/latest/meta-data/`, ['169.254.169.254: linkLocal']],
       [`http://10.0.0.1/`, ['10.0.0.1: private']],
     ] as const) {
-      const res = await ctx.http.post('/api/webhooks').set(user.auth).send({ url, events: ['vm.*'] });
-      expect({ url, status: res.status, code: res.body.code, addresses: res.body.addresses }).toEqual({ url, status: 400, code: 'webhooks.url_not_allowed', addresses });
+      const res = await ctx.http
+        .post('/api/webhooks')
+        .set(user.auth)
+        .send({ url, events: ['vm.*'] });
+      expect({ url, status: res.status, code: res.body.code, addresses: res.body.addresses }).toEqual({
+        url,
+        status: 400,
+        code: 'webhooks.url_not_allowed',
+        addresses,
+      });
     }
-    const byName = await ctx.http.post('/api/webhooks').set(user.auth).send({ url: receiver.url('/c', undefined, 'localhost'), events: ['vm.*'] }).expect(400);
+    const byName = await ctx.http
+      .post('/api/webhooks')
+      .set(user.auth)
+      .send({ url: receiver.url('/c', undefined, 'localhost'), events: ['vm.*'] })
+      .expect(400);
     expect(byName.body.code).toBe('webhooks.url_not_allowed');
     expect(byName.body.addresses).toContain('127.0.0.1: loopback');
     expect(receiver.received).toEqual([]);
@@ -343,15 +461,29 @@ describe('Webhooks without WEBHOOKS_ALLOW_LOOPBACK (e2e)', () => {
       `INSERT INTO webhook_endpoints (user_id, url, events, secret) VALUES ($1, $2, '{vm.create}', $3) RETURNING id`,
       [user.id, receiver.url('/literal'), `whsec_${randomBytes(32).toString('base64')}`],
     );
-    const res = await ctx.http.post('/api/vms').set(user.auth).send({ name: 'rebind', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 }).expect(202);
+    const res = await ctx.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name: 'rebind', os_type: 'ubuntu-22.04', ram_mb: 512, disk_gb: 10, cpu_cores: 1 })
+      .expect(202);
     expect(res.body.id).toBeDefined();
     const firstAttempt = (endpointId: string) =>
-      eventually(async () => {
-        const list = (await ctx.http.get(`/api/webhooks/${endpointId}/deliveries`).set(user.auth).expect(200)).body.items as Delivery[];
-        return list[0]?.attempt_log[0];
-      }, 10_000, 'first attempt');
-    expect(await firstAttempt(byName.id)).toMatchObject({ status_code: null, error: expect.stringMatching(/^localhost resolves to no address webhooks may reach \(.*127\.0\.0\.1: loopback/) });
-    expect(await firstAttempt(literal.id)).toMatchObject({ status_code: null, error: '127.0.0.1 is not an address webhooks may reach (loopback)' });
+      eventually(
+        async () => {
+          const list = (await ctx.http.get(`/api/webhooks/${endpointId}/deliveries`).set(user.auth).expect(200)).body.items as Delivery[];
+          return list[0]?.attempt_log[0];
+        },
+        10_000,
+        'first attempt',
+      );
+    expect(await firstAttempt(byName.id)).toMatchObject({
+      status_code: null,
+      error: expect.stringMatching(/^localhost resolves to no address webhooks may reach \(.*127\.0\.0\.1: loopback/),
+    });
+    expect(await firstAttempt(literal.id)).toMatchObject({
+      status_code: null,
+      error: '127.0.0.1 is not an address webhooks may reach (loopback)',
+    });
     expect(receiver.received).toEqual([]);
   });
 });

@@ -115,7 +115,11 @@ function writeReport(): void {
 /** Runs a command with its output on ours; rejects on a non-zero exit. */
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? ROOT });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...opts.env },
+      cwd: opts.cwd ?? ROOT,
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code ?? signal}`))));
   });
@@ -124,8 +128,11 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
 /** Runs a command and returns its stdout; rejects with stderr on a non-zero exit. */
 function capture(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    execFile(
+      cmd,
+      args,
+      { env: { ...process.env, ...opts.env }, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout)),
     );
   });
 }
@@ -205,7 +212,13 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
       if (current.status === status) return current;
       if (current.status === 'failed') {
         const events = await http('GET', `/api/events?vm_id=${vmId}&limit=5`);
-        throw new Error(`VM failed: ${JSON.stringify(events.body?.items?.map((e: any) => [e.action, e.message, e.details]), null, 1)}`);
+        throw new Error(
+          `VM failed: ${JSON.stringify(
+            events.body?.items?.map((e: any) => [e.action, e.message, e.details]),
+            null,
+            1,
+          )}`,
+        );
       }
       return undefined;
     });
@@ -214,9 +227,26 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
   /** Runs a command in the guest as VM_SSH_USER with the user's private key, from inside the namespace. */
   function guest(ip: string, port: number, command: string): Promise<string> {
     return capture('ip', [
-      'netns', 'exec', NS, 'ssh', '-i', keyFile, '-p', String(port),
-      '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', '-o', 'LogLevel=ERROR',
-      `${SSH_USER}@${ip}`, command,
+      'netns',
+      'exec',
+      NS,
+      'ssh',
+      '-i',
+      keyFile,
+      '-p',
+      String(port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'ConnectTimeout=30',
+      '-o',
+      'LogLevel=ERROR',
+      `${SSH_USER}@${ip}`,
+      command,
     ]);
   }
 
@@ -251,168 +281,235 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     say(`report: ${path.join(OUT, 'hypervisor.md')}`);
   });
 
-  step('installs the host packages (vagrant, vagrant-libvirt, libvirt, qemu, debootstrap)', () => timed('install host packages', () => run('bash', [path.join(SCRIPTS, 'install-host.sh')])), 20 * 60_000);
+  step(
+    'installs the host packages (vagrant, vagrant-libvirt, libvirt, qemu, debootstrap)',
+    () => timed('install host packages', () => run('bash', [path.join(SCRIPTS, 'install-host.sh')])),
+    20 * 60_000,
+  );
 
-  step('starts libvirtd in its own network namespace', async () => {
-    await timed('netns + libvirtd', () => run('bash', [path.join(SCRIPTS, 'netns-up.sh'), NS]));
-    // No route out: the namespace has a loopback and libvirt's own bridges only.
-    const routes = await capture('ip', ['netns', 'exec', NS, 'ip', 'route', 'show', 'default']);
-    expect(routes.trim()).toBe('');
-  }, 5 * 60_000);
+  step(
+    'starts libvirtd in its own network namespace',
+    async () => {
+      await timed('netns + libvirtd', () => run('bash', [path.join(SCRIPTS, 'netns-up.sh'), NS]));
+      // No route out: the namespace has a loopback and libvirt's own bridges only.
+      const routes = await capture('ip', ['netns', 'exec', NS, 'ip', 'route', 'show', 'default']);
+      expect(routes.trim()).toBe('');
+    },
+    5 * 60_000,
+  );
 
-  step('builds (or reuses) the Debian 12 box', () => timed('box (build or cache)', () => run('bash', [path.join(SCRIPTS, 'build-box.sh'), BOX])), 30 * 60_000);
+  step(
+    'builds (or reuses) the Debian 12 box',
+    () => timed('box (build or cache)', () => run('bash', [path.join(SCRIPTS, 'build-box.sh'), BOX])),
+    30 * 60_000,
+  );
 
-  step('builds and starts the API with VM_PROVIDER=vagrant on loopback', async () => {
-    await timed('npm run build', () => run('npm', ['run', 'build', '--silent']));
-    const admin = new Client({ connectionString: adminUrl });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE DATABASE ${dbName}`);
-    } finally {
-      await admin.end();
-    }
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      NODE_ENV: 'development',
-      LISTEN_HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: adminUrl.replace(/\/[^/]*$/, `/${dbName}`),
-      JWT_SECRET: `hv-${Math.random().toString(36).slice(2)}-${Date.now()}-secret-padding`,
-      LOG_LEVEL: 'debug',
-      VM_PROVIDER: 'vagrant',
-      VAGRANT_BIN: path.join(SCRIPTS, 'vagrant-netns'),
-      VAGRANT_ENV: JSON.stringify({ VMAPI_NETNS: NS }),
-      VAGRANT_WORKDIR: workdir,
-      VAGRANT_LIBVIRT_DRIVER: DRIVER,
-      ...(DRIVER === 'qemu' ? { VAGRANT_LIBVIRT_CPU_MODE: 'custom', VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64' } : {}),
-      VAGRANT_BOOT_TIMEOUT_SECONDS: '900',
-      TIMEOUT_UP_SECONDS: '1200',
-      TIMEOUT_RELOAD_SECONDS: '1200',
-      VM_SSH_USER: SSH_USER,
-      OS_CATALOG: JSON.stringify({ 'debian-12': BOX }),
-      METRICS_COLLECT_MINUTES: '1',
-      QUEUE_CRON_CHECK_SECONDS: '5',
-    };
-    const apiLog = path.join(OUT, 'hypervisor-api.log');
-    writeFileSync(apiLog, '');
-    api = spawn(process.execPath, ['dist/src/main.js'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    api.stdout?.on('data', (d: Buffer) => appendFileSync(apiLog, d));
-    api.stderr?.on('data', (d: Buffer) => appendFileSync(apiLog, d));
-    await timed('API start', () =>
-      until('the API to answer', 120_000, async () => {
-        if (api?.exitCode !== null) throw new Error(`the API exited (${api?.exitCode}); see ${apiLog}`);
-        const ok = await fetch(`${base}/api/health`).then((r) => r.ok, () => false);
-        return ok ? true : undefined;
-      }),
-    );
-  }, 10 * 60_000);
+  step(
+    'builds and starts the API with VM_PROVIDER=vagrant on loopback',
+    async () => {
+      await timed('npm run build', () => run('npm', ['run', 'build', '--silent']));
+      const admin = new Client({ connectionString: adminUrl });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${dbName}`);
+      } finally {
+        await admin.end();
+      }
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        NODE_ENV: 'development',
+        LISTEN_HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: adminUrl.replace(/\/[^/]*$/, `/${dbName}`),
+        JWT_SECRET: `hv-${Math.random().toString(36).slice(2)}-${Date.now()}-secret-padding`,
+        LOG_LEVEL: 'debug',
+        VM_PROVIDER: 'vagrant',
+        VAGRANT_BIN: path.join(SCRIPTS, 'vagrant-netns'),
+        VAGRANT_ENV: JSON.stringify({ VMAPI_NETNS: NS }),
+        VAGRANT_WORKDIR: workdir,
+        VAGRANT_LIBVIRT_DRIVER: DRIVER,
+        ...(DRIVER === 'qemu' ? { VAGRANT_LIBVIRT_CPU_MODE: 'custom', VAGRANT_LIBVIRT_CPU_MODEL: 'qemu64' } : {}),
+        VAGRANT_BOOT_TIMEOUT_SECONDS: '900',
+        TIMEOUT_UP_SECONDS: '1200',
+        TIMEOUT_RELOAD_SECONDS: '1200',
+        VM_SSH_USER: SSH_USER,
+        OS_CATALOG: JSON.stringify({ 'debian-12': BOX }),
+        METRICS_COLLECT_MINUTES: '1',
+        QUEUE_CRON_CHECK_SECONDS: '5',
+      };
+      const apiLog = path.join(OUT, 'hypervisor-api.log');
+      writeFileSync(apiLog, '');
+      api = spawn(process.execPath, ['dist/src/main.js'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      api.stdout?.on('data', (d: Buffer) => appendFileSync(apiLog, d));
+      api.stderr?.on('data', (d: Buffer) => appendFileSync(apiLog, d));
+      await timed('API start', () =>
+        until('the API to answer', 120_000, async () => {
+          if (api?.exitCode !== null) throw new Error(`the API exited (${api?.exitCode}); see ${apiLog}`);
+          const ok = await fetch(`${base}/api/health`).then(
+            (r) => r.ok,
+            () => false,
+          );
+          return ok ? true : undefined;
+        }),
+      );
+    },
+    10 * 60_000,
+  );
 
-  step('creates a VM with the user\'s SSH key; it becomes running once SSH answers', async () => {
-    const email = `hv-${Date.now()}@example.com`;
-    expect((await http('POST', '/api/auth/register', { username: `hv${Date.now()}`, email, password: 'hypervisor-test-pw' })).status).toBe(202);
-    const login = await http('POST', '/api/auth/login', { email, password: 'hypervisor-test-pw' });
-    expect(login.status).toBe(200);
-    token = login.body.access_token;
+  step(
+    "creates a VM with the user's SSH key; it becomes running once SSH answers",
+    async () => {
+      const email = `hv-${Date.now()}@example.com`;
+      expect(
+        (await http('POST', '/api/auth/register', { username: `hv${Date.now()}`, email, password: 'hypervisor-test-pw' })).status,
+      ).toBe(202);
+      const login = await http('POST', '/api/auth/login', { email, password: 'hypervisor-test-pw' });
+      expect(login.status).toBe(200);
+      token = login.body.access_token;
 
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hv-test', '-f', keyFile]);
-    const publicKey = readFileSync(`${keyFile}.pub`, 'utf8').trim();
-    const key = await http('POST', '/api/ssh-keys', { name: 'hv-key', public_key: publicKey });
-    expect([key.status, key.body]).toEqual([201, expect.objectContaining({ fingerprint: expect.stringMatching(/^SHA256:/) })]);
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hv-test', '-f', keyFile]);
+      const publicKey = readFileSync(`${keyFile}.pub`, 'utf8').trim();
+      const key = await http('POST', '/api/ssh-keys', { name: 'hv-key', public_key: publicKey });
+      expect([key.status, key.body]).toEqual([201, expect.objectContaining({ fingerprint: expect.stringMatching(/^SHA256:/) })]);
 
-    const created = await http('POST', '/api/vms', { ...REQUEST, ssh_key_ids: [key.body.id], user_data: USER_DATA });
-    expect([created.status, created.body]).toEqual([202, expect.anything()]);
-    vmId = created.body.id;
-    const running = await timed('first boot (create -> running)', () => reach('running', 25 * 60_000));
-    expect(running.ip_address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(running.ssh_user).toBe(SSH_USER);
-    expect(running.ssh_keys).toEqual([expect.objectContaining({ id: key.body.id, fingerprint: key.body.fingerprint })]);
-    expect(running.ssh_command).toBe(`ssh -p ${running.ssh_port} ${SSH_USER}@${running.ip_address}`);
-    say(`VM ${vmId} running at ${running.ip_address}:${running.ssh_port}; ssh example: ${running.ssh_command}`);
-  }, 30 * 60_000);
+      const created = await http('POST', '/api/vms', { ...REQUEST, ssh_key_ids: [key.body.id], user_data: USER_DATA });
+      expect([created.status, created.body]).toEqual([202, expect.anything()]);
+      vmId = created.body.id;
+      const running = await timed('first boot (create -> running)', () => reach('running', 25 * 60_000));
+      expect(running.ip_address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      expect(running.ssh_user).toBe(SSH_USER);
+      expect(running.ssh_keys).toEqual([expect.objectContaining({ id: key.body.id, fingerprint: key.body.fingerprint })]);
+      expect(running.ssh_command).toBe(`ssh -p ${running.ssh_port} ${SSH_USER}@${running.ip_address}`);
+      say(`VM ${vmId} running at ${running.ip_address}:${running.ssh_port}; ssh example: ${running.ssh_command}`);
+    },
+    30 * 60_000,
+  );
 
-  step('logs in with the private key as VM_SSH_USER: hostname, CPUs, memory, root filesystem as requested', async () => {
-    const { ip_address: ip, ssh_port: port } = await vm();
-    const out = await timed('ssh login + checks', () =>
-      guest(ip, port, "hostname; nproc; awk '/^MemTotal:/{print $2}' /proc/meminfo; df -B1 --output=size / | tail -n1; sudo -n true && echo sudo-ok"),
-    );
-    const [hostname, nproc, memKb, rootBytes, sudo] = out.trim().split('\n').map((l) => l.trim());
-    const memMb = Math.round(Number(memKb) / 1024);
-    const rootGib = Number(rootBytes) / 1024 ** 3;
-    specs.push(
-      { what: 'hostname', requested: REQUEST.name, guest: hostname! },
-      { what: 'CPUs (nproc)', requested: String(REQUEST.cpu_cores), guest: nproc! },
-      { what: 'memory (MemTotal)', requested: `${REQUEST.ram_mb} MB`, guest: `${memMb} MB` },
-      { what: 'root filesystem (df /)', requested: `${REQUEST.disk_gb} GB`, guest: `${rootGib.toFixed(2)} GiB` },
-    );
-    say(`guest: ${JSON.stringify({ hostname, nproc, memMb, rootGib: rootGib.toFixed(2), sudo })}`);
-    expect(hostname).toBe(REQUEST.name);
-    expect(Number(nproc)).toBe(REQUEST.cpu_cores);
-    // The kernel keeps some memory for itself: MemTotal is a little under what the machine has.
-    expect(memMb).toBeLessThanOrEqual(REQUEST.ram_mb);
-    expect(memMb).toBeGreaterThan(REQUEST.ram_mb * 0.8);
-    // Grown on first boot from the box's 4 GiB to the disk, less the filesystem's own overhead.
-    expect(rootGib).toBeGreaterThan(BOX_DISK_GIB);
-    expect(rootGib).toBeGreaterThan(REQUEST.disk_gb * 0.9);
-    expect(rootGib).toBeLessThanOrEqual(REQUEST.disk_gb);
-    expect(sudo).toBe('sudo-ok');
-  }, 5 * 60_000);
+  step(
+    'logs in with the private key as VM_SSH_USER: hostname, CPUs, memory, root filesystem as requested',
+    async () => {
+      const { ip_address: ip, ssh_port: port } = await vm();
+      const out = await timed('ssh login + checks', () =>
+        guest(
+          ip,
+          port,
+          "hostname; nproc; awk '/^MemTotal:/{print $2}' /proc/meminfo; df -B1 --output=size / | tail -n1; sudo -n true && echo sudo-ok",
+        ),
+      );
+      const [hostname, nproc, memKb, rootBytes, sudo] = out
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
+      const memMb = Math.round(Number(memKb) / 1024);
+      const rootGib = Number(rootBytes) / 1024 ** 3;
+      specs.push(
+        { what: 'hostname', requested: REQUEST.name, guest: hostname! },
+        { what: 'CPUs (nproc)', requested: String(REQUEST.cpu_cores), guest: nproc! },
+        { what: 'memory (MemTotal)', requested: `${REQUEST.ram_mb} MB`, guest: `${memMb} MB` },
+        { what: 'root filesystem (df /)', requested: `${REQUEST.disk_gb} GB`, guest: `${rootGib.toFixed(2)} GiB` },
+      );
+      say(`guest: ${JSON.stringify({ hostname, nproc, memMb, rootGib: rootGib.toFixed(2), sudo })}`);
+      expect(hostname).toBe(REQUEST.name);
+      expect(Number(nproc)).toBe(REQUEST.cpu_cores);
+      // The kernel keeps some memory for itself: MemTotal is a little under what the machine has.
+      expect(memMb).toBeLessThanOrEqual(REQUEST.ram_mb);
+      expect(memMb).toBeGreaterThan(REQUEST.ram_mb * 0.8);
+      // Grown on first boot from the box's 4 GiB to the disk, less the filesystem's own overhead.
+      expect(rootGib).toBeGreaterThan(BOX_DISK_GIB);
+      expect(rootGib).toBeGreaterThan(REQUEST.disk_gb * 0.9);
+      expect(rootGib).toBeLessThanOrEqual(REQUEST.disk_gb);
+      expect(sudo).toBe('sudo-ok');
+    },
+    5 * 60_000,
+  );
 
-  step('ran the user data once as root after the keys: user_data_status, its event, and the file it wrote', async () => {
-    const current = await vm();
-    expect(current).toMatchObject({ user_data_status: 'succeeded', user_data_size: Buffer.byteLength(USER_DATA) });
-    const events = await http('GET', `/api/events?vm_id=${vmId}&limit=100`);
-    const finished = events.body.items.filter((e: any) => e.action === 'vm.user_data_finished');
-    expect(finished).toEqual([expect.objectContaining({ details: { status: 'succeeded', exit_code: 0, output_tail: 'user-data-done\n' } })]);
-    const proof = await timed('ssh: user data proof', () => guest(current.ip_address, current.ssh_port, 'sudo -n cat /var/lib/hv-user-data-proof'));
-    say(`user data proof: ${proof.trim()}`);
-    expect(proof.trim()).toBe('uid=0 keys=1');
-  }, 5 * 60_000);
+  step(
+    'ran the user data once as root after the keys: user_data_status, its event, and the file it wrote',
+    async () => {
+      const current = await vm();
+      expect(current).toMatchObject({ user_data_status: 'succeeded', user_data_size: Buffer.byteLength(USER_DATA) });
+      const events = await http('GET', `/api/events?vm_id=${vmId}&limit=100`);
+      const finished = events.body.items.filter((e: any) => e.action === 'vm.user_data_finished');
+      expect(finished).toEqual([
+        expect.objectContaining({ details: { status: 'succeeded', exit_code: 0, output_tail: 'user-data-done\n' } }),
+      ]);
+      const proof = await timed('ssh: user data proof', () =>
+        guest(current.ip_address, current.ssh_port, 'sudo -n cat /var/lib/hv-user-data-proof'),
+      );
+      say(`user data proof: ${proof.trim()}`);
+      expect(proof.trim()).toBe('uid=0 keys=1');
+    },
+    5 * 60_000,
+  );
 
-  step('samples the VM\'s metrics', async () => {
-    const points = await timed('first metric sample', () =>
-      until('a memory_used_mb sample', 5 * 60_000, async () => {
-        const res = await http('GET', `/api/vms/${vmId}/metrics?name=memory_used_mb`);
-        expect(res.status).toBe(200);
-        return res.body.points.length > 0 ? res.body.points : undefined;
-      }),
-    );
-    say(`memory_used_mb: ${JSON.stringify(points[0])}`);
-    expect(points[0].avg).toBeGreaterThan(0);
-    expect(points[0].avg).toBeLessThan(REQUEST.ram_mb);
-  }, 10 * 60_000);
+  step(
+    "samples the VM's metrics",
+    async () => {
+      const points = await timed('first metric sample', () =>
+        until('a memory_used_mb sample', 5 * 60_000, async () => {
+          const res = await http('GET', `/api/vms/${vmId}/metrics?name=memory_used_mb`);
+          expect(res.status).toBe(200);
+          return res.body.points.length > 0 ? res.body.points : undefined;
+        }),
+      );
+      say(`memory_used_mb: ${JSON.stringify(points[0])}`);
+      expect(points[0].avg).toBeGreaterThan(0);
+      expect(points[0].avg).toBeLessThan(REQUEST.ram_mb);
+    },
+    10 * 60_000,
+  );
 
-  step('stops, starts and restarts, each reaching its status, uptime accumulating', async () => {
-    const before = (await vm()).uptime_seconds as number;
-    const stopped = await timed('stop', () => act('stop', 'stopped', 10 * 60_000));
-    expect(stopped.uptime_seconds).toBeGreaterThanOrEqual(before);
-    const started = await timed('start', () => act('start', 'running', 20 * 60_000));
-    expect(started.uptime_seconds).toBeGreaterThanOrEqual(stopped.uptime_seconds);
-    const restarted = await timed('restart', () => act('restart', 'running', 20 * 60_000));
-    await sleep(2000);
-    const after = await vm();
-    say(`uptime_seconds: ${before} before stop, ${stopped.uptime_seconds} stopped, ${started.uptime_seconds} started, ${restarted.uptime_seconds} restarted, ${after.uptime_seconds} now`);
-    expect(after.uptime_seconds).toBeGreaterThan(stopped.uptime_seconds);
-    // Still the same machine, and still reachable with the user's key after the restarts.
-    expect((await guest(after.ip_address, after.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
-  }, 50 * 60_000);
+  step(
+    'stops, starts and restarts, each reaching its status, uptime accumulating',
+    async () => {
+      const before = (await vm()).uptime_seconds as number;
+      const stopped = await timed('stop', () => act('stop', 'stopped', 10 * 60_000));
+      expect(stopped.uptime_seconds).toBeGreaterThanOrEqual(before);
+      const started = await timed('start', () => act('start', 'running', 20 * 60_000));
+      expect(started.uptime_seconds).toBeGreaterThanOrEqual(stopped.uptime_seconds);
+      const restarted = await timed('restart', () => act('restart', 'running', 20 * 60_000));
+      await sleep(2000);
+      const after = await vm();
+      say(
+        `uptime_seconds: ${before} before stop, ${stopped.uptime_seconds} stopped, ${started.uptime_seconds} started, ${restarted.uptime_seconds} restarted, ${after.uptime_seconds} now`,
+      );
+      expect(after.uptime_seconds).toBeGreaterThan(stopped.uptime_seconds);
+      // Still the same machine, and still reachable with the user's key after the restarts.
+      expect((await guest(after.ip_address, after.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
+    },
+    50 * 60_000,
+  );
 
-  step('renamed, the guest takes the new hostname at its next start; user data does not run again', async () => {
-    const renamed = await http('PATCH', `/api/vms/${vmId}`, { name: RENAMED });
-    expect([renamed.status, renamed.body?.name]).toEqual([200, RENAMED]);
-    const running = await vm();
-    expect((await guest(running.ip_address, running.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
-    await timed('stop (rename)', () => act('stop', 'stopped', 10 * 60_000));
-    const started = await timed('start (rename)', () => act('start', 'running', 20 * 60_000));
-    const out = await guest(started.ip_address, started.ssh_port, 'hostname; sudo -n cat /var/lib/hv-user-data-proof');
-    expect(out.trim().split('\n').map((l) => l.trim())).toEqual([RENAMED, 'uid=0 keys=1']);
-  }, 35 * 60_000);
+  step(
+    'renamed, the guest takes the new hostname at its next start; user data does not run again',
+    async () => {
+      const renamed = await http('PATCH', `/api/vms/${vmId}`, { name: RENAMED });
+      expect([renamed.status, renamed.body?.name]).toEqual([200, RENAMED]);
+      const running = await vm();
+      expect((await guest(running.ip_address, running.ssh_port, 'hostname')).trim()).toBe(REQUEST.name);
+      await timed('stop (rename)', () => act('stop', 'stopped', 10 * 60_000));
+      const started = await timed('start (rename)', () => act('start', 'running', 20 * 60_000));
+      const out = await guest(started.ip_address, started.ssh_port, 'hostname; sudo -n cat /var/lib/hv-user-data-proof');
+      expect(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => l.trim()),
+      ).toEqual([RENAMED, 'uid=0 keys=1']);
+    },
+    35 * 60_000,
+  );
 
-  step('destroys the VM: libvirt domain and its directory gone', async () => {
-    await timed('destroy', () => act('destroy', 'destroyed', 10 * 60_000));
-    const domains = await capture('ip', ['netns', 'exec', NS, 'virsh', '-q', 'list', '--all', '--name']);
-    expect(domains.split('\n').filter((d) => d.includes(vmId))).toEqual([]);
-    expect(existsSync(path.join(workdir, vmId))).toBe(false);
-  }, 15 * 60_000);
+  step(
+    'destroys the VM: libvirt domain and its directory gone',
+    async () => {
+      await timed('destroy', () => act('destroy', 'destroyed', 10 * 60_000));
+      const domains = await capture('ip', ['netns', 'exec', NS, 'virsh', '-q', 'list', '--all', '--name']);
+      expect(domains.split('\n').filter((d) => d.includes(vmId))).toEqual([]);
+      expect(existsSync(path.join(workdir, vmId))).toBe(false);
+    },
+    15 * 60_000,
+  );
 });

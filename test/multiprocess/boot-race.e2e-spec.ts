@@ -61,7 +61,10 @@ describe('processes booting together (real processes)', () => {
               expect(s.alive()).toBe(true);
               if (kinds[i] === 'api') expect((await api(s, 'GET', '/api/health')).status).toBe(200);
             }
-            const login = await api(services[0]!, 'POST', '/api/auth/login', { email: 'root@example.test', password: 'bootstrap-admin-password' });
+            const login = await api(services[0]!, 'POST', '/api/auth/login', {
+              email: 'root@example.test',
+              password: 'bootstrap-admin-password',
+            });
             expect(login.status).toBe(200);
           } finally {
             for (const s of services) await s.kill();

@@ -19,7 +19,12 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
   beforeAll(async () => {
     ensureBuilt();
     db = await createTestDatabase();
-    service = await startService('api', 'api', { DATABASE_URL: db.url, REQUEST_BODY_TIMEOUT_SECONDS: 60, MAX_CONNECTIONS_PER_IP: 64 }, { fileLimit: FILE_LIMIT });
+    service = await startService(
+      'api',
+      'api',
+      { DATABASE_URL: db.url, REQUEST_BODY_TIMEOUT_SECONDS: 60, MAX_CONNECTIONS_PER_IP: 64 },
+      { fileLimit: FILE_LIMIT },
+    );
     await ready(service, 'api');
   });
   afterAll(async () => {
@@ -30,7 +35,9 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
 
   it('keeps health and login answering while one address holds slow bodies on every connection it can get', async () => {
     const capLine = await service.waitForLine(/At most \d+ open connections/);
-    const [, cap, perAddress] = /At most (\d+) open connections \(open-file limit 80\), (\d+) per client address/.exec(capLine)!.map(Number);
+    const [, cap, perAddress] = /At most (\d+) open connections \(open-file limit 80\), (\d+) per client address/
+      .exec(capLine)!
+      .map(Number);
     expect(cap).toBeGreaterThan(0);
     expect(perAddress).toBeLessThanOrEqual(Math.ceil(cap! / 4));
     const credentials = { username: 'fd-user', email: 'fd@example.test', password: 'correct horse battery' };
@@ -45,7 +52,9 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
         () =>
           new Promise<void>((resolve) => {
             const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => {
-              s.write('POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email":');
+              s.write(
+                'POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email":',
+              );
               // Still open 300 ms later: the server holds it.
               setTimeout(() => resolve(), 300);
             });
@@ -59,7 +68,9 @@ describe('connection caps under a low open-file limit (multi-process)', () => {
       ),
     );
     const open = held.filter((s) => !s.destroyed && !s.closed).length;
-    console.log(`open-file limit ${FILE_LIMIT}: cap ${cap} connections, ${perAddress} per address; of ${ATTACKERS} slow bodies ${open} held, ${closedAtOnce} closed at once`);
+    console.log(
+      `open-file limit ${FILE_LIMIT}: cap ${cap} connections, ${perAddress} per address; of ${ATTACKERS} slow bodies ${open} held, ${closedAtOnce} closed at once`,
+    );
     expect(open).toBeLessThanOrEqual(perAddress!);
 
     // Meanwhile everyone else is served: health and login, never a 5xx.

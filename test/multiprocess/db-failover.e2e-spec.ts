@@ -121,7 +121,11 @@ describe('database failover to a promoted standby (real processes)', () => {
       const primaryDb = new Client({ connectionString: pg.primary.url() });
       await primaryDb.connect();
       await eventually(async () => accepted().length >= 20, 30_000, '20 creates accepted');
-      await eventually(async () => (await primaryDb.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`)).rows[0].n > 0, 20_000, 'jobs in flight');
+      await eventually(
+        async () => (await primaryDb.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`)).rows[0].n > 0,
+        20_000,
+        'jobs in flight',
+      );
       await primaryDb.end();
 
       // The primary dies; the address follows to the standby before it is promoted (read-only for a while).
@@ -135,7 +139,11 @@ describe('database failover to a promoted standby (real processes)', () => {
       const promotedAt = Date.now();
 
       // Writes resume: the first create sent after the promotion that is accepted.
-      await eventually(async () => attempts.some((a) => a.started >= promotedAt && a.status === 202), RESUME_BOUND_MS + 15_000, 'a create accepted after the promotion');
+      await eventually(
+        async () => attempts.some((a) => a.started >= promotedAt && a.status === 202),
+        RESUME_BOUND_MS + 15_000,
+        'a create accepted after the promotion',
+      );
       const firstAfter = Math.min(...attempts.filter((a) => a.started >= promotedAt && a.status === 202).map((a) => a.ended));
       const resumeMs = firstAfter - promotedAt;
       // A few more seconds of creates on the new primary, then the burst ends.
@@ -162,7 +170,8 @@ describe('database failover to a promoted standby (real processes)', () => {
       // Every key again, as a client would retry: refused ones now succeed, acknowledged ones replay the same VM.
       const retried = new Map<string, Attempt>();
       for (let i = 0; i < attempts.length; i += LANES) {
-        for (const r of await Promise.all(attempts.slice(i, i + LANES).map((a) => create(apiProcess.url, user.token, a.key, a.name)))) retried.set(r.key, r);
+        for (const r of await Promise.all(attempts.slice(i, i + LANES).map((a) => create(apiProcess.url, user.token, a.key, a.name))))
+          retried.set(r.key, r);
       }
       expect([...retried.values()].filter((r) => r.status !== 202).map((r) => `${r.status} ${r.body.code}`)).toEqual([]);
       for (const a of accepted()) expect(retried.get(a.key)!.body.id).toBe(a.body.id);
@@ -182,18 +191,26 @@ describe('database failover to a promoted standby (real processes)', () => {
         expect(charges.length).toBe(ids.size);
         expect(charges.filter((c) => c.n !== 1 || !ids.has(c.vm_id))).toEqual([]);
         const [{ credits, ledger }] = (
-          await db.query(`SELECT u.credits, (SELECT sum(amount)::int FROM credit_transactions WHERE user_id = u.id) AS ledger FROM users u WHERE id = $1`, [user.id])
+          await db.query(
+            `SELECT u.credits, (SELECT sum(amount)::int FROM credit_transactions WHERE user_id = u.id) AS ledger FROM users u WHERE id = $1`,
+            [user.id],
+          )
         ).rows;
         expect(ledger).toBe(credits);
         const [{ stuck, keys }] = (
-          await db.query(`SELECT count(*) FILTER (WHERE response_status IS NULL)::int AS stuck, count(*)::int AS keys FROM idempotency_keys WHERE user_id = $1`, [user.id])
+          await db.query(
+            `SELECT count(*) FILTER (WHERE response_status IS NULL)::int AS stuck, count(*)::int AS keys FROM idempotency_keys WHERE user_id = $1`,
+            [user.id],
+          )
         ).rows;
         expect(stuck).toBe(0);
         expect(keys).toBe(attempts.length);
 
         // No job stuck: every VM reaches running, each provisioned once, and the queue drains.
         await eventually(
-          async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE status = 'running' AND user_id = $1`, [user.id])).rows[0].n === ids.size,
+          async () =>
+            (await db.query(`SELECT count(*)::int AS n FROM vms WHERE status = 'running' AND user_id = $1`, [user.id])).rows[0].n ===
+            ids.size,
           90_000,
           'every VM running',
         );
@@ -203,11 +220,17 @@ describe('database failover to a promoted standby (real processes)', () => {
         expect(provisioned.filter((r) => r.n !== 1)).toEqual([]);
         await eventually(
           async () =>
-            (await db.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND name LIKE 'vm-operation%'`)).rows[0].n === 0,
+            (
+              await db.query(
+                `SELECT count(*)::int AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND name LIKE 'vm-operation%'`,
+              )
+            ).rows[0].n === 0,
           30_000,
           'the VM queues drained',
         );
-        const { rows: failures } = await db.query(`SELECT action, count(*)::int AS n FROM events WHERE severity = 'critical' GROUP BY action`);
+        const { rows: failures } = await db.query(
+          `SELECT action, count(*)::int AS n FROM events WHERE severity = 'critical' GROUP BY action`,
+        );
         expect(failures).toEqual([]);
         const { rows: locks } = await db.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`);
         expect(locks[0].n).toBe(0);

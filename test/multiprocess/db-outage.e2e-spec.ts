@@ -63,7 +63,11 @@ describe('database outage (real processes)', () => {
     }
     const db = new Client({ connectionString: pg.url });
     await db.connect();
-    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`)).rows[0].n > 0, 20_000, 'jobs in flight');
+    await eventually(
+      async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`)).rows[0].n > 0,
+      20_000,
+      'jobs in flight',
+    );
     await db.end();
 
     await pg.stop();
@@ -107,7 +111,9 @@ describe('database outage (real processes)', () => {
         `SELECT v.id, count(e.id)::int AS n FROM vms v LEFT JOIN events e ON e.vm_id = v.id AND e.action = 'vm.provisioned' GROUP BY v.id`,
       );
       expect(provisioned.filter((r) => r.n !== 1)).toEqual([]);
-      const { rows: failures } = await check.query(`SELECT action, count(*)::int AS n FROM events WHERE severity = 'critical' GROUP BY action`);
+      const { rows: failures } = await check.query(
+        `SELECT action, count(*)::int AS n FROM events WHERE severity = 'critical' GROUP BY action`,
+      );
       expect(failures).toEqual([]);
       const { rows: locks } = await check.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`);
       expect(locks[0].n).toBe(0);
@@ -121,6 +127,8 @@ describe('database outage (real processes)', () => {
     expect((await api(apiProcess, 'GET', '/api/health')).body.status).toBe('ok');
     for (const s of services) expect(s.lines.filter((l) => /unhandled|FATAL/i.test(l))).toEqual([]);
     // For the report: outage length survived and VMs created around it.
-    console.log(`outage ${outageSeconds.toFixed(1)} s; ${accepted.length} VMs accepted (${BEFORE} before, ${AFTER} after), ${during.creates.length} creates refused with 503 during it; all running, one vm.provisioned each`);
+    console.log(
+      `outage ${outageSeconds.toFixed(1)} s; ${accepted.length} VMs accepted (${BEFORE} before, ${AFTER} after), ${during.creates.length} creates refused with 503 during it; all running, one vm.provisioned each`,
+    );
   }, 180_000);
 });

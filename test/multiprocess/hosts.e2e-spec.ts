@@ -41,12 +41,21 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     return w;
   };
   const host = async (name: string) => (await api.http.get(`/api/admin/hosts/${name}`).set(admin.auth).expect(200)).body;
-  const vmRow = async (id: string) => (await api.db.query(`SELECT status, host FROM vms WHERE id = $1`, [id]))[0] as { status: string; host: string };
+  const vmRow = async (id: string) =>
+    (await api.db.query(`SELECT status, host FROM vms WHERE id = $1`, [id]))[0] as { status: string; host: string };
   const waitStatus = (id: string, status: string, ms = 20_000) =>
     eventually(async () => (await vmRow(id)).status === status, ms, `VM ${id} to be ${status}`);
-  const create = (user: TestUser, name: string) => api.http.post('/api/vms').set(user.auth).send({ name, ...spec });
+  const create = (user: TestUser, name: string) =>
+    api.http
+      .post('/api/vms')
+      .set(user.auth)
+      .send({ name, ...spec });
   const balance = async (user: TestUser) => (await api.db.query(`SELECT credits FROM users WHERE id = $1`, [user.id]))[0].credits as number;
-  const vmsOn = async (name: string) => (await api.db.query(`SELECT id, status FROM vms WHERE host = $1 AND status <> 'destroyed' ORDER BY created_at`, [name])) as { id: string; status: string }[];
+  const vmsOn = async (name: string) =>
+    (await api.db.query(`SELECT id, status FROM vms WHERE host = $1 AND status <> 'destroyed' ORDER BY created_at`, [name])) as {
+      id: string;
+      status: string;
+    }[];
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -77,10 +86,14 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
 
   it('registers each worker process as a host with its capacity', async () => {
     for (const name of HOSTS) await startHost(name);
-    await eventually(async () => {
-      const page = (await api.http.get('/api/admin/hosts').set(admin.auth).expect(200)).body;
-      return page.items.length === 3 && page.items.every((h: { status: string }) => h.status === 'online');
-    }, 60_000, 'three hosts online');
+    await eventually(
+      async () => {
+        const page = (await api.http.get('/api/admin/hosts').set(admin.auth).expect(200)).body;
+        return page.items.length === 3 && page.items.every((h: { status: string }) => h.status === 'online');
+      },
+      60_000,
+      'three hosts online',
+    );
     expect(await host('hv-a')).toMatchObject({
       name: 'hv-a',
       status: 'online',
@@ -157,10 +170,17 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
   });
 
   it('places nothing on a drained host, which still serves its VMs; returning it makes it eligible again', async () => {
-    const drained = await api.http.patch('/api/admin/hosts/hv-b').set(admin.auth).send({ schedulable: false, reason: 'kernel upgrade' }).expect(200);
+    const drained = await api.http
+      .patch('/api/admin/hosts/hv-b')
+      .set(admin.auth)
+      .send({ schedulable: false, reason: 'kernel upgrade' })
+      .expect(200);
     expect(drained.body).toMatchObject({ name: 'hv-b', schedulable: false, schedulable_reason: 'kernel upgrade' });
     const [event] = await api.db.query(`SELECT actor_id, details FROM events WHERE action = 'admin.host_updated'`);
-    expect(event).toEqual({ actor_id: admin.id, details: { host: 'hv-b', schedulable: false, was_schedulable: true, reason: 'kernel upgrade' } });
+    expect(event).toEqual({
+      actor_id: admin.id,
+      details: { host: 'hv-b', schedulable: false, was_schedulable: true, reason: 'kernel upgrade' },
+    });
     // Room on hv-a and hv-b (one VM destroyed on each): only hv-a's is used.
     const [onA, onB] = [(await vmsOn('hv-a'))[2]!.id, (await vmsOn('hv-b'))[2]!.id];
     for (const id of [onA, onB]) await api.http.post(`/api/admin/vms/${id}/action`).set(admin.auth).send({ action: 'destroy' }).expect(202);
@@ -180,7 +200,11 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
 
   it('a host whose workers die goes offline: start/restart answer 409, stop/destroy wait and run when it is back; other hosts keep working', async () => {
     const onC = await vmsOn('hv-c');
-    const [toStop, toDestroy, stopped] = [onC.find((v) => v.status === 'running')!.id, onC.filter((v) => v.status === 'running')[1]!.id, onC.find((v) => v.status === 'stopped')!.id];
+    const [toStop, toDestroy, stopped] = [
+      onC.find((v) => v.status === 'running')!.id,
+      onC.filter((v) => v.status === 'running')[1]!.id,
+      onC.find((v) => v.status === 'stopped')!.id,
+    ];
     const killedAt = Date.now();
     await workers.get('hv-c')!.kill();
     await eventually(async () => (await host('hv-c')).status === 'offline', 15_000, 'hv-c offline');
@@ -189,14 +213,38 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     const user = users[0];
     const owner = async (id: string) => (await api.db.query(`SELECT user_id FROM vms WHERE id = $1`, [id]))[0].user_id as string;
     const auth = async (id: string) => ((await owner(id)) === user!.id ? user!.auth : users[1]!.auth);
-    const restart = await api.http.post(`/api/vms/${toStop}/action`).set(await auth(toStop)).send({ action: 'restart' }).expect(409);
+    const restart = await api.http
+      .post(`/api/vms/${toStop}/action`)
+      .set(await auth(toStop))
+      .send({ action: 'restart' })
+      .expect(409);
     expect(restart.body).toMatchObject({ code: 'host.offline', vm_status: 'running', allowed_actions: ['stop', 'destroy'] });
     expect(JSON.stringify(restart.body)).not.toContain('hv-c');
-    const start = await api.http.post(`/api/vms/${stopped}/action`).set(await auth(stopped)).send({ action: 'start' }).expect(409);
+    const start = await api.http
+      .post(`/api/vms/${stopped}/action`)
+      .set(await auth(stopped))
+      .send({ action: 'start' })
+      .expect(409);
     expect(start.body.code).toBe('host.offline');
     expect((await vmRow(stopped)).status).toBe('stopped');
-    expect((await api.http.post(`/api/vms/${toStop}/action`).set(await auth(toStop)).send({ action: 'stop' }).expect(202)).body.status).toBe('stopping');
-    expect((await api.http.post(`/api/vms/${toDestroy}/action`).set(await auth(toDestroy)).send({ action: 'destroy' }).expect(202)).body.status).toBe('destroying');
+    expect(
+      (
+        await api.http
+          .post(`/api/vms/${toStop}/action`)
+          .set(await auth(toStop))
+          .send({ action: 'stop' })
+          .expect(202)
+      ).body.status,
+    ).toBe('stopping');
+    expect(
+      (
+        await api.http
+          .post(`/api/vms/${toDestroy}/action`)
+          .set(await auth(toDestroy))
+          .send({ action: 'destroy' })
+          .expect(202)
+      ).body.status,
+    ).toBe('destroying');
 
     // The other hosts keep working, and creates never land on the offline one.
     const onA = (await vmsOn('hv-a')).find((v) => v.status === 'running')!.id;
@@ -213,7 +261,12 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     const warnings = await api.db.query(`SELECT vm_id, severity FROM events WHERE action = 'vm.host_offline' ORDER BY vm_id`);
     expect(warnings.map((w: { vm_id: string }) => w.vm_id).sort()).toEqual((await vmsOn('hv-c')).map((v) => v.id).sort());
     expect(warnings.every((w: { severity: string }) => w.severity === 'warning')).toBe(true);
-    const feed = (await api.http.get(`/api/events?vm_id=${toStop}`).set(await auth(toStop)).expect(200)).body.items;
+    const feed = (
+      await api.http
+        .get(`/api/events?vm_id=${toStop}`)
+        .set(await auth(toStop))
+        .expect(200)
+    ).body.items;
     const warning = feed.find((e: { action: string }) => e.action === 'vm.host_offline');
     expect(warning).toBeDefined();
     expect(JSON.stringify(warning)).not.toContain('hv-c');
@@ -226,9 +279,14 @@ describe('hypervisor hosts: placement, per-host operations, drain, offline (e2e,
     await waitStatus(toStop, 'stopped', 60_000);
     await waitStatus(toDestroy, 'destroyed', 60_000);
     const caughtUpMs = Date.now() - backAt;
-    const done = await api.db.query(`SELECT details->>'host' AS host FROM events WHERE vm_id = ANY($1) AND action IN ('vm.stopped', 'vm.destroyed')`, [[toStop, toDestroy]]);
+    const done = await api.db.query(
+      `SELECT details->>'host' AS host FROM events WHERE vm_id = ANY($1) AND action IN ('vm.stopped', 'vm.destroyed')`,
+      [[toStop, toDestroy]],
+    );
     expect(done).toEqual([{ host: 'hv-c' }, { host: 'hv-c' }]);
     expect((await host('hv-c')).status).toBe('online');
-    process.stdout.write(`hosts: SIGKILLed host seen offline after ${detectedMs} ms; its waiting stop+destroy done ${caughtUpMs} ms after a worker restarted (incl. process start)\n`);
+    process.stdout.write(
+      `hosts: SIGKILLed host seen offline after ${detectedMs} ms; its waiting stop+destroy done ${caughtUpMs} ms after a worker restarted (incl. process start)\n`,
+    );
   });
 });

@@ -116,7 +116,11 @@ describe('Idempotency-Key across a crash (kill -9 of a real API process)', () =>
     api = await startService('api-2', 'api', env());
     await ready(api, 'api');
     const api2 = api;
-    const retried = await inLanes(keys, CONCURRENCY, async ({ key, name }) => ({ key, name, answer: await retry(api2.url, user.token, key, name) }));
+    const retried = await inLanes(keys, CONCURRENCY, async ({ key, name }) => ({
+      key,
+      name,
+      answer: await retry(api2.url, user.token, key, name),
+    }));
     const outcomes = { replayed: 0, created: 0, other: [] as string[] };
     for (const { key, answer } of retried) {
       const original = first.get(key);
@@ -149,11 +153,18 @@ describe('Idempotency-Key across a crash (kill -9 of a real API process)', () =>
     await db.connect();
     try {
       const [{ vms }] = (await db.query(`SELECT count(*)::int AS vms FROM vms WHERE user_id = $1`, [user.id])).rows;
-      const [{ charges }] = (await db.query(`SELECT count(*)::int AS charges FROM credit_transactions WHERE user_id = $1 AND kind = 'vm_create'`, [user.id])).rows;
-      const [{ credits, ledger }] = (
-        await db.query(`SELECT u.credits, (SELECT sum(amount)::int FROM credit_transactions WHERE user_id = u.id) AS ledger FROM users u WHERE id = $1`, [user.id])
+      const [{ charges }] = (
+        await db.query(`SELECT count(*)::int AS charges FROM credit_transactions WHERE user_id = $1 AND kind = 'vm_create'`, [user.id])
       ).rows;
-      const [{ unanswered: stuck }] = (await db.query(`SELECT count(*)::int AS unanswered FROM idempotency_keys WHERE response_status IS NULL`)).rows;
+      const [{ credits, ledger }] = (
+        await db.query(
+          `SELECT u.credits, (SELECT sum(amount)::int FROM credit_transactions WHERE user_id = u.id) AS ledger FROM users u WHERE id = $1`,
+          [user.id],
+        )
+      ).rows;
+      const [{ unanswered: stuck }] = (
+        await db.query(`SELECT count(*)::int AS unanswered FROM idempotency_keys WHERE response_status IS NULL`)
+      ).rows;
       expect(vms).toBe(keys.length);
       expect(charges).toBe(keys.length);
       expect(credits).toBe(CREDITS - 17 * keys.length);

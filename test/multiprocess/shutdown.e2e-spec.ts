@@ -5,13 +5,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { eventually } from '../support/factories';
-import { api, ensureBuilt, getOnOwnConnection, openIdleConnection, ready, registerUser, ServiceProcess, startService, startTestPostgres, TestPostgres } from '../support/processes';
+import {
+  api,
+  ensureBuilt,
+  getOnOwnConnection,
+  openIdleConnection,
+  ready,
+  registerUser,
+  ServiceProcess,
+  startService,
+  startTestPostgres,
+  TestPostgres,
+} from '../support/processes';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
 
 /** Connections established but not yet accepted by the process listening on `port` (its listen queue). */
 function acceptQueue(port: string): number {
-  const lines = execFileSync('ss', ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split('\n');
+  const lines = execFileSync('ss', ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
   return lines.reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[1] ?? 0), 0);
 }
 
@@ -75,15 +88,24 @@ describe('graceful shutdown (real processes)', () => {
     await db.query('BEGIN');
     await db.query('LOCK TABLE vms IN ACCESS EXCLUSIVE MODE');
     const IN_FLIGHT = 150;
-    const requests = Array.from({ length: IN_FLIGHT }, () => getOnOwnConnection(server, '/api/vms', user.token).catch((err: Error) => String(err)));
+    const requests = Array.from({ length: IN_FLIGHT }, () =>
+      getOnOwnConnection(server, '/api/vms', user.token).catch((err: Error) => String(err)),
+    );
     // Every request has reached the server (its connection is established there) and is held up.
     const port = new URL(server.url).port;
     await eventually(
-      async () => execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split('\n').length >= IN_FLIGHT,
+      async () =>
+        execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
+          .trim()
+          .split('\n').length >= IN_FLIGHT,
       30_000,
       'every request connected',
     );
-    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0].n > 0, 10_000, 'requests waiting on the lock');
+    await eventually(
+      async () => (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0].n > 0,
+      10_000,
+      'requests waiting on the lock',
+    );
 
     // Connections that send their request only as the signal goes out: the server has not read it yet.
     const late = await Promise.all(Array.from({ length: 20 }, () => openIdleConnection(server, '/api/vms', user.token)));
@@ -95,7 +117,15 @@ describe('graceful shutdown (real processes)', () => {
     const signalled = Date.now();
     server.child.kill('SIGTERM');
     // New connections are refused while the ones in flight are still being served.
-    await eventually(async () => (await api(server, 'GET', '/api/health').then(() => false, () => true)), 5_000, 'connections refused');
+    await eventually(
+      async () =>
+        await api(server, 'GET', '/api/health').then(
+          () => false,
+          () => true,
+        ),
+      5_000,
+      'connections refused',
+    );
     expect(server.alive()).toBe(true);
 
     await db.query('COMMIT');
@@ -104,7 +134,9 @@ describe('graceful shutdown (real processes)', () => {
     const drainMs = Date.now() - signalled;
     expect(answers.filter((a) => a !== 200)).toEqual([]);
     expect(code).toBe(0);
-    console.log(`HTTP drain: ${answers.length} of ${IN_FLIGHT + late.length} in-flight requests answered 200 (${late.length} sent as SIGTERM went out); exited ${drainMs} ms after SIGTERM`);
+    console.log(
+      `HTTP drain: ${answers.length} of ${IN_FLIGHT + late.length} in-flight requests answered 200 (${late.length} sent as SIGTERM went out); exited ${drainMs} ms after SIGTERM`,
+    );
   }, 120_000);
 
   it('worker: lets running operations finish within the drain window, then exits', async () => {
@@ -113,7 +145,12 @@ describe('graceful shutdown (real processes)', () => {
     const user = await registerUser(server, 'drain-ops');
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push((await api(server, 'POST', '/api/vms', { name: `drain-${i}`, ...spec }, user.token)).body.id);
-    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND locked_by IS NOT NULL`, [ids])).rows[0].n === 4, 20_000, 'all four leased');
+    await eventually(
+      async () =>
+        (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND locked_by IS NOT NULL`, [ids])).rows[0].n === 4,
+      20_000,
+      'all four leased',
+    );
 
     const signalled = Date.now();
     worker.child.kill('SIGTERM');
@@ -122,7 +159,10 @@ describe('graceful shutdown (real processes)', () => {
     expect(code).toBe(0);
     const { rows } = await db.query(`SELECT status, locked_by FROM vms WHERE id = ANY($1)`, [ids]);
     expect(rows).toEqual(ids.map(() => ({ status: 'running', locked_by: null })));
-    const { rows: events } = await db.query(`SELECT vm_id, count(*)::int AS n FROM events WHERE action = 'vm.provisioned' AND vm_id = ANY($1) GROUP BY vm_id`, [ids]);
+    const { rows: events } = await db.query(
+      `SELECT vm_id, count(*)::int AS n FROM events WHERE action = 'vm.provisioned' AND vm_id = ANY($1) GROUP BY vm_id`,
+      [ids],
+    );
     expect(events.map((e) => e.n)).toEqual([1, 1, 1, 1]);
     console.log(`worker drain: 4 of 4 running operations finished; exited ${drainMs} ms after SIGTERM`);
   }, 120_000);
@@ -134,7 +174,12 @@ describe('graceful shutdown (real processes)', () => {
     const user = await registerUser(server, 'handback');
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) ids.push((await api(server, 'POST', '/api/vms', { name: `handback-${i}`, ...spec }, user.token)).body.id);
-    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND locked_by IS NOT NULL`, [ids])).rows[0].n === 2, 20_000, 'both leased');
+    await eventually(
+      async () =>
+        (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND locked_by IS NOT NULL`, [ids])).rows[0].n === 2,
+      20_000,
+      'both leased',
+    );
     const { rows: before } = await db.query(`SELECT id, locked_by, locked_until FROM vms WHERE id = ANY($1)`, [ids]);
     const staying = await start('staying', 'worker', { SIMULATOR_DELAY_MS: 500 });
 
@@ -146,20 +191,32 @@ describe('graceful shutdown (real processes)', () => {
     // The other worker takes both at once, long before the leases would have expired.
     const taken = await eventually(
       async () => {
-        const { rows } = await db.query(`SELECT id, locked_by FROM vms WHERE id = ANY($1) AND (status = 'running' OR locked_by IS NOT NULL)`, [ids]);
+        const { rows } = await db.query(
+          `SELECT id, locked_by FROM vms WHERE id = ANY($1) AND (status = 'running' OR locked_by IS NOT NULL)`,
+          [ids],
+        );
         const moved = rows.filter((r) => r.locked_by !== before.find((b) => b.id === r.id).locked_by);
         return moved.length === 2 ? Date.now() : null;
       },
       20_000,
       'the other worker to take both jobs',
     );
-    await eventually(async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND status = 'running'`, [ids])).rows[0].n === 2, 20_000, 'both running');
+    await eventually(
+      async () => (await db.query(`SELECT count(*)::int AS n FROM vms WHERE id = ANY($1) AND status = 'running'`, [ids])).rows[0].n === 2,
+      20_000,
+      'both running',
+    );
     const leaseExpiry = Math.min(...before.map((b) => new Date(b.locked_until).getTime()));
     expect(taken).toBeLessThan(leaseExpiry);
     expect(taken - exitedAt).toBeLessThan(10_000);
-    const { rows: provisioned } = await db.query(`SELECT count(*)::int AS n FROM events WHERE action = 'vm.provisioned' AND vm_id = ANY($1)`, [ids]);
+    const { rows: provisioned } = await db.query(
+      `SELECT count(*)::int AS n FROM events WHERE action = 'vm.provisioned' AND vm_id = ANY($1)`,
+      [ids],
+    );
     expect(provisioned[0].n).toBe(2);
-    const { rows: critical } = await db.query(`SELECT count(*)::int AS n FROM events WHERE severity = 'critical' AND vm_id = ANY($1)`, [ids]);
+    const { rows: critical } = await db.query(`SELECT count(*)::int AS n FROM events WHERE severity = 'critical' AND vm_id = ANY($1)`, [
+      ids,
+    ]);
     expect(critical[0].n).toBe(0);
     console.log(
       `hand-back: worker exited ${exitedAt - signalled} ms after SIGTERM (drain window 1 s); the other worker had both jobs ${taken - exitedAt} ms later` +

@@ -30,7 +30,17 @@ let controlFile: string;
 
 function makeVm(overrides: Partial<VmTarget> = {}): VmTarget {
   const id = overrides.id ?? `vm-${Math.random().toString(36).slice(2, 10)}`;
-  return { id, name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshUser: 'vmuser', sshPublicKeys: [], ...overrides };
+  return {
+    id,
+    name: 'web-01',
+    osType: 'ubuntu-22.04',
+    ramMb: 2048,
+    diskGb: 30,
+    cpuCores: 2,
+    sshUser: 'vmuser',
+    sshPublicKeys: [],
+    ...overrides,
+  };
 }
 
 function makeProvider(overrides: Partial<VagrantProviderOptions> = {}): VagrantProvider {
@@ -179,7 +189,10 @@ describe('VagrantProvider against the fake vagrant', () => {
     const vm = makeVm();
     await provider.up(vm);
     // What vagrant-libvirt does when the guest drops its DHCP lease while shutting down.
-    await control({ state: 'shutoff', halt: { fail: { code: 1, stderr: 'The provider for this Vagrant-managed machine is reporting that it\nis not yet ready for SSH.' } } });
+    await control({
+      state: 'shutoff',
+      halt: { fail: { code: 1, stderr: 'The provider for this Vagrant-managed machine is reporting that it\nis not yet ready for SSH.' } },
+    });
     await expect(provider.halt(vm)).resolves.toBeUndefined();
     expect(readLog().map((c) => c.argv.slice(0, 1))).toEqual([['up'], ['ssh-config'], ['halt'], ['status']]);
   });
@@ -200,9 +213,18 @@ describe('VagrantProvider against the fake vagrant', () => {
   it('passes the extra env to every vagrant process and renders the host settings and the login user', async () => {
     const provider = makeProvider({
       env: { LIBVIRT_DEFAULT_URI: 'qemu:///system', VAGRANT_HOME: '/srv/vagrant.d' },
-      host: { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu:///system', bootTimeoutSeconds: 900 },
+      host: {
+        libvirtDriver: 'qemu',
+        libvirtCpuMode: 'custom',
+        libvirtCpuModel: 'qemu64',
+        libvirtUri: 'qemu:///system',
+        bootTimeoutSeconds: 900,
+      },
     });
-    const vm = makeVm({ sshUser: 'alice', sshPublicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ alice@laptop'] });
+    const vm = makeVm({
+      sshUser: 'alice',
+      sshPublicKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ alice@laptop'],
+    });
     await provider.up(vm);
     await provider.halt(vm);
     for (const call of readLog()) expect(call.env).toMatchObject({ LIBVIRT_DEFAULT_URI: 'qemu:///system', VAGRANT_HOME: '/srv/vagrant.d' });
@@ -489,7 +511,13 @@ function vagrantValidate(cwd: string, env: Record<string, string>): Promise<{ co
 describe(describeLabel, () => {
   const oses = Object.keys(DEFAULT_OS_CATALOG);
 
-  const tcg = { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu:///system', bootTimeoutSeconds: 900 } as const;
+  const tcg = {
+    libvirtDriver: 'qemu',
+    libvirtCpuMode: 'custom',
+    libvirtCpuModel: 'qemu64',
+    libvirtUri: 'qemu:///system',
+    bootTimeoutSeconds: 900,
+  } as const;
   const pwned = path.join(os.tmpdir(), `vagrantfile-pwned-${process.pid}`);
   const hostileKey = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ #{File.write('${pwned}', 'x')}'; File.write('${pwned}', 'x'); '`;
 

@@ -38,11 +38,14 @@ function composeCommand(): string[] | null {
 function resolvedCompose(): { services: Record<string, Service>; secrets?: Record<string, { file: string }> } {
   const cmd = composeCommand();
   if (!cmd) {
-    console.warn('docker-compose / docker compose not installed: checking docker-compose.yml with a YAML parser only (apt-get install docker-compose)');
+    console.warn(
+      'docker-compose / docker compose not installed: checking docker-compose.yml with a YAML parser only (apt-get install docker-compose)',
+    );
     return parse(read('docker-compose.yml'));
   }
   const env = { ...process.env };
-  for (const name of ['POSTGRES_PASSWORD', 'JWT_SECRET', 'DATABASE_URL', 'MIGRATIONS_DATABASE_URL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) delete env[name];
+  for (const name of ['POSTGRES_PASSWORD', 'JWT_SECRET', 'DATABASE_URL', 'MIGRATIONS_DATABASE_URL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD'])
+    delete env[name];
   const out = execFileSync(cmd[0]!, [...cmd.slice(1), '-f', 'docker-compose.yml', 'config'], { cwd: root, env, encoding: 'utf8' });
   return parse(out);
 }
@@ -73,10 +76,13 @@ describe('Docker image and compose file', () => {
     // No secret as a plain value anywhere: each secret-like setting is given only as <NAME>_FILE.
     const SECRET = /PASSWORD|SECRET|TOKEN|DATABASE_URL|_KEY$/;
     for (const [name, service] of Object.entries(services)) {
-      const plain = Object.entries(service.environment ?? {}).filter(([key, value]) => SECRET.test(key) && !key.endsWith('_FILE') && String(value ?? '') !== '');
+      const plain = Object.entries(service.environment ?? {}).filter(
+        ([key, value]) => SECRET.test(key) && !key.endsWith('_FILE') && String(value ?? '') !== '',
+      );
       expect({ name, plain }).toEqual({ name, plain: [] });
       for (const [key, value] of Object.entries(service.environment ?? {})) {
-        if (key.endsWith('_FILE')) expect({ name, key, value: String(value).startsWith('/run/secrets/') }).toEqual({ name, key, value: true });
+        if (key.endsWith('_FILE'))
+          expect({ name, key, value: String(value).startsWith('/run/secrets/') }).toEqual({ name, key, value: true });
       }
     }
     expect(Object.keys(compose.secrets ?? {}).sort()).toEqual([
@@ -92,7 +98,9 @@ describe('Docker image and compose file', () => {
     expect(services.postgres!.environment?.POSTGRES_USER).toBe('postgres');
     expect(JSON.stringify(services.postgres)).toContain('create-roles.sql');
     // Only the API port is published; /metrics listens on METRICS_PORT inside the network.
-    const published = Object.values(services).flatMap((s) => (s.ports ?? []).map((p) => String(typeof p === 'string' ? p.split(':')[0] : p.published)));
+    const published = Object.values(services).flatMap((s) =>
+      (s.ports ?? []).map((p) => String(typeof p === 'string' ? p.split(':')[0] : p.published)),
+    );
     expect(published).toEqual(['3000']);
   });
 
@@ -128,6 +136,7 @@ describe('Docker image and compose file', () => {
 
   it('.env.example documents the secrets-file settings', () => {
     const example = read('.env.example');
-    for (const name of ['DATABASE_URL_FILE', 'MIGRATIONS_DATABASE_URL_FILE', 'JWT_SECRET_FILE', 'ADMIN_PASSWORD_FILE']) expect(example).toContain(name);
+    for (const name of ['DATABASE_URL_FILE', 'MIGRATIONS_DATABASE_URL_FILE', 'JWT_SECRET_FILE', 'ADMIN_PASSWORD_FILE'])
+      expect(example).toContain(name);
   });
 });

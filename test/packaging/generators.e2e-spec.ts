@@ -37,7 +37,9 @@ const GENERATORS: { name: string; pkg: string; generate(out: string, dir: string
     // without a .js extension, which NodeNext refuses).
     generate: async (out, dir, baseUrl) => {
       const config = join(dir, 'orval.config.cjs');
-      const options = { vmapi: { input: { target: SPEC }, output: { target: join(out, 'api.ts'), client: 'fetch', mode: 'single', baseUrl } } };
+      const options = {
+        vmapi: { input: { target: SPEC }, output: { target: join(out, 'api.ts'), client: 'fetch', mode: 'single', baseUrl } },
+      };
       await writeFile(config, `module.exports = ${JSON.stringify(options)};\n`);
       return [bin('orval'), ['--config', config]];
     },
@@ -68,7 +70,8 @@ describe('clients from independent generators compile under --strict and drive t
       const out = join(dir, g.name, 'generated');
       const [file, args] = await g.generate(out, dir, baseUrl);
       const result = check(`${g.name} generator`, await run(file, args, { cwd: dir }));
-      const version = (JSON.parse(await readFile(join(ROOT, 'node_modules', g.pkg, 'package.json'), 'utf8')) as { version: string }).version;
+      const version = (JSON.parse(await readFile(join(ROOT, 'node_modules', g.pkg, 'package.json'), 'utf8')) as { version: string })
+        .version;
       outcomes[g.name] = { version, generateMs: result.ms, nodenext: [], bundler: [] };
       await copyFile(join(ROOT, 'test/clients', `${g.name}.ts`), join(dir, g.name, 'flow.ts'));
     }
@@ -86,7 +89,8 @@ describe('clients from independent generators compile under --strict and drive t
     console.log(
       [
         ...Object.entries(outcomes).map(
-          ([name, o]) => `${name} ${o.version}: generated in ${o.generateMs} ms, ${o.nodenext.length} errors (NodeNext), ${o.bundler.length} (Bundler)`,
+          ([name, o]) =>
+            `${name} ${o.version}: generated in ${o.generateMs} ms, ${o.nodenext.length} errors (NodeNext), ${o.bundler.length} (Bundler)`,
         ),
         timings.join(', '),
       ].join('\n'),
@@ -97,10 +101,13 @@ describe('clients from independent generators compile under --strict and drive t
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it.each(GENERATORS.map((g) => g.name))('%s: generated client and its flow compile with no error under NodeNext and Bundler resolution', (name) => {
-    expect(outcomes.other).toBeUndefined();
-    expect({ nodenext: outcomes[name]!.nodenext, bundler: outcomes[name]!.bundler }).toEqual({ nodenext: [], bundler: [] });
-  });
+  it.each(GENERATORS.map((g) => g.name))(
+    '%s: generated client and its flow compile with no error under NodeNext and Bundler resolution',
+    (name) => {
+      expect(outcomes.other).toBeUndefined();
+      expect({ nodenext: outcomes[name]!.nodenext, bundler: outcomes[name]!.bundler }).toEqual({ nodenext: [], bundler: [] });
+    },
+  );
 
   it.each(GENERATORS.map((g) => g.name))('%s: register, login, create, get and a 402 against the live API', async (name) => {
     const tag = `gen-${name.replace(/[^a-z]/g, '')}`.slice(0, 30);

@@ -34,7 +34,13 @@ describe('API contract', () => {
 
   it('lists per operation the codes it can answer, each under its own status, every module code on some route', async () => {
     const doc = JSON.parse(await generateOpenApi()) as {
-      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { $ref?: string; oneOf?: { $ref: string }[] } }> }> }>>;
+      paths: Record<
+        string,
+        Record<
+          string,
+          { responses: Record<string, { content?: Record<string, { schema: { $ref?: string; oneOf?: { $ref: string }[] } }> }> }
+        >
+      >;
       components: { schemas: Record<string, { properties: { code: { enum: string[] }; status: { enum: number[] } } }> };
     };
     const declared = new Set<string>();
@@ -64,6 +70,7 @@ describe('API contract', () => {
     const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as { paths: Record<string, Record<string, { operationId: string }>> };
     const ids = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
     expect(ids.length).toBe(new Set(ids).size);
-    for (const id of ids) expect(id).toMatch(/^(get|list|create|update|delete|perform|check|register|login|logout|change|admin[A-Z]\w*)[A-Z]?\w*$/);
+    for (const id of ids)
+      expect(id).toMatch(/^(get|list|create|update|delete|perform|check|register|login|logout|change|admin[A-Z]\w*)[A-Z]?\w*$/);
   });
 });

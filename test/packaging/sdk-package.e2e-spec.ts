@@ -30,7 +30,10 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
     ctx = await createTestApp({ env: { INITIAL_CREDITS: 100 } });
     baseUrl = await listen(ctx);
     dir = await mkdtemp(join(tmpdir(), 'vmapi-sdk-'));
-    const packed = check('npm pack ./sdk', await run('npm', ['pack', './sdk', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv() }));
+    const packed = check(
+      'npm pack ./sdk',
+      await run('npm', ['pack', './sdk', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv() }),
+    );
     pack = (JSON.parse(packed.stdout) as PackResult[])[0]!;
     console.log(`sdk: ${pack.filename} ${pack.size} bytes packed (npm pack ${packed.ms} ms)`);
   }, 180_000);
@@ -43,7 +46,13 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
     const spec = JSON.parse(await readFile(join(ROOT, 'openapi.json'), 'utf8')) as { info: { version: string } };
     expect(pack.name).toBe('@vm-platform/sdk');
     expect(pack.version).toBe(spec.info.version);
-    expect(pack.files.map((f) => f.path).sort()).toEqual(['README.md', 'dist/index.d.ts', 'dist/index.js', 'dist/schema.d.ts', 'package.json']);
+    expect(pack.files.map((f) => f.path).sort()).toEqual([
+      'README.md',
+      'dist/index.d.ts',
+      'dist/index.js',
+      'dist/schema.d.ts',
+      'package.json',
+    ]);
   });
 
   it('installs from the tarball, compiles under --strict with NodeNext and Bundler resolution, and drives the API', async () => {
@@ -56,7 +65,9 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
         env: npmEnv(),
       }),
     );
-    const manifest = JSON.parse(await readFile(join(project(), 'node_modules/@vm-platform/sdk/package.json'), 'utf8')) as { version: string };
+    const manifest = JSON.parse(await readFile(join(project(), 'node_modules/@vm-platform/sdk/package.json'), 'utf8')) as {
+      version: string;
+    };
     expect(manifest.version).toBe(pack.version);
     await readFile(join(project(), 'node_modules/openapi-fetch/package.json'));
 

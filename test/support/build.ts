@@ -39,14 +39,20 @@ export function buildIfStale(): void {
     execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build'], { cwd: ROOT, stdio: 'inherit' });
   }
   if (staleness(WEB)) {
-    execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
   }
   // The CLI test says what is missing when the links are (ensureCliBuilt); the other files need no CLI.
   if (staleness(CLI) && WORKSPACES_LINKED()) execFileSync('npm', ['run', 'build:cli', '--silent'], { cwd: ROOT, stdio: 'inherit' });
 }
 
 function assertCurrent(what: { output: string; sources: string[] }): void {
-  if (what === CLI && !WORKSPACES_LINKED()) throw new Error('node_modules/@vm-platform/sdk is missing: run `npm install` (or `npm ci`) once so npm links the sdk and cli workspaces');
+  if (what === CLI && !WORKSPACES_LINKED())
+    throw new Error(
+      'node_modules/@vm-platform/sdk is missing: run `npm install` (or `npm ci`) once so npm links the sdk and cli workspaces',
+    );
   const problem = staleness(what);
   if (problem) throw new Error(`${problem}: run \`npm run build\`, or the test through its tier (npm run test:<tier> builds first)`);
 }

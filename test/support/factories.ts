@@ -16,10 +16,7 @@ export interface TestUser {
  * database (the API never lets a request choose its role). `credits` sets the balance through the
  * ledger, so the ledger invariant holds in every test.
  */
-export async function newUser(
-  ctx: TestContext,
-  opts: { role?: 'user' | 'admin'; credits?: number } = {},
-): Promise<TestUser> {
+export async function newUser(ctx: TestContext, opts: { role?: 'user' | 'admin'; credits?: number } = {}): Promise<TestUser> {
   const tag = randomBytes(4).toString('hex');
   const username = `u${tag}`;
   const email = `${username}@example.test`;
@@ -47,7 +44,11 @@ export async function newUser(
 }
 
 /** Polls until `check` returns a truthy value, failing after `timeoutMs`. No fixed sleeps. */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

@@ -111,7 +111,21 @@ export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {
     await admin.query('CREATE DATABASE vmapi');
     await admin.end();
     // The standby: a base backup with -R (standby.signal and primary_conninfo written for it).
-    await pg('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', standby.dir, '-R', '-X', 'stream', '-c', 'fast']);
+    await pg('pg_basebackup', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(primary.port),
+      '-U',
+      'postgres',
+      '-D',
+      standby.dir,
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+    ]);
     // Once promoted it has no standby of its own: waiting for one would hold every commit.
     await writeFile(join(standby.dir, 'postgresql.auto.conf'), `synchronous_standby_names = ''\n`, { flag: 'a' });
     await standby.start();
@@ -137,7 +151,9 @@ async function waitForStreaming(primary: Cluster, syncState = 'async', timeoutMs
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND sync_state = $1`, [syncState]);
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND sync_state = $1`, [
+        syncState,
+      ]);
       if (rows[0].n > 0) return;
       if (Date.now() > deadline) throw new Error('the standby did not start streaming synchronously');
       await new Promise((r) => setTimeout(r, 100));

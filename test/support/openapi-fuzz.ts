@@ -3,9 +3,25 @@ import fc from 'fast-check';
 
 /** Text that PostgreSQL cannot store (NUL, lone surrogates) or that trips naive code, anywhere in a string. */
 export const unsafeText = fc.oneof(
-  fc.constantFrom('\u0000', 'a\u0000b', '\ud800', '\udfff', 'x\udc00y', 'end\ud83d', '\udc00\ud800', '\ufffe\uffff', '\u202e\u0301', '\\u0000', '%00'),
+  fc.constantFrom(
+    '\u0000',
+    'a\u0000b',
+    '\ud800',
+    '\udfff',
+    'x\udc00y',
+    'end\ud83d',
+    '\udc00\ud800',
+    '\ufffe\uffff',
+    '\u202e\u0301',
+    '\\u0000',
+    '%00',
+  ),
   fc
-    .tuple(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('\u0000', '\ud800', '\udc00', '\udbff'), fc.string({ unit: 'binary', maxLength: 12 }))
+    .tuple(
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.constantFrom('\u0000', '\ud800', '\udc00', '\udbff'),
+      fc.string({ unit: 'binary', maxLength: 12 }),
+    )
     .map(([a, bad, b]) => `${a}${bad}${b}`),
 );
 
@@ -60,8 +76,14 @@ export function percentEncode(text: string): string {
   for (const ch of text) {
     const code = ch.codePointAt(0)!;
     const bytes =
-      code >= 0xd800 && code <= 0xdfff ? Buffer.from([0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)]) : Buffer.from(ch, 'utf8');
-    for (const b of bytes) out += /[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) && b < 0x80 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+      code >= 0xd800 && code <= 0xdfff
+        ? Buffer.from([0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)])
+        : Buffer.from(ch, 'utf8');
+    for (const b of bytes)
+      out +=
+        /[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) && b < 0x80
+          ? String.fromCharCode(b)
+          : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }
@@ -69,10 +91,16 @@ export function percentEncode(text: string): string {
 function resolve(doc: OpenApiDoc, schema: Schema | undefined): Schema {
   let s = schema ?? {};
   while (s.$ref) s = doc.components?.schemas?.[s.$ref.split('/').pop()!] ?? {};
-  if (s.allOf) return s.allOf.reduce<Schema>((acc, part) => {
-    const r = resolve(doc, part);
-    return { ...acc, ...r, properties: { ...acc.properties, ...r.properties }, required: [...(acc.required ?? []), ...(r.required ?? [])] };
-  }, {});
+  if (s.allOf)
+    return s.allOf.reduce<Schema>((acc, part) => {
+      const r = resolve(doc, part);
+      return {
+        ...acc,
+        ...r,
+        properties: { ...acc.properties, ...r.properties },
+        required: [...(acc.required ?? []), ...(r.required ?? [])],
+      };
+    }, {});
   return s;
 }
 
@@ -83,7 +111,13 @@ function sample(doc: OpenApiDoc, raw: Schema | undefined): unknown {
   if (s.enum?.length) return s.enum[0];
   switch (s.type) {
     case 'string':
-      return s.format === 'email' ? 'fuzz@example.com' : s.format === 'uuid' ? randomUUID() : s.format === 'date-time' ? new Date().toISOString() : 'fuzz';
+      return s.format === 'email'
+        ? 'fuzz@example.com'
+        : s.format === 'uuid'
+          ? randomUUID()
+          : s.format === 'date-time'
+            ? new Date().toISOString()
+            : 'fuzz';
     case 'integer':
     case 'number':
       return Math.max(1, s.minimum ?? 1);
@@ -111,22 +145,36 @@ export function stringFieldCases(doc: OpenApiDoc, ids: { vmId: string; userId: s
       const route = `${method.toUpperCase()} ${template}`;
       const params = op.parameters ?? [];
       const pathValue = (name: string) =>
-        template.startsWith('/api/vms/') || template.startsWith('/api/admin/vms/') ? ids.vmId : template.includes('/users/') ? ids.userId : name === 'id' ? randomUUID() : 'fuzz';
+        template.startsWith('/api/vms/') || template.startsWith('/api/admin/vms/')
+          ? ids.vmId
+          : template.includes('/users/')
+            ? ids.userId
+            : name === 'id'
+              ? randomUUID()
+              : 'fuzz';
       const bodySchema = resolve(doc, op.requestBody?.content?.['application/json']?.schema);
       const validBody = op.requestBody ? sample(doc, bodySchema) : undefined;
-      const make = (over: { path?: [string, string]; query?: [string, string]; body?: (b: Record<string, unknown>, text: string) => void }) => (text: string) => {
-        let path = template;
-        for (const p of params.filter((x) => x.in === 'path')) {
-          const value = over.path?.[0] === p.name ? percentEncode(text) : encodeURIComponent(pathValue(p.name));
-          path = path.replace(`{${p.name}}`, value);
-        }
-        const query = over.query ? `?${over.query[0]}=${percentEncode(text)}` : '';
-        let body = validBody === undefined ? undefined : structuredClone(validBody);
-        if (over.body) over.body(body as Record<string, unknown>, text);
-        return { path, query, body };
-      };
+      const make =
+        (over: { path?: [string, string]; query?: [string, string]; body?: (b: Record<string, unknown>, text: string) => void }) =>
+        (text: string) => {
+          let path = template;
+          for (const p of params.filter((x) => x.in === 'path')) {
+            const value = over.path?.[0] === p.name ? percentEncode(text) : encodeURIComponent(pathValue(p.name));
+            path = path.replace(`{${p.name}}`, value);
+          }
+          const query = over.query ? `?${over.query[0]}=${percentEncode(text)}` : '';
+          let body = validBody === undefined ? undefined : structuredClone(validBody);
+          if (over.body) over.body(body as Record<string, unknown>, text);
+          return { path, query, body };
+        };
       const add = (field: string, build: FieldCase['build']) =>
-        cases.push({ name: `${route} ${field}`, route, method: method as FieldCase['method'], secured: !(op.security && op.security.length === 0), build });
+        cases.push({
+          name: `${route} ${field}`,
+          route,
+          method: method as FieldCase['method'],
+          secured: !(op.security && op.security.length === 0),
+          build,
+        });
       for (const p of params) {
         if (p.in === 'path') add(`path ${p.name}`, make({ path: [p.name, ''] }));
         if (p.in === 'query') add(`query ${p.name}`, make({ query: [p.name, ''] }));
@@ -173,14 +221,25 @@ export function numericFieldCases(doc: OpenApiDoc, pathValue: (name: string) => 
     for (const [method, op] of Object.entries(item)) {
       if (!['get', 'post', 'patch', 'put', 'delete'].includes(method)) continue;
       const params = op.parameters ?? [];
-      const path = params.filter((p) => p.in === 'path').reduce((t, p) => t.replace(`{${p.name}}`, encodeURIComponent(pathValue(p.name))), template);
+      const path = params
+        .filter((p) => p.in === 'path')
+        .reduce((t, p) => t.replace(`{${p.name}}`, encodeURIComponent(pathValue(p.name))), template);
       const requiredQuery = params.filter((p) => p.in === 'query' && p.required);
       const queryWith = (name?: string, value?: number) =>
-        [...requiredQuery.filter((p) => p.name !== name).map((p) => `${p.name}=${encodeURIComponent(String(sample(doc, p.schema)))}`), ...(name ? [`${name}=${value}`] : [])]
+        [
+          ...requiredQuery.filter((p) => p.name !== name).map((p) => `${p.name}=${encodeURIComponent(String(sample(doc, p.schema)))}`),
+          ...(name ? [`${name}=${value}`] : []),
+        ]
           .join('&')
           .replace(/^(?=.)/, '?');
       const add = (field: string, s: Schema, build: NumericCase['build']) =>
-        cases.push({ name: `${method.toUpperCase()} ${template} ${field}`, method: method as NumericCase['method'], integer: s.type === 'integer', wholeValue: wholeValueOf(s), build });
+        cases.push({
+          name: `${method.toUpperCase()} ${template} ${field}`,
+          method: method as NumericCase['method'],
+          integer: s.type === 'integer',
+          wholeValue: wholeValueOf(s),
+          build,
+        });
       for (const p of params.filter((x) => x.in === 'query')) {
         const s = resolve(doc, p.schema);
         if (s.type === 'integer' || s.type === 'number') add(`query ${p.name}`, s, (value) => ({ path, query: queryWith(p.name, value) }));

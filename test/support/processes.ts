@@ -119,7 +119,9 @@ export async function startService(
   if (kind === 'api') childEnv.PORT = String(port);
   const script = join(ROOT, kind === 'api' ? 'dist/src/main.js' : 'dist/src/worker.js');
   // A lower open-file limit (util-linux prlimit), as a small container or a crowded host has.
-  const [command, args] = options.fileLimit ? ['prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, script]] : [process.execPath, [script]];
+  const [command, args] = options.fileLimit
+    ? ['prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, script]]
+    : [process.execPath, [script]];
   const child = spawn(command, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve(line: string): void }[] = [];
@@ -155,7 +157,10 @@ export async function startService(
       const seen = lines.find((l) => pattern.test(l));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms:\n${lines.slice(-30).join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms:\n${lines.slice(-30).join('\n')}`)),
+          timeoutMs,
+        );
         waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
         void exited.then(({ code, signal }) => {
           clearTimeout(timer);
@@ -165,7 +170,9 @@ export async function startService(
     },
     kill: async () => {
       if (!running && (child.exitCode !== 0 || child.signalCode)) {
-        console.log(`${name} had exited (code ${child.exitCode}, signal ${child.signalCode}); its last lines:\n${lines.slice(-40).join('\n')}`);
+        console.log(
+          `${name} had exited (code ${child.exitCode}, signal ${child.signalCode}); its last lines:\n${lines.slice(-40).join('\n')}`,
+        );
       }
       if (running) {
         child.kill('SIGKILL');

@@ -57,7 +57,9 @@ type ResponseMap = Record<string, { headers?: Record<string, unknown> }>;
 /** The headers of an answer that its response object in the document does not declare. */
 export function undeclaredHeaders(responses: ResponseMap | undefined, status: number, names: string[]): string[] {
   const declared = new Set(Object.keys(responses?.[String(status)]?.headers ?? {}).map((h) => h.toLowerCase()));
-  return names.filter((n) => !TRANSPORT_HEADERS.has(n.toLowerCase()) && !n.toLowerCase().startsWith('access-control-') && !declared.has(n.toLowerCase()));
+  return names.filter(
+    (n) => !TRANSPORT_HEADERS.has(n.toLowerCase()) && !n.toLowerCase().startsWith('access-control-') && !declared.has(n.toLowerCase()),
+  );
 }
 
 const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
@@ -71,7 +73,12 @@ export function createResponseValidator(getDocument: () => Json) {
   const violations: string[] = [];
   const cache = new Map<string, ValidateFunction | string>();
   let ajv: Ajv | undefined;
-  let doc: { paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema?: object }> }> }>> };
+  let doc: {
+    paths: Record<
+      string,
+      Record<string, { responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema?: object }> }> }>
+    >;
+  };
 
   function validatorFor(path: string, method: string, status: number, type: string): ValidateFunction | string {
     const key = `${method} ${path} ${status} ${type}`;
@@ -85,7 +92,8 @@ export function createResponseValidator(getDocument: () => Json) {
     const op = doc.paths[path]?.[method];
     if (!op) v = `undocumented route ${method.toUpperCase()} ${path}`;
     else if (!op.responses[String(status)]) v = `undeclared status ${status} for ${method.toUpperCase()} ${path}`;
-    else if (!op.responses[String(status)]!.content?.[type]?.schema) v = `no ${type} schema for ${status} of ${method.toUpperCase()} ${path}`;
+    else if (!op.responses[String(status)]!.content?.[type]?.schema)
+      v = `no ${type} schema for ${status} of ${method.toUpperCase()} ${path}`;
     else v = ajv.compile({ $ref: `openapi#/${pointer('paths', path, method, 'responses', String(status), 'content', type, 'schema')}` });
     cache.set(key, v);
     return v;
@@ -96,12 +104,23 @@ export function createResponseValidator(getDocument: () => Json) {
     const type = String(reply.getHeader('content-type') ?? '').split(';')[0];
     // Unmatched routes (a 404 from the router) and Swagger UI's own routes have no operation to check.
     // Routes outside /api (GET /metrics) are not part of the documented API; only JSON answers are checked.
-    if (route && !route.includes('*') && route.startsWith('/api/') && !route.startsWith('/api/docs') && typeof payload === 'string' && (type === 'application/json' || type === 'application/problem+json')) {
+    if (
+      route &&
+      !route.includes('*') &&
+      route.startsWith('/api/') &&
+      !route.startsWith('/api/docs') &&
+      typeof payload === 'string' &&
+      (type === 'application/json' || type === 'application/problem+json')
+    ) {
       const path = route.replace(/:(\w+)/g, '{$1}');
       const v = validatorFor(path, req.method.toLowerCase(), reply.statusCode, type);
       if (typeof v === 'string') violations.push(v);
       else if (!v(JSON.parse(payload))) violations.push(`${req.method} ${req.url} -> ${reply.statusCode}: ${ajv!.errorsText(v.errors)}`);
-      const extra = undeclaredHeaders(doc.paths[path]?.[req.method.toLowerCase()]?.responses, reply.statusCode, Object.keys(reply.getHeaders()));
+      const extra = undeclaredHeaders(
+        doc.paths[path]?.[req.method.toLowerCase()]?.responses,
+        reply.statusCode,
+        Object.keys(reply.getHeaders()),
+      );
       if (extra.length) violations.push(`${req.method} ${path} -> ${reply.statusCode}: undeclared response headers ${extra.join(', ')}`);
     }
     done(null, payload);

@@ -74,10 +74,14 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
         raw: () => text,
         ended,
         waitFor: (count, filter = () => true, timeoutMs = 15_000) =>
-          eventually(async () => {
-            const hits = messages.filter(filter);
-            return hits.length >= count ? hits : null;
-          }, timeoutMs, `${count} SSE messages from ${url}`),
+          eventually(
+            async () => {
+              const hits = messages.filter(filter);
+              return hits.length >= count ? hits : null;
+            },
+            timeoutMs,
+            `${count} SSE messages from ${url}`,
+          ),
         close: () => req.destroy(),
       });
     });

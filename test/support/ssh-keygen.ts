@@ -15,7 +15,10 @@ export interface GeneratedKey {
 }
 
 /** A fresh key pair from OpenSSH's own ssh-keygen (openssh-client), so expectations come from the reference tool. */
-export function sshKeygen(type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa', opts: { bits?: number; comment?: string; passphrase?: string } = {}): GeneratedKey {
+export function sshKeygen(
+  type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa',
+  opts: { bits?: number; comment?: string; passphrase?: string } = {},
+): GeneratedKey {
   const dir = mkdtempSync(join(tmpdir(), 'sshkeys-test-'));
   try {
     const file = join(dir, 'key');
@@ -23,7 +26,10 @@ export function sshKeygen(type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa', opts: { bit
     if (opts.bits) args.push('-b', String(opts.bits));
     execFileSync('ssh-keygen', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     // `-lf` prints "<bits> <fingerprint> <comment> (<TYPE>)".
-    const [bits, fingerprint] = execFileSync('ssh-keygen', ['-lf', `${file}.pub`]).toString().trim().split(' ');
+    const [bits, fingerprint] = execFileSync('ssh-keygen', ['-lf', `${file}.pub`])
+      .toString()
+      .trim()
+      .split(' ');
     return {
       publicKey: readFileSync(`${file}.pub`, 'utf8').trim(),
       privateKey: readFileSync(file, 'utf8'),

@@ -32,7 +32,9 @@ class CapturingLogger extends ConsoleLogger {
   }
 
   protected printMessages(messages: unknown[], context = '', logLevel: LogLevel = 'log'): void {
-    this.lines.push(`${logLevel} [${context}] ${messages.map((m) => (m instanceof Error ? m.stack : typeof m === 'string' ? m : JSON.stringify(m))).join(' ')}`);
+    this.lines.push(
+      `${logLevel} [${context}] ${messages.map((m) => (m instanceof Error ? m.stack : typeof m === 'string' ? m : JSON.stringify(m))).join(' ')}`,
+    );
   }
 }
 
@@ -91,7 +93,14 @@ function templateDatabase(): Promise<string | undefined> {
         try {
           await (await migrate(await new DataSource(dataSourceOptions(databaseUrl(name), 1)).initialize())).destroy();
           // What the app's queue does at its first start (QueueService.onModuleInit), without its workers.
-          const boss = new PgBoss({ connectionString: databaseUrl(name), schema: QUEUE_SCHEMA, max: 1, supervise: false, schedule: false, migrate: true });
+          const boss = new PgBoss({
+            connectionString: databaseUrl(name),
+            schema: QUEUE_SCHEMA,
+            max: 1,
+            supervise: false,
+            schedule: false,
+            migrate: true,
+          });
           const errors: Error[] = [];
           boss.on('error', (err) => errors.push(err));
           await boss.start();
@@ -166,7 +175,10 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestC
   const moduleRef = await builder.compile();
   const logger = options.captureLogs ? new CapturingLogger(options.captureLogs) : (['error', 'warn'] as LogLevel[]);
   // The HTTP server's settings, validated as AppModule validates them.
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(validateEnv({ ...process.env, ...env })), { bodyParser: false, logger });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createHttpAdapter(validateEnv({ ...process.env, ...env })), {
+    bodyParser: false,
+    logger,
+  });
   // Every JSON answer is checked against the OpenAPI document (undeclared fields or statuses fail).
   const validator = createResponseValidator(() => buildOpenApiDocument(app) as unknown as Record<string, unknown>);
   app.getHttpAdapter().getInstance().addHook('onSend', validator.onSend);

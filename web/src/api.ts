@@ -6,7 +6,12 @@ export type Schemas = components['schemas'];
 export type ApiProblemBody = Schemas[Extract<keyof Schemas, `${string}Problem`>];
 type FieldErrors = Schemas['RequestValidationProblem']['errors'];
 /** What the console shows: an API problem, or one of its own (network down) in the same shape. */
-export type Problem = Pick<ApiProblemBody, 'title' | 'detail'> & { status: number; code: string; errors?: FieldErrors; request_id?: string };
+export type Problem = Pick<ApiProblemBody, 'title' | 'detail'> & {
+  status: number;
+  code: string;
+  errors?: FieldErrors;
+  request_id?: string;
+};
 export type Vm = Schemas['VmResponseDto'];
 export type VmStatus = Schemas['VmStatus'];
 export type VmAction = Schemas['VmAction'];
@@ -43,7 +48,12 @@ function networkProblem(err: unknown): Problem {
 
 function asProblem(error: unknown, response: Response): Problem {
   if (error && typeof error === 'object' && 'title' in error && 'code' in error) return error as ApiProblemBody;
-  return { title: response.statusText || 'Request failed', status: response.status, code: 'http.error', detail: `The server answered ${response.status}.` };
+  return {
+    title: response.statusText || 'Request failed',
+    status: response.status,
+    code: 'http.error',
+    detail: `The server answered ${response.status}.`,
+  };
 }
 
 /**

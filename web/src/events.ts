@@ -65,7 +65,12 @@ const listeners = new Set<Listener>();
 /** The signed-in user's one stream for the whole app; pages listen with useUserEvents. */
 export function startUserStream(): () => void {
   const controller = new AbortController();
-  followEvents(false, (e) => listeners.forEach((l) => l(e)), (s) => (liveState.value = s), controller.signal);
+  followEvents(
+    false,
+    (e) => listeners.forEach((l) => l(e)),
+    (s) => (liveState.value = s),
+    controller.signal,
+  );
   return () => controller.abort();
 }
 

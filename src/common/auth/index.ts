@@ -5,4 +5,14 @@
 export { ACCESS_ERRORS } from './access.errors';
 export { ApiAuth, CurrentUser, IS_PUBLIC, Public, ROLES, Roles } from './auth.decorators';
 export { USER_ROLES, type AuthUser, type UserRole } from './auth-user';
-export { ADMIN_SCOPES, API_SCOPES, REQUIRED_SCOPE, RequireScope, SCOPE_ERRORS, SCOPE_EXTENSION, scopesOfRole, type ApiScope, type RouteScope } from './scopes';
+export {
+  ADMIN_SCOPES,
+  API_SCOPES,
+  REQUIRED_SCOPE,
+  RequireScope,
+  SCOPE_ERRORS,
+  SCOPE_EXTENSION,
+  scopesOfRole,
+  type ApiScope,
+  type RouteScope,
+} from './scopes';

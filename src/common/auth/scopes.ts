@@ -44,7 +44,9 @@ export const SCOPE_ERRORS = defineErrors({
   'auth.insufficient_scope': {
     status: 403,
     title: 'The API token lacks the scope this route needs',
-    extensions: { required_scope: { type: 'string', enum: [...API_SCOPES], description: 'The scope the route needs', example: 'vms:write' } },
+    extensions: {
+      required_scope: { type: 'string', enum: [...API_SCOPES], description: 'The scope the route needs', example: 'vms:write' },
+    },
   },
   'auth.login_required': {
     status: 403,

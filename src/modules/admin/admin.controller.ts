@@ -46,7 +46,12 @@ export class AdminController {
     const owners = await this.users.byIds(vms.map((v) => v.userId));
     return vms.map((vm) => {
       const o = owners.get(vm.userId);
-      return { ...toVmResponse(vm), user_id: vm.userId, host: vm.host, owner: { id: vm.userId, username: o?.username ?? '', email: o?.email ?? '' } };
+      return {
+        ...toVmResponse(vm),
+        user_id: vm.userId,
+        host: vm.host,
+        owner: { id: vm.userId, username: o?.username ?? '', email: o?.email ?? '' },
+      };
     });
   }
 
@@ -71,7 +76,10 @@ export class AdminController {
       'Same state machine, host rules and queue as the owner’s action (start/restart on an offline host: 409 host.offline). ' +
       'Records an admin event with the admin, the owner and the reason.',
   })
-  @ApiAcceptedResponse({ type: AdminVmResponseDto, description: 'Accepted: the VM in its transitional status; an admin event names the owner' })
+  @ApiAcceptedResponse({
+    type: AdminVmResponseDto,
+    description: 'Accepted: the VM in its transitional status; an admin event names the owner',
+  })
   @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition', 'host.offline'))
   async vmAction(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: AdminVmActionDto) {
     const vm = await this.vms.requestAction(id, dto.action, { actor: admin, reason: dto.reason });
@@ -149,7 +157,10 @@ export class AdminController {
     summary: 'Add or deduct credits',
     description: 'Writes an admin_adjustment ledger row and an admin event. A deduction below zero answers 409 and changes nothing.',
   })
-  @ApiCreatedResponse({ type: CreditTransactionResponseDto, description: 'The ledger row of the adjustment (its balance_after is the new balance)' })
+  @ApiCreatedResponse({
+    type: CreditTransactionResponseDto,
+    description: 'The ledger row of the adjustment (its balance_after is the new balance)',
+  })
   @ApiAuth(USER_ERRORS.of('user.not_found'), CREDIT_ERRORS.of('credits.invalid_amount', 'credits.balance_limit', 'credits.balance_too_low'))
   async adjustCredits(
     @CurrentUser() admin: AuthUser,

@@ -75,7 +75,11 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
     if (!email || !password) return;
     if (await this.users.findByEmailWithHash(email)) return;
     try {
-      const username = (email.split('@', 1)[0] ?? '').toLowerCase().replace(/[^a-z0-9_.-]/g, '').slice(0, 32).padEnd(3, '0');
+      const username = (email.split('@', 1)[0] ?? '')
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]/g, '')
+        .slice(0, 32)
+        .padEnd(3, '0');
       if (await this.createAccount({ username, email, password }, 'admin')) this.logger.log(`Bootstrap admin ${email} created`);
     } catch (err) {
       // Another process booting at the same moment may have created it (its insert then wins, and
@@ -182,7 +186,10 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   /** A bearer token for a signed-in user: its own id (`jti`, for logout) and the user's token version (`ver`). */
   async issueToken(user: Pick<User, 'id' | 'role' | 'tokenVersion'>): Promise<TokenResponseDto> {
     const expiresIn = this.config.get('JWT_EXPIRES_IN', { infer: true });
-    const access_token = await this.jwt.signAsync({ sub: user.id, role: user.role, ver: user.tokenVersion ?? 0 }, { expiresIn, jwtid: randomUUID() });
+    const access_token = await this.jwt.signAsync(
+      { sub: user.id, role: user.role, ver: user.tokenVersion ?? 0 },
+      { expiresIn, jwtid: randomUUID() },
+    );
     return { access_token, token_type: 'bearer', expires_in: expiresIn };
   }
 
@@ -195,7 +202,12 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
     const expiresAt = new Date(caller.tokenExpiresAt ?? Date.now() + NO_EXPIRY_KEEP_MS);
     await this.dataSource.transaction(async (m) => {
       await this.users.revokeToken(m, { jti, userId: caller.id, expiresAt });
-      await this.events.record(m, { action: 'auth.logout', message: `User ${caller.username} logged out`, details: { ip }, userId: caller.id });
+      await this.events.record(m, {
+        action: 'auth.logout',
+        message: `User ${caller.username} logged out`,
+        details: { ip },
+        userId: caller.id,
+      });
     });
     this.users.forgetIdentity(caller.id);
   }

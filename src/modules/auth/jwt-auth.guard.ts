@@ -121,7 +121,15 @@ export class JwtAuthGuard implements CanActivate {
       throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
     }
     const tokenExpiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
-    return { id: user.id, role: user.role, username: user.username, email: user.email, tokenExpiresAt, tokenId: payload.jti, tokenVersion: user.tokenVersion };
+    return {
+      id: user.id,
+      role: user.role,
+      username: user.username,
+      email: user.email,
+      tokenExpiresAt,
+      tokenId: payload.jti,
+      tokenVersion: user.tokenVersion,
+    };
   }
 
   /** The token's claims if it is valid now (signature, HS256, expiry), else null. */
@@ -140,7 +148,8 @@ export class JwtAuthGuard implements CanActivate {
     } catch {
       return null;
     }
-    const jti = typeof payload.jti === 'string' && payload.jti.length <= 64 ? payload.jti : createHash('sha256').update(token).digest('hex');
+    const jti =
+      typeof payload.jti === 'string' && payload.jti.length <= 64 ? payload.jti : createHash('sha256').update(token).digest('hex');
     const claims = { sub: payload.sub, exp: payload.exp, jti, ver: payload.ver };
     this.verified.set(token, claims);
     return claims;

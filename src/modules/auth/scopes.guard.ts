@@ -20,6 +20,8 @@ export class ScopesGuard implements CanActivate {
       throw SCOPE_ERRORS.error('auth.login_required', 'This route needs a login token (POST /api/auth/login); API tokens cannot use it');
     }
     if (user.scopes.includes(needed)) return true;
-    throw SCOPE_ERRORS.error('auth.insufficient_scope', `This API token lacks the scope ${needed}, which this route needs`, { required_scope: needed });
+    throw SCOPE_ERRORS.error('auth.insufficient_scope', `This API token lacks the scope ${needed}, which this route needs`, {
+      required_scope: needed,
+    });
   }
 }

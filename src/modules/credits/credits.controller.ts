@@ -5,7 +5,6 @@ import { ApiAuth, AuthUser, CurrentUser, RequireScope } from '../../common/auth'
 import { CreditsService } from './credits.service';
 import { CreditTransactionPage } from './dto/credit-transaction-response.dto';
 
-
 @ApiTags('credits')
 @Controller('credits')
 export class CreditsController {

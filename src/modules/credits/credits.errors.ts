@@ -12,7 +12,10 @@ export const CREDIT_ERRORS = defineErrors({
   'credits.balance_limit': {
     status: 409,
     title: 'The balance would exceed its maximum',
-    extensions: { balance: credits('The balance now', 999_999_990), max_balance: credits('The largest balance a user may hold', 1_000_000_000) },
+    extensions: {
+      balance: credits('The balance now', 999_999_990),
+      max_balance: credits('The largest balance a user may hold', 1_000_000_000),
+    },
   },
   'credits.balance_too_low': {
     status: 409,

@@ -59,7 +59,9 @@ export class CreditsRepository {
 
   /** A user's balance, or undefined when there is no such user. */
   async balance(userId: string, m?: EntityManager): Promise<number | undefined> {
-    const row = await typedQueryOne<{ credits: number }>(m ?? this.dataSource, prepared('SELECT credits FROM users WHERE id = $1'), [userId]);
+    const row = await typedQueryOne<{ credits: number }>(m ?? this.dataSource, prepared('SELECT credits FROM users WHERE id = $1'), [
+      userId,
+    ]);
     return row?.credits;
   }
 
@@ -87,10 +89,12 @@ export class CreditsRepository {
   /** A user's ledger, newest first. */
   async list(userId: string, page: PageQueryDto): Promise<Page<CreditTransaction>> {
     const f = new KeysetFilter().add((p) => `user_id = ${p}`, userId);
-    const rows = await keysetPage<LedgerRow>({ db: this.dataSource, select: `SELECT ${LEDGER_COLUMNS} FROM credit_transactions`, filter: f }, NEWEST_FIRST, page, (r) => [
-      r.created_at,
-      r.id,
-    ]);
+    const rows = await keysetPage<LedgerRow>(
+      { db: this.dataSource, select: `SELECT ${LEDGER_COLUMNS} FROM credit_transactions`, filter: f },
+      NEWEST_FIRST,
+      page,
+      (r) => [r.created_at, r.id],
+    );
     return mapPage(rows, ledgerFromRow);
   }
 

@@ -81,7 +81,15 @@ export class CreditsService {
     const reason = entry.reason ?? null;
     const vmId = entry.vmId ?? null;
     const actorId = entry.actorId ?? null;
-    const moved = await this.ledger.move(manager, { id, userId: entry.userId, amount: entry.amount, kind: entry.kind, reason, vmId, actorId });
+    const moved = await this.ledger.move(manager, {
+      id,
+      userId: entry.userId,
+      amount: entry.amount,
+      kind: entry.kind,
+      reason,
+      vmId,
+      actorId,
+    });
     if (!moved) {
       const balance = await this.balance(entry.userId, manager);
       if (entry.amount > 0) {
@@ -94,10 +102,14 @@ export class CreditsService {
       if (entry.kind === 'vm_create') {
         throw insufficientCredits(-entry.amount, balance);
       }
-      throw CREDIT_ERRORS.error('credits.balance_too_low', `Deducting ${-entry.amount} credits would take the balance of ${balance} below zero`, {
-        deduction: -entry.amount,
-        balance,
-      });
+      throw CREDIT_ERRORS.error(
+        'credits.balance_too_low',
+        `Deducting ${-entry.amount} credits would take the balance of ${balance} below zero`,
+        {
+          deduction: -entry.amount,
+          balance,
+        },
+      );
     }
     return {
       id,
@@ -121,7 +133,13 @@ export class CreditsService {
    * naming the target user, in one transaction (with the Idempotency-Key's claim and answer, if any).
    * A deduction below zero answers 409 and changes nothing.
    */
-  async adjust(actor: AuthUser, userId: string, amount: number, reason: string, idempotency?: IdempotentRequest): Promise<CreditTransaction> {
+  async adjust(
+    actor: AuthUser,
+    userId: string,
+    amount: number,
+    reason: string,
+    idempotency?: IdempotentRequest,
+  ): Promise<CreditTransaction> {
     return this.dataSource.transaction(async (m) => {
       await idempotency?.claim(m);
       const row = await this.apply(m, { userId, amount, kind: 'admin_adjustment', reason, actorId: actor.id });

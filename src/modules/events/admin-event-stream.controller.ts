@@ -26,7 +26,12 @@ export class AdminEventStreamController {
   })
   @ApiEventStream()
   @ApiAuth(EVENT_ERRORS.of('events.invalid_last_event_id', 'events.too_many_streams'))
-  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
+  async stream(
+    @CurrentUser() caller: AuthUser,
+    @Query() query: EventStreamQueryDto,
+    @Req() req: FastifyRequest,
+    @Res() res: FastifyReply,
+  ): Promise<void> {
     await serveEventStream(this.streams, caller, res, { userId: null }, lastEventId(req, query));
   }
 }

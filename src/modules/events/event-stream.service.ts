@@ -281,7 +281,9 @@ export class EventStreamService implements BeforeApplicationShutdown {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // One read for every notification that arrived meanwhile; batches are delivered in order.
-    this.delivering = this.delivering.then(() => this.flush()).catch((err: Error) => this.logger.warn(`Event fan-out failed: ${err.message}`));
+    this.delivering = this.delivering
+      .then(() => this.flush())
+      .catch((err: Error) => this.logger.warn(`Event fan-out failed: ${err.message}`));
   }
 
   private async flush(): Promise<void> {

@@ -48,7 +48,9 @@ export async function serveEventStream(
   const sub = await streams.subscribe(scope, owner, resumeAfter);
   reply.hijack();
   const res = reply.raw;
-  const already = Object.entries(reply.getHeaders()).filter((entry): entry is [string, string | number | string[]] => entry[1] !== undefined);
+  const already = Object.entries(reply.getHeaders()).filter(
+    (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
+  );
   res.writeHead(200, {
     ...Object.fromEntries(already),
     'Content-Type': 'text/event-stream; charset=utf-8',

@@ -12,7 +12,6 @@ import { lastEventId, serveEventStream } from './event-stream.sse';
 import { EventsService } from './events.service';
 import { EVENT_ERRORS } from './events.errors';
 
-
 @ApiTags('events')
 @Controller('events')
 export class EventsController {
@@ -44,7 +43,12 @@ export class EventsController {
   })
   @ApiEventStream()
   @ApiAuth(EVENT_ERRORS.of('events.invalid_last_event_id', 'events.too_many_streams'))
-  async stream(@CurrentUser() caller: AuthUser, @Query() query: EventStreamQueryDto, @Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
+  async stream(
+    @CurrentUser() caller: AuthUser,
+    @Query() query: EventStreamQueryDto,
+    @Req() req: FastifyRequest,
+    @Res() res: FastifyReply,
+  ): Promise<void> {
     await serveEventStream(this.streams, caller, res, { userId: caller.id }, lastEventId(req, query));
   }
 }

@@ -41,7 +41,12 @@ export class EventsRepository {
   async insert(m: EntityManager, events: Event[]): Promise<void> {
     if (!events.length) return;
     const params = new SqlParams();
-    const tuples = events.map((e) => `(${eventValues(e).map((v) => params.add(v)).join(', ')})`);
+    const tuples = events.map(
+      (e) =>
+        `(${eventValues(e)
+          .map((v) => params.add(v))
+          .join(', ')})`,
+    );
     await typedWrite(
       m,
       prepared(`WITH inserted AS (
@@ -59,7 +64,12 @@ export class EventsRepository {
    */
   insertPart(params: SqlParams, events: Event[], from: string): { insert: string; notify: (inserted: string) => string } {
     const casts = ['uuid', 'varchar', 'varchar', 'varchar', 'text', 'jsonb', 'uuid', 'uuid', 'uuid', 'timestamptz'];
-    const tuples = events.map((e) => `(${eventValues(e).map((v, i) => `${params.add(v)}::${casts[i]}`).join(', ')})`);
+    const tuples = events.map(
+      (e) =>
+        `(${eventValues(e)
+          .map((v, i) => `${params.add(v)}::${casts[i]}`)
+          .join(', ')})`,
+    );
     return {
       insert: `INSERT INTO events (${EVENT_INSERT_COLUMNS})
         SELECT e.* FROM ${from} CROSS JOIN (VALUES ${tuples.join(', ')}) AS e RETURNING id, user_id`,
@@ -83,10 +93,12 @@ export class EventsRepository {
     if (filter.severity) f.add((p) => `severity = ${p}`, filter.severity);
     if (filter.since) f.add((p) => `created_at >= ${p}`, filter.since);
     if (filter.until) f.add((p) => `created_at < ${p}`, filter.until);
-    const rows = await keysetPage<EventRow>({ db: this.dataSource, select: `SELECT ${EVENT_COLUMNS} FROM events`, filter: f }, NEWEST_FIRST, page, (r) => [
-      r.created_at,
-      r.id,
-    ]);
+    const rows = await keysetPage<EventRow>(
+      { db: this.dataSource, select: `SELECT ${EVENT_COLUMNS} FROM events`, filter: f },
+      NEWEST_FIRST,
+      page,
+      (r) => [r.created_at, r.id],
+    );
     return mapPage(rows, eventFromRow);
   }
 }

@@ -12,7 +12,11 @@ export class HealthController {
   constructor(private readonly health: HealthService) {}
 
   @Get()
-  @ApiOperation({ operationId: 'getHealth', summary: 'Liveness and dependencies', description: 'Answers 503 (same body) when the database is unreachable.' })
+  @ApiOperation({
+    operationId: 'getHealth',
+    summary: 'Liveness and dependencies',
+    description: 'Answers 503 (same body) when the database is unreachable.',
+  })
   @ApiOkResponse({ type: HealthResponseDto, description: 'The process and its dependencies are up' })
   @ApiServiceUnavailableResponse({ type: HealthResponseDto, description: 'The database is unreachable' })
   async check(@Res({ passthrough: true }) res: FastifyReply): Promise<HealthResponseDto> {

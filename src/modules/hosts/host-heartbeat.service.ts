@@ -51,15 +51,18 @@ export class HostHeartbeatService implements BeforeApplicationShutdown {
       `Host ${this.name} registered: ${capacity.cpuCores} cores, ${capacity.ramMb} MB RAM, ${capacity.diskGb} GB disk ` +
         `(allocation ratios cpu ${ratios.cpu}, ram ${ratios.ram}, disk ${ratios.disk})`,
     );
-    this.heartbeat = setInterval(() => {
-      beat().catch((err: Error) => {
-        // The database blinking must not stop the process; the host shows offline until a beat lands.
-        if (Date.now() - this.lastHeartbeatError > 10_000) {
-          this.lastHeartbeatError = Date.now();
-          this.logger.warn(`Heartbeat of host ${this.name} failed: ${err.message}`);
-        }
-      });
-    }, this.config.get('HOST_HEARTBEAT_SECONDS', { infer: true }) * 1000);
+    this.heartbeat = setInterval(
+      () => {
+        beat().catch((err: Error) => {
+          // The database blinking must not stop the process; the host shows offline until a beat lands.
+          if (Date.now() - this.lastHeartbeatError > 10_000) {
+            this.lastHeartbeatError = Date.now();
+            this.logger.warn(`Heartbeat of host ${this.name} failed: ${err.message}`);
+          }
+        });
+      },
+      this.config.get('HOST_HEARTBEAT_SECONDS', { infer: true }) * 1000,
+    );
     this.heartbeat.unref();
   }
 

@@ -40,7 +40,8 @@ export class HostPlacementService {
       // The best host no other create holds, else the best one, waiting for it: concurrent creates
       // spread over hosts instead of queueing on one.
       const host =
-        (await this.hosts.lockCandidate(m, need, tried, this.order, false)) ?? (await this.hosts.lockCandidate(m, need, tried, this.order, true));
+        (await this.hosts.lockCandidate(m, need, tried, this.order, false)) ??
+        (await this.hosts.lockCandidate(m, need, tried, this.order, true));
       if (host === undefined) throw await this.noCapacity(m, need);
       const written = await write(host, this.hosts.fitsPart(host, need));
       if (written !== undefined) return written;

@@ -96,7 +96,8 @@ function toHostState(r: HostRow): HostState {
 /** hosts.name is varchar(100): a longer cursor key names no host. */
 const HOST_NAME_MAX_LENGTH = 100;
 
-const STATE_SELECT = (onlineParam: string) => `SELECT h.*, ${ONLINE(onlineParam)} AS online, a.* FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a`;
+const STATE_SELECT = (onlineParam: string) =>
+  `SELECT h.*, ${ONLINE(onlineParam)} AS online, a.* FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a`;
 
 /**
  * The hosts table and what its hosts hold (sums over vms). "Online" is a heartbeat within
@@ -130,7 +131,13 @@ export class HostsRepository {
    * spread, `ASC`: pack), locked until the transaction ends; `wait` false skips hosts another
    * transaction holds.
    */
-  async lockCandidate(m: EntityManager, need: Resources, tried: string[], order: 'ASC' | 'DESC', wait: boolean): Promise<string | undefined> {
+  async lockCandidate(
+    m: EntityManager,
+    need: Resources,
+    tried: string[],
+    order: 'ASC' | 'DESC',
+    wait: boolean,
+  ): Promise<string | undefined> {
     const row = await typedQueryOne<{ name: string }>(
       m,
       prepared(`SELECT h.name FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a
@@ -164,7 +171,9 @@ export class HostsRepository {
 
   /** Names of the hosts that are online now. */
   async onlineNames(): Promise<string[]> {
-    const rows = await typedQuery<{ name: string }>(this.dataSource, `SELECT name FROM hosts h WHERE ${ONLINE('$1')}`, [this.offlineSeconds]);
+    const rows = await typedQuery<{ name: string }>(this.dataSource, `SELECT name FROM hosts h WHERE ${ONLINE('$1')}`, [
+      this.offlineSeconds,
+    ]);
     return rows.map((r) => r.name);
   }
 
@@ -178,7 +187,12 @@ export class HostsRepository {
   async list(page: PageQueryDto): Promise<Page<HostState>> {
     const f = new KeysetFilter();
     const select = STATE_SELECT(f.param(this.offlineSeconds));
-    const rows = await keysetPage<HostRow>({ db: this.dataSource, select, filter: f }, byTextKey('h.name', HOST_NAME_MAX_LENGTH), page, (r) => [r.name]);
+    const rows = await keysetPage<HostRow>(
+      { db: this.dataSource, select, filter: f },
+      byTextKey('h.name', HOST_NAME_MAX_LENGTH),
+      page,
+      (r) => [r.name],
+    );
     return mapPage(rows, toHostState);
   }
 

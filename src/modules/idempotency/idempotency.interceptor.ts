@@ -1,4 +1,13 @@
-import { applyDecorators, CallHandler, createParamDecorator, ExecutionContext, HttpException, Injectable, NestInterceptor, UseInterceptors } from '@nestjs/common';
+import {
+  applyDecorators,
+  CallHandler,
+  createParamDecorator,
+  ExecutionContext,
+  HttpException,
+  Injectable,
+  NestInterceptor,
+  UseInterceptors,
+} from '@nestjs/common';
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { ApiHeader } from '@nestjs/swagger';
@@ -48,7 +57,9 @@ function canonical(value: unknown): string {
 
 /** What a key is bound to: the method, the path and the canonical JSON body. */
 export function requestFingerprint(method: string, path: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${canonical(body ?? null)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${method} ${path}\n${canonical(body ?? null)}`)
+    .digest('hex');
 }
 
 /** The request's Idempotency-Key, for a use case to settle in its transaction (undefined without a key). */
@@ -94,7 +105,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
       // Another request with this key committed first (we waited for it): its answer is ours.
       if (err instanceof IdempotencyKeyTaken) {
         await this.answerFromStore(keyed);
-        throw IDEMPOTENCY_ERRORS.error('idempotency.in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly');
+        throw IDEMPOTENCY_ERRORS.error(
+          'idempotency.in_flight',
+          'A request with this Idempotency-Key is still being processed; retry shortly',
+        );
       }
       // A definite client-visible answer (4xx) did no work and is kept for replay; anything else
       // rolled back with the claim, so a retry with the key runs again.

@@ -24,7 +24,10 @@ export class IdempotencyRepository {
 
   /** The live (unexpired) row of (user, key), if any. */
   async findLive(userId: string, key: string): Promise<IdempotencyKey | undefined> {
-    const row = await this.keys.createQueryBuilder('k').where('k.user_id = :userId AND k.key = :key AND k.expires_at >= now()', { userId, key }).getOne();
+    const row = await this.keys
+      .createQueryBuilder('k')
+      .where('k.user_id = :userId AND k.key = :key AND k.expires_at >= now()', { userId, key })
+      .getOne();
     return row ?? undefined;
   }
 

@@ -28,7 +28,11 @@ export class MetricsController {
   })
   @ApiCreatedResponse({ type: MetricIngestResponseDto, description: 'How many points were stored' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'), METRIC_ERRORS.of('metrics.vm_destroyed', 'metrics.invalid_points'))
-  ingest(@CurrentUser() caller: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: MetricBatchDto): Promise<MetricIngestResponseDto> {
+  ingest(
+    @CurrentUser() caller: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @Body() dto: MetricBatchDto,
+  ): Promise<MetricIngestResponseDto> {
     return this.metrics.ingest(caller, id, dto);
   }
 
@@ -43,7 +47,11 @@ export class MetricsController {
   })
   @ApiOkResponse({ type: MetricSeriesResponseDto, description: 'The series, bucketed by `step` seconds' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'), METRIC_ERRORS.of('metrics.invalid_range'))
-  series(@CurrentUser() caller: AuthUser, @Param('id', UuidPipe) id: string, @Query() query: MetricSeriesQueryDto): Promise<MetricSeriesResponseDto> {
+  series(
+    @CurrentUser() caller: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @Query() query: MetricSeriesQueryDto,
+  ): Promise<MetricSeriesResponseDto> {
     return this.metrics.series(caller, id, query);
   }
 }

@@ -9,7 +9,11 @@ export const METRIC_ERRORS = defineErrors({
       errors: {
         type: 'array',
         description: 'Per-point messages (`points.<index>.<field>`)',
-        items: { type: 'object', properties: { field: { type: 'string' }, messages: { type: 'array', items: { type: 'string' } } }, required: ['field', 'messages'] },
+        items: {
+          type: 'object',
+          properties: { field: { type: 'string' }, messages: { type: 'array', items: { type: 'string' } } },
+          required: ['field', 'messages'],
+        },
       },
     },
   },

@@ -38,7 +38,11 @@ export class MetricsJobs implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.queue.periodic(hostQueue(METRICS_COLLECT_QUEUE, this.hosts.name), this.config.get('METRICS_COLLECT_MINUTES', { infer: true }), () => this.collect());
+    await this.queue.periodic(
+      hostQueue(METRICS_COLLECT_QUEUE, this.hosts.name),
+      this.config.get('METRICS_COLLECT_MINUTES', { infer: true }),
+      () => this.collect(),
+    );
     await this.queue.periodic(METRICS_PRUNE_QUEUE, this.config.get('METRICS_PRUNE_MINUTES', { infer: true }), () => this.prune());
   }
 
@@ -70,7 +74,10 @@ export class MetricsJobs implements OnApplicationBootstrap {
 
   async prune(): Promise<number> {
     const deleted = await this.metrics.prune();
-    if (deleted) this.logger.log(`Deleted ${deleted} metric points past the ${this.config.get('METRICS_RETENTION_DAYS', { infer: true })}-day retention`);
+    if (deleted)
+      this.logger.log(
+        `Deleted ${deleted} metric points past the ${this.config.get('METRICS_RETENTION_DAYS', { infer: true })}-day retention`,
+      );
     return deleted;
   }
 }

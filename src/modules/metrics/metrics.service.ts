@@ -43,9 +43,16 @@ export class MetricsService {
       else for (const problem of checked.problems) errors.push({ field: `points.${i}.${problem.field}`, messages: [problem.message] });
     });
     if (errors.length) {
-      throw METRIC_ERRORS.error('metrics.invalid_points', errors.map((e) => `${e.field}: ${e.messages.join('; ')}`).slice(0, 10).join('; '), {
-        errors,
-      });
+      throw METRIC_ERRORS.error(
+        'metrics.invalid_points',
+        errors
+          .map((e) => `${e.field}: ${e.messages.join('; ')}`)
+          .slice(0, 10)
+          .join('; '),
+        {
+          errors,
+        },
+      );
     }
     await insertMetricRows(this.dataSource, rows);
     return { accepted: rows.length };

@@ -43,7 +43,8 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
   ) {
     this.port = config.get('METRICS_PORT', { infer: true });
     this.host = config.get('METRICS_HOST', { infer: true }) ?? config.get('LISTEN_HOST', { infer: true });
-    this.enabled = config.get('METRICS_ENABLED', { infer: true }) && (this.port !== 0 || config.get('METRICS_ON_API', { infer: true }) === 'admin');
+    this.enabled =
+      config.get('METRICS_ENABLED', { infer: true }) && (this.port !== 0 || config.get('METRICS_ON_API', { infer: true }) === 'admin');
     const registers = [this.registry];
     if (this.enabled) collectDefaultMetrics({ register: this.registry });
 
@@ -141,7 +142,11 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
       if (!hostRead || Date.now() - hostRead.at > 1000) hostRead = { at: Date.now(), states: hosts.all() };
       return hostRead.states;
     };
-    const RESOURCES: [keyof Resources, string][] = [['cpuCores', 'cpu_cores'], ['ramMb', 'ram_mb'], ['diskGb', 'disk_gb']];
+    const RESOURCES: [keyof Resources, string][] = [
+      ['cpuCores', 'cpu_cores'],
+      ['ramMb', 'ram_mb'],
+      ['diskGb', 'disk_gb'],
+    ];
     const perResource = (name: string, help: string, pick: (h: HostState) => Resources): void => {
       const gauge: Gauge<'host' | 'resource'> = new Gauge({
         name,
@@ -155,8 +160,16 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
         }),
       });
     };
-    perResource('vmapi_host_capacity', 'What each hypervisor host has (cores, MB RAM, GB disk), before allocation ratios', (h) => h.capacity);
-    perResource('vmapi_host_allocated', 'What the VMs placed on each host take (not destroyed, not failed-and-released)', (h) => h.allocated);
+    perResource(
+      'vmapi_host_capacity',
+      'What each hypervisor host has (cores, MB RAM, GB disk), before allocation ratios',
+      (h) => h.capacity,
+    );
+    perResource(
+      'vmapi_host_allocated',
+      'What the VMs placed on each host take (not destroyed, not failed-and-released)',
+      (h) => h.allocated,
+    );
     perResource('vmapi_host_free', 'Room left on each host for new VMs: capacity x allocation ratio - allocated', (h) => h.free);
     const perHost = (name: string, help: string, value: (h: HostState) => number): void => {
       const gauge: Gauge<'host'> = new Gauge({
@@ -172,7 +185,9 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
       });
     };
     perHost('vmapi_host_vms', 'VMs counting against each host', (h) => h.vmCount);
-    perHost('vmapi_host_online', '1 while the host heartbeats (within HOST_OFFLINE_SECONDS), else 0', (h) => (h.status === 'online' ? 1 : 0));
+    perHost('vmapi_host_online', '1 while the host heartbeats (within HOST_OFFLINE_SECONDS), else 0', (h) =>
+      h.status === 'online' ? 1 : 0,
+    );
     perHost('vmapi_host_schedulable', '1 when placement may choose the host, 0 when drained', (h) => (h.schedulable ? 1 : 0));
 
     const openStreams: Gauge = new Gauge({
@@ -206,7 +221,9 @@ export class ServiceMetrics implements OnApplicationBootstrap, BeforeApplication
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(
           err.code === 'EADDRINUSE'
-            ? new Error(`METRICS_PORT ${this.port} is in use (another process of this service on this machine?): give each process its own METRICS_PORT, or 0 for none`)
+            ? new Error(
+                `METRICS_PORT ${this.port} is in use (another process of this service on this machine?): give each process its own METRICS_PORT, or 0 for none`,
+              )
             : err,
         ),
       );

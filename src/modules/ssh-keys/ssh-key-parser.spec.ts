@@ -3,9 +3,9 @@ import { rsaKeyLine, sshKeygen } from '../../../test/support/ssh-keygen';
 import { AppError } from '../../common/app-error';
 import { parseSshPublicKey, rsaModulusBits } from './ssh-key-parser';
 
-
 /** Fixed DSA key (ssh-keygen -t dsa; newer OpenSSH releases no longer generate DSA). */
-const DSA = 'ssh-dss AAAAB3NzaC1kc3MAAACBAJxShFqB1pl1j/tORxL9pTncu7ZcxzKDhfWypGCqm1E1pevCR/yUjN5EyQg94HUCCauvW4eGrC5hBCnOAW0ksW/lbj3EmvXykRAutRFANK+pL9TH9Imbf6EcqfY6dqpsU72QedpCwen2wfOl4JzrluNRz8SfKsS/3hhHt4PVPX6rAAAAFQDTwSji27HpsqFZ5ZLSZKZIDNOSNwAAAIBh4G6L+2HW1DyQhPBphXYtZluYCqiWCrqYhh8qYXpBNsROm0uqklBikb6yrT38ngB/R29r+amvjCl98PNtA8wpy0Wq/vrDxgBuS3Xmfr3N/TBZdNvrPMz+wY5HqqxJujTPZYd8YDr4/xNeC9gghoa7ouslJBCt6PKhYONjjYQx3AAAAIA4au1vyLihrOmnWX5EEridezoo6JjjzRkqLH198ESwW8Sap2hWMZmHCwq308mb5z/BIqwXK6tJCuMtT0WU7kmCjKlN7gYa/jc+ShyYAIAjH/3FvfA3dNio7hJYC+wquTT9YT0ZmFLfpjjpfe/H1eDV8uwZYHUSxKt2UqQ9lgZD5Q== me@host';
+const DSA =
+  'ssh-dss AAAAB3NzaC1kc3MAAACBAJxShFqB1pl1j/tORxL9pTncu7ZcxzKDhfWypGCqm1E1pevCR/yUjN5EyQg94HUCCauvW4eGrC5hBCnOAW0ksW/lbj3EmvXykRAutRFANK+pL9TH9Imbf6EcqfY6dqpsU72QedpCwen2wfOl4JzrluNRz8SfKsS/3hhHt4PVPX6rAAAAFQDTwSji27HpsqFZ5ZLSZKZIDNOSNwAAAIBh4G6L+2HW1DyQhPBphXYtZluYCqiWCrqYhh8qYXpBNsROm0uqklBikb6yrT38ngB/R29r+amvjCl98PNtA8wpy0Wq/vrDxgBuS3Xmfr3N/TBZdNvrPMz+wY5HqqxJujTPZYd8YDr4/xNeC9gghoa7ouslJBCt6PKhYONjjYQx3AAAAIA4au1vyLihrOmnWX5EEridezoo6JjjzRkqLH198ESwW8Sap2hWMZmHCwq308mb5z/BIqwXK6tJCuMtT0WU7kmCjKlN7gYa/jc+ShyYAIAjH/3FvfA3dNio7hJYC+wquTT9YT0ZmFLfpjjpfe/H1eDV8uwZYHUSxKt2UqQ9lgZD5Q== me@host';
 
 function codeOf(input: string): string {
   try {
@@ -35,8 +35,15 @@ describe('parseSshPublicKey', () => {
   it('normalizes: trims, collapses whitespace, keeps no empty comment', () => {
     const key = sshKeygen('ed25519', { comment: 'x' });
     const [type, blob] = key.publicKey.split(' ');
-    expect(parseSshPublicKey(`  ${type}\t${blob}   my   laptop \n`)).toMatchObject({ publicKey: `${type} ${blob} my laptop`, comment: 'my laptop' });
-    expect(parseSshPublicKey(`${type} ${blob}`)).toMatchObject({ publicKey: `${type} ${blob}`, comment: null, fingerprint: key.fingerprint });
+    expect(parseSshPublicKey(`  ${type}\t${blob}   my   laptop \n`)).toMatchObject({
+      publicKey: `${type} ${blob} my laptop`,
+      comment: 'my laptop',
+    });
+    expect(parseSshPublicKey(`${type} ${blob}`)).toMatchObject({
+      publicKey: `${type} ${blob}`,
+      comment: null,
+      fingerprint: key.fingerprint,
+    });
   });
 
   it('refuses RSA under 2048 bits', () => {
@@ -46,7 +53,11 @@ describe('parseSshPublicKey', () => {
   it('accepts RSA up to 16,384 bits and refuses longer keys with ssh_key.too_large, before parsing them', () => {
     for (const bits of [2048, 4095, 8192, 16383, 16384]) {
       const line = rsaKeyLine(bits);
-      expect({ bits, declared: rsaModulusBits(line.split(' ')[1]!), parsed: parseSshPublicKey(line).bits }).toEqual({ bits, declared: bits, parsed: bits });
+      expect({ bits, declared: rsaModulusBits(line.split(' ')[1]!), parsed: parseSshPublicKey(line).bits }).toEqual({
+        bits,
+        declared: bits,
+        parsed: bits,
+      });
     }
     for (const bits of [16385, 17000, 65536, 96000]) {
       const line = rsaKeyLine(bits);

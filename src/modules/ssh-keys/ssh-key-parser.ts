@@ -55,7 +55,10 @@ export function rsaModulusBits(base64Blob: string): number | null {
 }
 
 const tooLarge = (bits: number) =>
-  SSH_KEY_ERRORS.error('ssh_key.too_large', `RSA keys may have at most ${RSA_MAX_BITS} bits (OpenSSH refuses longer ones); this one has ${bits}`);
+  SSH_KEY_ERRORS.error(
+    'ssh_key.too_large',
+    `RSA keys may have at most ${RSA_MAX_BITS} bits (OpenSSH refuses longer ones); this one has ${bits}`,
+  );
 
 /** A private key (even encrypted) was pasted: sshpk either parses it or says it needs a passphrase. */
 function looksPrivate(text: string): boolean {
@@ -81,10 +84,14 @@ export function parseSshPublicKey(input: string): ParsedSshKey {
   const declaredBits = first === 'ssh-rsa' && second ? rsaModulusBits(second) : null;
   if (declaredBits !== null && declaredBits > RSA_MAX_BITS) throw tooLarge(declaredBits);
   if (looksPrivate(text)) {
-    throw SSH_KEY_ERRORS.error('ssh_key.private_key', 'This is a private key: paste the public key (the .pub file) and keep the private key secret');
+    throw SSH_KEY_ERRORS.error(
+      'ssh_key.private_key',
+      'This is a private key: paste the public key (the .pub file) and keep the private key secret',
+    );
   }
   // authorized_keys takes one key per line: a second line would be a second key (or an injected option).
-  if (text.includes('\n') || text.includes('\r')) throw invalid('public_key must be one line in OpenSSH format, e.g. the content of ~/.ssh/id_ed25519.pub');
+  if (text.includes('\n') || text.includes('\r'))
+    throw invalid('public_key must be one line in OpenSSH format, e.g. the content of ~/.ssh/id_ed25519.pub');
   const parts = text.split(/[ \t]+/);
   const declared = parts[0] ?? '';
   if (KNOWN_UNSUPPORTED.has(declared) || declared.endsWith(CERT_SUFFIX)) {

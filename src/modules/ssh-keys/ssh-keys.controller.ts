@@ -27,9 +27,28 @@ export class SshKeysController {
       '400 ssh_key.invalid, ssh_key.unsupported_type, ssh_key.too_weak, ssh_key.too_large or ssh_key.private_key; ' +
       '409 ssh_key.name_taken or ssh_key.already_added; 403 ssh_key.limit_reached.',
   })
-  @ApiCreatedResponse({ type: SshKeyResponseDto, description: 'The key as stored, with its type, size and SHA256 fingerprint', headers: headerRefs('Location') })
-  @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.limit_reached', 'ssh_key.name_taken', 'ssh_key.already_added', 'ssh_key.invalid', 'ssh_key.private_key', 'ssh_key.unsupported_type', 'ssh_key.too_weak', 'ssh_key.too_large'))
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateSshKeyDto, @Res({ passthrough: true }) res: FastifyReply): Promise<SshKeyResponseDto> {
+  @ApiCreatedResponse({
+    type: SshKeyResponseDto,
+    description: 'The key as stored, with its type, size and SHA256 fingerprint',
+    headers: headerRefs('Location'),
+  })
+  @ApiAuth(
+    SSH_KEY_ERRORS.of(
+      'ssh_key.limit_reached',
+      'ssh_key.name_taken',
+      'ssh_key.already_added',
+      'ssh_key.invalid',
+      'ssh_key.private_key',
+      'ssh_key.unsupported_type',
+      'ssh_key.too_weak',
+      'ssh_key.too_large',
+    ),
+  )
+  async create(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: CreateSshKeyDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<SshKeyResponseDto> {
     const key = await this.keys.create(user, dto);
     res.header('Location', `/api/ssh-keys/${key.id}`);
     return toSshKeyResponse(key);

@@ -17,6 +17,8 @@ export const SSH_KEY_ERRORS = defineErrors({
   'vm.unknown_ssh_key': {
     status: 400,
     title: 'Not one of your SSH keys',
-    extensions: { ssh_key_ids: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'The ssh_key_ids that are not keys of yours' } },
+    extensions: {
+      ssh_key_ids: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'The ssh_key_ids that are not keys of yours' },
+    },
   },
 });

@@ -29,7 +29,10 @@ export class SshKeysRepository {
 
   /** The user's keys, newest first. */
   list(userId: string, page: PageQueryDto): Promise<Page<SshKey>> {
-    return keysetPage(this.keys.createQueryBuilder('k').where('k.user_id = :userId', { userId }), newestFirst('k'), page, (k) => [k.createdAt, k.id]);
+    return keysetPage(this.keys.createQueryBuilder('k').where('k.user_id = :userId', { userId }), newestFirst('k'), page, (k) => [
+      k.createdAt,
+      k.id,
+    ]);
   }
 
   async findOwn(userId: string, id: string): Promise<SshKey | undefined> {

@@ -43,17 +43,19 @@ export class SshKeysService {
         await this.keys.lockOwner(m, user.id);
         const count = await this.keys.count(m, user.id);
         if (count >= max) {
-          throw SSH_KEY_ERRORS.error('ssh_key.limit_reached', `You have ${count} SSH keys, the most allowed; delete one first`, { limit: max });
+          throw SSH_KEY_ERRORS.error('ssh_key.limit_reached', `You have ${count} SSH keys, the most allowed; delete one first`, {
+            limit: max,
+          });
         }
         const key = await this.keys.insert(m, {
-            id: uuidv7(),
-            userId: user.id,
-            name: dto.name,
-            type: parsed.type,
-            bits: parsed.bits,
-            fingerprint: parsed.fingerprint,
-            publicKey: parsed.publicKey,
-          } as SshKey);
+          id: uuidv7(),
+          userId: user.id,
+          name: dto.name,
+          type: parsed.type,
+          bits: parsed.bits,
+          fingerprint: parsed.fingerprint,
+          publicKey: parsed.publicKey,
+        } as SshKey);
         await this.events.record(m, {
           action: 'auth.ssh_key_added',
           message: `SSH key ${key.name} added (${key.type}, ${key.fingerprint})`,
@@ -64,7 +66,8 @@ export class SshKeysService {
       });
     } catch (err) {
       const constraint = uniqueViolation(err);
-      if (constraint === 'ssh_keys_user_name_key') throw SSH_KEY_ERRORS.error('ssh_key.name_taken', `You already have an SSH key named ${dto.name}`);
+      if (constraint === 'ssh_keys_user_name_key')
+        throw SSH_KEY_ERRORS.error('ssh_key.name_taken', `You already have an SSH key named ${dto.name}`);
       if (constraint === 'ssh_keys_user_fingerprint_key') {
         throw SSH_KEY_ERRORS.error('ssh_key.already_added', `You already added this key (${parsed.fingerprint})`);
       }

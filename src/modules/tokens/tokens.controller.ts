@@ -24,10 +24,18 @@ export class TokensController {
       'ones you hold: `admin:*` only for admins (403 `token.scope_not_held`); with an API token (scope `tokens:write`), ' +
       'a subset of that token’s scopes, expiring no later than it. 403 `token.limit_reached` past API_TOKENS_MAX_PER_USER.',
   })
-  @ApiCreatedResponse({ type: CreatedApiTokenResponseDto, description: 'The token, with its secret (shown once)', headers: headerRefs('Location') })
+  @ApiCreatedResponse({
+    type: CreatedApiTokenResponseDto,
+    description: 'The token, with its secret (shown once)',
+    headers: headerRefs('Location'),
+  })
   @ApiAuth(TOKEN_ERRORS.of('token.scope_not_held', 'token.limit_reached'))
   @RequireScope('tokens:write')
-  async create(@CurrentUser() caller: AuthUser, @Body() dto: CreateApiTokenDto, @Res({ passthrough: true }) res: FastifyReply): Promise<CreatedApiTokenResponseDto> {
+  async create(
+    @CurrentUser() caller: AuthUser,
+    @Body() dto: CreateApiTokenDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<CreatedApiTokenResponseDto> {
     const { token, secret } = await this.tokens.create(caller, dto);
     res.header('Location', `/api/tokens/${token.id}`);
     return { ...toApiTokenResponse(token), token: secret };

@@ -12,7 +12,11 @@ export const TOKEN_ERRORS = defineErrors({
     status: 403,
     title: 'A token cannot hold a scope its creator does not have',
     extensions: {
-      scopes: { type: 'array', items: { type: 'string', enum: [...API_SCOPES] }, description: 'The requested scopes the caller does not hold' },
+      scopes: {
+        type: 'array',
+        items: { type: 'string', enum: [...API_SCOPES] },
+        description: 'The requested scopes the caller does not hold',
+      },
     },
   },
 });

@@ -47,11 +47,9 @@ export class TokensService {
     const held = caller.scopes ?? scopesOfRole(caller.role);
     const missing = dto.scopes.filter((s) => !held.includes(s));
     if (missing.length) {
-      throw TOKEN_ERRORS.error(
-        'token.scope_not_held',
-        `You cannot give a token scopes you do not hold: ${missing.join(', ')}`,
-        { scopes: missing },
-      );
+      throw TOKEN_ERRORS.error('token.scope_not_held', `You cannot give a token scopes you do not hold: ${missing.join(', ')}`, {
+        scopes: missing,
+      });
     }
     let expiresAt = dto.expires_in_days === undefined ? null : new Date(Date.now() + dto.expires_in_days * DAY_MS);
     if (caller.apiTokenId && caller.tokenExpiresAt !== undefined && (expiresAt === null || expiresAt.getTime() > caller.tokenExpiresAt)) {
@@ -68,12 +66,26 @@ export class TokensService {
       }
       const repo = m.getRepository(ApiToken);
       const row = await repo.save(
-        repo.create({ id: uuidv7(), userId: caller.id, name: dto.name, tokenHash: hashToken(secret), scopes: [...dto.scopes], expiresAt, lastUsedAt: null }),
+        repo.create({
+          id: uuidv7(),
+          userId: caller.id,
+          name: dto.name,
+          tokenHash: hashToken(secret),
+          scopes: [...dto.scopes],
+          expiresAt,
+          lastUsedAt: null,
+        }),
       );
       await this.events.record(m, {
         action: 'auth.token_created',
         message: `API token ${row.name} created (${row.scopes.join(', ')})`,
-        details: { token_id: row.id, name: row.name, scopes: row.scopes, expires_at: expiresAt, created_with_token_id: caller.apiTokenId ?? null },
+        details: {
+          token_id: row.id,
+          name: row.name,
+          scopes: row.scopes,
+          expires_at: expiresAt,
+          created_with_token_id: caller.apiTokenId ?? null,
+        },
         userId: caller.id,
       });
       return row;
@@ -83,7 +95,10 @@ export class TokensService {
 
   /** The user's tokens, newest first (never a secret or hash). */
   list(userId: string, page: PageQueryDto): Promise<Page<ApiToken>> {
-    return keysetPage(this.tokens.createQueryBuilder('t').where('t.user_id = :userId', { userId }), newestFirst('t'), page, (t) => [t.createdAt, t.id]);
+    return keysetPage(this.tokens.createQueryBuilder('t').where('t.user_id = :userId', { userId }), newestFirst('t'), page, (t) => [
+      t.createdAt,
+      t.id,
+    ]);
   }
 
   /**
@@ -92,10 +107,10 @@ export class TokensService {
    */
   async revoke(caller: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const [rows]: [Pick<ApiToken, 'id' | 'name'>[], number] = await m.query('DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING id, name', [
-        id,
-        caller.id,
-      ]);
+      const [rows]: [Pick<ApiToken, 'id' | 'name'>[], number] = await m.query(
+        'DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING id, name',
+        [id, caller.id],
+      );
       const row = rows[0];
       if (!row) throw TOKEN_ERRORS.error('token.not_found', 'API token not found');
       await this.events.record(m, {
@@ -140,7 +155,9 @@ export class TokensService {
     if (this.touched.size > MAX_RESOLVED) this.touched.delete(this.touched.keys().next().value as string);
     this.tokens
       .query(
-        prepared("UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"),
+        prepared(
+          "UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+        ),
         [id],
       )
       .catch((err: Error) => this.logger.warn(`Cannot record the use of API token ${id}: ${err.message}`));

@@ -113,7 +113,9 @@ export class IdentityCache implements BeforeApplicationShutdown {
   listen(): void {
     if (this.listenRequested) return;
     this.listenRequested = true;
-    this.listener.start().catch((err: Error) => this.logger.warn(`Cannot LISTEN for user changes yet (identities are read per request): ${err.message}`));
+    this.listener
+      .start()
+      .catch((err: Error) => this.logger.warn(`Cannot LISTEN for user changes yet (identities are read per request): ${err.message}`));
   }
 
   async beforeApplicationShutdown(): Promise<void> {

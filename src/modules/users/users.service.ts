@@ -16,7 +16,11 @@ import { must } from '../../common/must';
 
 export type { QuotaOverrides };
 
-export const quotaOverridesOf = (u: User): QuotaOverrides => ({ vms: u.quotaMaxVms, cpu_cores: u.quotaMaxCpuCores, ram_mb: u.quotaMaxRamMb });
+export const quotaOverridesOf = (u: User): QuotaOverrides => ({
+  vms: u.quotaMaxVms,
+  cpu_cores: u.quotaMaxCpuCores,
+  ram_mb: u.quotaMaxRamMb,
+});
 
 export interface NewUser {
   username: string;
@@ -45,18 +49,20 @@ export class UsersService {
    */
   findActiveIdentity(id: string): Promise<Identity | null> {
     return this.identities.get(id, async (userId) => {
-      const rows: (Omit<Identity, 'revokedJtis' | 'apiTokens'> & { revoked: string[]; tokens: { id: string; s: string[]; e: string | null }[] })[] =
-        await this.users.query(
-          prepared(
-            'SELECT u.id, u.role, u.username, u.email, u.token_version AS "tokenVersion", ' +
-              'ARRAY(SELECT r.jti FROM revoked_tokens r WHERE r.user_id = u.id AND r.expires_at > now()) AS revoked, ' +
-              // The user's live API tokens (few: API_TOKENS_MAX_PER_USER at most), so a token costs no query of its own.
-              "COALESCE((SELECT json_agg(json_build_object('id', t.id, 's', t.scopes, 'e', t.expires_at)) FROM api_tokens t " +
-              'WHERE t.user_id = u.id AND (t.expires_at IS NULL OR t.expires_at > now())), \'[]\') AS tokens ' +
-              'FROM users u WHERE u.id = $1 AND u.is_active',
-          ),
-          [userId],
-        );
+      const rows: (Omit<Identity, 'revokedJtis' | 'apiTokens'> & {
+        revoked: string[];
+        tokens: { id: string; s: string[]; e: string | null }[];
+      })[] = await this.users.query(
+        prepared(
+          'SELECT u.id, u.role, u.username, u.email, u.token_version AS "tokenVersion", ' +
+            'ARRAY(SELECT r.jti FROM revoked_tokens r WHERE r.user_id = u.id AND r.expires_at > now()) AS revoked, ' +
+            // The user's live API tokens (few: API_TOKENS_MAX_PER_USER at most), so a token costs no query of its own.
+            "COALESCE((SELECT json_agg(json_build_object('id', t.id, 's', t.scopes, 'e', t.expires_at)) FROM api_tokens t " +
+            "WHERE t.user_id = u.id AND (t.expires_at IS NULL OR t.expires_at > now())), '[]') AS tokens " +
+            'FROM users u WHERE u.id = $1 AND u.is_active',
+        ),
+        [userId],
+      );
       const [row] = rows;
       if (!row) return null;
       const { revoked, tokens, ...identity } = row;
@@ -162,7 +168,11 @@ export class UsersService {
   }
 
   /** Whether the username is in use, and the id of the user with this email in any letter case (else null). */
-  async existsByEmailOrUsername(manager: EntityManager, email: string, username: string): Promise<{ email: string | null; username: boolean }> {
+  async existsByEmailOrUsername(
+    manager: EntityManager,
+    email: string,
+    username: string,
+  ): Promise<{ email: string | null; username: boolean }> {
     const rows: { email: string | null; username: boolean }[] = await manager.query(
       'SELECT (SELECT id FROM users WHERE lower(email) = lower($1)) AS email, EXISTS (SELECT 1 FROM users WHERE username = $2) AS username',
       [email, username],
@@ -183,7 +193,10 @@ export class UsersService {
   /** Users by id, one query (for naming the owners of a page of rows). */
   async byIds(ids: string[]): Promise<Map<string, User>> {
     if (!ids.length) return new Map();
-    const rows = await this.users.createQueryBuilder('u').where('u.id IN (:...ids)', { ids: [...new Set(ids)] }).getMany();
+    const rows = await this.users
+      .createQueryBuilder('u')
+      .where('u.id IN (:...ids)', { ids: [...new Set(ids)] })
+      .getMany();
     return new Map(rows.map((u) => [u.id, u]));
   }
 

@@ -23,7 +23,9 @@ export function buildOsCatalog(json?: string): OsCatalog {
   }
   for (const [os, box] of Object.entries(extra)) {
     if (!/^[a-z0-9][a-z0-9.-]{0,31}$/.test(os) || typeof box !== 'string' || !BOX_NAME_RE.test(box)) {
-      throw new Error(`Invalid configuration:\n  OS_CATALOG: entry ${JSON.stringify(os)} -> ${JSON.stringify(box)} is not os_type -> owner/box`);
+      throw new Error(
+        `Invalid configuration:\n  OS_CATALOG: entry ${JSON.stringify(os)} -> ${JSON.stringify(box)} is not os_type -> owner/box`,
+      );
     }
   }
   return { ...DEFAULT_OS_CATALOG, ...(extra as Record<string, string>) };

@@ -25,7 +25,11 @@ export interface ActionContext {
 }
 
 /** A VM by id (`ownerId`: one user's); anyone else's VM is "not found", never "forbidden". */
-export async function findVmOr404(vms: VmsRepository, id: string, opts: { ownerId?: string; lock?: boolean; m?: EntityManager } = {}): Promise<Vm> {
+export async function findVmOr404(
+  vms: VmsRepository,
+  id: string,
+  opts: { ownerId?: string; lock?: boolean; m?: EntityManager } = {},
+): Promise<Vm> {
   const vm = await vms.findOne(id, opts);
   if (!vm) throw VM_ERRORS.error('vm.not_found', 'VM not found');
   return vm;
@@ -61,7 +65,10 @@ export class VmActionsService {
         const set: VmPatch = {};
         if (patch.name !== undefined && patch.name !== vm.name) {
           if (vm.status === 'destroyed') {
-            throw VM_ERRORS.error('vm.invalid_transition', 'A destroyed VM cannot be renamed', { vm_status: vm.status, allowed_actions: [] });
+            throw VM_ERRORS.error('vm.invalid_transition', 'A destroyed VM cannot be renamed', {
+              vm_status: vm.status,
+              allowed_actions: [],
+            });
           }
           set.name = patch.name;
           events.push({

@@ -11,7 +11,10 @@ export class VmCatalogService {
   /** The guest account a new VM's SSH keys are installed for. */
   readonly sshUser: string;
 
-  constructor(@Inject(OS_CATALOG) private readonly catalog: OsCatalog, config: ConfigService<Env, true>) {
+  constructor(
+    @Inject(OS_CATALOG) private readonly catalog: OsCatalog,
+    config: ConfigService<Env, true>,
+  ) {
     this.sshUser = config.get('VM_SSH_USER', { infer: true });
   }
 

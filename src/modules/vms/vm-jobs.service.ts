@@ -2,7 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { QueueService } from '../../queue/queue.service';
 import type { Vm } from './entities/vm.entity';
-import { ensureVmOperationQueue, jobExpirySeconds, OPERATION_TIMEOUTS, OperationTimeouts, vmOperationQueue, VmOperationJob } from './vm-jobs';
+import {
+  ensureVmOperationQueue,
+  jobExpirySeconds,
+  OPERATION_TIMEOUTS,
+  OperationTimeouts,
+  vmOperationQueue,
+  VmOperationJob,
+} from './vm-jobs';
 import { TRANSITIONS } from './vm-state';
 
 /** The provider operations a VM's status asks for, as jobs on its host's queue. */

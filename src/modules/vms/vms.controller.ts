@@ -81,7 +81,11 @@ export class VmsController {
       '402 credits.insufficient only for a body that is otherwise valid: whatever the balance, an invalid body answers its 400, ' +
       'quota 403 or name 409 exactly as it would with enough credits.',
   })
-  @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM as stored, `provisioning`; its cost is already debited', headers: headerRefs('Location') })
+  @ApiAcceptedResponse({
+    type: VmResponseDto,
+    description: 'Accepted: the VM as stored, `provisioning`; its cost is already debited',
+    headers: headerRefs('Location'),
+  })
   @ApiAuth(
     VM_ERRORS.of('vm.unknown_os_type', 'vm.name_taken', 'quota.exceeded', 'vm.user_data_too_large', 'vm.user_data_not_script'),
     CREDIT_ERRORS.of('credits.insufficient'),
@@ -159,7 +163,11 @@ export class VmsController {
   })
   @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM, `destroying`; the work is queued' })
   @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition'))
-  async destroy(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @IdempotencyOf() idempotency?: IdempotentRequest): Promise<VmResponseDto> {
+  async destroy(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @IdempotencyOf() idempotency?: IdempotentRequest,
+  ): Promise<VmResponseDto> {
     return toVmResponse(await this.vms.requestAction(id, 'destroy', { actor: user, ownerId: user.id, idempotency }));
   }
 
@@ -176,7 +184,10 @@ export class VmsController {
       'While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and ' +
       'the work runs when the host is back; start and restart answer 409 host.offline and change nothing.',
   })
-  @ApiAcceptedResponse({ type: VmResponseDto, description: 'Accepted: the VM in its transitional status (e.g. `stopping`); the work is queued' })
+  @ApiAcceptedResponse({
+    type: VmResponseDto,
+    description: 'Accepted: the VM in its transitional status (e.g. `stopping`); the work is queued',
+  })
   @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition', 'host.offline'))
   async action(
     @CurrentUser() user: AuthUser,

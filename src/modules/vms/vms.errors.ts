@@ -2,14 +2,25 @@ import { defineErrors } from '../../common/error-catalog';
 import { QUOTA_RESOURCES } from './quotas';
 
 const vmStatus = { $ref: '#/components/schemas/VmStatus' };
-const allowedActions = { type: 'array' as const, items: { $ref: '#/components/schemas/VmAction' }, description: 'What the current status allows' };
+const allowedActions = {
+  type: 'array' as const,
+  items: { $ref: '#/components/schemas/VmAction' },
+  description: 'What the current status allows',
+};
 
 export const VM_ERRORS = defineErrors({
   'vm.not_found': { status: 404, title: 'VM not found' },
   'vm.unknown_os_type': {
     status: 400,
     title: 'Unknown os_type',
-    extensions: { allowed_os_types: { type: 'array', items: { type: 'string' }, description: 'The catalog’s os_type values', example: ['debian-12', 'ubuntu-22.04'] } },
+    extensions: {
+      allowed_os_types: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'The catalog’s os_type values',
+        example: ['debian-12', 'ubuntu-22.04'],
+      },
+    },
   },
   'vm.name_taken': { status: 409, title: 'You already have a VM with this name' },
   'vm.metadata_too_large': { status: 400, title: 'Metadata too large after the merge' },

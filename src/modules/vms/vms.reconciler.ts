@@ -87,15 +87,13 @@ export class VmReconciler implements OnApplicationBootstrap {
             details: { host: host.name, last_seen_at: since, vm_count: vms.length },
           },
           // The owner learns that the machine is unreachable, not where it is.
-          ...vms.map(
-            (vm): RecordEventInput => ({
-              action: 'vm.host_offline',
-              message: `The hypervisor host of VM ${vm.name} has been unreachable since ${since}; the VM stays ${vm.status} and its pending actions run when the host is back`,
-              details: { host: host.name, status: vm.status, unreachable_since: since },
-              userId: vm.user_id,
-              vmId: vm.id,
-            }),
-          ),
+          ...vms.map((vm): RecordEventInput => ({
+            action: 'vm.host_offline',
+            message: `The hypervisor host of VM ${vm.name} has been unreachable since ${since}; the VM stays ${vm.status} and its pending actions run when the host is back`,
+            details: { host: host.name, status: vm.status, unreachable_since: since },
+            userId: vm.user_id,
+            vmId: vm.id,
+          })),
         ];
         await this.events.recordAll(m, events);
         this.logger.warn(`Host ${host.name} offline since ${since} (${vms.length} VMs reported)`);

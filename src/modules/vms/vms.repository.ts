@@ -82,7 +82,23 @@ export interface VmFilter {
 }
 
 /** What a create writes; the rest of the row is the table's defaults. */
-export type NewVm = Pick<Vm, 'id' | 'host' | 'userId' | 'name' | 'osType' | 'ramMb' | 'diskGb' | 'cpuCores' | 'cost' | 'metadata' | 'sshKeys' | 'sshUser' | 'userData' | 'userDataSize'>;
+export type NewVm = Pick<
+  Vm,
+  | 'id'
+  | 'host'
+  | 'userId'
+  | 'name'
+  | 'osType'
+  | 'ramMb'
+  | 'diskGb'
+  | 'cpuCores'
+  | 'cost'
+  | 'metadata'
+  | 'sshKeys'
+  | 'sshUser'
+  | 'userData'
+  | 'userDataSize'
+>;
 
 /** The columns a VM's owner and status change return (events name the VM and its owner). */
 export interface TransitionedRow {
@@ -145,7 +161,12 @@ export class VmsRepository {
     if (filter.os_type) f.add((p) => `os_type = ${p}`, filter.os_type);
     if (filter.host) f.add((p) => `host = ${p}`, filter.host);
     if (filter.name_prefix) f.add((p) => `name LIKE ${p}`, `${filter.name_prefix.replace(/[\\%_]/g, '\\$&')}%`);
-    const rows = await keysetPage<VmRow>({ db: this.dataSource, select: `SELECT ${VM_COLUMNS} FROM vms`, filter: f }, NEWEST_FIRST, page, (r) => [r.created_at, r.id]);
+    const rows = await keysetPage<VmRow>(
+      { db: this.dataSource, select: `SELECT ${VM_COLUMNS} FROM vms`, filter: f },
+      NEWEST_FIRST,
+      page,
+      (r) => [r.created_at, r.id],
+    );
     return mapPage(rows, vmFromRow);
   }
 
@@ -205,7 +226,9 @@ export class VmsRepository {
 
   /** The VM's user data script (null without): read only by the worker for the first boot, never with the row. */
   async userDataOf(vmId: string): Promise<string | null> {
-    const row = await typedQueryOne<{ user_data: string | null }>(this.dataSource, prepared('SELECT user_data FROM vms WHERE id = $1'), [vmId]);
+    const row = await typedQueryOne<{ user_data: string | null }>(this.dataSource, prepared('SELECT user_data FROM vms WHERE id = $1'), [
+      vmId,
+    ]);
     return row?.user_data ?? null;
   }
 
@@ -218,8 +241,20 @@ export class VmsRepository {
     const p = new SqlParams();
     const fit = p.embed(fits.text, fits.values);
     const [id, userId, name, osType, ramMb, diskGb, cpuCores, cost, metadata, sshKeys, sshUser, host, userData, userDataSize] = [
-      v.id, v.userId, v.name, v.osType, v.ramMb, v.diskGb, v.cpuCores, v.cost, JSON.stringify(v.metadata), JSON.stringify(v.sshKeys), v.sshUser, v.host,
-      v.userData ?? null, v.userDataSize,
+      v.id,
+      v.userId,
+      v.name,
+      v.osType,
+      v.ramMb,
+      v.diskGb,
+      v.cpuCores,
+      v.cost,
+      JSON.stringify(v.metadata),
+      JSON.stringify(v.sshKeys),
+      v.sshUser,
+      v.host,
+      v.userData ?? null,
+      v.userDataSize,
     ].map((value) => p.add(value));
     const ev = this.events.insertPart(p, events, 'vm');
     const row = await typedQueryOne<VmRow>(

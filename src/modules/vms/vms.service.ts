@@ -39,7 +39,10 @@ function userDataSize(userData: string | undefined): number | null {
     });
   }
   if (!userData.startsWith('#!')) {
-    throw VM_ERRORS.error('vm.user_data_not_script', 'user_data must be a script whose first line is an interpreter line such as #!/bin/sh');
+    throw VM_ERRORS.error(
+      'vm.user_data_not_script',
+      'user_data must be a script whose first line is an interpreter line such as #!/bin/sh',
+    );
   }
   return size;
 }

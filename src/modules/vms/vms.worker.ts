@@ -100,9 +100,13 @@ export class VmWorker implements OnApplicationBootstrap {
       const { id, data } = must(job, 'a job');
       return this.run(id, data, VM_OPERATION_QUEUE, context);
     });
-    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) => this.queue.untilDatabaseAnswers(() => this.abandon(must(job, 'a job').data)));
+    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) =>
+      this.queue.untilDatabaseAnswers(() => this.abandon(must(job, 'a job').data)),
+    );
     await this.hosts.register();
-    this.logger.log(`Worker of host ${this.hosts.name} consuming ${own} (${concurrency} at a time) with the ${this.provider.name} provider`);
+    this.logger.log(
+      `Worker of host ${this.hosts.name} consuming ${own} (${concurrency} at a time) with the ${this.provider.name} provider`,
+    );
   }
 
   /**
@@ -128,7 +132,8 @@ export class VmWorker implements OnApplicationBootstrap {
       }
       const target = toVmTarget(vm);
       // First boot (or a rebuild) with user data: the script travels to the provider, never to a log.
-      if (job.op === 'up' && vm.userDataStatus === 'pending') target.userData = await this.queue.untilDatabaseAnswers(() => this.vms.userDataOf(vm.id));
+      if (job.op === 'up' && vm.userDataStatus === 'pending')
+        target.userData = await this.queue.untilDatabaseAnswers(() => this.vms.userDataOf(vm.id));
       let connection: VmUpResult | undefined;
       // The operation's deadline and shutdown both cancel the provider's call (not just stop waiting for it).
       const seconds = this.timeouts[job.op];
@@ -143,7 +148,9 @@ export class VmWorker implements OnApplicationBootstrap {
           return;
         }
         // Past the deadline the failure is the timeout, whatever the cancelled call threw.
-        const failure = deadline.aborted ? new ProviderError(`${job.op} timed out after ${seconds} s`, err instanceof ProviderError ? err.output : '', true) : err;
+        const failure = deadline.aborted
+          ? new ProviderError(`${job.op} timed out after ${seconds} s`, err instanceof ProviderError ? err.output : '', true)
+          : err;
         await this.queue.untilDatabaseAnswers(() => this.fail(vm, job, failure));
         return;
       }
@@ -165,7 +172,9 @@ export class VmWorker implements OnApplicationBootstrap {
       this.logger.warn(`VM ${vm.id}: ${job.op} stopped by shutdown; job handed back to the queue`);
       return true;
     } catch (err) {
-      this.logger.error(`VM ${vm.id}: could not hand back its ${job.op} job (${(err as Error).message}); pg-boss retries it when it expires`);
+      this.logger.error(
+        `VM ${vm.id}: could not hand back its ${job.op} job (${(err as Error).message}); pg-boss retries it when it expires`,
+      );
       return false;
     }
   }
@@ -193,7 +202,8 @@ export class VmWorker implements OnApplicationBootstrap {
   private async succeed(vm: Vm, job: VmOperationJob, result?: VmUpResult): Promise<void> {
     const t = TRANSITIONS[job.expect]!;
     const { userData, ...connection }: Partial<VmUpResult> = result ?? {};
-    const params = job.op === 'up' || job.op === 'reload' ? [connection.ip_address ?? null, connection.ssh_port ?? null, this.hosts.name] : [];
+    const params =
+      job.op === 'up' || job.op === 'reload' ? [connection.ip_address ?? null, connection.ssh_port ?? null, this.hosts.name] : [];
     const events: RecordEventInput[] = [
       {
         action: DONE_EVENT[job.op](job.expect),
@@ -210,7 +220,9 @@ export class VmWorker implements OnApplicationBootstrap {
       set += `, user_data_status = '${status}'`;
       events.push({
         action: 'vm.user_data_finished',
-        message: userData ? `User data of VM ${vm.name} exited with ${userData.exitCode}` : `User data of VM ${vm.name} reported no outcome`,
+        message: userData
+          ? `User data of VM ${vm.name} exited with ${userData.exitCode}`
+          : `User data of VM ${vm.name} reported no outcome`,
         details: { status, exit_code: userData?.exitCode ?? null, output_tail: userData?.outputTail ?? null },
         severity: status === 'failed' ? 'warning' : 'info',
         userId: vm.userId,
@@ -228,7 +240,14 @@ export class VmWorker implements OnApplicationBootstrap {
     await this.transitions.apply({ id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
       action: failedAction(job),
       message: `VM ${vm.name}: ${job.op} failed: ${message}`,
-      details: { op: job.op, from: job.expect, error: message, output: trimOutput(pe?.output ?? ''), timed_out: pe?.timedOut ?? false, host: this.hosts.name },
+      details: {
+        op: job.op,
+        from: job.expect,
+        error: message,
+        output: trimOutput(pe?.output ?? ''),
+        timed_out: pe?.timedOut ?? false,
+        host: this.hosts.name,
+      },
       userId: vm.userId,
       vmId: vm.id,
     }));

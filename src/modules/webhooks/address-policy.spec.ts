@@ -60,13 +60,21 @@ function table(answers: Record<string, string[]>): Resolver {
   return (hostname, _options, callback) => {
     const found = answers[hostname];
     if (!found) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), []);
-    callback(null, found.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 })));
+    callback(
+      null,
+      found.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 })),
+    );
   };
 }
 
 function lookupOnce(lookup: ReturnType<typeof filteringLookup>, host: string, all: boolean): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    lookup(host, { all } as never, ((err: Error | null, address: unknown, family?: number) => (err ? reject(err) : resolve(all ? address : { address, family }))) as never);
+    lookup(
+      host,
+      { all } as never,
+      ((err: Error | null, address: unknown, family?: number) =>
+        err ? reject(err) : resolve(all ? address : { address, family })) as never,
+    );
   });
 }
 
@@ -76,18 +84,27 @@ describe('filteringLookup (what net.connect resolves through)', () => {
     'mixed.test': ['127.0.0.1', '93.184.215.14'],
     'public.test': ['93.184.215.14'],
     'metadata.test': ['169.254.169.254', 'fd00:ec2::254'],
-    'localhost': ['127.0.0.1', '::1'],
+    localhost: ['127.0.0.1', '::1'],
   });
 
   it('refuses a name that resolves only to forbidden addresses, naming them', async () => {
-    await expect(lookupOnce(filteringLookup(strict, resolver), 'rebind.test', false)).rejects.toThrow('rebind.test resolves to no address webhooks may reach (10.0.0.7: private)');
-    await expect(lookupOnce(filteringLookup(strict, resolver), 'metadata.test', true)).rejects.toThrow(/169\.254\.169\.254: linkLocal, fd00:ec2::254: uniqueLocal/);
+    await expect(lookupOnce(filteringLookup(strict, resolver), 'rebind.test', false)).rejects.toThrow(
+      'rebind.test resolves to no address webhooks may reach (10.0.0.7: private)',
+    );
+    await expect(lookupOnce(filteringLookup(strict, resolver), 'metadata.test', true)).rejects.toThrow(
+      /169\.254\.169\.254: linkLocal, fd00:ec2::254: uniqueLocal/,
+    );
     await expect(lookupOnce(filteringLookup(strict, resolver), 'localhost', false)).rejects.toThrow(/127\.0\.0\.1: loopback/);
   });
 
   it('keeps only the allowed addresses of a name that resolves to both kinds', async () => {
-    await expect(lookupOnce(filteringLookup(strict, resolver), 'mixed.test', true)).resolves.toEqual([{ address: '93.184.215.14', family: 4 }]);
-    await expect(lookupOnce(filteringLookup(strict, resolver), 'mixed.test', false)).resolves.toEqual({ address: '93.184.215.14', family: 4 });
+    await expect(lookupOnce(filteringLookup(strict, resolver), 'mixed.test', true)).resolves.toEqual([
+      { address: '93.184.215.14', family: 4 },
+    ]);
+    await expect(lookupOnce(filteringLookup(strict, resolver), 'mixed.test', false)).resolves.toEqual({
+      address: '93.184.215.14',
+      family: 4,
+    });
   });
 
   it('passes loopback with allowLoopback, and still nothing private', async () => {

@@ -35,12 +35,20 @@ export class RefusedAddressError extends Error {
   constructor(host: string, refused: { address: string; range: string }[]) {
     const list = refused.map((r) => `${r.address}: ${r.range}`).join(', ');
     const [only] = refused;
-    super(refused.length === 1 && only?.address === host ? `${host} is not an address webhooks may reach (${only.range})` : `${host} resolves to no address webhooks may reach (${list})`);
+    super(
+      refused.length === 1 && only?.address === host
+        ? `${host} is not an address webhooks may reach (${only.range})`
+        : `${host} resolves to no address webhooks may reach (${list})`,
+    );
     this.name = 'RefusedAddressError';
   }
 }
 
-export type Resolver = (hostname: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+export type Resolver = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 /**
  * A `lookup` for net/tls.connect that resolves the name and keeps only the addresses the policy
@@ -65,11 +73,17 @@ export function filteringLookup(policy: AddressPolicy, resolve: Resolver = dnsLo
 }
 
 /** Resolves a name (or takes an IP literal) to the addresses the policy refuses and those it allows. */
-export async function checkHost(hostname: string, policy: AddressPolicy, resolve: Resolver = dnsLookup as Resolver): Promise<{ allowed: string[]; refused: { address: string; range: string }[] }> {
+export async function checkHost(
+  hostname: string,
+  policy: AddressPolicy,
+  resolve: Resolver = dnsLookup as Resolver,
+): Promise<{ allowed: string[]; refused: { address: string; range: string }[] }> {
   const bare = hostname.replace(/^\[(.*)\]$/, '$1');
   const addresses = ipaddr.isValid(bare)
     ? [bare]
-    : await new Promise<string[]>((resolveP, reject) => resolve(bare, { all: true }, (err, found) => (err ? reject(err) : resolveP(found.map((a) => a.address)))));
+    : await new Promise<string[]>((resolveP, reject) =>
+        resolve(bare, { all: true }, (err, found) => (err ? reject(err) : resolveP(found.map((a) => a.address)))),
+      );
   const allowed: string[] = [];
   const refused: { address: string; range: string }[] = [];
   for (const address of addresses) {

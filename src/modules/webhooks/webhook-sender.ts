@@ -119,11 +119,17 @@ export class WebhookSender {
       const statusCode = res.statusCode;
       if (statusCode >= 200 && statusCode < 300) return { ok: true, statusCode, durationMs: elapsed(), error: null };
       if (statusCode >= 300 && statusCode < 400) {
-        return { ok: false, statusCode, durationMs: elapsed(), error: `redirect (${statusCode}) not followed: webhooks never follow redirects` };
+        return {
+          ok: false,
+          statusCode,
+          durationMs: elapsed(),
+          error: `redirect (${statusCode}) not followed: webhooks never follow redirects`,
+        };
       }
       return { ok: false, statusCode, durationMs: elapsed(), error: `the receiver answered ${statusCode}` };
     } catch (err) {
-      if (deadline.signal.aborted) return { ok: false, statusCode: null, durationMs: elapsed(), error: `timed out after ${this.settings.timeoutMs} ms` };
+      if (deadline.signal.aborted)
+        return { ok: false, statusCode: null, durationMs: elapsed(), error: `timed out after ${this.settings.timeoutMs} ms` };
       return { ok: false, statusCode: null, durationMs: elapsed(), error: describe(err) };
     } finally {
       clearTimeout(timer);

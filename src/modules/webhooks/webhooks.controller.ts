@@ -21,7 +21,13 @@ import { WebhooksService } from './webhooks.service';
 export const WebhookPage = PageOf(WebhookResponseDto);
 export const WebhookDeliveryPage = PageOf(WebhookDeliveryResponseDto);
 
-const URL_ERRORS = WEBHOOK_ERRORS.of('webhooks.invalid_url', 'webhooks.https_required', 'webhooks.url_not_allowed', 'webhooks.unknown_event_type', 'webhooks.invalid_event_pattern');
+const URL_ERRORS = WEBHOOK_ERRORS.of(
+  'webhooks.invalid_url',
+  'webhooks.https_required',
+  'webhooks.url_not_allowed',
+  'webhooks.unknown_event_type',
+  'webhooks.invalid_event_pattern',
+);
 
 @ApiTags('webhooks')
 @Controller('webhooks')
@@ -43,9 +49,17 @@ export class WebhooksController {
       '400 webhooks.invalid_url, webhooks.https_required, webhooks.url_not_allowed, webhooks.unknown_event_type, webhooks.invalid_event_pattern; ' +
       '403 webhooks.limit_reached, webhooks.scope_forbidden.',
   })
-  @ApiCreatedResponse({ type: WebhookCreatedResponseDto, description: 'The endpoint, with its signing secret (this once)', headers: headerRefs('Location') })
+  @ApiCreatedResponse({
+    type: WebhookCreatedResponseDto,
+    description: 'The endpoint, with its signing secret (this once)',
+    headers: headerRefs('Location'),
+  })
   @ApiAuth(URL_ERRORS, WEBHOOK_ERRORS.of('webhooks.limit_reached', 'webhooks.scope_forbidden'))
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateWebhookDto, @Res({ passthrough: true }) res: FastifyReply): Promise<WebhookCreatedResponseDto> {
+  async create(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: CreateWebhookDto,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<WebhookCreatedResponseDto> {
     const { endpoint, secret } = await this.webhooks.create(user, dto);
     res.header('Location', `/api/webhooks/${endpoint.id}`);
     return { ...toWebhookResponse(endpoint), secret };
@@ -78,14 +92,22 @@ export class WebhooksController {
   })
   @ApiOkResponse({ type: WebhookResponseDto, description: 'The endpoint as stored' })
   @ApiAuth(WEBHOOK_ERRORS.of('webhooks.not_found'), URL_ERRORS)
-  async update(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: UpdateWebhookDto): Promise<WebhookResponseDto> {
+  async update(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @Body() dto: UpdateWebhookDto,
+  ): Promise<WebhookResponseDto> {
     return toWebhookResponse(await this.webhooks.update(user, id, dto));
   }
 
   @Delete(':id')
   @HttpCode(204)
   @RequireScope('webhooks:write')
-  @ApiOperation({ operationId: 'deleteWebhook', summary: 'Delete a webhook endpoint', description: 'Its deliveries and their log go with it; nothing more is sent.' })
+  @ApiOperation({
+    operationId: 'deleteWebhook',
+    summary: 'Delete a webhook endpoint',
+    description: 'Its deliveries and their log go with it; nothing more is sent.',
+  })
   @ApiNoContentResponse({ description: 'Deleted' })
   @ApiAuth(WEBHOOK_ERRORS.of('webhooks.not_found'))
   async delete(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<void> {
@@ -111,11 +133,18 @@ export class WebhooksController {
   @ApiOperation({
     operationId: 'createWebhookDeliveryRetry',
     summary: 'Send a delivered or failed delivery again',
-    description: 'Attempted at once, then retried with backoff for a new window. 409 webhooks.delivery_pending while it is still being retried; 409 webhooks.endpoint_disabled.',
+    description:
+      'Attempted at once, then retried with backoff for a new window. 409 webhooks.delivery_pending while it is still being retried; 409 webhooks.endpoint_disabled.',
   })
   @ApiAcceptedResponse({ type: WebhookDeliveryResponseDto, description: 'The delivery, pending again' })
-  @ApiAuth(WEBHOOK_ERRORS.of('webhooks.not_found', 'webhooks.delivery_not_found', 'webhooks.delivery_pending', 'webhooks.endpoint_disabled'))
-  async retry(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Param('delivery_id', UuidPipe) deliveryId: string): Promise<WebhookDeliveryResponseDto> {
+  @ApiAuth(
+    WEBHOOK_ERRORS.of('webhooks.not_found', 'webhooks.delivery_not_found', 'webhooks.delivery_pending', 'webhooks.endpoint_disabled'),
+  )
+  async retry(
+    @CurrentUser() user: AuthUser,
+    @Param('id', UuidPipe) id: string,
+    @Param('delivery_id', UuidPipe) deliveryId: string,
+  ): Promise<WebhookDeliveryResponseDto> {
     return this.webhooks.retry(user.id, id, deliveryId);
   }
 }

@@ -1,6 +1,11 @@
 import { defineErrors } from '../../common/error-catalog';
 
-const strings = (description: string, example: string[]) => ({ type: 'array' as const, items: { type: 'string' as const }, description, example });
+const strings = (description: string, example: string[]) => ({
+  type: 'array' as const,
+  items: { type: 'string' as const },
+  description,
+  example,
+});
 
 export const WEBHOOK_ERRORS = defineErrors({
   'webhooks.not_found': { status: 404, title: 'Webhook endpoint not found' },
@@ -16,7 +21,11 @@ export const WEBHOOK_ERRORS = defineErrors({
   'webhooks.url_not_allowed': {
     status: 400,
     title: 'The URL names an address webhooks may not reach',
-    extensions: { addresses: strings('The addresses refused, each with its range (loopback, private, linkLocal, carrierGradeNat, uniqueLocal, ...)', ['127.0.0.1: loopback']) },
+    extensions: {
+      addresses: strings('The addresses refused, each with its range (loopback, private, linkLocal, carrierGradeNat, uniqueLocal, ...)', [
+        '127.0.0.1: loopback',
+      ]),
+    },
   },
   'webhooks.unknown_event_type': {
     status: 400,

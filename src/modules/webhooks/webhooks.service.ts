@@ -51,7 +51,8 @@ export class WebhooksService {
     } catch {
       throw WEBHOOK_ERRORS.error('webhooks.invalid_url', 'url is not an absolute URL');
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw WEBHOOK_ERRORS.error('webhooks.invalid_url', `url must be https, not ${url.protocol}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw WEBHOOK_ERRORS.error('webhooks.invalid_url', `url must be https, not ${url.protocol}`);
     if (url.username || url.password) throw WEBHOOK_ERRORS.error('webhooks.invalid_url', 'url must not carry credentials (user:password@)');
     if (!url.hostname) throw WEBHOOK_ERRORS.error('webhooks.invalid_url', 'url has no host');
     const { allowHttp, allowLoopback } = this.settings;
@@ -63,7 +64,8 @@ export class WebhooksService {
     } catch {
       // Plain http must be seen to go to loopback; an https name not resolvable now is accepted (the
       // deliveries' errors show a typo) and every attempt checks its addresses again anyway.
-      if (plainToLoopbackOnly) throw WEBHOOK_ERRORS.error('webhooks.https_required', 'url must use https (plain http goes to loopback addresses only)');
+      if (plainToLoopbackOnly)
+        throw WEBHOOK_ERRORS.error('webhooks.https_required', 'url must use https (plain http goes to loopback addresses only)');
       return url.toString();
     }
     if (!check.allowed.length) {
@@ -71,7 +73,11 @@ export class WebhooksService {
         throw WEBHOOK_ERRORS.error('webhooks.https_required', 'url must use https (plain http goes to loopback addresses only)');
       }
       const addresses = check.refused.map((r) => `${r.address}: ${r.range.replace(/ \(.*\)$/, '')}`);
-      throw WEBHOOK_ERRORS.error('webhooks.url_not_allowed', `${url.hostname} is or resolves to an address webhooks may not reach (${addresses.join(', ')})`, { addresses });
+      throw WEBHOOK_ERRORS.error(
+        'webhooks.url_not_allowed',
+        `${url.hostname} is or resolves to an address webhooks may not reach (${addresses.join(', ')})`,
+        { addresses },
+      );
     }
     return url.toString();
   }
@@ -80,18 +86,24 @@ export class WebhooksService {
     const problems = checkEventPatterns(patterns);
     const invalid = problems.filter((p) => p.reason === 'invalid_pattern').map((p) => p.pattern);
     if (invalid.length) {
-      throw WEBHOOK_ERRORS.error('webhooks.invalid_event_pattern', `Not event types, <area>.* or *: ${invalid.join(', ')}`, { patterns: invalid });
+      throw WEBHOOK_ERRORS.error('webhooks.invalid_event_pattern', `Not event types, <area>.* or *: ${invalid.join(', ')}`, {
+        patterns: invalid,
+      });
     }
     const unknown = problems.map((p) => p.pattern);
     if (unknown.length) {
-      throw WEBHOOK_ERRORS.error('webhooks.unknown_event_type', `No such event type: ${unknown.join(', ')}`, { event_types: unknown, known_event_types: [...KNOWN_EVENT_TYPES] });
+      throw WEBHOOK_ERRORS.error('webhooks.unknown_event_type', `No such event type: ${unknown.join(', ')}`, {
+        event_types: unknown,
+        known_event_types: [...KNOWN_EVENT_TYPES],
+      });
     }
   }
 
   /** Creates an endpoint with its event; the secret is in the answer and nowhere else the caller can read it again. */
   async create(user: AuthUser, dto: CreateWebhookDto): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const scope = dto.scope ?? 'own';
-    if (scope === 'all' && user.role !== 'admin') throw WEBHOOK_ERRORS.error('webhooks.scope_forbidden', 'scope "all" (every user’s events) is for admins; use "own"');
+    if (scope === 'all' && user.role !== 'admin')
+      throw WEBHOOK_ERRORS.error('webhooks.scope_forbidden', 'scope "all" (every user’s events) is for admins; use "own"');
     this.checkPatterns(dto.events);
     const url = await this.checkUrl(dto.url);
     const secret = newWebhookSecret();
@@ -101,10 +113,21 @@ export class WebhooksService {
       const repo = m.getRepository(WebhookEndpoint);
       const count = await repo.countBy({ userId: user.id });
       if (count >= this.settings.maxPerUser) {
-        throw WEBHOOK_ERRORS.error('webhooks.limit_reached', `You have ${count} webhook endpoints, the most allowed; delete one first`, { limit: this.settings.maxPerUser });
+        throw WEBHOOK_ERRORS.error('webhooks.limit_reached', `You have ${count} webhook endpoints, the most allowed; delete one first`, {
+          limit: this.settings.maxPerUser,
+        });
       }
       const saved = await repo.save(
-        repo.create({ id: uuidv7(), userId: user.id, url, events: dto.events, scope, description: dto.description || null, secret, enabled: true }),
+        repo.create({
+          id: uuidv7(),
+          userId: user.id,
+          url,
+          events: dto.events,
+          scope,
+          description: dto.description || null,
+          secret,
+          enabled: true,
+        }),
       );
       await this.events.record(m, {
         action: 'webhook.created',
@@ -118,7 +141,10 @@ export class WebhooksService {
   }
 
   list(userId: string, page: PageQueryDto): Promise<Page<WebhookEndpoint>> {
-    return keysetPage(this.endpoints.createQueryBuilder('w').where('w.user_id = :userId', { userId }), newestFirst('w'), page, (w) => [w.createdAt, w.id]);
+    return keysetPage(this.endpoints.createQueryBuilder('w').where('w.user_id = :userId', { userId }), newestFirst('w'), page, (w) => [
+      w.createdAt,
+      w.id,
+    ]);
   }
 
   /** One of the user's endpoints (never its secret: `select: false`); anyone else's is "not found". */
@@ -132,14 +158,19 @@ export class WebhooksService {
     if (dto.events) this.checkPatterns(dto.events);
     const url = dto.url === undefined ? undefined : await this.checkUrl(dto.url);
     await this.dataSource.transaction(async (m) => {
-      const [locked] = (await m.query(`SELECT id, enabled FROM webhook_endpoints WHERE id = $1 AND user_id = $2 FOR UPDATE`, [id, user.id])) as { enabled: boolean }[];
+      const [locked] = (await m.query(`SELECT id, enabled FROM webhook_endpoints WHERE id = $1 AND user_id = $2 FOR UPDATE`, [
+        id,
+        user.id,
+      ])) as { enabled: boolean }[];
       if (!locked) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
       const changes: Partial<WebhookEndpoint> = {};
       if (url !== undefined) changes.url = url;
       if (dto.events) changes.events = dto.events;
       if (dto.description !== undefined) changes.description = dto.description || null;
-      if (dto.enabled === true && !locked.enabled) Object.assign(changes, { enabled: true, failingSince: null, disabledAt: null, disabledReason: null });
-      if (dto.enabled === false && locked.enabled) Object.assign(changes, { enabled: false, disabledAt: new Date(), disabledReason: 'disabled by its owner' });
+      if (dto.enabled === true && !locked.enabled)
+        Object.assign(changes, { enabled: true, failingSince: null, disabledAt: null, disabledReason: null });
+      if (dto.enabled === false && locked.enabled)
+        Object.assign(changes, { enabled: false, disabledAt: new Date(), disabledReason: 'disabled by its owner' });
       const fields = Object.keys(changes).filter((k) => !['failingSince', 'disabledAt', 'disabledReason'].includes(k));
       if (!fields.length) return;
       await m.getRepository(WebhookEndpoint).update({ id }, changes);
@@ -147,7 +178,13 @@ export class WebhooksService {
       await this.events.record(m, {
         action: 'webhook.updated',
         message: `Webhook endpoint ${id} updated (${fields.join(', ')})`,
-        details: { webhook_id: id, changed: fields, ...(url ? { url: urlForEvents(url) } : {}), ...(dto.events ? { events: dto.events } : {}), ...(dto.enabled !== undefined ? { enabled: dto.enabled } : {}) },
+        details: {
+          webhook_id: id,
+          changed: fields,
+          ...(url ? { url: urlForEvents(url) } : {}),
+          ...(dto.events ? { events: dto.events } : {}),
+          ...(dto.enabled !== undefined ? { enabled: dto.enabled } : {}),
+        },
         userId: user.id,
       });
     });
@@ -156,7 +193,10 @@ export class WebhooksService {
 
   async delete(user: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const [rows] = (await m.query(`DELETE FROM webhook_endpoints WHERE id = $1 AND user_id = $2 RETURNING id, url, events`, [id, user.id])) as [{ url: string; events: string[] }[], number];
+      const [rows] = (await m.query(`DELETE FROM webhook_endpoints WHERE id = $1 AND user_id = $2 RETURNING id, url, events`, [
+        id,
+        user.id,
+      ])) as [{ url: string; events: string[] }[], number];
       const endpoint = rows[0];
       if (!endpoint) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
       await this.events.record(m, {
@@ -170,7 +210,10 @@ export class WebhooksService {
 
   /** Deliveries still being attempted end as failed (their queued jobs find them so and do nothing). */
   async failPending(m: EntityManager, endpointId: string): Promise<void> {
-    await m.query(`UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, queued = false WHERE endpoint_id = $1 AND status = 'pending'`, [endpointId]);
+    await m.query(
+      `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, queued = false WHERE endpoint_id = $1 AND status = 'pending'`,
+      [endpointId],
+    );
   }
 
   /** The endpoint's deliveries, newest first, each with its attempts. */
@@ -180,9 +223,19 @@ export class WebhooksService {
     if (query.status) qb.andWhere('d.status = :status', { status: query.status });
     const page = await keysetPage(qb, newestFirst('d'), { limit: query.limit, cursor: query.cursor }, (d) => [d.createdAt, d.id]);
     const attempts = page.items.length
-      ? await this.dataSource.getRepository(WebhookAttempt).find({ where: { deliveryId: In(page.items.map((d) => d.id)) }, order: { attempt: 'ASC' } })
+      ? await this.dataSource
+          .getRepository(WebhookAttempt)
+          .find({ where: { deliveryId: In(page.items.map((d) => d.id)) }, order: { attempt: 'ASC' } })
       : [];
-    return { items: page.items.map((d) => toDeliveryResponse(d, attempts.filter((a) => a.deliveryId === d.id))), next_cursor: page.next_cursor };
+    return {
+      items: page.items.map((d) =>
+        toDeliveryResponse(
+          d,
+          attempts.filter((a) => a.deliveryId === d.id),
+        ),
+      ),
+      next_cursor: page.next_cursor,
+    };
   }
 
   /**
@@ -192,17 +245,30 @@ export class WebhooksService {
   async retry(userId: string, endpointId: string, deliveryId: string): Promise<WebhookDeliveryResponseDto> {
     await this.dataSource.transaction(async (m) => {
       // The endpoint's row first, then the delivery's (the order of a deletion's cascade).
-      const [endpoint] = (await m.query(`SELECT enabled FROM webhook_endpoints WHERE id = $1 AND user_id = $2 FOR NO KEY UPDATE`, [endpointId, userId])) as { enabled: boolean }[];
+      const [endpoint] = (await m.query(`SELECT enabled FROM webhook_endpoints WHERE id = $1 AND user_id = $2 FOR NO KEY UPDATE`, [
+        endpointId,
+        userId,
+      ])) as { enabled: boolean }[];
       if (!endpoint) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
-      const [d] = (await m.query(`SELECT status, attempts FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2 FOR UPDATE`, [deliveryId, endpointId])) as { status: string; attempts: number }[];
+      const [d] = (await m.query(`SELECT status, attempts FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2 FOR UPDATE`, [
+        deliveryId,
+        endpointId,
+      ])) as { status: string; attempts: number }[];
       if (!d) throw WEBHOOK_ERRORS.error('webhooks.delivery_not_found', 'Delivery not found');
-      if (!endpoint.enabled) throw WEBHOOK_ERRORS.error('webhooks.endpoint_disabled', 'The endpoint is disabled; enable it (PATCH enabled=true) first');
-      if (d.status === 'pending') throw WEBHOOK_ERRORS.error('webhooks.delivery_pending', 'The delivery is still being attempted (see next_attempt_at)');
+      if (!endpoint.enabled)
+        throw WEBHOOK_ERRORS.error('webhooks.endpoint_disabled', 'The endpoint is disabled; enable it (PATCH enabled=true) first');
+      if (d.status === 'pending')
+        throw WEBHOOK_ERRORS.error('webhooks.delivery_pending', 'The delivery is still being attempted (see next_attempt_at)');
       await m.query(
         `UPDATE webhook_deliveries SET status = 'pending', window_started_at = now(), next_attempt_at = now(), queued = true, delivered_at = NULL WHERE id = $1`,
         [deliveryId],
       );
-      await this.queue.send<WebhookJob>(m, WEBHOOK_QUEUE, { deliveryId, attempt: d.attempts + 1 }, { expireInSeconds: jobExpirySeconds(this.settings) });
+      await this.queue.send<WebhookJob>(
+        m,
+        WEBHOOK_QUEUE,
+        { deliveryId, attempt: d.attempts + 1 },
+        { expireInSeconds: jobExpirySeconds(this.settings) },
+      );
     });
     this.queue.notify(WEBHOOK_QUEUE);
     const delivery = await this.dataSource.getRepository(WebhookDelivery).findOneByOrFail({ id: deliveryId });

@@ -63,10 +63,17 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
 
   async onApplicationBootstrap(): Promise<void> {
     // Every process may enqueue (a manual retry): the queue exists wherever the API runs.
-    await this.queue.ensureQueue(WEBHOOK_QUEUE, { retryLimit: 3, retryDelay: 10, retryBackoff: true, expireInSeconds: jobExpirySeconds(this.settings) });
+    await this.queue.ensureQueue(WEBHOOK_QUEUE, {
+      retryLimit: 3,
+      retryDelay: 10,
+      retryBackoff: true,
+      expireInSeconds: jobExpirySeconds(this.settings),
+    });
     if (!this.config.get('WORKER', { infer: true })) return;
     for (let i = 0; i < this.settings.concurrency; i++) {
-      await this.queue.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, ([job]) => this.attempt(must(job, 'a job').data));
+      await this.queue.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, ([job]) =>
+        this.attempt(must(job, 'a job').data),
+      );
     }
     this.listener = new PgListener({
       url: this.databaseUrl,
@@ -75,7 +82,11 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
       onNotification: () => this.dispatch(),
       onReconnected: () => this.dispatch(),
     });
-    await this.listener.start().catch((err: unknown) => this.logger.warn(`Not listening for new deliveries yet (${describeError(err)}); sweeping every ${SWEEP_MS / 1000} s`));
+    await this.listener
+      .start()
+      .catch((err: unknown) =>
+        this.logger.warn(`Not listening for new deliveries yet (${describeError(err)}); sweeping every ${SWEEP_MS / 1000} s`),
+      );
     this.sweep = setInterval(() => this.dispatch(), SWEEP_MS);
     this.sweep.unref();
     this.dispatch();
@@ -121,7 +132,12 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
         `SELECT id, attempts FROM webhook_deliveries WHERE status = 'pending' AND NOT queued ORDER BY created_at LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED`,
       )) as { id: string; attempts: number }[];
       for (const row of rows) {
-        await this.queue.send<WebhookJob>(m, WEBHOOK_QUEUE, { deliveryId: row.id, attempt: row.attempts + 1 }, { expireInSeconds: jobExpirySeconds(this.settings) });
+        await this.queue.send<WebhookJob>(
+          m,
+          WEBHOOK_QUEUE,
+          { deliveryId: row.id, attempt: row.attempts + 1 },
+          { expireInSeconds: jobExpirySeconds(this.settings) },
+        );
       }
       if (rows.length) await m.query(`UPDATE webhook_deliveries SET queued = true WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
       return rows.length;
@@ -137,14 +153,19 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
       await this.run(job);
     } catch (err) {
       if (!this.stopped) throw err;
-      this.logger.warn(`Delivery ${job.deliveryId}: attempt ${job.attempt} interrupted by shutdown (${describeError(err)}); handed back to the outbox`);
+      this.logger.warn(
+        `Delivery ${job.deliveryId}: attempt ${job.attempt} interrupted by shutdown (${describeError(err)}); handed back to the outbox`,
+      );
       await this.giveBack(job);
     }
   }
 
   private async giveBack(job: WebhookJob): Promise<void> {
     await this.dataSource
-      .query(`UPDATE webhook_deliveries SET queued = false WHERE id = $1 AND status = 'pending' AND attempts = $2`, [job.deliveryId, job.attempt - 1])
+      .query(`UPDATE webhook_deliveries SET queued = false WHERE id = $1 AND status = 'pending' AND attempts = $2`, [
+        job.deliveryId,
+        job.attempt - 1,
+      ])
       .catch(() => undefined);
   }
 
@@ -154,7 +175,11 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
     const event = await this.queue.untilDatabaseAnswers(() => this.events.get(claimed.event_id));
     if (!event) return;
     // Standard Webhooks payload: type, timestamp, data. An endpoint of its owner's events gets them as their feed shows them.
-    const payload = JSON.stringify({ type: event.action, timestamp: event.created_at, data: claimed.scope === 'own' ? toUserEventView(event) : event });
+    const payload = JSON.stringify({
+      type: event.action,
+      timestamp: event.created_at,
+      data: claimed.scope === 'own' ? toUserEventView(event) : event,
+    });
     const startedAt = new Date();
     const result = await this.sender.send(claimed.url, { id: event.id, payload, secret: claimed.secret });
     try {
@@ -180,7 +205,9 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
   private async record(m: EntityManager, job: WebhookJob, claimed: Claimed, result: AttemptResult, startedAt: Date): Promise<void> {
     // The endpoint's row first, then the delivery's: the order of DELETE's cascade (no deadlock with a deletion).
     await m.query(`SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE`, [claimed.endpoint_id]);
-    const [d] = (await m.query(`SELECT status, attempts, window_started_at FROM webhook_deliveries WHERE id = $1 FOR UPDATE`, [job.deliveryId])) as {
+    const [d] = (await m.query(`SELECT status, attempts, window_started_at FROM webhook_deliveries WHERE id = $1 FOR UPDATE`, [
+      job.deliveryId,
+    ])) as {
       status: string;
       attempts: number;
       window_started_at: Date;
@@ -195,10 +222,10 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
       );
     if (result.ok) {
       await insertAttempt(null);
-      await m.query(`UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = now(), next_attempt_at = NULL, queued = false WHERE id = $1`, [
-        job.deliveryId,
-        attempt,
-      ]);
+      await m.query(
+        `UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = now(), next_attempt_at = NULL, queued = false WHERE id = $1`,
+        [job.deliveryId, attempt],
+      );
       await m.query(`UPDATE webhook_endpoints SET failing_since = NULL, last_delivered_at = now() WHERE id = $1`, [claimed.endpoint_id]);
       return;
     }
@@ -219,24 +246,50 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
     const next = w?.enabled ? nextAttemptAt(attempt, now, d.window_started_at, this.settings.retry) : null;
     await insertAttempt(next);
     if (!next) {
-      await m.query(`UPDATE webhook_deliveries SET status = 'failed', attempts = $2, next_attempt_at = NULL, queued = false WHERE id = $1`, [job.deliveryId, attempt]);
+      await m.query(
+        `UPDATE webhook_deliveries SET status = 'failed', attempts = $2, next_attempt_at = NULL, queued = false WHERE id = $1`,
+        [job.deliveryId, attempt],
+      );
       return;
     }
-    await m.query(`UPDATE webhook_deliveries SET attempts = $2, next_attempt_at = $3, queued = true WHERE id = $1`, [job.deliveryId, attempt, next]);
-    await this.queue.send<WebhookJob>(m, WEBHOOK_QUEUE, { deliveryId: job.deliveryId, attempt: attempt + 1 }, { startAfter: next, expireInSeconds: jobExpirySeconds(this.settings) });
+    await m.query(`UPDATE webhook_deliveries SET attempts = $2, next_attempt_at = $3, queued = true WHERE id = $1`, [
+      job.deliveryId,
+      attempt,
+      next,
+    ]);
+    await this.queue.send<WebhookJob>(
+      m,
+      WEBHOOK_QUEUE,
+      { deliveryId: job.deliveryId, attempt: attempt + 1 },
+      { startAfter: next, expireInSeconds: jobExpirySeconds(this.settings) },
+    );
   }
 
   /** Turns the endpoint off (its pending deliveries end as failed) and tells its owner with an event. */
-  private async disable(m: EntityManager, endpointId: string, w: { failing_since: Date; user_id: string; url: string }, last: AttemptResult): Promise<void> {
+  private async disable(
+    m: EntityManager,
+    endpointId: string,
+    w: { failing_since: Date; user_id: string; url: string },
+    last: AttemptResult,
+  ): Promise<void> {
     const windowSeconds = this.settings.retry.windowMs / 1000;
     const reason = `deliveries failed for more than ${windowSeconds} s; last error: ${last.error ?? 'none'}`;
-    await m.query(`UPDATE webhook_endpoints SET enabled = false, disabled_at = now(), disabled_reason = $2, updated_at = now() WHERE id = $1`, [endpointId, reason]);
+    await m.query(
+      `UPDATE webhook_endpoints SET enabled = false, disabled_at = now(), disabled_reason = $2, updated_at = now() WHERE id = $1`,
+      [endpointId, reason],
+    );
     await this.webhooks.failPending(m, endpointId);
     const u = new URL(w.url);
     await this.events.record(m, {
       action: 'webhook.disabled',
       message: `Webhook endpoint ${u.origin}${u.pathname} disabled: ${reason}`,
-      details: { webhook_id: endpointId, url: `${u.origin}${u.pathname}`, failing_since: w.failing_since.toISOString(), last_error: last.error, last_status_code: last.statusCode },
+      details: {
+        webhook_id: endpointId,
+        url: `${u.origin}${u.pathname}`,
+        failing_since: w.failing_since.toISOString(),
+        last_error: last.error,
+        last_status_code: last.statusCode,
+      },
       userId: w.user_id,
     });
     this.logger.warn(`Webhook endpoint ${endpointId} disabled: ${reason}`);

@@ -18,7 +18,15 @@ export function valueFrom(text: string, original: unknown): unknown {
   }
 }
 
-export function MetadataRows({ rows, onChange, idPrefix }: { rows: MetadataRow[]; onChange: (rows: MetadataRow[]) => void; idPrefix: string }) {
+export function MetadataRows({
+  rows,
+  onChange,
+  idPrefix,
+}: {
+  rows: MetadataRow[];
+  onChange: (rows: MetadataRow[]) => void;
+  idPrefix: string;
+}) {
   const set = (i: number, patch: Partial<MetadataRow>) => onChange(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   return (
     <div class="metadata-rows">
@@ -32,8 +40,18 @@ export function MetadataRows({ rows, onChange, idPrefix }: { rows: MetadataRow[]
           <label for={`${idPrefix}-value-${i}`} class="visually-hidden">
             Value {i + 1}
           </label>
-          <input id={`${idPrefix}-value-${i}`} placeholder="value" value={row.value} onInput={(e) => set(i, { value: e.currentTarget.value })} />
-          <button type="button" class="secondary small" aria-label={`Remove ${row.key || `row ${i + 1}`}`} onClick={() => onChange(rows.filter((_, j) => j !== i))}>
+          <input
+            id={`${idPrefix}-value-${i}`}
+            placeholder="value"
+            value={row.value}
+            onInput={(e) => set(i, { value: e.currentTarget.value })}
+          />
+          <button
+            type="button"
+            class="secondary small"
+            aria-label={`Remove ${row.key || `row ${i + 1}`}`}
+            onClick={() => onChange(rows.filter((_, j) => j !== i))}
+          >
             Remove
           </button>
         </div>

@@ -22,7 +22,11 @@ export function MetricChart(props: { vmId: string; name: string; label: string; 
       <figcaption id={captionId}>
         <strong>{props.label}</strong>{' '}
         <span class="muted">
-          {latest ? `latest ${round(latest.avg)} ${props.unit}, peak ${round(peak)} ${props.unit}` : series.loading ? 'loading…' : 'no samples in this range'}
+          {latest
+            ? `latest ${round(latest.avg)} ${props.unit}, peak ${round(peak)} ${props.unit}`
+            : series.loading
+              ? 'loading…'
+              : 'no samples in this range'}
         </span>
       </figcaption>
       <ProblemAlert problem={series.problem} />
@@ -60,10 +64,17 @@ function Plot({ series, unit, label, from, to }: { series: Series; unit: string;
       {
         width: el.clientWidth || 300,
         height: 180,
-        scales: { x: { time: true, range: [Date.parse(from) / 1000, Date.parse(to) / 1000] }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+        scales: {
+          x: { time: true, range: [Date.parse(from) / 1000, Date.parse(to) / 1000] },
+          y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+        },
         axes: [{}, { label: unit, size: 56 }],
         legend: { show: false },
-        series: [{}, { label: `${label} (avg)`, stroke: '#1d4ed8', width: 2, points: { show: xs.length < 3 } }, { label: `${label} (max)`, stroke: '#94a3b8', width: 1, dash: [4, 4] }],
+        series: [
+          {},
+          { label: `${label} (avg)`, stroke: '#1d4ed8', width: 2, points: { show: xs.length < 3 } },
+          { label: `${label} (max)`, stroke: '#94a3b8', width: 1, dash: [4, 4] },
+        ],
       },
       data,
       el,

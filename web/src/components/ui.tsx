@@ -82,7 +82,12 @@ export function ConfirmDialog(props: {
 }
 
 /** Keyset pagination: forward with next_cursor, back through the cursors already seen. */
-export function Pager(props: { cursors: (string | undefined)[]; next: string | null | undefined; onPage: (cursors: (string | undefined)[]) => void; label: string }) {
+export function Pager(props: {
+  cursors: (string | undefined)[];
+  next: string | null | undefined;
+  onPage: (cursors: (string | undefined)[]) => void;
+  label: string;
+}) {
   const { cursors, next, onPage } = props;
   if (cursors.length <= 1 && !next) return null;
   return (
@@ -112,7 +117,13 @@ function heading(c: Exclude<Column, false | undefined>) {
       </th>
     );
   }
-  return typeof c === 'string' ? <th scope="col">{c}</th> : <th scope="col" class={c.num ? 'num' : undefined}>{c.label}</th>;
+  return typeof c === 'string' ? (
+    <th scope="col">{c}</th>
+  ) : (
+    <th scope="col" class={c.num ? 'num' : undefined}>
+      {c.label}
+    </th>
+  );
 }
 
 /**
@@ -133,7 +144,11 @@ export function TableRegion({ label, columns, children }: { label: string; colum
   );
 }
 
-export function Field(props: { label: string; hint?: ComponentChildren; children: (id: string, describedBy?: string) => ComponentChildren }) {
+export function Field(props: {
+  label: string;
+  hint?: ComponentChildren;
+  children: (id: string, describedBy?: string) => ComponentChildren;
+}) {
   const id = useId();
   const hintId = props.hint ? `${id}-hint` : undefined;
   return (
@@ -150,7 +165,12 @@ export function Field(props: { label: string; hint?: ComponentChildren; children
 }
 
 /** A list being loaded: its problem, a spinner until the first answer, its empty state, else `children(items)`. */
-export function ListState<T>(props: { state: Pick<Loaded<{ items: T[] }>, 'data' | 'problem' | 'loading'>; empty: ComponentChildren; loadingLabel?: string; children: (items: T[]) => ComponentChildren }) {
+export function ListState<T>(props: {
+  state: Pick<Loaded<{ items: T[] }>, 'data' | 'problem' | 'loading'>;
+  empty: ComponentChildren;
+  loadingLabel?: string;
+  children: (items: T[]) => ComponentChildren;
+}) {
   const { state } = props;
   const items = state.data?.items;
   return (

@@ -38,11 +38,25 @@ export function SignIn() {
       <form onSubmit={(e) => (e.preventDefault(), void submit.run())}>
         <div class="field">
           <label for="signin-email">Email</label>
-          <input id="signin-email" type="email" autocomplete="username" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+          <input
+            id="signin-email"
+            type="email"
+            autocomplete="username"
+            required
+            value={email}
+            onInput={(e) => setEmail(e.currentTarget.value)}
+          />
         </div>
         <div class="field">
           <label for="signin-password">Password</label>
-          <input id="signin-password" type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <input
+            id="signin-password"
+            type="password"
+            autocomplete="current-password"
+            required
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
         </div>
         <ProblemAlert problem={submit.problem} />
         <button type="submit" class="primary" disabled={submit.busy} aria-busy={submit.busy}>
@@ -74,11 +88,24 @@ export function Register() {
       <form onSubmit={(e) => (e.preventDefault(), void submit.run())}>
         <div class="field">
           <label for="register-username">Username</label>
-          <input id="register-username" autocomplete="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+          <input
+            id="register-username"
+            autocomplete="username"
+            required
+            value={username}
+            onInput={(e) => setUsername(e.currentTarget.value)}
+          />
         </div>
         <div class="field">
           <label for="register-email">Email</label>
-          <input id="register-email" type="email" autocomplete="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+          <input
+            id="register-email"
+            type="email"
+            autocomplete="email"
+            required
+            value={email}
+            onInput={(e) => setEmail(e.currentTarget.value)}
+          />
         </div>
         <div class="field">
           <label for="register-password">Password</label>

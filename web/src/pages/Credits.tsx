@@ -44,7 +44,10 @@ export function Credits() {
 
 export function Ledger({ rows }: { rows: Schemas['CreditTransactionResponseDto'][] }) {
   return (
-    <TableRegion label="Credit transactions" columns={['When', 'What', { label: 'Amount', num: true }, { label: 'Balance after', num: true }, 'Reason']}>
+    <TableRegion
+      label="Credit transactions"
+      columns={['When', 'What', { label: 'Amount', num: true }, { label: 'Balance after', num: true }, 'Reason']}
+    >
       <tbody>
         {rows.map((t) => (
           <tr key={t.id}>

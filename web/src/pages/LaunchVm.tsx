@@ -49,17 +49,14 @@ function inRange(n: number, { min, max }: { min: number; max: number }): boolean
 export function LaunchVm() {
   useTitle('Launch a VM');
   const [, navigate] = useLocation();
-  const catalog = useLoad(
-    async (signal) => {
-      const [os, keys, quota] = await Promise.all([
-        call(api.GET('/api/vms/os-types', { signal })),
-        call(api.GET('/api/ssh-keys', { params: { query: { limit: 100 } }, signal })),
-        call(api.GET('/api/vms/quota', { signal })),
-      ]);
-      return { osTypes: os.os_types, keys: keys.items, quota };
-    },
-    [],
-  );
+  const catalog = useLoad(async (signal) => {
+    const [os, keys, quota] = await Promise.all([
+      call(api.GET('/api/vms/os-types', { signal })),
+      call(api.GET('/api/ssh-keys', { params: { query: { limit: 100 } }, signal })),
+      call(api.GET('/api/vms/quota', { signal })),
+    ]);
+    return { osTypes: os.os_types, keys: keys.items, quota };
+  }, []);
   const [name, setName] = useState('');
   const [osType, setOsType] = useState('');
   const [ramMb, setRamMb] = useState(1024);
@@ -74,7 +71,8 @@ export function LaunchVm() {
   const [key, setKey] = useState(idempotencyKey);
 
   useEffect(() => {
-    if (!osType && catalog.data?.osTypes.length) setOsType(catalog.data.osTypes.includes('ubuntu-22.04') ? 'ubuntu-22.04' : (catalog.data.osTypes[0] ?? ''));
+    if (!osType && catalog.data?.osTypes.length)
+      setOsType(catalog.data.osTypes.includes('ubuntu-22.04') ? 'ubuntu-22.04' : (catalog.data.osTypes[0] ?? ''));
   }, [catalog.data]);
 
   // Live cost: ask quota-check (debounced) whenever the size changes.
@@ -86,7 +84,12 @@ export function LaunchVm() {
     }
     const controller = new AbortController();
     const timer = setTimeout(() => {
-      call(api.POST('/api/vms/quota-check', { body: { os_type: osType || undefined, ram_mb: ramMb, disk_gb: diskGb, cpu_cores: cores }, signal: controller.signal }))
+      call(
+        api.POST('/api/vms/quota-check', {
+          body: { os_type: osType || undefined, ram_mb: ramMb, disk_gb: diskGb, cpu_cores: cores },
+          signal: controller.signal,
+        }),
+      )
         .then((q) => (setQuota(q), setQuotaProblem(null)))
         .catch((err: unknown) => {
           if (!controller.signal.aborted) setQuotaProblem(problemOf(err));
@@ -135,7 +138,15 @@ export function LaunchVm() {
         <div class="launch-fields">
           <Field label="Name" hint="Lowercase letters, digits and inner hyphens; unique among your VMs.">
             {(id, hint) => (
-              <input id={id} aria-describedby={hint} required pattern={NAME_PATTERN} maxLength={LIMITS.name.maxLength} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+              <input
+                id={id}
+                aria-describedby={hint}
+                required
+                pattern={NAME_PATTERN}
+                maxLength={LIMITS.name.maxLength}
+                value={name}
+                onInput={(e) => setName(e.currentTarget.value)}
+              />
             )}
           </Field>
           <Field label="Operating system">
@@ -149,17 +160,50 @@ export function LaunchVm() {
           </Field>
           <Field label="Memory (MB)" hint={`${LIMITS.ram_mb.min}–${LIMITS.ram_mb.max} MB`}>
             {(id, hint) => (
-              <input id={id} aria-describedby={hint} type="number" inputMode="numeric" required min={LIMITS.ram_mb.min} max={LIMITS.ram_mb.max} step={1} value={ramMb} onInput={number(setRamMb)} />
+              <input
+                id={id}
+                aria-describedby={hint}
+                type="number"
+                inputMode="numeric"
+                required
+                min={LIMITS.ram_mb.min}
+                max={LIMITS.ram_mb.max}
+                step={1}
+                value={ramMb}
+                onInput={number(setRamMb)}
+              />
             )}
           </Field>
           <Field label="Disk (GB)" hint={`${LIMITS.disk_gb.min}–${LIMITS.disk_gb.max} GB`}>
             {(id, hint) => (
-              <input id={id} aria-describedby={hint} type="number" inputMode="numeric" required min={LIMITS.disk_gb.min} max={LIMITS.disk_gb.max} step={1} value={diskGb} onInput={number(setDiskGb)} />
+              <input
+                id={id}
+                aria-describedby={hint}
+                type="number"
+                inputMode="numeric"
+                required
+                min={LIMITS.disk_gb.min}
+                max={LIMITS.disk_gb.max}
+                step={1}
+                value={diskGb}
+                onInput={number(setDiskGb)}
+              />
             )}
           </Field>
           <Field label="CPU cores" hint={`${LIMITS.cpu_cores.min}–${LIMITS.cpu_cores.max}`}>
             {(id, hint) => (
-              <input id={id} aria-describedby={hint} type="number" inputMode="numeric" required min={LIMITS.cpu_cores.min} max={LIMITS.cpu_cores.max} step={1} value={cores} onInput={number(setCores)} />
+              <input
+                id={id}
+                aria-describedby={hint}
+                type="number"
+                inputMode="numeric"
+                required
+                min={LIMITS.cpu_cores.min}
+                max={LIMITS.cpu_cores.max}
+                step={1}
+                value={cores}
+                onInput={number(setCores)}
+              />
             )}
           </Field>
           <fieldset>
@@ -188,7 +232,10 @@ export function LaunchVm() {
             <legend>Metadata</legend>
             <MetadataRows idPrefix="launch-meta" rows={metadata} onChange={setMetadata} />
           </fieldset>
-          <Field label="User data (optional)" hint="A script starting with #! run once as root at first boot, after your SSH keys are installed; at most 64 KiB. Not shown again.">
+          <Field
+            label="User data (optional)"
+            hint="A script starting with #! run once as root at first boot, after your SSH keys are installed; at most 64 KiB. Not shown again."
+          >
             {(id, hint) => (
               <textarea
                 id={id}

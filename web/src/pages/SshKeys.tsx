@@ -43,7 +43,12 @@ export function SshKeys() {
                   </td>
                   <td>{formatTime(k.created_at)}</td>
                   <td>
-                    <button type="button" class="danger small" onClick={() => (remove.setProblem(null), setDeleting(k))} aria-label={`Delete key ${k.name}`}>
+                    <button
+                      type="button"
+                      class="danger small"
+                      onClick={() => (remove.setProblem(null), setDeleting(k))}
+                      aria-label={`Delete key ${k.name}`}
+                    >
                       Delete
                     </button>
                   </td>

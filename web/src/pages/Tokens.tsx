@@ -78,7 +78,12 @@ export function Tokens() {
                   <td>{t.expires_at ? formatTime(t.expires_at) : 'never'}</td>
                   <td>{t.last_used_at ? formatTime(t.last_used_at) : 'never'}</td>
                   <td>
-                    <button type="button" class="danger small" onClick={() => (revoke.setProblem(null), setRevoking(t))} aria-label={`Revoke token ${t.name}`}>
+                    <button
+                      type="button"
+                      class="danger small"
+                      onClick={() => (revoke.setProblem(null), setRevoking(t))}
+                      aria-label={`Revoke token ${t.name}`}
+                    >
                       Revoke
                     </button>
                   </td>
@@ -112,7 +117,16 @@ export function Tokens() {
         </fieldset>
         <div class="field">
           <label for="token-days">Expires after (days; empty: never)</label>
-          <input id="token-days" type="number" inputMode="numeric" min={1} max={3650} step={1} value={days} onInput={(e) => setDays(e.currentTarget.value)} />
+          <input
+            id="token-days"
+            type="number"
+            inputMode="numeric"
+            min={1}
+            max={3650}
+            step={1}
+            value={days}
+            onInput={(e) => setDays(e.currentTarget.value)}
+          />
         </div>
         <ProblemAlert problem={create.problem} />
         <button type="submit" class="primary" disabled={create.busy || !scopes.length} aria-busy={create.busy}>

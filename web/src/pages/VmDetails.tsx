@@ -17,7 +17,10 @@ const RANGES = [
 ] as const;
 
 export function VmDetails({ id }: { id: string }) {
-  const vm = useLoad(async (signal) => ({ vm: await call(api.GET('/api/vms/{id}', { params: { path: { id } }, signal })), at: Date.now() }), [id]);
+  const vm = useLoad(
+    async (signal) => ({ vm: await call(api.GET('/api/vms/{id}', { params: { path: { id } }, signal })), at: Date.now() }),
+    [id],
+  );
   const events = useLoad((signal) => call(api.GET('/api/events', { params: { query: { vm_id: id, limit: 50 } }, signal })), [id]);
   useTitle(vm.data ? vm.data.vm.name : 'VM');
 
@@ -51,8 +54,10 @@ export function VmDetails({ id }: { id: string }) {
         <div class="progress" role="status">
           <progress aria-label={`${current.status} in progress`} />
           <span>
-            {current.status === 'provisioning' ? 'Provisioning: this can take a few minutes on real hardware.' : `${current.status.charAt(0).toUpperCase()}${current.status.slice(1)}…`} The page updates by
-            itself.
+            {current.status === 'provisioning'
+              ? 'Provisioning: this can take a few minutes on real hardware.'
+              : `${current.status.charAt(0).toUpperCase()}${current.status.slice(1)}…`}{' '}
+            The page updates by itself.
           </span>
         </div>
       )}
@@ -141,9 +146,7 @@ function Connection({ vm }: { vm: Vm }) {
       ) : (
         <p class="muted">Connection details appear once the VM is running.</p>
       )}
-      {vm.ssh_keys && vm.ssh_keys.length > 0 && (
-        <p class="muted">Keys installed: {vm.ssh_keys.map((k) => k.name).join(', ')}</p>
-      )}
+      {vm.ssh_keys && vm.ssh_keys.length > 0 && <p class="muted">Keys installed: {vm.ssh_keys.map((k) => k.name).join(', ')}</p>}
     </section>
   );
 }
@@ -151,7 +154,12 @@ function Connection({ vm }: { vm: Vm }) {
 function Actions({ vm, onChanged }: { vm: Vm; onChanged: (vm: Vm) => void }) {
   const [confirmDestroy, setConfirmDestroy] = useState(false);
   const act = useAction(async (action: VmAction) => {
-    const fresh = await call(api.POST('/api/vms/{id}/action', { params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } }, body: { action } }));
+    const fresh = await call(
+      api.POST('/api/vms/{id}/action', {
+        params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } },
+        body: { action },
+      }),
+    );
     onChanged(fresh);
   });
   return (

@@ -73,7 +73,12 @@ export function VmList() {
           </select>
         </div>
         <div class="field inline checkbox">
-          <input id="vm-destroyed-filter" type="checkbox" checked={includeDestroyed} onChange={(e) => update({ includeDestroyed: e.currentTarget.checked })} />
+          <input
+            id="vm-destroyed-filter"
+            type="checkbox"
+            checked={includeDestroyed}
+            onChange={(e) => update({ includeDestroyed: e.currentTarget.checked })}
+          />
           <label for="vm-destroyed-filter">Include destroyed</label>
         </div>
       </form>

@@ -15,9 +15,14 @@ function lastOutcome(d: Delivery): string {
 }
 
 function Deliveries({ webhook }: { webhook: Webhook }) {
-  const deliveries = useLoad((signal) => call(api.GET('/api/webhooks/{id}/deliveries', { params: { path: { id: webhook.id }, query: { limit: 50 } }, signal })), [webhook.id]);
+  const deliveries = useLoad(
+    (signal) => call(api.GET('/api/webhooks/{id}/deliveries', { params: { path: { id: webhook.id }, query: { limit: 50 } }, signal })),
+    [webhook.id],
+  );
   const retry = useAction(async (d: Delivery) => {
-    const updated = await call(api.POST('/api/webhooks/{id}/deliveries/{delivery_id}/retry', { params: { path: { id: webhook.id, delivery_id: d.id } } }));
+    const updated = await call(
+      api.POST('/api/webhooks/{id}/deliveries/{delivery_id}/retry', { params: { path: { id: webhook.id, delivery_id: d.id } } }),
+    );
     deliveries.setData((page) => page && { ...page, items: page.items.map((x) => (x.id === updated.id ? updated : x)) });
   });
   return (
@@ -29,7 +34,10 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
       <ProblemAlert problem={retry.problem} />
       <ListState state={deliveries} empty={<p class="empty">No deliveries yet.</p>}>
         {(items) => (
-          <TableRegion label="Deliveries" columns={['Event', 'Status', { label: 'Attempts', num: true }, 'Last outcome', 'Next attempt', 'Created', ACTIONS_COLUMN]}>
+          <TableRegion
+            label="Deliveries"
+            columns={['Event', 'Status', { label: 'Attempts', num: true }, 'Last outcome', 'Next attempt', 'Created', ACTIONS_COLUMN]}
+          >
             <tbody>
               {items.map((d) => (
                 <tr key={d.id}>
@@ -46,7 +54,8 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
                       <ol>
                         {d.attempt_log.map((a) => (
                           <li key={a.attempt}>
-                            {formatTime(a.attempted_at)}: {a.status_code !== null ? `HTTP ${a.status_code}` : 'no answer'} in {a.duration_ms} ms
+                            {formatTime(a.attempted_at)}: {a.status_code !== null ? `HTTP ${a.status_code}` : 'no answer'} in{' '}
+                            {a.duration_ms} ms
                             {a.error ? ` (${a.error})` : ''}
                             {a.next_attempt_at ? `; next at ${formatTime(a.next_attempt_at)}` : ''}
                           </li>
@@ -58,7 +67,13 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
                   <td>{formatTime(d.created_at)}</td>
                   <td>
                     {d.status !== 'pending' && webhook.enabled && (
-                      <button type="button" class="secondary small" disabled={retry.busy} onClick={() => void retry.run(d)} aria-label={`Retry delivery of ${d.event_type}`}>
+                      <button
+                        type="button"
+                        class="secondary small"
+                        disabled={retry.busy}
+                        onClick={() => void retry.run(d)}
+                        aria-label={`Retry delivery of ${d.event_type}`}
+                      >
                         Retry
                       </button>
                     )}
@@ -109,8 +124,9 @@ export function Webhooks() {
     <section aria-labelledby="hooks-title">
       <h1 id="hooks-title">Webhooks</h1>
       <p class="muted">
-        Your events are POSTed to these URLs as they happen, signed per Standard Webhooks (<code>webhook-id</code>, <code>webhook-timestamp</code>,{' '}
-        <code>webhook-signature</code>). Failed deliveries are retried with backoff for 24 hours; an endpoint failing longer is disabled.
+        Your events are POSTed to these URLs as they happen, signed per Standard Webhooks (<code>webhook-id</code>,{' '}
+        <code>webhook-timestamp</code>, <code>webhook-signature</code>). Failed deliveries are retried with backoff for 24 hours; an
+        endpoint failing longer is disabled.
       </p>
       {secret && (
         <div class="card" role="status" aria-labelledby="secret-title">
@@ -142,17 +158,31 @@ export function Webhooks() {
                   </td>
                   <td>{w.events.join(', ')}</td>
                   <td>
-                    {w.enabled ? (w.failing_since ? `failing since ${formatTime(w.failing_since)}` : 'enabled') : `disabled${w.disabled_reason ? `: ${w.disabled_reason}` : ''}`}
+                    {w.enabled
+                      ? w.failing_since
+                        ? `failing since ${formatTime(w.failing_since)}`
+                        : 'enabled'
+                      : `disabled${w.disabled_reason ? `: ${w.disabled_reason}` : ''}`}
                   </td>
                   <td>{formatTime(w.created_at)}</td>
                   <td>
-                    <button type="button" class="secondary small" onClick={() => setShowing(showing === w.id ? null : w.id)} aria-expanded={showing === w.id}>
+                    <button
+                      type="button"
+                      class="secondary small"
+                      onClick={() => setShowing(showing === w.id ? null : w.id)}
+                      aria-expanded={showing === w.id}
+                    >
                       Deliveries
                     </button>{' '}
                     <button type="button" class="secondary small" disabled={toggle.busy} onClick={() => void toggle.run(w)}>
                       {w.enabled ? 'Disable' : 'Enable'}
                     </button>{' '}
-                    <button type="button" class="danger small" onClick={() => (remove.setProblem(null), setDeleting(w))} aria-label={`Delete webhook ${w.url}`}>
+                    <button
+                      type="button"
+                      class="danger small"
+                      onClick={() => (remove.setProblem(null), setDeleting(w))}
+                      aria-label={`Delete webhook ${w.url}`}
+                    >
                       Delete
                     </button>
                   </td>
@@ -167,13 +197,28 @@ export function Webhooks() {
         <h2 id="add-hook-title">Add a webhook</h2>
         <div class="field">
           <label for="hook-url">URL</label>
-          <input id="hook-url" type="url" required maxLength={2048} placeholder="https://hooks.example.com/vm-platform" value={url} onInput={(e) => setUrl(e.currentTarget.value)} />
+          <input
+            id="hook-url"
+            type="url"
+            required
+            maxLength={2048}
+            placeholder="https://hooks.example.com/vm-platform"
+            value={url}
+            onInput={(e) => setUrl(e.currentTarget.value)}
+          />
         </div>
         <div class="field">
           <label for="hook-events">Events</label>
-          <input id="hook-events" required aria-describedby="hook-events-hint" value={events} onInput={(e) => setEvents(e.currentTarget.value)} />
+          <input
+            id="hook-events"
+            required
+            aria-describedby="hook-events-hint"
+            value={events}
+            onInput={(e) => setEvents(e.currentTarget.value)}
+          />
           <small id="hook-events-hint" class="hint">
-            Event types (<code>vm.provisioned</code>), areas (<code>vm.*</code>, <code>auth.*</code>) or <code>*</code>, separated by commas or spaces.
+            Event types (<code>vm.provisioned</code>), areas (<code>vm.*</code>, <code>auth.*</code>) or <code>*</code>, separated by commas
+            or spaces.
           </small>
         </div>
         <div class="field">

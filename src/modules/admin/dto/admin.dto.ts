@@ -7,25 +7,34 @@ import { VmResponseDto } from '../../vms/dto/vm-response.dto';
 import { ListVmsQueryDto, VmActionDto } from '../../vms/dto/vm.dto';
 
 export class AdminVmQueryDto extends ListVmsQueryDto {
-  @IsOptional() @IsUUID()
+  @IsOptional()
+  @IsUUID()
   user_id?: string;
 
-  @IsOptional() @IsString() @MaxLength(32)
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
   os_type?: string;
 
   /** VMs placed on this hypervisor host. */
-  @IsOptional() @IsString() @MaxLength(100)
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
   host?: string;
 
   /** VMs whose name starts with this. */
-  @IsOptional() @Matches(/^[a-z0-9-]{1,63}$/, { message: 'name_prefix must be lowercase letters, digits or hyphens' })
+  @IsOptional()
+  @Matches(/^[a-z0-9-]{1,63}$/, { message: 'name_prefix must be lowercase letters, digits or hyphens' })
   name_prefix?: string;
 }
 
 export class AdminVmActionDto extends VmActionDto {
   /** Why the admin acted; recorded in the audit event. */
-  @IsOptional() @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
-  @IsString() @MinLength(1) @MaxLength(500)
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
   @ApiPropertyOptional({ maxLength: 500, example: 'Abuse report #123' })
   reason?: string;
 }
@@ -52,17 +61,25 @@ export class AdminVmResponseDto extends VmResponseDto {
 }
 
 export class AdminEventQueryDto extends EventQueryDto {
-  @IsOptional() @IsUUID()
+  @IsOptional()
+  @IsUUID()
   user_id?: string;
 
   /** Events at or after this instant (ISO 8601). */
-  @IsOptional() @Type(() => Date) @IsDate() @MinDate(MIN_INSTANT) @MaxDate(MAX_INSTANT)
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate()
+  @MinDate(MIN_INSTANT)
+  @MaxDate(MAX_INSTANT)
   @ApiPropertyOptional({ type: String, format: 'date-time' })
   since?: Date;
 
   /** Events before this instant (ISO 8601). */
-  @IsOptional() @Type(() => Date) @IsDate() @MinDate(MIN_INSTANT) @MaxDate(MAX_INSTANT)
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate()
+  @MinDate(MIN_INSTANT)
+  @MaxDate(MAX_INSTANT)
   @ApiPropertyOptional({ type: String, format: 'date-time' })
   until?: Date;
 }
-

@@ -6,17 +6,25 @@ const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? val
 
 export class RegisterDto {
   /** 3-32 characters: lowercase letters, digits, `_`, `-`, `.`. */
-  @Transform(trim) @IsString() @MinLength(3) @MaxLength(32) @Matches(/^[a-z0-9][a-z0-9_.-]*$/, {
+  @Transform(trim)
+  @IsString()
+  @MinLength(3)
+  @MaxLength(32)
+  @Matches(/^[a-z0-9][a-z0-9_.-]*$/, {
     message: 'username may contain lowercase letters, digits, _, - and . and must start with a letter or digit',
   })
   @ApiProperty({ example: 'ada', pattern: '^[a-z0-9][a-z0-9_.-]*$', minLength: 3, maxLength: 32 })
   username: string;
 
-  @Transform(trim) @IsEmail() @MaxLength(254)
+  @Transform(trim)
+  @IsEmail()
+  @MaxLength(254)
   @ApiProperty({ example: 'ada@example.com', format: 'email', maxLength: 254 })
   email: string;
 
-  @IsString() @MinLength(8) @MaxLength(128)
+  @IsString()
+  @MinLength(8)
+  @MaxLength(128)
   @ApiProperty({ example: 'correct horse battery', minLength: 8, maxLength: 128, format: 'password' })
   password: string;
 }
@@ -31,22 +39,30 @@ export class RegisterAcceptedDto {
 }
 
 export class ChangePasswordDto {
-  @IsString() @MinLength(1) @MaxLength(128)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
   @ApiProperty({ example: 'correct horse battery', format: 'password', minLength: 1, maxLength: 128 })
   current_password: string;
 
   /** The same rules as at registration. */
-  @IsString() @MinLength(8) @MaxLength(128)
+  @IsString()
+  @MinLength(8)
+  @MaxLength(128)
   @ApiProperty({ example: 'staple battery horse correct', minLength: 8, maxLength: 128, format: 'password' })
   new_password: string;
 }
 
 export class LoginDto {
-  @Transform(trim) @IsEmail() @MaxLength(254)
+  @Transform(trim)
+  @IsEmail()
+  @MaxLength(254)
   @ApiProperty({ example: 'ada@example.com', format: 'email' })
   email: string;
 
-  @IsString() @MinLength(1) @MaxLength(128)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
   @ApiProperty({ example: 'correct horse battery', format: 'password', minLength: 1, maxLength: 128 })
   password: string;
 }

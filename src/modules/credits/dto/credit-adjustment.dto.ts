@@ -4,12 +4,23 @@ import { IsInt, IsString, Max, MaxLength, Min, MinLength, NotEquals } from 'clas
 
 export class CreditAdjustmentDto {
   /** Whole credits to add (positive) or deduct (negative); never zero. */
-  @IsInt() @NotEquals(0) @Min(-1_000_000_000) @Max(1_000_000_000)
-  @ApiProperty({ type: 'integer', example: 50, minimum: -1_000_000_000, maximum: 1_000_000_000, description: 'Non-zero whole credits; negative deducts' })
+  @IsInt()
+  @NotEquals(0)
+  @Min(-1_000_000_000)
+  @Max(1_000_000_000)
+  @ApiProperty({
+    type: 'integer',
+    example: 50,
+    minimum: -1_000_000_000,
+    maximum: 1_000_000_000,
+    description: 'Non-zero whole credits; negative deducts',
+  })
   amount: number;
 
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
-  @IsString() @MinLength(1) @MaxLength(500)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
   @ApiProperty({ example: 'Refund for the outage on 2026-11-20', minLength: 1, maxLength: 500 })
   reason: string;
 }

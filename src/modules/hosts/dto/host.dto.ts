@@ -73,8 +73,11 @@ export class UpdateHostDto {
   schedulable: boolean;
 
   /** Why; recorded in the admin event and shown on the host. */
-  @IsOptional() @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
-  @IsString() @MinLength(1) @MaxLength(500)
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
   @ApiPropertyOptional({ maxLength: 500, example: 'Kernel upgrade' })
   reason?: string;
 }

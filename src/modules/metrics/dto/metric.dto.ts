@@ -24,7 +24,8 @@ const NAME_DESCRIPTION =
 
 /** One point from an agent. */
 export class MetricCreateDto {
-  @IsString() @Matches(METRIC_NAME_PATTERN, { message: METRIC_NAME_MESSAGE })
+  @IsString()
+  @Matches(METRIC_NAME_PATTERN, { message: METRIC_NAME_MESSAGE })
   @ApiProperty({ example: 'cpu_percent', pattern: METRIC_NAME_PATTERN.source, maxLength: 64, description: NAME_DESCRIPTION })
   name: string;
 
@@ -34,20 +35,26 @@ export class MetricCreateDto {
   value: number;
 
   /** For namespaced names only; a known metric's unit is fixed (sending another one is an error). */
-  @IsOptional() @IsString() @Matches(METRIC_UNIT_PATTERN, { message: 'unit must be 1 to 16 letters, digits, spaces or % / . _ -' })
+  @IsOptional()
+  @IsString()
+  @Matches(METRIC_UNIT_PATTERN, { message: 'unit must be 1 to 16 letters, digits, spaces or % / . _ -' })
   @ApiProperty({ required: false, example: 'req/s', pattern: METRIC_UNIT_PATTERN.source })
   unit?: string;
 
   /** When it was measured (ISO 8601 with a time zone); default: when received. Not in the future (beyond a small clock skew), not older than the retention. */
-  @IsOptional() @IsISO8601({ strict: true, strictSeparator: true })
+  @IsOptional()
+  @IsISO8601({ strict: true, strictSeparator: true })
   @Matches(WITH_ZONE, { message: 'recorded_at must end with a time zone (Z or ±hh:mm)' })
   @ApiProperty({ required: false, format: 'date-time', example: '2026-11-25T20:15:00Z' })
   recorded_at?: string;
 }
 
 export class MetricBatchDto {
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(MAX_POINTS_PER_BATCH)
-  @ValidateNested({ each: true }) @Type(() => MetricCreateDto)
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_POINTS_PER_BATCH)
+  @ValidateNested({ each: true })
+  @Type(() => MetricCreateDto)
   @ApiProperty({ type: [MetricCreateDto], minItems: 1, maxItems: MAX_POINTS_PER_BATCH })
   points: MetricCreateDto[];
 }
@@ -60,17 +67,20 @@ export class MetricIngestResponseDto {
 
 export class MetricSeriesQueryDto {
   /** The metric to read. */
-  @IsString() @Matches(METRIC_NAME_PATTERN, { message: METRIC_NAME_MESSAGE })
+  @IsString()
+  @Matches(METRIC_NAME_PATTERN, { message: METRIC_NAME_MESSAGE })
   @ApiProperty({ example: 'cpu_percent', pattern: METRIC_NAME_PATTERN.source })
   name: string;
 
   /** Start of the range, inclusive (ISO 8601). Default: 24 hours before `to`. */
-  @IsOptional() @IsISO8601({ strict: true, strictSeparator: true })
+  @IsOptional()
+  @IsISO8601({ strict: true, strictSeparator: true })
   @ApiProperty({ required: false, format: 'date-time' })
   from?: string;
 
   /** End of the range, exclusive (ISO 8601). Default: now. */
-  @IsOptional() @IsISO8601({ strict: true, strictSeparator: true })
+  @IsOptional()
+  @IsISO8601({ strict: true, strictSeparator: true })
   @ApiProperty({ required: false, format: 'date-time' })
   to?: string;
 
@@ -78,7 +88,11 @@ export class MetricSeriesQueryDto {
    * Bucket width in seconds; buckets are aligned to the Unix epoch. Raised when the range would
    * need more than 1000 buckets; default: the smallest of 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, 1 day that fits.
    */
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(366 * 86400)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(366 * 86400)
   @ApiProperty({ required: false, type: 'integer', minimum: 1, maximum: 366 * 86400, example: 60 })
   step?: number;
 }

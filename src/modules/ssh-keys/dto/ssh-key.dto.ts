@@ -11,7 +11,9 @@ export const SSH_PUBLIC_KEY_MAX = 16384;
 export class CreateSshKeyDto {
   /** Your label for the key; unique among your keys. Surrounding spaces are trimmed. */
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
-  @IsString() @MinLength(1) @MaxLength(SSH_KEY_NAME_MAX)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(SSH_KEY_NAME_MAX)
   @Matches(/^[^\u0000-\u001f\u007f]*$/, { message: 'name must not contain control characters' })
   @ApiProperty({ example: 'laptop', minLength: 1, maxLength: SSH_KEY_NAME_MAX })
   name: string;
@@ -20,8 +22,12 @@ export class CreateSshKeyDto {
    * One OpenSSH public key line, e.g. the content of `~/.ssh/id_ed25519.pub`. Accepted types:
    * ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least 2048 bits.
    */
-  @IsString() @MaxLength(SSH_PUBLIC_KEY_MAX)
-  @ApiProperty({ example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiPnW+i0d6PvPLgcas7pn8eVKRX274wmR4/tRExitzO ada@laptop', maxLength: SSH_PUBLIC_KEY_MAX })
+  @IsString()
+  @MaxLength(SSH_PUBLIC_KEY_MAX)
+  @ApiProperty({
+    example: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiPnW+i0d6PvPLgcas7pn8eVKRX274wmR4/tRExitzO ada@laptop',
+    maxLength: SSH_PUBLIC_KEY_MAX,
+  })
   public_key: string;
 }
 
@@ -51,5 +57,13 @@ export class SshKeyResponseDto {
 }
 
 export function toSshKeyResponse(k: SshKey): SshKeyResponseDto {
-  return { id: k.id, name: k.name, type: k.type, bits: k.bits, fingerprint: k.fingerprint, public_key: k.publicKey, created_at: k.createdAt };
+  return {
+    id: k.id,
+    name: k.name,
+    type: k.type,
+    bits: k.bits,
+    fingerprint: k.fingerprint,
+    public_key: k.publicKey,
+    created_at: k.createdAt,
+  };
 }

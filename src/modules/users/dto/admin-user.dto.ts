@@ -9,44 +9,65 @@ const toBool = ({ value }: { value: unknown }) => (value === 'true' ? true : val
 
 export class ListUsersQueryDto extends PageQueryDto {
   /** Case-insensitive email prefix. */
-  @IsOptional() @IsString() @MaxLength(254)
+  @IsOptional()
+  @IsString()
+  @MaxLength(254)
   email_prefix?: string;
 
-  @IsOptional() @IsString() @MaxLength(32)
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
   username_prefix?: string;
 
-  @IsOptional() @IsIn(USER_ROLES)
+  @IsOptional()
+  @IsIn(USER_ROLES)
   @ApiPropertyOptional({ enum: USER_ROLES, enumName: 'UserRole' })
   role?: UserRole;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   is_active?: boolean;
 }
 
 /** Per-user quota overrides: a number sets it (0 = no limit), null returns to the default. */
 export class QuotaOverridesDto {
-  @IsOptional() @IsInt() @Min(0) @Max(100_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
   @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
   vms?: number | null;
 
-  @IsOptional() @IsInt() @Min(0) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
   cpu_cores?: number | null;
 
-  @IsOptional() @IsInt() @Min(0) @Max(100_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100_000_000)
   @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
   ram_mb?: number | null;
 }
 
 export class UpdateUserDto {
-  @IsOptional() @IsIn(USER_ROLES)
+  @IsOptional()
+  @IsIn(USER_ROLES)
   @ApiPropertyOptional({ enum: USER_ROLES, enumName: 'UserRole' })
   role?: UserRole;
 
   /** false deactivates the account: its tokens stop working at once. */
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   is_active?: boolean;
 
-  @IsOptional() @IsObject() @ValidateNested() @Type(() => QuotaOverridesDto)
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => QuotaOverridesDto)
   quotas?: QuotaOverridesDto;
 }

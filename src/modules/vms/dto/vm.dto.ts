@@ -1,6 +1,20 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import { PageQueryDto } from '../../../common/pagination';
 import { HOSTNAME_LABEL_RE } from '../providers/vagrantfile';
 import { VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
@@ -18,39 +32,51 @@ export const VM_NAME_PATTERN = HOSTNAME_LABEL_RE;
 /** The sizing fields shared by create and quota-check. */
 export class VmSpecDto {
   /** Memory in MiB. */
-  @IsInt() @Min(512) @Max(65536)
+  @IsInt()
+  @Min(512)
+  @Max(65536)
   @ApiProperty({ type: 'integer', example: 1024, minimum: 512, maximum: 65536 })
   ram_mb: number;
 
   /** Disk size in GB. */
-  @IsInt() @Min(10) @Max(2048)
+  @IsInt()
+  @Min(10)
+  @Max(2048)
   @ApiProperty({ type: 'integer', example: 20, minimum: 10, maximum: 2048 })
   disk_gb: number;
 
-  @IsInt() @Min(1) @Max(32)
+  @IsInt()
+  @Min(1)
+  @Max(32)
   @ApiProperty({ type: 'integer', example: 2, minimum: 1, maximum: 32 })
   cpu_cores: number;
 }
 
 export class QuotaCheckDto extends VmSpecDto {
   /** Optional; checked against the OS catalog when given. */
-  @IsOptional() @IsString() @MaxLength(32)
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
   @ApiProperty({ required: false, example: 'ubuntu-22.04' })
   os_type?: string;
 }
 
 export class CreateVmDto extends VmSpecDto {
   /** A hostname label: lowercase letters, digits and inner hyphens, 1-63 characters. Unique among your VMs that are not destroyed. */
-  @IsString() @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
+  @IsString()
+  @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
   @ApiProperty({ example: 'demo-1', pattern: VM_NAME_PATTERN.source, maxLength: 63 })
   name: string;
 
   /** One of the catalog's operating systems (GET /api/vms/os-types lists them). */
-  @IsString() @MaxLength(32)
+  @IsString()
+  @MaxLength(32)
   @ApiProperty({ example: 'ubuntu-22.04' })
   os_type: string;
 
-  @IsOptional() @IsMetadata({ allowNullValues: false }) @KeepRawObject()
+  @IsOptional()
+  @IsMetadata({ allowNullValues: false })
+  @KeepRawObject()
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
@@ -63,7 +89,11 @@ export class CreateVmDto extends VmSpecDto {
    * Ids of your SSH keys (POST /api/ssh-keys) to install for the login user (`ssh_user`) on first boot.
    * The VM keeps a copy: deleting a key later changes no VM. 400 vm.unknown_ssh_key for an id that is not one of yours.
    */
-  @IsOptional() @IsArray() @ArrayMaxSize(VM_MAX_SSH_KEYS) @ArrayUnique({ message: 'ssh_key_ids must not repeat an id' }) @IsUUID('all', { each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(VM_MAX_SSH_KEYS)
+  @ArrayUnique({ message: 'ssh_key_ids must not repeat an id' })
+  @IsUUID('all', { each: true })
   @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: VM_MAX_SSH_KEYS, uniqueItems: true })
   ssh_key_ids?: string[];
 
@@ -73,7 +103,8 @@ export class CreateVmDto extends VmSpecDto {
    * `running` once you can log in; `user_data_status` then tells how the script went, and the event
    * `vm.user_data_finished` has its exit code and last lines of output. Never shown again, to anyone.
    */
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   @ApiPropertyOptional({ example: '#!/bin/sh\necho hello > /etc/motd\n', maxLength: USER_DATA_MAX_BYTES })
   user_data?: string;
 }
@@ -83,11 +114,15 @@ export class UpdateVmDto {
    * A new name: create's rules (a hostname label, unique among your VMs that are not destroyed; 409
    * vm.name_taken otherwise). The guest's hostname follows at its next start, restart or rebuild.
    */
-  @IsOptional() @IsString() @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
+  @IsOptional()
+  @IsString()
+  @Matches(VM_NAME_PATTERN, { message: 'name must be a hostname label: a-z, 0-9 and inner hyphens, 1 to 63 characters' })
   @ApiPropertyOptional({ example: 'demo-2', pattern: VM_NAME_PATTERN.source, maxLength: 63 })
   name?: string;
 
-  @IsOptional() @IsMetadata({ allowNullValues: true }) @KeepRawObject()
+  @IsOptional()
+  @IsMetadata({ allowNullValues: true })
+  @KeepRawObject()
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
@@ -104,12 +139,15 @@ export class VmActionDto {
 }
 
 export class ListVmsQueryDto extends PageQueryDto {
-  @IsOptional() @IsIn(VM_STATUSES)
+  @IsOptional()
+  @IsIn(VM_STATUSES)
   @ApiProperty({ enum: VM_STATUSES, enumName: 'VmStatus', required: false })
   status?: VmStatus;
 
   /** Include destroyed VMs (hidden by default). */
-  @IsOptional() @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value)) @IsBoolean()
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
   @ApiProperty({ required: false, default: false })
   include_destroyed?: boolean;
 }

@@ -117,5 +117,14 @@ export class Vm {
 
 /** What a provider needs to know about a VM. */
 export function toVmTarget(vm: Vm): VmTarget {
-  return { id: vm.id, name: vm.name, osType: vm.osType, ramMb: vm.ramMb, diskGb: vm.diskGb, cpuCores: vm.cpuCores, sshUser: vm.sshUser, sshPublicKeys: vm.sshKeys.map((k) => k.public_key) };
+  return {
+    id: vm.id,
+    name: vm.name,
+    osType: vm.osType,
+    ramMb: vm.ramMb,
+    diskGb: vm.diskGb,
+    cpuCores: vm.cpuCores,
+    sshUser: vm.sshUser,
+    sshPublicKeys: vm.sshKeys.map((k) => k.public_key),
+  };
 }

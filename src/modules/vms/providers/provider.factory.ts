@@ -18,7 +18,11 @@ export function vagrantAnswers(bin: string): Promise<boolean> {
 }
 
 /** VM_PROVIDER=auto picks vagrant when the binary answers, else the simulator, and says which. */
-export async function createVmProvider(config: ConfigService<Env, true>, catalog: OsCatalog, timeouts: OperationTimeouts): Promise<VmProvider> {
+export async function createVmProvider(
+  config: ConfigService<Env, true>,
+  catalog: OsCatalog,
+  timeouts: OperationTimeouts,
+): Promise<VmProvider> {
   const logger = new Logger('VmProvider');
   const wanted = config.get('VM_PROVIDER', { infer: true });
   const bin = config.get('VAGRANT_BIN', { infer: true });
@@ -30,7 +34,9 @@ export async function createVmProvider(config: ConfigService<Env, true>, catalog
   if (use === 'simulator') {
     const delayMs = config.get('SIMULATOR_DELAY_MS', { infer: true });
     const failureRate = config.get('SIMULATOR_FAILURE_RATE', { infer: true });
-    const stateDir = resolve(config.get('SIMULATOR_STATE_DIR', { infer: true }) ?? join(config.get('DATA_DIR', { infer: true }), 'simulator'));
+    const stateDir = resolve(
+      config.get('SIMULATOR_STATE_DIR', { infer: true }) ?? join(config.get('DATA_DIR', { infer: true }), 'simulator'),
+    );
     logger.log(`Provider: simulator (delay ${delayMs} ms, failure rate ${failureRate}, machines in ${stateDir})`);
     return new SimulatorProvider({ delayMs, failureRate, stateDir });
   }

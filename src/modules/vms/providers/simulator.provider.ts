@@ -4,7 +4,16 @@ import { mkdirSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ProviderError, ProviderState, UserDataOutcome, VmConnection, VmProvider, VmStats, VmTarget, VmUpResult } from './vm-provider.interface';
+import {
+  ProviderError,
+  ProviderState,
+  UserDataOutcome,
+  VmConnection,
+  VmProvider,
+  VmStats,
+  VmTarget,
+  VmUpResult,
+} from './vm-provider.interface';
 
 export interface SimulatorOptions {
   delayMs: number;

@@ -130,7 +130,8 @@ describe('parseSshConfig', () => {
   });
 
   it('handles key=value, quotes, comments, odd case, CRLF and several hosts', () => {
-    const text = '# generated\r\nHost web\r\n  hostname=127.0.0.1\r\n  PORT 2222\r\n  IdentityFile "/a b/key"\r\nHost db\r\n  HostName 10.0.0.5\r\n  Port 2200\r\n';
+    const text =
+      '# generated\r\nHost web\r\n  hostname=127.0.0.1\r\n  PORT 2222\r\n  IdentityFile "/a b/key"\r\nHost db\r\n  HostName 10.0.0.5\r\n  Port 2200\r\n';
     const hosts = parseSshConfig(text);
     expect(hosts.map((h) => [h.host, h.hostName, h.port])).toEqual([
       ['web', '127.0.0.1', 2222],

@@ -114,7 +114,13 @@ export class VagrantProvider implements VmProvider {
       const userDataPath = path.join(dir, USER_DATA_FILE);
       if (hasUserData) await this.writePrivate(userDataPath, vm.userData!);
       try {
-        const { stdout } = await this.run('up', dir, ['up', `--provider=${this.options.provider}`, '--machine-readable'], this.options.timeouts.up, signal);
+        const { stdout } = await this.run(
+          'up',
+          dir,
+          ['up', `--provider=${this.options.provider}`, '--machine-readable'],
+          this.options.timeouts.up,
+          signal,
+        );
         const connection = await this.connectionIn(dir);
         return hasUserData ? { ...connection, userData: parseUserDataResult(stdout) } : connection;
       } finally {
@@ -275,7 +281,10 @@ export class VagrantProvider implements VmProvider {
     env.VAGRANT_DEFAULT_PROVIDER = this.options.provider;
     if (this.options.provider === 'virtualbox') {
       // config.vm.disk (the disk size) is ignored without this experimental flag.
-      const features = (env.VAGRANT_EXPERIMENTAL ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+      const features = (env.VAGRANT_EXPERIMENTAL ?? '')
+        .split(',')
+        .map((f) => f.trim())
+        .filter(Boolean);
       if (!features.includes('disks') && !features.includes('1')) features.push('disks');
       env.VAGRANT_EXPERIMENTAL = features.join(',');
     }
@@ -312,13 +321,20 @@ export class VagrantProvider implements VmProvider {
       const stopError = (stdout: string, stderr: string) => {
         const output = outputTail(stdout, stderr);
         if (deadline.aborted) return new ProviderError(`vagrant ${op} timed out after ${timeoutSeconds}s`, output, true);
-        if ((signal?.reason as Error | undefined)?.name === 'TimeoutError') return new ProviderError(`vagrant ${op} stopped: the operation timed out`, output, true);
+        if ((signal?.reason as Error | undefined)?.name === 'TimeoutError')
+          return new ProviderError(`vagrant ${op} stopped: the operation timed out`, output, true);
         return new ProviderError(`vagrant ${op} stopped: the worker is shutting down`, output, false);
       };
 
       // detached: the leader of its own process group, so a stop reaches everything it started (stop()).
       // stdin ignored: never wait for an answer to a prompt.
-      const child = spawn(this.options.bin, args, { cwd, env: this.env(), windowsHide: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(this.options.bin, args, {
+        cwd,
+        env: this.env(),
+        windowsHide: true,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       let tooLarge = false;

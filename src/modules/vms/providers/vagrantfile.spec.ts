@@ -6,9 +6,19 @@ import path from 'node:path';
 import { parseUserDataResult, renderVagrantfile, USER_DATA_FILE, USER_DATA_RESULT_MARKER, type VagrantHostSettings } from './vagrantfile';
 import type { VmTarget } from './vm-provider.interface';
 
-const vm: VmTarget = { id: 'a1b2', name: 'web-01', osType: 'ubuntu-22.04', ramMb: 2048, diskGb: 30, cpuCores: 2, sshUser: 'vmuser', sshPublicKeys: [] };
+const vm: VmTarget = {
+  id: 'a1b2',
+  name: 'web-01',
+  osType: 'ubuntu-22.04',
+  ramMb: 2048,
+  diskGb: 30,
+  cpuCores: 2,
+  sshUser: 'vmuser',
+  sshPublicKeys: [],
+};
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ';
-const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA+17ZAfYdo0IcodhZRsjxkF8y0Hq5dsoZ/zWYkvkhgiuYZfrnZ8EtTf6oAGmqQy0Hh2nDsIfOQKfWZWoXH8f0tO8+5zGmiVcVsDiqrFwW7zlIWNxZwLm0iP7Jp/i8e0LArhBvm9jIYyXz+ivg0WQv/3f+1cqz8FkOQ3Ci6ufmeDk9nNDSu+oH8pPB8W0e1nT+AfT9szIKjVFXUbAk9BAJQOPXGWRn0zStkdUXfSqqAbrPBHYLBLvKYfUAXNRvPyk+ok9UbCK5RdUbS8WaNL8WI6SrmYdP6WuHZLg1vuRPJJU1E1O5VHexlLVYOzMCCCI6G82Lp6pUeGSj';
+const RSA =
+  'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA+17ZAfYdo0IcodhZRsjxkF8y0Hq5dsoZ/zWYkvkhgiuYZfrnZ8EtTf6oAGmqQy0Hh2nDsIfOQKfWZWoXH8f0tO8+5zGmiVcVsDiqrFwW7zlIWNxZwLm0iP7Jp/i8e0LArhBvm9jIYyXz+ivg0WQv/3f+1cqz8FkOQ3Ci6ufmeDk9nNDSu+oH8pPB8W0e1nT+AfT9szIKjVFXUbAk9BAJQOPXGWRn0zStkdUXfSqqAbrPBHYLBLvKYfUAXNRvPyk+ok9UbCK5RdUbS8WaNL8WI6SrmYdP6WuHZLg1vuRPJJU1E1O5VHexlLVYOzMCCCI6G82Lp6pUeGSj';
 
 /** The provisioner's base64 literal, decoded: exactly the text that reaches the guest's authorized_keys. */
 function installedKeys(text: string): string {
@@ -101,13 +111,16 @@ describe('renderVagrantfile', () => {
     ['diskGb', 1e12],
     ['diskGb', '30'],
   ])('refuses %s = %p', (field, value) => {
-    expect(() => renderVagrantfile({ ...vm, [field]: value } as unknown as VmTarget, { box: 'generic/ubuntu2204', provider: 'libvirt' })).toThrow(
-      new RegExp(`${field} must be an integer`),
-    );
+    expect(() =>
+      renderVagrantfile({ ...vm, [field]: value } as unknown as VmTarget, { box: 'generic/ubuntu2204', provider: 'libvirt' }),
+    ).toThrow(new RegExp(`${field} must be an integer`));
   });
 
   it('creates the login user with sudo and installs the keys in a first-boot provisioner', () => {
-    const text = renderVagrantfile({ ...vm, sshPublicKeys: [ED25519 + ' alice@laptop', RSA] }, { box: 'generic/debian12', provider: 'libvirt' });
+    const text = renderVagrantfile(
+      { ...vm, sshPublicKeys: [ED25519 + ' alice@laptop', RSA] },
+      { box: 'generic/debian12', provider: 'libvirt' },
+    );
     expect(text).toContain("config.vm.provision 'login-user', type: 'shell', privileged: true, inline: <<~'SHELL'");
     const script = provisionerScript(text);
     expect(script).toContain('    user=vmuser');
@@ -157,7 +170,13 @@ describe('renderVagrantfile', () => {
   });
 
   it('renders the host settings: driver, CPU, URI, boot timeout (libvirt ones only for libvirt)', () => {
-    const host = { libvirtDriver: 'qemu', libvirtCpuMode: 'custom', libvirtCpuModel: 'qemu64', libvirtUri: 'qemu+ssh://root@hv1/system', bootTimeoutSeconds: 900 } as const;
+    const host = {
+      libvirtDriver: 'qemu',
+      libvirtCpuMode: 'custom',
+      libvirtCpuModel: 'qemu64',
+      libvirtUri: 'qemu+ssh://root@hv1/system',
+      bootTimeoutSeconds: 900,
+    } as const;
     const libvirt = renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', host });
     expect(libvirt).toContain('  config.vm.boot_timeout = 900');
     expect(libvirt).toContain("    libvirt.driver = 'qemu'");
@@ -181,7 +200,9 @@ describe('renderVagrantfile', () => {
     [{ bootTimeoutSeconds: 0 }, /bootTimeoutSeconds must be an integer/],
     [{ bootTimeoutSeconds: 1.5 }, /bootTimeoutSeconds must be an integer/],
   ])('refuses the host setting %j', (host, message) => {
-    expect(() => renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', host: host as VagrantHostSettings })).toThrow(message);
+    expect(() => renderVagrantfile(vm, { box: 'generic/debian12', provider: 'libvirt', host: host as VagrantHostSettings })).toThrow(
+      message,
+    );
   });
 
   it('refuses an unknown provider', () => {
@@ -207,8 +228,13 @@ describe('renderVagrantfile: first-boot user data', () => {
   });
 
   it('uploads the script from the file beside the Vagrantfile and runs it as root after the login user, the script never in the Vagrantfile', () => {
-    const text = renderVagrantfile({ ...vm, userData: SCRIPT, sshPublicKeys: [ED25519] }, { box: 'generic/ubuntu2204', provider: 'libvirt' });
-    expect(text).toContain(`config.vm.provision 'user-data-upload', type: 'file', source: '${USER_DATA_FILE}', destination: '/tmp/vm-platform-user-data'`);
+    const text = renderVagrantfile(
+      { ...vm, userData: SCRIPT, sshPublicKeys: [ED25519] },
+      { box: 'generic/ubuntu2204', provider: 'libvirt' },
+    );
+    expect(text).toContain(
+      `config.vm.provision 'user-data-upload', type: 'file', source: '${USER_DATA_FILE}', destination: '/tmp/vm-platform-user-data'`,
+    );
     expect(text).toContain("config.vm.provision 'user-data', type: 'shell', privileged: true");
     const order = ['login-user', 'user-data-upload', "'user-data',"].map((name) => text.indexOf(name));
     expect(order).toEqual([...order].sort((a, b) => a - b));
@@ -223,7 +249,9 @@ describe('renderVagrantfile: first-boot user data', () => {
     const root = mkdtempSync(path.join(tmpdir(), 'user-data-'));
     try {
       // The wrapper as the guest runs it, its two paths moved into a scratch directory.
-      const wrapper = userDataScript(text).replaceAll('/var/lib/vm-platform', path.join(root, 'state')).replaceAll('/tmp/vm-platform-user-data', path.join(root, 'upload'));
+      const wrapper = userDataScript(text)
+        .replaceAll('/var/lib/vm-platform', path.join(root, 'state'))
+        .replaceAll('/tmp/vm-platform-user-data', path.join(root, 'upload'));
       const run = (script: string) => {
         writeFileSync(path.join(root, 'upload'), script);
         const res = spawnSync('bash', ['-c', wrapper], { encoding: 'utf8' });
@@ -245,7 +273,11 @@ describe('renderVagrantfile: first-boot user data', () => {
 
   it('parses the marker from machine-readable output; none when the provisioner did not run', () => {
     const tail = Buffer.from('a,b\nc').toString('base64');
-    expect(parseUserDataResult(`1,default,ui,info,==> default: Running provisioner: user-data (shell)...\n2,default,ui,detail,    default: ${USER_DATA_RESULT_MARKER}1:${tail}\n`)).toEqual({
+    expect(
+      parseUserDataResult(
+        `1,default,ui,info,==> default: Running provisioner: user-data (shell)...\n2,default,ui,detail,    default: ${USER_DATA_RESULT_MARKER}1:${tail}\n`,
+      ),
+    ).toEqual({
       exitCode: 1,
       outputTail: 'a,b\nc',
     });

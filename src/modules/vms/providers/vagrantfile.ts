@@ -83,7 +83,8 @@ function publicKeys(keys: unknown): string[] {
 function hostSettings(host: VagrantHostSettings, provider: VagrantBackend): { config: string[]; libvirt: string[] } {
   const config: string[] = [];
   const libvirt: string[] = [];
-  if (host.bootTimeoutSeconds !== undefined) config.push(`  config.vm.boot_timeout = ${integer('bootTimeoutSeconds', host.bootTimeoutSeconds)}`);
+  if (host.bootTimeoutSeconds !== undefined)
+    config.push(`  config.vm.boot_timeout = ${integer('bootTimeoutSeconds', host.bootTimeoutSeconds)}`);
   if (provider !== 'libvirt') return { config, libvirt };
   if (host.libvirtUri !== undefined) {
     if (typeof host.libvirtUri !== 'string' || !LIBVIRT_URI_RE.test(host.libvirtUri)) {
@@ -92,11 +93,13 @@ function hostSettings(host: VagrantHostSettings, provider: VagrantBackend): { co
     libvirt.push(`    libvirt.uri = ${rubyString(host.libvirtUri)}`);
   }
   if (host.libvirtDriver !== undefined) {
-    if (!LIBVIRT_DRIVERS.includes(host.libvirtDriver)) throw new Error(`Vagrantfile: libvirt driver ${JSON.stringify(host.libvirtDriver)} is not kvm or qemu`);
+    if (!LIBVIRT_DRIVERS.includes(host.libvirtDriver))
+      throw new Error(`Vagrantfile: libvirt driver ${JSON.stringify(host.libvirtDriver)} is not kvm or qemu`);
     libvirt.push(`    libvirt.driver = ${rubyString(host.libvirtDriver)}`);
   }
   if (host.libvirtCpuMode !== undefined) {
-    if (!LIBVIRT_CPU_MODES.includes(host.libvirtCpuMode)) throw new Error(`Vagrantfile: CPU mode ${JSON.stringify(host.libvirtCpuMode)} is not one of ${LIBVIRT_CPU_MODES.join(', ')}`);
+    if (!LIBVIRT_CPU_MODES.includes(host.libvirtCpuMode))
+      throw new Error(`Vagrantfile: CPU mode ${JSON.stringify(host.libvirtCpuMode)} is not one of ${LIBVIRT_CPU_MODES.join(', ')}`);
     libvirt.push(`    libvirt.cpu_mode = ${rubyString(host.libvirtCpuMode)}`);
   }
   if (host.libvirtCpuModel !== undefined) {
@@ -117,7 +120,8 @@ function hostSettings(host: VagrantHostSettings, provider: VagrantBackend): { co
  * than replacing the file, so a login user that is also Vagrant's own keeps Vagrant's key.
  */
 function loginUserProvisioner(user: string, keys: string[]): string[] {
-  if (typeof user !== 'string' || !LOGIN_USER_RE.test(user)) throw new Error(`Vagrantfile: login user ${JSON.stringify(user)} is not a POSIX user name`);
+  if (typeof user !== 'string' || !LOGIN_USER_RE.test(user))
+    throw new Error(`Vagrantfile: login user ${JSON.stringify(user)} is not a POSIX user name`);
   const encoded = Buffer.from(keys.map((k) => `${k}\n`).join(''), 'utf8').toString('base64');
   return [
     "  config.vm.provision 'login-user', type: 'shell', privileged: true, inline: <<~'SHELL'",

@@ -1,6 +1,18 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, ValidateIf } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
 import { DELIVERY_STATUSES, type DeliveryStatus, type WebhookDelivery } from '../entities/webhook-delivery.entity';
 import type { WebhookAttempt } from '../entities/webhook-attempt.entity';
 import { WEBHOOK_SCOPES, type WebhookEndpoint, type WebhookScope } from '../entities/webhook-endpoint.entity';
@@ -16,44 +28,67 @@ const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 export class CreateWebhookDto {
   /** Where events are POSTed: https (plain http only where the operator allows it). No credentials in it. */
   @Transform(trim)
-  @IsString() @MaxLength(WEBHOOK_URL_MAX)
+  @IsString()
+  @MaxLength(WEBHOOK_URL_MAX)
   @ApiProperty({ example: 'https://hooks.example.com/vm-platform', maxLength: WEBHOOK_URL_MAX })
   url: string;
 
   /** Event types (`vm.provisioned`), areas (`vm.*`, `auth.*`, ...) or `*` for every event. */
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(WEBHOOK_EVENTS_MAX) @ArrayUnique({ message: 'events must not repeat an entry' })
-  @IsString({ each: true }) @MaxLength(64, { each: true })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(WEBHOOK_EVENTS_MAX)
+  @ArrayUnique({ message: 'events must not repeat an entry' })
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
   @ApiProperty({ type: [String], example: ['vm.*', 'system.credit_deduction'], minItems: 1, maxItems: WEBHOOK_EVENTS_MAX })
   events: string[];
 
-  @IsOptional() @Transform(trim) @IsString() @MaxLength(WEBHOOK_DESCRIPTION_MAX) @Matches(NO_CONTROL, { message: 'description must not contain control characters' })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @MaxLength(WEBHOOK_DESCRIPTION_MAX)
+  @Matches(NO_CONTROL, { message: 'description must not contain control characters' })
   @ApiProperty({ required: false, example: 'CI notifications', maxLength: WEBHOOK_DESCRIPTION_MAX })
   description?: string;
 
   /** `own` (default): your events, as your feed shows them. `all`: every user's events, as the admin feed shows them (admins only). */
-  @IsOptional() @IsIn(WEBHOOK_SCOPES)
+  @IsOptional()
+  @IsIn(WEBHOOK_SCOPES)
   @ApiProperty({ enum: WEBHOOK_SCOPES, enumName: 'WebhookScope', required: false })
   scope?: WebhookScope;
 }
 
 export class UpdateWebhookDto {
-  @IsOptional() @Transform(trim) @IsString() @MaxLength(WEBHOOK_URL_MAX)
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @MaxLength(WEBHOOK_URL_MAX)
   @ApiProperty({ required: false, maxLength: WEBHOOK_URL_MAX })
   url?: string;
 
-  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(WEBHOOK_EVENTS_MAX) @ArrayUnique({ message: 'events must not repeat an entry' })
-  @IsString({ each: true }) @MaxLength(64, { each: true })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(WEBHOOK_EVENTS_MAX)
+  @ArrayUnique({ message: 'events must not repeat an entry' })
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
   @ApiProperty({ type: [String], required: false, minItems: 1, maxItems: WEBHOOK_EVENTS_MAX })
   events?: string[];
 
   /** null removes it. */
-  @IsOptional() @ValidateIf((_, v) => v !== null) @Transform(trim) @IsString() @MaxLength(WEBHOOK_DESCRIPTION_MAX)
+  @IsOptional()
+  @ValidateIf((_, v) => v !== null)
+  @Transform(trim)
+  @IsString()
+  @MaxLength(WEBHOOK_DESCRIPTION_MAX)
   @Matches(NO_CONTROL, { message: 'description must not contain control characters' })
   @ApiProperty({ type: String, required: false, nullable: true, maxLength: WEBHOOK_DESCRIPTION_MAX })
   description?: string | null;
 
   /** true turns a disabled endpoint back on (new events only; retry failed deliveries one by one). */
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   @ApiProperty({ required: false })
   enabled?: boolean;
 }
@@ -150,7 +185,8 @@ export class WebhookDeliveryResponseDto {
 }
 
 export class DeliveryQueryDto extends PageQueryDto {
-  @IsOptional() @IsIn(DELIVERY_STATUSES)
+  @IsOptional()
+  @IsIn(DELIVERY_STATUSES)
   @ApiProperty({ enum: DELIVERY_STATUSES, enumName: 'WebhookDeliveryStatus', required: false })
   status?: DeliveryStatus;
 }
@@ -172,7 +208,14 @@ export function toWebhookResponse(w: WebhookEndpoint): WebhookResponseDto {
 }
 
 export function toAttemptDto(a: WebhookAttempt): WebhookAttemptDto {
-  return { attempt: a.attempt, status_code: a.statusCode, duration_ms: a.durationMs, error: a.error, attempted_at: a.attemptedAt, next_attempt_at: a.nextAttemptAt };
+  return {
+    attempt: a.attempt,
+    status_code: a.statusCode,
+    duration_ms: a.durationMs,
+    error: a.error,
+    attempted_at: a.attemptedAt,
+    next_attempt_at: a.nextAttemptAt,
+  };
 }
 
 export function toDeliveryResponse(d: WebhookDelivery, attempts: WebhookAttempt[]): WebhookDeliveryResponseDto {

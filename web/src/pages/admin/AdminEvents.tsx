@@ -40,7 +40,10 @@ export function AdminEvents() {
 
   // Live: every new event that passes the filters goes on top of the first page.
   const matches = (e: VmEvent) =>
-    (!type || e.type === type) && (!severity || e.severity === severity) && (!userId || e.user_id === userId) && (!vmId || e.vm_id === vmId);
+    (!type || e.type === type) &&
+    (!severity || e.severity === severity) &&
+    (!userId || e.user_id === userId) &&
+    (!vmId || e.vm_id === vmId);
   const onEvent = (e: VmEvent) => {
     if (cursor || !matches(e)) return;
     page.setData((p) => p && (p.items.some((x) => x.id === e.id) ? p : { ...p, items: [e, ...p.items] }));
@@ -74,7 +77,11 @@ export function AdminEvents() {
         </div>
         <div class="field inline">
           <label for="event-severity">Severity</label>
-          <select id="event-severity" value={severity} onChange={(e) => (setSeverity(e.currentTarget.value as Schemas['EventSeverity'] | ''), reset())}>
+          <select
+            id="event-severity"
+            value={severity}
+            onChange={(e) => (setSeverity(e.currentTarget.value as Schemas['EventSeverity'] | ''), reset())}
+          >
             <option value="">Any</option>
             {SEVERITIES.map((s) => (
               <option value={s}>{s}</option>
@@ -83,11 +90,21 @@ export function AdminEvents() {
         </div>
         <div class="field inline">
           <label for="event-user">User id</label>
-          <input id="event-user" value={userId} onChange={(e) => (setUserId(e.currentTarget.value.trim()), reset())} aria-invalid={!!userId && !UUID.test(userId)} />
+          <input
+            id="event-user"
+            value={userId}
+            onChange={(e) => (setUserId(e.currentTarget.value.trim()), reset())}
+            aria-invalid={!!userId && !UUID.test(userId)}
+          />
         </div>
         <div class="field inline">
           <label for="event-vm">VM id</label>
-          <input id="event-vm" value={vmId} onChange={(e) => (setVmId(e.currentTarget.value.trim()), reset())} aria-invalid={!!vmId && !UUID.test(vmId)} />
+          <input
+            id="event-vm"
+            value={vmId}
+            onChange={(e) => (setVmId(e.currentTarget.value.trim()), reset())}
+            aria-invalid={!!vmId && !UUID.test(vmId)}
+          />
         </div>
       </form>
       {!validIds && (

@@ -18,7 +18,10 @@ export function AdminHosts() {
   const [reason, setReason] = useState('');
   const update = useAction(async (host: Host) => {
     const fresh = await call(
-      api.PATCH('/api/admin/hosts/{name}', { params: { path: { name: host.name } }, body: { schedulable: !host.schedulable, ...(reason.trim() ? { reason: reason.trim() } : {}) } }),
+      api.PATCH('/api/admin/hosts/{name}', {
+        params: { path: { name: host.name } },
+        body: { schedulable: !host.schedulable, ...(reason.trim() ? { reason: reason.trim() } : {}) },
+      }),
     );
     hosts.setData((p) => p && { ...p, items: p.items.map((h) => (h.name === fresh.name ? fresh : h)) });
     setChanging(null);
@@ -33,7 +36,20 @@ export function AdminHosts() {
       </div>
       <ListState state={hosts} empty={<p class="empty">No host has registered yet (each worker process registers its host).</p>}>
         {(items) => (
-          <TableRegion label="Hosts" columns={['Host', 'Status', 'Scheduling', 'Capacity', 'Allocated', 'Free', { label: 'VMs', num: true }, 'Last seen', ACTIONS_COLUMN]}>
+          <TableRegion
+            label="Hosts"
+            columns={[
+              'Host',
+              'Status',
+              'Scheduling',
+              'Capacity',
+              'Allocated',
+              'Free',
+              { label: 'VMs', num: true },
+              'Last seen',
+              ACTIONS_COLUMN,
+            ]}
+          >
             <tbody>
               {items.map((h) => (
                 <tr key={h.name} data-host={h.name}>

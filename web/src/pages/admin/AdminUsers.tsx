@@ -12,7 +12,10 @@ export function AdminUsers() {
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const page = useLoad(
-    (signal) => call(api.GET('/api/admin/users', { params: { query: { limit: 20, cursor, email_prefix: emailPrefix.trim() || undefined } }, signal })),
+    (signal) =>
+      call(
+        api.GET('/api/admin/users', { params: { query: { limit: 20, cursor, email_prefix: emailPrefix.trim() || undefined } }, signal }),
+      ),
     [cursor, emailPrefix],
   );
   const [adjusting, setAdjusting] = useState<User | null>(null);
@@ -22,12 +25,20 @@ export function AdminUsers() {
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter users">
         <div class="field inline">
           <label for="user-email-filter">Email starts with</label>
-          <input id="user-email-filter" type="search" value={emailPrefix} onChange={(e) => (setEmailPrefix(e.currentTarget.value), setCursors([undefined]))} />
+          <input
+            id="user-email-filter"
+            type="search"
+            value={emailPrefix}
+            onChange={(e) => (setEmailPrefix(e.currentTarget.value), setCursors([undefined]))}
+          />
         </div>
       </form>
       <ListState state={page} empty={<p class="empty">No users match.</p>}>
         {(items) => (
-          <TableRegion label="User accounts" columns={['Username', 'Email', 'Role', 'Active', { label: 'Credits', num: true }, ACTIONS_COLUMN]}>
+          <TableRegion
+            label="User accounts"
+            columns={['Username', 'Email', 'Role', 'Active', { label: 'Credits', num: true }, ACTIONS_COLUMN]}
+          >
             <tbody>
               {items.map((u) => (
                 <tr key={u.id} data-user={u.email}>
@@ -37,7 +48,12 @@ export function AdminUsers() {
                   <td>{u.is_active ? 'yes' : 'no'}</td>
                   <td class="num">{u.credits}</td>
                   <td>
-                    <button type="button" class="secondary small" onClick={() => setAdjusting(u)} aria-label={`Adjust credits of ${u.username}`}>
+                    <button
+                      type="button"
+                      class="secondary small"
+                      onClick={() => setAdjusting(u)}
+                      aria-label={`Adjust credits of ${u.username}`}
+                    >
                       Adjust credits
                     </button>
                   </td>
@@ -72,7 +88,10 @@ function AdjustCredits({ user, onClose, onDone }: { user: User; onClose: () => v
   const valid = Number.isInteger(n) && n !== 0 && reason.trim().length > 0;
   const submit = useAction(async () => {
     const row = await call(
-      api.POST('/api/admin/users/{id}/credits', { params: { path: { id: user.id }, header: { 'Idempotency-Key': key } }, body: { amount: n, reason: reason.trim() } }),
+      api.POST('/api/admin/users/{id}/credits', {
+        params: { path: { id: user.id }, header: { 'Idempotency-Key': key } },
+        body: { amount: n, reason: reason.trim() },
+      }),
     );
     onDone(row.balance_after);
   });
@@ -107,14 +126,21 @@ function AdjustCredits({ user, onClose, onDone }: { user: User; onClose: () => v
           </div>
           <div class="field">
             <label for="adjust-reason">Reason</label>
-            <textarea id="adjust-reason" required maxLength={500} rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+            <textarea
+              id="adjust-reason"
+              required
+              maxLength={500}
+              rows={2}
+              value={reason}
+              onInput={(e) => setReason(e.currentTarget.value)}
+            />
           </div>
         </>
       ) : (
         <>
           <p>
-            {n > 0 ? 'Add' : 'Deduct'} <strong>{Math.abs(n)}</strong> credits {n > 0 ? 'to' : 'from'} <strong>{user.username}</strong> ({user.email}): balance{' '}
-            {user.credits} → <strong data-testid="adjust-new-balance">{user.credits + n}</strong>.
+            {n > 0 ? 'Add' : 'Deduct'} <strong>{Math.abs(n)}</strong> credits {n > 0 ? 'to' : 'from'} <strong>{user.username}</strong> (
+            {user.email}): balance {user.credits} → <strong data-testid="adjust-new-balance">{user.credits + n}</strong>.
           </p>
           <p>Reason: {reason}</p>
           <button type="button" class="secondary small" onClick={() => setStep('edit')} disabled={submit.busy}>

@@ -60,7 +60,12 @@ export function AdminVms() {
           <input id="admin-vm-name" value={namePrefix} onChange={(e) => filter(() => setNamePrefix(e.currentTarget.value))} />
         </div>
         <div class="field inline checkbox">
-          <input id="admin-vm-destroyed" type="checkbox" checked={includeDestroyed} onChange={(e) => filter(() => setIncludeDestroyed(e.currentTarget.checked))} />
+          <input
+            id="admin-vm-destroyed"
+            type="checkbox"
+            checked={includeDestroyed}
+            onChange={(e) => filter(() => setIncludeDestroyed(e.currentTarget.checked))}
+          />
           <label for="admin-vm-destroyed">Include destroyed</label>
         </div>
       </form>
