@@ -4,7 +4,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { keysetPage, newestFirst, Page, PageQueryDto } from '../../common/pagination';
+import { decodeCursor, keysetPage, newestFirst, Page, PageQueryDto } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import type { AuthUser } from '../../common/auth';
@@ -218,6 +218,8 @@ export class WebhooksService {
 
   /** The endpoint's deliveries, newest first, each with its attempts. */
   async deliveries(userId: string, endpointId: string, query: DeliveryQueryDto): Promise<Page<WebhookDeliveryResponseDto>> {
+    // A malformed cursor is refused for what it is before the endpoint is looked up (as every paginated route does).
+    if (query.cursor !== undefined) decodeCursor(query.cursor);
     await this.get(userId, endpointId);
     const qb = this.dataSource.getRepository(WebhookDelivery).createQueryBuilder('d').where('d.endpoint_id = :endpointId', { endpointId });
     if (query.status) qb.andWhere('d.status = :status', { status: query.status });
