@@ -124,7 +124,12 @@ export class VagrantProvider implements VmProvider {
         const connection = await this.connectionIn(dir);
         return hasUserData ? { ...connection, userData: parseUserDataResult(stdout) } : connection;
       } finally {
-        if (hasUserData) await rm(userDataPath, { force: true });
+        if (hasUserData) {
+          // Every later vagrant command (ssh, halt, reload) loads the Vagrantfile, and Vagrant refuses one whose
+          // file provisioner names a missing source: the script ran once, so the machine's file drops it.
+          await this.writeVagrantfile({ ...vm, userData: undefined });
+          await rm(userDataPath, { force: true });
+        }
       }
     });
   }
