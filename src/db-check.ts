@@ -2,6 +2,9 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from './data-source';
 import { migrate } from './database/migrate';
+import { Logger } from '@nestjs/common';
+
+const logger = new Logger('db:check');
 
 /**
  * `npm run db:check`: runs every migration on a scratch database of DATABASE_URL's server and fails
@@ -11,7 +14,7 @@ import { migrate } from './database/migrate';
 async function main(): Promise<number> {
   const server = process.env.DATABASE_URL;
   if (!server) {
-    console.error('db:check needs DATABASE_URL (a server on which it may create and drop a scratch database)');
+    logger.error('DATABASE_URL is required (a server on which it may create and drop a scratch database)');
     return 2;
   }
   const name = `vmapi_dbcheck_${Date.now().toString(36)}`;
@@ -25,11 +28,11 @@ async function main(): Promise<number> {
     try {
       const { upQueries } = await dataSource.driver.createSchemaBuilder().log();
       if (!upQueries.length) {
-        console.log(`db:check: ${dataSource.migrations.length} migrations match the ${dataSource.entityMetadatas.length} entities`);
+        logger.log(`${dataSource.migrations.length} migrations match the ${dataSource.entityMetadatas.length} entities`);
         return 0;
       }
-      console.error('db:check: the entities and the migrations differ; TypeORM would run:');
-      for (const q of upQueries) console.error(`  ${q.query};`);
+      logger.error('The entities and the migrations differ; TypeORM would run:');
+      for (const q of upQueries) logger.error(`  ${q.query};`);
       return 1;
     } finally {
       await dataSource.destroy();
@@ -43,7 +46,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`db:check failed: ${(err as Error).stack ?? String(err)}`);
+    logger.error(`failed: ${(err as Error).message}`, (err as Error).stack);
     process.exit(2);
   },
 );
