@@ -6,13 +6,13 @@ import { join, relative } from 'node:path';
  * in repositories (`*.repository.ts`), the typed-query helper and database plumbing, and the queue
  * module; pg-boss's tables are touched only by the queue module. A `.query(` anywhere else fails here.
  */
-const SRC = join(__dirname, '..');
+const SRC = join(process.cwd(), 'src');
 
 /** Files outside repositories that may still run raw statements, each for a stated reason. */
 const ALLOWED = new Set([
   'database/typed-query.ts', // the one typed entry point
   'database/migrate.ts', // advisory lock around migrations
-  'database/db-check.ts', // scratch database for npm run db:check
+  'db-check.ts', // scratch database for npm run db:check
   'database/embedded-postgres.ts', // creates the embedded cluster's database
   'database/pg-listener.ts', // LISTEN connection
   'database/prepared.ts', // documentation only

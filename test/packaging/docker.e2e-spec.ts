@@ -130,8 +130,8 @@ describe('Docker image and compose file', () => {
     expect(dockerfile).toMatch(/^CMD \["node", "--env-file=node-options\.env", "dist\/src\/main\.js"\]$/m);
     // Nothing else sets them: one place to change.
     expect(dockerfile).not.toMatch(/^ENV NODE_OPTIONS|max-old-space-size/m);
-    const compose = read('docker-compose.yml');
-    expect(compose).toContain('command: ["node", "--env-file=node-options.env", "dist/src/worker.js"]');
+    const compose = parse(read('docker-compose.yml')) as { services: Record<string, { command?: unknown }> };
+    expect(compose.services.worker?.command).toEqual(['node', '--env-file=node-options.env', 'dist/src/worker.js']);
   });
 
   it('.env.example documents the secrets-file settings', () => {
