@@ -360,6 +360,9 @@ describeInBrowser('web console in Chromium (e2e)', () => {
   }, 60_000);
 
   it("lets an admin adjust the user's credits (amount, reason, confirmation); the user's page shows the new balance live", async () => {
+    // The user watches their credits page (client-side navigation: the stream stays open).
+    await page.getByRole('link', { name: 'Credits' }).click();
+    await page.getByTestId('credits-balance').filter({ hasText: '66' }).waitFor();
     await admin.goto(`${baseUrl}/admin/users`);
     await admin.waitForURL('**/signin?next=%2Fadmin%2Fusers');
     await admin.getByLabel('Email').fill(ADMIN.email);
