@@ -164,6 +164,58 @@ export function Field(props: {
   );
 }
 
+/** A whole-number size input (memory, disk, cores) within the catalog's limits, labelled with its range. */
+export function SizeField(props: {
+  label: string;
+  unit?: string;
+  limits: { min: number; max: number };
+  value: number;
+  onValue: (n: number) => void;
+}) {
+  const { min, max } = props.limits;
+  return (
+    <Field label={props.label} hint={`${min}–${max}${props.unit ? ` ${props.unit}` : ''}`}>
+      {(id, hint) => (
+        <input
+          id={id}
+          aria-describedby={hint}
+          type="number"
+          inputMode="numeric"
+          required
+          min={min}
+          max={max}
+          step={1}
+          value={props.value}
+          onInput={(e) => {
+            props.onValue(e.currentTarget.valueAsNumber);
+          }}
+        />
+      )}
+    </Field>
+  );
+}
+
+/** A table row's action, named for screen readers by what it acts on (`danger` ones open a confirmation). */
+export function RowButton(props: {
+  label: string;
+  ariaLabel: string;
+  onClick: () => void;
+  kind?: 'danger' | 'secondary';
+  disabled?: boolean;
+}) {
+  return (
+    <button
+      type="button"
+      class={`${props.kind ?? 'secondary'} small`}
+      disabled={props.disabled}
+      onClick={props.onClick}
+      aria-label={props.ariaLabel}
+    >
+      {props.label}
+    </button>
+  );
+}
+
 /** A list being loaded: its problem, a spinner until the first answer, its empty state, else `children(items)`. */
 export function ListState<T>(props: {
   state: Pick<Loaded<{ items: T[] }>, 'data' | 'problem' | 'loading'>;

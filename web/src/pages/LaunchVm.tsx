@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { Link, useLocation } from 'wouter-preact';
 import { api, call, idempotencyKey, problemOf, refreshMe, type Problem, type Schemas } from '../api';
 import { MetadataRows, type MetadataRow } from '../components/MetadataRows';
-import { ConfirmDialog, Field, ProblemAlert, Spinner } from '../components/ui';
+import { ConfirmDialog, Field, ProblemAlert, SizeField, Spinner } from '../components/ui';
 import { formatMb } from '../format';
 import { useAction, useLoad, useTitle } from '../hooks';
 
@@ -119,8 +119,6 @@ export function LaunchVm() {
     navigate(`/vms/${vm.id}`);
   });
 
-  const number = (set: (n: number) => void) => (e: Event) => set((e.currentTarget as HTMLInputElement).valueAsNumber);
-
   if (catalog.loading && !catalog.data) return <Spinner label="Loading the OS catalog…" />;
   return (
     <section aria-labelledby="launch-title">
@@ -158,54 +156,9 @@ export function LaunchVm() {
               </select>
             )}
           </Field>
-          <Field label="Memory (MB)" hint={`${LIMITS.ram_mb.min}–${LIMITS.ram_mb.max} MB`}>
-            {(id, hint) => (
-              <input
-                id={id}
-                aria-describedby={hint}
-                type="number"
-                inputMode="numeric"
-                required
-                min={LIMITS.ram_mb.min}
-                max={LIMITS.ram_mb.max}
-                step={1}
-                value={ramMb}
-                onInput={number(setRamMb)}
-              />
-            )}
-          </Field>
-          <Field label="Disk (GB)" hint={`${LIMITS.disk_gb.min}–${LIMITS.disk_gb.max} GB`}>
-            {(id, hint) => (
-              <input
-                id={id}
-                aria-describedby={hint}
-                type="number"
-                inputMode="numeric"
-                required
-                min={LIMITS.disk_gb.min}
-                max={LIMITS.disk_gb.max}
-                step={1}
-                value={diskGb}
-                onInput={number(setDiskGb)}
-              />
-            )}
-          </Field>
-          <Field label="CPU cores" hint={`${LIMITS.cpu_cores.min}–${LIMITS.cpu_cores.max}`}>
-            {(id, hint) => (
-              <input
-                id={id}
-                aria-describedby={hint}
-                type="number"
-                inputMode="numeric"
-                required
-                min={LIMITS.cpu_cores.min}
-                max={LIMITS.cpu_cores.max}
-                step={1}
-                value={cores}
-                onInput={number(setCores)}
-              />
-            )}
-          </Field>
+          <SizeField label="Memory (MB)" unit="MB" limits={LIMITS.ram_mb} value={ramMb} onValue={setRamMb} />
+          <SizeField label="Disk (GB)" unit="GB" limits={LIMITS.disk_gb} value={diskGb} onValue={setDiskGb} />
+          <SizeField label="CPU cores" limits={LIMITS.cpu_cores} value={cores} onValue={setCores} />
           <fieldset>
             <legend>SSH keys</legend>
             {catalog.data?.keys.length ? (

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../api';
-import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion, RowButton } from '../components/ui';
 import { formatTime } from '../format';
 import { useAction, useLoad, useTitle } from '../hooks';
 
@@ -43,14 +43,11 @@ export function SshKeys() {
                   </td>
                   <td>{formatTime(k.created_at)}</td>
                   <td>
-                    <button
-                      type="button"
-                      class="danger small"
+                    <RowButton
+                      label="Delete"
+                      ariaLabel={`Delete key ${k.name}`}
                       onClick={() => (remove.setProblem(null), setDeleting(k))}
-                      aria-label={`Delete key ${k.name}`}
-                    >
-                      Delete
-                    </button>
+                    />
                   </td>
                 </tr>
               ))}

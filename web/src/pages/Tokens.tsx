@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../api';
-import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion, RowButton } from '../components/ui';
 import { formatTime } from '../format';
 import { useAction, useLoad, useTitle } from '../hooks';
 import { isAdmin } from '../session';
@@ -78,14 +78,11 @@ export function Tokens() {
                   <td>{t.expires_at ? formatTime(t.expires_at) : 'never'}</td>
                   <td>{t.last_used_at ? formatTime(t.last_used_at) : 'never'}</td>
                   <td>
-                    <button
-                      type="button"
-                      class="danger small"
+                    <RowButton
+                      label="Revoke"
+                      ariaLabel={`Revoke token ${t.name}`}
                       onClick={() => (revoke.setProblem(null), setRevoking(t))}
-                      aria-label={`Revoke token ${t.name}`}
-                    >
-                      Revoke
-                    </button>
+                    />
                   </td>
                 </tr>
               ))}

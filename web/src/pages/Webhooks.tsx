@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, type Schemas } from '../api';
-import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion } from '../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, ProblemAlert, TableRegion, RowButton } from '../components/ui';
 import { formatTime } from '../format';
 import { useAction, useLoad, useTitle } from '../hooks';
 
@@ -67,15 +67,12 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
                   <td>{formatTime(d.created_at)}</td>
                   <td>
                     {d.status !== 'pending' && webhook.enabled && (
-                      <button
-                        type="button"
-                        class="secondary small"
+                      <RowButton
+                        label="Retry"
+                        ariaLabel={`Retry delivery of ${d.event_type}`}
                         disabled={retry.busy}
                         onClick={() => void retry.run(d)}
-                        aria-label={`Retry delivery of ${d.event_type}`}
-                      >
-                        Retry
-                      </button>
+                      />
                     )}
                   </td>
                 </tr>
@@ -177,14 +174,11 @@ export function Webhooks() {
                     <button type="button" class="secondary small" disabled={toggle.busy} onClick={() => void toggle.run(w)}>
                       {w.enabled ? 'Disable' : 'Enable'}
                     </button>{' '}
-                    <button
-                      type="button"
-                      class="danger small"
+                    <RowButton
+                      label="Delete"
+                      ariaLabel={`Delete webhook ${w.url}`}
                       onClick={() => (remove.setProblem(null), setDeleting(w))}
-                      aria-label={`Delete webhook ${w.url}`}
-                    >
-                      Delete
-                    </button>
+                    />
                   </td>
                 </tr>
               ))}

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, call, idempotencyKey, type Schemas } from '../../api';
-import { ACTIONS_COLUMN, ConfirmDialog, ListState, Pager, ProblemAlert, TableRegion } from '../../components/ui';
+import { ACTIONS_COLUMN, ConfirmDialog, ListState, Pager, ProblemAlert, TableRegion, RowButton } from '../../components/ui';
 import { signed } from '../../format';
 import { useAction, useLoad, useTitle } from '../../hooks';
 
@@ -48,14 +48,7 @@ export function AdminUsers() {
                   <td>{u.is_active ? 'yes' : 'no'}</td>
                   <td class="num">{u.credits}</td>
                   <td>
-                    <button
-                      type="button"
-                      class="secondary small"
-                      onClick={() => setAdjusting(u)}
-                      aria-label={`Adjust credits of ${u.username}`}
-                    >
-                      Adjust credits
-                    </button>
+                    <RowButton label="Adjust credits" ariaLabel={`Adjust credits of ${u.username}`} onClick={() => setAdjusting(u)} />
                   </td>
                 </tr>
               ))}
