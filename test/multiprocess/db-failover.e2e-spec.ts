@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
+import { expectProcessesSurvived, expectVmsSettled } from '../support/settled';
 import { eventually } from '../support/factories';
 import { startProxy, startReplicatedPostgres, type ReplicatedPostgres, type SwitchingProxy } from '../support/failover';
-import { api, ensureBuilt, ready, registerUser, ServiceProcess, startService } from '../support/processes';
+import { ensureBuilt, ready, registerUser, ServiceProcess, startService } from '../support/processes';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
 /** Parallel create lanes, each pausing between its requests: a bounded burst. */
@@ -207,42 +208,13 @@ describe('database failover to a promoted standby (real processes)', () => {
         expect(keys).toBe(attempts.length);
 
         // No job stuck: every VM reaches running, each provisioned once, and the queue drains.
-        await eventually(
-          async () =>
-            (await db.query(`SELECT count(*)::int AS n FROM vms WHERE status = 'running' AND user_id = $1`, [user.id])).rows[0].n ===
-            ids.size,
-          90_000,
-          'every VM running',
-        );
-        const { rows: provisioned } = await db.query(
-          `SELECT v.id, count(e.id)::int AS n FROM vms v LEFT JOIN events e ON e.vm_id = v.id AND e.action = 'vm.provisioned' GROUP BY v.id`,
-        );
-        expect(provisioned.filter((r) => r.n !== 1)).toEqual([]);
-        await eventually(
-          async () =>
-            (
-              await db.query(
-                `SELECT count(*)::int AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active') AND name LIKE 'vm-operation%'`,
-              )
-            ).rows[0].n === 0,
-          30_000,
-          'the VM queues drained',
-        );
-        const { rows: failures } = await db.query(
-          `SELECT action, count(*)::int AS n FROM events WHERE severity = 'critical' GROUP BY action`,
-        );
-        expect(failures).toEqual([]);
-        const { rows: locks } = await db.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`);
-        expect(locks[0].n).toBe(0);
+        await expectVmsSettled(db, ids.size, { userId: user.id, drainQueues: true });
       } finally {
         await db.end();
       }
 
       // Both processes lived through it.
-      expect(apiProcess.alive()).toBe(true);
-      expect(worker.alive()).toBe(true);
-      expect((await api(apiProcess, 'GET', '/api/health')).body.status).toBe('ok');
-      for (const s of services) expect(s.lines.filter((l) => /unhandled|FATAL/i.test(l))).toEqual([]);
+      await expectProcessesSurvived(apiProcess, services);
       console.log(
         `failover: primary stopped, ${dropped} proxied connections dropped, standby read-only behind the address for ${((promoteFrom - failedAt) / 1000).toFixed(1)} s, ` +
           `promotion took ${((promotedAt - promoteFrom) / 1000).toFixed(1)} s; first create accepted ${(resumeMs / 1000).toFixed(2)} s after it. ` +

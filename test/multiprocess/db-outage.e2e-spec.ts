@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { eventually } from '../support/factories';
+import { expectProcessesSurvived, expectVmsSettled } from '../support/settled';
+import { WebhookReceiver } from '../support/webhook-receiver';
 import { api, ensureBuilt, ready, registerUser, ServiceProcess, startService, startTestPostgres, TestPostgres } from '../support/processes';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
@@ -18,21 +20,24 @@ const AFTER = 20;
 describe('database outage (real processes)', () => {
   let pg: TestPostgres;
   let stateDir: string;
+  let receiver: WebhookReceiver;
   const services: ServiceProcess[] = [];
 
   beforeAll(async () => {
     ensureBuilt();
     pg = await startTestPostgres();
     stateDir = await mkdtemp(join(tmpdir(), 'vmapi-sim-'));
+    receiver = await new WebhookReceiver().start();
   }, 180_000);
 
   afterAll(async () => {
     for (const s of services) await s.kill();
     await pg?.destroy();
+    await receiver.close();
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  it('keeps every process alive, pauses and resumes the queue, and brings every VM to running exactly once', async () => {
+  it('keeps every process alive, pauses and resumes the queue, brings every VM to running exactly once and delivers every webhook', async () => {
     const env = {
       DATABASE_URL: pg.url,
       SIMULATOR_DELAY_MS: 1500,
@@ -44,6 +49,10 @@ describe('database outage (real processes)', () => {
       TIMEOUT_UP_SECONDS: 60,
       RECONCILE_MINUTES: 0,
       METRICS_COLLECT_MINUTES: 0,
+      WEBHOOKS_ALLOW_HTTP: true,
+      WEBHOOKS_ALLOW_LOOPBACK: true,
+      WEBHOOKS_RETRY_BASE_DELAY_MS: 500,
+      WEBHOOKS_RETRY_MAX_DELAY_MS: 2_000,
     };
     const apiProcess = await startService('api', 'api', { ...env, WORKER: true });
     services.push(apiProcess);
@@ -53,6 +62,8 @@ describe('database outage (real processes)', () => {
     await ready(worker, 'worker');
 
     const user = await registerUser(apiProcess, 'outage');
+    const hook = await api(apiProcess, 'POST', '/api/webhooks', { url: receiver.url('/outage'), events: ['vm.provisioned'] }, user.token);
+    expect(hook.status).toBe(201);
     const create = (name: string) => api(apiProcess, 'POST', '/api/vms', { name, ...spec }, user.token);
 
     // A burst, then the database goes away while its jobs are being worked on.
@@ -96,36 +107,31 @@ describe('database outage (real processes)', () => {
       accepted.push(res.body.id);
     }
 
-    // Every VM reaches running (well within TIMEOUT_UP_SECONDS), each provisioned exactly once.
+    // Every VM reaches running (well within TIMEOUT_UP_SECONDS), each provisioned exactly once; both
+    // processes lived through it and the health check is ok again.
     const check = new Client({ connectionString: pg.url });
     await check.connect();
     try {
-      await eventually(
-        async () => (await check.query(`SELECT count(*)::int AS n FROM vms WHERE status = 'running'`)).rows[0].n === accepted.length,
-        60_000,
-        'every VM running',
-      );
+      await expectVmsSettled(check, BEFORE + AFTER);
       const { rows: statuses } = await check.query(`SELECT status, count(*)::int AS n FROM vms GROUP BY status`);
       expect(statuses).toEqual([{ status: 'running', n: BEFORE + AFTER }]);
-      const { rows: provisioned } = await check.query(
-        `SELECT v.id, count(e.id)::int AS n FROM vms v LEFT JOIN events e ON e.vm_id = v.id AND e.action = 'vm.provisioned' GROUP BY v.id`,
+      // The webhooks worker lived through it too: every vm.provisioned was delivered (at least once), no delivery is
+      // left pending or failed, and each reached the receiver under one webhook-id per event.
+      await eventually(
+        async () =>
+          (await check.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'delivered'`)).rows[0]!.n ===
+          BEFORE + AFTER,
+        60_000,
+        'every webhook delivered',
       );
-      expect(provisioned.filter((r) => r.n !== 1)).toEqual([]);
-      const { rows: failures } = await check.query(
-        `SELECT action, count(*)::int AS n FROM events WHERE severity = 'critical' GROUP BY action`,
-      );
-      expect(failures).toEqual([]);
-      const { rows: locks } = await check.query(`SELECT count(*)::int AS n FROM vms WHERE locked_by IS NOT NULL`);
-      expect(locks[0].n).toBe(0);
+      const { rows: deliveries } = await check.query(`SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY status`);
+      expect(deliveries).toEqual([{ status: 'delivered', n: BEFORE + AFTER }]);
+      const ids = new Set(receiver.at('/outage').map((r) => r.headers['webhook-id']));
+      expect(ids.size).toBe(BEFORE + AFTER);
     } finally {
       await check.end();
     }
-
-    // Both processes lived through it, said so, and the health check is ok again.
-    expect(apiProcess.alive()).toBe(true);
-    expect(worker.alive()).toBe(true);
-    expect((await api(apiProcess, 'GET', '/api/health')).body.status).toBe('ok');
-    for (const s of services) expect(s.lines.filter((l) => /unhandled|FATAL/i.test(l))).toEqual([]);
+    await expectProcessesSurvived(apiProcess, services);
     // For the report: outage length survived and VMs created around it.
     console.log(
       `outage ${outageSeconds.toFixed(1)} s; ${accepted.length} VMs accepted (${BEFORE} before, ${AFTER} after), ${during.creates.length} creates refused with 503 during it; all running, one vm.provisioned each`,
