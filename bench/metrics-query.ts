@@ -6,7 +6,7 @@
  *   npx ts-node bench/metrics-query.ts [--other-vms 9] [--runs 300] [--no-vacuum] [--keep]
  *
  * Uses DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432/postgres): creates a scratch
- * database vmapi_bench_metrics_<time>, applies the migrations, seeds, times `querySeries` (the exact
+ * database vmapi_bench_metrics_<time>, applies the migrations, seeds, times `MetricsRepository.series` (the exact
  * function the service runs) and drops the database unless --keep. --no-vacuum measures the worst
  * case of data autovacuum has not reached yet (no visibility map, so the index-only scan visits the heap).
  */
@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/data-source';
 import { chooseStep } from '../src/modules/metrics/metric-rules';
-import { querySeries } from '../src/modules/metrics/metrics.queries';
+import { MetricsRepository } from '../src/modules/metrics/metrics.repository';
 import { createDatabase, dropDatabase, percentile } from './support';
 
 const POINTS = 30 * 24 * 60; // 43,200 one-minute points
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const ds = new DataSource({ ...dataSourceOptions(url, 4), migrationsRun: true, logging: false });
   try {
     await ds.initialize();
+    const metrics = new MetricsRepository(ds);
     const [{ version }] = await ds.query(`SELECT current_setting('server_version') AS version`);
     const userId = randomUUID();
     await ds.query(
@@ -84,13 +85,13 @@ async function main(): Promise<void> {
     );
     for (const s of scenarios) {
       const q = { vmId: target, name: 'cpu_percent', from: s.from, to: s.to, step: s.step };
-      for (let i = 0; i < 20; i++) await querySeries(ds, q); // warm the cache and the pool
+      for (let i = 0; i < 20; i++) await metrics.series(q); // warm the cache and the pool
       const times: number[] = [];
       let buckets = 0;
       let samples = 0;
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
-        const points = await querySeries(ds, q);
+        const points = await metrics.series(q);
         times.push(performance.now() - t0);
         buckets = points.length;
         samples = points.reduce((n, p) => n + p.count, 0);

@@ -9,7 +9,7 @@ import { toVmTarget, type Vm } from '../vms/entities/vm.entity';
 import { VM_PROVIDER, type VmProvider, type VmStats } from '../vms/providers/vm-provider.interface';
 import { VmsService } from '../vms/vms.service';
 import { KNOWN_METRICS, type KnownMetric } from './metric-rules';
-import { MetricRow } from './metrics.queries';
+import type { MetricRow } from './metrics.repository';
 import { MetricsService } from './metrics.service';
 
 /** Each host samples its own VMs (a Vagrant machine is reachable only from its host). */

@@ -6,6 +6,7 @@ import { HostsModule } from '../hosts/hosts.module';
 import { VmsModule } from '../vms/vms.module';
 import { Metric } from './entities/metric.entity';
 import { MetricsJobs } from './metrics.jobs';
+import { MetricsRepository } from './metrics.repository';
 import { MetricsService } from './metrics.service';
 import { ServiceMetrics } from './service-metrics.service';
 
@@ -16,7 +17,7 @@ import { ServiceMetrics } from './service-metrics.service';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([Metric]), VmsModule, CreditsModule, EventsModule, HostsModule],
-  providers: [MetricsService, MetricsJobs, ServiceMetrics],
+  providers: [MetricsRepository, MetricsService, MetricsJobs, ServiceMetrics],
   exports: [MetricsService, ServiceMetrics],
 })
 export class MetricsModule {}

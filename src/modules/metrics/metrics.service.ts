@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DataSource } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import type { AuthUser } from '../../common/auth';
 import { VmsService } from '../vms/vms.service';
 import { MetricBatchDto, MetricIngestResponseDto, MetricSeriesQueryDto, MetricSeriesResponseDto } from './dto/metric.dto';
 import { checkPoint, chooseStep } from './metric-rules';
-import { insertMetricRows, MetricRow, querySeries } from './metrics.queries';
+import { MetricRow, MetricsRepository } from './metrics.repository';
 import { METRIC_ERRORS } from './metrics.errors';
 
 /** Rows deleted per statement by the retention job: short transactions, no long lock on the table. */
@@ -16,7 +15,7 @@ const DEFAULT_RANGE_MS = 24 * 3600 * 1000;
 @Injectable()
 export class MetricsService {
   constructor(
-    private readonly dataSource: DataSource,
+    private readonly repo: MetricsRepository,
     private readonly vms: VmsService,
     private readonly config: ConfigService<Env, true>,
   ) {}
@@ -54,7 +53,7 @@ export class MetricsService {
         },
       );
     }
-    await insertMetricRows(this.dataSource, rows);
+    await this.repo.insert(rows);
     return { accepted: rows.length };
   }
 
@@ -67,20 +66,16 @@ export class MetricsService {
       throw METRIC_ERRORS.error('metrics.invalid_range', '`from` must be before `to`');
     }
     const step = chooseStep((to.getTime() - from.getTime()) / 1000, query.step);
-    const [points, unitRows] = await Promise.all([
-      querySeries(this.dataSource, { vmId, name: query.name, from, to, step }),
-      this.dataSource.query(
-        `SELECT unit FROM metrics WHERE vm_id = $1 AND name = $2 AND recorded_at >= $3 AND recorded_at < $4
-          ORDER BY recorded_at DESC LIMIT 1`,
-        [vmId, query.name, from, to],
-      ) as Promise<{ unit: string | null }[]>,
+    const [points, unit] = await Promise.all([
+      this.repo.series({ vmId, name: query.name, from, to, step }),
+      this.repo.latestUnit({ vmId, name: query.name, from, to }),
     ]);
-    return { vm_id: vmId, name: query.name, unit: unitRows[0]?.unit ?? null, from, to, step, points };
+    return { vm_id: vmId, name: query.name, unit, from, to, step, points };
   }
 
   /** Samples from the collector, trusted (they come from the provider). */
   insertSamples(rows: MetricRow[]): Promise<void> {
-    return insertMetricRows(this.dataSource, rows);
+    return this.repo.insert(rows);
   }
 
   /** Deletes points older than the retention, in batches; returns how many. */
@@ -88,10 +83,7 @@ export class MetricsService {
     const cutoff = new Date(now.getTime() - this.config.get('METRICS_RETENTION_DAYS', { infer: true }) * 86_400_000);
     let total = 0;
     for (;;) {
-      const [, deleted] = (await this.dataSource.query(
-        `DELETE FROM metrics WHERE id IN (SELECT id FROM metrics WHERE recorded_at < $1 LIMIT ${PRUNE_BATCH})`,
-        [cutoff],
-      )) as [unknown, number];
+      const deleted = await this.repo.pruneBatch(cutoff, PRUNE_BATCH);
       total += deleted;
       if (deleted < PRUNE_BATCH) return total;
     }

@@ -1,17 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { type AuthUser, scopesOfRole } from '../../common/auth';
-import { keysetPage, newestFirst, Page, PageQueryDto } from '../../common/pagination';
+import { Page, PageQueryDto } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
-import { prepared } from '../../database/prepared';
 import { EventsService } from '../events/events.service';
 import { CreateApiTokenDto } from './dto/api-token.dto';
 import { ApiToken } from './entities/api-token.entity';
 import { generateToken, hashToken, isWellFormedToken } from './token-format';
 import { TOKEN_ERRORS } from './tokens.errors';
+import { TokensRepository } from './tokens.repository';
 
 /** Secrets resolved to their token (hash -> id, user): immutable for the token's life, so kept. */
 const MAX_RESOLVED = 10_000;
@@ -32,7 +31,7 @@ export class TokensService {
 
   constructor(
     private readonly dataSource: DataSource,
-    @InjectRepository(ApiToken) private readonly tokens: Repository<ApiToken>,
+    private readonly tokens: TokensRepository,
     private readonly events: EventsService,
     private readonly config: ConfigService<Env, true>,
   ) {}
@@ -59,23 +58,19 @@ export class TokensService {
     const secret = generateToken();
     const token = await this.dataSource.transaction(async (m) => {
       // Serializes one user's concurrent creates, so the count below cannot be passed by two at once.
-      await m.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [caller.id]);
-      const count = await m.getRepository(ApiToken).countBy({ userId: caller.id });
+      await this.tokens.lockOwner(m, caller.id);
+      const count = await this.tokens.count(m, caller.id);
       if (count >= max) {
         throw TOKEN_ERRORS.error('token.limit_reached', `You have ${count} API tokens, the most allowed; revoke one first`, { limit: max });
       }
-      const repo = m.getRepository(ApiToken);
-      const row = await repo.save(
-        repo.create({
-          id: uuidv7(),
-          userId: caller.id,
-          name: dto.name,
-          tokenHash: hashToken(secret),
-          scopes: [...dto.scopes],
-          expiresAt,
-          lastUsedAt: null,
-        }),
-      );
+      const row = await this.tokens.insert(m, {
+        id: uuidv7(),
+        userId: caller.id,
+        name: dto.name,
+        tokenHash: hashToken(secret),
+        scopes: [...dto.scopes],
+        expiresAt,
+      });
       await this.events.record(m, {
         action: 'auth.token_created',
         message: `API token ${row.name} created (${row.scopes.join(', ')})`,
@@ -95,10 +90,7 @@ export class TokensService {
 
   /** The user's tokens, newest first (never a secret or hash). */
   list(userId: string, page: PageQueryDto): Promise<Page<ApiToken>> {
-    return keysetPage(this.tokens.createQueryBuilder('t').where('t.user_id = :userId', { userId }), newestFirst('t'), page, (t) => [
-      t.createdAt,
-      t.id,
-    ]);
+    return this.tokens.list(userId, page);
   }
 
   /**
@@ -107,11 +99,7 @@ export class TokensService {
    */
   async revoke(caller: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const [rows]: [Pick<ApiToken, 'id' | 'name'>[], number] = await m.query(
-        'DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING id, name',
-        [id, caller.id],
-      );
-      const row = rows[0];
+      const row = await this.tokens.deleteOwn(m, caller.id, id);
       if (!row) throw TOKEN_ERRORS.error('token.not_found', 'API token not found');
       await this.events.record(m, {
         action: 'auth.token_revoked',
@@ -132,11 +120,7 @@ export class TokensService {
     const hash = hashToken(secret);
     const known = this.resolved.get(hash);
     if (known) return known;
-    const rows: { id: string; userId: string }[] = await this.tokens.query(
-      prepared('SELECT id, user_id AS "userId" FROM api_tokens WHERE token_hash = $1'),
-      [hash],
-    );
-    const [ref] = rows;
+    const ref = await this.tokens.byHash(hash);
     if (!ref) return null;
     this.resolved.set(hash, ref);
     if (this.resolved.size > MAX_RESOLVED) this.resolved.delete(this.resolved.keys().next().value as string);
@@ -153,13 +137,6 @@ export class TokensService {
     if (last !== undefined && now - last < TOUCH_EVERY_MS) return;
     this.touched.set(id, now);
     if (this.touched.size > MAX_RESOLVED) this.touched.delete(this.touched.keys().next().value as string);
-    this.tokens
-      .query(
-        prepared(
-          "UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-        ),
-        [id],
-      )
-      .catch((err: Error) => this.logger.warn(`Cannot record the use of API token ${id}: ${err.message}`));
+    this.tokens.touch(id).catch((err: Error) => this.logger.warn(`Cannot record the use of API token ${id}: ${err.message}`));
   }
 }

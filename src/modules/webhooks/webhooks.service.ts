@@ -1,22 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
-import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { decodeCursor, keysetPage, newestFirst, Page, PageQueryDto } from '../../common/pagination';
+import { decodeCursor, Page, PageQueryDto } from '../../common/pagination';
 import type { Env } from '../../config/env.validation';
 import { QueueService } from '../../queue/queue.service';
 import type { AuthUser } from '../../common/auth';
 import { EventsService } from '../events/events.service';
 import { checkHost } from './address-policy';
 import { CreateWebhookDto, DeliveryQueryDto, toDeliveryResponse, UpdateWebhookDto, WebhookDeliveryResponseDto } from './dto/webhook.dto';
-import { WebhookAttempt } from './entities/webhook-attempt.entity';
-import { WebhookDelivery } from './entities/webhook-delivery.entity';
 import { WebhookEndpoint } from './entities/webhook-endpoint.entity';
 import { checkEventPatterns, KNOWN_EVENT_TYPES } from './event-patterns';
 import { WEBHOOK_QUEUE, WebhookJob, webhookSettings, WebhookSettings } from './webhook-settings';
 import { WEBHOOK_ERRORS } from './webhooks.errors';
+import { WebhookEndpointPatch, WebhooksRepository } from './webhooks.repository';
 
 /** A new signing secret: Standard Webhooks' `whsec_` and 32 random bytes in base64. */
 export function newWebhookSecret(): string {
@@ -35,7 +33,7 @@ export class WebhooksService {
 
   constructor(
     private readonly dataSource: DataSource,
-    @InjectRepository(WebhookEndpoint) private readonly endpoints: Repository<WebhookEndpoint>,
+    private readonly repo: WebhooksRepository,
     private readonly events: EventsService,
     private readonly queue: QueueService,
     config: ConfigService<Env, true>,
@@ -109,26 +107,23 @@ export class WebhooksService {
     const secret = newWebhookSecret();
     const endpoint = await this.dataSource.transaction(async (m) => {
       // Serializes one user's concurrent creates, so the count cannot be passed by two at once.
-      await m.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [user.id]);
-      const repo = m.getRepository(WebhookEndpoint);
-      const count = await repo.countBy({ userId: user.id });
+      await this.repo.lockOwner(m, user.id);
+      const count = await this.repo.countEndpoints(m, user.id);
       if (count >= this.settings.maxPerUser) {
         throw WEBHOOK_ERRORS.error('webhooks.limit_reached', `You have ${count} webhook endpoints, the most allowed; delete one first`, {
           limit: this.settings.maxPerUser,
         });
       }
-      const saved = await repo.save(
-        repo.create({
-          id: uuidv7(),
-          userId: user.id,
-          url,
-          events: dto.events,
-          scope,
-          description: dto.description || null,
-          secret,
-          enabled: true,
-        }),
-      );
+      const saved = await this.repo.insertEndpoint(m, {
+        id: uuidv7(),
+        userId: user.id,
+        url,
+        events: dto.events,
+        scope,
+        description: dto.description || null,
+        secret,
+        enabled: true,
+      });
       await this.events.record(m, {
         action: 'webhook.created',
         message: `Webhook endpoint ${urlForEvents(url)} created for ${dto.events.join(', ')}`,
@@ -141,15 +136,12 @@ export class WebhooksService {
   }
 
   list(userId: string, page: PageQueryDto): Promise<Page<WebhookEndpoint>> {
-    return keysetPage(this.endpoints.createQueryBuilder('w').where('w.user_id = :userId', { userId }), newestFirst('w'), page, (w) => [
-      w.createdAt,
-      w.id,
-    ]);
+    return this.repo.listEndpoints(userId, page);
   }
 
   /** One of the user's endpoints (never its secret: `select: false`); anyone else's is "not found". */
   async get(userId: string, id: string): Promise<WebhookEndpoint> {
-    const endpoint = await this.endpoints.findOneBy({ id, userId });
+    const endpoint = await this.repo.findOwnEndpoint(userId, id);
     if (!endpoint) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
     return endpoint;
   }
@@ -158,12 +150,9 @@ export class WebhooksService {
     if (dto.events) this.checkPatterns(dto.events);
     const url = dto.url === undefined ? undefined : await this.checkUrl(dto.url);
     await this.dataSource.transaction(async (m) => {
-      const [locked] = (await m.query(`SELECT id, enabled FROM webhook_endpoints WHERE id = $1 AND user_id = $2 FOR UPDATE`, [
-        id,
-        user.id,
-      ])) as { enabled: boolean }[];
+      const locked = await this.repo.lockOwnEndpoint(m, user.id, id);
       if (!locked) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
-      const changes: Partial<WebhookEndpoint> = {};
+      const changes: WebhookEndpointPatch = {};
       if (url !== undefined) changes.url = url;
       if (dto.events) changes.events = dto.events;
       if (dto.description !== undefined) changes.description = dto.description || null;
@@ -173,8 +162,8 @@ export class WebhooksService {
         Object.assign(changes, { enabled: false, disabledAt: new Date(), disabledReason: 'disabled by its owner' });
       const fields = Object.keys(changes).filter((k) => !['failingSince', 'disabledAt', 'disabledReason'].includes(k));
       if (!fields.length) return;
-      await m.getRepository(WebhookEndpoint).update({ id }, changes);
-      if (changes.enabled === false) await this.failPending(m, id);
+      await this.repo.updateEndpoint(m, id, changes);
+      if (changes.enabled === false) await this.repo.failPending(m, id);
       await this.events.record(m, {
         action: 'webhook.updated',
         message: `Webhook endpoint ${id} updated (${fields.join(', ')})`,
@@ -193,11 +182,7 @@ export class WebhooksService {
 
   async delete(user: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const [rows] = (await m.query(`DELETE FROM webhook_endpoints WHERE id = $1 AND user_id = $2 RETURNING id, url, events`, [
-        id,
-        user.id,
-      ])) as [{ url: string; events: string[] }[], number];
-      const endpoint = rows[0];
+      const endpoint = await this.repo.deleteOwnEndpoint(m, user.id, id);
       if (!endpoint) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
       await this.events.record(m, {
         action: 'webhook.deleted',
@@ -208,27 +193,13 @@ export class WebhooksService {
     });
   }
 
-  /** Deliveries still being attempted end as failed (their queued jobs find them so and do nothing). */
-  async failPending(m: EntityManager, endpointId: string): Promise<void> {
-    await m.query(
-      `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, queued = false WHERE endpoint_id = $1 AND status = 'pending'`,
-      [endpointId],
-    );
-  }
-
   /** The endpoint's deliveries, newest first, each with its attempts. */
   async deliveries(userId: string, endpointId: string, query: DeliveryQueryDto): Promise<Page<WebhookDeliveryResponseDto>> {
     // A malformed cursor is refused for what it is before the endpoint is looked up (as every paginated route does).
     if (query.cursor !== undefined) decodeCursor(query.cursor);
     await this.get(userId, endpointId);
-    const qb = this.dataSource.getRepository(WebhookDelivery).createQueryBuilder('d').where('d.endpoint_id = :endpointId', { endpointId });
-    if (query.status) qb.andWhere('d.status = :status', { status: query.status });
-    const page = await keysetPage(qb, newestFirst('d'), { limit: query.limit, cursor: query.cursor }, (d) => [d.createdAt, d.id]);
-    const attempts = page.items.length
-      ? await this.dataSource
-          .getRepository(WebhookAttempt)
-          .find({ where: { deliveryId: In(page.items.map((d) => d.id)) }, order: { attempt: 'ASC' } })
-      : [];
+    const page = await this.repo.listDeliveries(endpointId, query.status, { limit: query.limit, cursor: query.cursor });
+    const attempts = await this.repo.attemptsOf(page.items.map((d) => d.id));
     return {
       items: page.items.map((d) =>
         toDeliveryResponse(
@@ -247,24 +218,15 @@ export class WebhooksService {
   async retry(userId: string, endpointId: string, deliveryId: string): Promise<WebhookDeliveryResponseDto> {
     await this.dataSource.transaction(async (m) => {
       // The endpoint's row first, then the delivery's (the order of a deletion's cascade).
-      const [endpoint] = (await m.query(`SELECT enabled FROM webhook_endpoints WHERE id = $1 AND user_id = $2 FOR NO KEY UPDATE`, [
-        endpointId,
-        userId,
-      ])) as { enabled: boolean }[];
+      const endpoint = await this.repo.lockEndpointForDelivery(m, endpointId, userId);
       if (!endpoint) throw WEBHOOK_ERRORS.error('webhooks.not_found', 'Webhook endpoint not found');
-      const [d] = (await m.query(`SELECT status, attempts FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2 FOR UPDATE`, [
-        deliveryId,
-        endpointId,
-      ])) as { status: string; attempts: number }[];
+      const d = await this.repo.lockDelivery(m, deliveryId, endpointId);
       if (!d) throw WEBHOOK_ERRORS.error('webhooks.delivery_not_found', 'Delivery not found');
       if (!endpoint.enabled)
         throw WEBHOOK_ERRORS.error('webhooks.endpoint_disabled', 'The endpoint is disabled; enable it (PATCH enabled=true) first');
       if (d.status === 'pending')
         throw WEBHOOK_ERRORS.error('webhooks.delivery_pending', 'The delivery is still being attempted (see next_attempt_at)');
-      await m.query(
-        `UPDATE webhook_deliveries SET status = 'pending', window_started_at = now(), next_attempt_at = now(), queued = true, delivered_at = NULL WHERE id = $1`,
-        [deliveryId],
-      );
+      await this.repo.restartDelivery(m, deliveryId);
       await this.queue.send<WebhookJob>(
         m,
         WEBHOOK_QUEUE,
@@ -273,8 +235,8 @@ export class WebhooksService {
       );
     });
     this.queue.notify(WEBHOOK_QUEUE);
-    const delivery = await this.dataSource.getRepository(WebhookDelivery).findOneByOrFail({ id: deliveryId });
-    const attempts = await this.dataSource.getRepository(WebhookAttempt).find({ where: { deliveryId }, order: { attempt: 'ASC' } });
+    const delivery = await this.repo.findDelivery(deliveryId);
+    const attempts = await this.repo.attemptsOf([deliveryId]);
     return toDeliveryResponse(delivery, attempts);
   }
 }

@@ -1,7 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource, EntityManager } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
 import { describeError } from '../../common/describe-error';
 import type { Env } from '../../config/env.validation';
 import { DATABASE_URL } from '../../database/database.tokens';
@@ -10,25 +9,16 @@ import { QueueService } from '../../queue/queue.service';
 import { toUserEventView } from '../events/dto/event-response.dto';
 import { EventsService } from '../events/events.service';
 import { nextAttemptAt } from './backoff';
-import type { WebhookScope } from './entities/webhook-endpoint.entity';
 import { AttemptResult, WebhookSender } from './webhook-sender';
 import { WEBHOOK_QUEUE, WEBHOOKS_CHANNEL, WebhookJob, webhookSettings, WebhookSettings } from './webhook-settings';
-import { jobExpirySeconds, WebhooksService } from './webhooks.service';
+import { DueDelivery, FailingEndpoint, WebhooksRepository } from './webhooks.repository';
+import { jobExpirySeconds } from './webhooks.service';
 import { must } from '../../common/must';
 
 /** Outbox rows handed to the queue per transaction. */
 const DISPATCH_BATCH = 100;
 /** Besides NOTIFY: how often the outbox is swept (a notification missed while the listener reconnected). */
 const SWEEP_MS = 5_000;
-
-interface Claimed {
-  id: string;
-  endpoint_id: string;
-  event_id: string;
-  url: string;
-  secret: string;
-  scope: WebhookScope;
-}
 
 /**
  * Delivers webhooks (WORKER=true processes). The dispatcher moves outbox rows (written by the
@@ -53,7 +43,7 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
     private readonly dataSource: DataSource,
     private readonly queue: QueueService,
     private readonly events: EventsService,
-    private readonly webhooks: WebhooksService,
+    private readonly repo: WebhooksRepository,
     private readonly config: ConfigService<Env, true>,
     @Inject(DATABASE_URL) private readonly databaseUrl: string,
   ) {
@@ -128,9 +118,7 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
   /** One batch of outbox rows into the queue, each marked queued in the same transaction as its job. */
   private dispatchBatch(): Promise<number> {
     return this.dataSource.transaction(async (m) => {
-      const rows = (await m.query(
-        `SELECT id, attempts FROM webhook_deliveries WHERE status = 'pending' AND NOT queued ORDER BY created_at LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED`,
-      )) as { id: string; attempts: number }[];
+      const rows = await this.repo.claimUnqueued(m, DISPATCH_BATCH);
       for (const row of rows) {
         await this.queue.send<WebhookJob>(
           m,
@@ -139,7 +127,10 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
           { expireInSeconds: jobExpirySeconds(this.settings) },
         );
       }
-      if (rows.length) await m.query(`UPDATE webhook_deliveries SET queued = true WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
+      await this.repo.markQueued(
+        m,
+        rows.map((r) => r.id),
+      );
       return rows.length;
     });
   }
@@ -161,12 +152,7 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async giveBack(job: WebhookJob): Promise<void> {
-    await this.dataSource
-      .query(`UPDATE webhook_deliveries SET queued = false WHERE id = $1 AND status = 'pending' AND attempts = $2`, [
-        job.deliveryId,
-        job.attempt - 1,
-      ])
-      .catch(() => undefined);
+    await this.repo.unqueue(job.deliveryId, job.attempt - 1).catch(() => undefined);
   }
 
   private async run(job: WebhookJob): Promise<void> {
@@ -192,71 +178,49 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** The delivery and its endpoint, when this job's attempt is still due (pending, enabled, not made yet). */
-  private async load(job: WebhookJob): Promise<Claimed | null> {
-    const rows = (await this.dataSource.query(
-      `SELECT d.id, d.endpoint_id, d.event_id, w.url, w.secret, w.scope
-         FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-        WHERE d.id = $1 AND d.status = 'pending' AND d.attempts = $2 AND w.enabled`,
-      [job.deliveryId, job.attempt - 1],
-    )) as Claimed[];
-    return rows[0] ?? null;
+  private async load(job: WebhookJob): Promise<DueDelivery | null> {
+    return (await this.repo.due(job.deliveryId, job.attempt - 1)) ?? null;
   }
 
-  private async record(m: EntityManager, job: WebhookJob, claimed: Claimed, result: AttemptResult, startedAt: Date): Promise<void> {
+  private async record(m: EntityManager, job: WebhookJob, claimed: DueDelivery, result: AttemptResult, startedAt: Date): Promise<void> {
     // The endpoint's row first, then the delivery's: the order of DELETE's cascade (no deadlock with a deletion).
-    await m.query(`SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE`, [claimed.endpoint_id]);
-    const [d] = (await m.query(`SELECT status, attempts, window_started_at FROM webhook_deliveries WHERE id = $1 FOR UPDATE`, [
-      job.deliveryId,
-    ])) as {
-      status: string;
-      attempts: number;
-      window_started_at: Date;
-    }[];
+    await this.repo.lockEndpointForDelivery(m, claimed.endpoint_id);
+    const d = await this.repo.lockDelivery(m, job.deliveryId);
     // Deleted meanwhile, or this attempt already recorded (a repeat of the job after a crash).
     if (!d || d.status !== 'pending' || d.attempts !== job.attempt - 1) return;
     const attempt = job.attempt;
     const insertAttempt = (next: Date | null) =>
-      m.query(
-        `INSERT INTO webhook_attempts (id, delivery_id, attempt, status_code, duration_ms, error, next_attempt_at, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [uuidv7(), job.deliveryId, attempt, result.statusCode, result.durationMs, result.error, next, startedAt],
-      );
+      this.repo.insertAttempt(m, {
+        deliveryId: job.deliveryId,
+        attempt,
+        statusCode: result.statusCode,
+        durationMs: result.durationMs,
+        error: result.error,
+        nextAttemptAt: next,
+        attemptedAt: startedAt,
+      });
     if (result.ok) {
       await insertAttempt(null);
-      await m.query(
-        `UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, delivered_at = now(), next_attempt_at = NULL, queued = false WHERE id = $1`,
-        [job.deliveryId, attempt],
-      );
-      await m.query(`UPDATE webhook_endpoints SET failing_since = NULL, last_delivered_at = now() WHERE id = $1`, [claimed.endpoint_id]);
+      await this.repo.delivered(m, job.deliveryId, attempt);
+      await this.repo.endpointDelivered(m, claimed.endpoint_id);
       return;
     }
     // Failing since the oldest undelivered event, or the last success if that is later.
-    // (An UPDATE ... RETURNING answers [rows, count].)
-    const [[w]] = (await m.query(
-      `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, GREATEST($2::timestamptz, COALESCE(last_delivered_at, '-infinity')))
-        WHERE id = $1 RETURNING enabled, failing_since, user_id, url`,
-      [claimed.endpoint_id, d.window_started_at],
-    )) as [{ enabled: boolean; failing_since: Date; user_id: string; url: string }[], number];
+    const w = await this.repo.endpointFailing(m, claimed.endpoint_id, d.window_started_at);
     const now = new Date();
     if (w && w.enabled && now.getTime() - w.failing_since.getTime() >= this.settings.retry.windowMs) {
       await insertAttempt(null);
       await this.disable(m, claimed.endpoint_id, w, result);
-      await m.query(`UPDATE webhook_deliveries SET attempts = $2 WHERE id = $1`, [job.deliveryId, attempt]);
+      await this.repo.countAttempts(m, job.deliveryId, attempt);
       return;
     }
     const next = w?.enabled ? nextAttemptAt(attempt, now, d.window_started_at, this.settings.retry) : null;
     await insertAttempt(next);
     if (!next) {
-      await m.query(
-        `UPDATE webhook_deliveries SET status = 'failed', attempts = $2, next_attempt_at = NULL, queued = false WHERE id = $1`,
-        [job.deliveryId, attempt],
-      );
+      await this.repo.failed(m, job.deliveryId, attempt);
       return;
     }
-    await m.query(`UPDATE webhook_deliveries SET attempts = $2, next_attempt_at = $3, queued = true WHERE id = $1`, [
-      job.deliveryId,
-      attempt,
-      next,
-    ]);
+    await this.repo.scheduleNext(m, job.deliveryId, attempt, next);
     await this.queue.send<WebhookJob>(
       m,
       WEBHOOK_QUEUE,
@@ -269,16 +233,13 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
   private async disable(
     m: EntityManager,
     endpointId: string,
-    w: { failing_since: Date; user_id: string; url: string },
+    w: Pick<FailingEndpoint, 'failing_since' | 'user_id' | 'url'>,
     last: AttemptResult,
   ): Promise<void> {
     const windowSeconds = this.settings.retry.windowMs / 1000;
     const reason = `deliveries failed for more than ${windowSeconds} s; last error: ${last.error ?? 'none'}`;
-    await m.query(
-      `UPDATE webhook_endpoints SET enabled = false, disabled_at = now(), disabled_reason = $2, updated_at = now() WHERE id = $1`,
-      [endpointId, reason],
-    );
-    await this.webhooks.failPending(m, endpointId);
+    await this.repo.disableEndpoint(m, endpointId, reason);
+    await this.repo.failPending(m, endpointId);
     const u = new URL(w.url);
     await this.events.record(m, {
       action: 'webhook.disabled',
