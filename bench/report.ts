@@ -30,6 +30,11 @@ export interface CaseResult {
   cpuRatioReps?: number[];
   /** The same read on BENCH_AB_REF's builds in the same alternation; cpuRatioReps: this build's CPU over each one's. */
   ab?: (ArmFigures & { ref: string; cpuRatioReps: number[] })[];
+  /**
+   * Writes with BENCH_AB_REF: this build (`self`) and each build alone, in alternating slices; per
+   * repetition, this build's CPU per request over each one's, of the process and of process + DB backends.
+   */
+  abWrite?: { self: ArmFigures; refs: (ArmFigures & { ref: string; cpuRatioReps: number[]; totalCpuRatioReps: number[] })[] };
   /** Items in the probe's page, for list cases. */
   items?: number;
   targets?: number;
@@ -263,6 +268,50 @@ export function formatReport(r: BenchReport): { text: string; targets: TargetChe
       rows,
       [false, true, true, true, true, true, true, true, true],
     );
+  }
+
+  const abWrites = r.cases.filter((c) => c.abWrite);
+  if (abWrites.length) {
+    text += `\nWrites A/B (BENCH_AB_REF): this build and each build alone in alternating slices (${Number(s.readReps)} repetitions of ${Number(s.rounds)} rounds, order rotating), CPU per request of the API process and of its DB backends\n`;
+    const rows: string[][] = [];
+    const total = (a: ArmFigures) =>
+      a.cpuMsPerRequest != null && a.dbCpuMsPerRequest != null ? a.cpuMsPerRequest + a.dbCpuMsPerRequest : null;
+    for (const c of abWrites) {
+      const { self, refs } = c.abWrite!;
+      const arm = (name: string, a: ArmFigures) => [
+        name,
+        ms2(a.cpuMsPerRequest),
+        ms2(a.dbCpuMsPerRequest),
+        ms2(total(a)),
+        n0(a.rps),
+        `${n1(a.p50)} / ${n1(a.p99)}`,
+        String(a.errors),
+      ];
+      rows.push(arm(`${c.label}, this build`, self));
+      for (const ab of refs) {
+        rows.push(arm(`  on ${ab.ref}`, ab));
+        const selfTotal = total(self);
+        const abTotal = total(ab);
+        rows.push([
+          `  this build / ${ab.ref}`,
+          `${times(self.cpuMsPerRequest && ab.cpuMsPerRequest ? self.cpuMsPerRequest / ab.cpuMsPerRequest : null)} (${timesRange(ab.cpuRatioReps)})`,
+          '',
+          `${times(selfTotal && abTotal ? selfTotal / abTotal : null)} (${timesRange(ab.totalCpuRatioReps)})`,
+          times(self.rps / ab.rps),
+          '',
+          '',
+        ]);
+      }
+    }
+    text += table(['case', 'CPU ms/req', 'DB CPU ms/req', 'total ms/req', 'req/s', 'p50 / p99 ms', 'errors'], rows, [
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
   }
 
   if (r.growth.length) {

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/database/embedded-postgres';
 import type { LoadResult, LoadTarget } from './load';
-import { formatReport, type BenchReport, type CaseResult, type GrowthResult } from './report';
+import { formatReport, type ArmFigures, type BenchReport, type CaseResult, type GrowthResult } from './report';
 import { queueConfig, queueGrid } from './queue';
 import { GROWTH_FILLERS, growthEndpoints, topUpGrowth } from './growth';
 import {
@@ -74,7 +74,7 @@ const cfg = {
     .filter(Boolean),
   /** Reads against their raw reference: repetitions of BENCH_ROUNDS alternating slices each. */
   readReps: envNumber('BENCH_READ_REPS', 3),
-  /** A/B: commits (comma list) whose builds join the reads' alternation beside this tree's (see README). */
+  /** A/B: commits (comma list) whose builds join the reads' alternation beside this tree's, and alternate with it on the create (see README). */
   abRefs: (process.env.BENCH_AB_REF ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -422,8 +422,8 @@ interface ArmTotals {
   slices: Slice[];
   cpuMs: number;
   dbCpuMs: number;
-  /** Per repetition: requests, process CPU ms. */
-  reps: { requests: number; cpuMs: number }[];
+  /** Per repetition: requests, process CPU ms, its database backends' CPU ms. */
+  reps: { requests: number; cpuMs: number; dbCpuMs: number }[];
 }
 
 /**
@@ -440,7 +440,7 @@ async function alternateArms(def: CaseDef, arms: Arm[], dbUrl: string): Promise<
   const totals: ArmTotals[] = arms.map(() => ({ slices: [], cpuMs: 0, dbCpuMs: 0, reps: [] }));
   if (cfg.warmup > 0) for (const [i, arm] of arms.entries()) offsets[i]! += (await arm.run(cfg.warmup, offsets[i]!)).targetsUsed;
   for (let rep = 0; rep < cfg.readReps; rep++) {
-    for (const t of totals) t.reps.push({ requests: 0, cpuMs: 0 });
+    for (const t of totals) t.reps.push({ requests: 0, cpuMs: 0, dbCpuMs: 0 });
     for (let round = 0; round < cfg.rounds; round++) {
       for (let k = 0; k < arms.length; k++) {
         const i = (round + k) % arms.length;
@@ -457,7 +457,10 @@ async function alternateArms(def: CaseDef, arms: Arm[], dbUrl: string): Promise<
         t!.cpuMs += cpu;
         t!.reps[rep]!.requests += slice.requests;
         t!.reps[rep]!.cpuMs += cpu;
-        for (const [pid, ms] of db1) t!.dbCpuMs += ms - (db0.get(pid) ?? 0);
+        let dbCpu = 0;
+        for (const [pid, ms] of db1) dbCpu += ms - (db0.get(pid) ?? 0);
+        t!.dbCpuMs += dbCpu;
+        t!.reps[rep]!.dbCpuMs += dbCpu;
       }
     }
   }
@@ -465,6 +468,27 @@ async function alternateArms(def: CaseDef, arms: Arm[], dbUrl: string): Promise<
 }
 
 const perRequest = (ms: number, requests: number) => (requests > 0 && Number.isFinite(ms) ? ms / requests : null);
+
+/** An arm's rates, latencies and CPU per request over all its slices. */
+function armSummary(t: ArmTotals): ArmFigures {
+  const m = merge(t.slices);
+  return {
+    rps: m.rps,
+    p50: m.p50,
+    p99: m.p99,
+    requests: m.requests,
+    errors: m.errors,
+    cpuMsPerRequest: perRequest(t.cpuMs, m.requests),
+    dbCpuMsPerRequest: perRequest(t.dbCpuMs, m.requests),
+  };
+}
+
+/** Per repetition: a's CPU per request (as `cpu` counts it) over b's. */
+function repRatios(a: ArmTotals, b: ArmTotals, cpu: (rep: ArmTotals['reps'][number]) => number): number[] {
+  const per = (t: ArmTotals) => t.reps.map((x) => perRequest(cpu(x), x.requests) ?? NaN);
+  const [pa, pb] = [per(a), per(b)];
+  return pa.map((x, k) => x / pb[k]!);
+}
 
 /**
  * GET /api/vms and GET /api/vms/{id} against the same reads on bench/raw-list.ts, CPU per request of
@@ -503,21 +527,8 @@ async function referenceReads(
       const stopRss = sampleRss(apiSvc.proc.pid);
       const totals = await alternateArms(def, arms, dbUrl);
       const peakRss = stopRss();
-      const summary = (t: ArmTotals) => {
-        const m = merge(t.slices);
-        return {
-          rps: m.rps,
-          p50: m.p50,
-          p99: m.p99,
-          requests: m.requests,
-          errors: m.errors,
-          cpuMsPerRequest: perRequest(t.cpuMs, m.requests),
-          dbCpuMsPerRequest: perRequest(t.dbCpuMs, m.requests),
-        };
-      };
-      const [r, s] = [summary(totals[0]!), summary(totals[1]!)];
-      const repCpu = (t: ArmTotals) => t.reps.map((x) => perRequest(x.cpuMs, x.requests) ?? NaN);
-      const ratios = (a: ArmTotals, b: ArmTotals) => repCpu(a).map((x, k) => x / repCpu(b)[k]!);
+      const [r, s] = [armSummary(totals[0]!), armSummary(totals[1]!)];
+      const ratios = (a: ArmTotals, b: ArmTotals) => repRatios(a, b, (x) => x.cpuMs);
       const m = merge(totals[1]!.slices);
       const result: CaseResult = {
         id: def.id,
@@ -544,7 +555,7 @@ async function referenceReads(
         targets: def.targets.length,
         targetsUsed: m.targetsUsed,
       };
-      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...summary(totals[2 + i]!), cpuRatioReps: ratios(totals[1]!, totals[2 + i]!) }));
+      result.ab = abs.map((ab, i) => ({ ref: ab.ref, ...armSummary(totals[2 + i]!), cpuRatioReps: ratios(totals[1]!, totals[2 + i]!) }));
       results.push(result);
     }
     return results;
@@ -554,13 +565,57 @@ async function referenceReads(
   }
 }
 
-/** One of BENCH_AB_REF's builds serving the same database beside this tree's API (reads only). */
+/** BENCH_AB_REF's builds, each made once per run (the reads and the writes both start them). */
+const builds = new Map<string, Promise<string>>();
+function builtRef(ref: string): Promise<string> {
+  if (!builds.has(ref)) builds.set(ref, buildRef(ref));
+  return builds.get(ref)!;
+}
+
+/** One of BENCH_AB_REF's builds serving the same database beside this tree's API. */
 async function startAbApi(dbUrl: string, ref: string, i: number): Promise<{ ref: string; svc: Service; base: string }> {
-  const main = await buildRef(ref);
+  const main = await builtRef(ref);
   const [port] = await freePorts(1);
   const svc = startNode(`api-ab${i}`, main, { ...serviceEnv(dbUrl, port!), PGAPPNAME: `bench-api-ab${i}` }, cfg.nodeArgs);
   await waitForHttp(`http://127.0.0.1:${port}/api/health`, 60_000, svc);
   return { ref, svc, base: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * A write case with BENCH_AB_REF: this tree's API and each build, alone (no baseline), in alternating
+ * slices as the reads are (BENCH_READ_REPS x BENCH_ROUNDS, order rotating): CPU per request of each
+ * serving process and of its database backends. `defFor(i)` gives arm i its own targets (e.g. VM names
+ * no other arm uses).
+ */
+async function abWrite(
+  defFor: (arm: number) => CaseDef,
+  base: string,
+  apiSvc: Service,
+  dbUrl: string,
+): Promise<NonNullable<CaseResult['abWrite']>> {
+  const abs: { ref: string; svc: Service; base: string }[] = [];
+  try {
+    for (const [i, ref] of cfg.abRefs.entries()) abs.push(await startAbApi(dbUrl, ref, i));
+    const arms: Arm[] = [{ name: 'service', served: apiSvc, appName: 'bench-api', run: httpSlices(base, defFor(0)) }];
+    for (const [i, ab] of abs.entries()) {
+      const def = defFor(1 + i);
+      await probe(ab.base, def, def.targets[0]!);
+      arms.push({ name: `service@${ab.ref}`, served: ab.svc, appName: `bench-api-ab${i}`, run: httpSlices(ab.base, def) });
+    }
+    await probe(base, defFor(0), defFor(0).targets[0]!);
+    const totals = await alternateArms(defFor(0), arms, dbUrl);
+    return {
+      self: armSummary(totals[0]!),
+      refs: abs.map((ab, i) => ({
+        ref: ab.ref,
+        ...armSummary(totals[1 + i]!),
+        cpuRatioReps: repRatios(totals[0]!, totals[1 + i]!, (x) => x.cpuMs),
+        totalCpuRatioReps: repRatios(totals[0]!, totals[1 + i]!, (x) => x.cpuMs + x.dbCpuMs),
+      })),
+    };
+  } finally {
+    await Promise.all(abs.map((ab) => ab.svc.stop()));
+  }
 }
 
 // ---------------------------------------------------------------- pgbench
@@ -859,7 +914,8 @@ async function main(): Promise<void> {
     const pgbenchSlicesRun: Slice[] = [];
     const writes: CaseResult[] = [];
     if (wanted('create_vm')) {
-      const createDef: CaseDef = {
+      /** `prefix` keeps the names of one stretch of creates apart from every other's. */
+      const createDefOf = (prefix: string): CaseDef => ({
         id: 'create_vm',
         label: '/api/vms (create)',
         method: 'POST',
@@ -869,13 +925,16 @@ async function main(): Promise<void> {
         targets: users.map((u) => ({
           path: '/api/vms',
           token: u.token,
-          body: JSON.stringify({ name: `c${stamp}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }),
+          body: JSON.stringify({ name: `${prefix}-{{n}}`, os_type: 'ubuntu-22.04', ...SPEC }),
         })),
-      };
+      });
+      const createDef = createDefOf(`c${stamp}`);
       await probe(base, createDef, createDef.targets[0]!);
       const run = await paired(createDef, httpSlices(base, createDef), apiSvc, pgbenchRunner);
       pgbenchSlicesRun.push(...run.baselineSlices);
-      writes.push(toCaseResult(createDef, run));
+      const result = toCaseResult(createDef, run);
+      if (cfg.abRefs.length) result.abWrite = await abWrite((arm) => createDefOf(`c${stamp}-ab${arm}`), base, apiSvc, dbUrl);
+      writes.push(result);
     }
 
     if (wanted('vm_action')) {
