@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseUserDataResult, renderVagrantfile, USER_DATA_FILE, USER_DATA_RESULT_MARKER, type VagrantHostSettings } from './vagrantfile';
@@ -131,6 +131,45 @@ describe('renderVagrantfile', () => {
     expect(spawnSync('bash', ['-n'], { input: script.replace(/^ {4}/gm, '') }).status).toBe(0);
   });
 
+  it("sets the guest's hostname on every up (run: 'always'), changing it and /etc/hosts only when it differs", () => {
+    const text = renderVagrantfile({ ...vm, name: 'web-02' }, { box: 'generic/debian12', provider: 'libvirt' });
+    const match =
+      /config\.vm\.provision 'hostname', type: 'shell', privileged: true, run: 'always', inline: <<~'SHELL'\n([\s\S]*?)\n {2}SHELL\n/.exec(
+        text,
+      );
+    if (!match) throw new Error('no hostname provisioner');
+    expect(text.indexOf("'hostname'")).toBeGreaterThan(text.indexOf("'login-user'"));
+    const root = mkdtempSync(path.join(tmpdir(), 'hostname-'));
+    try {
+      // The script as the guest runs it, with /etc in a scratch directory and hostname(1)/hostnamectl faked on PATH.
+      const bin = path.join(root, 'bin');
+      mkdirSync(bin);
+      const state = path.join(root, 'current');
+      writeFileSync(path.join(bin, 'hostname'), `#!/bin/sh\nif [ $# -gt 0 ]; then printf '%s' "$1" > ${state}; else cat ${state}; fi\n`, {
+        mode: 0o755,
+      });
+      writeFileSync(path.join(bin, 'hostnamectl'), `#!/bin/sh\nprintf '%s' "$2" > ${state}; echo "$*" >> ${root}/calls\n`, { mode: 0o755 });
+      const script = match[1]!.replace(/^ {4}/gm, '').replaceAll('/etc/', `${root}/`);
+      const run = () =>
+        spawnSync('bash', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      writeFileSync(state, 'web-01');
+      writeFileSync(path.join(root, 'hosts'), '127.0.0.1 localhost\n127.0.1.1 web-01\n::1 localhost\n');
+      expect(run().status).toBe(0);
+      expect(readFileSync(state, 'utf8')).toBe('web-02');
+      expect(readFileSync(path.join(root, 'hosts'), 'utf8')).toBe('127.0.0.1 localhost\n127.0.1.1 web-02\n::1 localhost\n');
+      // Already named so: nothing is changed.
+      expect(run().status).toBe(0);
+      expect(readFileSync(path.join(root, 'calls'), 'utf8')).toBe('set-hostname web-02\n');
+      // No 127.0.1.1 line yet: one is added.
+      writeFileSync(state, 'old');
+      writeFileSync(path.join(root, 'hosts'), '127.0.0.1 localhost\n');
+      expect(run().status).toBe(0);
+      expect(readFileSync(path.join(root, 'hosts'), 'utf8')).toBe('127.0.0.1 localhost\n127.0.1.1 web-02\n');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('still creates the login user when the VM has no keys', () => {
     const text = renderVagrantfile({ ...vm, sshUser: 'ops' }, { box: 'generic/debian12', provider: 'libvirt' });
     expect(provisionerScript(text)).toContain('    user=ops');
@@ -147,7 +186,9 @@ describe('renderVagrantfile', () => {
 
   it('a key comment cannot end the heredoc early', () => {
     const text = renderVagrantfile({ ...vm, sshPublicKeys: [`${ED25519} SHELL`] }, { box: 'generic/debian12', provider: 'libvirt' });
-    expect(text.split('\n').filter((l) => l.trim() === 'SHELL')).toHaveLength(1);
+    // One terminator per heredoc (login user, hostname): the comment adds none.
+    expect(text.split('\n').filter((l) => l.trim() === 'SHELL')).toHaveLength(text.split("<<~'SHELL'").length - 1);
+    expect(text.split("<<~'SHELL'")).toHaveLength(3);
     expect(installedKeys(text)).toBe(`${ED25519} SHELL\n`);
   });
 

@@ -145,6 +145,28 @@ function loginUserProvisioner(user: string, keys: string[]): string[] {
   ];
 }
 
+/**
+ * The guest's hostname on every up, not only the first: vagrant-libvirt applies `config.vm.hostname`
+ * only when it creates the domain, so a VM renamed while it existed would keep its old name. A shell
+ * provisioner with `run: 'always'` runs on each `vagrant up`/`reload` and changes the name (and the
+ * 127.0.1.1 line of /etc/hosts) only when it differs. `name` is a checked hostname label.
+ */
+function hostnameProvisioner(name: string): string[] {
+  return [
+    "  config.vm.provision 'hostname', type: 'shell', privileged: true, run: 'always', inline: <<~'SHELL'",
+    '    set -eu',
+    `    name=${name}`,
+    '    [ "$(hostname)" = "$name" ] && exit 0',
+    '    hostnamectl set-hostname "$name" 2>/dev/null || { printf \'%s\\n\' "$name" > /etc/hostname; hostname "$name"; }',
+    "    if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then",
+    '      sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1 $name/" /etc/hosts',
+    '    else',
+    '      printf \'127.0.1.1 %s\\n\' "$name" >> /etc/hosts',
+    '    fi',
+    '  SHELL',
+  ];
+}
+
 /** The file in the VM's directory that holds its user data (mode 0600) while its first boot runs it. */
 export const USER_DATA_FILE = 'user-data';
 
@@ -222,6 +244,8 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
     ...host.config,
     '',
     ...loginUserProvisioner(vm.sshUser, keys),
+    '',
+    ...hostnameProvisioner(vm.name),
     '',
     ...(vm.userData !== undefined && vm.userData !== null ? [...userDataProvisioner(), ''] : []),
   ];
