@@ -1,7 +1,7 @@
 /**
  * Jest in ESM mode (NestJS 12 is ESM-only); see ../shared/STACK.md.
  *
- * The suite in tiers, one project each, each runnable alone (`npm run test:<tier>`; README "Tests"):
+ * The suite in tiers, one project each, each runnable alone (`npm run test:<tier>`; docs/testing.md):
  *   unit          src/**\/*.spec.ts: no PostgreSQL, no build
  *   db            test/db: repository and database-level tests on real PostgreSQL
  *   e2e           test/e2e: the application in-process over HTTP, each file on its own database

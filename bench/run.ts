@@ -5,7 +5,7 @@
  * running the SQL of a VM create (database ceiling). Prints tables; writes bench/results/latest.json.
  *
  * DATABASE_URL: a PostgreSQL server on which a fresh database is created (and dropped afterwards);
- * unset: an embedded PostgreSQL in a temporary DATA_DIR. Knobs: see README "Performance".
+ * unset: an embedded PostgreSQL in a temporary DATA_DIR. Knobs: see docs/performance.md.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
@@ -74,7 +74,7 @@ const cfg = {
     .filter(Boolean),
   /** Reads against their raw reference: repetitions of BENCH_ROUNDS alternating slices each. */
   readReps: envNumber('BENCH_READ_REPS', 3),
-  /** A/B: commits (comma list) whose builds join the reads' alternation beside this tree's, and alternate with it on the create (see README). */
+  /** A/B: commits (comma list) whose builds join the reads' alternation beside this tree's, and alternate with it on the create (see docs/performance.md). */
   abRefs: (process.env.BENCH_AB_REF ?? '')
     .split(',')
     .map((s) => s.trim())

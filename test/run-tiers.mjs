@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm test`: every tier of jest.config.cjs, one Jest run each (`npm run test:<tier>`, which says how
- * many files it runs side by side), in this order (README "Tests"). A tier that fails does not stop the next; the exit code is 1
+ * many files it runs side by side), in this order (docs/testing.md). A tier that fails does not stop the next; the exit code is 1
  * if any failed. Prints each tier's wall-clock and CPU time (of Jest and everything it started).
  *
  * With arguments (`npm test -- test/e2e/vms.e2e-spec.ts`, `npm test -- -t name`) it is one Jest run

@@ -1,6 +1,6 @@
 import { isApiError, WaitError } from '@vm-platform/sdk';
 
-/** vmctl's exit codes (README "vmctl"): stable, for scripts to branch on. */
+/** vmctl's exit codes (docs/automation.md, "SDK helpers and vmctl"): stable, for scripts to branch on. */
 export const EXIT = {
   ok: 0,
   /** Anything else: a server error, the network, a VM that failed while waited for. */

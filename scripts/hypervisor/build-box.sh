@@ -7,7 +7,7 @@
 # tarball in $VMAPI_CACHE_DIR/debootstrap): a second run only re-adds the cached box if Vagrant lacks it.
 # BOX_RECIPE names the recipe below; change it whenever the recipe changes so caches are rebuilt.
 #
-# What the box contains (the README's "Real VMs" section says why):
+# What the box contains (docs/real-vms.md says why):
 # - a minbase Debian 12 with its stock kernel, GRUB (BIOS), sshd, sudo, systemd, systemd-networkd;
 # - DHCP on every ethernet interface with ClientIdentifier=mac and SendRelease=no (a shutting-down guest
 #   must keep its lease, or vagrant-libvirt loses the IP mid-halt and dnsmasq may hand it to another VM);

