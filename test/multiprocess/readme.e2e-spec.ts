@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -9,8 +9,8 @@ import { ensureBuilt, ready, startService, type ServiceProcess } from '../suppor
 import { createTestDatabase, type TestDatabase } from '../support/test-app';
 
 /**
- * The README as a newcomer follows it: its `bash` blocks (Try it, SSH keys, admin quick start), in
- * order, in one bash shell, against the built service started with the README's admin settings on a
+ * The README as a newcomer follows it: its `bash` blocks (Try it, SSH keys, admin quick start), then
+ * those of docs/ (API tokens), in order, in one bash shell, against the built service started with the README's admin settings on a
  * fresh database, with HOME in a temporary folder (no ~/.ssh: the block's ssh-keygen makes the key).
  * Run twice, to show that re-running is safe. Every curl answer must be a success, or a refusal whose
  * problem `code` the block itself names. Blocks fenced `bash skip` are not run here (see docs/testing.md).
@@ -47,7 +47,11 @@ describe('README blocks against the started service (multiprocess)', () => {
   beforeAll(async () => {
     ensureBuilt();
     readme = await readFile(README, 'utf8');
-    blocks = fencedBlocks(readme).filter((b) => b.info === 'bash');
+    // The README's blocks, then those of docs/ (which continue in the README's shell: its $TOKEN and json).
+    const docs = (await readdir('docs')).filter((f) => f.endsWith('.md')).sort();
+    blocks = [readme, ...(await Promise.all(docs.map((f) => readFile(join('docs', f), 'utf8'))))].flatMap((text) =>
+      fencedBlocks(text).filter((b) => b.info === 'bash'),
+    );
     // The admin start the README shows (a `bash skip` block): the test starts the service the same way.
     const start = fencedBlocks(readme).find((b) => b.info === 'bash skip' && /ADMIN_EMAIL=\S+ ADMIN_PASSWORD=/.test(b.code));
     const m = /ADMIN_EMAIL=(\S+) ADMIN_PASSWORD='([^']+)' npm start/.exec(start?.code ?? '');
@@ -131,8 +135,8 @@ describe('README blocks against the started service (multiprocess)', () => {
     }
   }
 
-  it('runs Try it, SSH keys and the admin quick start twice, every answer as the README says', async () => {
-    expect(blocks.length).toBeGreaterThanOrEqual(3);
+  it('runs Try it, SSH keys, the admin quick start and the API tokens example twice, every answer as documented', async () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(4);
     for (const run of [1, 2]) {
       const { exit, output, answers } = await runReadme(run);
       if (exit !== 0 || unexplained(answers).length > 0) console.log(`README run ${run} output:\n${output}`);
@@ -143,7 +147,9 @@ describe('README blocks against the started service (multiprocess)', () => {
       // finds the username and the key there already.
       const refusals = answers.filter((a) => a.status >= 300).map((a) => `${a.status} ${a.code}`);
       expect(refusals).toEqual(
-        run === 1 ? ['503 capacity.unavailable'] : ['409 user.username_taken', '409 ssh_key.already_added', '503 capacity.unavailable'],
+        run === 1
+          ? ['503 capacity.unavailable', '403 auth.insufficient_scope']
+          : ['409 user.username_taken', '409 ssh_key.already_added', '503 capacity.unavailable', '403 auth.insufficient_scope'],
       );
       expect(output).toMatch(/ssh -p \d+ vmuser@[\d.]+/);
       // The credit budget the README states: a run spends 34 and the admin quick start gives them back.

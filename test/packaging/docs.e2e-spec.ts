@@ -57,9 +57,12 @@ describe('documentation links', () => {
     expect(broken).toEqual([]);
   });
 
-  it('marks every shell block of the README as run by the README test or explicitly not (`bash skip`)', () => {
-    const infos = fencedBlocks(read('README.md')).map((b) => b.info);
-    expect(infos.filter((info) => /^(sh|shell|bash|console)\b/.test(info) && !['bash', 'bash skip'].includes(info))).toEqual([]);
-    expect(infos.filter((info) => info === 'bash').length).toBeGreaterThanOrEqual(3);
+  it('marks every shell block of the README and docs/ as run by the README test (`bash`) or not (`bash skip`)', () => {
+    const blocks = DOCUMENTS.filter((f) => f === 'README.md' || f.startsWith('docs/')).flatMap((f) =>
+      fencedBlocks(read(f)).map((b) => ({ where: `${f}:${b.line}`, info: b.info })),
+    );
+    const unmarked = blocks.filter((b) => /^(sh|shell|bash|console|zsh)\b/.test(b.info) && !['bash', 'bash skip'].includes(b.info));
+    expect(unmarked).toEqual([]);
+    expect(blocks.filter((b) => b.info === 'bash').length).toBeGreaterThanOrEqual(4);
   });
 });
