@@ -375,7 +375,10 @@ export async function buildRef(ref: string): Promise<string> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   // A commit whose dependencies differ from this tree's gets its own node_modules (npm ci); others use this tree's.
-  const ownDeps = (await exec('git', ['-C', ROOT, 'diff', '--quiet', ref, '--', 'package-lock.json'])).code !== 0;
+  // BENCH_AB_OWN_DEPS=0: this tree's always (a commit whose dependencies are a subset of this tree's, no install).
+  const ownDeps =
+    process.env.BENCH_AB_OWN_DEPS !== '0' &&
+    (await exec('git', ['-C', ROOT, 'diff', '--quiet', ref, '--', 'package-lock.json'])).code !== 0;
   const files = `src migrations package.json tsconfig.json tsconfig.build.json${ownDeps ? ' package-lock.json' : ''}`;
   const archive = await exec('sh', ['-c', `git -C '${ROOT}' archive '${ref}' ${files} | tar -x -C '${dir}'`]);
   if (archive.code !== 0) throw new Error(`git archive ${ref}: ${archive.stderr}`);
