@@ -37,6 +37,9 @@ export const VM_STATUSES = exhaustive<VmStatus>()([
   'destroying',
   'destroyed',
   'failed',
+  'resizing',
+  'rebuilding',
+  'restoring',
 ]);
 /** Statuses a VM passes through on its way to another (a worker is acting on it). */
 export const TRANSITIONAL_VM_STATUSES = [
@@ -45,16 +48,28 @@ export const TRANSITIONAL_VM_STATUSES = [
   'stopping',
   'restarting',
   'destroying',
+  'resizing',
+  'rebuilding',
+  'restoring',
 ] as const satisfies readonly VmStatus[];
 /** Statuses a VM never leaves by itself. */
 export const SETTLED_VM_STATUSES = VM_STATUSES.filter(
   (s): s is Exclude<VmStatus, (typeof TRANSITIONAL_VM_STATUSES)[number]> => !(TRANSITIONAL_VM_STATUSES as readonly string[]).includes(s),
 );
 export const isTransitional = (status: VmStatus): boolean => (TRANSITIONAL_VM_STATUSES as readonly string[]).includes(status);
-export const VM_ACTIONS = exhaustive<Schemas['VmAction']>()(['start', 'stop', 'restart', 'destroy']);
+export const VM_ACTIONS = exhaustive<Schemas['VmAction']>()(['start', 'stop', 'restart', 'destroy', 'resize', 'rebuild']);
+/** A snapshot's statuses: `creating` -> `available` (or `failed`); `deleting` while a delete runs, then gone. */
+export const SNAPSHOT_STATUSES = exhaustive<Schemas['SnapshotStatus']>()(['creating', 'available', 'failed', 'deleting']);
 export const EVENT_TYPES = exhaustive<Schemas['EventType']>()(['vm', 'system', 'admin', 'auth']);
 export const EVENT_SEVERITIES = exhaustive<Schemas['EventSeverity']>()(['info', 'warning', 'critical']);
-export const CREDIT_KINDS = exhaustive<Schemas['CreditKind']>()(['signup_grant', 'vm_create', 'admin_adjustment', 'refund']);
+export const CREDIT_KINDS = exhaustive<Schemas['CreditKind']>()([
+  'signup_grant',
+  'vm_create',
+  'admin_adjustment',
+  'refund',
+  'vm_resize',
+  'snapshot_create',
+]);
 export const USER_ROLES = exhaustive<Schemas['UserRole']>()(['user', 'admin']);
 
 // ---------------------------------------------------------------------------------------------------

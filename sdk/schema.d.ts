@@ -423,10 +423,72 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Start, stop, restart or destroy a VM (asynchronous)
-         * @description Moves the VM to a transitional status and queues the work; answers 202. 409 when the current status does not allow the action (the answer lists `allowed_actions`). Destroyed VMs stay listed with include_destroyed=true. While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and the work runs when the host is back; start and restart answer 409 host.offline and change nothing.
+         * Start, stop, restart, destroy, resize or rebuild a VM (asynchronous)
+         * @description Moves the VM to a transitional status and queues the work; answers 202. 409 when the current status does not allow the action (the answer lists `allowed_actions`), or vm.operation_in_progress while a snapshot is being taken or deleted (only destroy is accepted then). Destroyed VMs stay listed with include_destroyed=true. `resize` {ram_mb?, cpu_cores?, disk_gb?} only while `stopped` (as on EC2): `resizing` -> `stopped`. The disk only grows (409 vm.disk_shrink). The new cost by the create formula minus the old one is debited when positive (ledger kind vm_resize, 402 credits.insufficient when short); a smaller VM refunds nothing. Quotas (403 quota.exceeded) and the host’s room (409 capacity.host_full) are checked again; a refusal charges and changes nothing. `rebuild` {os_type?}: reinstalls from the VM’s OS (or os_type), same id, name and size, disk wiped (its snapshots go with it), SSH keys installed and user data run again: `rebuilding` -> `running`; free. While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and the work runs when the host is back; the other actions answer 409 host.offline and change nothing.
          */
         post: operations["performVmAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/vms/{id}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A VM’s snapshots, newest first */
+        get: operations["listVmSnapshots"];
+        put?: never;
+        /**
+         * Take a snapshot of a VM’s disk (asynchronous)
+         * @description Allowed while the VM is running or stopped; its status does not change. The snapshot is `creating`, then `available` (or `failed`). Price: max(1, ceil(disk_gb / 10 × SNAPSHOT_CREDITS_PER_10GB)) credits, debited now (ledger kind snapshot_create), never refunded, 402 when short. At most SNAPSHOTS_MAX_PER_VM per VM (403 snapshot.limit_reached). While it is taken the VM accepts no other operation but destroy (409 vm.operation_in_progress). A VM’s snapshots go with its destroy and its rebuild.
+         */
+        post: operations["createVmSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/vms/{id}/snapshots/{snapshot_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One snapshot of one of your VMs */
+        get: operations["getVmSnapshot"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a snapshot (asynchronous)
+         * @description An available or failed snapshot goes `deleting`, then is gone. Free; nothing is refunded. The VM must be running or stopped, and holds its one operation slot meanwhile (409 vm.operation_in_progress to anything but destroy).
+         */
+        delete: operations["deleteVmSnapshot"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/vms/{id}/snapshots/{snapshot_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a VM’s disk to a snapshot (asynchronous)
+         * @description The VM (running or stopped) goes `restoring` and comes back in the power state it had, its disk as it was at the snapshot. Free. The snapshot stays.
+         */
+        post: operations["performVmSnapshotRestore"];
         delete?: never;
         options?: never;
         head?: never;
@@ -461,7 +523,7 @@ export interface paths {
         put?: never;
         /**
          * Act on any user’s VM (asynchronous)
-         * @description Same state machine, host rules and queue as the owner’s action (start/restart on an offline host: 409 host.offline). Records an admin event with the admin, the owner and the reason.
+         * @description Same state machine, host rules and queue as the owner’s action (start/restart/resize/rebuild on an offline host: 409 host.offline). Records an admin event with the admin, the owner and the reason. A resize charges the owner, as theirs would.
          */
         post: operations["adminPerformVmAction"];
         delete?: never;
@@ -839,7 +901,7 @@ export interface components {
             new_password: string;
         };
         /** @enum {string} */
-        CreditKind: "signup_grant" | "vm_create" | "admin_adjustment" | "refund";
+        CreditKind: "signup_grant" | "vm_create" | "admin_adjustment" | "refund" | "vm_resize" | "snapshot_create";
         CreditTransactionResponseDto: {
             /** Format: uuid */
             id: string;
@@ -1208,7 +1270,7 @@ export interface components {
             user_data?: string;
         };
         /** @enum {string} */
-        VmStatus: "provisioning" | "running" | "stopping" | "stopped" | "starting" | "restarting" | "destroying" | "destroyed" | "failed";
+        VmStatus: "provisioning" | "running" | "stopping" | "stopped" | "starting" | "restarting" | "destroying" | "destroyed" | "failed" | "resizing" | "rebuilding" | "restoring";
         VmSshKeyDto: {
             /** Format: uuid */
             id: string;
@@ -1224,10 +1286,10 @@ export interface components {
          */
         UserDataStatus: "none" | "pending" | "succeeded" | "failed";
         /**
-         * @description Actions the current status allows.
+         * @description Actions the current status allows (only destroy while a snapshot operation is pending).
          * @enum {string}
          */
-        VmAction: "start" | "stop" | "restart" | "destroy";
+        VmAction: "start" | "stop" | "restart" | "destroy" | "resize" | "rebuild";
         VmResponseDto: {
             /** Format: uuid */
             id: string;
@@ -1277,12 +1339,18 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
-             * @description Credits charged at creation (not refunded if provisioning fails).
+             * @description The price of the VM at its current size by the create formula: charged at creation (not refunded
+             *     if provisioning fails); a resize that makes it dearer charges the difference, a cheaper one refunds nothing.
              * @example 34
              */
             cost: number;
-            /** @description Actions the current status allows. */
+            /** @description Actions the current status allows (only destroy while a snapshot operation is pending). */
             allowed_actions: components["schemas"]["VmAction"][];
+            /**
+             * @description A snapshot being taken or deleted (the status does not change meanwhile), else null.
+             * @enum {string|null}
+             */
+            pending_operation: "snapshot_create" | "snapshot_delete" | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -1333,6 +1401,60 @@ export interface components {
         };
         VmActionDto: {
             action: components["schemas"]["VmAction"];
+            /**
+             * @description resize only: the new memory in MiB (default: unchanged).
+             * @example 2048
+             */
+            ram_mb?: number;
+            /**
+             * @description resize only: the new core count (default: unchanged).
+             * @example 3
+             */
+            cpu_cores?: number;
+            /**
+             * @description resize only: the new disk size in GB, at least the current one (a disk only grows; default: unchanged).
+             * @example 30
+             */
+            disk_gb?: number;
+            /**
+             * @description rebuild only: reinstall from this OS (GET /api/vms/os-types) instead of the VM's own.
+             * @example debian-12
+             */
+            os_type?: string;
+        };
+        CreateSnapshotDto: {
+            /**
+             * @description Lowercase letters, digits and inner hyphens, 1-63 characters; unique among the VM’s snapshots.
+             * @example before-upgrade
+             */
+            name: string;
+        };
+        /**
+         * @description creating -> available (or failed); deleting while a delete runs, then gone.
+         * @enum {string}
+         */
+        SnapshotStatus: "creating" | "available" | "failed" | "deleting";
+        SnapshotResponseDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            vm_id: string;
+            /** @example before-upgrade */
+            name: string;
+            /** @description creating -> available (or failed); deleting while a delete runs, then gone. */
+            status: components["schemas"]["SnapshotStatus"];
+            /**
+             * @description The VM’s disk size when it was taken (the basis of its price).
+             * @example 20
+             */
+            size_gb: number;
+            /** Format: date-time */
+            created_at: string;
+        };
+        SnapshotPage: {
+            items: components["schemas"]["SnapshotResponseDto"][];
+            /** @description Pass as ?cursor= for the next page; null on the last page */
+            next_cursor: string | null;
         };
         VmOwnerDto: {
             /** Format: uuid */
@@ -1389,12 +1511,18 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
-             * @description Credits charged at creation (not refunded if provisioning fails).
+             * @description The price of the VM at its current size by the create formula: charged at creation (not refunded
+             *     if provisioning fails); a resize that makes it dearer charges the difference, a cheaper one refunds nothing.
              * @example 34
              */
             cost: number;
-            /** @description Actions the current status allows. */
+            /** @description Actions the current status allows (only destroy while a snapshot operation is pending). */
             allowed_actions: components["schemas"]["VmAction"][];
+            /**
+             * @description A snapshot being taken or deleted (the status does not change meanwhile), else null.
+             * @enum {string|null}
+             */
+            pending_operation: "snapshot_create" | "snapshot_delete" | null;
             /** Format: uuid */
             user_id: string;
             /**
@@ -1416,6 +1544,26 @@ export interface components {
         };
         AdminVmActionDto: {
             action: components["schemas"]["VmAction"];
+            /**
+             * @description resize only: the new memory in MiB (default: unchanged).
+             * @example 2048
+             */
+            ram_mb?: number;
+            /**
+             * @description resize only: the new core count (default: unchanged).
+             * @example 3
+             */
+            cpu_cores?: number;
+            /**
+             * @description resize only: the new disk size in GB, at least the current one (a disk only grows; default: unchanged).
+             * @example 30
+             */
+            disk_gb?: number;
+            /**
+             * @description rebuild only: reinstall from this OS (GET /api/vms/os-types) instead of the VM's own.
+             * @example debian-12
+             */
+            os_type?: string;
             /**
              * @description Why the admin acted; recorded in the audit event.
              * @example Abuse report #123
@@ -1451,7 +1599,10 @@ export interface components {
              *       "restarting": 0,
              *       "destroying": 0,
              *       "destroyed": 0,
-             *       "failed": 0
+             *       "failed": 0,
+             *       "resizing": 0,
+             *       "rebuilding": 0,
+             *       "restoring": 0
              *     }
              */
             vm_counts?: {
@@ -1464,6 +1615,9 @@ export interface components {
                 destroying: number;
                 destroyed: number;
                 failed: number;
+                resizing: number;
+                rebuilding: number;
+                restoring: number;
             };
             /** @description Effective quota limits and current use. */
             quota: components["schemas"]["QuotaUsageDto"];
@@ -1902,6 +2056,37 @@ export interface components {
             instance?: string;
             /** @description The X-Request-Id of the request */
             request_id?: string;
+        };
+        /** @description The VM’s hypervisor host has no room for the new size (`capacity.host_full`, status 409) */
+        CapacityHostFullProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/capacity.host_full";
+            /** @example The VM’s hypervisor host has no room for the new size */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "capacity.host_full";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The first resource the host lacks
+             * @enum {string}
+             */
+            resource: "cpu_cores" | "ram_mb" | "disk_gb";
         };
         /** @description No hypervisor host has room (`capacity.unavailable`, status 503) */
         CapacityUnavailableProblem: {
@@ -2850,6 +3035,116 @@ export interface components {
             /** @description The X-Request-Id of the request */
             request_id?: string;
         };
+        /** @description The snapshot’s status does not allow this (`snapshot.invalid_state`, status 409) */
+        SnapshotInvalidStateProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/snapshot.invalid_state";
+            /** @example The snapshot’s status does not allow this */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "snapshot.invalid_state";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            snapshot_status: components["schemas"]["SnapshotStatus"];
+        };
+        /** @description The VM holds as many snapshots as allowed (`snapshot.limit_reached`, status 403) */
+        SnapshotLimitReachedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/snapshot.limit_reached";
+            /** @example The VM holds as many snapshots as allowed */
+            title: string;
+            /** @enum {integer} */
+            status: 403;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "snapshot.limit_reached";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description SNAPSHOTS_MAX_PER_VM
+             * @example 5
+             */
+            limit: number;
+        };
+        /** @description The VM already has a snapshot with this name (`snapshot.name_taken`, status 409) */
+        SnapshotNameTakenProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/snapshot.name_taken";
+            /** @example The VM already has a snapshot with this name */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "snapshot.name_taken";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description Snapshot not found (`snapshot.not_found`, status 404) */
+        SnapshotNotFoundProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/snapshot.not_found";
+            /** @example Snapshot not found */
+            title: string;
+            /** @enum {integer} */
+            status: 404;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "snapshot.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
         /** @description You already added this key (`ssh_key.already_added`, status 409) */
         SshKeyAlreadyAddedProblem: {
             /**
@@ -3330,6 +3625,63 @@ export interface components {
             /** @description The X-Request-Id of the request */
             request_id?: string;
         };
+        /** @description A VM’s disk only grows (`vm.disk_shrink`, status 409) */
+        VmDiskShrinkProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.disk_shrink";
+            /** @example A VM’s disk only grows */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.disk_shrink";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The VM’s disk size now: the smallest a resize accepts
+             * @example 20
+             */
+            disk_gb: number;
+        };
+        /** @description The body has a field its action does not take, or a resize without a size (`vm.invalid_action_body`, status 400) */
+        VmInvalidActionBodyProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.invalid_action_body";
+            /** @example The body has a field its action does not take, or a resize without a size */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.invalid_action_body";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
         /** @description The VM’s status does not allow this action (`vm.invalid_transition`, status 409) */
         VmInvalidTransitionProblem: {
             /**
@@ -3425,10 +3777,70 @@ export interface components {
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
             code: "vm.not_found";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The VM has an operation in progress (`vm.operation_in_progress`, status 409) */
+        VmOperationInProgressProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.operation_in_progress";
+            /** @example The VM has an operation in progress */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.operation_in_progress";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            vm_status: components["schemas"]["VmStatus"];
+            /**
+             * @description The operation that holds the VM
+             * @enum {string}
+             */
+            operation: "snapshot_create" | "snapshot_delete";
+            /** @description What the current status allows */
+            allowed_actions: components["schemas"]["VmAction"][];
+        };
+        /** @description The VM already has this size (`vm.resize_unchanged`, status 409) */
+        VmResizeUnchangedProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/vm.resize_unchanged";
+            /** @example The VM already has this size */
+            title: string;
+            /** @enum {integer} */
+            status: 409;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "vm.resize_unchanged";
             /**
              * @description The request path
              * @example /api/vms
@@ -6879,7 +7291,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.invalid_action_body`: The body has a field its action does not take, or a resize without a size; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6889,7 +7301,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmInvalidActionBodyProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -6904,7 +7316,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            /** @description `credits.insufficient`: Not enough credits */
+            402: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["CreditsInsufficientProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `quota.exceeded`: The VM would exceed a quota */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6914,7 +7339,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["QuotaExceededProblem"];
                 };
             };
             /** @description `vm.not_found`: VM not found */
@@ -6943,7 +7368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
                 };
             };
-            /** @description `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.invalid_transition`: The VM’s status does not allow this action */
+            /** @description `capacity.host_full`: The VM’s hypervisor host has no room for the new size; `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `vm.disk_shrink`: A VM’s disk only grows; `vm.invalid_transition`: The VM’s status does not allow this action; `vm.operation_in_progress`: The VM has an operation in progress; `vm.resize_unchanged`: The VM already has this size */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6953,7 +7378,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
+                    "application/problem+json": components["schemas"]["CapacityHostFullProblem"] | components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["VmDiskShrinkProblem"] | components["schemas"]["VmInvalidTransitionProblem"] | components["schemas"]["VmOperationInProgressProblem"] | components["schemas"]["VmResizeUnchangedProblem"];
                 };
             };
             /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
@@ -6978,6 +7403,662 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    listVmSnapshots: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Opaque cursor from the previous page’s `next_cursor` */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the VM’s snapshots, newest first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotPage"];
+                };
+            };
+            /** @description `pagination.invalid_cursor`: Unknown cursor; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `vm.not_found`: VM not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    createVmSnapshot: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSnapshotDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted: the snapshot, `creating`; its price is already debited */
+            202: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotResponseDto"];
+                };
+            };
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `credits.insufficient`: Not enough credits */
+            402: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["CreditsInsufficientProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `snapshot.limit_reached`: The VM holds as many snapshots as allowed */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["SnapshotLimitReachedProblem"];
+                };
+            };
+            /** @description `vm.not_found`: VM not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VmNotFoundProblem"];
+                };
+            };
+            /** @description `request.body_timeout`: The body took too long */
+            408: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
+                };
+            };
+            /** @description `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `snapshot.name_taken`: The VM already has a snapshot with this name; `vm.invalid_transition`: The VM’s status does not allow this action; `vm.operation_in_progress`: The VM has an operation in progress */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["SnapshotNameTakenProblem"] | components["schemas"]["VmInvalidTransitionProblem"] | components["schemas"]["VmOperationInProgressProblem"];
+                };
+            };
+            /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestTooLargeProblem"] | components["schemas"]["RequestTooManyMembersProblem"];
+                };
+            };
+            /** @description `request.unsupported_charset`: The body is not UTF-8; `request.unsupported_encoding`: Unsupported Content-Encoding; `request.unsupported_media_type`: The body is not JSON */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestUnsupportedCharsetProblem"] | components["schemas"]["RequestUnsupportedEncodingProblem"] | components["schemas"]["RequestUnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    getVmSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The snapshot */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotResponseDto"];
+                };
+            };
+            /** @description `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `snapshot.not_found`: Snapshot not found; `vm.not_found`: VM not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["SnapshotNotFoundProblem"] | components["schemas"]["VmNotFoundProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    deleteVmSnapshot: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the snapshot, `deleting` */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotResponseDto"];
+                };
+            };
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `snapshot.not_found`: Snapshot not found; `vm.not_found`: VM not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["SnapshotNotFoundProblem"] | components["schemas"]["VmNotFoundProblem"];
+                };
+            };
+            /** @description `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `snapshot.invalid_state`: The snapshot’s status does not allow this; `vm.invalid_transition`: The VM’s status does not allow this action; `vm.operation_in_progress`: The VM has an operation in progress */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["SnapshotInvalidStateProblem"] | components["schemas"]["VmInvalidTransitionProblem"] | components["schemas"]["VmOperationInProgressProblem"];
+                };
+            };
+            /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyKeyReusedProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
+                };
+            };
+        };
+    };
+    performVmSnapshotRestore: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (1-255 chars, e.g. a UUID). A retry with the same key within 24 h replays the first answer (header Idempotent-Replayed: true) instead of acting twice; the same key with a different body answers 422. The answer is stored in the same transaction as the work: the retry of a request that died before committing runs it, and a retry that overlaps the first request waits for it and replays its answer. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the VM, `restoring` */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmResponseDto"];
+                };
+            };
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
+                };
+            };
+            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                };
+            };
+            /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `snapshot.not_found`: Snapshot not found; `vm.not_found`: VM not found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["SnapshotNotFoundProblem"] | components["schemas"]["VmNotFoundProblem"];
+                };
+            };
+            /** @description `host.offline`: The VM’s hypervisor host is offline; `idempotency.in_flight`: A request with this Idempotency-Key is still running; `snapshot.invalid_state`: The snapshot’s status does not allow this; `vm.invalid_transition`: The VM’s status does not allow this action; `vm.operation_in_progress`: The VM has an operation in progress */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["IdempotencyInFlightProblem"] | components["schemas"]["SnapshotInvalidStateProblem"] | components["schemas"]["VmInvalidTransitionProblem"] | components["schemas"]["VmOperationInProgressProblem"];
                 };
             };
             /** @description `idempotency.key_reused`: Idempotency-Key reused with a different request */
@@ -7146,7 +8227,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminVmResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.invalid_action_body`: The body has a field its action does not take, or a resize without a size; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7155,7 +8236,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmInvalidActionBodyProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
             /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
@@ -7170,7 +8251,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
                 };
             };
-            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            /** @description `credits.insufficient`: Not enough credits */
+            402: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["CreditsInsufficientProblem"];
+                };
+            };
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs; `quota.exceeded`: The VM would exceed a quota */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7179,7 +8272,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"] | components["schemas"]["QuotaExceededProblem"];
                 };
             };
             /** @description `vm.not_found`: VM not found */
@@ -7206,7 +8299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestBodyTimeoutProblem"];
                 };
             };
-            /** @description `host.offline`: The VM’s hypervisor host is offline; `vm.invalid_transition`: The VM’s status does not allow this action */
+            /** @description `capacity.host_full`: The VM’s hypervisor host has no room for the new size; `host.offline`: The VM’s hypervisor host is offline; `vm.disk_shrink`: A VM’s disk only grows; `vm.invalid_transition`: The VM’s status does not allow this action; `vm.operation_in_progress`: The VM has an operation in progress; `vm.resize_unchanged`: The VM already has this size */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7215,7 +8308,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["HostOfflineProblem"] | components["schemas"]["VmInvalidTransitionProblem"];
+                    "application/problem+json": components["schemas"]["CapacityHostFullProblem"] | components["schemas"]["HostOfflineProblem"] | components["schemas"]["VmDiskShrinkProblem"] | components["schemas"]["VmInvalidTransitionProblem"] | components["schemas"]["VmOperationInProgressProblem"] | components["schemas"]["VmResizeUnchangedProblem"];
                 };
             };
             /** @description `request.too_large`: Body too large; `request.too_many_members`: Too many JSON keys and elements */

@@ -8,6 +8,7 @@ import { ApiToken } from './modules/tokens/entities/api-token.entity';
 import { RevokedToken } from './modules/users/entities/revoked-token.entity';
 import { User } from './modules/users/entities/user.entity';
 import { Vm } from './modules/vms/entities/vm.entity';
+import { VmSnapshot } from './modules/vms/entities/vm-snapshot.entity';
 import { WebhookAttempt } from './modules/webhooks/entities/webhook-attempt.entity';
 import { WebhookDelivery } from './modules/webhooks/entities/webhook-delivery.entity';
 import { WebhookEndpoint } from './modules/webhooks/entities/webhook-endpoint.entity';
@@ -30,4 +31,5 @@ export const ENTITIES = [
   WebhookEndpoint,
   WebhookDelivery,
   WebhookAttempt,
+  VmSnapshot,
 ];

@@ -375,6 +375,12 @@ export class EnvironmentVariables {
   @Max(3600)
   TIMEOUT_QUERY_SECONDS: number = 60;
 
+  /** Taking, deleting or reverting to a snapshot (a restore also gets TIMEOUT_UP_SECONDS to boot). */
+  @IsInt()
+  @Min(1)
+  @Max(24 * 3600)
+  TIMEOUT_SNAPSHOT_SECONDS: number = 600;
+
   /**
    * This worker's hypervisor host: the name it registers, the queue it consumes (`vm-operation.<name>`)
    * and what `vms.host` records. Every worker process of one machine must use the same name and
@@ -469,6 +475,18 @@ export class EnvironmentVariables {
   @Min(0)
   @Max(100_000_000)
   QUOTA_MAX_RAM_MB: number = 131072;
+
+  /** Snapshot price: max(1, ceil(disk_gb / 10 * SNAPSHOT_CREDITS_PER_10GB)) credits, charged once, never refunded. */
+  @IsNumber()
+  @Min(0)
+  @Max(10_000)
+  SNAPSHOT_CREDITS_PER_10GB: number = 1;
+
+  /** Snapshots one VM may hold (any status); one more answers 403 snapshot.limit_reached. */
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  SNAPSHOTS_MAX_PER_VM: number = 5;
 
   /**
    * argon2id's memory per password hash (KiB) and its passes. The defaults are production strength

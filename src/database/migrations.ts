@@ -13,6 +13,7 @@ import { TokenLifecycle1795830000000 } from '../../migrations/1795830000000-Toke
 import { ApiTokens1796100000000 } from '../../migrations/1796100000000-ApiTokens';
 import { Webhooks1796000000000 } from '../../migrations/1796000000000-Webhooks';
 import { UserData1796200000000 } from '../../migrations/1796200000000-UserData';
+import { Day2Operations1796300000000 } from '../../migrations/1796300000000-Day2Operations';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -31,4 +32,5 @@ export const MIGRATIONS: Function[] = [
   Webhooks1796000000000,
   ApiTokens1796100000000,
   UserData1796200000000,
+  Day2Operations1796300000000,
 ];

@@ -85,7 +85,7 @@ describe('admin (e2e)', () => {
     expect(res.body).toMatchObject({ status: 'stopping', owner: { id: alice.id } });
     await eventually(async () => (await ctx.http.get(`/api/vms/${aliceVm}`).set(alice.auth)).body.status === 'stopped');
     const conflict = await ctx.http.post(`/api/admin/vms/${aliceVm}/action`).set(admin.auth).send({ action: 'stop' }).expect(409);
-    expect(conflict.body.allowed_actions).toEqual(['start', 'destroy']);
+    expect(conflict.body.allowed_actions).toEqual(['start', 'destroy', 'resize', 'rebuild']);
     await ctx.http.post(`/api/admin/vms/${NIL}/action`).set(admin.auth).send({ action: 'stop' }).expect(404);
 
     const events = await ctx.http.get(`/api/admin/events?type=admin&vm_id=${aliceVm}`).set(admin.auth).expect(200);

@@ -17,7 +17,8 @@ interface Row {
   /** A Server-Sent Events stream: only the status is read, then the connection is closed. */
   stream?: boolean;
   /** What {id} stands for, when not the owner's VM (or user, on admin user routes). */
-  id?: 'sshKey' | 'apiToken' | 'webhook';
+  /** Whose id `{id}` is (default: the owner's VM, or the owner for admin user routes); `otherVm`: the owner's second VM and its snapshot. */
+  id?: 'sshKey' | 'apiToken' | 'webhook' | 'otherVm';
 }
 
 /**
@@ -47,6 +48,11 @@ const SCOPES: Record<string, string> = {
   'POST /api/vms/{id}/action': 'vms:write',
   'DELETE /api/vms/{id}': 'vms:write',
   'POST /api/vms/{id}/metrics': 'vms:write',
+  'GET /api/vms/{id}/snapshots': 'vms:read',
+  'GET /api/vms/{id}/snapshots/{snapshot_id}': 'vms:read',
+  'POST /api/vms/{id}/snapshots': 'vms:write',
+  'DELETE /api/vms/{id}/snapshots/{snapshot_id}': 'vms:write',
+  'POST /api/vms/{id}/snapshots/{snapshot_id}/restore': 'vms:write',
   'GET /api/ssh-keys': 'ssh_keys:read',
   'POST /api/webhooks': 'webhooks:write',
   'GET /api/webhooks': 'webhooks:read',
@@ -110,6 +116,15 @@ const MATRIX: Record<string, Row> = {
   'GET /api/vms/{id}/status': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 } },
   'PATCH /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 }, body: () => ({ metadata: { k: 'v' } }) },
   'POST /api/vms/{id}/action': { expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 }, body: () => ({ action: 'start' }) },
+  // Snapshots are their VM's owner's alone, for admins too. The owner's create reuses a taken name (409 snapshot.name_taken);
+  // the owner's delete is of the second VM's snapshot, the restore (just before the VM's DELETE) of the first's.
+  'GET /api/vms/{id}/snapshots': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 } },
+  'GET /api/vms/{id}/snapshots/{snapshot_id}': { expect: { anonymous: 401, stranger: 404, owner: 200, admin: 404 } },
+  'POST /api/vms/{id}/snapshots': {
+    expect: { anonymous: 401, stranger: 404, owner: 409, admin: 404 },
+    body: () => ({ name: 'target-snap' }),
+  },
+  'DELETE /api/vms/{id}/snapshots/{snapshot_id}': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 }, id: 'otherVm' },
   'GET /api/admin/vms': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'POST /api/admin/vms/{id}/action': {
     expect: { anonymous: 401, stranger: 403, owner: 403, admin: 409 },
@@ -155,6 +170,7 @@ const MATRIX: Record<string, Row> = {
   'GET /api/tokens': { expect: { anonymous: 401, stranger: 200, owner: 200, admin: 200 } },
   // Tokens are their owner's alone, for admins too.
   'DELETE /api/tokens/{id}': { expect: { anonymous: 401, stranger: 404, owner: 204, admin: 404 }, id: 'apiToken' },
+  'POST /api/vms/{id}/snapshots/{snapshot_id}/restore': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 } },
   // After every other VM route: the owner's DELETE starts destroying the VM.
   'DELETE /api/vms/{id}': { expect: { anonymous: 401, stranger: 404, owner: 202, admin: 404 } },
   // Webhook endpoints are their owner's alone, for admins too. Its delivery (of its own webhook.created)
@@ -190,6 +206,9 @@ describe('authorization matrix over every documented route (e2e)', () => {
   let ctx: TestContext;
   let users: Record<Exclude<Who, 'anonymous'>, TestUser>;
   let vmId: string;
+  let snapshotId: string;
+  let otherVmId: string;
+  let otherSnapshotId: string;
   let sshKeyId: string;
   let apiTokenId: string;
   let webhookId: string;
@@ -212,6 +231,28 @@ describe('authorization matrix over every documented route (e2e)', () => {
         .expect(202)
     ).body.id;
     await eventually(async () => (await ctx.http.get(`/api/vms/${vmId}`).set(users.owner.auth)).body.status === 'running');
+    otherVmId = (
+      await ctx.http
+        .post('/api/vms')
+        .set(users.owner.auth)
+        .send({ name: 'other', ...spec })
+        .expect(202)
+    ).body.id;
+    await eventually(async () => (await ctx.http.get(`/api/vms/${otherVmId}`).set(users.owner.auth)).body.status === 'running');
+    // A snapshot of each, available, and the VMs' operation slots free again.
+    const snapshotOf = async (vm: string) => {
+      const id = (await ctx.http.post(`/api/vms/${vm}/snapshots`).set(users.owner.auth).send({ name: 'target-snap' }).expect(202)).body.id;
+      await eventually(async () => {
+        const [snap, owner] = await Promise.all([
+          ctx.http.get(`/api/vms/${vm}/snapshots/${id}`).set(users.owner.auth),
+          ctx.http.get(`/api/vms/${vm}`).set(users.owner.auth),
+        ]);
+        return snap.body.status === 'available' && owner.body.pending_operation === null;
+      });
+      return id as string;
+    };
+    snapshotId = await snapshotOf(vmId);
+    otherSnapshotId = await snapshotOf(otherVmId);
     sshKeyId = (
       await ctx.http
         .post('/api/ssh-keys')
@@ -270,11 +311,14 @@ describe('authorization matrix over every documented route (e2e)', () => {
             ? apiTokenId
             : row.id === 'webhook'
               ? webhookId
-              : template!.startsWith('/api/admin/users')
-                ? users.owner.id
-                : vmId;
+              : row.id === 'otherVm'
+                ? otherVmId
+                : template!.startsWith('/api/admin/users')
+                  ? users.owner.id
+                  : vmId;
+      const snapshot = row.id === 'otherVm' ? otherSnapshotId : snapshotId;
       const path =
-        template!.replace('{id}', id).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) +
+        template!.replace('{id}', id).replace('{snapshot_id}', snapshot).replace('{delivery_id}', deliveryId).replace('{name}', TEST_HOST) +
         (row.query ? `?${row.query}` : '');
       for (const who of ['anonymous', 'stranger', 'owner', 'admin'] as Who[]) {
         let res: { status: number; body?: unknown };

@@ -76,7 +76,7 @@ describe('reconciliation (e2e)', () => {
     const feed = await ctx.http.get(`/api/events?vm_id=${id}&severity=warning`).set(alice.auth).expect(200);
     expect(feed.body.items.map((e: { action: string }) => e.action)).toEqual(['system.status_drift']);
     const api = await ctx.http.get(`/api/vms/${id}`).set(alice.auth).expect(200);
-    expect(api.body.allowed_actions).toEqual(['start', 'destroy']);
+    expect(api.body.allowed_actions).toEqual(['start', 'destroy', 'resize', 'rebuild']);
 
     // Nothing left to correct: a second pass changes nothing and records nothing.
     const again = await reconcile();

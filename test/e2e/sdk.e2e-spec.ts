@@ -59,7 +59,7 @@ describe('generated TypeScript SDK drives the API (e2e)', () => {
     // Problems are typed per code: branching on `code` narrows to that problem's extension members.
     const problem = conflict.error;
     if (problem?.code !== 'vm.invalid_transition') throw new Error(`expected vm.invalid_transition, got ${JSON.stringify(problem)}`);
-    expect(problem.allowed_actions).toEqual(['stop', 'restart', 'destroy']);
+    expect(problem.allowed_actions).toEqual(['stop', 'restart', 'destroy', 'rebuild']);
 
     const stop = await api.POST('/api/vms/{id}/action', { params: { path: { id } }, body: { action: 'stop' } });
     expect(stop.data?.status).toBe('stopping');

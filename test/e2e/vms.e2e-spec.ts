@@ -48,12 +48,12 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
     expect(me.body.credits).toBe(966);
 
     const vm = await ctx.http.get(`/api/vms/${id}`).set(alice.auth).expect(200);
-    expect(vm.body.allowed_actions).toEqual(['stop', 'restart', 'destroy']);
+    expect(vm.body.allowed_actions).toEqual(['stop', 'restart', 'destroy', 'rebuild']);
 
     await ctx.http.post(`/api/vms/${id}/action`).set(alice.auth).send({ action: 'stop' }).expect(202);
     await waitFor(id, 'stopped');
     const stopped = await ctx.http.get(`/api/vms/${id}`).set(alice.auth).expect(200);
-    expect(stopped.body).toMatchObject({ allowed_actions: ['start', 'destroy'], ip_address: null });
+    expect(stopped.body).toMatchObject({ allowed_actions: ['start', 'destroy', 'resize', 'rebuild'], ip_address: null });
 
     await ctx.http.post(`/api/vms/${id}/action`).set(alice.auth).send({ action: 'start' }).expect(202);
     await waitFor(id, 'running');
@@ -212,7 +212,7 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       expect(res.body).toMatchObject({
         code: 'vm.invalid_transition',
         vm_status: 'running',
-        allowed_actions: ['stop', 'restart', 'destroy'],
+        allowed_actions: ['stop', 'restart', 'destroy', 'rebuild'],
       });
       await ctx.http.post(`/api/vms/${vmId}/action`).set(alice.auth).send({ action: 'explode' }).expect(400);
     });

@@ -22,6 +22,7 @@ import { AdminEventQueryDto, AdminVmActionDto, AdminVmQueryDto, AdminVmResponseD
 import { VM_ERRORS } from '../vms/vms.errors';
 import { USER_ERRORS } from '../users/users.errors';
 import { CREDIT_ERRORS } from '../credits/credits.errors';
+import { HOST_ERRORS } from '../hosts/hosts.errors';
 
 export const AdminVmPage = PageOf(AdminVmResponseDto);
 export const UserPage = PageOf(UserResponseDto);
@@ -73,16 +74,31 @@ export class AdminController {
     operationId: 'adminPerformVmAction',
     summary: 'Act on any user’s VM (asynchronous)',
     description:
-      'Same state machine, host rules and queue as the owner’s action (start/restart on an offline host: 409 host.offline). ' +
-      'Records an admin event with the admin, the owner and the reason.',
+      'Same state machine, host rules and queue as the owner’s action (start/restart/resize/rebuild on an offline host: 409 ' +
+      'host.offline). Records an admin event with the admin, the owner and the reason. A resize charges the owner, as theirs would.',
   })
   @ApiAcceptedResponse({
     type: AdminVmResponseDto,
     description: 'Accepted: the VM in its transitional status; an admin event names the owner',
   })
-  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition', 'host.offline'))
+  @ApiAuth(
+    VM_ERRORS.of(
+      'vm.not_found',
+      'vm.invalid_transition',
+      'vm.invalid_action_body',
+      'vm.operation_in_progress',
+      'vm.disk_shrink',
+      'vm.resize_unchanged',
+      'vm.unknown_os_type',
+      'quota.exceeded',
+      'host.offline',
+    ),
+    CREDIT_ERRORS.of('credits.insufficient'),
+    HOST_ERRORS.of('capacity.host_full'),
+  )
   async vmAction(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: AdminVmActionDto) {
-    const vm = await this.vms.requestAction(id, dto.action, { actor: admin, reason: dto.reason });
+    const { action, reason, ...change } = dto;
+    const vm = await this.vms.requestAction(id, action, { actor: admin, reason }, change);
     return (await this.withOwners([vm]))[0];
   }
 

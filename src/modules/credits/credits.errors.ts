@@ -24,7 +24,7 @@ export const CREDIT_ERRORS = defineErrors({
   },
 });
 
-/** A VM its buyer cannot pay for: the same 402 from the guard's early check and from the debit itself. */
-export function insufficientCredits(cost: number, balance: number) {
-  return CREDIT_ERRORS.error('credits.insufficient', `This VM costs ${cost} credits and the balance is ${balance}`, { cost, balance });
+/** A VM (or a resize, a snapshot) its buyer cannot pay for: the same 402 from the guard's early check and from the debit itself. */
+export function insufficientCredits(cost: number, balance: number, what = 'This VM') {
+  return CREDIT_ERRORS.error('credits.insufficient', `${what} costs ${cost} credits and the balance is ${balance}`, { cost, balance });
 }

@@ -7,7 +7,7 @@ import { EventsService } from '../events/events.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { CreditAuditDto } from './dto/credit-adjustment.dto';
 import { CreditTransactionResponseDto, toCreditTransactionResponse } from './dto/credit-transaction-response.dto';
-import { CreditKind, CreditTransaction } from './entities/credit-transaction.entity';
+import { CreditKind, CreditTransaction, PURCHASES } from './entities/credit-transaction.entity';
 import { CreditsRepository, MAX_BALANCE } from './credits.repository';
 import { CREDIT_ERRORS, insufficientCredits } from './credits.errors';
 import { USER_ERRORS } from '../users/users.errors';
@@ -98,10 +98,9 @@ export class CreditsService {
           max_balance: MAX_BALANCE,
         });
       }
-      // A VM's price is a 402 to its buyer; an admin's deduction past the balance conflicts with the balance.
-      if (entry.kind === 'vm_create') {
-        throw insufficientCredits(-entry.amount, balance);
-      }
+      // A price is a 402 to its buyer; an admin's deduction past the balance conflicts with the balance.
+      const purchase = PURCHASES[entry.kind];
+      if (purchase) throw insufficientCredits(-entry.amount, balance, purchase);
       throw CREDIT_ERRORS.error(
         'credits.balance_too_low',
         `Deducting ${-entry.amount} credits would take the balance of ${balance} below zero`,

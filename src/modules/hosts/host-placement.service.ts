@@ -49,6 +49,26 @@ export class HostPlacementService {
     }
   }
 
+  /**
+   * A resize on `host`, inside the caller's (resize) transaction: takes the host's row lock, the one
+   * placement takes, so creates and resizes on one host run one after another, then checks that what
+   * the host holds plus `extra` still fits under its ratios: 409 capacity.host_full (naming the first
+   * resource short) otherwise. A host that never registered has no capacity to check.
+   */
+  async assertRoomForMore(m: EntityManager, host: string, extra: Resources): Promise<void> {
+    const room = await this.hosts.lockAndCheckRoom(m, host, extra);
+    if (!room) return;
+    const short = !room.cpu ? 'cpu_cores' : !room.ram ? 'ram_mb' : !room.disk ? 'disk_gb' : null;
+    if (short) {
+      throw HOST_ERRORS.error(
+        'capacity.host_full',
+        `The VM’s hypervisor host has no room for ${extra.cpuCores} more cores, ${extra.ramMb} MB more RAM and ${extra.diskGb} GB more disk ` +
+          `(short of ${short}); nothing was charged`,
+        { resource: short },
+      );
+    }
+  }
+
   private async noCapacity(m: EntityManager, need: Resources): Promise<Error> {
     const detail = (await this.hosts.count(m))
       ? `No online, schedulable host has room for ${need.cpuCores} cores, ${need.ramMb} MB RAM and ${need.diskGb} GB disk; try again later or smaller`

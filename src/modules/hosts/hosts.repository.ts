@@ -148,6 +148,29 @@ export class HostsRepository {
     return row?.name;
   }
 
+  /**
+   * Takes `host`'s row lock (the one placement takes), then, in a statement of its own (a snapshot
+   * newer than the lock), reads which resources still have room for `extra` more under the ratios
+   * (one not asked for always has: a host already past a lowered capacity refuses only growth).
+   * Undefined when no host of that name has registered.
+   */
+  async lockAndCheckRoom(
+    m: EntityManager,
+    host: string,
+    extra: Resources,
+  ): Promise<{ cpu: boolean; ram: boolean; disk: boolean } | undefined> {
+    const locked = await typedQueryOne<{ one: number }>(m, prepared(`SELECT 1 AS one FROM hosts WHERE name = $1 FOR UPDATE`), [host]);
+    if (!locked) return undefined;
+    return typedQueryOne<{ cpu: boolean; ram: boolean; disk: boolean }>(
+      m,
+      prepared(`SELECT $1::int = 0 OR a.cpu + $1::int <= h.cpu_cores * h.cpu_allocation_ratio AS cpu,
+          $2::int = 0 OR a.ram + $2::int <= h.ram_mb * h.ram_allocation_ratio AS ram,
+          $3::int = 0 OR a.disk + $3::int <= h.disk_gb * h.disk_allocation_ratio AS disk
+        FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a WHERE h.name = $4`),
+      [extra.cpuCores, extra.ramMb, extra.diskGb, host],
+    );
+  }
+
   /** A one-row query of a boolean `fits`: whether `host` has room for `need` now, for a caller's statement. */
   fitsPart(host: string, need: Resources): SqlPart {
     return {

@@ -13,10 +13,13 @@ export class QuotaUsageDto {
   used: QuotaLimits;
 }
 
-/** The first resource a new VM would take past its limit, or null when it fits. */
+/**
+ * The first resource a new VM (or a resize's growth) would take past its limit, or null when it fits.
+ * A resource not asked for (0, e.g. the VM count of a resize) is never refused, even over a lowered limit.
+ */
 export function exceededResource(limits: QuotaLimits, used: QuotaLimits, requested: QuotaLimits): QuotaResource | null {
   for (const r of QUOTA_RESOURCES) {
-    if (limits[r] > 0 && used[r] + requested[r] > limits[r]) return r;
+    if (limits[r] > 0 && requested[r] > 0 && used[r] + requested[r] > limits[r]) return r;
   }
   return null;
 }

@@ -10,7 +10,7 @@ import {
   vmOperationQueue,
   VmOperationJob,
 } from './vm-jobs';
-import { TRANSITIONS } from './vm-state';
+import { TRANSITIONS, type VmPendingOperation } from './vm-state';
 
 /** The provider operations a VM's status asks for, as jobs on its host's queue. */
 @Injectable()
@@ -25,15 +25,31 @@ export class VmJobsService {
    * (pg-boss's `send` with the transaction as its `db`), to the VM's host's queue: only that host's
    * workers run it, whenever the host is online.
    */
-  async send(m: EntityManager, vm: Pick<Vm, 'id' | 'status' | 'host'>): Promise<void> {
+  async send(
+    m: EntityManager,
+    vm: Pick<Vm, 'id' | 'status' | 'host'>,
+    extra: Pick<VmOperationJob, 'snapshotId' | 'then'> = {},
+  ): Promise<void> {
     const t = TRANSITIONS[vm.status];
     if (!t) throw new Error(`status ${vm.status} has no operation`);
-    await this.queue.send<VmOperationJob>(
-      m,
-      vmOperationQueue(vm.host),
-      { vmId: vm.id, op: t.op, expect: vm.status },
-      { expireInSeconds: jobExpirySeconds(t.op, this.timeouts) },
-    );
+    await this.sendJob(m, vm.host, { vmId: vm.id, op: t.op, expect: vm.status, ...extra });
+  }
+
+  /**
+   * A snapshot being taken or deleted, on the VM's host's queue: the VM's status does not change
+   * (the job's `expect` is the status when asked); the snapshot's own status says whether it is still wanted.
+   */
+  async sendSnapshotJob(
+    m: EntityManager,
+    vm: Pick<Vm, 'id' | 'status' | 'host'>,
+    op: VmPendingOperation,
+    snapshotId: string,
+  ): Promise<void> {
+    await this.sendJob(m, vm.host, { vmId: vm.id, op, expect: vm.status, snapshotId });
+  }
+
+  private async sendJob(m: EntityManager, host: string | null, job: VmOperationJob): Promise<void> {
+    await this.queue.send<VmOperationJob>(m, vmOperationQueue(host), job, { expireInSeconds: jobExpirySeconds(job.op, this.timeouts) });
   }
 
   /** After the commit: wakes this process's workers of the VM's host, if it has any. */

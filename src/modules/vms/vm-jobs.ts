@@ -25,8 +25,16 @@ export function ensureVmOperationQueue(queue: QueueService, name: string): Promi
 export interface VmOperationJob {
   vmId: string;
   op: VmOperation;
-  /** The transitional status the job completes; a VM no longer in it makes the job stale. */
+  /**
+   * The transitional status the job completes; a VM no longer in it makes the job stale. Snapshot
+   * create/delete leave the status alone: for them it is the status when asked, and the snapshot's
+   * own status (`creating`/`deleting`) says whether the job is still wanted.
+   */
   expect: VmStatus;
+  /** Snapshot create, delete and restore: which snapshot. */
+  snapshotId?: string;
+  /** Restore: the power state the VM had when asked, which it returns to. */
+  then?: 'running' | 'stopped';
 }
 
 export const OS_CATALOG = Symbol('OS_CATALOG');
@@ -40,6 +48,26 @@ export interface OperationTimeouts {
   destroy: number;
   /** `status`, `ssh-config` and the `ssh -c` of `stats`. */
   query: number;
+  /** Taking, deleting or reverting to a snapshot (TIMEOUT_SNAPSHOT_SECONDS; default: reload's). */
+  snapshot?: number;
+}
+
+/** Seconds one operation may take: day-2 operations combine the timeouts of the steps they run. */
+export function operationTimeout(op: VmOperation, t: OperationTimeouts): number {
+  const snapshot = t.snapshot ?? t.reload;
+  switch (op) {
+    case 'resize':
+      return t.halt + t.query; // the definition changed and the volume grown: short commands on a stopped machine
+    case 'rebuild':
+      return t.destroy + t.up;
+    case 'restore':
+      return snapshot + t.up; // revert, then back to the power state it had
+    case 'snapshot_create':
+    case 'snapshot_delete':
+      return snapshot;
+    default:
+      return t[op];
+  }
 }
 
 /** Extra seconds past an operation's timeout before its lease and its job count as abandoned. */
@@ -47,5 +75,5 @@ export const LEASE_GRACE_SECONDS = 60;
 
 /** Job expiry for an operation: past it, pg-boss treats the worker as dead and retries the job. */
 export function jobExpirySeconds(op: VmOperation, timeouts: OperationTimeouts): number {
-  return timeouts[op] + LEASE_GRACE_SECONDS;
+  return operationTimeout(op, timeouts) + LEASE_GRACE_SECONDS;
 }

@@ -7,10 +7,11 @@ import { exceededResource, QUOTA_RESOURCES, QuotaLimits, QuotaUsageDto } from '.
 import { VmsRepository } from './vms.repository';
 import { VM_ERRORS } from './vms.errors';
 
-/** What a VM needs of a user's quota. */
+/** What a VM needs of a user's quota (`vms`: how many more VMs, 1 unless said: a resize asks for 0). */
 export interface QuotaRequest {
   cpu_cores: number;
   ram_mb: number;
+  vms?: number;
 }
 
 /** OpenStack-style quotas beside credits: per user, VMs, cores and RAM of the VMs not destroyed. */
@@ -38,22 +39,25 @@ export class VmQuotasService {
   }
 
   /**
-   * 403 quota.exceeded when one more VM of this size passes a limit. Called after the debit has
-   * locked the user's row, so concurrent creates of one user are checked one after another and
-   * cannot overshoot together. With no limit on any resource there is nothing to count.
+   * 403 quota.exceeded when one more VM of this size (or, for a resize, `vms: 0` and the cores and
+   * RAM it adds) passes a limit. Called after the debit has locked the user's row, so concurrent
+   * creates and resizes of one user are checked one after another and cannot overshoot together.
+   * With no limit on any resource there is nothing to count.
    */
   async assertWithin(m: EntityManager, userId: string, vm: QuotaRequest): Promise<void> {
     const limits = this.limits(await this.users.quotaOverrides(userId, m));
     if (QUOTA_RESOURCES.every((r) => limits[r] === 0)) return;
     const used = await this.vms.quotaUsed(userId, m);
-    const requested: QuotaLimits = { vms: 1, cpu_cores: vm.cpu_cores, ram_mb: vm.ram_mb };
+    const requested: QuotaLimits = { vms: vm.vms ?? 1, cpu_cores: vm.cpu_cores, ram_mb: vm.ram_mb };
     const resource = exceededResource(limits, used, requested);
     if (resource) {
-      throw VM_ERRORS.error(
-        'quota.exceeded',
-        `This VM needs ${requested[resource]} ${resource}; ${used[resource]} of your limit of ${limits[resource]} are in use`,
-        { resource, requested: requested[resource], used: used[resource], limit: limits[resource] },
-      );
+      const what = requested.vms ? `This VM needs ${requested[resource]}` : `This resize needs ${requested[resource]} more`;
+      throw VM_ERRORS.error('quota.exceeded', `${what} ${resource}; ${used[resource]} of your limit of ${limits[resource]} are in use`, {
+        resource,
+        requested: requested[resource],
+        used: used[resource],
+        limit: limits[resource],
+      });
     }
   }
 }

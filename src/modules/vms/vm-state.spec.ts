@@ -18,8 +18,8 @@ describe('VM state machine', () => {
   });
 
   it('lists allowed actions per status', () => {
-    expect(allowedActions('running')).toEqual(['stop', 'restart', 'destroy']);
-    expect(allowedActions('stopped')).toEqual(['start', 'destroy']);
+    expect(allowedActions('running')).toEqual(['stop', 'restart', 'destroy', 'rebuild']);
+    expect(allowedActions('stopped')).toEqual(['start', 'destroy', 'resize', 'rebuild']);
     expect(allowedActions('failed')).toEqual(['destroy']);
     expect(allowedActions('destroyed')).toEqual([]);
   });
@@ -29,7 +29,26 @@ describe('VM state machine', () => {
     expect(TRANSITIONS.stopping).toEqual({ op: 'halt', done: 'stopped' });
     expect(TRANSITIONS.restarting).toEqual({ op: 'reload', done: 'running' });
     expect(TRANSITIONS.destroying).toEqual({ op: 'destroy', done: 'destroyed' });
+    expect(TRANSITIONS.resizing).toEqual({ op: 'resize', done: 'stopped' });
+    expect(TRANSITIONS.rebuilding).toEqual({ op: 'rebuild', done: 'running' });
+    expect(TRANSITIONS.restoring?.op).toBe('restore');
     expect(TRANSITIONS.running).toBeUndefined();
     expect(TRANSITIONS.failed).toBeUndefined();
+  });
+
+  it('resizes only stopped VMs (EC2’s rule) and rebuilds running or stopped ones', () => {
+    expect(nextStatus('stopped', 'resize')).toBe('resizing');
+    for (const s of VM_STATUSES.filter((x) => x !== 'stopped')) expect(nextStatus(s, 'resize')).toBeNull();
+    expect(nextStatus('running', 'rebuild')).toBe('rebuilding');
+    expect(nextStatus('stopped', 'rebuild')).toBe('rebuilding');
+    for (const s of ['provisioning', 'failed', 'resizing', 'rebuilding', 'restoring', 'destroyed'] as const) {
+      expect(nextStatus(s, 'rebuild')).toBeNull();
+    }
+  });
+
+  it('allows nothing but destroy during a day-2 operation or a pending snapshot operation', () => {
+    for (const s of ['resizing', 'rebuilding', 'restoring'] as const) expect(allowedActions(s)).toEqual(['destroy']);
+    expect(allowedActions('running', 'snapshot_create')).toEqual(['destroy']);
+    expect(allowedActions('stopped', 'snapshot_delete')).toEqual(['destroy']);
   });
 });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { EventsService } from '../events/events.service';
 import type { RecordEventInput } from '../events/events.types';
 import type { VmStatus } from './vm-state';
@@ -27,6 +27,8 @@ export interface Transition {
   set?: string;
   params?: unknown[];
   guard?: TransitionGuard;
+  /** More writes of the same transaction, made only if the transition applied (a destroy removes the VM's snapshots). */
+  also?: (m: EntityManager, row: TransitionedRow) => Promise<void>;
 }
 
 /**
@@ -57,8 +59,10 @@ export class VmTransitionsService {
   applyWithEvents(t: Transition, events: (row: TransitionedRow) => RecordEventInput[]): Promise<TransitionedRow | null> {
     return this.dataSource.transaction(async (m) => {
       const row = await this.vms.transition(m, t);
-      if (row) await this.events.recordAll(m, events(row));
-      return row ?? null;
+      if (!row) return null;
+      await t.also?.(m, row);
+      await this.events.recordAll(m, events(row));
+      return row;
     });
   }
 }

@@ -177,24 +177,46 @@ export class VmsController {
   @Idempotent()
   @ApiOperation({
     operationId: 'performVmAction',
-    summary: 'Start, stop, restart or destroy a VM (asynchronous)',
+    summary: 'Start, stop, restart, destroy, resize or rebuild a VM (asynchronous)',
     description:
       'Moves the VM to a transitional status and queues the work; answers 202. 409 when the current status does not ' +
-      'allow the action (the answer lists `allowed_actions`). Destroyed VMs stay listed with include_destroyed=true. ' +
+      'allow the action (the answer lists `allowed_actions`), or vm.operation_in_progress while a snapshot is being taken ' +
+      'or deleted (only destroy is accepted then). Destroyed VMs stay listed with include_destroyed=true. ' +
+      '`resize` {ram_mb?, cpu_cores?, disk_gb?} only while `stopped` (as on EC2): `resizing` -> `stopped`. The disk only grows ' +
+      '(409 vm.disk_shrink). The new cost by the create formula minus the old one is debited when positive ' +
+      '(ledger kind vm_resize, 402 credits.insufficient when short); a smaller VM refunds nothing. Quotas (403 quota.exceeded) and ' +
+      'the host’s room (409 capacity.host_full) are checked again; a refusal charges and changes nothing. ' +
+      '`rebuild` {os_type?}: reinstalls from the VM’s OS (or os_type), same id, name and size, disk wiped (its snapshots go with it), ' +
+      'SSH keys installed and user data run again: `rebuilding` -> `running`; free. ' +
       'While the VM’s hypervisor host is offline: stop and destroy answer 202, the VM stays `stopping`/`destroying` and ' +
-      'the work runs when the host is back; start and restart answer 409 host.offline and change nothing.',
+      'the work runs when the host is back; the other actions answer 409 host.offline and change nothing.',
   })
   @ApiAcceptedResponse({
     type: VmResponseDto,
     description: 'Accepted: the VM in its transitional status (e.g. `stopping`); the work is queued',
   })
-  @ApiAuth(VM_ERRORS.of('vm.not_found', 'vm.invalid_transition', 'host.offline'))
+  @ApiAuth(
+    VM_ERRORS.of(
+      'vm.not_found',
+      'vm.invalid_transition',
+      'vm.invalid_action_body',
+      'vm.operation_in_progress',
+      'vm.disk_shrink',
+      'vm.resize_unchanged',
+      'vm.unknown_os_type',
+      'quota.exceeded',
+      'host.offline',
+    ),
+    CREDIT_ERRORS.of('credits.insufficient'),
+    HOST_ERRORS.of('capacity.host_full'),
+  )
   async action(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidPipe) id: string,
     @Body() dto: VmActionDto,
     @IdempotencyOf() idempotency?: IdempotentRequest,
   ): Promise<VmResponseDto> {
-    return toVmResponse(await this.vms.requestAction(id, dto.action, { actor: user, ownerId: user.id, idempotency }));
+    const { action, ...change } = dto;
+    return toVmResponse(await this.vms.requestAction(id, action, { actor: user, ownerId: user.id, idempotency }, change));
   }
 }

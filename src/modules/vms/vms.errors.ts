@@ -1,5 +1,6 @@
 import { defineErrors } from '../../common/error-catalog';
 import { QUOTA_RESOURCES } from './quotas';
+import { allowedActions as allowedNow, VM_PENDING_OPERATIONS, type VmPendingOperation, type VmStatus } from './vm-state';
 
 const vmStatus = { $ref: '#/components/schemas/VmStatus' };
 const allowedActions = {
@@ -38,6 +39,34 @@ export const VM_ERRORS = defineErrors({
     title: 'The VM’s status does not allow this action',
     extensions: { vm_status: vmStatus, allowed_actions: allowedActions },
   },
+  'vm.invalid_action_body': { status: 400, title: 'The body has a field its action does not take, or a resize without a size' },
+  'vm.disk_shrink': {
+    status: 409,
+    title: 'A VM’s disk only grows',
+    extensions: { disk_gb: { type: 'integer', description: 'The VM’s disk size now: the smallest a resize accepts', example: 20 } },
+  },
+  'vm.resize_unchanged': { status: 409, title: 'The VM already has this size' },
+  'vm.operation_in_progress': {
+    status: 409,
+    title: 'The VM has an operation in progress',
+    extensions: {
+      vm_status: vmStatus,
+      operation: { type: 'string', enum: [...VM_PENDING_OPERATIONS], description: 'The operation that holds the VM' },
+      allowed_actions: allowedActions,
+    },
+  },
+  'snapshot.not_found': { status: 404, title: 'Snapshot not found' },
+  'snapshot.name_taken': { status: 409, title: 'The VM already has a snapshot with this name' },
+  'snapshot.limit_reached': {
+    status: 403,
+    title: 'The VM holds as many snapshots as allowed',
+    extensions: { limit: { type: 'integer', description: 'SNAPSHOTS_MAX_PER_VM', example: 5 } },
+  },
+  'snapshot.invalid_state': {
+    status: 409,
+    title: 'The snapshot’s status does not allow this',
+    extensions: { snapshot_status: { $ref: '#/components/schemas/SnapshotStatus' } },
+  },
   'host.offline': {
     status: 409,
     title: 'The VM’s hypervisor host is offline',
@@ -54,3 +83,13 @@ export const VM_ERRORS = defineErrors({
     },
   },
 });
+
+/** 409 while a snapshot of the VM is being taken or deleted: one operation per VM at a time (only destroy is accepted). */
+export function operationInProgress(vm: { status: VmStatus; pendingOperation: VmPendingOperation | null }) {
+  const allowed = allowedNow(vm.status, vm.pendingOperation);
+  return VM_ERRORS.error(
+    'vm.operation_in_progress',
+    `The VM has an operation in progress (${vm.pendingOperation ?? 'none'}); wait for it to finish (allowed now: ${allowed.join(', ') || 'none'})`,
+    { vm_status: vm.status, operation: vm.pendingOperation, allowed_actions: allowed },
+  );
+}

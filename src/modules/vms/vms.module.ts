@@ -8,6 +8,9 @@ import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { HostsModule } from '../hosts/hosts.module';
 import { UsersModule } from '../users/users.module';
 import { Vm } from './entities/vm.entity';
+import { SnapshotOutcomes } from './snapshots/snapshot-outcomes';
+import { SnapshotsRepository } from './snapshots/snapshots.repository';
+import { SnapshotsService } from './snapshots/snapshots.service';
 import { buildOsCatalog } from './os-catalog';
 import { createVmProvider } from './providers/provider.factory';
 import { VM_PROVIDER } from './providers/vm-provider.interface';
@@ -27,6 +30,7 @@ import { VmWorker } from './vms.worker';
   imports: [TypeOrmModule.forFeature([Vm]), CreditsModule, EventsModule, UsersModule, SshKeysModule, HostsModule],
   providers: [
     VmsRepository,
+    SnapshotsRepository,
     VmCatalogService,
     VmQuotasService,
     VmJobsService,
@@ -34,6 +38,8 @@ import { VmWorker } from './vms.worker';
     VmActionsService,
     VmsService,
     VmCreatePrecheck,
+    SnapshotsService,
+    SnapshotOutcomes,
     VmWorker,
     VmReconciler,
     {
@@ -50,6 +56,7 @@ import { VmWorker } from './vms.worker';
         reload: config.get('TIMEOUT_RELOAD_SECONDS', { infer: true }),
         destroy: config.get('TIMEOUT_DESTROY_SECONDS', { infer: true }),
         query: config.get('TIMEOUT_QUERY_SECONDS', { infer: true }),
+        snapshot: config.get('TIMEOUT_SNAPSHOT_SECONDS', { infer: true }),
       }),
     },
     {
@@ -58,6 +65,6 @@ import { VmWorker } from './vms.worker';
       useFactory: createVmProvider,
     },
   ],
-  exports: [VmsService, VM_PROVIDER],
+  exports: [VmsService, SnapshotsService, VM_PROVIDER],
 })
 export class VmsModule {}

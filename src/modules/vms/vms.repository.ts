@@ -9,12 +9,13 @@ import { EventsRepository } from '../events/events.repository';
 import type { SshKeySnapshot } from '../ssh-keys/ssh-keys.service';
 import type { Vm } from './entities/vm.entity';
 import type { QuotaLimits } from './quotas';
-import { VM_STATUSES, type VmStatus } from './vm-state';
+import { VM_STATUSES, type VmPendingOperation, type VmStatus } from './vm-state';
 
 /** Every column the Vm entity selects (not the lease columns), for plain-SQL reads of the vms table. */
 export const VM_COLUMNS =
   'id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, ip_address, ssh_port, uptime_seconds, last_started_at, ' +
-  'cost, host, metadata, ssh_keys, ssh_user, user_data_size, user_data_status, status_changed_at, created_at, updated_at, destroyed_at';
+  'cost, host, metadata, ssh_keys, ssh_user, user_data_size, user_data_status, status_changed_at, created_at, updated_at, destroyed_at, ' +
+  'pending_operation';
 
 /** A row of VM_COLUMNS as PostgreSQL returns it. */
 export interface VmRow {
@@ -41,6 +42,7 @@ export interface VmRow {
   created_at: Date;
   updated_at: Date;
   destroyed_at: Date | null;
+  pending_operation: VmPendingOperation | null;
 }
 
 /** A row of VM_COLUMNS as the entity TypeORM would have hydrated: the one mapping of this table. */
@@ -69,6 +71,7 @@ export function vmFromRow(r: VmRow): Vm {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     destroyedAt: r.destroyed_at,
+    pendingOperation: r.pending_operation,
   };
 }
 
@@ -114,8 +117,26 @@ export interface TransitionGuard {
   unleased?: boolean;
 }
 
-/** The columns a metadata or status update from the API may set. */
-export type VmPatch = Partial<Pick<Vm, 'name' | 'metadata' | 'status' | 'statusChangedAt'>>;
+/**
+ * The columns an update from the API may set: a rename or metadata merge, an action's status, and
+ * what resize (size, cost) and rebuild (OS, user data's status) change with it.
+ */
+export type VmPatch = Partial<
+  Pick<
+    Vm,
+    | 'name'
+    | 'metadata'
+    | 'status'
+    | 'statusChangedAt'
+    | 'ramMb'
+    | 'cpuCores'
+    | 'diskGb'
+    | 'cost'
+    | 'osType'
+    | 'userDataStatus'
+    | 'pendingOperation'
+  >
+>;
 
 /**
  * The vms table: every statement on it lives here (the lease columns included), typed at this
@@ -283,6 +304,13 @@ export class VmsRepository {
     if (patch.metadata !== undefined) sets.push(`metadata = ${p.add(JSON.stringify(patch.metadata))}::jsonb`);
     if (patch.status !== undefined) sets.push(`status = ${p.add(patch.status)}`);
     if (patch.statusChangedAt !== undefined) sets.push(`status_changed_at = ${p.add(patch.statusChangedAt)}`);
+    if (patch.ramMb !== undefined) sets.push(`ram_mb = ${p.add(patch.ramMb)}`);
+    if (patch.cpuCores !== undefined) sets.push(`cpu_cores = ${p.add(patch.cpuCores)}`);
+    if (patch.diskGb !== undefined) sets.push(`disk_gb = ${p.add(patch.diskGb)}`);
+    if (patch.cost !== undefined) sets.push(`cost = ${p.add(patch.cost)}`);
+    if (patch.osType !== undefined) sets.push(`os_type = ${p.add(patch.osType)}`);
+    if (patch.userDataStatus !== undefined) sets.push(`user_data_status = ${p.add(patch.userDataStatus)}`);
+    if (patch.pendingOperation !== undefined) sets.push(`pending_operation = ${p.add(patch.pendingOperation)}`);
     const { rows } = await typedWrite<{ updated_at: Date }>(
       m,
       prepared(`UPDATE vms SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = ${p.add(vm.id)} RETURNING updated_at`),
@@ -329,6 +357,17 @@ export class VmsRepository {
       [vmId, jobId, seconds],
     );
     return rows[0] && vmFromRow(rows[0]);
+  }
+
+  /**
+   * Frees the VM's operation slot held by a snapshot operation `op` (its outcome, or its abandonment);
+   * a slot already freed (the VM's destroy) or taken by another operation is left alone.
+   */
+  async releasePendingOperation(m: EntityManager, vmId: string, op: VmPendingOperation): Promise<void> {
+    await typedWrite(m, prepared(`UPDATE vms SET pending_operation = NULL, updated_at = now() WHERE id = $1 AND pending_operation = $2`), [
+      vmId,
+      op,
+    ]);
   }
 
   /** Clears the lease if `jobId` still holds it. */

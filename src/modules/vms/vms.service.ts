@@ -11,7 +11,7 @@ import { HostPlacementService } from '../hosts/host-placement.service';
 import type { IdempotentRequest } from '../idempotency/idempotency.service';
 import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import type { QuotaOverrides } from '../users/users.service';
-import { CreateVmDto, QuotaCheckDto, USER_DATA_MAX_BYTES } from './dto/vm.dto';
+import { CreateVmDto, QuotaCheckDto, USER_DATA_MAX_BYTES, type VmActionChange } from './dto/vm.dto';
 import { toVmResponse } from './dto/vm-response.dto';
 import type { Vm } from './entities/vm.entity';
 import type { QuotaUsageDto } from './quotas';
@@ -213,9 +213,9 @@ export class VmsService {
     return this.actions.update(user, id, patch);
   }
 
-  /** A state-machine action (start, stop, restart, destroy): see VmActionsService.requestAction. */
-  requestAction(id: string, action: VmAction, ctx: ActionContext): Promise<Vm> {
-    return this.actions.requestAction(id, action, ctx);
+  /** A state-machine action (start, stop, restart, destroy, resize, rebuild): see VmActionsService.requestAction. */
+  requestAction(id: string, action: VmAction, ctx: ActionContext, change: VmActionChange = {}): Promise<Vm> {
+    return this.actions.requestAction(id, action, ctx, change);
   }
 
   /** VMs per status, of one user or (no userId) of everyone, every status present (0 when none). */

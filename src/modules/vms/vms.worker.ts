@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import { JobContext, QueueService } from '../../queue/queue.service';
 import type { EventAction, RecordEventInput } from '../events/events.types';
@@ -10,32 +10,60 @@ import {
   ensureVmOperationQueue,
   jobExpirySeconds,
   OPERATION_TIMEOUTS,
+  operationTimeout,
   OperationTimeouts,
   VM_OPERATION_DEAD_QUEUE,
   VM_OPERATION_QUEUE,
   vmOperationQueue,
   VmOperationJob,
 } from './vm-jobs';
-import { TRANSITIONS, VmOperation, VmStatus } from './vm-state';
+import { SNAPSHOT_STATUSES, TRANSITIONS, VmOperation, VmPendingOperation, VmStatus } from './vm-state';
 import { ADD_CURRENT_RUN, FAILED_SET, STARTED_SET, STOPPED_SET, VmTransitionsService } from './vm-transitions.service';
 import { VmsRepository } from './vms.repository';
+import { isSnapshotJob, SnapshotOutcomes } from './snapshots/snapshot-outcomes';
+import { SnapshotsRepository } from './snapshots/snapshots.repository';
 import { HostHeartbeatService } from '../hosts/host-heartbeat.service';
 import { must } from '../../common/must';
 
-const DONE_EVENT: Record<VmOperation, (from: VmStatus) => EventAction> = {
+/** Operations that move the VM through a transitional status (snapshot create/delete leave it alone). */
+type StatusOperation = Exclude<VmOperation, VmPendingOperation>;
+
+const DONE_EVENT: Record<StatusOperation, (from: VmStatus) => EventAction> = {
   up: (from) => (from === 'provisioning' ? 'vm.provisioned' : 'vm.started'),
   halt: () => 'vm.stopped',
   reload: () => 'vm.restarted',
   destroy: () => 'vm.destroyed',
+  resize: () => 'vm.resized',
+  rebuild: () => 'vm.rebuilt',
+  restore: () => 'vm.snapshot_restored',
 };
 
-/** SQL assignments (beyond status) for each operation's success. */
-const DONE_SET: Record<VmOperation, string> = {
+const RESTARTED_SET = `uptime_seconds = ${ADD_CURRENT_RUN}, ${STARTED_SET}`;
+
+/** SQL assignments (beyond status) for each operation's success; restore's depends on where it ends. */
+const DONE_SET: Record<Exclude<StatusOperation, 'restore'>, string> = {
   up: STARTED_SET,
-  reload: `uptime_seconds = ${ADD_CURRENT_RUN}, ${STARTED_SET}`,
+  reload: RESTARTED_SET,
   halt: STOPPED_SET,
-  destroy: `${STOPPED_SET}, destroyed_at = now()`,
+  // A pending snapshot operation's slot goes with the VM (its job finds its snapshot gone).
+  destroy: `${STOPPED_SET}, destroyed_at = now(), pending_operation = NULL`,
+  resize: STOPPED_SET,
+  rebuild: RESTARTED_SET,
 };
+
+/** Where a status operation ends: its transition's, or for a restore the power state the VM had. */
+function doneStatus(job: VmOperationJob): VmStatus {
+  if (job.op === 'restore') return job.then ?? 'running';
+  return must(TRANSITIONS[job.expect], `the transition of ${job.expect}`).done;
+}
+
+function doneSet(op: StatusOperation, job: VmOperationJob): string {
+  if (op !== 'restore') return DONE_SET[op];
+  return job.then === 'stopped' ? STOPPED_SET : RESTARTED_SET;
+}
+
+/** Operations that boot a fresh machine, where the VM's user data runs (again). */
+const FIRST_BOOTS: readonly VmOperation[] = ['up', 'rebuild'];
 
 /** The critical event of a failed operation: provisioning failures have their own name. */
 const failedAction = (job: VmOperationJob): EventAction => (job.expect === 'provisioning' ? 'vm.provision_failed' : 'vm.operation_failed');
@@ -79,6 +107,8 @@ export class VmWorker implements OnApplicationBootstrap {
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
     @Inject(OPERATION_TIMEOUTS) private readonly timeouts: OperationTimeouts,
     private readonly hosts: HostHeartbeatService,
+    private readonly snapshotOutcomes: SnapshotOutcomes,
+    private readonly snapshots: SnapshotsRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -126,21 +156,33 @@ export class VmWorker implements OnApplicationBootstrap {
     const vm = leased;
     let handedBack = false;
     try {
-      if (vm.status !== job.expect) {
+      if (isSnapshotJob(job)) {
+        // The VM's status stays as it was; the snapshot's own status says whether the job is still wanted.
+        const wanted = await this.queue.untilDatabaseAnswers(() => this.snapshotOutcomes.pendingFor(job));
+        if (!wanted) {
+          this.logger.debug(`Skipping stale ${job.op} of snapshot ${job.snapshotId} (VM ${vm.id})`);
+          return;
+        }
+        if (!SNAPSHOT_STATUSES.includes(vm.status)) {
+          const err = new ProviderError(`the VM is ${vm.status}`);
+          await this.queue.untilDatabaseAnswers(() => this.snapshotOutcomes.fail(vm, job, err, this.hosts.name));
+          return;
+        }
+      } else if (vm.status !== job.expect) {
         this.logger.debug(`Skipping stale ${job.op} for VM ${vm.id}: it is ${vm.status}, not ${job.expect}`);
         return;
       }
       const target = toVmTarget(vm);
       // First boot (or a rebuild) with user data: the script travels to the provider, never to a log.
-      if (job.op === 'up' && vm.userDataStatus === 'pending')
+      if (FIRST_BOOTS.includes(job.op) && vm.userDataStatus === 'pending')
         target.userData = await this.queue.untilDatabaseAnswers(() => this.vms.userDataOf(vm.id));
       let connection: VmUpResult | undefined;
       // The operation's deadline and shutdown both cancel the provider's call (not just stop waiting for it).
-      const seconds = this.timeouts[job.op];
+      const seconds = operationTimeout(job.op, this.timeouts);
       const deadline = AbortSignal.timeout(seconds * 1000);
       try {
         const signal = context ? AbortSignal.any([deadline, context.signal]) : deadline;
-        connection = await untilAborted(this.execute(job.op, target, signal), signal);
+        connection = await untilAborted(this.execute(job, target, signal), signal);
       } catch (err) {
         // Stopped by shutdown: not a failure of the VM's.
         if (context?.signal.aborted) {
@@ -179,16 +221,31 @@ export class VmWorker implements OnApplicationBootstrap {
     }
   }
 
-  private async execute(op: VmOperation, vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult | undefined> {
-    switch (op) {
+  private async execute(job: VmOperationJob, vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult | undefined> {
+    switch (job.op) {
       case 'up':
         return this.provider.up(vm, signal);
       case 'reload':
         return this.provider.reload(vm, signal);
+      case 'rebuild':
+        return this.provider.rebuild(vm, signal);
+      case 'restore':
+        return this.provider.restoreSnapshot(vm, must(job.snapshotId, 'the snapshot to restore'), job.then ?? 'running', signal);
       case 'halt':
-        return void (await this.provider.halt(vm, signal));
+        await this.provider.halt(vm, signal);
+        return undefined;
       case 'destroy':
-        return void (await this.provider.destroy(vm, signal));
+        await this.provider.destroy(vm, signal);
+        return undefined;
+      case 'resize':
+        await this.provider.resize(vm, signal);
+        return undefined;
+      case 'snapshot_create':
+        await this.provider.createSnapshot(vm, must(job.snapshotId, 'the snapshot to take'), signal);
+        return undefined;
+      case 'snapshot_delete':
+        await this.provider.deleteSnapshot(vm, must(job.snapshotId, 'the snapshot to delete'), signal);
+        return undefined;
     }
   }
 
@@ -200,21 +257,26 @@ export class VmWorker implements OnApplicationBootstrap {
   }
 
   private async succeed(vm: Vm, job: VmOperationJob, result?: VmUpResult): Promise<void> {
-    const t = TRANSITIONS[job.expect]!;
+    if (isSnapshotJob(job)) return this.snapshotOutcomes.succeed(vm, job, this.hosts.name);
+    const op = job.op as StatusOperation;
+    const done = doneStatus(job);
     const { userData, ...connection }: Partial<VmUpResult> = result ?? {};
-    const params =
-      job.op === 'up' || job.op === 'reload' ? [connection.ip_address ?? null, connection.ssh_port ?? null, this.hosts.name] : [];
+    let set = doneSet(op, job);
+    const params = set.includes('$3') ? [connection.ip_address ?? null, connection.ssh_port ?? null, this.hosts.name] : [];
+    const details: Record<string, unknown> = { op, from: job.expect, to: done, ...connection, host: this.hosts.name };
+    if (op === 'resize') Object.assign(details, { ram_mb: vm.ramMb, cpu_cores: vm.cpuCores, disk_gb: vm.diskGb });
+    if (op === 'rebuild') details.os_type = vm.osType;
+    if (op === 'restore') details.snapshot_id = job.snapshotId;
     const events: RecordEventInput[] = [
       {
-        action: DONE_EVENT[job.op](job.expect),
-        message: `VM ${vm.name} is ${t.done}`,
-        details: { op: job.op, from: job.expect, to: t.done, ...connection, host: this.hosts.name },
+        action: DONE_EVENT[op](job.expect),
+        message: `VM ${vm.name} is ${done}`,
+        details,
         userId: vm.userId,
         vmId: vm.id,
       },
     ];
-    let set = DONE_SET[job.op];
-    if (job.op === 'up' && vm.userDataStatus === 'pending') {
+    if (FIRST_BOOTS.includes(op) && vm.userDataStatus === 'pending') {
       // The provider's report, or none (a machine that existed already ran no provisioner): failed.
       const status: UserDataStatus = userData?.exitCode === 0 ? 'succeeded' : 'failed';
       set += `, user_data_status = '${status}'`;
@@ -229,12 +291,15 @@ export class VmWorker implements OnApplicationBootstrap {
         vmId: vm.id,
       });
     }
+    // A destroyed VM's snapshots go with it (the provider's destroy removed them from the host).
+    const also = op === 'destroy' ? (m: EntityManager) => this.snapshots.removeAllOf(m, vm.id).then(() => undefined) : undefined;
     // The transition and its events (with vm.user_data_finished, when the script reported) in one transaction.
-    await this.transitions.applyWithEvents({ id: vm.id, from: job.expect, to: t.done, set, params }, () => events);
-    this.logger.log(`VM ${vm.id} ${job.expect} -> ${t.done}`);
+    await this.transitions.applyWithEvents({ id: vm.id, from: job.expect, to: done, set, params, also }, () => events);
+    this.logger.log(`VM ${vm.id} ${job.expect} -> ${done}`);
   }
 
   private async fail(vm: Vm, job: VmOperationJob, err: unknown): Promise<void> {
+    if (isSnapshotJob(job)) return this.snapshotOutcomes.fail(vm, job, err, this.hosts.name);
     const pe = err instanceof ProviderError ? err : undefined;
     const message = (err as Error)?.message ?? String(err);
     await this.transitions.apply({ id: vm.id, from: job.expect, to: 'failed', set: FAILED_SET }, () => ({
@@ -256,6 +321,7 @@ export class VmWorker implements OnApplicationBootstrap {
 
   /** A job that exhausted its retries (its workers kept dying): the VM must not stay transitional. */
   async abandon(job: VmOperationJob): Promise<void> {
+    if (isSnapshotJob(job)) return this.snapshotOutcomes.abandon(job);
     const set = `${FAILED_SET}, locked_by = NULL, locked_until = NULL`;
     await this.transitions.apply({ id: job.vmId, from: job.expect, to: 'failed', set }, (row) => ({
       action: failedAction(job),

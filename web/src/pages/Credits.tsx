@@ -8,6 +8,8 @@ import { me } from '../session';
 
 const KIND_LABELS: Record<Schemas['CreditKind'], string> = {
   signup_grant: 'Sign-up grant',
+  vm_resize: 'VM resize',
+  snapshot_create: 'Snapshot',
   vm_create: 'VM created',
   admin_adjustment: 'Adjustment by an admin',
   refund: 'Refund',

@@ -8,7 +8,14 @@ import { useUserEvents } from '../events';
 import { formatDuration, formatMb, formatTime } from '../format';
 import { useAction, useLoad, useTicker, useTitle } from '../hooks';
 
-const ACTION_LABELS: Record<VmAction, string> = { start: 'Start', stop: 'Stop', restart: 'Restart', destroy: 'Destroy' };
+const ACTION_LABELS: Record<VmAction, string> = {
+  start: 'Start',
+  stop: 'Stop',
+  restart: 'Restart',
+  destroy: 'Destroy',
+  resize: 'Resize…',
+  rebuild: 'Rebuild…',
+};
 const RANGES = [
   { label: 'Last hour', seconds: 3600 },
   { label: 'Last 6 hours', seconds: 6 * 3600 },

@@ -1,8 +1,14 @@
 import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { User } from '../../users/entities/user.entity';
 
-export const CREDIT_KINDS = ['signup_grant', 'vm_create', 'admin_adjustment', 'refund'] as const;
+export const CREDIT_KINDS = ['signup_grant', 'vm_create', 'admin_adjustment', 'refund', 'vm_resize', 'snapshot_create'] as const;
 export type CreditKind = (typeof CREDIT_KINDS)[number];
+/** What a user buys: short of credits, these answer 402 credits.insufficient, naming what was bought. */
+export const PURCHASES: Partial<Record<CreditKind, string>> = {
+  vm_create: 'This VM',
+  vm_resize: 'This resize',
+  snapshot_create: 'This snapshot',
+};
 
 /** Append-only ledger: a user's balance equals the sum of their rows' amounts. */
 @Entity('credit_transactions')

@@ -1,6 +1,14 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { USER_DATA_STATUSES, type UserDataStatus, type Vm } from '../entities/vm.entity';
-import { allowedActions, VM_ACTIONS, VM_STATUSES, type VmAction, type VmStatus } from '../vm-state';
+import {
+  allowedActions,
+  VM_ACTIONS,
+  VM_PENDING_OPERATIONS,
+  VM_STATUSES,
+  type VmAction,
+  type VmPendingOperation,
+  type VmStatus,
+} from '../vm-state';
 
 /** A key the VM was created with (as it was then: later changes to the key do not apply). */
 export class VmSshKeyDto {
@@ -72,13 +80,20 @@ export class VmResponseDto {
   @ApiProperty({ type: 'object', additionalProperties: true })
   metadata: Record<string, unknown>;
 
-  /** Credits charged at creation (not refunded if provisioning fails). */
+  /**
+   * The price of the VM at its current size by the create formula: charged at creation (not refunded
+   * if provisioning fails); a resize that makes it dearer charges the difference, a cheaper one refunds nothing.
+   */
   @ApiProperty({ type: 'integer', example: 34 })
   cost: number;
 
-  /** Actions the current status allows. */
+  /** Actions the current status allows (only destroy while a snapshot operation is pending). */
   @ApiProperty({ enum: VM_ACTIONS, enumName: 'VmAction', isArray: true })
   allowed_actions: VmAction[];
+
+  /** A snapshot being taken or deleted (the status does not change meanwhile), else null. */
+  @ApiProperty({ type: String, enum: [...VM_PENDING_OPERATIONS, null], nullable: true })
+  pending_operation: VmPendingOperation | null;
 
   created_at: Date;
 
@@ -142,7 +157,8 @@ export function toVmResponse(vm: Vm): VmResponseDto {
     user_data_size: vm.userDataSize,
     metadata: vm.metadata,
     cost: vm.cost,
-    allowed_actions: allowedActions(vm.status),
+    allowed_actions: allowedActions(vm.status, vm.pendingOperation),
+    pending_operation: vm.pendingOperation,
     created_at: vm.createdAt,
     updated_at: vm.updatedAt,
   };

@@ -132,11 +132,50 @@ export class UpdateVmDto {
   metadata?: Record<string, unknown>;
 }
 
+/**
+ * An action and, for resize and rebuild, what they change. A field another action does not take
+ * (ram_mb with start, os_type with resize...) answers 400 vm.invalid_action_body, as does a resize
+ * without any size (VmActionsService checks the combination; each field's own rules are here).
+ */
 export class VmActionDto {
   @IsIn(VM_ACTIONS)
   @ApiProperty({ enum: VM_ACTIONS, enumName: 'VmAction' })
   action: VmAction;
+
+  /** resize only: the new memory in MiB (default: unchanged). */
+  @IsOptional()
+  @IsInt()
+  @Min(512)
+  @Max(65536)
+  @ApiPropertyOptional({ type: 'integer', example: 2048, minimum: 512, maximum: 65536 })
+  ram_mb?: number;
+
+  /** resize only: the new core count (default: unchanged). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(32)
+  @ApiPropertyOptional({ type: 'integer', example: 3, minimum: 1, maximum: 32 })
+  cpu_cores?: number;
+
+  /** resize only: the new disk size in GB, at least the current one (a disk only grows; default: unchanged). */
+  @IsOptional()
+  @IsInt()
+  @Min(10)
+  @Max(2048)
+  @ApiPropertyOptional({ type: 'integer', example: 30, minimum: 10, maximum: 2048 })
+  disk_gb?: number;
+
+  /** rebuild only: reinstall from this OS (GET /api/vms/os-types) instead of the VM's own. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(32)
+  @ApiPropertyOptional({ example: 'debian-12' })
+  os_type?: string;
 }
+
+/** What resize and rebuild change: the action body's optional fields. */
+export type VmActionChange = Omit<VmActionDto, 'action'>;
 
 export class ListVmsQueryDto extends PageQueryDto {
   @IsOptional()

@@ -2,13 +2,14 @@ import { Check, Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, 
 import type { SshKeySnapshot } from '../../ssh-keys/ssh-keys.service';
 import { User } from '../../users/entities/user.entity';
 import type { VmTarget } from '../providers/vm-provider.interface';
-import type { VmStatus } from '../vm-state';
+import type { VmPendingOperation, VmStatus } from '../vm-state';
 
 /** How a VM's first-boot user data went: `none` (no script), `pending` (first boot not reported yet), then `succeeded` (exit 0) or `failed`. */
 export const USER_DATA_STATUSES = ['none', 'pending', 'succeeded', 'failed'] as const;
 export type UserDataStatus = (typeof USER_DATA_STATUSES)[number];
 
 @Entity('vms')
+@Check('vms_pending_operation_check', `"pending_operation" IN ('snapshot_create', 'snapshot_delete')`)
 @Check('vms_user_data_status_check', `"user_data_status" IN ('none', 'pending', 'succeeded', 'failed')`)
 @Index('vms_user_name_active_key', ['userId', 'name'], { unique: true, where: `status <> 'destroyed'` })
 @Index('vms_user_created_idx', ['userId', 'createdAt', 'id'])
@@ -100,6 +101,10 @@ export class Vm {
 
   @Column({ name: 'locked_until', type: 'timestamptz', precision: 3, nullable: true, select: false })
   lockedUntil?: Date | null;
+
+  /** A snapshot being taken or deleted (the VM's status does not change meanwhile); null when none. */
+  @Column({ name: 'pending_operation', type: 'varchar', length: 16, nullable: true })
+  pendingOperation: VmPendingOperation | null;
 
   /** Set when a failed VM's machine is known to be gone: it no longer counts against its host. */
   @Column({ name: 'released_at', type: 'timestamptz', precision: 3, nullable: true, select: false })

@@ -30,6 +30,14 @@ export interface SimulatedMachine {
   bootedAt: number;
   /** The public keys it was last brought up with: what a real guest would have in authorized_keys. */
   sshPublicKeys?: string[];
+  /** The size its definition has (set at its first up and by resize): what a guest would see at boot. */
+  size?: { ramMb: number; cpuCores: number; diskGb: number; osType: string };
+  /**
+   * Its disk's contents, as a generation: a new one at every (re)install, and every write a test makes
+   * through `writeDisk`; a snapshot keeps the generation it saw and a restore brings it back.
+   */
+  disk?: string;
+  snapshots?: Record<string, { disk: string; state: ProviderState }>;
 }
 
 /** A machine's address, stable for its VM id in every process (no counter to share). */
@@ -99,17 +107,93 @@ export class SimulatorProvider implements VmProvider {
     this.logger.debug(`${op} ${vm.id}`);
   }
 
-  private async boot(vm: VmTarget, sshPublicKeys?: string[]): Promise<VmConnection> {
+  /** Boots the machine (`fresh`: a new one, disk and snapshots wiped, as a rebuild leaves it). */
+  private async boot(vm: VmTarget, sshPublicKeys?: string[], fresh = false): Promise<VmConnection> {
     const { ip, port } = addressOf(vm.id);
-    const previous = await this.read(vm.id);
-    await this.write(vm.id, { state: 'running', ip, port, bootedAt: Date.now(), sshPublicKeys: sshPublicKeys ?? previous?.sshPublicKeys });
+    const previous = fresh ? null : await this.read(vm.id);
+    await this.write(vm.id, {
+      ...previous,
+      state: 'running',
+      ip,
+      port,
+      bootedAt: Date.now(),
+      sshPublicKeys: sshPublicKeys ?? previous?.sshPublicKeys,
+      size: previous?.size ?? { ramMb: vm.ramMb, cpuCores: vm.cpuCores, diskGb: vm.diskGb, osType: vm.osType },
+      disk: previous?.disk ?? `${vm.osType}:${randomBytes(4).toString('hex')}`,
+    });
     return { ip_address: ip, ssh_port: port };
+  }
+
+  /** A first boot's report: the user data's simulated outcome when the target carries a script. */
+  private withUserData(vm: VmTarget, connection: VmConnection): VmUpResult {
+    return vm.userData !== undefined && vm.userData !== null ? { ...connection, userData: simulateUserData(vm.userData) } : connection;
   }
 
   async up(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
     await this.work('up', vm, signal);
-    const connection = await this.boot(vm, [...vm.sshPublicKeys]);
-    return vm.userData !== undefined && vm.userData !== null ? { ...connection, userData: simulateUserData(vm.userData) } : connection;
+    return this.withUserData(vm, await this.boot(vm, [...vm.sshPublicKeys]));
+  }
+
+  /** The machine's record, or a ProviderError when it does not exist (day-2 operations need one). */
+  private async existing(vm: VmTarget, op: string): Promise<SimulatedMachine> {
+    const m = await this.read(vm.id);
+    if (!m) throw new ProviderError(`simulated ${op}: machine ${vm.id} does not exist`);
+    return m;
+  }
+
+  async resize(vm: VmTarget, signal?: AbortSignal): Promise<void> {
+    await this.work('resize', vm, signal);
+    const m = await this.existing(vm, 'resize');
+    if (m.state === 'running') throw new ProviderError(`simulated resize: machine ${vm.id} is running`);
+    if (m.size && vm.diskGb < m.size.diskGb) throw new ProviderError(`simulated resize: disk cannot shrink from ${m.size.diskGb} GB`);
+    await this.write(vm.id, {
+      ...m,
+      size: { ramMb: vm.ramMb, cpuCores: vm.cpuCores, diskGb: vm.diskGb, osType: m.size?.osType ?? vm.osType },
+    });
+  }
+
+  async rebuild(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
+    await this.work('rebuild', vm, signal);
+    // A new machine of the VM's definition (the OS may be another): fresh disk, no snapshots, the keys and user data again.
+    return this.withUserData(vm, await this.boot(vm, [...vm.sshPublicKeys], true));
+  }
+
+  async createSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void> {
+    await this.work('snapshot', vm, signal);
+    const m = await this.existing(vm, 'snapshot');
+    await this.write(vm.id, { ...m, snapshots: { ...m.snapshots, [snapshotId]: { disk: m.disk ?? '', state: m.state } } });
+  }
+
+  async deleteSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void> {
+    await this.work('snapshot delete', vm, signal);
+    const m = await this.read(vm.id);
+    if (!m?.snapshots?.[snapshotId]) return;
+    const rest = Object.fromEntries(Object.entries(m.snapshots).filter(([id]) => id !== snapshotId));
+    await this.write(vm.id, { ...m, snapshots: rest });
+  }
+
+  async restoreSnapshot(
+    vm: VmTarget,
+    snapshotId: string,
+    then: 'running' | 'stopped',
+    signal?: AbortSignal,
+  ): Promise<VmConnection | undefined> {
+    await this.work('restore', vm, signal);
+    const m = await this.existing(vm, 'restore');
+    const snap = m.snapshots?.[snapshotId];
+    if (!snap) throw new ProviderError(`simulated restore: machine ${vm.id} has no snapshot ${snapshotId}`);
+    await this.write(vm.id, { ...m, disk: snap.disk, state: then === 'running' ? 'running' : 'stopped' });
+    if (then === 'stopped') return undefined;
+    return this.boot(vm);
+  }
+
+  /** Test hook: a write to the machine's disk (a new generation), as a guest writing a file. */
+  async writeDisk(vmId: string, label: string): Promise<string> {
+    const m = await this.read(vmId);
+    if (!m) throw new Error(`no machine ${vmId}`);
+    const disk = `${m.disk ?? ''}+${label}`;
+    await this.write(vmId, { ...m, disk });
+    return disk;
   }
 
   async halt(vm: VmTarget, signal?: AbortSignal): Promise<void> {

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OsCatalog } from '../os-catalog';
@@ -24,6 +24,8 @@ export interface VagrantProviderOptions {
   env?: NodeJS.ProcessEnv;
   /** Driver, CPU, connection URI and boot timeout, rendered into every Vagrantfile. */
   host?: VagrantHostSettings;
+  /** The virsh executable (libvirt: resize changes the domain's definition and grows its volume). Default `virsh`. */
+  virshBin?: string;
 }
 
 interface RunResult {
@@ -35,6 +37,37 @@ const MAX_BUFFER = 16 * 1024 * 1024;
 const OUTPUT_TAIL = 4000;
 /** VM ids become directory names: no separators, no dots, nothing to escape. */
 const VM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Snapshots are named after their id: a uuid, nothing for vagrant to misread. */
+function snapshotName(snapshotId: string): string {
+  if (!UUID_RE.test(snapshotId)) throw new ProviderError(`invalid snapshot id ${JSON.stringify(snapshotId)}`);
+  return snapshotId;
+}
+
+/** `virsh dominfo`: the defined vCPU count and maximum memory (KiB), null when absent. */
+export function parseDomInfo(text: string): { cpus: number | null; maxMemoryKib: number | null } {
+  const cpus = /^CPU\(s\):\s+(\d+)/m.exec(text);
+  const mem = /^Max memory:\s+(\d+) KiB/m.exec(text);
+  return { cpus: cpus ? Number(cpus[1]) : null, maxMemoryKib: mem ? Number(mem[1]) : null };
+}
+
+/** `virsh domblklist --details`: the source of the first file-backed disk device. */
+export function parseDomBlkList(text: string): string | null {
+  for (const line of text.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length >= 4 && cols[0] === 'file' && cols[1] === 'disk' && cols[3] !== '-') return cols.slice(3).join(' ');
+  }
+  return null;
+}
+
+/** `vagrant snapshot list --machine-readable`: the snapshot names (ours are uuids) the machine holds. */
+export function parseSnapshotList(stdout: string): string[] {
+  return parseMachineReadable(stdout)
+    .filter((r) => r.type === 'ui')
+    .flatMap((r) => r.data.slice(1).join(',').split('\n'))
+    .map((line) => line.trim())
+    .filter((line) => UUID_RE.test(line));
+}
 const STOPPED_STATES = new Set(['poweroff', 'shutoff', 'saved', 'aborted', 'stopped', 'paused']);
 
 /** Text for the event feed: stderr then stdout (machine-readable records made readable), last 4000 chars. */
@@ -108,30 +141,33 @@ export class VagrantProvider implements VmProvider {
    * A machine that existed already runs no provisioner: its `userData` outcome is then null.
    */
   async up(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
-    return this.exclusive(vm, async () => {
-      const dir = await this.writeVagrantfile(vm);
-      const hasUserData = vm.userData !== undefined && vm.userData !== null;
-      const userDataPath = path.join(dir, USER_DATA_FILE);
-      if (hasUserData) await this.writePrivate(userDataPath, vm.userData!);
-      try {
-        const { stdout } = await this.run(
-          'up',
-          dir,
-          ['up', `--provider=${this.options.provider}`, '--machine-readable'],
-          this.options.timeouts.up,
-          signal,
-        );
-        const connection = await this.connectionIn(dir);
-        return hasUserData ? { ...connection, userData: parseUserDataResult(stdout) } : connection;
-      } finally {
-        if (hasUserData) {
-          // Every later vagrant command (ssh, halt, reload) loads the Vagrantfile, and Vagrant refuses one whose
-          // file provisioner names a missing source: the script ran once, so the machine's file drops it.
-          await this.writeVagrantfile({ ...vm, userData: undefined });
-          await rm(userDataPath, { force: true });
-        }
+    return this.exclusive(vm, () => this.upIn(vm, signal));
+  }
+
+  /** `vagrant up` of the VM's machine (in `exclusive`), with its user data when the target carries it. */
+  private async upIn(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
+    const dir = await this.writeVagrantfile(vm);
+    const hasUserData = vm.userData !== undefined && vm.userData !== null;
+    const userDataPath = path.join(dir, USER_DATA_FILE);
+    if (hasUserData) await this.writePrivate(userDataPath, vm.userData!);
+    try {
+      const { stdout } = await this.run(
+        'up',
+        dir,
+        ['up', `--provider=${this.options.provider}`, '--machine-readable'],
+        this.options.timeouts.up,
+        signal,
+      );
+      const connection = await this.connectionIn(dir);
+      return hasUserData ? { ...connection, userData: parseUserDataResult(stdout) } : connection;
+    } finally {
+      if (hasUserData) {
+        // Every later vagrant command (ssh, halt, reload) loads the Vagrantfile, and Vagrant refuses one whose
+        // file provisioner names a missing source: the script ran once, so the machine's file drops it.
+        await this.writeVagrantfile({ ...vm, userData: undefined });
+        await rm(userDataPath, { force: true });
       }
-    });
+    }
   }
 
   /** Writes a file only its owner can read (the user's script), replacing any earlier one. */
@@ -179,6 +215,104 @@ export class VagrantProvider implements VmProvider {
     });
   }
 
+  /**
+   * A stopped machine's new size. The Vagrantfile is rewritten (vagrant-libvirt applies memory and
+   * cpus to an existing domain at every up; VirtualBox likewise), and for libvirt the domain's
+   * definition is changed now (`virsh setmaxmem/setmem/setvcpus --config`) and its volume grown
+   * (`virsh vol-resize`): the box's grow-root service grows `/` to it at the next boot.
+   */
+  async resize(vm: VmTarget, signal?: AbortSignal): Promise<void> {
+    await this.exclusive(vm, async () => {
+      const existing = await this.existingDir(vm);
+      if (!existing) throw new ProviderError(`VM ${vm.id} is not created: nothing to resize`);
+      if ((await this.stateIn(existing)) === 'running') throw new ProviderError(`VM ${vm.id} is running: resize needs it stopped`);
+      const dir = await this.writeVagrantfile(vm);
+      if (this.options.provider !== 'libvirt') return;
+      const domain = await this.domainOf(dir);
+      const t = this.options.timeouts.query;
+      const info = parseDomInfo((await this.virsh('dominfo', [domain], t, signal)).stdout);
+      const kib = String(vm.ramMb * 1024);
+      const cpus = String(vm.cpuCores);
+      // Grow the ceilings before the values, shrink the values before the ceilings.
+      const memory: [string, string[]][] = [
+        ['setmaxmem', [domain, kib, '--config']],
+        ['setmem', [domain, kib, '--config']],
+      ];
+      const vcpus: [string, string[]][] = [
+        ['setvcpus', [domain, cpus, '--config', '--maximum']],
+        ['setvcpus', [domain, cpus, '--config']],
+      ];
+      for (const [cmd, args] of info.maxMemoryKib !== null && vm.ramMb * 1024 < info.maxMemoryKib ? memory.reverse() : memory) {
+        await this.virsh(cmd, args, t, signal);
+      }
+      for (const [cmd, args] of info.cpus !== null && vm.cpuCores < info.cpus ? vcpus.reverse() : vcpus) {
+        await this.virsh(cmd, args, t, signal);
+      }
+      const disk = await this.rootVolume(domain, signal);
+      const capacity = await this.volumeBytes(disk, signal);
+      if (capacity !== null && capacity >= vm.diskGb * 1024 ** 3) return; // a disk only grows
+      await this.virsh('vol-resize', [disk, `${vm.diskGb}G`], t, signal);
+    });
+  }
+
+  /**
+   * Wipes the machine (`vagrant destroy`, its snapshots with it) and brings the VM's definition up
+   * again as a new machine: its keys, and its user data when the target carries it, as at a first boot.
+   */
+  async rebuild(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult> {
+    return this.exclusive(vm, async () => {
+      const existing = await this.existingDir(vm);
+      if (existing) await this.run('destroy', existing, ['destroy', '-f', '--machine-readable'], this.options.timeouts.destroy, signal);
+      return this.upIn(vm, signal);
+    });
+  }
+
+  /** `vagrant snapshot save <id>`: vagrant-libvirt keeps it as an internal qcow2 snapshot of the domain. */
+  async createSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void> {
+    await this.exclusive(vm, async () => {
+      const dir = await this.existingDir(vm);
+      if (!dir) throw new ProviderError(`VM ${vm.id} is not created: nothing to snapshot`);
+      const args = ['snapshot', 'save', snapshotName(snapshotId), '--machine-readable'];
+      await this.run('snapshot save', dir, args, this.snapshotTimeout(), signal);
+    });
+  }
+
+  /** `vagrant snapshot delete <id>`; a snapshot the machine does not hold is already deleted. */
+  async deleteSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void> {
+    await this.exclusive(vm, async () => {
+      const dir = await this.existingDir(vm);
+      if (!dir || !(await this.snapshotsIn(dir)).includes(snapshotName(snapshotId))) return;
+      const args = ['snapshot', 'delete', snapshotName(snapshotId), '--machine-readable'];
+      await this.run('snapshot delete', dir, args, this.snapshotTimeout(), signal);
+    });
+  }
+
+  /** Reverts to the snapshot (the machine is then as it was when taken), then brings it to `then`. */
+  async restoreSnapshot(
+    vm: VmTarget,
+    snapshotId: string,
+    then: 'running' | 'stopped',
+    signal?: AbortSignal,
+  ): Promise<VmConnection | undefined> {
+    return this.exclusive(vm, async () => {
+      const existing = await this.existingDir(vm);
+      if (!existing) throw new ProviderError(`VM ${vm.id} is not created: nothing to restore`);
+      const args = ['snapshot', 'restore', snapshotName(snapshotId), '--no-start', '--no-provision', '--machine-readable'];
+      await this.run('snapshot restore', existing, args, this.snapshotTimeout(), signal);
+      const state = await this.stateIn(existing);
+      if (then === 'stopped') {
+        if (state === 'running') await this.run('halt', existing, ['halt', '--machine-readable'], this.options.timeouts.halt, signal);
+        return undefined;
+      }
+      const dir = await this.writeVagrantfile(vm);
+      if (state !== 'running') {
+        const up = ['up', `--provider=${this.options.provider}`, '--no-provision', '--machine-readable'];
+        await this.run('up', dir, up, this.options.timeouts.up, signal);
+      }
+      return this.connectionIn(dir);
+    });
+  }
+
   async status(vm: VmTarget): Promise<ProviderState> {
     const dir = await this.existingDir(vm);
     if (!dir) return 'not_created';
@@ -201,6 +335,48 @@ export class VagrantProvider implements VmProvider {
   }
 
   // --- helpers --------------------------------------------------------------------------------------
+
+  private snapshotTimeout(): number {
+    return this.options.timeouts.snapshot ?? this.options.timeouts.reload;
+  }
+
+  private async snapshotsIn(dir: string): Promise<string[]> {
+    const { stdout } = await this.run('snapshot list', dir, ['snapshot', 'list', '--machine-readable'], this.options.timeouts.query);
+    return parseSnapshotList(stdout);
+  }
+
+  /** The libvirt domain of the VM's machine: its uuid, as vagrant-libvirt records it. */
+  private async domainOf(dir: string): Promise<string> {
+    let id: string;
+    try {
+      id = (await readFile(path.join(dir, '.vagrant', 'machines', 'default', 'libvirt', 'id'), 'utf8')).trim();
+    } catch {
+      throw new ProviderError('the machine has no libvirt domain id (.vagrant/machines/default/libvirt/id)');
+    }
+    if (!UUID_RE.test(id)) throw new ProviderError(`unexpected libvirt domain id ${JSON.stringify(id)}`);
+    return id;
+  }
+
+  /** The file of the domain's first disk (vda: the box's root volume). */
+  private async rootVolume(domain: string, signal?: AbortSignal): Promise<string> {
+    const { stdout } = await this.virsh('domblklist', [domain, '--details'], this.options.timeouts.query, signal);
+    const disk = parseDomBlkList(stdout);
+    if (!disk) throw new ProviderError(`virsh domblklist ${domain}: no disk`, stdout.slice(-OUTPUT_TAIL));
+    return disk;
+  }
+
+  private async volumeBytes(volume: string, signal?: AbortSignal): Promise<number | null> {
+    const { stdout } = await this.virsh('vol-info', [volume, '--bytes'], this.options.timeouts.query, signal);
+    const m = /^Capacity:\s+(\d+)/m.exec(stdout);
+    return m ? Number(m[1]) : null;
+  }
+
+  /** Runs `virsh [-c uri] <cmd> <args>` (spawn, no shell) with the same timeout and abort rules as vagrant. */
+  private virsh(cmd: string, args: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<RunResult> {
+    const uri = this.options.host?.libvirtUri;
+    const argv = [...(uri ? ['-c', uri] : []), cmd, ...args];
+    return this.exec(this.options.virshBin ?? 'virsh', `virsh ${cmd}`, this.workdir, argv, timeoutSeconds, signal);
+  }
 
   private vmDir(vm: VmTarget): string {
     if (typeof vm.id !== 'string' || !VM_ID_RE.test(vm.id)) {
@@ -302,8 +478,13 @@ export class VagrantProvider implements VmProvider {
    * stops the command's whole process group first.
    */
   private run(op: string, cwd: string, args: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<RunResult> {
+    return this.exec(this.options.bin, `vagrant ${op}`, cwd, args, timeoutSeconds, signal);
+  }
+
+  /** Runs `bin <args>` in `cwd` as `run` describes; `op` names the command in errors and logs (e.g. `vagrant up`). */
+  private exec(bin: string, op: string, cwd: string, args: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<RunResult> {
     const started = Date.now();
-    this.logger.debug(`${this.options.bin} ${args.join(' ')} (cwd ${cwd}, timeout ${timeoutSeconds}s)`);
+    this.logger.debug(`${bin} ${args.join(' ')} (cwd ${cwd}, timeout ${timeoutSeconds}s)`);
     const deadline = AbortSignal.timeout(timeoutSeconds * 1000);
     const stopSignal = signal ? AbortSignal.any([deadline, signal]) : deadline;
     return new Promise<RunResult>((resolve, reject) => {
@@ -315,25 +496,25 @@ export class VagrantProvider implements VmProvider {
         settled = true;
         stopSignal.removeEventListener('abort', stop);
         if (err) {
-          this.logger.debug(`${this.options.bin} ${op}: ${err.message} after ${Date.now() - started} ms`);
+          this.logger.debug(`${op}: ${err.message} after ${Date.now() - started} ms`);
           reject(err);
         } else {
-          this.logger.debug(`${this.options.bin} ${op}: ok after ${Date.now() - started} ms`);
+          this.logger.debug(`${op}: ok after ${Date.now() - started} ms`);
           resolve(result as RunResult);
         }
       };
       /** Why the command was stopped: its own timeout, the operation's deadline, or shutdown. */
       const stopError = (stdout: string, stderr: string) => {
         const output = outputTail(stdout, stderr);
-        if (deadline.aborted) return new ProviderError(`vagrant ${op} timed out after ${timeoutSeconds}s`, output, true);
+        if (deadline.aborted) return new ProviderError(`${op} timed out after ${timeoutSeconds}s`, output, true);
         if ((signal?.reason as Error | undefined)?.name === 'TimeoutError')
-          return new ProviderError(`vagrant ${op} stopped: the operation timed out`, output, true);
-        return new ProviderError(`vagrant ${op} stopped: the worker is shutting down`, output, false);
+          return new ProviderError(`${op} stopped: the operation timed out`, output, true);
+        return new ProviderError(`${op} stopped: the worker is shutting down`, output, false);
       };
 
       // detached: the leader of its own process group, so a stop reaches everything it started (stop()).
       // stdin ignored: never wait for an answer to a prompt.
-      const child = spawn(this.options.bin, args, {
+      const child = spawn(bin, args, {
         cwd,
         env: this.env(),
         windowsHide: true,
@@ -357,7 +538,7 @@ export class VagrantProvider implements VmProvider {
         if (child.pid) void terminateGroup(child.pid, 0);
       };
       child.on('error', (err: NodeJS.ErrnoException) => {
-        if (!stopped) finish(new ProviderError(`vagrant ${op} failed (${err.code ?? err.message})`, err.message));
+        if (!stopped) finish(new ProviderError(`${op} failed (${err.code ?? err.message})`, err.message));
       });
       child.on('close', (code, signalName) => {
         if (stopped) {
@@ -367,7 +548,7 @@ export class VagrantProvider implements VmProvider {
         }
         if (code === 0 && !tooLarge) return finish(null, { stdout, stderr });
         const how = tooLarge ? 'output too large' : code !== null ? `exit ${code}` : `signal ${signalName}`;
-        finish(new ProviderError(`vagrant ${op} failed (${how})`, outputTail(stdout, stderr)));
+        finish(new ProviderError(`${op} failed (${how})`, outputTail(stdout, stderr)));
       });
 
       function stop(this: void): void {

@@ -69,6 +69,19 @@ export interface VmProvider {
   halt(vm: VmTarget, signal?: AbortSignal): Promise<void>;
   reload(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection>;
   destroy(vm: VmTarget, signal?: AbortSignal): Promise<void>;
+  /** Gives a stopped machine `vm`'s (new) memory, cores and disk size; the guest sees them at its next boot. */
+  resize(vm: VmTarget, signal?: AbortSignal): Promise<void>;
+  /**
+   * Wipes the machine and brings it up again from `vm`'s OS image, with its keys and (when the target
+   * carries it) its user data, as at a first boot: same id, name and size, its snapshots gone.
+   */
+  rebuild(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult>;
+  /** Takes snapshot `snapshotId` of the machine's disk, running or stopped, kept on this host. */
+  createSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void>;
+  /** Removes a snapshot; one that does not exist is already removed. */
+  deleteSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void>;
+  /** Reverts the disk to a snapshot and leaves the machine `then` (running: its connection). */
+  restoreSnapshot(vm: VmTarget, snapshotId: string, then: 'running' | 'stopped', signal?: AbortSignal): Promise<VmConnection | undefined>;
   status(vm: VmTarget): Promise<ProviderState>;
   connection(vm: VmTarget): Promise<VmConnection>;
   stats(vm: VmTarget): Promise<VmStats>;
