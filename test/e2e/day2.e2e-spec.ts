@@ -207,6 +207,69 @@ describe('Day-2 operations (e2e, simulator provider)', () => {
     });
   });
 
+  describe('resize, admin and limits', () => {
+    it('re-checks the quota on the cores and RAM it adds (403 quota.exceeded, nothing charged), even when the VM count is over a lowered limit', async () => {
+      const admin = await newUser(ctx, { role: 'admin' });
+      const dave = await newUser(ctx, { credits: 1000 });
+      const id = await launchStopped('rs-quota', dave);
+      // One VM of 2 cores and 1024 MB: the VM count is at its (lowered) limit, two more cores would pass 3.
+      await ctx.http
+        .patch(`/api/admin/users/${dave.id}`)
+        .set(admin.auth)
+        .send({ quotas: { vms: 1, cpu_cores: 3 } })
+        .expect(200);
+      const before = await balance(dave);
+      const over = await action(id, { action: 'resize', cpu_cores: 4 }, dave).expect(403);
+      expect(over.body).toMatchObject({ code: 'quota.exceeded', resource: 'cpu_cores', requested: 2, used: 2, limit: 3 });
+      expect(over.body.detail).toMatch(/This resize needs 2 more cpu_cores/);
+      expect(await balance(dave)).toBe(before);
+      expect(await getVm(id, dave)).toMatchObject({ status: 'stopped', cpu_cores: 2 });
+      // One more core fits; the VM count (1 of 1) is not asked for.
+      await action(id, { action: 'resize', cpu_cores: 3 }, dave).expect(202);
+      expect(await waitFor(id, 'stopped', dave)).toMatchObject({ cpu_cores: 3 });
+    });
+
+    it('lets an admin resize any VM: the owner pays, an admin event names the reason', async () => {
+      const admin = await newUser(ctx, { role: 'admin' });
+      const id = await launchStopped('rs-admin');
+      const before = await balance();
+      const res = await ctx.http
+        .post(`/api/admin/vms/${id}/action`)
+        .set(admin.auth)
+        .send({ action: 'resize', ram_mb: 1536, reason: 'ticket 42' })
+        .expect(202);
+      expect(res.body).toMatchObject({ status: 'resizing', ram_mb: 1536, owner: { id: alice.id } });
+      await waitFor(id, 'stopped');
+      // 1536 MB, 20 GB, 2 cores: ceil(15 + 4 + 20) = 39; it cost 34.
+      expect(await balance()).toBe(before - 5);
+      expect((await ledger(alice, 'vm_resize')).filter((r) => r.vm_id === id)).toEqual([{ amount: -5, vm_id: id }]);
+      const [event] = await ctx.db.query<{ details: { reason: string; charged: number } }[]>(
+        `SELECT details FROM events WHERE vm_id = $1 AND action = 'admin.vm_action'`,
+        [id],
+      );
+      expect(event?.details).toMatchObject({ reason: 'ticket 42', charged: 5 });
+    });
+
+    it('refuses resize, rebuild and snapshots while the VM’s host is offline (409 host.offline), charging nothing', async () => {
+      const id = await launchStopped('rs-offline');
+      const [host] = await ctx.db.query<{ seen: Date }[]>(`SELECT last_seen_at AS seen FROM hosts WHERE name = $1`, [TEST_HOST]);
+      await ctx.db.query(`UPDATE hosts SET last_seen_at = now() - interval '2 hours' WHERE name = $1`, [TEST_HOST]);
+      try {
+        const before = await balance();
+        expect((await action(id, { action: 'resize', cpu_cores: 3 }).expect(409)).body).toMatchObject({
+          code: 'host.offline',
+          allowed_actions: ['destroy'],
+        });
+        expect((await action(id, { action: 'rebuild' }).expect(409)).body.code).toBe('host.offline');
+        expect((await snapshot(id, 'offline').expect(409)).body.code).toBe('host.offline');
+        expect(await balance()).toBe(before);
+        expect(await getVm(id)).toMatchObject({ status: 'stopped', cpu_cores: 2, pending_operation: null });
+      } finally {
+        await ctx.db.query(`UPDATE hosts SET last_seen_at = $2 WHERE name = $1`, [TEST_HOST, host!.seen]);
+      }
+    });
+  });
+
   describe('rebuild', () => {
     it('reinstalls a running VM: same id, name and size, disk wiped, keys again, snapshots gone, free', async () => {
       const key = sshKeygen('ed25519');
@@ -231,6 +294,23 @@ describe('Day-2 operations (e2e, simulator provider)', () => {
       expect(await balance()).toBe(before);
       expect((await ctx.http.get(`/api/vms/${id}/snapshots`).set(alice.auth).expect(200)).body.items).toEqual([]);
       expect(await actions(id)).toEqual(expect.arrayContaining(['vm.rebuilt']));
+    });
+
+    it('runs the VM’s user data again: user_data_status pending, then its outcome in a new vm.user_data_finished', async () => {
+      const script = '#!/bin/sh\n# simulate-exit: 0\n# simulate-output: hello again\necho hello\n';
+      const id = await launch('rb-ud', alice, { user_data: script });
+      expect(await getVm(id)).toMatchObject({ user_data_status: 'succeeded' });
+      const res = await action(id, { action: 'rebuild' }).expect(202);
+      expect(res.body).toMatchObject({ status: 'rebuilding', user_data_status: 'pending' });
+      expect(await waitFor(id, 'running')).toMatchObject({ user_data_status: 'succeeded', user_data_size: Buffer.byteLength(script) });
+      const finished = await ctx.db.query<{ details: { status: string; output_tail: string } }[]>(
+        `SELECT details FROM events WHERE vm_id = $1 AND action = 'vm.user_data_finished' ORDER BY created_at, id`,
+        [id],
+      );
+      expect(finished.map((e) => e.details)).toEqual([
+        expect.objectContaining({ status: 'succeeded', output_tail: 'hello again' }),
+        expect.objectContaining({ status: 'succeeded', output_tail: 'hello again' }),
+      ]);
     });
 
     it('rebuilds a stopped VM into a running one, and refuses an unknown OS or an os_type on another action', async () => {
