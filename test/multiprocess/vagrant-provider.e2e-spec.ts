@@ -474,6 +474,127 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(readLog()[0]!.env.VAGRANT_CWD).toBeUndefined();
   });
 
+  describe('day-2 operations', () => {
+    const SNAP = '0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a5b';
+    const disk = (vm: VmTarget) => path.join(workdir, vm.id, '.fake-disk');
+
+    it('snapshots: save, list, restore to the power state asked for (the disk as it was), delete; a missing one is already deleted', async () => {
+      const provider = makeProvider({ timeouts: { up: 30, halt: 30, reload: 30, destroy: 30, query: 30, snapshot: 30 } });
+      const vm = makeVm();
+      await provider.up(vm);
+      await writeFile(disk(vm), 'before');
+      await provider.createSnapshot(vm, SNAP);
+      await writeFile(disk(vm), 'after');
+
+      // Restore and stay stopped: the snapshot was taken running, so the revert is halted.
+      await expect(provider.restoreSnapshot(vm, SNAP, 'stopped')).resolves.toBeUndefined();
+      expect(await readFile(disk(vm), 'utf8')).toBe('before');
+      await expect(provider.status(vm)).resolves.toBe('stopped');
+      // Restore and run: booted without provisioners, the connection answered.
+      await writeFile(disk(vm), 'after');
+      const conn = await provider.restoreSnapshot(vm, SNAP, 'running');
+      expect(conn?.ip_address).toMatch(/^192\.168\.121\.\d{1,3}$/);
+      expect(await readFile(disk(vm), 'utf8')).toBe('before');
+      await expect(provider.status(vm)).resolves.toBe('running');
+
+      await provider.deleteSnapshot(vm, SNAP);
+      await provider.deleteSnapshot(vm, SNAP); // already gone: no `snapshot delete` run
+      const argvs = readLog().map((c) => c.argv);
+      expect(argvs).toContainEqual(['snapshot', 'save', SNAP, '--machine-readable']);
+      expect(argvs).toContainEqual(['snapshot', 'restore', SNAP, '--no-start', '--no-provision', '--machine-readable']);
+      expect(argvs).toContainEqual(['halt', '--machine-readable']);
+      expect(argvs.filter((a) => a[0] === 'snapshot' && a[1] === 'delete')).toEqual([['snapshot', 'delete', SNAP, '--machine-readable']]);
+      expect(argvs.filter((a) => a[0] === 'snapshot' && a[1] === 'list')).toHaveLength(2);
+      // Only uuids are snapshot names: nothing else reaches vagrant's command line.
+      const bad = await rejection(provider.createSnapshot(vm, '--force'));
+      expect(bad.message).toMatch(/invalid snapshot id/);
+    });
+
+    it('snapshot of a machine that was never created is a ProviderError, not a vagrant run', async () => {
+      const provider = makeProvider();
+      const err = await rejection(provider.createSnapshot(makeVm(), SNAP));
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err.message).toMatch(/is not created/);
+      expect(readLog()).toEqual([]);
+    });
+
+    it('rebuild: destroy (its snapshots and disk with it) and up again with the user data, reporting its outcome', async () => {
+      const provider = makeProvider();
+      const vm = makeVm();
+      await provider.up(vm);
+      await writeFile(disk(vm), 'old files');
+      await provider.createSnapshot(vm, SNAP);
+      const result = await provider.rebuild({ ...vm, osType: 'debian-12', userData: '#!/bin/sh\necho again\n' });
+      expect(result.ip_address).toMatch(/^192\.168\.121\./);
+      // The fake's up printed no user-data marker: the outcome is reported as absent, not invented.
+      expect(result.userData).toBeNull();
+      expect(existsSync(disk(vm))).toBe(false);
+      expect(await readFile(path.join(workdir, vm.id, 'Vagrantfile'), 'utf8')).toContain("config.vm.box = 'generic/debian12'");
+      // The user data file is gone after the up; the Vagrantfile no longer names it.
+      expect((await readdir(path.join(workdir, vm.id))).filter((f) => f.includes('user-data'))).toEqual([]);
+      const argvs = readLog().map((c) => c.argv);
+      const destroyAt = argvs.findIndex((a) => a[0] === 'destroy');
+      expect(destroyAt).toBeGreaterThan(0);
+      expect(argvs.slice(destroyAt + 1).find((a) => a[0] === 'up')).toEqual(['up', '--provider=libvirt', '--machine-readable']);
+      await expect(provider.deleteSnapshot(vm, SNAP)).resolves.toBeUndefined();
+    });
+
+    it('resize (virtualbox): only a stopped machine, the Vagrantfile rewritten with the new size', async () => {
+      const provider = makeProvider({ provider: 'virtualbox' });
+      const vm = makeVm();
+      await provider.up(vm);
+      const running = await rejection(provider.resize({ ...vm, ramMb: 4096 }));
+      expect(running.message).toMatch(/is running: resize needs it stopped/);
+      await provider.halt(vm);
+      await provider.resize({ ...vm, ramMb: 4096, cpuCores: 3, diskGb: 40 });
+      const vagrantfile = await readFile(path.join(workdir, vm.id, 'Vagrantfile'), 'utf8');
+      expect(vagrantfile).toContain('vb.memory = 4096');
+      expect(vagrantfile).toContain('vb.cpus = 3');
+    });
+
+    it('resize (libvirt): the domain’s memory and cores through virsh --config, ceilings first when growing, and its volume grown', async () => {
+      const virshLog = path.join(base, 'virsh.jsonl');
+      await rm(virshLog, { force: true });
+      const provider = makeProvider({
+        virshBin: path.resolve(process.cwd(), 'test/fakes/virsh'),
+        host: { libvirtUri: 'qemu:///system' },
+        env: { FAKE_VIRSH_LOG: virshLog, FAKE_VIRSH_CPUS: '2', FAKE_VIRSH_MAX_KIB: '2097152', FAKE_VIRSH_CAPACITY: String(30 * 1024 ** 3) },
+      });
+      const vm = makeVm();
+      await provider.up(vm);
+      await provider.halt(vm);
+      const domain = '5f0c2a4e-1b2c-4d3e-8f9a-0b1c2d3e4f5a';
+      const idDir = path.join(workdir, vm.id, '.vagrant', 'machines', 'default', 'libvirt');
+      await mkdir(idDir, { recursive: true });
+      await writeFile(path.join(idDir, 'id'), `${domain}\n`);
+      await provider.resize({ ...vm, ramMb: 4096, cpuCores: 3, diskGb: 40 });
+      const calls = readFileSync(virshLog, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { argv: string[] }).argv);
+      expect(calls).toEqual([
+        ['-c', 'qemu:///system', 'dominfo', domain],
+        ['-c', 'qemu:///system', 'setmaxmem', domain, String(4096 * 1024), '--config'],
+        ['-c', 'qemu:///system', 'setmem', domain, String(4096 * 1024), '--config'],
+        ['-c', 'qemu:///system', 'setvcpus', domain, '3', '--config', '--maximum'],
+        ['-c', 'qemu:///system', 'setvcpus', domain, '3', '--config'],
+        ['-c', 'qemu:///system', 'domblklist', domain, '--details'],
+        ['-c', 'qemu:///system', 'vol-info', `/var/lib/libvirt/images/${domain}.img`, '--bytes'],
+        ['-c', 'qemu:///system', 'vol-resize', `/var/lib/libvirt/images/${domain}.img`, '40G'],
+      ]);
+      expect(await readFile(path.join(workdir, vm.id, 'Vagrantfile'), 'utf8')).toContain('libvirt.memory = 4096');
+
+      // Smaller memory and cores: the values before the ceilings; a disk already as large is not touched.
+      await rm(virshLog, { force: true });
+      await provider.resize({ ...vm, ramMb: 1024, cpuCores: 1, diskGb: 30 });
+      const shrink = readFileSync(virshLog, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { argv: string[] }).argv.slice(2, 3)[0]);
+      expect(shrink).toEqual(['dominfo', 'setmem', 'setmaxmem', 'setvcpus', 'setvcpus', 'domblklist', 'vol-info']);
+    });
+  });
+
   it('validates its options', () => {
     expect(() => makeProvider({ provider: 'vmware' as 'libvirt' })).toThrow(/provider/);
     expect(() => makeProvider({ timeouts: { up: 0, halt: 1, reload: 1, destroy: 1, query: 1 } })).toThrow(/timeouts.up/);
