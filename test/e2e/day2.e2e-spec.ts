@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Vm } from '../../sdk/index';
 import { SimulatorProvider } from '../../src/modules/vms/providers/simulator.provider';
 import { VM_PROVIDER } from '../../src/modules/vms/providers/vm-provider.interface';
+import { VmWorker } from '../../src/modules/vms/vms.worker';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { sshKeygen } from '../support/ssh-keygen';
 import { createTestApp, TEST_HOST, TestContext } from '../support/test-app';
@@ -455,6 +456,29 @@ describe('Day-2 operations (e2e, simulator provider)', () => {
       expect(await sim.read(id)).toBeNull();
       // The charge stays: snapshots are never refunded.
       expect((await ledger(alice, 'snapshot_create')).filter((r) => r.vm_id === id)).toHaveLength(1);
+    });
+
+    it('a snapshot job that exhausted its retries (dead letter): the snapshot failed, the slot free, a critical event, no refund', async () => {
+      const id = await launch('sn-dead');
+      const before = await balance();
+      const snap = await snapshot(id, 'doomed-job').expect(202);
+      await ctx.app.get(VmWorker).abandon({ vmId: id, op: 'snapshot_create', expect: 'running', snapshotId: idOf(snap) });
+      // The job still running then finds its snapshot no longer creating and changes nothing.
+      expect(await waitSnapshot(id, idOf(snap), 'failed')).toMatchObject({ status: 'failed' });
+      expect(await getVm(id)).toMatchObject({ status: 'running', pending_operation: null });
+      expect(await actions(id)).toContain('vm.snapshot_failed');
+      expect(await balance()).toBe(before - SNAPSHOT_PRICE);
+      // A failed snapshot can be deleted, and the VM takes actions again.
+      await ctx.http
+        .delete(`/api/vms/${id}/snapshots/${idOf(snap)}`)
+        .set(alice.auth)
+        .expect(202);
+      await eventually(
+        async () => (await ctx.http.get(`/api/vms/${id}/snapshots/${idOf(snap)}`).set(alice.auth)).status === 404,
+        20_000,
+        'deleted',
+      );
+      await action(id, { action: 'stop' }).expect(202);
     });
 
     it('accepts a destroy while a snapshot is being taken', async () => {
