@@ -5,16 +5,18 @@ import { defineConfig } from 'vite';
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 type Bounds = { minimum: number; maximum: number };
-/** The launch form's limits come from the contract (CreateVmDto in openapi.json), never a copy. */
+/** The forms' limits come from the contract (CreateVmDto, CreateSnapshotDto in openapi.json), never a copy. */
 function vmLimits() {
   const doc = JSON.parse(readFileSync(here('../openapi.json'), 'utf8'));
   const props = doc.components.schemas.CreateVmDto.properties as Record<string, Bounds & { pattern?: string; maxLength?: number }>;
+  const snapshot = doc.components.schemas.CreateSnapshotDto.properties as Record<string, { pattern: string; maxLength: number }>;
   const bounds = (name: string) => ({ min: props[name].minimum, max: props[name].maximum });
   return {
     ram_mb: bounds('ram_mb'),
     disk_gb: bounds('disk_gb'),
     cpu_cores: bounds('cpu_cores'),
     name: { pattern: props.name.pattern, maxLength: props.name.maxLength },
+    snapshot_name: { pattern: snapshot.name.pattern, maxLength: snapshot.name.maxLength },
   };
 }
 

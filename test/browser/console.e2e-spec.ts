@@ -393,6 +393,68 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await page.getByRole('cell', { name: 'Goodwill for the outage' }).waitFor();
   }, 120_000);
 
+  it('resizes the stopped VM with the price difference shown, snapshots it, restores, deletes the snapshot, rebuilds', async () => {
+    await page.getByRole('link', { name: 'VMs', exact: true }).click();
+    await page.locator('tr[data-vm="web-1"]').getByRole('link', { name: 'web-1' }).click();
+    await page.waitForURL(UUID_PATH);
+    // Running: no Resize (a VM is resized while stopped), and the card says so.
+    await page.getByText('Stop the VM to resize it').waitFor();
+    expect(await page.getByRole('button', { name: 'Resize' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await badge(page).filter({ hasText: 'stopped' }).waitFor({ timeout: 30_000 });
+
+    await page.getByRole('button', { name: 'Resize' }).click();
+    const resize = page.getByRole('dialog', { name: 'Resize web-1' });
+    const price = resize.getByTestId('resize-price');
+    await resize.getByLabel('Memory (MB)').fill('2048');
+    await resize.getByLabel('CPU cores').fill('3');
+    // A disk only grows: below the VM's 20 GB there is no price (and the browser will not submit it).
+    await resize.getByLabel('Disk (GB)').fill('10');
+    await price.filter({ hasText: 'Enter a size within the limits' }).waitFor();
+    await resize.getByLabel('Disk (GB)').fill('30');
+    // 1024 MB, 2 cores, 20 GB cost 34; 2048 MB, 3 cores, 30 GB cost 56 (quota-check): 22 more.
+    await price.filter({ hasText: 'Costs 22 more credits (34 → 56), debited now; your balance is 116.' }).waitFor();
+    await audit(page, 'vm-resize');
+    await resize.getByRole('button', { name: 'Resize', exact: true }).click();
+    await badge(page).filter({ hasText: 'resizing' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Resizing…' }).waitFor();
+    await badge(page).filter({ hasText: 'stopped' }).waitFor({ timeout: 30_000 });
+    await page.getByText('2 GB · 30 GB · 3 cores').waitFor();
+    await page.getByTestId('balance').filter({ hasText: '94' }).waitFor();
+
+    const snapshots = page.locator('section.card', { has: page.getByRole('heading', { name: 'Snapshots' }) });
+    await snapshots.getByText('No snapshots.').waitFor();
+    await snapshots.getByLabel('Snapshot name').fill('clean');
+    await snapshots.getByRole('button', { name: 'Take snapshot' }).click();
+    const row = snapshots.locator('tr[data-snapshot="clean"]');
+    await row.getByRole('cell', { name: 'available' }).waitFor({ timeout: 30_000 });
+    await row.getByRole('cell', { name: '30 GB' }).waitFor();
+    // max(1, ceil(30 / 10 * SNAPSHOT_CREDITS_PER_10GB = 1)) = 3.
+    await page.getByTestId('balance').filter({ hasText: '91' }).waitFor();
+    await audit(page, 'vm-snapshots');
+
+    await row.getByRole('button', { name: 'Restore snapshot clean' }).click();
+    await page.getByRole('dialog', { name: 'Restore snapshot clean?' }).getByRole('button', { name: 'Restore' }).click();
+    await badge(page).filter({ hasText: 'restoring' }).waitFor();
+    // A stopped VM comes back stopped.
+    await badge(page).filter({ hasText: 'stopped' }).waitFor({ timeout: 30_000 });
+    await page.locator('ol.timeline li[data-action="vm.snapshot_restored"]').waitFor();
+    await row.getByRole('button', { name: 'Delete snapshot clean' }).click();
+    await page.getByRole('dialog', { name: 'Delete snapshot clean?' }).getByRole('button', { name: 'Delete' }).click();
+    await snapshots.getByText('No snapshots.').waitFor({ timeout: 30_000 });
+
+    await page.getByRole('button', { name: 'Rebuild' }).click();
+    const rebuild = page.getByRole('dialog', { name: 'Rebuild web-1?' });
+    await rebuild.getByRole('option', { name: 'ubuntu-24.04' }).waitFor({ state: 'attached' });
+    expect(await rebuild.getByLabel('Operating system').inputValue()).toBe('ubuntu-22.04');
+    await audit(page, 'vm-rebuild');
+    await rebuild.getByRole('button', { name: 'Rebuild', exact: true }).click();
+    await badge(page).filter({ hasText: 'rebuilding' }).waitFor();
+    await badge(page).filter({ hasText: 'running' }).waitFor({ timeout: 30_000 });
+    expect(page.url()).toBe(`${baseUrl}/vms/${vmId}`);
+    await page.getByTestId('balance').filter({ hasText: '91' }).waitFor();
+  }, 180_000);
+
   it('shows admins all VMs with owner and host, all events live with filters, and the hypervisor hosts', async () => {
     await admin.getByRole('link', { name: 'All VMs' }).click();
     const vmRow = admin.locator('tr[data-vm="web-1"]');

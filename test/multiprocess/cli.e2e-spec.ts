@@ -218,6 +218,105 @@ describe('vmctl driven as a subprocess (e2e)', () => {
     expect(ended.stdout).toMatch(/info\s+vm\.restarted\s/);
   });
 
+  it('vm resize (stopped only, price difference debited), snapshot create/list/restore/delete, rebuild', async () => {
+    const running = await vmctl(['vm', 'resize', 'cli-web', '--ram', '2048']);
+    expect(running.code).toBe(5);
+    expect(running.stderr).toContain('vm.invalid_transition');
+    expect((await vmctl(['vm', 'resize', 'cli-web'])).code).toBe(2);
+    expect(json(await vmctl(['vm', 'action', 'cli-web', 'stop', '--wait', '-o', 'json']))).toMatchObject({ status: 'stopped' });
+
+    const balance = async () => (await ctx.db.query('SELECT credits FROM users WHERE id = $1', [user.id]))[0].credits as number;
+    const before = await balance();
+    const resized = await vmctl(['vm', 'resize', 'cli-web', '--ram', '2048', '--cpus', '3', '--disk', '30', '--wait', '-o', 'json']);
+    // 1024 MB, 2 cores, 20 GB cost 34; 2048 MB, 3 cores, 30 GB cost 56: 22 more.
+    expect(json(resized)).toMatchObject({ status: 'stopped', ram_mb: 2048, cpu_cores: 3, disk_gb: 30, cost: 56 });
+    expect(resized.stderr).toMatch(/cli-web: resizing \(\d+s\)/);
+    expect(await balance()).toBe(before - 22);
+    const [ledger] = await ctx.db.query(
+      'SELECT kind, amount FROM credit_transactions WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1',
+      [user.id],
+    );
+    expect(ledger).toEqual({ kind: 'vm_resize', amount: -22 });
+    const shrink = await vmctl(['vm', 'resize', 'cli-web', '--disk', '20', '-o', 'json']);
+    expect(shrink.code).toBe(5);
+    expect(JSON.parse(shrink.stderr)).toMatchObject({ details: { code: 'vm.disk_shrink', disk_gb: 30 } });
+
+    const taken = await vmctl(['vm', 'snapshot', 'create', 'cli-web', 'clean', '--wait', '-o', 'json']);
+    expect(json(taken)).toMatchObject({ name: 'clean', status: 'available', size_gb: 30 });
+    expect(taken.stderr).toMatch(/cli-web\/clean: available \(\d+s\)/);
+    const [charged] = await ctx.db.query('SELECT kind FROM credit_transactions WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1', [
+      user.id,
+    ]);
+    expect(charged.kind).toBe('snapshot_create');
+    expect((await vmctl(['vm', 'snapshot', 'create', 'cli-web', 'clean'])).code).toBe(5); // name taken
+    expect(json<{ name: string; status: string }[]>(await vmctl(['vm', 'snapshot', 'list', 'cli-web', '-o', 'json']))).toEqual([
+      expect.objectContaining({ name: 'clean', status: 'available' }),
+    ]);
+    const table = await vmctl(['vm', 'snapshot', 'list', 'cli-web']);
+    expect(table.stdout).toMatch(/^NAME\s+STATUS\s+SIZE\s+CREATED\s+ID\n/);
+    expect(table.stdout).toMatch(/clean\s+available\s+30G\s/);
+
+    // A stopped VM comes back stopped.
+    const restored = await vmctl(['vm', 'snapshot', 'restore', 'cli-web', 'clean', '--wait', '-o', 'json']);
+    expect(json(restored)).toMatchObject({ status: 'stopped' });
+    expect(restored.stderr).toMatch(/cli-web: restoring/);
+    expect((await vmctl(['vm', 'snapshot', 'restore', 'cli-web', 'no-such-snapshot'])).code).toBe(4);
+
+    const deleted = await vmctl(['vm', 'snapshot', 'delete', 'cli-web', 'clean', '--wait']);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stderr).toContain('cli-web/clean: deleted');
+    expect(json(await vmctl(['vm', 'snapshot', 'list', 'cli-web', '-o', 'json']))).toEqual([]);
+
+    const { id } = json<{ id: string }>(await vmctl(['vm', 'get', 'cli-web', '-o', 'json']));
+    const rebuilt = await vmctl(['vm', 'rebuild', 'cli-web', '--wait', '-o', 'json']);
+    expect(json(rebuilt)).toMatchObject({ id, name: 'cli-web', status: 'running', ram_mb: 2048, cpu_cores: 3, disk_gb: 30 });
+    expect(rebuilt.stderr).toMatch(/cli-web: running \(\d+s\)/);
+    expect((await vmctl(['vm', 'rebuild', 'cli-web', '--os', 'no-such-os'])).code).not.toBe(0);
+  });
+
+  it('token create shows the secret once; the token works as a context within its scopes; list never shows it; revoke ends it', async () => {
+    const created = await vmctl([
+      'token',
+      'create',
+      'ci',
+      '--scope',
+      'vms:read',
+      '--scope',
+      'events:read',
+      '--expires-in-days',
+      '7',
+      '-o',
+      'json',
+    ]);
+    const token = json<{ id: string; name: string; scopes: string[]; expires_at: string; token: string }>(created);
+    expect(token).toMatchObject({ name: 'ci', scopes: ['vms:read', 'events:read'] });
+    expect(token.token).toMatch(/^vmp_/);
+    expect(Date.parse(token.expires_at) - Date.now()).toBeGreaterThan(6 * 86400_000);
+    const listed = json<Record<string, unknown>[]>(await vmctl(['token', 'list', '-o', 'json']));
+    expect(listed).toEqual([expect.objectContaining({ id: token.id, name: 'ci', last_used_at: null })]);
+    expect(listed[0]).not.toHaveProperty('token');
+    const table = await vmctl(['token', 'list']);
+    expect(table.stdout).toMatch(/^NAME\s+SCOPES\s+CREATED\s+EXPIRES\s+LAST USED\s+ID\n/);
+    expect(table.stdout).toMatch(/ci\s+vms:read,events:read\s/);
+    expect(table.stdout).not.toContain(token.token);
+
+    // The secret as a context without a file: what its scopes allow, and no more (403 is exit 3).
+    const asToken = { env: { VMCTL_URL: baseUrl, VMCTL_TOKEN: token.token, VMCTL_CONFIG: join(dir, 'none.json') } };
+    expect(json<{ name: string }[]>(await vmctl(['vm', 'list', '-o', 'json'], asToken)).map((v) => v.name)).toContain('cli-web');
+    const refused = await vmctl(['ssh-key', 'list'], asToken);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('auth.insufficient_scope');
+    expect(json<{ last_used_at: string | null }[]>(await vmctl(['token', 'list', '-o', 'json']))[0]!.last_used_at).not.toBeNull();
+
+    expect((await vmctl(['token', 'create', 'bad', '--scope', 'no:such-scope'])).code).toBe(2);
+    expect((await vmctl(['token', 'revoke', 'no-such-token'])).code).toBe(4);
+    const revoked = await vmctl(['token', 'revoke', 'ci']);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stderr).toContain(`revoked ci (${token.id})`);
+    expect(json(await vmctl(['token', 'list', '-o', 'json']))).toEqual([]);
+    expect((await vmctl(['vm', 'list'], asToken)).code).toBe(3);
+  });
+
   it('admin hosts list, drain and undrain; a user is refused (exit 3); admin credits adjust', async () => {
     const hosts = json<{ name: string; schedulable: boolean }[]>(await vmctl(['--context', 'ops', 'admin', 'hosts', 'list', '-o', 'json']));
     expect(hosts.map((h) => h.name)).toContain(TEST_HOST);

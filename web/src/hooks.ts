@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { problemOf, type Problem } from './api';
+import { api, call, problemOf, type Problem, type Schemas } from './api';
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -76,4 +76,39 @@ export function useTitle(title: string): void {
   useEffect(() => {
     document.title = `${title} · VM Platform`;
   }, [title]);
+}
+
+/**
+ * The price of a size and whether the balance covers it (POST /api/vms/quota-check), asked again 250 ms
+ * after the last change. `body` null (a size out of the limits): no price.
+ */
+export function useQuotaCheck(body: Schemas['QuotaCheckDto'] | null): {
+  quota: Schemas['QuotaResponseDto'] | null;
+  problem: Problem | null;
+} {
+  const [quota, setQuota] = useState<Schemas['QuotaResponseDto'] | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const key = JSON.stringify(body);
+  useEffect(() => {
+    if (!body) {
+      setQuota(null);
+      return;
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      call(api.POST('/api/vms/quota-check', { body, signal: controller.signal }))
+        .then((q) => {
+          setQuota(q);
+          setProblem(null);
+        })
+        .catch((err: unknown) => {
+          if (!controller.signal.aborted) setProblem(problemOf(err));
+        });
+    }, 250);
+    return () => {
+      clearTimeout(timer);
+      controller.abort();
+    };
+  }, [key]); // the body's value, not its identity
+  return { quota, problem };
 }

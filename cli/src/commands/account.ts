@@ -1,20 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { unwrap, type Event } from '@vm-platform/sdk';
+import { unwrap, type components, type Event } from '@vm-platform/sdk';
 import type { Command } from 'commander';
 import { CliError, EXIT } from '../errors.js';
 import { all, collect, integer, type Runtime } from '../runtime.js';
-import { untyped } from './vm.js';
-
-interface ApiToken {
-  id: string;
-  name: string;
-  scopes: string[];
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  token?: string;
-}
 
 export function registerAccount(program: Command, rt: Runtime): void {
   const key = program.command('ssh-key').description('your SSH public keys, installed on VMs at create');
@@ -108,10 +97,10 @@ export function registerAccount(program: Command, rt: Runtime): void {
     .action(async (name: string, o: { scope: string[]; expiresInDays?: string }) => {
       const body = {
         name,
-        scopes: o.scope,
+        scopes: o.scope as components['schemas']['ApiScope'][],
         ...(o.expiresInDays ? { expires_in_days: integer(o.expiresInDays, '--expires-in-days') } : {}),
       };
-      const created = unwrap(await untyped(await rt.client(), 'POST')('/api/tokens', { body })) as ApiToken;
+      const created = unwrap(await (await rt.client()).POST('/api/tokens', { body }));
       rt.print(created, () => ({
         head: ['NAME', 'SCOPES', 'EXPIRES', 'ID', 'TOKEN'],
         rows: [[created.name, created.scopes.join(','), created.expires_at, created.id, created.token]],
@@ -122,28 +111,26 @@ export function registerAccount(program: Command, rt: Runtime): void {
     .command('list')
     .description('your tokens (never their secrets)')
     .action(async () => {
-      const api = untyped(await rt.client(), 'GET');
-      const tokens: ApiToken[] = [];
-      let cursor: string | null = null;
-      do {
-        const page = unwrap(await api('/api/tokens', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } })) as {
-          items: ApiToken[];
-          next_cursor: string | null;
-        };
-        tokens.push(...page.items);
-        cursor = page.next_cursor;
-      } while (cursor);
+      const tokens = await all((await rt.client()).paginate('/api/tokens', { query: { limit: 100 } }));
       rt.print(tokens, () => ({
         head: ['NAME', 'SCOPES', 'CREATED', 'EXPIRES', 'LAST USED', 'ID'],
         rows: tokens.map((t) => [t.name, t.scopes.join(','), t.created_at, t.expires_at, t.last_used_at, t.id]),
       }));
     });
   token
-    .command('revoke <id>')
+    .command('revoke <name-or-id>')
     .description('revoke a token (its next request is refused)')
-    .action(async (id: string) => {
-      unwrap(await untyped(await rt.client(), 'DELETE')('/api/tokens/{id}', { params: { path: { id } } }));
-      rt.note(`revoked ${id}`);
+    .action(async (nameOrId: string) => {
+      const api = await rt.client();
+      const tokens = await all(api.paginate('/api/tokens', { query: { limit: 100 } }));
+      const byId = tokens.filter((t) => t.id === nameOrId);
+      const matches = byId.length ? byId : tokens.filter((t) => t.name === nameOrId);
+      const [t] = matches;
+      if (!t) throw new CliError(EXIT.notFound, `no API token named "${nameOrId}" (vmctl token list shows yours)`);
+      // Names need not be unique: never guess which one.
+      if (matches.length > 1) throw new CliError(EXIT.usage, `${matches.length} tokens are named "${nameOrId}": revoke one by its id`);
+      unwrap(await api.DELETE('/api/tokens/{id}', { params: { path: { id: t.id } } }));
+      rt.note(`revoked ${t.name} (${t.id})`);
     });
 }
 

@@ -1,5 +1,15 @@
 import { spawn } from 'node:child_process';
-import { SETTLED_VM_STATUSES, unwrap, VM_ACTIONS, VM_STATUSES, type Vm, type VmPlatformClient, type VmStatus } from '@vm-platform/sdk';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  isApiError,
+  unwrap,
+  VM_ACTIONS,
+  VM_STATUSES,
+  type components,
+  type Vm,
+  type VmPlatformClient,
+  type VmStatus,
+} from '@vm-platform/sdk';
 import { Option, type Command } from 'commander';
 import { CliError, EXIT } from '../errors.js';
 import { all, collect, integer, seconds, type Runtime } from '../runtime.js';
@@ -13,13 +23,15 @@ export async function findVm(api: VmPlatformClient, nameOrId: string): Promise<V
   throw new CliError(EXIT.notFound, `no VM named "${nameOrId}" (vmctl vm list shows yours)`);
 }
 
-/** Calls a route this SDK's schema may not have yet (resize, snapshots): the documented contract, untyped. */
-export type UntypedCall = (
-  path: string,
-  init: { params?: object; body?: unknown },
-) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
-export const untyped = (api: VmPlatformClient, method: 'GET' | 'POST' | 'DELETE'): UntypedCall =>
-  api[method].bind(api) as unknown as UntypedCall;
+type Snapshot = components['schemas']['SnapshotResponseDto'];
+type VmAction = (typeof VM_ACTIONS)[number];
+
+/** The VM's snapshot with this name (or id). */
+async function findSnapshot(api: VmPlatformClient, vm: Vm, nameOrId: string): Promise<Snapshot> {
+  for await (const s of api.paginate('/api/vms/{id}/snapshots', { path: { id: vm.id }, query: { limit: 100 } }))
+    if (s.id === nameOrId || s.name === nameOrId) return s;
+  throw new CliError(EXIT.notFound, `${vm.name} has no snapshot named "${nameOrId}" (vmctl vm snapshot list ${vm.name} shows them)`);
+}
 
 interface WaitFlags {
   wait?: boolean;
@@ -52,12 +64,62 @@ async function waitFor(
 }
 
 /** After an action, the status it ends in. */
-const ACTION_TARGET: Record<string, VmStatus | readonly VmStatus[]> = {
+const ACTION_TARGET: Record<VmAction, VmStatus | readonly VmStatus[]> = {
   start: 'running',
   stop: 'stopped',
   restart: 'running',
   destroy: 'destroyed',
+  resize: 'stopped',
+  rebuild: 'running',
 };
+
+/** Sends an action and, with --wait, waits until it is done; prints the VM either way. */
+async function act(rt: Runtime, api: VmPlatformClient, target: Vm, body: components['schemas']['VmActionDto'], o: WaitFlags) {
+  const acted = unwrap(await api.POST('/api/vms/{id}/action', { params: { path: { id: target.id } }, body }));
+  if (!rt.json) rt.note(`${target.name}: ${body.action} accepted (${acted.status})`);
+  if (o.wait) await waitFor(rt, api, target, ACTION_TARGET[body.action], o);
+  showVm(rt, o.wait ? await current(api, target.id) : acted);
+}
+
+/**
+ * Polls the snapshot until it is available (or, `gone`, until it no longer exists), with --wait-timeout's
+ * deadline. A snapshot that failed is exit 1.
+ */
+async function waitForSnapshot(
+  rt: Runtime,
+  api: VmPlatformClient,
+  vm: Vm,
+  snapshot: Snapshot,
+  until: 'available' | 'gone',
+  flags: WaitFlags,
+): Promise<Snapshot | undefined> {
+  const started = Date.now();
+  const deadline = started + seconds(flags.waitTimeout, '--wait-timeout') * 1000;
+  let shown: string | undefined;
+  for (;;) {
+    let current: Snapshot | undefined;
+    try {
+      current = unwrap(
+        await api.GET('/api/vms/{id}/snapshots/{snapshot_id}', { params: { path: { id: vm.id, snapshot_id: snapshot.id } } }),
+      );
+    } catch (err) {
+      if (until === 'gone' && isApiError(err) && err.status === 404) return undefined;
+      throw err;
+    }
+    if (current.status !== shown) rt.note(`${vm.name}/${snapshot.name}: ${current.status} (${Math.round((Date.now() - started) / 1000)}s)`);
+    shown = current.status;
+    if (current.status === 'failed') throw new CliError(EXIT.other, `snapshot ${snapshot.name} failed`, current);
+    if (until === 'available' && current.status === 'available') return current;
+    if (Date.now() > deadline)
+      throw new CliError(EXIT.timeout, `snapshot ${snapshot.name} still ${current.status} after ${flags.waitTimeout}s`, current);
+    await sleep(1000);
+  }
+}
+
+function showSnapshots(rt: Runtime, data: Snapshot | Snapshot[]) {
+  const rows = (Array.isArray(data) ? data : [data]).map((s) => [s.name, s.status, `${s.size_gb}G`, s.created_at, s.id]);
+  rt.print(data, () => ({ head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'], rows }));
+}
 
 function vmRows(vm: Vm): [string, unknown][] {
   return [
@@ -184,26 +246,13 @@ export function registerVm(program: Command, rt: Runtime): void {
     if (!(VM_ACTIONS as readonly string[]).includes(action))
       throw new CliError(EXIT.usage, `unknown action "${action}": one of ${VM_ACTIONS.join(', ')}`);
     const api = await rt.client();
-    const target = await findVm(api, name);
-    const acted = unwrap(
-      await api.POST('/api/vms/{id}/action', {
-        params: { path: { id: target.id } },
-        body: { action: action as (typeof VM_ACTIONS)[number] },
-      }),
-    );
-    if (!rt.json) rt.note(`${target.name}: ${action} accepted (${acted.status})`);
-    if (o.wait) await waitFor(rt, api, target, ACTION_TARGET[action] ?? SETTLED_VM_STATUSES, o);
-    showVm(rt, o.wait ? await current(api, target.id) : acted);
+    await act(rt, api, await findVm(api, name), { action: action as VmAction }, o);
   });
 
   waitOptions(vm.command('delete <name>').alias('rm').description('destroy a VM (its disk is gone; no refund)')).action(
     async (name: string, o: WaitFlags) => {
       const api = await rt.client();
-      const target = await findVm(api, name);
-      const acted = unwrap(await api.POST('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: 'destroy' } }));
-      if (!rt.json) rt.note(`${target.name}: destroy accepted (${acted.status})`);
-      if (o.wait) await waitFor(rt, api, target, 'destroyed', o);
-      showVm(rt, o.wait ? await current(api, target.id) : acted);
+      await act(rt, api, await findVm(api, name), { action: 'destroy' }, o);
     },
   );
 
@@ -222,71 +271,72 @@ export function registerVm(program: Command, rt: Runtime): void {
     };
     if (!Object.keys(size).length) throw new CliError(EXIT.usage, 'give at least one of --ram, --cpus, --disk');
     const api = await rt.client();
-    const target = await findVm(api, name);
-    const acted = unwrap(
-      await untyped(api, 'POST')('/api/vms/{id}/action', { params: { path: { id: target.id } }, body: { action: 'resize', ...size } }),
-    ) as Vm;
-    if (!rt.json) rt.note(`${target.name}: resize accepted (${acted.status})`);
-    if (o.wait) await waitFor(rt, api, target, 'stopped', o);
-    showVm(rt, o.wait ? await current(api, target.id) : acted);
+    await act(rt, api, await findVm(api, name), { action: 'resize', ...size }, o);
   });
 
-  const snapshot = vm.command('snapshot').description("snapshots of a VM's disk");
-  snapshot
-    .command('create <name> <snapshot>')
-    .description('snapshot a running or stopped VM (priced from its disk); --wait until available')
-    .option('-w, --wait', 'wait until the snapshot is available')
-    .option('--wait-timeout <seconds>', 'give up waiting after this long (exit 7)', '600')
-    .action(async (name: string, snapName: string, o: WaitFlags) => {
-      const api = await rt.client();
-      const target = await findVm(api, name);
-      let snap = unwrap(
-        await untyped(api, 'POST')('/api/vms/{id}/snapshots', { params: { path: { id: target.id } }, body: { name: snapName } }),
-      ) as Snapshot;
-      if (o.wait) {
-        const deadline = Date.now() + seconds(o.waitTimeout, '--wait-timeout') * 1000;
-        while (snap.status === 'creating') {
-          if (Date.now() > deadline) throw new CliError(EXIT.timeout, `snapshot ${snapName} still creating after ${o.waitTimeout}s`);
-          rt.note(`${snapName}: ${snap.status}`);
-          await new Promise((r) => setTimeout(r, 1000));
-          snap = unwrap(
-            await untyped(api, 'GET')('/api/vms/{id}/snapshots/{snapshot_id}', {
-              params: { path: { id: target.id, snapshot_id: snap.id } },
-            }),
-          ) as Snapshot;
-        }
-        if (snap.status !== 'available') throw new CliError(EXIT.other, `snapshot ${snapName} is ${snap.status}`, snap);
-      }
-      rt.print(snap, () => ({
-        head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'],
-        rows: [[snap.name, snap.status, `${snap.size_gb}G`, snap.created_at, snap.id]],
-      }));
-    });
+  waitOptions(
+    vm
+      .command('rebuild <name>')
+      .description('reinstall a VM on a fresh disk (same name, size and address; its snapshots are deleted; free); --wait until it runs')
+      .option('--os <os_type>', "install this OS instead of the VM's own (vmctl vm os-types lists them)"),
+  ).action(async (name: string, o: WaitFlags & { os?: string }) => {
+    const api = await rt.client();
+    await act(rt, api, await findVm(api, name), { action: 'rebuild', ...(o.os ? { os_type: o.os } : {}) }, o);
+  });
+
+  const snapshot = vm.command('snapshot').description("snapshots of a VM's disk (vmctl vm snapshot --help)");
+  waitOptions(
+    snapshot
+      .command('create <name> <snapshot>')
+      .description('snapshot a running or stopped VM (charged once from its disk size); --wait until it is available'),
+  ).action(async (name: string, snapName: string, o: WaitFlags) => {
+    const api = await rt.client();
+    const target = await findVm(api, name);
+    const taken = unwrap(await api.POST('/api/vms/{id}/snapshots', { params: { path: { id: target.id } }, body: { name: snapName } }));
+    if (!rt.json) rt.note(`${target.name}/${taken.name}: snapshot accepted (${taken.status})`);
+    showSnapshots(rt, o.wait ? ((await waitForSnapshot(rt, api, target, taken, 'available', o)) ?? taken) : taken);
+  });
+
   snapshot
     .command('list <name>')
-    .description("a VM's snapshots")
+    .alias('ls')
+    .description("a VM's snapshots (every page)")
     .action(async (name: string) => {
       const api = await rt.client();
       const target = await findVm(api, name);
-      const snaps: Snapshot[] = [];
-      let cursor: string | null = null;
-      do {
-        const page = unwrap(
-          await untyped(api, 'GET')('/api/vms/{id}/snapshots', {
-            params: { path: { id: target.id }, query: { limit: 100, ...(cursor ? { cursor } : {}) } },
-          }),
-        ) as {
-          items: Snapshot[];
-          next_cursor: string | null;
-        };
-        snaps.push(...page.items);
-        cursor = page.next_cursor;
-      } while (cursor);
-      rt.print(snaps, () => ({
-        head: ['NAME', 'STATUS', 'SIZE', 'CREATED', 'ID'],
-        rows: snaps.map((s) => [s.name, s.status, `${s.size_gb}G`, s.created_at, s.id]),
-      }));
+      showSnapshots(rt, await all(api.paginate('/api/vms/{id}/snapshots', { path: { id: target.id }, query: { limit: 100 } })));
     });
+
+  waitOptions(
+    snapshot
+      .command('restore <name> <snapshot>')
+      .description('put the disk back as it was at the snapshot (what was written since is lost); --wait until the VM is back'),
+  ).action(async (name: string, snapName: string, o: WaitFlags) => {
+    const api = await rt.client();
+    const target = await findVm(api, name);
+    const snap = await findSnapshot(api, target, snapName);
+    const acted = unwrap(
+      await api.POST('/api/vms/{id}/snapshots/{snapshot_id}/restore', { params: { path: { id: target.id, snapshot_id: snap.id } } }),
+    );
+    if (!rt.json) rt.note(`${target.name}: restore to ${snap.name} accepted (${acted.status})`);
+    // The VM comes back in the power state it had: running or stopped.
+    if (o.wait) await waitFor(rt, api, target, target.status === 'stopped' ? 'stopped' : 'running', o);
+    showVm(rt, o.wait ? await current(api, target.id) : acted);
+  });
+
+  waitOptions(
+    snapshot.command('delete <name> <snapshot>').alias('rm').description('delete a snapshot (no refund); --wait until it is gone'),
+  ).action(async (name: string, snapName: string, o: WaitFlags) => {
+    const api = await rt.client();
+    const target = await findVm(api, name);
+    const snap = await findSnapshot(api, target, snapName);
+    unwrap(await api.DELETE('/api/vms/{id}/snapshots/{snapshot_id}', { params: { path: { id: target.id, snapshot_id: snap.id } } }));
+    if (!rt.json) rt.note(`${target.name}/${snap.name}: delete accepted`);
+    if (o.wait) {
+      await waitForSnapshot(rt, api, target, snap, 'gone', o);
+      if (!rt.json) rt.note(`${target.name}/${snap.name}: deleted`);
+    }
+  });
 
   vm.command('ssh <name>')
     .description('log in to a VM with its ssh command (arguments after -- go to ssh)')
@@ -308,13 +358,4 @@ export function registerVm(program: Command, rt: Runtime): void {
       });
       process.exitCode = code;
     });
-}
-
-interface Snapshot {
-  id: string;
-  vm_id: string;
-  name: string;
-  status: string;
-  size_gb: number;
-  created_at: string;
 }

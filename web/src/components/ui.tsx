@@ -144,6 +144,11 @@ export function TableRegion({ label, columns, children }: { label: string; colum
   );
 }
 
+/** A contract's regex as an input's `pattern`: browsers compile it with the v flag, where a literal hyphen in a class must be escaped. */
+export function htmlPattern(pattern: string): string {
+  return pattern.replace(/-\]/g, '\\-]');
+}
+
 export function Field(props: {
   label: string;
   hint?: ComponentChildren;
@@ -162,6 +167,11 @@ export function Field(props: {
       )}
     </div>
   );
+}
+
+/** A whole number within `limits` (what SizeField accepts). */
+export function withinLimits(n: number, { min, max }: { min: number; max: number }): boolean {
+  return Number.isInteger(n) && n >= min && n <= max;
 }
 
 /** A whole-number size input (memory, disk, cores) within the catalog's limits, labelled with its range. */

@@ -1,16 +1,14 @@
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { Link, useLocation } from 'wouter-preact';
-import { api, call, idempotencyKey, problemOf, refreshMe, type Problem, type Schemas } from '../api';
+import { api, call, idempotencyKey, refreshMe, type Schemas } from '../api';
 import { MetadataRows, type MetadataRow } from '../components/MetadataRows';
-import { ConfirmDialog, Field, ProblemAlert, SizeField, Spinner } from '../components/ui';
+import { ConfirmDialog, Field, htmlPattern, ProblemAlert, SizeField, Spinner, withinLimits } from '../components/ui';
 import { formatMb } from '../format';
-import { useAction, useLoad, useTitle } from '../hooks';
+import { useAction, useLoad, useQuotaCheck, useTitle } from '../hooks';
 
 const LIMITS = __VM_LIMITS__;
-// Browsers compile `pattern` with the v flag, where a literal hyphen in a class must be escaped.
-const NAME_PATTERN = LIMITS.name.pattern.replace(/-\]/g, '\\-]');
-type Quota = Schemas['QuotaResponseDto'];
+const NAME_PATTERN = htmlPattern(LIMITS.name.pattern);
 type QuotaUsage = Schemas['QuotaUsageDto'];
 type Resource = keyof QuotaUsage['limits'];
 
@@ -42,10 +40,6 @@ function Headroom({ usage, requested }: { usage: QuotaUsage; requested: Record<R
   );
 }
 
-function inRange(n: number, { min, max }: { min: number; max: number }): boolean {
-  return Number.isInteger(n) && n >= min && n <= max;
-}
-
 export function LaunchVm() {
   useTitle('Launch a VM');
   const [, navigate] = useLocation();
@@ -65,8 +59,6 @@ export function LaunchVm() {
   const [keyIds, setKeyIds] = useState<string[]>([]);
   const [metadata, setMetadata] = useState<MetadataRow[]>([]);
   const [userData, setUserData] = useState('');
-  const [quota, setQuota] = useState<Quota | null>(null);
-  const [quotaProblem, setQuotaProblem] = useState<Problem | null>(null);
   const [confirming, setConfirming] = useState(false);
   const [key, setKey] = useState(idempotencyKey);
 
@@ -75,28 +67,11 @@ export function LaunchVm() {
       setOsType(catalog.data.osTypes.includes('ubuntu-22.04') ? 'ubuntu-22.04' : (catalog.data.osTypes[0] ?? ''));
   }, [catalog.data]);
 
-  // Live cost: ask quota-check (debounced) whenever the size changes.
-  const sizeValid = inRange(ramMb, LIMITS.ram_mb) && inRange(diskGb, LIMITS.disk_gb) && inRange(cores, LIMITS.cpu_cores);
-  useEffect(() => {
-    if (!sizeValid) {
-      setQuota(null);
-      return;
-    }
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      call(
-        api.POST('/api/vms/quota-check', {
-          body: { os_type: osType || undefined, ram_mb: ramMb, disk_gb: diskGb, cpu_cores: cores },
-          signal: controller.signal,
-        }),
-      )
-        .then((q) => (setQuota(q), setQuotaProblem(null)))
-        .catch((err: unknown) => {
-          if (!controller.signal.aborted) setQuotaProblem(problemOf(err));
-        });
-    }, 250);
-    return () => (clearTimeout(timer), controller.abort());
-  }, [osType, ramMb, diskGb, cores, sizeValid]);
+  // Live cost: quota-check (debounced) whenever the size changes.
+  const sizeValid = withinLimits(ramMb, LIMITS.ram_mb) && withinLimits(diskGb, LIMITS.disk_gb) && withinLimits(cores, LIMITS.cpu_cores);
+  const { quota, problem: quotaProblem } = useQuotaCheck(
+    sizeValid ? { os_type: osType || undefined, ram_mb: ramMb, disk_gb: diskGb, cpu_cores: cores } : null,
+  );
 
   const metadataObject = Object.fromEntries(metadata.filter((r) => r.key.trim()).map((r) => [r.key.trim(), r.value]));
   const create = useAction(async () => {

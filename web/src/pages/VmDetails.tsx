@@ -1,21 +1,41 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Link } from 'wouter-preact';
-import { api, call, idempotencyKey, type Vm, type VmAction, type VmEvent } from '../api';
+import { api, call, idempotencyKey, refreshMe, type Problem, type Schemas, type Vm, type VmAction, type VmEvent } from '../api';
 import { MetadataRows, rowsFrom, valueFrom, type MetadataRow } from '../components/MetadataRows';
 import { MetricChart } from '../components/MetricChart';
-import { ConfirmDialog, isTransitional, ProblemAlert, Spinner, StatusBadge } from '../components/ui';
+import {
+  ACTIONS_COLUMN,
+  ConfirmDialog,
+  Field,
+  htmlPattern,
+  isTransitional,
+  ListState,
+  ProblemAlert,
+  RowButton,
+  SizeField,
+  Spinner,
+  StatusBadge,
+  TableRegion,
+  withinLimits,
+} from '../components/ui';
 import { useUserEvents } from '../events';
 import { formatDuration, formatMb, formatTime } from '../format';
-import { useAction, useLoad, useTicker, useTitle } from '../hooks';
+import { useAction, useLoad, useQuotaCheck, useTicker, useTitle } from '../hooks';
 
 const ACTION_LABELS: Record<VmAction, string> = {
   start: 'Start',
   stop: 'Stop',
   restart: 'Restart',
   destroy: 'Destroy',
-  resize: 'Resize…',
-  rebuild: 'Rebuild…',
+  resize: 'Resize',
+  rebuild: 'Rebuild',
 };
+/** Actions that ask first (a dialog), the others are sent at once. */
+type DialogAction = Extract<VmAction, 'destroy' | 'resize' | 'rebuild'>;
+const ASKS_FIRST: readonly VmAction[] = ['destroy', 'resize', 'rebuild'] satisfies DialogAction[];
+type VmActionBody = Schemas['VmActionDto'];
+type Snapshot = Schemas['SnapshotResponseDto'];
+const LIMITS = __VM_LIMITS__;
 const RANGES = [
   { label: 'Last hour', seconds: 3600 },
   { label: 'Last 6 hours', seconds: 6 * 3600 },
@@ -31,8 +51,11 @@ export function VmDetails({ id }: { id: string }) {
   const events = useLoad((signal) => call(api.GET('/api/events', { params: { query: { vm_id: id, limit: 50 } }, signal })), [id]);
   useTitle(vm.data ? vm.data.vm.name : 'VM');
 
+  // Snapshot events, a rebuild (it removes them) and a destroy re-read the snapshot list.
+  const [snapshotGeneration, setSnapshotGeneration] = useState(0);
   useUserEvents((e) => {
     if (e.vm_id !== id) return;
+    if (e.action.startsWith('vm.snapshot') || e.action === 'vm.rebuilt' || e.action === 'vm.destroyed') setSnapshotGeneration((g) => g + 1);
     events.setData((page) => page && (page.items.some((x) => x.id === e.id) ? page : { ...page, items: [e, ...page.items] }));
     vm.reload();
   });
@@ -48,6 +71,10 @@ export function VmDetails({ id }: { id: string }) {
   }
   if (!vm.data) return <Spinner label="Loading the VM…" />;
   const current = vm.data.vm;
+  /** An answer that carries the VM (an action, a save, a restore) replaces the one shown. */
+  const replace = (fresh: Vm) => {
+    vm.setData(() => ({ vm: fresh, at: Date.now() }));
+  };
   return (
     <section aria-labelledby="vm-title" class="vm-details">
       <p class="crumbs">
@@ -72,9 +99,10 @@ export function VmDetails({ id }: { id: string }) {
       <div class="grid">
         <Overview vm={current} fetchedAt={vm.data.at} />
         <Connection vm={current} />
-        <Actions vm={current} onChanged={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
-        <MetadataEditor vm={current} onSaved={(fresh) => vm.setData(() => ({ vm: fresh, at: Date.now() }))} />
+        <Actions vm={current} onChanged={replace} />
+        <MetadataEditor vm={current} onSaved={replace} />
       </div>
+      {current.status !== 'destroyed' && <Snapshots vm={current} generation={snapshotGeneration} onVmChanged={replace} />}
       <Metrics vmId={current.id} />
       <section aria-labelledby="timeline-title" class="card">
         <h2 id="timeline-title">Events</h2>
@@ -159,16 +187,31 @@ function Connection({ vm }: { vm: Vm }) {
 }
 
 function Actions({ vm, onChanged }: { vm: Vm; onChanged: (vm: Vm) => void }) {
-  const [confirmDestroy, setConfirmDestroy] = useState(false);
-  const act = useAction(async (action: VmAction) => {
+  const [dialog, setDialog] = useState<DialogAction | null>(null);
+  const act = useAction(async (body: VmActionBody) => {
     const fresh = await call(
       api.POST('/api/vms/{id}/action', {
         params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } },
-        body: { action },
+        body,
       }),
     );
     onChanged(fresh);
+    if (body.action === 'resize') void refreshMe(); // the price difference was debited
   });
+  const close = () => {
+    setDialog(null);
+  };
+  const confirmed = (body: VmActionBody) => {
+    void act.run(body).then((ok) => {
+      if (ok) close();
+    });
+  };
+  const choose = (action: VmAction) => {
+    act.setProblem(null);
+    if (ASKS_FIRST.includes(action)) setDialog(action as DialogAction);
+    else void act.run({ action });
+  };
+  const dialogProps = { vm, busy: act.busy, problem: act.problem, onCancel: close, onConfirm: confirmed };
   return (
     <section class="card" aria-labelledby="actions-title">
       <h2 id="actions-title">Actions</h2>
@@ -180,25 +223,247 @@ function Actions({ vm, onChanged }: { vm: Vm; onChanged: (vm: Vm) => void }) {
             key={action}
             class={action === 'destroy' ? 'danger' : 'secondary'}
             disabled={act.busy}
-            onClick={() => (action === 'destroy' ? setConfirmDestroy(true) : void act.run(action))}
+            onClick={() => {
+              choose(action);
+            }}
           >
             {ACTION_LABELS[action]}
           </button>
         ))}
       </div>
+      {vm.pending_operation && (
+        <p class="muted">
+          A snapshot is being {vm.pending_operation === 'snapshot_create' ? 'taken' : 'deleted'}: only destroy is possible meanwhile.
+        </p>
+      )}
+      {vm.status === 'running' && !vm.pending_operation && (
+        <p class="muted">Stop the VM to resize it: the guest sees its new size at the next boot.</p>
+      )}
       {act.busy && <Spinner label="Sending…" />}
-      {!confirmDestroy && <ProblemAlert problem={act.problem} />}
+      {!dialog && <ProblemAlert problem={act.problem} />}
       <ConfirmDialog
-        open={confirmDestroy}
+        open={dialog === 'destroy'}
         title={`Destroy ${vm.name}?`}
         confirmLabel="Destroy"
         danger
         busy={act.busy}
-        onCancel={() => setConfirmDestroy(false)}
-        onConfirm={() => void act.run('destroy').then((ok) => ok && setConfirmDestroy(false))}
+        onCancel={close}
+        onConfirm={() => {
+          confirmed({ action: 'destroy' });
+        }}
       >
-        <p>The machine and its disk are deleted. Its {vm.cost} credits are not refunded.</p>
+        <p>The machine, its disk and its snapshots are deleted. Its {vm.cost} credits are not refunded.</p>
         <ProblemAlert problem={act.problem} />
+      </ConfirmDialog>
+      {dialog === 'resize' && <ResizeDialog {...dialogProps} />}
+      {dialog === 'rebuild' && <RebuildDialog {...dialogProps} />}
+    </section>
+  );
+}
+
+interface ActionDialogProps {
+  vm: Vm;
+  busy: boolean;
+  problem: Problem | null;
+  onCancel: () => void;
+  onConfirm: (body: VmActionBody) => void;
+}
+
+/** The new size and what it costs: the price of that size (quota-check) less what the VM cost. */
+function ResizeDialog({ vm, busy, problem, onCancel, onConfirm }: ActionDialogProps) {
+  const [ramMb, setRamMb] = useState(vm.ram_mb);
+  const [diskGb, setDiskGb] = useState(vm.disk_gb);
+  const [cores, setCores] = useState(vm.cpu_cores);
+  // A disk only grows: from the VM's own size up.
+  const diskLimits = { min: vm.disk_gb, max: LIMITS.disk_gb.max };
+  const valid = withinLimits(ramMb, LIMITS.ram_mb) && withinLimits(diskGb, diskLimits) && withinLimits(cores, LIMITS.cpu_cores);
+  const size = { ram_mb: ramMb, disk_gb: diskGb, cpu_cores: cores };
+  const { quota, problem: priceProblem } = useQuotaCheck(valid ? size : null);
+  const difference = quota ? quota.cost - vm.cost : null;
+  return (
+    <ConfirmDialog
+      open
+      title={`Resize ${vm.name}`}
+      confirmLabel={busy ? 'Resizing…' : 'Resize'}
+      busy={busy}
+      onCancel={onCancel}
+      onConfirm={() => {
+        if (valid) onConfirm({ action: 'resize', ...size });
+      }}
+    >
+      <SizeField label="Memory (MB)" unit="MB" limits={LIMITS.ram_mb} value={ramMb} onValue={setRamMb} />
+      <SizeField label="Disk (GB)" unit="GB" limits={diskLimits} value={diskGb} onValue={setDiskGb} />
+      <SizeField label="CPU cores" limits={LIMITS.cpu_cores} value={cores} onValue={setCores} />
+      <p data-testid="resize-price" role="status">
+        {!valid
+          ? 'Enter a size within the limits to see its price.'
+          : quota === null || difference === null
+            ? 'Pricing…'
+            : difference > 0
+              ? `Costs ${difference} more credits (${vm.cost} → ${quota.cost}), debited now; your balance is ${quota.balance}.`
+              : `No charge (${vm.cost} → ${quota.cost}): a smaller size refunds nothing.`}
+      </p>
+      {quota && difference !== null && difference > quota.balance && (
+        <p class="warning" role="status">
+          Not enough credits for this size.
+        </p>
+      )}
+      <ProblemAlert problem={priceProblem} />
+      <ProblemAlert problem={problem} />
+    </ConfirmDialog>
+  );
+}
+
+/** Reinstall: the same VM (id, name, size, address) from a fresh disk, with the OS it has or another one. */
+function RebuildDialog({ vm, busy, problem, onCancel, onConfirm }: ActionDialogProps) {
+  const osTypes = useLoad((signal) => call(api.GET('/api/vms/os-types', { signal })), []);
+  const [osType, setOsType] = useState(vm.os_type);
+  return (
+    <ConfirmDialog
+      open
+      title={`Rebuild ${vm.name}?`}
+      confirmLabel={busy ? 'Rebuilding…' : 'Rebuild'}
+      danger
+      busy={busy}
+      onCancel={onCancel}
+      onConfirm={() => {
+        onConfirm(osType === vm.os_type ? { action: 'rebuild' } : { action: 'rebuild', os_type: osType });
+      }}
+    >
+      <p>
+        The disk is wiped and the operating system installed again; the VM keeps its name, size and address, your SSH keys are installed
+        again, and its snapshots are deleted. Free.
+      </p>
+      <Field label="Operating system">
+        {(fieldId) => (
+          <select
+            id={fieldId}
+            value={osType}
+            onChange={(e) => {
+              setOsType(e.currentTarget.value);
+            }}
+          >
+            {(osTypes.data?.os_types ?? [vm.os_type]).map((os) => (
+              <option value={os}>{os}</option>
+            ))}
+          </select>
+        )}
+      </Field>
+      <ProblemAlert problem={osTypes.problem} />
+      <ProblemAlert problem={problem} />
+    </ConfirmDialog>
+  );
+}
+
+/** Snapshots of the VM's disk: take, list, restore, delete. Re-read when the VM's snapshot events arrive. */
+function Snapshots({ vm, generation, onVmChanged }: { vm: Vm; generation: number; onVmChanged: (vm: Vm) => void }) {
+  const list = useLoad(
+    (signal) => call(api.GET('/api/vms/{id}/snapshots', { params: { path: { id: vm.id }, query: { limit: 100 } }, signal })),
+    [vm.id, generation],
+  );
+  const [name, setName] = useState('');
+  const [confirming, setConfirming] = useState<{ what: 'restore' | 'delete'; snapshot: Snapshot } | null>(null);
+  const settled = (vm.status === 'running' || vm.status === 'stopped') && !vm.pending_operation;
+  const take = useAction(async () => {
+    await call(
+      api.POST('/api/vms/{id}/snapshots', {
+        params: { path: { id: vm.id }, header: { 'Idempotency-Key': idempotencyKey() } },
+        body: { name: name.trim() },
+      }),
+    );
+    setName('');
+    list.reload();
+    void refreshMe(); // its price was debited
+  });
+  const operate = useAction(async ({ what, snapshot }: { what: 'restore' | 'delete'; snapshot: Snapshot }) => {
+    const params = { path: { id: vm.id, snapshot_id: snapshot.id }, header: { 'Idempotency-Key': idempotencyKey() } };
+    if (what === 'restore') onVmChanged(await call(api.POST('/api/vms/{id}/snapshots/{snapshot_id}/restore', { params })));
+    else await call(api.DELETE('/api/vms/{id}/snapshots/{snapshot_id}', { params }));
+    list.reload();
+    setConfirming(null);
+  });
+  const ask = (what: 'restore' | 'delete', snapshot: Snapshot) => () => {
+    operate.setProblem(null);
+    setConfirming({ what, snapshot });
+  };
+  return (
+    <section class="card" aria-labelledby="snapshots-title">
+      <h2 id="snapshots-title">Snapshots</h2>
+      <ListState state={list} empty={<p class="muted">No snapshots.</p>}>
+        {(items) => (
+          <TableRegion label={`Snapshots of ${vm.name}`} columns={['Name', 'Status', 'Disk', 'Taken', ACTIONS_COLUMN]}>
+            <tbody>
+              {items.map((s) => (
+                <tr key={s.id} data-snapshot={s.name}>
+                  <td>{s.name}</td>
+                  <td>{s.status}</td>
+                  <td>{s.size_gb} GB</td>
+                  <td>{formatTime(s.created_at)}</td>
+                  <td class="button-row">
+                    <RowButton
+                      label="Restore"
+                      ariaLabel={`Restore snapshot ${s.name}`}
+                      disabled={!settled || s.status !== 'available'}
+                      onClick={ask('restore', s)}
+                    />
+                    <RowButton
+                      label="Delete"
+                      ariaLabel={`Delete snapshot ${s.name}`}
+                      kind="danger"
+                      disabled={!settled || (s.status !== 'available' && s.status !== 'failed')}
+                      onClick={ask('delete', s)}
+                    />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </TableRegion>
+        )}
+      </ListState>
+      <form onSubmit={(e) => (e.preventDefault(), void take.run())}>
+        <Field
+          label="Snapshot name"
+          hint="Lowercase letters, digits and inner hyphens. Charged once from the disk size, never refunded; the VM keeps running."
+        >
+          {(fieldId, hint) => (
+            <input
+              id={fieldId}
+              aria-describedby={hint}
+              required
+              pattern={htmlPattern(LIMITS.snapshot_name.pattern)}
+              maxLength={LIMITS.snapshot_name.maxLength}
+              placeholder="before-upgrade"
+              value={name}
+              onInput={(e) => {
+                setName(e.currentTarget.value);
+              }}
+            />
+          )}
+        </Field>
+        <ProblemAlert problem={take.problem} />
+        <button type="submit" class="secondary" disabled={!settled || take.busy} aria-busy={take.busy}>
+          {take.busy ? 'Taking…' : 'Take snapshot'}
+        </button>
+      </form>
+      <ConfirmDialog
+        open={confirming !== null}
+        title={`${confirming?.what === 'delete' ? 'Delete' : 'Restore'} snapshot ${confirming?.snapshot.name ?? ''}?`}
+        confirmLabel={confirming?.what === 'delete' ? 'Delete' : 'Restore'}
+        danger
+        busy={operate.busy}
+        onCancel={() => {
+          setConfirming(null);
+        }}
+        onConfirm={() => {
+          if (confirming) void operate.run(confirming);
+        }}
+      >
+        <p>
+          {confirming?.what === 'delete'
+            ? 'The snapshot is removed for good; its credits are not refunded.'
+            : `The disk goes back to how it was when the snapshot was taken; what was written since is lost. The VM comes back ${vm.status}.`}
+        </p>
+        <ProblemAlert problem={operate.problem} />
       </ConfirmDialog>
     </section>
   );
