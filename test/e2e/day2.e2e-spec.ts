@@ -376,6 +376,40 @@ describe('Day-2 operations (e2e, simulator provider)', () => {
       expect(await actions(id)).toEqual(expect.arrayContaining(['vm.snapshot_restore_requested', 'vm.snapshot_restored']));
     });
 
+    it('honours the Idempotency-Key on restore and delete: a retry replays the answer and queues nothing more', async () => {
+      const id = await launch('sn-keys');
+      const snap = await snapshot(id, 'keyed').expect(202);
+      await waitSnapshot(id, idOf(snap), 'available');
+      const restoreKey = randomUUID();
+      const restore = () =>
+        ctx.http
+          .post(`/api/vms/${id}/snapshots/${idOf(snap)}/restore`)
+          .set(alice.auth)
+          .set('Idempotency-Key', restoreKey);
+      const first = await restore().expect(202);
+      const again = await restore().expect(202);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body).toEqual(first.body);
+      await waitFor(id, 'running');
+      const deleteKey = randomUUID();
+      const del = () =>
+        ctx.http
+          .delete(`/api/vms/${id}/snapshots/${idOf(snap)}`)
+          .set(alice.auth)
+          .set('Idempotency-Key', deleteKey);
+      expect((await del().expect(202)).body).toMatchObject({ status: 'deleting' });
+      expect((await del().expect(202)).headers['idempotent-replayed']).toBe('true');
+      await eventually(
+        async () => (await ctx.http.get(`/api/vms/${id}/snapshots/${idOf(snap)}`).set(alice.auth)).status === 404,
+        20_000,
+        'deleted',
+      );
+      const events = await actions(id);
+      expect(events.filter((a) => a === 'vm.snapshot_restore_requested')).toHaveLength(1);
+      expect(events.filter((a) => a === 'vm.snapshot_restored')).toHaveLength(1);
+      expect(events.filter((a) => a === 'vm.snapshot_delete_requested')).toHaveLength(1);
+    });
+
     it('restores a stopped VM and leaves it stopped', async () => {
       const id = await launchStopped('sn-3');
       const snap = await snapshot(id, 'cold').expect(202);
