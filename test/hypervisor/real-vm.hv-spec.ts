@@ -4,7 +4,8 @@
  * build or reuse the Debian 12 box, then the built API (`node dist/src/main.js`, VM_PROVIDER=vagrant,
  * listening on loopback) creates a VM with the user's SSH key, and the test logs in with the matching
  * private key as VM_SSH_USER to compare what the guest reports with what was asked for; then stop,
- * start, restart, metrics, destroy. Timings of every phase go to stdout and test-output/hypervisor.md.
+ * start, restart, metrics, rename; the day-2 operations (snapshot and restore, resize, rebuild), each
+ * checked from inside the guest; destroy. Timings of every phase go to stdout and test-output/hypervisor.md.
  *
  * Skipped (with the reason) when not root, without `ip netns`, or without qemu and a way to install it.
  * Settings: HV_LIBVIRT_DRIVER (qemu = TCG, the default; kvm on a host with usable KVM), HV_NETNS,
@@ -160,6 +161,19 @@ async function until<T>(what: string, deadlineMs: number, fn: () => Promise<T | 
 
 // --- the run ------------------------------------------------------------------------------------------
 
+/** What the test reads of a VM (GET /api/vms/{id}). */
+interface VmAnswer {
+  id: string;
+  name: string;
+  status: string;
+  ip_address: string;
+  ssh_port: number;
+  ssh_user: string;
+  ssh_command: string;
+  uptime_seconds: number;
+  [field: string]: unknown;
+}
+
 suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'vmapi-hv-'));
   const workdir = path.join(work, 'vagrant');
@@ -199,27 +213,29 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
 
-  async function vm(): Promise<any> {
+  async function vm(): Promise<VmAnswer> {
     const res = await http('GET', `/api/vms/${vmId}`);
     expect(res.status).toBe(200);
-    return res.body;
+    return res.body as VmAnswer;
+  }
+
+  /** The VM's latest events, for a failure's message. */
+  async function latestEvents(): Promise<string> {
+    const events = await http('GET', `/api/events?vm_id=${vmId}&limit=5`);
+    const items = (events.body as { items?: { action: string; message: string; details: unknown }[] } | null)?.items ?? [];
+    return JSON.stringify(
+      items.map((e) => [e.action, e.message, e.details]),
+      null,
+      1,
+    );
   }
 
   /** Polls the VM until it reaches `status`; a `failed` VM fails the test with its latest events. */
-  async function reach(status: string, deadlineMs: number): Promise<any> {
+  async function reach(status: string, deadlineMs: number): Promise<VmAnswer> {
     return until(`status ${status}`, deadlineMs, async () => {
       const current = await vm();
       if (current.status === status) return current;
-      if (current.status === 'failed') {
-        const events = await http('GET', `/api/events?vm_id=${vmId}&limit=5`);
-        throw new Error(
-          `VM failed: ${JSON.stringify(
-            events.body?.items?.map((e: any) => [e.action, e.message, e.details]),
-            null,
-            1,
-          )}`,
-        );
-      }
+      if (current.status === 'failed') throw new Error(`VM failed: ${await latestEvents()}`);
       return undefined;
     });
   }
@@ -250,7 +266,7 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
     ]);
   }
 
-  async function act(action: string, status: string, deadlineMs: number): Promise<any> {
+  async function act(action: string, status: string, deadlineMs: number): Promise<VmAnswer> {
     const res = await http('POST', `/api/vms/${vmId}/action`, { action });
     expect(res.status).toBe(202);
     return reach(status, deadlineMs);
@@ -464,7 +480,7 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
   step(
     'stops, starts and restarts, each reaching its status, uptime accumulating',
     async () => {
-      const before = (await vm()).uptime_seconds as number;
+      const before = (await vm()).uptime_seconds;
       const stopped = await timed('stop', () => act('stop', 'stopped', 10 * 60_000));
       expect(stopped.uptime_seconds).toBeGreaterThanOrEqual(before);
       const started = await timed('start', () => act('start', 'running', 20 * 60_000));
@@ -500,6 +516,112 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
       ).toEqual([RENAMED, 'uid=0 keys=1']);
     },
     35 * 60_000,
+  );
+
+  /** Polls the snapshot until it is available; a failed one fails the test with the VM's latest events. */
+  async function snapshotAvailable(snapshotId: string, deadlineMs: number): Promise<void> {
+    await until('the snapshot to be available', deadlineMs, async () => {
+      const res = await http('GET', `/api/vms/${vmId}/snapshots/${snapshotId}`);
+      expect(res.status).toBe(200);
+      const { status } = res.body as { status: string };
+      if (status === 'failed') throw new Error(`snapshot failed: ${await latestEvents()}`);
+      return status === 'available' ? true : undefined;
+    });
+  }
+
+  const MARKER = `/home/${SSH_USER}/day2-marker`;
+  const markerCheck = `test -e ${MARKER} && echo present || echo gone`;
+
+  step(
+    'snapshot, write a file, restore: the file is gone; the snapshot is deleted',
+    async () => {
+      const taken = await http('POST', `/api/vms/${vmId}/snapshots`, { name: 'clean' });
+      expect([taken.status, taken.body?.status]).toEqual([202, 'creating']);
+      const { id: snapshotId } = taken.body as { id: string };
+      await timed('snapshot (running VM)', () => snapshotAvailable(snapshotId, 20 * 60_000));
+      const running = await vm();
+      expect(running.status).toBe('running');
+      const written = await guest(running.ip_address, running.ssh_port, `echo after-snapshot > ${MARKER} && sync && ${markerCheck}`);
+      expect(written.trim()).toBe('present');
+      const restore = await http('POST', `/api/vms/${vmId}/snapshots/${snapshotId}/restore`);
+      expect([restore.status, restore.body?.status]).toEqual([202, 'restoring']);
+      const back = await timed('restore (running VM)', () => reach('running', 25 * 60_000));
+      const out = await guest(back.ip_address, back.ssh_port, `hostname; ${markerCheck}`);
+      const [hostname, marker] = out
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
+      specs.push({ what: 'file written after the snapshot, after restore', requested: 'gone', guest: marker! });
+      expect(hostname).toBe(RENAMED);
+      expect(marker).toBe('gone');
+      // Deleting it (a rebuild would remove it anyway) runs vagrant snapshot delete.
+      const del = await http('DELETE', `/api/vms/${vmId}/snapshots/${snapshotId}`);
+      expect(del.status).toBe(202);
+      await timed('snapshot delete', () =>
+        until('the snapshot to be gone', 10 * 60_000, async () =>
+          (await http('GET', `/api/vms/${vmId}/snapshots/${snapshotId}`)).status === 404 ? true : undefined,
+        ),
+      );
+    },
+    60 * 60_000,
+  );
+
+  const RESIZED = { ram_mb: 1536, cpu_cores: REQUEST.cpu_cores + 1, disk_gb: REQUEST.disk_gb + 2 };
+
+  step(
+    'stop, resize (+RAM, +1 core, +disk), start: MemTotal, nproc and df / follow',
+    async () => {
+      await timed('stop (before resize)', () => act('stop', 'stopped', 10 * 60_000));
+      const res = await http('POST', `/api/vms/${vmId}/action`, { action: 'resize', ...RESIZED });
+      expect([res.status, res.body?.status]).toEqual([202, 'resizing']);
+      const resized = await timed('resize', () => reach('stopped', 10 * 60_000));
+      expect(resized).toMatchObject(RESIZED);
+      const started = await timed('start (after resize)', () => act('start', 'running', 20 * 60_000));
+      const out = await guest(
+        started.ip_address,
+        started.ssh_port,
+        "nproc; awk '/^MemTotal:/{print $2}' /proc/meminfo; df -B1 --output=size / | tail -n1",
+      );
+      const [nproc, memKb, rootBytes] = out
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
+      const memMb = Math.round(Number(memKb) / 1024);
+      const rootGib = Number(rootBytes) / 1024 ** 3;
+      specs.push(
+        { what: 'CPUs after resize (nproc)', requested: String(RESIZED.cpu_cores), guest: nproc! },
+        { what: 'memory after resize (MemTotal)', requested: `${RESIZED.ram_mb} MB`, guest: `${memMb} MB` },
+        { what: 'root filesystem after resize (df /)', requested: `${RESIZED.disk_gb} GB`, guest: `${rootGib.toFixed(2)} GiB` },
+      );
+      say(`guest after resize: ${JSON.stringify({ nproc, memMb, rootGib: rootGib.toFixed(2) })}`);
+      expect(Number(nproc)).toBe(RESIZED.cpu_cores);
+      expect(memMb).toBeLessThanOrEqual(RESIZED.ram_mb);
+      expect(memMb).toBeGreaterThan(RESIZED.ram_mb * 0.8);
+      // Grown at boot past the old disk, less the filesystem's own overhead.
+      expect(rootGib).toBeGreaterThan(REQUEST.disk_gb);
+      expect(rootGib).toBeLessThanOrEqual(RESIZED.disk_gb);
+    },
+    60 * 60_000,
+  );
+
+  step(
+    'rebuild: the file written before is gone, the same key still logs in, the size stays',
+    async () => {
+      const before = await vm();
+      await guest(before.ip_address, before.ssh_port, `echo before-rebuild > ${MARKER} && sync`);
+      const res = await http('POST', `/api/vms/${vmId}/action`, { action: 'rebuild' });
+      expect([res.status, res.body?.status]).toEqual([202, 'rebuilding']);
+      const rebuilt = await timed('rebuild', () => reach('running', 30 * 60_000));
+      expect(rebuilt).toMatchObject({ id: vmId, name: RENAMED, ...RESIZED });
+      const out = await guest(rebuilt.ip_address, rebuilt.ssh_port, `hostname; ${markerCheck}; nproc`);
+      const [hostname, marker, nproc] = out
+        .trim()
+        .split('\n')
+        .map((l) => l.trim());
+      specs.push({ what: 'file written before rebuild, after rebuild', requested: 'gone', guest: marker! });
+      expect([hostname, marker, Number(nproc)]).toEqual([RENAMED, 'gone', RESIZED.cpu_cores]);
+    },
+    60 * 60_000,
   );
 
   step(
