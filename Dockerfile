@@ -1,5 +1,5 @@
-# Build stage: compile TypeScript with the Nest CLI (swagger plugin included), and the web console.
-# Node 24 LTS (the code needs >= 20.19; some dependencies want >= 22).
+# Build stage: compile TypeScript (scripts/build.mjs, the swagger plugin included), and the web console.
+# Node 24 LTS: within package.json "engines" (>= 20.19, what CI runs and every dependency accepts).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -8,7 +8,8 @@ COPY sdk/package.json ./sdk/
 COPY cli/package.json ./cli/
 COPY web/package.json ./web/
 RUN npm ci --no-audit --no-fund
-COPY nest-cli.json tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/
 COPY src ./src
 COPY migrations ./migrations
 # The web console (vite build into dist/web): its source, the SDK it calls through, the contract it reads limits from.

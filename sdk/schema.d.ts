@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller’s profile and credit balance */
+        /**
+         * The caller’s profile and credit balance
+         * @description Who the token belongs to: id, username, email, role, whether the account is active, and the credit balance now. Any valid token (no scope needed).
+         */
         get: operations["getCurrentUser"];
         put?: never;
         post?: never;
@@ -50,7 +53,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange email and password for a bearer token */
+        /**
+         * Exchange email and password for a bearer token
+         * @description Checks the email (trimmed, any case) and password and answers a login JWT holding every scope of your role. Failed attempts are audited and limited per address and per email.
+         */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -105,7 +111,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller’s credit ledger, newest first */
+        /**
+         * The caller’s credit ledger, newest first
+         * @description Every credit movement of yours (top-ups, VM charges, admin adjustments) with the balance after it; cursor-paginated (`next_cursor`).
+         */
         get: operations["listCreditTransactions"];
         put?: never;
         post?: never;
@@ -122,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller’s audit events, newest first */
+        /**
+         * The caller’s audit events, newest first
+         * @description What happened to your account and your VMs (audit events), newest first, filterable by type, severity and VM; cursor-paginated. Live: GET /api/events/stream.
+         */
         get: operations["listEvents"];
         put?: never;
         post?: never;
@@ -179,7 +191,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your SSH keys, newest first */
+        /**
+         * Your SSH keys, newest first
+         * @description The public keys you registered, with their fingerprints; cursor-paginated. A VM created with `ssh_key_ids` gets a copy of the keys named.
+         */
         get: operations["listSshKeys"];
         put?: never;
         /**
@@ -200,7 +215,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One of your SSH keys */
+        /**
+         * One of your SSH keys
+         * @description One registered key: name, type, bits, SHA256 fingerprint and the public key. 404 for a key that is not yours.
+         */
         get: operations["getSshKey"];
         put?: never;
         post?: never;
@@ -221,7 +239,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your API tokens, newest first (never their secrets) */
+        /**
+         * Your API tokens, newest first (never their secrets)
+         * @description Your `vmp_...` tokens with their scopes, expiry and last use. The secret is shown once, when the token is created, and never again.
+         */
         get: operations["listApiTokens"];
         put?: never;
         /**
@@ -262,7 +283,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Hypervisor hosts by name, with capacity, allocation and status */
+        /**
+         * Hypervisor hosts by name, with capacity, allocation and status
+         * @description Each host that runs VMs: its capacity, what is allocated on it, whether it is online (heartbeat) and schedulable (drained or not). Admins only.
+         */
         get: operations["adminListHosts"];
         put?: never;
         post?: never;
@@ -279,7 +303,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One hypervisor host */
+        /**
+         * One hypervisor host
+         * @description One host by name, as in the list: capacity, allocation, status and why it was drained if it was. Admins only.
+         */
         get: operations["adminGetHost"];
         put?: never;
         post?: never;
@@ -300,7 +327,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The operating systems VMs can be created with */
+        /**
+         * The operating systems VMs can be created with
+         * @description The `os_type` values POST /api/vms accepts, each with the Vagrant box it boots.
+         */
         get: operations["listOsTypes"];
         put?: never;
         post?: never;
@@ -357,7 +387,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your VMs, newest first (destroyed ones hidden unless asked) */
+        /**
+         * Your VMs, newest first (destroyed ones hidden unless asked)
+         * @description Your VMs with their status, size and connection details; filter by status, include destroyed ones with `include_destroyed`; cursor-paginated.
+         */
         get: operations["listVms"];
         put?: never;
         /**
@@ -378,7 +411,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One of your VMs, with its current uptime */
+        /**
+         * One of your VMs, with its current uptime
+         * @description One VM of yours: size, status, connection details, metadata and uptime. 404 for a VM that is not yours.
+         */
         get: operations["getVm"];
         put?: never;
         post?: never;
@@ -403,7 +439,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Status, connection and uptime of one of your VMs */
+        /**
+         * Status, connection and uptime of one of your VMs
+         * @description A small answer for polling: the status, the connection details once running, and the uptime.
+         */
         get: operations["getVmStatus"];
         put?: never;
         post?: never;
@@ -440,7 +479,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A VM’s snapshots, newest first */
+        /**
+         * A VM’s snapshots, newest first
+         * @description The snapshots of one of your VMs, with their status and size; cursor-paginated. 404 for a VM that is not yours.
+         */
         get: operations["listVmSnapshots"];
         put?: never;
         /**
@@ -461,7 +503,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One snapshot of one of your VMs */
+        /**
+         * One snapshot of one of your VMs
+         * @description One snapshot: its name, status and size. 404 for a VM or snapshot that is not yours.
+         */
         get: operations["getVmSnapshot"];
         put?: never;
         post?: never;
@@ -502,7 +547,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every user’s VMs, newest first, with their owners */
+        /**
+         * Every user’s VMs, newest first, with their owners
+         * @description Every VM on the platform with its owner, filterable by status, user, OS, host and name prefix; cursor-paginated. Admins only.
+         */
         get: operations["adminListVms"];
         put?: never;
         post?: never;
@@ -539,7 +587,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All audit events, newest first */
+        /**
+         * All audit events, newest first
+         * @description The audit log of every user and of the system, filterable by type, severity, time range, user and VM; cursor-paginated. Admins only.
+         */
         get: operations["adminListEvents"];
         put?: never;
         post?: never;
@@ -556,7 +607,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All users, newest first */
+        /**
+         * All users, newest first
+         * @description Every account with role, status and balance, filterable by role, activity and email or username prefix; cursor-paginated. Admins only.
+         */
         get: operations["adminListUsers"];
         put?: never;
         post?: never;
@@ -573,7 +627,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One user with their balance and VM counts by status */
+        /**
+         * One user with their balance and VM counts by status
+         * @description One account with its balance, quotas and how many VMs it has in each status. Admins only.
+         */
         get: operations["adminGetUser"];
         put?: never;
         post?: never;
@@ -634,7 +691,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One user’s credit ledger, newest first */
+        /**
+         * One user’s credit ledger, newest first
+         * @description The credit ledger of one user, as they see it themselves; cursor-paginated. Admins only.
+         */
         get: operations["adminListCreditTransactions"];
         put?: never;
         post?: never;
@@ -671,7 +731,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Name, version and links to the docs, the OpenAPI document and health */
+        /**
+         * Name, version and links to the docs, the OpenAPI document and health
+         * @description The entry point: the service name and version, and links to Swagger UI, the OpenAPI document and the health check. No token needed.
+         */
         get: operations["getApiIndex"];
         put?: never;
         post?: never;
@@ -732,7 +795,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your webhook endpoints, newest first */
+        /**
+         * Your webhook endpoints, newest first
+         * @description The endpoints your events are POSTed to, with the event patterns each receives and whether it is enabled (or why it was disabled). Signing secrets are never listed.
+         */
         get: operations["listWebhooks"];
         put?: never;
         /**
@@ -753,7 +819,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One of your webhook endpoints */
+        /**
+         * One of your webhook endpoints
+         * @description One endpoint of yours: URL, event patterns, scope, and whether deliveries are enabled. 404 for an endpoint that is not yours.
+         */
         get: operations["getWebhook"];
         put?: never;
         post?: never;
@@ -1152,12 +1221,15 @@ export interface components {
         };
         UpdateHostDto: {
             /**
+             * @description false drains the host (no new VMs are placed on it); true returns it to service.
+             * @example false
+             */
+            schedulable: boolean;
+            /**
              * @description Why; recorded in the admin event and shown on the host.
              * @example Kernel upgrade
              */
             reason?: string;
-            /** @description false drains the host (no new VMs are placed on it); true returns it to service. */
-            schedulable: boolean;
         };
         OsTypesResponseDto: {
             /**
@@ -1257,6 +1329,7 @@ export interface components {
             /**
              * @description Ids of your SSH keys (POST /api/ssh-keys) to install for the login user (`ssh_user`) on first boot.
              *     The VM keeps a copy: deleting a key later changes no VM. 400 vm.unknown_ssh_key for an id that is not one of yours.
+             * @example []
              */
             ssh_key_ids?: string[];
             /**
@@ -1628,13 +1701,19 @@ export interface components {
             updated_at: string;
         };
         QuotaOverridesDto: {
+            /** @example 10 */
             vms?: number | null;
+            /** @example 16 */
             cpu_cores?: number | null;
+            /** @example 32768 */
             ram_mb?: number | null;
         };
         UpdateUserDto: {
             role?: components["schemas"]["UserRole"];
-            /** @description false deactivates the account: its tokens stop working at once. */
+            /**
+             * @description false deactivates the account: its tokens stop working at once.
+             * @example true
+             */
             is_active?: boolean;
             quotas?: components["schemas"]["QuotaOverridesDto"];
         };
@@ -1791,7 +1870,10 @@ export interface components {
             events: string[];
             /** @example CI notifications */
             description?: string;
-            /** @description `own` (default): your events, as your feed shows them. `all`: every user's events, as the admin feed shows them (admins only). */
+            /**
+             * @description `own` (default): your events, as your feed shows them. `all`: every user's events, as the admin feed shows them (admins only).
+             * @example own
+             */
             scope?: components["schemas"]["WebhookScope"];
         };
         WebhookCreatedResponseDto: {
@@ -1863,11 +1945,23 @@ export interface components {
             next_cursor: string | null;
         };
         UpdateWebhookDto: {
+            /** @example https://hooks.example.com/vm-platform */
             url?: string;
+            /**
+             * @example [
+             *       "vm.*"
+             *     ]
+             */
             events?: string[];
-            /** @description null removes it. */
+            /**
+             * @description null removes it.
+             * @example CI notifications
+             */
             description?: string | null;
-            /** @description true turns a disabled endpoint back on (new events only; retry failed deliveries one by one). */
+            /**
+             * @description true turns a disabled endpoint back on (new events only; retry failed deliveries one by one).
+             * @example true
+             */
             enabled?: boolean;
         };
         /** @enum {string} */
@@ -2031,24 +2125,76 @@ export interface components {
             /** @description The X-Request-Id of the request */
             request_id?: string;
         };
-        /** @description Missing, invalid or expired bearer token (`auth.unauthenticated`, status 401) */
-        AuthUnauthenticatedProblem: {
+        /** @description The bearer token has expired (`auth.token_expired`, status 401) */
+        AuthTokenExpiredProblem: {
             /**
              * Format: uri
              * @enum {string}
              */
-            type: "https://vm-platform.dev/problems/auth.unauthenticated";
-            /** @example Missing, invalid or expired bearer token */
+            type: "https://vm-platform.dev/problems/auth.token_expired";
+            /** @example The bearer token has expired */
             title: string;
             /** @enum {integer} */
             status: 401;
             /** @description What happened, for people */
             detail: string;
             /**
-             * @description Stable machine-readable code
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
              * @enum {string}
              */
-            code: "auth.unauthenticated";
+            code: "auth.token_expired";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description The bearer token is not valid (`auth.token_invalid`, status 401) */
+        AuthTokenInvalidProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.token_invalid";
+            /** @example The bearer token is not valid */
+            title: string;
+            /** @enum {integer} */
+            status: 401;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "auth.token_invalid";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+        };
+        /** @description No bearer token (`auth.token_missing`, status 401) */
+        AuthTokenMissingProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/auth.token_missing";
+            /** @example No bearer token */
+            title: string;
+            /** @enum {integer} */
+            status: 401;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "auth.token_missing";
             /**
              * @description The request path
              * @example /api/vms
@@ -2592,6 +2738,69 @@ export interface components {
              * @example 8
              */
             limit: number;
+        };
+        /** @description The body is empty (`request.body_empty`, status 400) */
+        RequestBodyEmptyProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.body_empty";
+            /** @example The body is empty */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.body_empty";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
+            /**
+             * @description The fields the route needs that an empty body lacks
+             * @example [
+             *       "name",
+             *       "os_type",
+             *       "cpu",
+             *       "ram_mb",
+             *       "disk_gb"
+             *     ]
+             */
+            required: string[];
+        };
+        /** @description The body is not a JSON object (`request.body_not_object`, status 400) */
+        RequestBodyNotObjectProblem: {
+            /**
+             * Format: uri
+             * @enum {string}
+             */
+            type: "https://vm-platform.dev/problems/request.body_not_object";
+            /** @example The body is not a JSON object */
+            title: string;
+            /** @enum {integer} */
+            status: 400;
+            /** @description What happened, for people */
+            detail: string;
+            /**
+             * @description Stable machine-readable code (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            code: "request.body_not_object";
+            /**
+             * @description The request path
+             * @example /api/vms
+             */
+            instance?: string;
+            /** @description The X-Request-Id of the request */
+            request_id?: string;
         };
         /** @description The body took too long (`request.body_timeout`, status 408) */
         RequestBodyTimeoutProblem: {
@@ -4306,6 +4515,8 @@ export interface components {
         "RateLimit-Policy": string;
         /** @description Seconds to wait before trying again. */
         "Retry-After": number;
+        /** @description The RFC 6750 bearer challenge of a 401: `Bearer realm="vm-platform"` when no token was sent; with `error="invalid_token"` and an `error_description` when the token is malformed, unknown, revoked or expired. */
+        "WWW-Authenticate": string;
         /** @description Present (`true`) when this is the stored answer to an earlier request with the same Idempotency-Key, sent again. */
         "Idempotent-Replayed": "true";
         /** @description The URL of the resource created. */
@@ -4340,16 +4551,17 @@ export interface operations {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `request.rate_limited`: Too many requests */
@@ -4405,7 +4617,7 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterAcceptedDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4414,7 +4626,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `request.body_timeout`: The body took too long */
@@ -4518,7 +4730,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4527,7 +4739,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
             /** @description `auth.invalid_credentials`: Email or password is incorrect */
@@ -4625,16 +4837,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.login_required`: This route needs a login token, not an API token */
@@ -4702,7 +4915,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4711,19 +4924,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.login_required`: This route needs a login token, not an API token; `user.wrong_password`: The current password is incorrect */
@@ -4839,16 +5053,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -4932,16 +5147,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5031,16 +5247,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["EventsInvalidLastEventIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5130,16 +5347,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["EventsInvalidLastEventIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5219,16 +5437,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5297,7 +5516,7 @@ export interface operations {
                     "application/json": components["schemas"]["SshKeyResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_large`: Key too long; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `ssh_key.invalid`: Not an OpenSSH public key; `ssh_key.private_key`: A private key was sent; `ssh_key.too_large`: Key too long; `ssh_key.too_weak`: Key too short; `ssh_key.unsupported_type`: Unsupported key type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5306,19 +5525,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooLargeProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["SshKeyInvalidProblem"] | components["schemas"]["SshKeyPrivateKeyProblem"] | components["schemas"]["SshKeyTooLargeProblem"] | components["schemas"]["SshKeyTooWeakProblem"] | components["schemas"]["SshKeyUnsupportedTypeProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `ssh_key.limit_reached`: Too many SSH keys */
@@ -5444,16 +5664,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5541,16 +5762,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5642,16 +5864,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5720,7 +5943,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiTokenResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5729,19 +5952,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `token.limit_reached`: Too many API tokens; `token.scope_not_held`: A token cannot hold a scope its creator does not have */
@@ -5853,16 +6077,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -5954,16 +6179,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6041,16 +6267,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6132,7 +6359,7 @@ export interface operations {
                     "application/json": components["schemas"]["HostResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6141,19 +6368,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6265,16 +6493,17 @@ export interface operations {
                     "application/json": components["schemas"]["OsTypesResponseDto"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6338,16 +6567,17 @@ export interface operations {
                     "application/json": components["schemas"]["QuotaUsageDto"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6415,7 +6645,7 @@ export interface operations {
                     "application/json": components["schemas"]["QuotaResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6424,19 +6654,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6555,16 +6786,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6637,7 +6869,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys; `vm.user_data_not_script`: User data must be a script starting with #!; `vm.user_data_too_large`: User data larger than 64 KiB */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.unknown_os_type`: Unknown os_type; `vm.unknown_ssh_key`: Not one of your SSH keys; `vm.user_data_not_script`: User data must be a script starting with #!; `vm.user_data_too_large`: User data larger than 64 KiB */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6647,19 +6879,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"] | components["schemas"]["VmUserDataNotScriptProblem"] | components["schemas"]["VmUserDataTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmUnknownOsTypeProblem"] | components["schemas"]["VmUnknownSshKeyProblem"] | components["schemas"]["VmUserDataNotScriptProblem"] | components["schemas"]["VmUserDataTooLargeProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `credits.insufficient`: Not enough credits */
@@ -6814,16 +7047,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -6918,16 +7152,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -7037,7 +7272,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.metadata_too_large`: Metadata too large after the merge */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.metadata_too_large`: Metadata too large after the merge */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7046,19 +7281,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmMetadataTooLargeProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmMetadataTooLargeProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -7196,16 +7432,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -7291,7 +7528,7 @@ export interface operations {
                     "application/json": components["schemas"]["VmResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.invalid_action_body`: The body has a field its action does not take, or a resize without a size; `vm.unknown_os_type`: Unknown os_type */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.invalid_action_body`: The body has a field its action does not take, or a resize without a size; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7301,19 +7538,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmInvalidActionBodyProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmInvalidActionBodyProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `credits.insufficient`: Not enough credits */
@@ -7485,16 +7723,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -7581,7 +7820,7 @@ export interface operations {
                     "application/json": components["schemas"]["SnapshotResponseDto"];
                 };
             };
-            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7591,19 +7830,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `credits.insufficient`: Not enough credits */
@@ -7772,16 +8012,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -7877,16 +8118,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8010,16 +8252,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8148,16 +8391,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8227,7 +8471,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminVmResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.invalid_action_body`: The body has a field its action does not take, or a resize without a size; `vm.unknown_os_type`: Unknown os_type */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `vm.invalid_action_body`: The body has a field its action does not take, or a resize without a size; `vm.unknown_os_type`: Unknown os_type */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8236,19 +8480,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmInvalidActionBodyProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["VmInvalidActionBodyProblem"] | components["schemas"]["VmUnknownOsTypeProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `credits.insufficient`: Not enough credits */
@@ -8409,16 +8654,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8503,16 +8749,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8590,16 +8837,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8681,7 +8929,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `user.empty_update`: Nothing to update */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `user.empty_update`: Nothing to update */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8690,19 +8938,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["UserEmptyUpdateProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["UserEmptyUpdateProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8838,16 +9087,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -8933,7 +9183,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreditTransactionResponseDto"];
                 };
             };
-            /** @description `credits.invalid_amount`: Not a non-zero whole amount; `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `credits.invalid_amount`: Not a non-zero whole amount; `idempotency.invalid_key`: Idempotency-Key must be 1 to 255 characters; `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8943,19 +9193,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["CreditsInvalidAmountProblem"] | components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["CreditsInvalidAmountProblem"] | components["schemas"]["IdempotencyInvalidKeyProblem"] | components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9114,16 +9365,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9199,16 +9451,17 @@ export interface operations {
                     "application/json": components["schemas"]["CreditAuditDto"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9395,16 +9648,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["MetricsInvalidRangeProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9486,7 +9740,7 @@ export interface operations {
                     "application/json": components["schemas"]["MetricIngestResponseDto"];
                 };
             };
-            /** @description `metrics.invalid_points`: Invalid metric points; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
+            /** @description `metrics.invalid_points`: Invalid metric points; `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9495,19 +9749,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["MetricsInvalidPointsProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
+                    "application/problem+json": components["schemas"]["MetricsInvalidPointsProblem"] | components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9647,16 +9902,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9725,7 +9981,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookCreatedResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `webhooks.https_required`: Webhook URLs must use https; `webhooks.invalid_event_pattern`: Not an event pattern; `webhooks.invalid_url`: Not a webhook URL; `webhooks.unknown_event_type`: Unknown event type; `webhooks.url_not_allowed`: The URL names an address webhooks may not reach */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `webhooks.https_required`: Webhook URLs must use https; `webhooks.invalid_event_pattern`: Not an event pattern; `webhooks.invalid_url`: Not a webhook URL; `webhooks.unknown_event_type`: Unknown event type; `webhooks.url_not_allowed`: The URL names an address webhooks may not reach */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9734,19 +9990,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["WebhooksHttpsRequiredProblem"] | components["schemas"]["WebhooksInvalidEventPatternProblem"] | components["schemas"]["WebhooksInvalidUrlProblem"] | components["schemas"]["WebhooksUnknownEventTypeProblem"] | components["schemas"]["WebhooksUrlNotAllowedProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["WebhooksHttpsRequiredProblem"] | components["schemas"]["WebhooksInvalidEventPatternProblem"] | components["schemas"]["WebhooksInvalidUrlProblem"] | components["schemas"]["WebhooksUnknownEventTypeProblem"] | components["schemas"]["WebhooksUrlNotAllowedProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs; `webhooks.limit_reached`: Too many webhook endpoints; `webhooks.scope_forbidden`: Only admins may subscribe to every user’s events */
@@ -9860,16 +10117,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -9957,16 +10215,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -10048,7 +10307,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookResponseDto"];
                 };
             };
-            /** @description `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `webhooks.https_required`: Webhook URLs must use https; `webhooks.invalid_event_pattern`: Not an event pattern; `webhooks.invalid_url`: Not a webhook URL; `webhooks.unknown_event_type`: Unknown event type; `webhooks.url_not_allowed`: The URL names an address webhooks may not reach */
+            /** @description `request.body_empty`: The body is empty; `request.body_not_object`: The body is not a JSON object; `request.invalid`: Bad request; `request.invalid_encoding`: The body does not decode; `request.invalid_id`: The id is not a UUID; `request.invalid_text`: Text that cannot be stored; `request.malformed_json`: The body is not valid JSON; `request.reserved_key`: Reserved JSON key; `request.too_deep`: JSON nested too deep; `request.validation`: Invalid request fields; `webhooks.https_required`: Webhook URLs must use https; `webhooks.invalid_event_pattern`: Not an event pattern; `webhooks.invalid_url`: Not a webhook URL; `webhooks.unknown_event_type`: Unknown event type; `webhooks.url_not_allowed`: The URL names an address webhooks may not reach */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10057,19 +10316,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["WebhooksHttpsRequiredProblem"] | components["schemas"]["WebhooksInvalidEventPatternProblem"] | components["schemas"]["WebhooksInvalidUrlProblem"] | components["schemas"]["WebhooksUnknownEventTypeProblem"] | components["schemas"]["WebhooksUrlNotAllowedProblem"];
+                    "application/problem+json": components["schemas"]["RequestBodyEmptyProblem"] | components["schemas"]["RequestBodyNotObjectProblem"] | components["schemas"]["RequestInvalidProblem"] | components["schemas"]["RequestInvalidEncodingProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestMalformedJsonProblem"] | components["schemas"]["RequestReservedKeyProblem"] | components["schemas"]["RequestTooDeepProblem"] | components["schemas"]["RequestValidationProblem"] | components["schemas"]["WebhooksHttpsRequiredProblem"] | components["schemas"]["WebhooksInvalidEventPatternProblem"] | components["schemas"]["WebhooksInvalidUrlProblem"] | components["schemas"]["WebhooksUnknownEventTypeProblem"] | components["schemas"]["WebhooksUrlNotAllowedProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -10200,16 +10460,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PaginationInvalidCursorProblem"] | components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"] | components["schemas"]["RequestValidationProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */
@@ -10300,16 +10561,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RequestInvalidIdProblem"] | components["schemas"]["RequestInvalidTextProblem"];
                 };
             };
-            /** @description `auth.unauthenticated`: Missing, invalid or expired bearer token */
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
             401: {
                 headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["AuthUnauthenticatedProblem"];
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
                 };
             };
             /** @description `auth.insufficient_scope`: The API token lacks the scope this route needs */

@@ -17,6 +17,7 @@ import { QUEUE_POOL_SIZE } from './queue/queue.service';
 import { applyRateLimits } from './common/rate-limit';
 import { APP_VERSION } from './common/version';
 import { completeDocument } from './common/problem-responses';
+import { answerWrongMethodWith405 } from './common/method-not-allowed';
 
 /**
  * Same origin only: scripts and styles from files the app serves (no inline script), images also as
@@ -48,6 +49,17 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion(APP_VERSION)
     .setLicense('Proprietary', 'https://vm-platform.dev/terms')
     .addServer('/', 'This server')
+    .addTag('auth', 'Register, sign in and out, change your password: login tokens (JWT)')
+    .addTag('users', 'Your own account: profile and credit balance')
+    .addTag('credits', 'Your credit ledger: every top-up, charge and adjustment')
+    .addTag('vms', 'Your virtual machines: create, list, rename, start, stop, reboot, delete; sizes, quotas and OS types')
+    .addTag('ssh-keys', 'Public SSH keys to install on new VMs')
+    .addTag('tokens', 'API tokens (`vmp_...`) with chosen scopes and expiry, for scripts and CI')
+    .addTag('events', 'Audit events of your account and VMs, as a page or a live stream')
+    .addTag('webhooks', 'Endpoints your events are POSTed to, signed (Standard Webhooks), with their deliveries')
+    .addTag('metrics', 'VM usage samples (CPU, memory, disk, load) and their history')
+    .addTag('health', 'Whether the service is up, and the API index')
+    .addTag('admin', 'Platform administration: every user, VM, event and host (admins only)')
     .addBearerAuth({
       type: 'http',
       scheme: 'bearer',
@@ -152,6 +164,7 @@ export function configureApp(app: NestFastifyApplication): void {
   const config = app.get(ConfigService<Env, true>);
   hstsModes.set(fastify, config.get('HSTS', { infer: true }));
   fastify.addHook('onRequest', (req, reply, done) => identifyAndSecure(req, reply, done));
+  answerWrongMethodWith405(fastify, { ignoreTrailingSlash: true });
   // CORS is closed unless CORS_ORIGINS names the browser origins allowed to call the API.
   const origins = config.get('CORS_ORIGINS', { infer: true });
   if (origins) app.enableCors({ origin: origins.split(',').map((o) => o.trim()), exposedHeaders: ['X-Request-Id'] });

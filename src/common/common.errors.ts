@@ -27,6 +27,19 @@ export const COMMON_ERRORS = defineErrors({
     optional: ['errors_omitted'],
   },
   'request.malformed_json': { status: 400, title: 'The body is not valid JSON' },
+  'request.body_not_object': { status: 400, title: 'The body is not a JSON object' },
+  'request.body_empty': {
+    status: 400,
+    title: 'The body is empty',
+    extensions: {
+      required: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'The fields the route needs that an empty body lacks',
+        example: ['name', 'os_type', 'cpu', 'ram_mb', 'disk_gb'],
+      },
+    },
+  },
   'request.invalid': { status: 400, title: 'Bad request' },
   'request.too_deep': { status: 400, title: 'JSON nested too deep' },
   'request.too_many_members': {

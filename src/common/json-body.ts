@@ -93,7 +93,13 @@ export function registerBodyParsing(fastify: FastifyInstance, options: BodyParsi
       return done(COMMON_ERRORS.error('request.malformed_json', 'The request body is not valid JSON'), undefined);
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      return done(COMMON_ERRORS.error('request.malformed_json', 'The request body must be a JSON object'), undefined);
+      return done(
+        COMMON_ERRORS.error(
+          'request.body_not_object',
+          `The request body must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}`,
+        ),
+        undefined,
+      );
     }
     done(null, value);
   };

@@ -26,6 +26,8 @@ export function ApiProblems(...errors: (ErrorDefinition | readonly ErrorDefiniti
 const BODY_CODES = COMMON_ERRORS.of(
   'request.validation',
   'request.malformed_json',
+  'request.body_not_object',
+  'request.body_empty',
   'request.invalid',
   'request.too_deep',
   'request.reserved_key',

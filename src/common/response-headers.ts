@@ -26,6 +26,12 @@ export const RESPONSE_HEADERS = {
     description: 'Seconds to wait before trying again.',
     schema: { type: 'integer', minimum: 0, example: 30 },
   },
+  'WWW-Authenticate': {
+    description:
+      'The RFC 6750 bearer challenge of a 401: `Bearer realm="vm-platform"` when no token was sent; with ' +
+      '`error="invalid_token"` and an `error_description` when the token is malformed, unknown, revoked or expired.',
+    schema: { type: 'string', example: 'Bearer realm="vm-platform", error="invalid_token", error_description="The token has expired"' },
+  },
   'Idempotent-Replayed': {
     description: 'Present (`true`) when this is the stored answer to an earlier request with the same Idempotency-Key, sent again.',
     schema: { type: 'string', enum: ['true'] },

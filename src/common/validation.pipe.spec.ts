@@ -1,6 +1,7 @@
 import { IsInt, IsOptional, IsString, Min } from 'class-validator';
 import { AppValidationPipe } from './validation.pipe';
 import { ValidationFailedException } from './problem.filter';
+import { AppError } from './error-catalog';
 
 class OptionalOnly {
   @IsOptional()
@@ -60,5 +61,39 @@ describe('AppValidationPipe with many fields', () => {
     const err = (await pipe.transform({ name: 1, ...keys(3) }, body(WithRequired)).catch((e: unknown) => e)) as ValidationFailedException;
     expect(err.fields.map((f) => f.field).sort()).toEqual(['k0', 'k1', 'k2', 'name']);
     expect(err.omitted).toBe(0);
+  });
+});
+
+describe('AppValidationPipe with an empty body', () => {
+  const body = (metatype: new () => object) => ({ type: 'body' as const, metatype, data: undefined });
+
+  class Several {
+    @IsString()
+    name: string;
+
+    @IsInt()
+    @Min(1)
+    cpu: number;
+
+    @IsOptional()
+    @IsString()
+    note?: string;
+  }
+
+  it('answers no body, null or {} with one request.body_empty naming the required fields', async () => {
+    const pipe = new AppValidationPipe();
+    for (const value of [undefined, null, {}]) {
+      const err = await pipe.transform(value, body(Several)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({
+        code: 'request.body_empty',
+        detail: 'The request body is empty: send a JSON object with name, cpu',
+        extensions: { required: ['name', 'cpu'] },
+      });
+    }
+  });
+
+  it('lets an empty body through where every field is optional', async () => {
+    await expect(new AppValidationPipe().transform(undefined, body(OptionalOnly))).resolves.toEqual({ limit: 20 });
   });
 });

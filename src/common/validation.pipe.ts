@@ -1,6 +1,7 @@
 import { ArgumentMetadata, Type, ValidationError, ValidationPipe } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage } from 'class-validator';
+import { COMMON_ERRORS } from './common.errors';
 import { FieldError, MAX_FIELD_ERRORS, ValidationFailedException } from './problem.filter';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
@@ -13,6 +14,17 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isEmptyObject = (value: unknown): boolean => isObject(value) && Object.keys(value).length === 0;
+
+function emptyBody(err: ValidationFailedException) {
+  const required = [...new Set(err.fields.map((f) => f.field.split('.', 1)[0] ?? f.field))];
+  return COMMON_ERRORS.error(
+    'request.body_empty',
+    required.length
+      ? `The request body is empty: send a JSON object with ${required.join(', ')}`
+      : 'The request body is empty: send a JSON object',
+    { required },
+  );
+}
 
 /** class-validator's message for a field the class does not declare (forbidNonWhitelisted). */
 const unknownField = (key: string): FieldError => ({ field: key, messages: [`property ${key} should not exist`] });
@@ -39,9 +51,18 @@ export class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     const type = metadata.metatype;
     if (type && isObject(value)) this.refuseManyUnknownFields(type, value);
-    if (!type || !isEmptyObject(value)) return super.transform(value, metadata);
+    // No body (or null) is validated as an empty one, as ValidationPipe does.
+    const empty = isEmptyObject(value) || (metadata.type === 'body' && value == null && !!type && !!this.declaredFields(type));
+    if (!type || !empty) return super.transform(value, metadata);
     if (this.acceptsEmpty.has(type)) return plainToInstance(type, {}, this.transformOptions);
-    const result = await super.transform(value, metadata);
+    let result: unknown;
+    try {
+      result = await super.transform({}, metadata);
+    } catch (err) {
+      // An empty body: one error naming what the route needs, not one per rule of every field.
+      if (metadata.type === 'body' && err instanceof ValidationFailedException) throw emptyBody(err);
+      throw err;
+    }
     // Only an instance of the class went through validation (and passed).
     if (result instanceof type) this.acceptsEmpty.add(type);
     return result;

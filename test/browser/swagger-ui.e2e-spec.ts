@@ -52,4 +52,28 @@ describeInBrowser('Swagger UI in a real browser (e2e)', () => {
     await status.scrollIntoViewIfNeeded();
     await page.screenshot({ path: 'test-output/swagger-ui-users-me.png', fullPage: false });
   }, 60_000);
+
+  it('Try it out on create VM answers 202 for a new user with the body as Swagger UI fills it in', async () => {
+    const fresh = await newUser(ctx);
+    const page = await browser.newPage();
+    await page.goto(`${baseUrl}/api/docs`);
+    await page.locator('.scheme-container button.authorize').click();
+    await page.locator('.modal-ux input[type=text]').first().fill(fresh.token);
+    await page.locator('.modal-ux .auth-btn-wrapper button.authorize').click();
+    await page.locator('.modal-ux button.btn-done').click();
+
+    const op = page.locator('#operations-vms-createVm');
+    await op.locator('.opblock-summary').click();
+    await op.locator('button.try-out__btn').click();
+    // The body as written from the document's examples: no edits.
+    const body = JSON.parse(await op.locator('textarea.body-param__text').inputValue()) as Record<string, unknown>;
+    expect(JSON.stringify(body)).not.toMatch(/3fa85f64|"string"/);
+    await op.locator('button.execute').click();
+    const status = op.locator('.live-responses-table tr.response .response-col_status').first();
+    await status.waitFor({ timeout: 15_000 });
+    const answer = await op.locator('.live-responses-table .microlight').first().textContent();
+    expect(`${(await status.textContent())?.trim()} ${answer}`).toMatch(/^202 /);
+    const [{ count }] = await ctx.db.query('SELECT count(*)::int AS count FROM vms WHERE user_id = $1', [fresh.id]);
+    expect(count).toBe(1);
+  }, 60_000);
 });

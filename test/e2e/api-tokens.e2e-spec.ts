@@ -99,13 +99,14 @@ describe('API tokens (e2e)', () => {
     expect(JSON.stringify(list.body)).not.toContain(res.body.token.slice(4, 34));
   });
 
-  it('refuses malformed, forged and unknown tokens with 401 auth.unauthenticated', async () => {
+  it('refuses malformed, forged and unknown tokens with 401 auth.token_invalid and an RFC 6750 challenge', async () => {
     const real = (await mint(user, ['vms:read'])).token;
     const flipped = real.slice(0, 10) + (real[10] === 'a' ? 'b' : 'a') + real.slice(11);
     // Well-formed (valid checksum) but never issued.
     for (const bad of ['vmp_', 'vmp_short', flipped, generateToken(), `${real}x`]) {
       const res = await ctx.http.get('/api/users/me').set(bearer(bad)).expect(401);
-      expect(res.body.code).toBe('auth.unauthenticated');
+      expect(res.body.code).toBe('auth.token_invalid');
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="vm-platform", error="invalid_token", error_description="[^"]+"$/);
     }
   });
 
@@ -245,7 +246,7 @@ describe('API tokens (e2e)', () => {
     await other.http.get('/api/vms').set(bearer(t.token)).expect(200);
     await ctx.http.delete(`/api/tokens/${t.id}`).set(user.auth).expect(204);
     const at = Date.now();
-    expect((await ctx.http.get('/api/vms').set(bearer(t.token)).expect(401)).body.code).toBe('auth.unauthenticated');
+    expect((await ctx.http.get('/api/vms').set(bearer(t.token)).expect(401)).body.code).toBe('auth.token_invalid');
     await eventually(
       async () => (await other.http.get('/api/vms').set(bearer(t.token))).status === 401,
       DEADLINE_MS,
@@ -291,6 +292,9 @@ describe('API tokens (e2e)', () => {
       DEADLINE_MS,
       'expired token refused',
     );
+    const refused = await ctx.http.get('/api/events').set(bearer(t.token)).expect(401);
+    expect(refused.body.code).toBe('auth.token_expired');
+    expect(refused.headers['www-authenticate']).toMatch(/^Bearer realm="vm-platform", error="invalid_token", error_description=".*expired/);
     delays.expiry_stream = (await endedWithin(open, DEADLINE_MS)) - at;
     // It is still listed, with its expiry, until revoked.
     const row = (await ctx.http.get('/api/tokens').set(user.auth)).body.items.find((x: { id: string }) => x.id === t.id);

@@ -131,8 +131,9 @@ describe('auth and users (e2e)', () => {
     });
 
     it('checks the body before signing in: missing, empty or malformed fields are a 400 with field errors and record no login attempt', async () => {
+      const empty = await ctx.http.post('/api/auth/login').send({}).expect(400);
+      expect(empty.body).toMatchObject({ code: 'request.body_empty', required: ['email', 'password'] });
       const bodies = [
-        {},
         { email: 'ada@example.com' },
         { email: 'ada@example.com', password: '' },
         { email: 'not-an-email', password: 'x' },
@@ -173,26 +174,42 @@ describe('auth and users (e2e)', () => {
       expect(res.headers['access-control-allow-origin']).toBeUndefined();
     });
 
-    it('answers 401 without a token, with a garbage token and with a token signed by someone else', async () => {
-      await ctx.http.get('/api/users/me').expect(401);
-      await ctx.http.get('/api/users/me').set('Authorization', 'Bearer garbage').expect(401);
+    it('answers 401 auth.token_missing without a bearer token, with the bare RFC 6750 challenge', async () => {
+      for (const header of [undefined, 'Basic dXNlcjpwYXNz']) {
+        const req = ctx.http.get('/api/users/me');
+        const res = await (header ? req.set('Authorization', header) : req).expect(401);
+        expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+        expect(res.body).toMatchObject({ status: 401, code: 'auth.token_missing' });
+        // RFC 6750 section 3.1: no error code when the request carried no token.
+        expect(res.headers['www-authenticate']).toBe('Bearer realm="vm-platform"');
+      }
+    });
+
+    it('answers 401 auth.token_invalid for a garbage token and one signed by someone else, with error="invalid_token"', async () => {
       const forged =
         'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDAifQ.' +
         'c2lnbmF0dXJlLW9mLXNvbWVvbmUtZWxzZQ';
-      const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${forged}`).expect(401);
-      expect(res.body.code).toBe('auth.unauthenticated');
+      for (const token of ['garbage', forged]) {
+        const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${token}`).expect(401);
+        expect(res.body).toMatchObject({ status: 401, code: 'auth.token_invalid' });
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="vm-platform", error="invalid_token", error_description="[^"]+"$/);
+      }
     });
 
-    it('answers 401 for an expired token, an alg=none token and a deleted user’s token', async () => {
+    it('answers 401 auth.token_expired for an expired token, token_invalid for an alg=none token and a deleted user’s token', async () => {
       const user = await newUser(ctx);
       const jwt = ctx.app.get(JwtService);
       const expired = await jwt.signAsync({ sub: user.id, role: 'user', exp: Math.floor(Date.now() / 1000) - 10 });
-      await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${expired}`).expect(401);
+      const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${expired}`).expect(401);
+      expect(res.body).toMatchObject({ code: 'auth.token_expired', detail: expect.stringContaining('expired') });
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="vm-platform", error="invalid_token", error_description=".*expired/);
       const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: user.id, role: 'admin' })}.`;
-      await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${none}`).expect(401);
+      expect((await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${none}`).expect(401)).body.code).toBe('auth.token_invalid');
       const ghost = await jwt.signAsync({ sub: '00000000-0000-4000-8000-000000000000', role: 'admin' });
-      await ctx.http.get('/api/admin/users').set('Authorization', `Bearer ${ghost}`).expect(401);
+      expect((await ctx.http.get('/api/admin/users').set('Authorization', `Bearer ${ghost}`).expect(401)).body.code).toBe(
+        'auth.token_invalid',
+      );
     });
 
     it('refuses a token that worked once as soon as it expires (verified tokens are kept, their expiry is not)', async () => {
@@ -204,7 +221,7 @@ describe('auth and users (e2e)', () => {
       await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${token}`).expect(200);
       await eventually(async () => Date.now() >= exp * 1000, 5000, 'the token to expire');
       const res = await ctx.http.get('/api/users/me').set('Authorization', `Bearer ${token}`).expect(401);
-      expect(res.body.code).toBe('auth.unauthenticated');
+      expect(res.body.code).toBe('auth.token_expired');
     });
 
     it('stops working as soon as the user is deactivated, even by SQL outside the API', async () => {

@@ -54,7 +54,7 @@ describe('hostile bodies and slow clients (e2e)', () => {
       .set('content-type', 'application/json')
       .send(JSON.stringify([1, 2]))
       .expect(400);
-    expect(top.body).toMatchObject({ code: 'request.malformed_json', detail: 'The request body must be a JSON object' });
+    expect(top.body).toMatchObject({ code: 'request.body_not_object', detail: 'The request body must be a JSON object, not an array' });
   });
 
   it('lists at most 20 field errors and counts the rest (the answer stays a few kB)', async () => {

@@ -46,12 +46,39 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
     const health = await ctx.http.get('/api/health/').expect(200);
     expect(health.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const scalar = await ctx.http.post('/api/auth/login').set('content-type', 'application/json').send('"root@example.test"').expect(400);
-    expect(scalar.body).toMatchObject({ code: 'request.malformed_json' });
+    expect(scalar.body).toMatchObject({ code: 'request.body_not_object', detail: 'The request body must be a JSON object, not a string' });
     const undecodable = await ctx.http.get('/api/vms/%E0%A4%A').expect(400);
     expect(undecodable.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(undecodable.headers['x-request-id']).toBeDefined();
     expect(undecodable.headers['content-security-policy']).toContain("default-src 'self'");
     expect(undecodable.body).toMatchObject({ status: 400, code: 'request.invalid', instance: '/api/vms/%E0%A4%A' });
+  });
+
+  it('answers a known path with a wrong method 405 with Allow, before authentication', async () => {
+    const health = await ctx.http.delete('/api/health').expect(405);
+    expect(health.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(health.headers.allow).toBe('GET, HEAD');
+    expect(health.body).toMatchObject({
+      status: 405,
+      code: 'request.method_not_allowed',
+      detail: 'DELETE is not allowed on /api/health: it answers GET, HEAD',
+    });
+    expect((await ctx.http.put('/api/vms').expect(405)).headers.allow).toBe('GET, HEAD, POST');
+    const one = await ctx.http.post('/api/vms/00000000-0000-4000-8000-000000000000/').expect(405);
+    expect(one.headers.allow).toBe('DELETE, GET, HEAD, PATCH');
+    // A path no route answers is still 404.
+    await ctx.http.delete('/api/nowhere').expect(404);
+  });
+
+  it('answers an empty body with one request.body_empty naming the fields the route needs', async () => {
+    const login = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
+    const auth = `Bearer ${login.body.access_token}`;
+    for (const send of [(r: ReturnType<typeof ctx.http.post>) => r, (r: ReturnType<typeof ctx.http.post>) => r.send({})]) {
+      const res = await send(ctx.http.post('/api/vms').set('Authorization', auth)).expect(400);
+      expect(res.body).toMatchObject({ status: 400, code: 'request.body_empty', required: expect.arrayContaining(['name']) });
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.detail).toMatch(/^The request body is empty: send a JSON object with name/);
+    }
   });
 
   it('answers GET /api with an index of links', async () => {

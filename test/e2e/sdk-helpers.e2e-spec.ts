@@ -273,6 +273,6 @@ describe('SDK helpers against the running service (e2e)', () => {
     const err = await (async () => {
       for await (const event of api.events()) throw new Error(`unexpected event ${event.action}`);
     })().catch((e: unknown) => e);
-    expect(isApiError(err, 'auth.unauthenticated')).toBe(true);
+    expect(isApiError(err, 'auth.token_invalid')).toBe(true);
   });
 });

@@ -56,7 +56,7 @@ describe('token lifecycle: logout, password change, sign out everywhere (e2e)', 
     await ctx.http.post('/api/auth/logout').set(user.auth).expect(204);
     const at = Date.now();
     const res = await me(ctx, user.token).expect(401);
-    expect(res.body.code).toBe('auth.unauthenticated');
+    expect(res.body.code).toBe('auth.token_invalid');
     delays.logout_stream = (await endedWithin(open, DEADLINE_MS)) - at;
     await me(ctx, second).expect(200);
     await ctx.http.post('/api/auth/logout').set(user.auth).expect(401);

@@ -25,6 +25,59 @@ describe('API contract', () => {
     expect(`${stdout}${stderr}`).not.toMatch(/You have \d+ warnings?/i);
   });
 
+  it('passes Spectral (the spectral:oas ruleset, .spectral.yaml) with zero errors and zero warnings', async () => {
+    const { stdout } = await run('node_modules/.bin/spectral', ['lint', 'openapi.json', '--fail-severity=warn', '--format=text'], {}).catch(
+      (err: unknown) => {
+        const { stdout: out = '', stderr = '' } = err as { stdout?: string; stderr?: string };
+        throw new Error(`spectral lint failed:\n${out}\n${stderr}`);
+      },
+    );
+    expect(stdout).not.toMatch(/\b(error|warning)\b/);
+  });
+
+  it('gives every request body field an example (Swagger UI fills "Try it out" from them: no placeholders) and every tag and operation a description', async () => {
+    type Schema = {
+      $ref?: string;
+      properties?: Record<string, Schema>;
+      example?: unknown;
+      enum?: unknown[];
+      default?: unknown;
+      items?: Schema;
+    };
+    const doc = JSON.parse(await readFile('openapi.json', 'utf8')) as {
+      tags?: { name: string; description?: string }[];
+      paths: Record<
+        string,
+        Record<
+          string,
+          { operationId: string; tags?: string[]; description?: string; requestBody?: { content: Record<string, { schema: Schema }> } }
+        >
+      >;
+      components: { schemas: Record<string, Schema> };
+    };
+    const resolve = (s: Schema): Schema => (s.$ref ? resolve(doc.components.schemas[s.$ref.split('/').pop()!]!) : s);
+    const missing: string[] = [];
+    const check = (schema: Schema, at: string) => {
+      for (const [name, raw] of Object.entries(resolve(schema).properties ?? {})) {
+        const prop = resolve(raw);
+        if (prop.properties) check(prop, `${at}.${name}`);
+        else if (prop.items && resolve(prop.items).properties) check(prop.items, `${at}.${name}[]`);
+        else if (raw.example === undefined && prop.example === undefined && !prop.enum && prop.default === undefined)
+          missing.push(`${at}.${name}`);
+      }
+    };
+    const tags = new Set((doc.tags ?? []).filter((t) => t.description).map((t) => t.name));
+    for (const item of Object.values(doc.paths)) {
+      for (const op of Object.values(item)) {
+        const body = op.requestBody?.content['application/json'];
+        if (body) check(body.schema, op.operationId);
+        if (!op.description) missing.push(`${op.operationId}: description`);
+        for (const tag of op.tags ?? []) if (!tags.has(tag)) missing.push(`tag ${tag}: description`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('sdk/schema.d.ts is generated from the committed document (run `npm run sdk`)', async () => {
     const committed = await readFile('sdk/schema.d.ts', 'utf8');
     const ast = await openapiTS(JSON.parse(await readFile('openapi.json', 'utf8')));

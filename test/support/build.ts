@@ -11,13 +11,15 @@ import { join } from 'node:path';
 const ROOT = process.cwd();
 
 export function newestMtime(path: string): number {
-  if (!existsSync(path)) return 0;
+  if (!existsSync(path) || path.endsWith('/node_modules')) return 0;
   const stat = statSync(path);
   if (!stat.isDirectory()) return stat.mtimeMs;
   return Math.max(0, ...readdirSync(path).map((entry) => newestMtime(join(path, entry))));
 }
 
-const APP = { output: 'dist/src/main.js', sources: ['src', 'migrations'] };
+// The stamps scripts/build.mjs (`npm run build`) writes, and the sources it compares them with: an
+// incremental build leaves unchanged outputs (dist/src/main.js) as old as they were.
+const APP = { output: 'dist/.api-built', sources: ['src', 'migrations'] };
 // Not all of sdk/: the CLI's build writes sdk/dist after the console's.
 const WEB = { output: 'dist/web/index.html', sources: ['web', 'sdk/index.ts', 'sdk/schema.d.ts', 'openapi.json'] };
 const CLI = { output: 'cli/dist/vmctl.js', sources: ['cli/src', 'sdk/index.ts', 'sdk/schema.d.ts'] };
@@ -32,18 +34,9 @@ function staleness({ output, sources }: { output: string; sources: string[] }): 
   return statSync(file).mtimeMs >= newest ? null : `${output} is older than its sources (${sources.join(', ')})`;
 }
 
-/** Builds the service (nest build) and the console (vite) where missing or stale. Global setup only. */
+/** Builds the service and the console where missing or stale (`npm run build`). Global setup only. */
 export function buildIfStale(): void {
-  if (staleness(APP)) {
-    // nest build empties dist/, the console included: it is rebuilt below.
-    execFileSync(join(ROOT, 'node_modules/.bin/nest'), ['build'], { cwd: ROOT, stdio: 'inherit' });
-  }
-  if (staleness(WEB)) {
-    execFileSync(join(ROOT, 'node_modules/.bin/vite'), ['build', '--config', 'web/vite.config.mts', '--logLevel', 'warn'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
-  }
+  if (staleness(APP) || staleness(WEB)) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
   // The CLI test says what is missing when the links are (ensureCliBuilt); the other files need no CLI.
   if (staleness(CLI) && WORKSPACES_LINKED()) execFileSync('npm', ['run', 'build:cli', '--silent'], { cwd: ROOT, stdio: 'inherit' });
 }

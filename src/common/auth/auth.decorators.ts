@@ -17,7 +17,10 @@ export const Roles = (...roles: UserRole[]) => applyDecorators(SetMetadata(ROLES
 
 /** A route that needs a bearer token: declares the security requirement, its 401 and the route's own error codes. */
 export function ApiAuth(...errors: (ErrorDefinition | readonly ErrorDefinition[])[]) {
-  return applyDecorators(ApiBearerAuth(), ApiProblems(ACCESS_ERRORS.of('auth.unauthenticated'), ...errors));
+  return applyDecorators(
+    ApiBearerAuth(),
+    ApiProblems(ACCESS_ERRORS.of('auth.token_missing', 'auth.token_invalid', 'auth.token_expired'), ...errors),
+  );
 }
 
 export const CurrentUser = createParamDecorator(

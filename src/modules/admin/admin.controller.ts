@@ -58,7 +58,12 @@ export class AdminController {
 
   @Get('vms')
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminListVms', summary: 'Every user’s VMs, newest first, with their owners' })
+  @ApiOperation({
+    operationId: 'adminListVms',
+    summary: 'Every user’s VMs, newest first, with their owners',
+    description:
+      'Every VM on the platform with its owner, filterable by status, user, OS, host and name prefix; cursor-paginated. Admins only.',
+  })
   @ApiOkResponse({ type: AdminVmPage, description: 'A page of VMs of every user, newest first, each with its owner' })
   @ApiAuth()
   async listVms(@Query() query: AdminVmQueryDto) {
@@ -104,7 +109,12 @@ export class AdminController {
 
   @Get('events')
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminListEvents', summary: 'All audit events, newest first' })
+  @ApiOperation({
+    operationId: 'adminListEvents',
+    summary: 'All audit events, newest first',
+    description:
+      'The audit log of every user and of the system, filterable by type, severity, time range, user and VM; cursor-paginated. Admins only.',
+  })
   @ApiOkResponse({ type: EventPage, description: 'A page of events of every user, newest first' })
   @ApiAuth()
   listEvents(@Query() query: AdminEventQueryDto) {
@@ -114,7 +124,12 @@ export class AdminController {
 
   @Get('users')
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminListUsers', summary: 'All users, newest first' })
+  @ApiOperation({
+    operationId: 'adminListUsers',
+    summary: 'All users, newest first',
+    description:
+      'Every account with role, status and balance, filterable by role, activity and email or username prefix; cursor-paginated. Admins only.',
+  })
   @ApiOkResponse({ type: UserPage, description: 'A page of users, newest first' })
   @ApiAuth()
   async listUsers(@Query() query: ListUsersQueryDto) {
@@ -125,7 +140,11 @@ export class AdminController {
 
   @Get('users/:id')
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminGetUser', summary: 'One user with their balance and VM counts by status' })
+  @ApiOperation({
+    operationId: 'adminGetUser',
+    summary: 'One user with their balance and VM counts by status',
+    description: 'One account with its balance, quotas and how many VMs it has in each status. Admins only.',
+  })
   @ApiOkResponse({ type: AdminUserDetailDto, description: 'The user with VM counts by status and quota use' })
   @ApiAuth(USER_ERRORS.of('user.not_found'))
   async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
@@ -189,7 +208,11 @@ export class AdminController {
 
   @Get('users/:id/credits/transactions')
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminListCreditTransactions', summary: 'One user’s credit ledger, newest first' })
+  @ApiOperation({
+    operationId: 'adminListCreditTransactions',
+    summary: 'One user’s credit ledger, newest first',
+    description: 'The credit ledger of one user, as they see it themselves; cursor-paginated. Admins only.',
+  })
   @ApiOkResponse({ type: CreditTransactionPage, description: 'A page of the user’s ledger rows, newest first' })
   @ApiAuth(USER_ERRORS.of('user.not_found'))
   async listTransactions(@Param('id', UuidPipe) id: string, @Query() page: PageQueryDto) {

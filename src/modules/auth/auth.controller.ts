@@ -42,7 +42,12 @@ export class AuthController {
   @Post('login')
   @Public()
   @HttpCode(200)
-  @ApiOperation({ operationId: 'login', summary: 'Exchange email and password for a bearer token' })
+  @ApiOperation({
+    operationId: 'login',
+    summary: 'Exchange email and password for a bearer token',
+    description:
+      'Checks the email (trimmed, any case) and password and answers a login JWT holding every scope of your role. Failed attempts are audited and limited per address and per email.',
+  })
   @ApiOkResponse({ type: TokenResponseDto, description: 'A bearer token for the Authorization header' })
   @ApiProblems(AUTH_ERRORS.of('auth.invalid_credentials'))
   @ApiBody({ type: LoginDto })

@@ -13,7 +13,7 @@ import { CreditsService } from '../credits/credits.service';
 import { EventsService } from '../events/events.service';
 import { User } from '../users/entities/user.entity';
 import { UsersService } from '../users/users.service';
-import { ACCESS_ERRORS, type AuthUser, type UserRole } from '../../common/auth';
+import { type AuthUser, type UserRole, unauthenticated } from '../../common/auth';
 import { ChangePasswordDto, RegisterDto, TokenResponseDto } from './dto/auth.dto';
 import { AUTH_ERRORS } from './auth.errors';
 import { USER_ERRORS } from '../users/users.errors';
@@ -220,7 +220,7 @@ export class AuthService implements OnApplicationBootstrap, OnApplicationShutdow
   async changePassword(caller: AuthUser, dto: ChangePasswordDto, ip?: string): Promise<TokenResponseDto> {
     await this.passwordChangePerUser.hit(caller.id);
     const current = await this.users.findActiveWithHash(caller.id);
-    if (!current) throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+    if (!current) throw unauthenticated('invalid', 'The token no longer grants access');
     const valid = await argon2.verify(current.passwordHash, dto.current_password).catch(() => false);
     if (!valid) {
       await this.events.record(this.dataSource.manager, {

@@ -1,11 +1,11 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { JwtService } from '@nestjs/jwt';
+import { JwtService, TokenExpiredError } from '@nestjs/jwt';
 import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import { UsersService } from '../users/users.service';
-import { ACCESS_ERRORS, API_SCOPES, type AuthUser, IS_PUBLIC, scopesOfRole } from '../../common/auth';
+import { API_SCOPES, type AuthUser, IS_PUBLIC, scopesOfRole, unauthenticated } from '../../common/auth';
 import { JwtSecret } from './jwt-secret';
 import { looksLikeApiToken } from '../tokens/token-format';
 import { TokensService } from '../tokens/tokens.service';
@@ -13,6 +13,8 @@ import { CallerRateLimits } from './caller-rate-limits';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BEARER = /^bearer\s+(\S+)\s*$/i;
+/** The Bearer scheme (RFC 6750 section 2.1), however its credentials are written. */
+const BEARER_SCHEME = /^bearer(\s|$)/i;
 
 /** Verified tokens kept (the least recently used dropped first). */
 const MAX_VERIFIED = 10_000;
@@ -66,8 +68,11 @@ export class JwtAuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const req = context.switchToHttp().getRequest<FastifyRequest & { user?: AuthUser }>();
     const header = req.headers.authorization;
-    const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
-    req.user = token && looksLikeApiToken(token) ? await this.authenticateApiToken(token) : await this.authenticate(token);
+    // No Authorization header, or another scheme (Basic...): no bearer token at all (RFC 6750 section 3.1).
+    if (header === undefined || !BEARER_SCHEME.test(header)) throw unauthenticated('missing', 'A bearer token is required');
+    const token = BEARER.exec(header)?.[1];
+    if (!token) throw unauthenticated('invalid', 'The Authorization header is not `Bearer <token>`');
+    req.user = looksLikeApiToken(token) ? await this.authenticateApiToken(token) : await this.authenticate(token);
     await this.limits.hit(req.user);
     return true;
   }
@@ -88,9 +93,8 @@ export class JwtAuthGuard implements CanActivate {
       user = await this.users.findActiveIdentity(ref.userId);
     }
     const grant = ref && user?.apiTokens.get(ref.id);
-    if (!ref || !user || !grant || (grant.expiresAt !== null && grant.expiresAt <= Date.now())) {
-      throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token is not valid (unknown, revoked or expired)');
-    }
+    if (!ref || !user || !grant) throw unauthenticated('invalid', 'The API token is not valid (unknown or revoked)');
+    if (grant.expiresAt !== null && grant.expiresAt <= Date.now()) throw unauthenticated('expired', 'The API token has expired');
     this.tokens.touch(ref.id);
     const held = scopesOfRole(user.role);
     const scopes = API_SCOPES.filter((s) => grant.scopes.includes(s) && held.includes(s));
@@ -105,9 +109,10 @@ export class JwtAuthGuard implements CanActivate {
     };
   }
 
-  private async authenticate(token: string | undefined): Promise<AuthUser> {
-    const payload = token ? this.verify(token) : null;
-    if (!payload) throw ACCESS_ERRORS.error('auth.unauthenticated', 'A valid bearer token is required');
+  private async authenticate(token: string): Promise<AuthUser> {
+    const payload = this.verify(token);
+    if (payload === 'expired') throw unauthenticated('expired', 'The token has expired: sign in again');
+    if (!payload) throw unauthenticated('invalid', 'The token is not valid (malformed or not signed by this service)');
     const sub = typeof payload.sub === 'string' && UUID.test(payload.sub) ? payload.sub : null;
     let user = sub ? await this.users.findActiveIdentity(sub) : null;
     const version = payload.ver ?? 0;
@@ -118,7 +123,7 @@ export class JwtAuthGuard implements CanActivate {
       user = await this.users.findActiveIdentity(sub);
     }
     if (!user || version !== user.tokenVersion || user.revokedJtis.has(payload.jti)) {
-      throw ACCESS_ERRORS.error('auth.unauthenticated', 'The token no longer grants access');
+      throw unauthenticated('invalid', 'The token no longer grants access (signed out, password changed or user deactivated)');
     }
     const tokenExpiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
     return {
@@ -132,21 +137,22 @@ export class JwtAuthGuard implements CanActivate {
     };
   }
 
-  /** The token's claims if it is valid now (signature, HS256, expiry), else null. */
-  private verify(token: string): Claims | null {
+  /** The token's claims if it is valid now (signature, HS256, expiry); `expired` if it was valid until its `exp`; else null. */
+  private verify(token: string): Claims | 'expired' | null {
     const known = this.verified.get(token);
     if (known) {
       // jsonwebtoken's own test: expired from the second `exp` on.
       if (typeof known.exp !== 'number' || Math.floor(Date.now() / 1000) < known.exp) return known;
       this.verified.delete(token);
-      return null;
+      return 'expired';
     }
     let payload: JwtPayload;
     try {
       // A KeyObject (jsonwebtoken accepts one; the @nestjs/jwt types only list string | Buffer): see JwtSecret.
       payload = this.jwt.verify<JwtPayload & object>(token, { secret: this.secret.key as unknown as Buffer, algorithms: ['HS256'] });
-    } catch {
-      return null;
+    } catch (err) {
+      // jsonwebtoken checks the signature before the expiry: an expired token is one this service signed.
+      return err instanceof TokenExpiredError ? 'expired' : null;
     }
     const jti =
       typeof payload.jti === 'string' && payload.jti.length <= 64 ? payload.jti : createHash('sha256').update(token).digest('hex');

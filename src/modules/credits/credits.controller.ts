@@ -12,7 +12,12 @@ export class CreditsController {
 
   @Get('transactions')
   @RequireScope('credits:read')
-  @ApiOperation({ operationId: 'listCreditTransactions', summary: 'The caller’s credit ledger, newest first' })
+  @ApiOperation({
+    operationId: 'listCreditTransactions',
+    summary: 'The caller’s credit ledger, newest first',
+    description:
+      'Every credit movement of yours (top-ups, VM charges, admin adjustments) with the balance after it; cursor-paginated (`next_cursor`).',
+  })
   @ApiOkResponse({ type: CreditTransactionPage, description: 'A page of your ledger rows, newest first' })
   @ApiAuth()
   list(@CurrentUser() caller: AuthUser, @Query() page: PageQueryDto) {

@@ -40,13 +40,16 @@ export interface CurrentOwner {
   role: UserRole;
   tokenVersion: number;
   revokedJtis: ReadonlySet<string>;
-  /** The owner's API tokens that still grant access (see Identity.apiTokens). */
-  apiTokens: ReadonlyMap<string, unknown>;
+  /** The owner's API tokens, expired ones included (see Identity.apiTokens). */
+  apiTokens: ReadonlyMap<string, { expiresAt: number | null }>;
 }
 
 function stillAuthorized(owner: StreamOwner, current: CurrentOwner): boolean {
   if (current.role !== owner.role) return false;
-  if (owner.apiTokenId !== undefined) return current.apiTokens.has(owner.apiTokenId);
+  if (owner.apiTokenId !== undefined) {
+    const grant = current.apiTokens.get(owner.apiTokenId);
+    return grant !== undefined && (grant.expiresAt === null || grant.expiresAt > Date.now());
+  }
   if (owner.tokenVersion !== undefined && owner.tokenVersion !== current.tokenVersion) return false;
   return owner.tokenId === undefined || !current.revokedJtis.has(owner.tokenId);
 }

@@ -22,7 +22,12 @@ export class EventsController {
 
   @Get()
   @RequireScope('events:read')
-  @ApiOperation({ operationId: 'listEvents', summary: 'The caller’s audit events, newest first' })
+  @ApiOperation({
+    operationId: 'listEvents',
+    summary: 'The caller’s audit events, newest first',
+    description:
+      'What happened to your account and your VMs (audit events), newest first, filterable by type, severity and VM; cursor-paginated. Live: GET /api/events/stream.',
+  })
   @ApiOkResponse({ type: EventPage, description: 'A page of your events, newest first' })
   @ApiAuth()
   async list(@CurrentUser() caller: AuthUser, @Query() query: EventQueryDto) {

@@ -16,7 +16,12 @@ const INDEX: ApiIndexDto = {
 @Controller()
 export class ApiIndexController {
   @Get()
-  @ApiOperation({ operationId: 'getApiIndex', summary: 'Name, version and links to the docs, the OpenAPI document and health' })
+  @ApiOperation({
+    operationId: 'getApiIndex',
+    summary: 'Name, version and links to the docs, the OpenAPI document and health',
+    description:
+      'The entry point: the service name and version, and links to Swagger UI, the OpenAPI document and the health check. No token needed.',
+  })
   @ApiOkResponse({ type: ApiIndexDto, description: 'The API index' })
   index(): ApiIndexDto {
     return INDEX;

@@ -17,7 +17,12 @@ export class HostsController {
 
   @Get()
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminListHosts', summary: 'Hypervisor hosts by name, with capacity, allocation and status' })
+  @ApiOperation({
+    operationId: 'adminListHosts',
+    summary: 'Hypervisor hosts by name, with capacity, allocation and status',
+    description:
+      'Each host that runs VMs: its capacity, what is allocated on it, whether it is online (heartbeat) and schedulable (drained or not). Admins only.',
+  })
   @ApiOkResponse({ type: HostPage, description: 'A page of hosts, with capacity, allocation and status' })
   @ApiAuth()
   async list(@Query() page: PageQueryDto) {
@@ -26,7 +31,11 @@ export class HostsController {
 
   @Get(':name')
   @RequireScope('admin:read')
-  @ApiOperation({ operationId: 'adminGetHost', summary: 'One hypervisor host' })
+  @ApiOperation({
+    operationId: 'adminGetHost',
+    summary: 'One hypervisor host',
+    description: 'One host by name, as in the list: capacity, allocation, status and why it was drained if it was. Admins only.',
+  })
   @ApiOkResponse({ type: HostResponseDto, description: 'The host, with capacity, allocation and status' })
   @ApiAuth(HOST_ERRORS.of('host.not_found'))
   async get(@Param('name') name: string) {

@@ -56,7 +56,12 @@ export class SshKeysController {
 
   @Get()
   @RequireScope('ssh_keys:read')
-  @ApiOperation({ operationId: 'listSshKeys', summary: 'Your SSH keys, newest first' })
+  @ApiOperation({
+    operationId: 'listSshKeys',
+    summary: 'Your SSH keys, newest first',
+    description:
+      'The public keys you registered, with their fingerprints; cursor-paginated. A VM created with `ssh_key_ids` gets a copy of the keys named.',
+  })
   @ApiOkResponse({ type: SshKeyPage, description: 'A page of your SSH keys, newest first' })
   @ApiAuth()
   async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto) {
@@ -65,7 +70,11 @@ export class SshKeysController {
 
   @Get(':id')
   @RequireScope('ssh_keys:read')
-  @ApiOperation({ operationId: 'getSshKey', summary: 'One of your SSH keys' })
+  @ApiOperation({
+    operationId: 'getSshKey',
+    summary: 'One of your SSH keys',
+    description: 'One registered key: name, type, bits, SHA256 fingerprint and the public key. 404 for a key that is not yours.',
+  })
   @ApiOkResponse({ type: SshKeyResponseDto, description: 'The SSH key' })
   @ApiAuth(SSH_KEY_ERRORS.of('ssh_key.not_found'))
   async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<SshKeyResponseDto> {

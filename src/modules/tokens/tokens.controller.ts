@@ -42,7 +42,12 @@ export class TokensController {
   }
 
   @Get()
-  @ApiOperation({ operationId: 'listApiTokens', summary: 'Your API tokens, newest first (never their secrets)' })
+  @ApiOperation({
+    operationId: 'listApiTokens',
+    summary: 'Your API tokens, newest first (never their secrets)',
+    description:
+      'Your `vmp_...` tokens with their scopes, expiry and last use. The secret is shown once, when the token is created, and never again.',
+  })
   @ApiOkResponse({ type: ApiTokenPage, description: 'A page of your API tokens, expired ones included' })
   @ApiAuth()
   @RequireScope('tokens:read')

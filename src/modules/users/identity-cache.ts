@@ -12,7 +12,10 @@ import type { User } from './entities/user.entity';
  */
 export type Identity = Pick<User, 'id' | 'role' | 'username' | 'email' | 'tokenVersion'> & {
   revokedJtis: ReadonlySet<string>;
-  /** The user's API tokens that grant access now (not revoked, not expired when read), by id. */
+  /**
+   * The user's API tokens (not revoked), by id, expired ones included: the guard checks `expiresAt` on
+   * each request, and tells an expired token (401 auth.token_expired) from a revoked one.
+   */
   apiTokens: ReadonlyMap<string, ApiTokenGrant>;
 };
 

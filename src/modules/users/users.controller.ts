@@ -11,7 +11,12 @@ export class UsersController {
 
   @Get('me')
   @RequireScope('none')
-  @ApiOperation({ operationId: 'getCurrentUser', summary: 'The caller’s profile and credit balance' })
+  @ApiOperation({
+    operationId: 'getCurrentUser',
+    summary: 'The caller’s profile and credit balance',
+    description:
+      'Who the token belongs to: id, username, email, role, whether the account is active, and the credit balance now. Any valid token (no scope needed).',
+  })
   @ApiOkResponse({ type: UserResponseDto, description: 'Your profile and current balance' })
   @ApiAuth()
   async me(@CurrentUser() caller: AuthUser): Promise<UserResponseDto> {

@@ -49,7 +49,7 @@ export class UsersRepository {
 
   /**
    * An active user's identity, or undefined: one primary-key read with their unexpired revocations and
-   * their live API tokens (few: API_TOKENS_MAX_PER_USER at most), so a token costs no query of its own.
+   * their API tokens, expired ones included (few: API_TOKENS_MAX_PER_USER at most), so a token costs no query of its own.
    */
   async activeIdentity(id: string): Promise<Identity | undefined> {
     const row = await typedQueryOne<IdentityRow>(
@@ -58,7 +58,7 @@ export class UsersRepository {
         'SELECT u.id, u.role, u.username, u.email, u.token_version AS "tokenVersion", ' +
           'ARRAY(SELECT r.jti FROM revoked_tokens r WHERE r.user_id = u.id AND r.expires_at > now()) AS revoked, ' +
           "COALESCE((SELECT json_agg(json_build_object('id', t.id, 's', t.scopes, 'e', t.expires_at)) FROM api_tokens t " +
-          "WHERE t.user_id = u.id AND (t.expires_at IS NULL OR t.expires_at > now())), '[]') AS tokens " +
+          "WHERE t.user_id = u.id), '[]') AS tokens " +
           'FROM users u WHERE u.id = $1 AND u.is_active',
       ),
       [id],

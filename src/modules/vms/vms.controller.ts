@@ -29,7 +29,11 @@ export class VmsController {
 
   @Get('os-types')
   @RequireScope('vms:read')
-  @ApiOperation({ operationId: 'listOsTypes', summary: 'The operating systems VMs can be created with' })
+  @ApiOperation({
+    operationId: 'listOsTypes',
+    summary: 'The operating systems VMs can be created with',
+    description: 'The `os_type` values POST /api/vms accepts, each with the Vagrant box it boots.',
+  })
   @ApiOkResponse({ type: OsTypesResponseDto, description: 'The os_type values create accepts' })
   @ApiAuth()
   osTypes(): OsTypesResponseDto {
@@ -105,7 +109,12 @@ export class VmsController {
 
   @Get()
   @RequireScope('vms:read')
-  @ApiOperation({ operationId: 'listVms', summary: 'Your VMs, newest first (destroyed ones hidden unless asked)' })
+  @ApiOperation({
+    operationId: 'listVms',
+    summary: 'Your VMs, newest first (destroyed ones hidden unless asked)',
+    description:
+      'Your VMs with their status, size and connection details; filter by status, include destroyed ones with `include_destroyed`; cursor-paginated.',
+  })
   @ApiOkResponse({ type: VmPage, description: 'A page of your VMs, newest first' })
   @ApiAuth()
   async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto) {
@@ -116,7 +125,11 @@ export class VmsController {
 
   @Get(':id')
   @RequireScope('vms:read')
-  @ApiOperation({ operationId: 'getVm', summary: 'One of your VMs, with its current uptime' })
+  @ApiOperation({
+    operationId: 'getVm',
+    summary: 'One of your VMs, with its current uptime',
+    description: 'One VM of yours: size, status, connection details, metadata and uptime. 404 for a VM that is not yours.',
+  })
   @ApiOkResponse({ type: VmResponseDto, description: 'The VM, with its current uptime' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'))
   async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<VmResponseDto> {
@@ -125,7 +138,11 @@ export class VmsController {
 
   @Get(':id/status')
   @RequireScope('vms:read')
-  @ApiOperation({ operationId: 'getVmStatus', summary: 'Status, connection and uptime of one of your VMs' })
+  @ApiOperation({
+    operationId: 'getVmStatus',
+    summary: 'Status, connection and uptime of one of your VMs',
+    description: 'A small answer for polling: the status, the connection details once running, and the uptime.',
+  })
   @ApiOkResponse({ type: VmStatusResponseDto, description: 'The VM’s status, connection details and uptime' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'))
   async status(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<VmStatusResponseDto> {

@@ -67,7 +67,12 @@ export class WebhooksController {
 
   @Get()
   @RequireScope('webhooks:read')
-  @ApiOperation({ operationId: 'listWebhooks', summary: 'Your webhook endpoints, newest first' })
+  @ApiOperation({
+    operationId: 'listWebhooks',
+    summary: 'Your webhook endpoints, newest first',
+    description:
+      'The endpoints your events are POSTed to, with the event patterns each receives and whether it is enabled (or why it was disabled). Signing secrets are never listed.',
+  })
   @ApiOkResponse({ type: WebhookPage, description: 'A page of your endpoints (never their secrets)' })
   @ApiAuth()
   async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto) {
@@ -76,7 +81,12 @@ export class WebhooksController {
 
   @Get(':id')
   @RequireScope('webhooks:read')
-  @ApiOperation({ operationId: 'getWebhook', summary: 'One of your webhook endpoints' })
+  @ApiOperation({
+    operationId: 'getWebhook',
+    summary: 'One of your webhook endpoints',
+    description:
+      'One endpoint of yours: URL, event patterns, scope, and whether deliveries are enabled. 404 for an endpoint that is not yours.',
+  })
   @ApiOkResponse({ type: WebhookResponseDto, description: 'The endpoint (never its secret)' })
   @ApiAuth(WEBHOOK_ERRORS.of('webhooks.not_found'))
   async get(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string): Promise<WebhookResponseDto> {

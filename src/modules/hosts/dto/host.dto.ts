@@ -70,6 +70,7 @@ export class HostResponseDto {
 export class UpdateHostDto {
   /** false drains the host (no new VMs are placed on it); true returns it to service. */
   @IsBoolean()
+  @ApiProperty({ example: false })
   schedulable: boolean;
 
   /** Why; recorded in the admin event and shown on the host. */

@@ -36,21 +36,21 @@ export class QuotaOverridesDto {
   @IsInt()
   @Min(0)
   @Max(100_000)
-  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0, example: 10 })
   vms?: number | null;
 
   @IsOptional()
   @IsInt()
   @Min(0)
   @Max(1_000_000)
-  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0, example: 16 })
   cpu_cores?: number | null;
 
   @IsOptional()
   @IsInt()
   @Min(0)
   @Max(100_000_000)
-  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0, example: 32768 })
   ram_mb?: number | null;
 }
 
@@ -63,6 +63,7 @@ export class UpdateUserDto {
   /** false deactivates the account: its tokens stop working at once. */
   @IsOptional()
   @IsBoolean()
+  @ApiPropertyOptional({ example: true })
   is_active?: boolean;
 
   @IsOptional()

@@ -94,7 +94,8 @@ export class CreateVmDto extends VmSpecDto {
   @ArrayMaxSize(VM_MAX_SSH_KEYS)
   @ArrayUnique({ message: 'ssh_key_ids must not repeat an id' })
   @IsUUID('all', { each: true })
-  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: VM_MAX_SSH_KEYS, uniqueItems: true })
+  // Example: none (a made-up id would be refused: 400 vm.unknown_ssh_key), so Swagger UI's "Try it out" body works as written.
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: VM_MAX_SSH_KEYS, uniqueItems: true, example: [] })
   ssh_key_ids?: string[];
 
   /**

@@ -57,7 +57,11 @@ export class SnapshotsController {
 
   @Get()
   @RequireScope('vms:read')
-  @ApiOperation({ operationId: 'listVmSnapshots', summary: 'A VM’s snapshots, newest first' })
+  @ApiOperation({
+    operationId: 'listVmSnapshots',
+    summary: 'A VM’s snapshots, newest first',
+    description: 'The snapshots of one of your VMs, with their status and size; cursor-paginated. 404 for a VM that is not yours.',
+  })
   @ApiOkResponse({ type: SnapshotPage, description: 'A page of the VM’s snapshots, newest first' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'))
   async list(@CurrentUser() user: AuthUser, @Param('id', UuidPipe) id: string, @Query() query: PageQueryDto) {
@@ -66,7 +70,11 @@ export class SnapshotsController {
 
   @Get(':snapshot_id')
   @RequireScope('vms:read')
-  @ApiOperation({ operationId: 'getVmSnapshot', summary: 'One snapshot of one of your VMs' })
+  @ApiOperation({
+    operationId: 'getVmSnapshot',
+    summary: 'One snapshot of one of your VMs',
+    description: 'One snapshot: its name, status and size. 404 for a VM or snapshot that is not yours.',
+  })
   @ApiOkResponse({ type: SnapshotResponseDto, description: 'The snapshot' })
   @ApiAuth(VM_ERRORS.of('vm.not_found', 'snapshot.not_found'))
   async get(

@@ -54,7 +54,7 @@ export class CreateWebhookDto {
   /** `own` (default): your events, as your feed shows them. `all`: every user's events, as the admin feed shows them (admins only). */
   @IsOptional()
   @IsIn(WEBHOOK_SCOPES)
-  @ApiProperty({ enum: WEBHOOK_SCOPES, enumName: 'WebhookScope', required: false })
+  @ApiProperty({ enum: WEBHOOK_SCOPES, enumName: 'WebhookScope', required: false, example: 'own' })
   scope?: WebhookScope;
 }
 
@@ -63,7 +63,7 @@ export class UpdateWebhookDto {
   @Transform(trim)
   @IsString()
   @MaxLength(WEBHOOK_URL_MAX)
-  @ApiProperty({ required: false, maxLength: WEBHOOK_URL_MAX })
+  @ApiProperty({ required: false, example: 'https://hooks.example.com/vm-platform', maxLength: WEBHOOK_URL_MAX })
   url?: string;
 
   @IsOptional()
@@ -73,7 +73,7 @@ export class UpdateWebhookDto {
   @ArrayUnique({ message: 'events must not repeat an entry' })
   @IsString({ each: true })
   @MaxLength(64, { each: true })
-  @ApiProperty({ type: [String], required: false, minItems: 1, maxItems: WEBHOOK_EVENTS_MAX })
+  @ApiProperty({ type: [String], required: false, example: ['vm.*'], minItems: 1, maxItems: WEBHOOK_EVENTS_MAX })
   events?: string[];
 
   /** null removes it. */
@@ -83,13 +83,13 @@ export class UpdateWebhookDto {
   @IsString()
   @MaxLength(WEBHOOK_DESCRIPTION_MAX)
   @Matches(NO_CONTROL, { message: 'description must not contain control characters' })
-  @ApiProperty({ type: String, required: false, nullable: true, maxLength: WEBHOOK_DESCRIPTION_MAX })
+  @ApiProperty({ type: String, required: false, nullable: true, example: 'CI notifications', maxLength: WEBHOOK_DESCRIPTION_MAX })
   description?: string | null;
 
   /** true turns a disabled endpoint back on (new events only; retry failed deliveries one by one). */
   @IsOptional()
   @IsBoolean()
-  @ApiProperty({ required: false })
+  @ApiProperty({ required: false, example: true })
   enabled?: boolean;
 }
 
