@@ -57,6 +57,9 @@ describeInBrowser('Swagger UI in a real browser (e2e)', () => {
     const fresh = await newUser(ctx);
     const page = await browser.newPage();
     await page.goto(`${baseUrl}/api/docs`);
+    // persistAuthorization kept the first test's token: sign in as the new user instead.
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
     await page.locator('.scheme-container button.authorize').click();
     await page.locator('.modal-ux input[type=text]').first().fill(fresh.token);
     await page.locator('.modal-ux .auth-btn-wrapper button.authorize').click();
