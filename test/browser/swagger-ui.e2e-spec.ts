@@ -58,7 +58,7 @@ describeInBrowser('Swagger UI in a real browser (e2e)', () => {
     const page = await browser.newPage();
     await page.goto(`${baseUrl}/api/docs`);
     // persistAuthorization kept the first test's token: sign in as the new user instead.
-    await page.evaluate(() => localStorage.clear());
+    await page.evaluate('localStorage.clear()');
     await page.reload();
     await page.locator('.scheme-container button.authorize').click();
     await page.locator('.modal-ux input[type=text]').first().fill(fresh.token);
