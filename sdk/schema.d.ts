@@ -6755,6 +6755,8 @@ export interface operations {
                 status?: components["schemas"]["VmStatus"];
                 /** @description Include destroyed VMs (hidden by default). */
                 include_destroyed?: boolean;
+                /** @description VMs whose name starts with this, in any case (names are lowercase: the prefix is lowercased). */
+                name_prefix?: string;
             };
             header?: never;
             path?: never;
@@ -8354,12 +8356,12 @@ export interface operations {
                 status?: components["schemas"]["VmStatus"];
                 /** @description Include destroyed VMs (hidden by default). */
                 include_destroyed?: boolean;
+                /** @description VMs whose name starts with this, in any case (names are lowercase: the prefix is lowercased). */
+                name_prefix?: string;
                 user_id?: string;
                 os_type?: string;
                 /** @description VMs placed on this hypervisor host. */
                 host?: string;
-                /** @description VMs whose name starts with this. */
-                name_prefix?: string;
             };
             header?: never;
             path?: never;

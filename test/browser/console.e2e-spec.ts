@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { blocking, runAxe, summarize, type AxeSummary } from '../support/axe';
 import { CHROMIUM_OPTIONS, describeInBrowser } from '../support/browser';
 import { ensureWebBuilt } from '../support/build';
 import { eventually } from '../support/factories';
@@ -94,24 +95,13 @@ describe('web console: served by the app (e2e)', () => {
   });
 });
 
-interface AxeViolation {
-  id: string;
-  impact: 'minor' | 'moderate' | 'serious' | 'critical' | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
 describeInBrowser('web console in Chromium (e2e)', () => {
   let browser: Browser;
   let page: Page;
   let admin: Page;
   const user = { username: 'ada', email: 'ada@example.test', password: 'correct horse battery' };
-  const axeSource = readFileSync(join(process.cwd(), 'node_modules/axe-core/axe.min.js'), 'utf8');
   /** page name -> width -> serious/critical violations (all impacts counted in the report file). */
-  const axeReport: Record<
-    string,
-    Record<number, { serious: number; critical: number; moderate: number; minor: number; rules: string[] }>
-  > = {};
+  const axeReport: Record<string, Record<number, AxeSummary>> = {};
   const problems: string[] = [];
   const requestUrls: string[] = [];
   let vmId: string;
@@ -134,31 +124,9 @@ describeInBrowser('web console in Chromium (e2e)', () => {
       await p.setViewportSize({ width, height: 900 });
       await p.evaluate('new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))');
       await p.screenshot({ path: join(OUT, `${name}-${width}.png`), fullPage: true });
-      // Runtime evaluation (the test's, not the page's) is outside the page's CSP.
-      if (!(await p.evaluate(() => 'axe' in globalThis))) await p.evaluate(axeSource);
-      const violations = await p.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: object): Promise<{ violations: AxeViolation[] }> } }).axe;
-        const result = await axe.run((globalThis as unknown as { document: unknown }).document, {
-          runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
-          resultTypes: ['violations'],
-        });
-        return result.violations.map((v) => ({
-          id: v.id,
-          impact: v.impact,
-          help: v.help,
-          nodes: v.nodes.map((n) => ({ target: n.target })),
-        }));
-      });
-      const count = (impact: AxeViolation['impact']) => violations.filter((v) => v.impact === impact).length;
-      (axeReport[name] ??= {})[width] = {
-        critical: count('critical'),
-        serious: count('serious'),
-        moderate: count('moderate'),
-        minor: count('minor'),
-        rules: violations.map((v) => `${v.impact}: ${v.id} (${v.nodes.length})`),
-      };
-      const blocking = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-      expect({ page: name, width, blocking }).toEqual({ page: name, width, blocking: [] });
+      const violations = await runAxe(p);
+      (axeReport[name] ??= {})[width] = summarize(violations);
+      expect({ page: name, width, blocking: blocking(violations) }).toEqual({ page: name, width, blocking: [] });
     }
     await p.setViewportSize({ width: 1440, height: 900 });
   }
@@ -486,13 +454,16 @@ describeInBrowser('web console in Chromium (e2e)', () => {
     await host.getByRole('cell', { name: 'drained: kernel upgrade' }).waitFor();
   }, 120_000);
 
-  it('sends the user back to sign-in on a 401, and keeps the token out of URLs, logs and localStorage', async () => {
+  it('sends the user back to sign-in on a 401, and keeps the token out of URLs, logs, cookies and localStorage', async () => {
+    // The tab's sessionStorage keeps it across a reload; new tabs get it from open ones over a
+    // same-origin BroadcastChannel (console-first-hour.e2e-spec.ts): nothing another origin can read or send.
     const token = await tokenOf(page);
     expect(token).toMatch(/^ey/);
     expect(requestUrls.length).toBeGreaterThan(20);
     expect(requestUrls.filter((u) => u.includes(token))).toEqual([]);
     expect(logs.filter((l) => l.includes(token))).toEqual([]);
     expect(await page.evaluate('JSON.stringify(localStorage)')).toBe('{}');
+    expect(await page.context().cookies()).toEqual([]);
 
     // A token the server no longer accepts (here: tampered) -> the next call's 401 signs out.
     await page.evaluate(`(() => {

@@ -202,6 +202,28 @@ describe('VM lifecycle (e2e, simulator provider)', () => {
       expect(list.body.items).toEqual([]);
     });
 
+    it('searches the list by name prefix in any case, among the caller’s own VMs only; a malformed prefix is a 400', async () => {
+      const bob = await newUser(ctx);
+      await ctx.http
+        .post('/api/vms')
+        .set(bob.auth)
+        .send({ name: 'owned-by-bob', ...spec })
+        .expect(202);
+      for (const prefix of ['own', 'OWN', 'Owned']) {
+        const res = await ctx.http.get('/api/vms').query({ name_prefix: prefix }).set(alice.auth).expect(200);
+        expect({ prefix, names: (res.body as { items: { name: string }[] }).items.map((v) => v.name) }).toEqual({
+          prefix,
+          names: ['owned'],
+        });
+      }
+      const none = await ctx.http.get('/api/vms').query({ name_prefix: 'owned-by' }).set(alice.auth).expect(200);
+      expect(none.body.items).toEqual([]);
+      for (const bad of ['own%', 'a_b', 'x'.repeat(64), '']) {
+        const res = await ctx.http.get('/api/vms').query({ name_prefix: bad }).set(alice.auth).expect(400);
+        expect((res.body as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain('name_prefix');
+      }
+    });
+
     it('answers 400 for an id that is not a UUID and 404 for an unknown one', async () => {
       await ctx.http.get('/api/vms/not-a-uuid').set(alice.auth).expect(400);
       await ctx.http.get('/api/vms/00000000-0000-4000-8000-000000000000').set(alice.auth).expect(404);

@@ -1,9 +1,9 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useRef } from 'preact/hooks';
 import { Link, Redirect, Route, Switch, useLocation } from 'wouter-preact';
 import { api, refreshMe } from './api';
 import { liveState, startUserStream, useUserEvents } from './events';
-import { isAdmin, me, session, signOut } from './session';
+import { isAdmin, me, restoring, session, signOut } from './session';
 import { SignIn, Register } from './pages/Auth';
 import { VmList } from './pages/VmList';
 import { LaunchVm } from './pages/LaunchVm';
@@ -17,6 +17,7 @@ import { AdminUsers } from './pages/admin/AdminUsers';
 import { AdminEvents } from './pages/admin/AdminEvents';
 import { AdminHosts } from './pages/admin/AdminHosts';
 import { NotFound } from './pages/NotFound';
+import { Spinner } from './components/ui';
 
 /** Events that change the signed-in user's balance. */
 const BALANCE_ACTIONS = new Set(['system.credit_deduction', 'system.credit_grant', 'admin.credit_adjustment']);
@@ -87,6 +88,42 @@ function SignedInShell({ children }: { children: ComponentChildren }) {
   );
 }
 
+/**
+ * On client-side navigation (not the first load, which the browser announces itself) focus moves to
+ * the new page's h1, so a screen reader announces it and Tab continues from there. A page that is
+ * still loading gets focus on its heading when the heading appears.
+ */
+function useFocusHeading(location: string): void {
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const main = document.getElementById('main');
+    if (!main) return;
+    const focus = (): boolean => {
+      const h1 = main.querySelector('h1');
+      if (!h1) return false;
+      if (!h1.hasAttribute('tabindex')) h1.tabIndex = -1;
+      h1.focus();
+      return true;
+    };
+    if (focus()) return;
+    const observer = new MutationObserver(() => {
+      if (focus()) observer.disconnect();
+    });
+    observer.observe(main, { childList: true, subtree: true });
+    const timer = setTimeout(() => {
+      observer.disconnect();
+    }, 10_000);
+    return () => {
+      observer.disconnect();
+      clearTimeout(timer);
+    };
+  }, [location]);
+}
+
 function AdminOnly({ children }: { children: ComponentChildren }) {
   if (!me.value) return null; // profile still loading
   return isAdmin.value ? <>{children}</> : <NotFound />;
@@ -94,6 +131,14 @@ function AdminOnly({ children }: { children: ComponentChildren }) {
 
 export function App() {
   const [location] = useLocation();
+  useFocusHeading(location);
+  if (restoring.value) {
+    return (
+      <main id="main" class="auth-main">
+        <Spinner label="Opening your session…" />
+      </main>
+    );
+  }
   if (!session.value) {
     return (
       <main id="main" class="auth-main">

@@ -126,17 +126,51 @@ function heading(c: Exclude<Column, false | undefined>) {
   );
 }
 
+/** Gives each body cell its column's heading as data-label (what a row shown as a card on a narrow screen prints before it). */
+function labelCells(table: HTMLTableElement): void {
+  const labels = Array.from(table.tHead?.rows[0]?.cells ?? [], (th) => th.textContent.trim());
+  for (const body of Array.from(table.tBodies)) {
+    for (const row of Array.from(body.rows)) {
+      Array.from(row.cells).forEach((cell, i) => {
+        const label = labels[i] ?? '';
+        if (cell.dataset.label !== label) cell.dataset.label = label;
+      });
+    }
+  }
+}
+
 /**
- * A labelled table that scrolls sideways on narrow screens (focusable so keyboard users can scroll
- * it): its header row from `columns` (ACTIONS_COLUMN for a row-actions column with a visually hidden
- * heading), its body from `children`.
+ * A labelled table: cells wrap so it fits where it can, and it scrolls sideways inside its own region
+ * (focusable so keyboard users can scroll it) where it cannot, a last ACTIONS_COLUMN (a visually hidden
+ * heading) staying in view; on a narrow screen each row is a card of "heading: value" lines. Its header
+ * row comes from `columns`, its body from `children`.
  */
 export function TableRegion({ label, columns, children }: { label: string; columns: Column[]; children: ComponentChildren }) {
+  const ref = useRef<HTMLTableElement>(null);
+  const shown = columns.filter((c): c is Exclude<Column, false | undefined> => !!c);
+  useEffect(() => {
+    const table = ref.current;
+    if (!table) return;
+    labelCells(table);
+    // Rows that arrive later (live updates, a row component's own render) are labelled as they come.
+    const observer = new MutationObserver(() => {
+      labelCells(table);
+    });
+    observer.observe(table, { childList: true, subtree: true });
+    return () => {
+      observer.disconnect();
+    };
+  }, []);
   return (
-    <div class="table-scroll" role="region" aria-label={label} tabIndex={0}>
-      <table>
+    <div
+      class={`table-scroll${shown[shown.length - 1] === ACTIONS_COLUMN ? ' has-actions' : ''}`}
+      role="region"
+      aria-label={label}
+      tabIndex={0}
+    >
+      <table ref={ref}>
         <thead>
-          <tr>{columns.map((c) => (c ? heading(c) : null))}</tr>
+          <tr>{shown.map((c) => heading(c))}</tr>
         </thead>
         {children}
       </table>

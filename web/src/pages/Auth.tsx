@@ -3,17 +3,30 @@ import { Link, useLocation, useSearch } from 'wouter-preact';
 import { api, call } from '../api';
 import { ProblemAlert } from '../components/ui';
 import { useAction, useTitle } from '../hooks';
-import { signIn, signOutReason } from '../session';
+import { previousUserId, signIn, signOutReason, type User } from '../session';
 
-/** Only a path of this console (never another origin) after sign-in. */
-function safeNext(search: string): string {
+/**
+ * Where a sign-in lands: the `next` path it started from (only a path of this console, never another
+ * origin), unless that was another user's (the session that ended here was someone else's) or an
+ * admin page for a user who is not one; then the signed-in user's home.
+ */
+function landing(search: string, user: User): string {
   const next = new URLSearchParams(search).get('next');
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/vms';
+  const previous = previousUserId();
+  if (!next || !next.startsWith('/') || next.startsWith('//')) return '/vms';
+  if (previous && previous !== user.id) return '/vms';
+  if (next.startsWith('/admin') && user.role !== 'admin') return '/vms';
+  return next;
 }
 
-async function logIn(email: string, password: string): Promise<void> {
+/** Signs in and goes where the sign-in lands (in the same task, so the signed-in shell never renders the sign-in path). */
+async function logIn(email: string, password: string, search: string, navigate: (to: string, opts: { replace: boolean }) => void) {
   const token = await call(api.POST('/api/auth/login', { body: { email, password } }));
-  signIn(token.access_token, token.expires_in);
+  // Who signed in, before the session starts (the console is not signed in yet: the header is set here).
+  const user = await call(api.GET('/api/users/me', { headers: { Authorization: `Bearer ${token.access_token}` } }));
+  const to = landing(search, user);
+  signIn(token.access_token, token.expires_in, user);
+  navigate(to, { replace: true });
 }
 
 export function SignIn() {
@@ -23,8 +36,7 @@ export function SignIn() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const submit = useAction(async () => {
-    await logIn(email, password);
-    navigate(safeNext(search), { replace: true });
+    await logIn(email, password, search, navigate);
   });
   const reason = signOutReason.value;
   return (
@@ -79,8 +91,7 @@ export function Register() {
   const [password, setPassword] = useState('');
   const submit = useAction(async () => {
     await call(api.POST('/api/auth/register', { body: { username, email, password } }));
-    await logIn(email, password);
-    navigate(safeNext(search), { replace: true });
+    await logIn(email, password, search, navigate);
   });
   return (
     <section class="auth-card" aria-labelledby="register-title">

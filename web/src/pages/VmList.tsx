@@ -1,21 +1,26 @@
 import { VM_STATUSES } from '@vm-platform/sdk';
+import type { ComponentChildren } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
 import { Link, useSearchParams } from 'wouter-preact';
 import { api, call, type Schemas, type Vm, type VmStatus } from '../api';
-import { ListState, Pager, StatusBadge, TableRegion } from '../components/ui';
+import { ACTIONS_COLUMN, ListState, Pager, StatusBadge, TableRegion } from '../components/ui';
 import { useUserEvents } from '../events';
 import { formatMb, formatTime } from '../format';
 import { useLoad, useTitle } from '../hooks';
 
 const PAGE_SIZE = 20;
 
-/** Filters and page live in the URL (?status=&destroyed=1&page=<cursor,...>), so reload and back keep them. */
+/** Filters and page live in the URL (?name=&status=&destroyed=1&page=<cursor,...>), so reload and back keep them. */
 function useListParams() {
   const [params, setParams] = useSearchParams();
+  const name = params.get('name') ?? '';
   const status = (params.get('status') ?? '') as VmStatus | '';
   const includeDestroyed = params.get('destroyed') === '1';
   const cursors: (string | undefined)[] = [undefined, ...(params.get('page')?.split(',').filter(Boolean) ?? [])];
-  const update = (next: { status?: VmStatus | ''; includeDestroyed?: boolean; cursors?: (string | undefined)[] }) => {
+  const update = (next: { name?: string; status?: VmStatus | ''; includeDestroyed?: boolean; cursors?: (string | undefined)[] }) => {
     const p = new URLSearchParams();
+    const n = (next.name ?? name).trim().toLowerCase();
+    if (n) p.set('name', n);
     const s = next.status ?? status;
     if (s) p.set('status', s);
     if (next.includeDestroyed ?? includeDestroyed) p.set('destroyed', '1');
@@ -23,22 +28,36 @@ function useListParams() {
     if (c.length) p.set('page', c.join(','));
     setParams(p);
   };
-  return { status, includeDestroyed, cursors, update };
+  return { name, status, includeDestroyed, cursors, update };
 }
 
 export function VmList() {
   useTitle('Your VMs');
-  const { status, includeDestroyed, cursors, update } = useListParams();
+  const { name, status, includeDestroyed, cursors, update } = useListParams();
+  const [nameInput, setNameInput] = useState(name);
+  useEffect(() => {
+    setNameInput(name);
+  }, [name]);
   const cursor = cursors[cursors.length - 1];
+  // The API takes letters, digits and hyphens: anything else cannot match a VM name.
+  const nameValid = /^[a-z0-9-]{0,63}$/.test(name);
   const page = useLoad(
     (signal) =>
       call(
         api.GET('/api/vms', {
-          params: { query: { limit: PAGE_SIZE, status: status || undefined, include_destroyed: includeDestroyed || undefined, cursor } },
+          params: {
+            query: {
+              limit: PAGE_SIZE,
+              name_prefix: (nameValid && name) || undefined,
+              status: status || undefined,
+              include_destroyed: includeDestroyed || undefined,
+              cursor,
+            },
+          },
           signal,
         }),
       ),
-    [status, includeDestroyed, cursor],
+    [name, status, includeDestroyed, cursor],
   );
 
   // Live status: any event about a VM on this page re-reads that VM; a new VM reloads the first page.
@@ -62,7 +81,34 @@ export function VmList() {
           Launch a VM
         </Link>
       </div>
-      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter VMs">
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          update({ name: nameInput });
+        }}
+        aria-label="Filter VMs"
+        role="search"
+      >
+        <div class="field inline">
+          <label for="vm-name-filter">Name starts with</label>
+          <input
+            id="vm-name-filter"
+            type="search"
+            maxLength={63}
+            autocomplete="off"
+            spellcheck={false}
+            aria-invalid={!nameValid}
+            aria-describedby={nameValid ? undefined : 'vm-name-filter-hint'}
+            value={nameInput}
+            onInput={(e) => {
+              setNameInput(e.currentTarget.value);
+            }}
+            onChange={(e) => {
+              update({ name: e.currentTarget.value });
+            }}
+          />
+        </div>
         <div class="field inline">
           <label for="vm-status-filter">Status</label>
           <select id="vm-status-filter" value={status} onChange={(e) => update({ status: e.currentTarget.value as VmStatus | '' })}>
@@ -82,12 +128,17 @@ export function VmList() {
           <label for="vm-destroyed-filter">Include destroyed</label>
         </div>
       </form>
+      {!nameValid && (
+        <p class="warning" role="status" id="vm-name-filter-hint">
+          VM names have only letters, digits and hyphens: no VM starts with “{name}”.
+        </p>
+      )}
       <ListState
         state={page}
         loadingLabel="Loading VMs…"
         empty={
           <div class="empty">
-            {status || includeDestroyed || cursor ? (
+            {name || status || includeDestroyed || cursor ? (
               <p>No VMs match these filters.</p>
             ) : (
               <>
@@ -107,9 +158,21 @@ export function VmList() {
   );
 }
 
-export function VmTable({ vms, admin }: { vms: (Vm | Schemas['AdminVmResponseDto'])[]; admin?: boolean }) {
+/** The VM table; `actions` fills a last column of row buttons (the admin's). */
+export function VmTable<T extends Vm | Schemas['AdminVmResponseDto']>({
+  vms,
+  admin,
+  actions,
+}: {
+  vms: T[];
+  admin?: boolean;
+  actions?: (vm: T) => ComponentChildren;
+}) {
   return (
-    <TableRegion label="VMs" columns={['Name', 'Status', admin && 'Owner', admin && 'Host', 'OS', 'Size', 'Address', 'Cost', 'Created']}>
+    <TableRegion
+      label="VMs"
+      columns={['Name', 'Status', admin && 'Owner', admin && 'Host', 'OS', 'Size', 'Address', 'Cost', 'Created', actions && ACTIONS_COLUMN]}
+    >
       <tbody>
         {vms.map((vm) => (
           <tr key={vm.id} data-vm={vm.name}>
@@ -126,6 +189,7 @@ export function VmTable({ vms, admin }: { vms: (Vm | Schemas['AdminVmResponseDto
             <td>{vm.ip_address ? `${vm.ip_address}:${vm.ssh_port ?? 22}` : '—'}</td>
             <td>{vm.cost}</td>
             <td>{formatTime(vm.created_at)}</td>
+            {actions && <td>{actions(vm)}</td>}
           </tr>
         ))}
       </tbody>

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsDate, IsOptional, IsString, IsUUID, Matches, MaxDate, MaxLength, MinDate, MinLength } from 'class-validator';
+import { IsDate, IsOptional, IsString, IsUUID, MaxDate, MaxLength, MinDate, MinLength } from 'class-validator';
 import { MAX_INSTANT, MIN_INSTANT } from '../../../common/pagination';
 import { EventQueryDto } from '../../events/dto/event-query.dto';
 import { VmResponseDto } from '../../vms/dto/vm-response.dto';
@@ -21,11 +21,6 @@ export class AdminVmQueryDto extends ListVmsQueryDto {
   @IsString()
   @MaxLength(100)
   host?: string;
-
-  /** VMs whose name starts with this. */
-  @IsOptional()
-  @Matches(/^[a-z0-9-]{1,63}$/, { message: 'name_prefix must be lowercase letters, digits or hyphens' })
-  name_prefix?: string;
 }
 
 export class AdminVmActionDto extends VmActionDto {

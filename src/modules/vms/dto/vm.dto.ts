@@ -190,6 +190,13 @@ export class ListVmsQueryDto extends PageQueryDto {
   @IsBoolean()
   @ApiProperty({ required: false, default: false })
   include_destroyed?: boolean;
+
+  /** VMs whose name starts with this, in any case (names are lowercase: the prefix is lowercased). */
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value))
+  @Matches(/^[a-z0-9-]{1,63}$/, { message: 'name_prefix must be letters, digits or hyphens, 1 to 63 characters' })
+  @ApiProperty({ required: false, minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9-]{1,63}$', example: 'web' })
+  name_prefix?: string;
 }
 
 export class QuotaResponseDto {

@@ -19,6 +19,14 @@ export function AdminUsers() {
     [cursor, emailPrefix],
   );
   const [adjusting, setAdjusting] = useState<User | null>(null);
+  const [toggling, setToggling] = useState<User | null>(null);
+  const toggle = useAction(async (user: User) => {
+    const fresh = await call(
+      api.PATCH('/api/admin/users/{id}', { params: { path: { id: user.id } }, body: { is_active: !user.is_active } }),
+    );
+    page.setData((p) => p && { ...p, items: p.items.map((u) => (u.id === fresh.id ? fresh : u)) });
+    setToggling(null);
+  });
   return (
     <section aria-labelledby="users-title">
       <h1 id="users-title">Users</h1>
@@ -49,6 +57,15 @@ export function AdminUsers() {
                   <td class="num">{u.credits}</td>
                   <td>
                     <RowButton label="Adjust credits" ariaLabel={`Adjust credits of ${u.username}`} onClick={() => setAdjusting(u)} />
+                    <RowButton
+                      label={u.is_active ? 'Deactivate' : 'Reactivate'}
+                      ariaLabel={`${u.is_active ? 'Deactivate' : 'Reactivate'} ${u.username}`}
+                      kind={u.is_active ? 'danger' : 'secondary'}
+                      onClick={() => {
+                        toggle.setProblem(null);
+                        setToggling(u);
+                      }}
+                    />
                   </td>
                 </tr>
               ))}
@@ -57,6 +74,26 @@ export function AdminUsers() {
         )}
       </ListState>
       <Pager label="Users" cursors={cursors} next={page.data?.next_cursor} onPage={setCursors} />
+      <ConfirmDialog
+        open={!!toggling}
+        title={toggling ? `${toggling.is_active ? 'Deactivate' : 'Reactivate'} ${toggling.username}?` : ''}
+        confirmLabel={toggling?.is_active ? 'Deactivate' : 'Reactivate'}
+        danger={toggling?.is_active}
+        busy={toggle.busy}
+        onCancel={() => {
+          setToggling(null);
+        }}
+        onConfirm={() => {
+          if (toggling) void toggle.run(toggling);
+        }}
+      >
+        <p>
+          {toggling?.is_active
+            ? `${toggling.email} can no longer sign in, and every token they hold stops working at once. Their VMs are not touched.`
+            : `${toggling?.email ?? ''} can sign in again.`}
+        </p>
+        <ProblemAlert problem={toggle.problem} />
+      </ConfirmDialog>
       {adjusting && (
         <AdjustCredits
           user={adjusting}
