@@ -199,7 +199,7 @@ describe('queue depth and metrics settings (e2e)', () => {
   it('METRICS_ON_API=admin also serves it on the API port, to an admin token only', async () => {
     const ctx = await metricsApp({ METRICS_ON_API: 'admin' });
     try {
-      expect((await ctx.http.get('/metrics').expect(401)).body.code).toBe('auth.unauthenticated');
+      expect((await ctx.http.get('/metrics').expect(401)).body.code).toBe('auth.token_missing');
       const user = await newUser(ctx);
       expect((await ctx.http.get('/metrics').set(user.auth).expect(403)).body.code).toBe('auth.forbidden');
       const admin = await newUser(ctx, { role: 'admin' });

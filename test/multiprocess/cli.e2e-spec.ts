@@ -100,7 +100,7 @@ describe('vmctl driven as a subprocess (e2e)', () => {
 
     const refused = await vmctl(['auth', 'init', '--url', baseUrl, '--name', 'bad', '--token', 'not-a-token']);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toMatch(/auth\.unauthenticated/);
+    expect(refused.stderr).toMatch(/auth\.token_invalid/);
     const noContext = await vmctl(['vm', 'list'], { env: { VMCTL_CONFIG: join(dir, 'missing.json') } });
     expect(noContext.code).toBe(3);
     expect((await vmctl(['vm', 'list', '--bogus'])).code).toBe(2);
