@@ -19,10 +19,9 @@ import { Vm } from '../vms/entities/vm.entity';
 import { UuidPipe } from '../../common/uuid.pipe';
 import { VmsService } from '../vms/vms.service';
 import { AdminEventQueryDto, AdminVmActionDto, AdminVmQueryDto, AdminVmResponseDto } from './dto/admin.dto';
-import { VM_ERRORS } from '../vms/vms.errors';
+import { VM_ACTION_ERRORS } from '../vms/vm-action.errors';
 import { USER_ERRORS } from '../users/users.errors';
 import { CREDIT_ERRORS } from '../credits/credits.errors';
-import { HOST_ERRORS } from '../hosts/hosts.errors';
 
 export const AdminVmPage = PageOf(AdminVmResponseDto);
 export const UserPage = PageOf(UserResponseDto);
@@ -86,21 +85,7 @@ export class AdminController {
     type: AdminVmResponseDto,
     description: 'Accepted: the VM in its transitional status; an admin event names the owner',
   })
-  @ApiAuth(
-    VM_ERRORS.of(
-      'vm.not_found',
-      'vm.invalid_transition',
-      'vm.invalid_action_body',
-      'vm.operation_in_progress',
-      'vm.disk_shrink',
-      'vm.resize_unchanged',
-      'vm.unknown_os_type',
-      'quota.exceeded',
-      'host.offline',
-    ),
-    CREDIT_ERRORS.of('credits.insufficient'),
-    HOST_ERRORS.of('capacity.host_full'),
-  )
+  @ApiAuth(...VM_ACTION_ERRORS)
   async vmAction(@CurrentUser() admin: AuthUser, @Param('id', UuidPipe) id: string, @Body() dto: AdminVmActionDto) {
     const { action, reason, ...change } = dto;
     const vm = await this.vms.requestAction(id, action, { actor: admin, reason }, change);

@@ -15,6 +15,7 @@ import { toVmResponse, toVmStatusResponse, VmResponseDto, VmStatusResponseDto } 
 import { CreateVmDto, ListVmsQueryDto, OsTypesResponseDto, QuotaCheckDto, QuotaResponseDto, UpdateVmDto, VmActionDto } from './dto/vm.dto';
 import { QuotaUsageDto } from './quotas';
 import { VmsService } from './vms.service';
+import { VM_ACTION_ERRORS } from './vm-action.errors';
 import { VM_ERRORS } from './vms.errors';
 import { CREDIT_ERRORS } from '../credits/credits.errors';
 import { SSH_KEY_ERRORS } from '../ssh-keys/ssh-keys.errors';
@@ -212,21 +213,7 @@ export class VmsController {
     type: VmResponseDto,
     description: 'Accepted: the VM in its transitional status (e.g. `stopping`); the work is queued',
   })
-  @ApiAuth(
-    VM_ERRORS.of(
-      'vm.not_found',
-      'vm.invalid_transition',
-      'vm.invalid_action_body',
-      'vm.operation_in_progress',
-      'vm.disk_shrink',
-      'vm.resize_unchanged',
-      'vm.unknown_os_type',
-      'quota.exceeded',
-      'host.offline',
-    ),
-    CREDIT_ERRORS.of('credits.insufficient'),
-    HOST_ERRORS.of('capacity.host_full'),
-  )
+  @ApiAuth(...VM_ACTION_ERRORS)
   async action(
     @CurrentUser() user: AuthUser,
     @Param('id', UuidPipe) id: string,
