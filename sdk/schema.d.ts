@@ -609,7 +609,7 @@ export interface paths {
         };
         /**
          * All users, newest first
-         * @description Every account with role, status and balance, filterable by role, activity and email or username prefix; cursor-paginated. Admins only.
+         * @description Every account with role, status and balance. `q` finds users whose email or username contains the text in any letter case; also filterable by role, activity and email or username prefix; cursor-paginated. Admins only.
          */
         get: operations["adminListUsers"];
         put?: never;
@@ -8715,9 +8715,12 @@ export interface operations {
                 limit?: number;
                 /** @description Opaque cursor from the previous page’s `next_cursor` */
                 cursor?: string;
+                /** @description Users whose email or username contains this text, in any letter case (empty: no filter). */
+                q?: string;
                 role?: components["schemas"]["UserRole"];
                 /** @description Case-insensitive email prefix. */
                 email_prefix?: string;
+                /** @description Username prefix, in any letter case. */
                 username_prefix?: string;
                 is_active?: boolean;
             };

@@ -14,6 +14,7 @@ import { ApiTokens1796100000000 } from '../../migrations/1796100000000-ApiTokens
 import { Webhooks1796000000000 } from '../../migrations/1796000000000-Webhooks';
 import { UserData1796200000000 } from '../../migrations/1796200000000-UserData';
 import { Day2Operations1796300000000 } from '../../migrations/1796300000000-Day2Operations';
+import { UserSearch1796400000000 } from '../../migrations/1796400000000-UserSearch';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -33,4 +34,5 @@ export const MIGRATIONS: Function[] = [
   ApiTokens1796100000000,
   UserData1796200000000,
   Day2Operations1796300000000,
+  UserSearch1796400000000,
 ];

@@ -113,7 +113,8 @@ export class AdminController {
     operationId: 'adminListUsers',
     summary: 'All users, newest first',
     description:
-      'Every account with role, status and balance, filterable by role, activity and email or username prefix; cursor-paginated. Admins only.',
+      'Every account with role, status and balance. `q` finds users whose email or username contains the text in any letter case; ' +
+      'also filterable by role, activity and email or username prefix; cursor-paginated. Admins only.',
   })
   @ApiOkResponse({ type: UserPage, description: 'A page of users, newest first' })
   @ApiAuth()

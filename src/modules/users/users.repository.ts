@@ -158,12 +158,17 @@ export class UsersRepository {
     return must(row, 'the existence row');
   }
 
-  /** The admin's list: newest first, filtered by email or username prefix (case-insensitive email), role, active flag. */
+  /**
+   * The admin's list: newest first, filtered by search text (a substring of the email or the username,
+   * any letter case; trigram indexes users_email_trgm_idx and users_username_trgm_idx), email or username
+   * prefix, role, active flag. Usernames are lowercase, so lowering the text is enough for them.
+   */
   list(filter: UserFilter, page: PageQueryDto): Promise<Page<User>> {
-    const like = (prefix: string) => `${prefix.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+    const literal = (text: string) => text.toLowerCase().replace(/[\\%_]/g, '\\$&');
     const qb = this.users.createQueryBuilder('u');
-    if (filter.email_prefix) qb.andWhere('lower(u.email) LIKE :email', { email: like(filter.email_prefix) });
-    if (filter.username_prefix) qb.andWhere('u.username LIKE :username', { username: like(filter.username_prefix) });
+    if (filter.q) qb.andWhere('(lower(u.email) LIKE :q OR u.username LIKE :q)', { q: `%${literal(filter.q)}%` });
+    if (filter.email_prefix) qb.andWhere('lower(u.email) LIKE :email', { email: `${literal(filter.email_prefix)}%` });
+    if (filter.username_prefix) qb.andWhere('u.username LIKE :username', { username: `${literal(filter.username_prefix)}%` });
     if (filter.role) qb.andWhere('u.role = :role', { role: filter.role });
     if (filter.is_active !== undefined) qb.andWhere('u.is_active = :active', { active: filter.is_active });
     return keysetPage(qb, newestFirst('u'), page, (e) => [e.createdAt, e.id]);

@@ -8,12 +8,20 @@ import { USER_ROLES, type UserRole } from '../../../common/auth';
 const toBool = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
 export class ListUsersQueryDto extends PageQueryDto {
+  /** Users whose email or username contains this text, in any letter case (empty: no filter). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(254)
+  @ApiPropertyOptional({ maxLength: 254, example: 'alice' })
+  q?: string;
+
   /** Case-insensitive email prefix. */
   @IsOptional()
   @IsString()
   @MaxLength(254)
   email_prefix?: string;
 
+  /** Username prefix, in any letter case. */
   @IsOptional()
   @IsString()
   @MaxLength(32)

@@ -5,6 +5,8 @@ import type { UserRole } from '../../../common/auth';
 @Check('users_credits_non_negative', '"credits" >= 0')
 @Check('users_credits_max', '"credits" <= 1000000000')
 @Index('users_email_lower_key', { synchronize: false })
+@Index('users_email_trgm_idx', { synchronize: false })
+@Index('users_username_trgm_idx', { synchronize: false })
 @Index('users_created_idx', ['createdAt', 'id'])
 export class User {
   @PrimaryGeneratedColumn('uuid')
