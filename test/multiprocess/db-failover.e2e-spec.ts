@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { expectProcessesSurvived, expectVmsSettled } from '../support/settled';
 import { eventually } from '../support/factories';
 import { startProxy, startReplicatedPostgres, type ReplicatedPostgres, type SwitchingProxy } from '../support/failover';
-import { ensureBuilt, ready, registerUser, ServiceProcess, startService } from '../support/processes';
+import { ensureBuilt, registerUser, ServiceProcess, startApiAndWorker } from '../support/processes';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
 /** Parallel create lanes, each pausing between its requests: a bounded burst. */
@@ -95,12 +95,7 @@ describe('database failover to a promoted standby (real processes)', () => {
       RECONCILE_MINUTES: 0,
       METRICS_COLLECT_MINUTES: 0,
     };
-    const apiProcess = await startService('api', 'api', { ...env, WORKER: true });
-    services.push(apiProcess);
-    await ready(apiProcess, 'api');
-    const worker = await startService('worker', 'worker', env);
-    services.push(worker);
-    await ready(worker, 'worker');
+    const { apiProcess } = await startApiAndWorker(env, services);
     const user = await registerUser(apiProcess, 'failover');
 
     // The burst: LANES creates in flight at a time until told to stop (or MAX_CREATES).

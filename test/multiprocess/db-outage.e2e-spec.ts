@@ -1,27 +1,33 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { day2InFlight, expectDay2Done, prepareDay2, requestDay2 } from '../support/day2-faults';
 import { eventually } from '../support/factories';
 import { expectProcessesSurvived, expectVmsSettled } from '../support/settled';
 import { WebhookReceiver } from '../support/webhook-receiver';
-import { api, ensureBuilt, ready, registerUser, ServiceProcess, startService, startTestPostgres, TestPostgres } from '../support/processes';
+import { api, ensureBuilt, registerUser, ServiceProcess, startApiAndWorker, startTestPostgres, TestPostgres } from '../support/processes';
 
 const spec = { os_type: 'debian-12', ram_mb: 512, disk_gb: 10, cpu_cores: 1 };
 const OUTAGE_MS = 12_000;
 const BEFORE = 40;
 const AFTER = 20;
+/** The database's absence while day-2 operations run. */
+const DAY2_OUTAGE_MS = 6_000;
 
 /**
  * A PostgreSQL outage under load, with real processes: an API that also runs a worker and a
- * separate worker process, on a database the test stops for 12 s in the middle of a create burst.
+ * separate worker process, on a database the test stops for 12 s in the middle of a create burst,
+ * then for 6 s while a resize, a rebuild, a snapshot create, a restore and a snapshot delete run.
  */
 describe('database outage (real processes)', () => {
   let pg: TestPostgres;
   let stateDir: string;
   let receiver: WebhookReceiver;
   const services: ServiceProcess[] = [];
+  /** Settings of both tests' processes; each adds its own. */
+  const common = () => ({ DATABASE_URL: pg.url, SIMULATOR_STATE_DIR: stateDir, RECONCILE_MINUTES: 0, METRICS_COLLECT_MINUTES: 0 });
 
   beforeAll(async () => {
     ensureBuilt();
@@ -30,8 +36,11 @@ describe('database outage (real processes)', () => {
     receiver = await new WebhookReceiver().start();
   }, 180_000);
 
+  afterEach(async () => {
+    for (const s of services.splice(0)) await s.kill();
+  });
+
   afterAll(async () => {
-    for (const s of services) await s.kill();
     await pg?.destroy();
     await receiver.close();
     await rm(stateDir, { recursive: true, force: true });
@@ -39,27 +48,19 @@ describe('database outage (real processes)', () => {
 
   it('keeps every process alive, pauses and resumes the queue, brings every VM to running exactly once and delivers every webhook', async () => {
     const env = {
-      DATABASE_URL: pg.url,
+      ...common(),
       SIMULATOR_DELAY_MS: 1500,
-      SIMULATOR_STATE_DIR: stateDir,
       INITIAL_CREDITS: 100_000,
       QUOTA_MAX_VMS: 0,
       QUOTA_MAX_CPU_CORES: 0,
       QUOTA_MAX_RAM_MB: 0,
       TIMEOUT_UP_SECONDS: 60,
-      RECONCILE_MINUTES: 0,
-      METRICS_COLLECT_MINUTES: 0,
       WEBHOOKS_ALLOW_HTTP: true,
       WEBHOOKS_ALLOW_LOOPBACK: true,
       WEBHOOKS_RETRY_BASE_DELAY_MS: 500,
       WEBHOOKS_RETRY_MAX_DELAY_MS: 2_000,
     };
-    const apiProcess = await startService('api', 'api', { ...env, WORKER: true });
-    services.push(apiProcess);
-    await ready(apiProcess, 'api');
-    const worker = await startService('worker', 'worker', env);
-    services.push(worker);
-    await ready(worker, 'worker');
+    const { apiProcess, worker } = await startApiAndWorker(env, services);
 
     const user = await registerUser(apiProcess, 'outage');
     const hook = await api(apiProcess, 'POST', '/api/webhooks', { url: receiver.url('/outage'), events: ['vm.provisioned'] }, user.token);
@@ -135,6 +136,49 @@ describe('database outage (real processes)', () => {
     // For the report: outage length survived and VMs created around it.
     console.log(
       `outage ${outageSeconds.toFixed(1)} s; ${accepted.length} VMs accepted (${BEFORE} before, ${AFTER} after), ${during.creates.length} creates refused with 503 during it; all running, one vm.provisioned each`,
+    );
+  }, 180_000);
+
+  it('finishes a resize, a rebuild, a snapshot create, a restore and a snapshot delete in flight across an outage: each once, nothing stuck, every process alive', async () => {
+    // Operations long enough to be running when the database goes, and to end while it is gone.
+    const { apiProcess, worker } = await startApiAndWorker({ ...common(), SIMULATOR_DELAY_MS: 4000, INITIAL_CREDITS: 10_000 }, services);
+    const user = await registerUser(apiProcess, 'outage-day2');
+
+    const db = new Client({ connectionString: pg.url });
+    await db.connect();
+    const run = await prepareDay2(apiProcess, user.token, db, ['resize', 'rebuild', 'snapshot', 'restore', 'delete']);
+    await requestDay2(apiProcess, user.token, db, run);
+    await day2InFlight(db, run);
+    await db.end();
+
+    await pg.stop();
+    const outageStarted = new Date();
+    while (Date.now() - outageStarted.getTime() < DAY2_OUTAGE_MS) {
+      const health = await api(apiProcess, 'GET', '/api/health');
+      expect(health.status).toBe(503);
+      expect(apiProcess.alive() && worker.alive()).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await pg.start();
+    const outageSeconds = (Date.now() - outageStarted.getTime()) / 1000;
+
+    const check = new Client({ connectionString: pg.url });
+    await check.connect();
+    try {
+      await expectDay2Done(check, run, stateDir);
+      // Each outcome was recorded after the database came back: the operations were in flight across the outage.
+      const { rows: early } = await check.query(
+        `SELECT action FROM events WHERE vm_id = ANY($1) AND action IN ('vm.resized', 'vm.rebuilt', 'vm.snapshot_created', 'vm.snapshot_restored', 'vm.snapshot_deleted')
+            AND created_at >= $2 AND created_at < $3`,
+        [Object.values(run.vm), run.since, outageStarted],
+      );
+      expect(early).toEqual([]);
+    } finally {
+      await check.end();
+    }
+    await expectProcessesSurvived(apiProcess, services);
+    console.log(
+      `day-2 outage ${outageSeconds.toFixed(1)} s with resize, rebuild, snapshot create, restore and snapshot delete in flight on two worker processes: all five finished once after it, no process exited`,
     );
   }, 180_000);
 });

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { day2InFlight, expectDay2Done, prepareDay2, requestDay2 } from '../support/day2-faults';
 import { eventually } from '../support/factories';
 import {
   api,
@@ -222,5 +223,65 @@ describe('graceful shutdown (real processes)', () => {
       `hand-back: worker exited ${exitedAt - signalled} ms after SIGTERM (drain window 1 s); the other worker had both jobs ${taken - exitedAt} ms later` +
         ` (their leases would have expired ${Math.round((leaseExpiry - exitedAt) / 1000)} s later)`,
     );
+  }, 180_000);
+
+  /** An API (WORKER=false) and a user with a VM per day-2 operation, made ready by a quick worker that has exited since. */
+  async function day2Setup(tag: string, ops: Parameters<typeof prepareDay2>[3]) {
+    const server = await start('api', 'api', { WORKER: false });
+    const user = await registerUser(server, tag);
+    const quick = await start('quick', 'worker', {});
+    const run = await prepareDay2(server, user.token, db, ops);
+    quick.child.kill('SIGTERM');
+    expect((await quick.exited).code).toBe(0);
+    return { server, user, run };
+  }
+
+  it('worker: hands back resize, rebuild, snapshot create, restore and snapshot delete past the drain window; another worker finishes each once', async () => {
+    const { server, user, run } = await day2Setup('handback-day2', ['resize', 'rebuild', 'snapshot', 'restore', 'delete']);
+    const leaving = await start('leaving', 'worker', { SIMULATOR_DELAY_MS: 60_000, WORKER_CONCURRENCY: 5, SHUTDOWN_DRAIN_SECONDS: 1 });
+    await requestDay2(server, user.token, db, run);
+    await day2InFlight(db, run);
+    const staying = await start('staying', 'worker', { SIMULATOR_DELAY_MS: 500 });
+
+    const signalled = Date.now();
+    leaving.child.kill('SIGTERM');
+    expect((await leaving.exited).code).toBe(0);
+    const exitedAt = Date.now();
+    // Each job was given back (completed as handed back, sent again), not left to expire.
+    const ids = Object.values(run.vm);
+    const { rows: handedBack } = await db.query(
+      `SELECT count(*)::int AS n FROM pgboss.job WHERE output->>'handed_back' = 'true' AND data->>'vmId' = ANY($1)`,
+      [ids],
+    );
+    expect(handedBack[0].n).toBe(ids.length);
+    await expectDay2Done(db, run, stateDir, 30_000);
+    expect(staying.alive()).toBe(true);
+    console.log(
+      `day-2 hand-back: worker exited ${exitedAt - signalled} ms after SIGTERM with resize, rebuild, snapshot create, restore and snapshot delete running; ` +
+        `the other worker finished all five ${Date.now() - exitedAt} ms later, each charged and recorded once`,
+    );
+  }, 180_000);
+
+  it('worker killed (kill -9) mid-resize and mid-snapshot: the jobs are retried at their expiry and finish once', async () => {
+    const { server, user, run } = await day2Setup('kill9-day2', ['resize', 'snapshot']);
+    const doomed = await start('doomed', 'worker', { SIMULATOR_DELAY_MS: 60_000, WORKER_CONCURRENCY: 2 });
+    await requestDay2(server, user.token, db, run);
+    await day2InFlight(db, run);
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    const ids = Object.values(run.vm);
+    // Its jobs stay active, their VMs leased: what expires them is their expiry (minutes away), made 1 s here.
+    const { rows: jobs } = await db.query<{ id: string }>(
+      `UPDATE pgboss.job SET expire_in = interval '1 second', retry_delay = 0, retry_backoff = false
+        WHERE state = 'active' AND data->>'vmId' = ANY($1) RETURNING id`,
+      [ids],
+    );
+    expect(jobs).toHaveLength(ids.length);
+    const killedAt = Date.now();
+    await start('restarted', 'worker', { SIMULATOR_DELAY_MS: 500, QUEUE_MAINTENANCE_SECONDS: 1 });
+    await expectDay2Done(db, run, stateDir, 60_000);
+    const { rows: retried } = await db.query(`SELECT retry_count, state FROM pgboss.job WHERE id = ANY($1)`, [jobs.map((j) => j.id)]);
+    expect(retried).toEqual(jobs.map(() => ({ retry_count: 1, state: 'completed' })));
+    console.log(`day-2 kill -9: resize and snapshot retried by a restarted worker, both done ${Date.now() - killedAt} ms after the kill`);
   }, 180_000);
 });

@@ -187,6 +187,23 @@ export async function ready(service: ServiceProcess, kind: 'api' | 'worker', tim
   await service.waitForLine(kind === 'api' ? /VM Platform API listening/ : /Worker process running/, timeoutMs);
 }
 
+/**
+ * An API process that runs a worker too (WORKER=true) and a separate worker process, both ready, on
+ * `env`: the set-up of the outage tests. Each is added to `services` as it starts (for cleanup).
+ */
+export async function startApiAndWorker(
+  env: Record<string, string | number | boolean>,
+  services: ServiceProcess[],
+): Promise<{ apiProcess: ServiceProcess; worker: ServiceProcess }> {
+  const apiProcess = await startService('api', 'api', { ...env, WORKER: true });
+  services.push(apiProcess);
+  await ready(apiProcess, 'api');
+  const worker = await startService('worker', 'worker', env);
+  services.push(worker);
+  await ready(worker, 'worker');
+  return { apiProcess, worker };
+}
+
 /** A JSON request to an API process (fetch; no keep-alive surprises across restarts). */
 export async function api(
   service: ServiceProcess | string,
