@@ -779,7 +779,7 @@ export interface paths {
         put?: never;
         /**
          * Store a batch of metric points for a VM (external agents)
-         * @description For the VM’s owner or an admin. At most 1000 points; all are stored or none (400 lists every bad point). Known names (cpu_percent, memory_used_mb, disk_used_gb, load_1m) have fixed units and ranges; other names must be namespaced (`app.requests`).
+         * @description For the VM’s owner or an admin. At most 1000 points; all are stored or none (400 lists every bad point). Known names (cpu_percent, memory_used_mb, memory_total_mb, disk_used_gb, disk_size_gb, disk_allocated_gb, load_1m) have fixed units and ranges; other names must be namespaced (`app.requests`).
          */
         post: operations["createVmMetrics"];
         delete?: never;
@@ -1784,7 +1784,7 @@ export interface components {
         };
         MetricCreateDto: {
             /**
-             * @description cpu_percent (%), memory_used_mb (MB), disk_used_gb (GB), load_1m (no unit), or a namespaced name of your own such as `app.requests`
+             * @description cpu_percent (%), memory_used_mb (MB), memory_total_mb (MB), disk_used_gb (GB), disk_size_gb (GB), disk_allocated_gb (GB), load_1m (no unit), or a namespaced name of your own such as `app.requests`
              * @example cpu_percent
              */
             name: string;

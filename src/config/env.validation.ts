@@ -195,6 +195,13 @@ export class EnvironmentVariables {
   @IsString()
   VAGRANT_BIN: string = 'vagrant';
 
+  /**
+   * The virsh executable (libvirt): the watchers read every domain's state and statistics with one
+   * `virsh domstats` per pass, and resize changes a domain's definition with it.
+   */
+  @IsString()
+  VIRSH_BIN: string = 'virsh';
+
   /** One folder per VM with its generated Vagrantfile; HOST_DISK_GB is detected from its filesystem. */
   @IsString()
   VAGRANT_WORKDIR: string = './.data/vagrant';

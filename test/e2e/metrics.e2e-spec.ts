@@ -224,7 +224,7 @@ describe('VM metrics (e2e)', () => {
   });
 
   describe('scheduled jobs', () => {
-    it('collects cpu, memory, disk and load of every running VM through the provider', async () => {
+    it('collects cpu, memory, disk and load of every running VM through one provider sample', async () => {
       const before = Date.now();
       const result = await ctx.app.get(MetricsJobs).collect();
       expect(result.sampled).toBeGreaterThanOrEqual(1);
@@ -234,10 +234,15 @@ describe('VM metrics (e2e)', () => {
       );
       expect(rows.map((r) => [r.name, r.unit])).toEqual([
         ['cpu_percent', '%'],
+        ['disk_allocated_gb', 'GB'],
+        ['disk_size_gb', 'GB'],
         ['disk_used_gb', 'GB'],
         ['load_1m', null],
+        ['memory_total_mb', 'MB'],
         ['memory_used_mb', 'MB'],
       ]);
+      expect(rows.find((r) => r.name === 'memory_total_mb')!.value).toBe(1024);
+      expect(rows.find((r) => r.name === 'disk_size_gb')!.value).toBe(20);
       const cpu = rows.find((r) => r.name === 'cpu_percent')!;
       expect(cpu.value).toBeGreaterThanOrEqual(0);
       expect(cpu.value).toBeLessThanOrEqual(100);

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
@@ -52,7 +52,12 @@ describe('reconciliation (e2e)', () => {
         .send({ name, ...spec })
         .expect(202)
     ).body.id as string;
-    await eventually(async () => (await row(id)).status === 'running', 10_000, `${name} running`);
+    // Running, and its worker done with it: the reconciler leaves a VM alone while a lease is held.
+    await eventually(
+      async () => (await ctx.db.query(`SELECT 1 FROM vms WHERE id = $1 AND status = 'running' AND locked_by IS NULL`, [id])).length === 1,
+      10_000,
+      `${name} running`,
+    );
     return id;
   }
 
@@ -285,14 +290,81 @@ describe('stuck VMs (e2e)', () => {
   });
 });
 
+describe('watching a host costs one provider call per pass (e2e)', () => {
+  it('a reconcile pass and a sampling pass over 50 VMs on one host each make ONE provider call', async () => {
+    const ctx = await createTestApp({ env: { RECONCILE_MINUTES: 0, METRICS_COLLECT_MINUTES: 0 } });
+    try {
+      const sim = ctx.app.get<SimulatorProvider>(VM_PROVIDER);
+      const user = await newUser(ctx, { credits: 100_000 });
+      const ids: string[] = await ctx.db
+        .query(
+          `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, host, status_changed_at, metadata)
+           SELECT gen_random_uuid(), $1, 'fleet-' || g, 'debian-12', 512, 10, 1, CASE WHEN g <= 40 THEN 'running' ELSE 'stopped' END,
+                  1, $2, now(), '{}'
+           FROM generate_series(1, 50) g ORDER BY g RETURNING id`,
+          [user.id, TEST_HOST],
+        )
+        .then((rows: { id: string }[]) => rows.map((r) => r.id));
+      const target = (id: string, i: number) => ({
+        id,
+        name: `fleet-${i + 1}`,
+        osType: 'debian-12',
+        ramMb: 512,
+        diskGb: 10,
+        cpuCores: 1,
+        sshUser: 'vmuser',
+        sshPublicKeys: [],
+      });
+      for (const [i, id] of ids.entries()) {
+        await sim.up(target(id, i));
+        if (i >= 40) await sim.halt(target(id, i));
+      }
+      // One running VM was stopped behind the API's back, one stopped one is gone.
+      await sim.forceState(ids[0]!, 'stopped');
+      await sim.destroy(target(ids[49]!, 49));
+
+      const states = jest.spyOn(sim, 'states');
+      const sample = jest.spyOn(sim, 'sample');
+      const status = jest.spyOn(sim, 'status');
+      const report = await ctx.app.get(VmReconciler).reconcile();
+      expect(report.checked).toBe(50);
+      expect(report.corrected.map((d) => [d.vmId, d.to]).sort()).toEqual(
+        [
+          [ids[0], 'stopped'],
+          [ids[49], 'failed'],
+        ].sort(),
+      );
+      expect(states).toHaveBeenCalledTimes(1);
+      expect(states.mock.calls[0]![0]).toHaveLength(50);
+
+      const collected = await ctx.app.get(MetricsJobs).collect();
+      expect(collected).toEqual({ sampled: 39, failed: 0 });
+      expect(sample).toHaveBeenCalledTimes(1);
+      expect(sample.mock.calls[0]![0]).toHaveLength(39);
+      expect(status).not.toHaveBeenCalled();
+      const [{ vms, points }] = await ctx.db.query(
+        `SELECT count(DISTINCT vm_id)::int AS vms, count(*)::int AS points FROM metrics WHERE vm_id = ANY($1)`,
+        [ids],
+      );
+      expect(vms).toBe(39);
+      // Every known figure the simulator gives: cpu, memory used and total, disk used, size and allocated, load.
+      expect(points).toBe(39 * 7);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
-  it('samples stats over `vagrant ssh -c` and reconciles on `vagrant status`', async () => {
+  it('samples and reconciles from one `virsh domstats` each, never `vagrant ssh` or `vagrant status`', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vmapi-vagrant-mon-'));
     const workdir = join(dir, 'machines');
     const ctx = await createTestApp({
       env: {
         VM_PROVIDER: 'vagrant',
         VAGRANT_BIN: resolve('test/fakes/vagrant'),
+        VIRSH_BIN: resolve('test/fakes/virsh'),
+        VAGRANT_ENV: JSON.stringify({ FAKE_VAGRANT_LOG: join(dir, 'vagrant.jsonl'), FAKE_VIRSH_LOG: join(dir, 'virsh.jsonl') }),
         VAGRANT_WORKDIR: workdir,
         RECONCILE_MINUTES: 0,
         METRICS_COLLECT_MINUTES: 0,
@@ -315,11 +387,12 @@ describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
 
       expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 1, failed: 0 });
       const rows = await ctx.db.query(`SELECT name, value FROM metrics WHERE vm_id = $1 ORDER BY name`, [id]);
+      // What libvirt sees of the domain (no CPU figure before a second reading; no guest figures).
       expect(rows).toEqual([
-        { name: 'cpu_percent', value: 12.5 },
-        { name: 'disk_used_gb', value: 4.27 },
-        { name: 'load_1m', value: 0.31 },
-        { name: 'memory_used_mb', value: 734 },
+        { name: 'disk_allocated_gb', value: 0.5 },
+        { name: 'disk_size_gb', value: 10 },
+        { name: 'memory_total_mb', value: 512 },
+        { name: 'memory_used_mb', value: 205 },
       ]);
 
       // The machine was shut down behind the API's back (the fake keeps its state in the VM's folder).
@@ -329,6 +402,10 @@ describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
       expect((await ctx.db.query(`SELECT status FROM vms WHERE id = $1`, [id]))[0].status).toBe('stopped');
       // A stopped VM is not sampled.
       expect(await ctx.app.get(MetricsJobs).collect()).toEqual({ sampled: 0, failed: 0 });
+      const lines = async (file: string) => (await readFile(join(dir, file), 'utf8')).split('\n').filter(Boolean);
+      const vagrantCommands = (await lines('vagrant.jsonl')).map((l) => (JSON.parse(l) as { command: string }).command);
+      expect(vagrantCommands.filter((c) => c === 'ssh' || c === 'status')).toEqual([]);
+      expect((await lines('virsh.jsonl')).map((l) => (JSON.parse(l) as { argv: string[] }).argv[0])).toEqual(['domstats', 'domstats']);
     } finally {
       await ctx.close();
       await rm(dir, { recursive: true, force: true });

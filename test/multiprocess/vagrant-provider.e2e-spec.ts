@@ -12,6 +12,7 @@ import { renderVagrantfile } from '../../src/modules/vms/providers/vagrantfile';
 import { ProviderError, type VmTarget } from '../../src/modules/vms/providers/vm-provider.interface';
 
 const FAKE = path.resolve(process.cwd(), 'test/fakes/vagrant');
+const FAKE_VIRSH = path.resolve(process.cwd(), 'test/fakes/virsh');
 
 interface LogEntry {
   pid: number;
@@ -27,6 +28,7 @@ let base: string;
 let workdir: string;
 let logFile: string;
 let controlFile: string;
+let virshLogFile: string;
 
 function makeVm(overrides: Partial<VmTarget> = {}): VmTarget {
   const id = overrides.id ?? `vm-${Math.random().toString(36).slice(2, 10)}`;
@@ -51,9 +53,19 @@ function makeProvider(overrides: Partial<VagrantProviderOptions> = {}): VagrantP
     catalog: DEFAULT_OS_CATALOG,
     timeouts: { up: 30, halt: 30, reload: 30, destroy: 30, query: 30 },
     killGraceMs: 500,
+    virshBin: FAKE_VIRSH,
     ...overrides,
-    env: { FAKE_VAGRANT_LOG: logFile, FAKE_VAGRANT_CONTROL: controlFile, ...overrides.env },
+    env: { FAKE_VAGRANT_LOG: logFile, FAKE_VAGRANT_CONTROL: controlFile, FAKE_VIRSH_LOG: virshLogFile, ...overrides.env },
   });
+}
+
+/** The argv of every virsh call since the test began. */
+function readVirshLog(): string[][] {
+  if (!existsSync(virshLogFile)) return [];
+  return readFileSync(virshLogFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { argv: string[] }).argv);
 }
 
 function readLog(): LogEntry[] {
@@ -107,6 +119,7 @@ beforeAll(async () => {
   workdir = path.join(base, 'vms');
   logFile = path.join(base, 'calls.jsonl');
   controlFile = path.join(base, 'control.json');
+  virshLogFile = path.join(base, 'virsh-calls.jsonl');
 });
 
 afterAll(async () => {
@@ -116,6 +129,7 @@ afterAll(async () => {
 beforeEach(async () => {
   await control({});
   await rm(logFile, { force: true });
+  await rm(virshLogFile, { force: true });
 });
 
 describe('VagrantProvider against the fake vagrant', () => {
@@ -152,7 +166,7 @@ describe('VagrantProvider against the fake vagrant', () => {
     await expect(provider.connection(vm)).resolves.toEqual(conn);
   });
 
-  it('halt, reload (with a rewritten Vagrantfile), stats, destroy', async () => {
+  it('halt, reload (with a rewritten Vagrantfile), sample, destroy', async () => {
     const provider = makeProvider();
     const vm = makeVm();
     const dir = path.join(workdir, vm.id);
@@ -160,16 +174,17 @@ describe('VagrantProvider against the fake vagrant', () => {
 
     await provider.halt(vm);
     await expect(provider.status(vm)).resolves.toBe('stopped');
-    // A stopped machine is not ready for SSH: vagrant's own error comes through.
-    const notReady = await rejection(provider.stats(vm));
-    expect(notReady).toBeInstanceOf(ProviderError);
-    expect(notReady.output).toMatch(/not yet ready for SSH/);
+    // A stopped machine has no sample.
+    await expect(provider.sample([vm])).resolves.toEqual(new Map());
 
     await expect(provider.reload({ ...vm, ramMb: 4096 })).resolves.toEqual(conn);
     expect(await readFile(path.join(dir, 'Vagrantfile'), 'utf8')).toContain('libvirt.memory = 4096');
     await expect(provider.status(vm)).resolves.toBe('running');
 
-    await expect(provider.stats(vm)).resolves.toEqual({ cpu_percent: 12.5, memory_used_mb: 734, disk_used_gb: 4.27, load_1m: 0.31 });
+    // From libvirt: the RAM and disk the domain has, the QEMU process's memory; no CPU figure on the first pass.
+    await expect(provider.sample([vm])).resolves.toEqual(
+      new Map([[vm.id, { memory_total_mb: 4096, memory_used_mb: 1638, disk_size_gb: 30, disk_allocated_gb: 1.5 }]]),
+    );
 
     await provider.destroy(vm);
     expect(existsSync(dir)).toBe(false);
@@ -179,9 +194,8 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(argvs).toContainEqual(['reload', '--machine-readable']);
     expect(argvs).toContainEqual(['destroy', '-f', '--machine-readable']);
     expect(argvs).toContainEqual(['status', '--machine-readable']);
-    const ssh = argvs.find((a) => a[0] === 'ssh') as string[];
-    expect(ssh.slice(0, 3)).toEqual(['ssh', '--no-tty', '-c']);
-    expect(ssh).toHaveLength(4);
+    // Nothing enters the guest to sample it.
+    expect(argvs.filter((a) => a[0] === 'ssh')).toEqual([]);
   });
 
   it('a halt that exits non-zero but leaves the machine stopped counts as stopped', async () => {
@@ -245,8 +259,8 @@ describe('VagrantProvider against the fake vagrant', () => {
     await expect(provider.connection(vm)).resolves.toEqual({ ip_address: null, ssh_port: null });
     await expect(provider.destroy(vm)).resolves.toBeUndefined();
     await expect(provider.halt(vm)).resolves.toBeUndefined();
-    const err = await rejection(provider.stats(vm));
-    expect(err).toBeInstanceOf(ProviderError);
+    await expect(provider.states([vm])).resolves.toEqual(new Map([[vm.id, 'not_created']]));
+    await expect(provider.sample([vm])).resolves.toEqual(new Map());
     expect(readLog()).toEqual([]);
   });
 
@@ -283,17 +297,6 @@ describe('VagrantProvider against the fake vagrant', () => {
     await provider.up(vm);
     await control({ status: { stdout: 'garbage\n1700000000,default,metadata,provider,libvirt\n' } });
     await expect(provider.status(vm)).resolves.toBe('unknown');
-  });
-
-  it('rejects unparsable stats output', async () => {
-    const provider = makeProvider();
-    const vm = makeVm();
-    await provider.up(vm);
-    await control({ ssh: { stdout: 'bash: awk: command not found\n' } });
-    const err = await rejection(provider.stats(vm));
-    expect(err).toBeInstanceOf(ProviderError);
-    expect(err.message).toMatch(/stats/);
-    expect(err.output).toContain('awk: command not found');
   });
 
   it('rejects ssh-config output without a HostName', async () => {
@@ -598,6 +601,94 @@ describe('VagrantProvider against the fake vagrant', () => {
   it('validates its options', () => {
     expect(() => makeProvider({ provider: 'vmware' as 'libvirt' })).toThrow(/provider/);
     expect(() => makeProvider({ timeouts: { up: 0, halt: 1, reload: 1, destroy: 1, query: 1 } })).toThrow(/timeouts.up/);
+  });
+
+  describe('watching a host through libvirt (virsh domstats, one call per pass)', () => {
+    it('states: one `virsh -c <uri> domstats --state` for every VM of the host, mapped by domain name', async () => {
+      const provider = makeProvider({ host: { libvirtUri: 'qemu:///system' } });
+      const running = makeVm();
+      const stopped = makeVm();
+      const never = makeVm();
+      const gone = makeVm();
+      await provider.up(running);
+      await provider.up(stopped);
+      await provider.halt(stopped);
+      await provider.up(gone);
+      await provider.destroy(gone);
+      expect(await readFile(path.join(workdir, running.id, 'Vagrantfile'), 'utf8')).toContain(`libvirt.default_prefix = '${running.id}_'`);
+      await rm(virshLogFile, { force: true });
+
+      const states = await provider.states([running, stopped, never, gone]);
+      expect(states).toEqual(
+        new Map([
+          [running.id, 'running'],
+          [stopped.id, 'stopped'],
+          [never.id, 'not_created'],
+          [gone.id, 'not_created'],
+        ]),
+      );
+      expect(readVirshLog()).toEqual([['-c', 'qemu:///system', 'domstats', '--state']]);
+    });
+
+    it.each([
+      ['paused', 'unknown'],
+      ['aborted', 'unknown'],
+      ['preparing', 'unknown'],
+      ['saved', 'stopped'],
+    ])('maps the domain of a machine vagrant calls %s to %s', async (state, expected) => {
+      const provider = makeProvider();
+      const vm = makeVm();
+      await provider.up(vm);
+      await control({ state });
+      await expect(provider.states([vm])).resolves.toEqual(new Map([[vm.id, expected]]));
+    });
+
+    it('sample: one `virsh domstats --list-running` for all running VMs; CPU from the second pass on, against the previous reading', async () => {
+      const provider = makeProvider();
+      const vms = Array.from({ length: 5 }, (_, i) => makeVm({ ramMb: 1024 * (i + 1), diskGb: 10 + i, cpuCores: 2 }));
+      for (const vm of vms) await provider.up(vm);
+      await provider.halt(vms[4]!);
+      for (const vm of vms) await writeFile(path.join(workdir, vm.id, '.fake-cpu-ns'), '1000000000');
+      await rm(virshLogFile, { force: true });
+
+      const first = await provider.sample(vms);
+      expect([...first.keys()]).toEqual(vms.slice(0, 4).map((vm) => vm.id));
+      expect(first.get(vms[1]!.id)).toEqual({ memory_total_mb: 2048, memory_used_mb: 819, disk_size_gb: 11, disk_allocated_gb: 0.55 });
+      expect(readVirshLog()).toEqual([['domstats', '--list-running', '--state', '--cpu-total', '--balloon', '--block', '--vcpu']]);
+
+      // Two vCPUs busy for a second's worth of CPU time within however long it took: well above 0, at most 100.
+      for (const vm of vms) await writeFile(path.join(workdir, vm.id, '.fake-cpu-ns'), '2000000000');
+      const second = await provider.sample(vms);
+      for (const vm of vms.slice(0, 4)) {
+        expect(second.get(vm.id)!.cpu_percent).toBeGreaterThan(0);
+        expect(second.get(vm.id)!.cpu_percent).toBeLessThanOrEqual(100);
+      }
+      expect(readVirshLog()).toHaveLength(2);
+      // Nothing entered a guest.
+      expect(readLog().filter((c) => c.command === 'ssh' || c.command === 'status')).toEqual([]);
+    });
+
+    it('a virsh failure fails the whole read, with virsh’s own message', async () => {
+      const provider = makeProvider();
+      const vm = makeVm();
+      await provider.up(vm);
+      await control({ virsh: { fail: { code: 1, stderr: 'error: failed to connect to the hypervisor' } } });
+      for (const read of [() => provider.states([vm]), () => provider.sample([vm])]) {
+        const err = await rejection(read());
+        expect(err).toBeInstanceOf(ProviderError);
+        expect(err.message).toBe('virsh domstats failed (exit 1)');
+        expect(err.output).toContain('failed to connect to the hypervisor');
+      }
+    });
+
+    it('VirtualBox has no host-wide read: states per VM through vagrant status, no samples, no virsh', async () => {
+      const provider = makeProvider({ provider: 'virtualbox' });
+      const vm = makeVm();
+      await provider.up(vm);
+      await expect(provider.states([vm])).resolves.toEqual(new Map([[vm.id, 'running']]));
+      await expect(provider.sample([vm])).resolves.toEqual(new Map());
+      expect(readVirshLog()).toEqual([]);
+    });
   });
 });
 

@@ -6,13 +6,25 @@
 export const KNOWN_METRICS = {
   cpu_percent: { unit: '%', min: 0, max: 100 },
   memory_used_mb: { unit: 'MB', min: 0 },
+  /** The RAM the guest has. */
+  memory_total_mb: { unit: 'MB', min: 0 },
+  /** Filesystem use inside the guest (an agent's, or the guest agent's: libvirt cannot see it). */
   disk_used_gb: { unit: 'GB', min: 0 },
+  /** The size of the VM's disks as the guest sees them. */
+  disk_size_gb: { unit: 'GB', min: 0 },
+  /** What the VM's disks take on the host. */
+  disk_allocated_gb: { unit: 'GB', min: 0 },
   load_1m: { unit: null, min: 0 },
 } as const satisfies Record<string, { unit: string | null; min?: number; max?: number }>;
 
 export type KnownMetric = keyof typeof KNOWN_METRICS;
 
-export const METRIC_NAME_PATTERN = /^(cpu_percent|memory_used_mb|disk_used_gb|load_1m|[a-z][a-z0-9_]{0,31}(\.[a-z0-9_]{1,32}){1,3})$/;
+/** The known names with their units, for descriptions: `cpu_percent (%), ..., load_1m (no unit)`. */
+export const KNOWN_METRICS_DESCRIPTION = Object.entries(KNOWN_METRICS)
+  .map(([name, { unit }]) => `${name} (${unit ?? 'no unit'})`)
+  .join(', ');
+
+export const METRIC_NAME_PATTERN = new RegExp(`^(${Object.keys(KNOWN_METRICS).join('|')}|[a-z][a-z0-9_]{0,31}(\\.[a-z0-9_]{1,32}){1,3})$`);
 export const METRIC_NAME_MESSAGE = `name must be one of ${Object.keys(KNOWN_METRICS).join(', ')} or namespaced like app.requests (lowercase, digits, _ and dots)`;
 export const METRIC_UNIT_PATTERN = /^[A-Za-z0-9%/._ -]{1,16}$/;
 

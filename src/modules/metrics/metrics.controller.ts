@@ -1,5 +1,5 @@
 import { JsonBodyLimits } from '../../common/json-body';
-import { MAX_POINTS_PER_BATCH } from './metric-rules';
+import { KNOWN_METRICS, MAX_POINTS_PER_BATCH } from './metric-rules';
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UuidPipe } from '../../common/uuid.pipe';
@@ -24,7 +24,7 @@ export class MetricsController {
     summary: 'Store a batch of metric points for a VM (external agents)',
     description:
       'For the VM’s owner or an admin. At most 1000 points; all are stored or none (400 lists every bad point). ' +
-      'Known names (cpu_percent, memory_used_mb, disk_used_gb, load_1m) have fixed units and ranges; other names must be namespaced (`app.requests`).',
+      `Known names (${Object.keys(KNOWN_METRICS).join(', ')}) have fixed units and ranges; other names must be namespaced (\`app.requests\`).`,
   })
   @ApiCreatedResponse({ type: MetricIngestResponseDto, description: 'How many points were stored' })
   @ApiAuth(VM_ERRORS.of('vm.not_found'), METRIC_ERRORS.of('metrics.vm_destroyed', 'metrics.invalid_points'))

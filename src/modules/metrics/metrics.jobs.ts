@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
 import { hostQueue } from '../../queue/host';
 import { HostsService } from '../hosts/hosts.service';
 import { QueueService } from '../../queue/queue.service';
-import { toVmTarget, type Vm } from '../vms/entities/vm.entity';
+import { toVmTarget } from '../vms/entities/vm.entity';
 import { VM_PROVIDER, type VmProvider, type VmStats } from '../vms/providers/vm-provider.interface';
 import { VmsService } from '../vms/vms.service';
 import { KNOWN_METRICS, type KnownMetric } from './metric-rules';
@@ -16,11 +15,8 @@ import { MetricsService } from './metrics.service';
 export const METRICS_COLLECT_QUEUE = 'metrics-collect';
 export const METRICS_PRUNE_QUEUE = 'metrics-prune';
 
-/** Provider calls in flight at once while sampling (vagrant ssh is a process each). */
-const SAMPLE_CONCURRENCY = 8;
-
 /**
- * The scheduled metric jobs: sampling every running VM through `VmProvider.stats()`, and deleting
+ * The scheduled metric jobs: sampling every running VM of this host through one `VmProvider.sample()`, and deleting
  * points past the retention. pg-boss schedules make one run per interval (per host for sampling)
  * however many workers there are; tests and operators call `collect()` / `prune()` directly.
  */
@@ -46,28 +42,33 @@ export class MetricsJobs implements OnApplicationBootstrap {
     await this.queue.periodic(METRICS_PRUNE_QUEUE, this.config.get('METRICS_PRUNE_MINUTES', { infer: true }), () => this.prune());
   }
 
-  /** One sample of each running VM on this host; a VM whose stats fail is skipped (and logged). */
+  /**
+   * One sample of each running VM on this host: ONE provider read of the host per pass (`sample`),
+   * stored together; a VM the provider has no figures for is counted as failed.
+   */
   async collect(): Promise<{ sampled: number; failed: number }> {
     const vms = await this.vms.listRunningOnHost(this.hosts.name);
-    const samples = await mapLimit(vms, SAMPLE_CONCURRENCY, async (vm): Promise<{ vm: Vm; at: Date; stats: VmStats } | null> => {
-      try {
-        const stats = await this.provider.stats(toVmTarget(vm));
-        return { vm, at: new Date(), stats };
-      } catch (err) {
-        this.logger.warn(`No stats for VM ${vm.id}: ${(err as Error).message}`);
-        return null;
-      }
-    });
+    if (!vms.length) return { sampled: 0, failed: 0 };
+    let samples: Map<string, VmStats>;
+    try {
+      samples = await this.provider.sample(vms.map(toVmTarget));
+    } catch (err) {
+      this.logger.warn(`No stats for this host's ${vms.length} running VMs: ${(err as Error).message}`);
+      return { sampled: 0, failed: vms.length };
+    }
+    const at = new Date();
     const rows: MetricRow[] = [];
-    for (const s of samples) {
-      if (!s) continue;
+    for (const vm of vms) {
+      const stats = samples.get(vm.id);
+      if (!stats) continue;
       for (const name of Object.keys(KNOWN_METRICS) as KnownMetric[]) {
-        const value = s.stats[name];
-        if (Number.isFinite(value)) rows.push({ vmId: s.vm.id, name, value, unit: KNOWN_METRICS[name].unit, recordedAt: s.at });
+        const value = stats[name];
+        if (value !== undefined && Number.isFinite(value))
+          rows.push({ vmId: vm.id, name, value, unit: KNOWN_METRICS[name].unit, recordedAt: at });
       }
     }
     await this.metrics.insertSamples(rows);
-    const sampled = samples.filter(Boolean).length;
+    const sampled = vms.filter((vm) => samples.has(vm.id)).length;
     this.logger.debug(`Sampled ${sampled} of ${vms.length} running VMs on ${this.hosts.name}`);
     return { sampled, failed: vms.length - sampled };
   }

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
-import { mapLimit } from '../../common/map-limit';
 import type { Env } from '../../config/env.validation';
 import { hostQueue } from '../../queue/host';
 import { QueueService } from '../../queue/queue.service';
@@ -17,9 +16,6 @@ import { VmsRepository } from './vms.repository';
 export const VM_RECONCILE_QUEUE = 'vm-reconcile';
 /** Not per host: it watches for hosts that stopped answering, so it must run on the others. */
 export const HOST_WATCH_QUEUE = 'host-watch';
-
-/** Provider status calls in flight at once (each is a `vagrant status` process). */
-const CHECK_CONCURRENCY = 8;
 
 export interface Drift {
   vmId: string;
@@ -135,20 +131,26 @@ export class VmReconciler implements OnApplicationBootstrap {
     return failed;
   }
 
-  /** Running and stopped VMs on this host against what the provider reports. */
+  /**
+   * Running and stopped VMs on this host against what the provider reports: ONE provider read of
+   * the host per pass (`states`), then the drifted VMs corrected one by one.
+   */
   async correctDrift(): Promise<{ checked: number; corrected: Drift[] }> {
     const vms = await this.vms.byHost(this.hosts.name, ['running', 'stopped']);
-    const results = await mapLimit(vms, CHECK_CONCURRENCY, async (vm) => {
-      let state: ProviderState;
-      try {
-        state = await this.provider.status(toVmTarget(vm));
-      } catch (err) {
-        this.logger.warn(`Could not read the state of VM ${vm.id}: ${(err as Error).message}`);
-        return null;
-      }
-      return this.correct(vm, state);
-    });
-    return { checked: vms.length, corrected: results.filter((d): d is Drift => d !== null) };
+    if (!vms.length) return { checked: 0, corrected: [] };
+    let states: Map<string, ProviderState>;
+    try {
+      states = await this.provider.states(vms.map(toVmTarget));
+    } catch (err) {
+      this.logger.warn(`Could not read the state of this host's ${vms.length} VMs: ${(err as Error).message}`);
+      return { checked: 0, corrected: [] };
+    }
+    const corrected: Drift[] = [];
+    for (const vm of vms) {
+      const drift = await this.correct(vm, states.get(vm.id) ?? 'unknown');
+      if (drift) corrected.push(drift);
+    }
+    return { checked: vms.length, corrected };
   }
 
   private async correct(vm: Vm, state: ProviderState): Promise<Drift | null> {

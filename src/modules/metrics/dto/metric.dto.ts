@@ -14,13 +14,19 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { MAX_POINTS_PER_BATCH, MAX_SERIES_POINTS, METRIC_NAME_MESSAGE, METRIC_NAME_PATTERN, METRIC_UNIT_PATTERN } from '../metric-rules';
+import {
+  KNOWN_METRICS_DESCRIPTION,
+  MAX_POINTS_PER_BATCH,
+  MAX_SERIES_POINTS,
+  METRIC_NAME_MESSAGE,
+  METRIC_NAME_PATTERN,
+  METRIC_UNIT_PATTERN,
+} from '../metric-rules';
 
 /** A timestamp without a zone would be read in the server's zone: require one. */
 const WITH_ZONE = /T.*(Z|[+-]\d{2}(:?\d{2})?)$/;
 
-const NAME_DESCRIPTION =
-  'cpu_percent (%), memory_used_mb (MB), disk_used_gb (GB), load_1m (no unit), or a namespaced name of your own such as `app.requests`';
+const NAME_DESCRIPTION = `${KNOWN_METRICS_DESCRIPTION}, or a namespaced name of your own such as \`app.requests\``;
 
 /** One point from an agent. */
 export class MetricCreateDto {

@@ -133,5 +133,6 @@ export async function createVmProvider(
   // Variable names only: values may hold paths or credentials of the host.
   const envNames = Object.keys(env).length ? `, extra env ${Object.keys(env).join(' ')}` : '';
   logger.log(`Provider: vagrant (${bin}, ${provider}${driver}, machines in ${workdir}${envNames})`);
-  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, host });
+  const virshBin = config.get('VIRSH_BIN', { infer: true });
+  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, host, virshBin });
 }

@@ -46,6 +46,23 @@ function addressOf(vmId: string): { ip: string; port: number } {
   return { ip: `10.${h.readUInt8(0) % 250}.${h.readUInt8(1)}.${(h.readUInt8(2) % 250) + 2}`, port: 2200 + (h.readUInt16BE(3) % 800) };
 }
 
+/** A running machine's simulated figures: a slow sine over time plus noise, bounded by its size. */
+function simulatedStats(vm: VmTarget, m: SimulatedMachine): VmStats {
+  const t = (Date.now() - m.bootedAt) / 60_000;
+  const wave = (Math.sin(t + vm.id.charCodeAt(0)) + 1) / 2;
+  const cpu = Math.min(100, Math.max(0, 15 + 50 * wave + 10 * Math.random()));
+  const size = m.size ?? vm;
+  return {
+    cpu_percent: Math.round(cpu * 10) / 10,
+    memory_used_mb: Math.round(size.ramMb * (0.25 + 0.5 * wave)),
+    memory_total_mb: size.ramMb,
+    disk_used_gb: Math.round(size.diskGb * 0.15 * 100) / 100 + Math.round(t) / 1000,
+    disk_size_gb: size.diskGb,
+    disk_allocated_gb: Math.round(size.diskGb * 0.2 * 100) / 100,
+    load_1m: Math.round((cpu / 100) * size.cpuCores * 100) / 100,
+  };
+}
+
 /**
  * The simulator runs no script; its outcome is read from the script, so tests and demos choose it:
  * the exit code from a `# simulate-exit: N` line (0 without one), the output from its
@@ -221,19 +238,21 @@ export class SimulatorProvider implements VmProvider {
     return m?.state === 'running' ? { ip_address: m.ip, ssh_port: m.port } : { ip_address: null, ssh_port: null };
   }
 
-  async stats(vm: VmTarget): Promise<VmStats> {
-    const m = await this.read(vm.id);
-    if (m?.state !== 'running') throw new ProviderError(`VM ${vm.id} is not running`);
-    // Plausible, varying values: a slow sine over time plus noise, bounded by the VM's size.
-    const t = (Date.now() - m.bootedAt) / 60_000;
-    const wave = (Math.sin(t + vm.id.charCodeAt(0)) + 1) / 2;
-    const cpu = Math.min(100, Math.max(0, 15 + 50 * wave + 10 * Math.random()));
-    return {
-      cpu_percent: Math.round(cpu * 10) / 10,
-      memory_used_mb: Math.round(vm.ramMb * (0.25 + 0.5 * wave)),
-      disk_used_gb: Math.round(vm.diskGb * 0.15 * 100) / 100 + Math.round(t) / 1000,
-      load_1m: Math.round((cpu / 100) * vm.cpuCores * 100) / 100,
-    };
+  async states(vms: readonly VmTarget[]): Promise<Map<string, ProviderState>> {
+    const machines = await Promise.all(vms.map(async (vm) => [vm.id, (await this.read(vm.id))?.state ?? 'not_created'] as const));
+    return new Map(machines);
+  }
+
+  /** Plausible, varying figures of each running machine: a slow sine over time plus noise, bounded by its size. */
+  async sample(vms: readonly VmTarget[]): Promise<Map<string, VmStats>> {
+    const out = new Map<string, VmStats>();
+    await Promise.all(
+      vms.map(async (vm) => {
+        const m = await this.read(vm.id);
+        if (m?.state === 'running') out.set(vm.id, simulatedStats(vm, m));
+      }),
+    );
+    return out;
   }
 
   /** Test hook: the public keys the machine was last brought up with (undefined: never up). */

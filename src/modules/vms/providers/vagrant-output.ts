@@ -1,4 +1,3 @@
-import type { VmStats } from './vm-provider.interface';
 import { must } from '../../../common/must';
 
 /**
@@ -120,43 +119,4 @@ export function parseSshConfig(text: string): SshConfigHost[] {
     }
   }
   return hosts;
-}
-
-/**
- * The guest-side command behind `stats`: POSIX sh plus awk, reading /proc (two /proc/stat samples one
- * second apart for CPU, MemTotal - MemAvailable for memory, /proc/loadavg) and `df -Pk /` for disk.
- * Prints one line: `cpu_percent=12.3 memory_used_mb=512 disk_used_gb=3.21 load_1m=0.08`.
- */
-export const STATS_COMMAND =
-  "a=$(head -n1 /proc/stat); sleep 1; k=$(df -Pk / | awk 'NR==2{print $3}'); " +
-  'awk -v a="$a" -v k="${k:-0}" \'' +
-  'FILENAME=="/proc/stat"&&/^cpu /{n=split(a,x," ");for(j=2;j<=9&&j<=n&&j<=NF;j++)t+=$j-x[j];i=$5+$6-x[5]-x[6]} ' +
-  '/^MemTotal:/{mt=$2} /^MemAvailable:/{ma=$2} FILENAME=="/proc/loadavg"{l=$1} ' +
-  'END{printf "cpu_percent=%.1f memory_used_mb=%d disk_used_gb=%.2f load_1m=%.2f\\n",(t>0?100*(t-i)/t:0),(mt-ma)/1024,k/1048576,l}' +
-  "' /proc/stat /proc/meminfo /proc/loadavg";
-
-const STATS_KEYS: readonly (keyof VmStats)[] = ['cpu_percent', 'memory_used_mb', 'disk_used_gb', 'load_1m'];
-
-/**
- * Finds the last line with all four `key=value` pairs (login banners and the like around it are
- * ignored) and returns the numbers, or null when there is no such line or a value is not a
- * non-negative number.
- */
-export function parseStatsLine(text: string): VmStats | null {
-  const lines = text.split('\n').reverse();
-  for (const line of lines) {
-    const pairs = new Map<string, string>();
-    for (const m of line.matchAll(/([a-z_0-9]+)=(\S*)/g)) pairs.set(must(m[1], 'a key'), must(m[2], 'a value'));
-    if (!STATS_KEYS.every((k) => pairs.has(k))) continue;
-    const out = {} as VmStats;
-    for (const key of STATS_KEYS) {
-      const raw = pairs.get(key) as string;
-      const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isFinite(value)) return null;
-      out[key] = value;
-    }
-    out.cpu_percent = Math.min(100, out.cpu_percent);
-    return out;
-  }
-  return null;
 }

@@ -5,9 +5,19 @@ import { access, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promi
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OsCatalog } from '../os-catalog';
-import { humanizeOutput, machineState, parseMachineReadable, parseSshConfig, parseStatsLine, STATS_COMMAND } from './vagrant-output';
+import { mapLimit } from '../../../common/map-limit';
+import { humanizeOutput, machineState, parseMachineReadable, parseSshConfig } from './vagrant-output';
+import { type CpuReading, type DomainStats, domainCpuTimeNs, domainState, domainStats, parseDomStats } from './virsh-output';
 import type { OperationTimeouts } from '../vm-jobs';
-import { parseUserDataResult, renderVagrantfile, USER_DATA_FILE, type VagrantBackend, type VagrantHostSettings } from './vagrantfile';
+import {
+  libvirtDomainName,
+  parseUserDataResult,
+  renderVagrantfile,
+  USER_DATA_FILE,
+  VM_ID_RE,
+  type VagrantBackend,
+  type VagrantHostSettings,
+} from './vagrantfile';
 import { ProviderError, ProviderState, VmConnection, VmProvider, VmStats, VmTarget, VmUpResult } from './vm-provider.interface';
 
 export interface VagrantProviderOptions {
@@ -35,8 +45,6 @@ interface RunResult {
 
 const MAX_BUFFER = 16 * 1024 * 1024;
 const OUTPUT_TAIL = 4000;
-/** VM ids become directory names: no separators, no dots, nothing to escape. */
-const VM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Snapshots are named after their id: a uuid, nothing for vagrant to misread. */
 function snapshotName(snapshotId: string): string {
@@ -120,6 +128,8 @@ export class VagrantProvider implements VmProvider {
   private readonly workdir: string;
   private readonly killGraceMs: number;
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Each running domain's CPU time at the previous sampling pass (by domain name). */
+  private cpuReadings = new Map<string, CpuReading>();
 
   constructor(readonly options: VagrantProviderOptions) {
     if (!options.bin) throw new Error('VagrantProvider: bin is required');
@@ -325,16 +335,59 @@ export class VagrantProvider implements VmProvider {
     return this.connectionIn(dir);
   }
 
-  async stats(vm: VmTarget): Promise<VmStats> {
-    const dir = await this.existingDir(vm);
-    if (!dir) throw new ProviderError(`VM ${vm.id} is not created`);
-    const { stdout, stderr } = await this.run('ssh', dir, ['ssh', '--no-tty', '-c', STATS_COMMAND], this.options.timeouts.query);
-    const stats = parseStatsLine(stdout);
-    if (!stats) throw new ProviderError('vagrant ssh: could not parse the stats line', outputTail(stdout, stderr));
-    return stats;
+  /**
+   * libvirt: one `virsh domstats --state` over every domain of the URI, each VM mapped by its domain
+   * name (`<vm id>_default`, see libvirtDomainName); a VM without a domain is not created. VirtualBox
+   * has no such host-wide read here: one `vagrant status` per VM.
+   */
+  async states(vms: readonly VmTarget[]): Promise<Map<string, ProviderState>> {
+    if (this.options.provider !== 'libvirt') {
+      return new Map(await mapLimit(vms, 4, async (vm) => [vm.id, await this.status(vm)] as const));
+    }
+    const domains = await this.domStats(['--state']);
+    return new Map(
+      vms.map((vm) => [vm.id, this.domainOfVm(domains, vm)] as const).map(([id, d]) => [id, d ? domainState(d) : 'not_created']),
+    );
+  }
+
+  /**
+   * libvirt: one `virsh domstats --list-running` (CPU time, balloon, disks, vCPUs) over every running
+   * domain. CPU percent compares each domain's CPU time with this process's previous reading, so a
+   * domain's first sample has none. Nothing enters the guest: no filesystem use or load (the box has no
+   * guest agent). VirtualBox: no host-wide read, so no samples.
+   */
+  async sample(vms: readonly VmTarget[]): Promise<Map<string, VmStats>> {
+    const out = new Map<string, VmStats>();
+    if (this.options.provider !== 'libvirt') return out;
+    const domains = await this.domStats(['--list-running', '--state', '--cpu-total', '--balloon', '--block', '--vcpu']);
+    const atMs = performance.now();
+    const readings = new Map<string, CpuReading>();
+    for (const vm of vms) {
+      const d = this.domainOfVm(domains, vm);
+      if (!d || domainState(d) !== 'running') continue;
+      const cpuTimeNs = domainCpuTimeNs(d);
+      const now = cpuTimeNs === undefined ? undefined : { cpuTimeNs, atMs };
+      if (now) readings.set(d.name, now);
+      out.set(vm.id, domainStats(d, vm.cpuCores, this.cpuReadings.get(d.name), now));
+    }
+    // Only the domains sampled now: a VM gone or stopped starts again without a previous reading.
+    this.cpuReadings = readings;
+    return out;
   }
 
   // --- helpers --------------------------------------------------------------------------------------
+
+  /** `virsh domstats <flags>` of every domain of the URI (one process), by domain name. */
+  private async domStats(flags: string[]): Promise<Map<string, DomainStats>> {
+    await mkdir(this.workdir, { recursive: true, mode: 0o750 }); // virsh runs there, before any VM exists too
+    const { stdout } = await this.virsh('domstats', flags, this.options.timeouts.query);
+    return new Map(parseDomStats(stdout).map((d) => [d.name, d]));
+  }
+
+  private domainOfVm(domains: Map<string, DomainStats>, vm: VmTarget): DomainStats | undefined {
+    if (typeof vm.id !== 'string' || !VM_ID_RE.test(vm.id)) throw new ProviderError(`invalid VM id ${JSON.stringify(vm.id)}`);
+    return domains.get(libvirtDomainName(vm.id));
+  }
 
   private snapshotTimeout(): number {
     return this.options.timeouts.snapshot ?? this.options.timeouts.reload;

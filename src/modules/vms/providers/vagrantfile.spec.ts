@@ -44,6 +44,8 @@ describe('renderVagrantfile', () => {
     expect(text).toContain('libvirt.memory = 2048');
     expect(text).toContain('libvirt.cpus = 2');
     expect(text).toContain('libvirt.machine_virtual_size = 30');
+    // The domain's name is derived from the VM id alone: a1b2_default (see libvirtDomainName).
+    expect(text).toContain("libvirt.default_prefix = 'a1b2_'");
     expect(text).not.toContain('virtualbox');
     expect(text).not.toContain('config.vm.disk');
     expect(text.trimEnd().endsWith('end')).toBe(true);
@@ -248,6 +250,10 @@ describe('renderVagrantfile', () => {
 
   it('refuses an unknown provider', () => {
     expect(() => renderVagrantfile(vm, { box: 'generic/ubuntu2204', provider: 'vmware' as 'libvirt' })).toThrow(/provider/);
+  });
+
+  it.each(["a'b", 'a.b', '../x', '', 'a b'])('refuses the VM id %j (it becomes the domain name)', (id) => {
+    expect(() => renderVagrantfile({ ...vm, id }, { box: 'generic/ubuntu2204', provider: 'libvirt' })).toThrow(/VM id/);
   });
 });
 

@@ -34,6 +34,18 @@ export interface VagrantfileOptions {
 
 /** A hostname label (RFC 1123, lower case): what VM names must be to become the guest's hostname. */
 export const HOSTNAME_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** VM ids become directory and domain names: no separators, no dots, nothing to escape. */
+export const VM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+/**
+ * The libvirt domain of a VM's machine: `<vm id>_default`. vagrant-libvirt names a domain
+ * `<default_prefix><machine name>`; the Vagrantfile sets the prefix to `<vm id>_` (what it would derive
+ * from the VM's directory anyway), so the watchers find every VM in one `virsh domstats` by name.
+ */
+export function libvirtDomainName(vmId: string): string {
+  return `${vmId}_default`;
+}
+
 /** A Vagrant Cloud box name, as the OS catalog accepts them. */
 export const BOX_NAME_RE = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 
@@ -222,6 +234,7 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
   if (typeof vm.name !== 'string' || !HOSTNAME_LABEL_RE.test(vm.name)) {
     throw new Error(`Vagrantfile: name ${JSON.stringify(vm.name)} is not a hostname label (a-z, 0-9, '-', at most 63)`);
   }
+  if (typeof vm.id !== 'string' || !VM_ID_RE.test(vm.id)) throw new Error(`Vagrantfile: VM id ${JSON.stringify(vm.id)} is not a plain id`);
   if (typeof opts.box !== 'string' || !BOX_NAME_RE.test(opts.box)) {
     throw new Error(`Vagrantfile: box ${JSON.stringify(opts.box)} is not owner/name`);
   }
@@ -253,6 +266,8 @@ export function renderVagrantfile(vm: VmTarget, opts: VagrantfileOptions): strin
     lines.push(
       '  config.vm.provider :libvirt do |libvirt|',
       ...host.libvirt,
+      `    # The domain is ${libvirtDomainName(vm.id)}: the watchers read it from libvirt by this name.`,
+      `    libvirt.default_prefix = ${rubyString(`${vm.id}_`)}`,
       `    libvirt.memory = ${memory}`,
       `    libvirt.cpus = ${cpus}`,
       '    # Grows the volume only: the box grows its root partition and filesystem to it on first boot.',

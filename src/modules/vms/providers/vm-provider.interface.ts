@@ -40,11 +40,23 @@ export interface VmConnection {
   ssh_port: number | null;
 }
 
+/**
+ * One running machine's figures from a sampling pass; a figure the provider cannot see is absent
+ * (libvirt sees no filesystem use or load without a guest agent; CPU needs two readings).
+ */
 export interface VmStats {
-  cpu_percent: number;
-  memory_used_mb: number;
-  disk_used_gb: number;
-  load_1m: number;
+  /** Of all its vCPUs together, 0-100. */
+  cpu_percent?: number;
+  memory_used_mb?: number;
+  /** The RAM the guest has. */
+  memory_total_mb?: number;
+  /** Filesystem use inside the guest. */
+  disk_used_gb?: number;
+  /** The size of its disks as the guest sees them. */
+  disk_size_gb?: number;
+  /** What its disks take on the host. */
+  disk_allocated_gb?: number;
+  load_1m?: number;
 }
 
 /** A provider operation failed; `output` is the tool's own (trimmed) output for the event feed. */
@@ -82,7 +94,17 @@ export interface VmProvider {
   deleteSnapshot(vm: VmTarget, snapshotId: string, signal?: AbortSignal): Promise<void>;
   /** Reverts the disk to a snapshot and leaves the machine `then` (running: its connection). */
   restoreSnapshot(vm: VmTarget, snapshotId: string, then: 'running' | 'stopped', signal?: AbortSignal): Promise<VmConnection | undefined>;
+  /** One machine's state (for operations and tools; the reconciler reads them all with `states`). */
   status(vm: VmTarget): Promise<ProviderState>;
   connection(vm: VmTarget): Promise<VmConnection>;
-  stats(vm: VmTarget): Promise<VmStats>;
+  /**
+   * The state of every machine of `vms` (this host's), keyed by VM id, each VM present: ONE read of
+   * the hypervisor per call whatever the number of VMs (the reconciler calls it once per pass).
+   */
+  states(vms: readonly VmTarget[]): Promise<Map<string, ProviderState>>;
+  /**
+   * One sample of each machine of `vms` that is running, keyed by VM id (a VM without a sample is
+   * absent): ONE read of the hypervisor per call whatever the number of VMs (once per sampling pass).
+   */
+  sample(vms: readonly VmTarget[]): Promise<Map<string, VmStats>>;
 }
