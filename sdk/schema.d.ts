@@ -753,9 +753,29 @@ export interface paths {
         };
         /**
          * Liveness and dependencies
-         * @description Answers 503 (same body) when the database is unreachable.
+         * @description Whether the database and the queue answer; no token needed (a token, valid or not, is ignored). Answers 503 (same body) when the database is unreachable. The VM provider and the hosts are in the admins’ GET /api/admin/health.
          */
         get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health with the VM provider and the hosts
+         * @description The public health plus the VM provider this process runs, VM_PROVIDER as set and why the provider was chosen (what VM_PROVIDER=auto found on the machine), this process’s host and the hosts by status. Answers 200 with `status: degraded` when a dependency is down (a diagnosis, not a probe: probes use GET /api/health). Admins only.
+         */
+        get: operations["adminGetHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1772,15 +1792,62 @@ export interface components {
              * @enum {string}
              */
             queue: "up" | "down" | "off";
-            /**
-             * @description The VM provider in use: `vagrant` or `simulator`.
-             * @example simulator
-             */
-            provider: string;
             /** @example 0.1.0 */
             version: string;
             /** @description Seconds since this process started. */
             uptime_seconds: number;
+        };
+        HealthHostsDto: {
+            /** @example 1 */
+            total: number;
+            /** @example 1 */
+            online: number;
+            /** @example 0 */
+            offline: number;
+            /**
+             * @description Online and not drained: where a new VM can be placed.
+             * @example 1
+             */
+            schedulable: number;
+        };
+        AdminHealthResponseDto: {
+            /** @enum {string} */
+            status: "ok" | "degraded";
+            /** @enum {string} */
+            database: "up" | "down";
+            /**
+             * @description `off` when this process runs no queue
+             * @enum {string}
+             */
+            queue: "up" | "down" | "off";
+            /** @example 0.1.0 */
+            version: string;
+            /** @description Seconds since this process started. */
+            uptime_seconds: number;
+            /**
+             * @description The VM provider this process runs: `vagrant`, `simulator`, or `none` (a process without one).
+             * @example simulator
+             * @enum {string}
+             */
+            provider: "vagrant" | "simulator" | "none";
+            /**
+             * @description VM_PROVIDER as set (`auto` chooses at boot); null when not known.
+             * @example auto
+             * @enum {string|null}
+             */
+            provider_requested: "auto" | "vagrant" | "simulator" | null;
+            /**
+             * @description Why this provider: what VM_PROVIDER=auto found on the machine, or the setting that forced it; null when not known.
+             * @example no libvirt box generic/debian12 (vagrant box add); no usable /dev/kvm (set VAGRANT_LIBVIRT_DRIVER=qemu for software emulation)
+             */
+            provider_reason: string | null;
+            /**
+             * @description This process's HOST_NAME.
+             * @example node-1
+             */
+            host: string;
+            /** @description Hosts by status; null when the database is down. */
+            hosts: components["schemas"]["HealthHostsDto"] | null;
         };
         MetricCreateDto: {
             /**
@@ -9602,6 +9669,80 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponseDto"];
+                };
+            };
+        };
+    };
+    adminGetHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The health report with the provider and the hosts */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminHealthResponseDto"];
+                };
+            };
+            /** @description `auth.token_expired`: The bearer token has expired; `auth.token_invalid`: The bearer token is not valid; `auth.token_missing`: No bearer token */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthTokenExpiredProblem"] | components["schemas"]["AuthTokenInvalidProblem"] | components["schemas"]["AuthTokenMissingProblem"];
+                };
+            };
+            /** @description `auth.forbidden`: Your role may not use this route; `auth.insufficient_scope`: The API token lacks the scope this route needs */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["AuthForbiddenProblem"] | components["schemas"]["AuthInsufficientScopeProblem"];
+                };
+            };
+            /** @description `request.rate_limited`: Too many requests */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RequestRateLimitedProblem"];
+                };
+            };
+            /** @description `service.unavailable`: Service unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ServiceUnavailableProblem"];
                 };
             };
         };

@@ -75,6 +75,7 @@ const SCOPES: Record<string, string> = {
   'GET /api/admin/users/{id}/credits/transactions': 'admin:read',
   'GET /api/admin/credits/audit': 'admin:read',
   'GET /api/admin/hosts': 'admin:read',
+  'GET /api/admin/health': 'admin:read',
   'GET /api/admin/hosts/{name}': 'admin:read',
   'POST /api/admin/vms/{id}/action': 'admin:write',
   'PATCH /api/admin/users/{id}': 'admin:write',
@@ -142,6 +143,7 @@ const MATRIX: Record<string, Row> = {
   'GET /api/admin/credits/audit': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   // {name}: the test app's own host (its in-process worker registered it).
   'GET /api/admin/hosts': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
+  'GET /api/admin/health': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'GET /api/admin/hosts/{name}': { expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 } },
   'PATCH /api/admin/hosts/{name}': {
     expect: { anonymous: 401, stranger: 403, owner: 403, admin: 200 },

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { newUser } from '../support/factories';
 import { createTestApp, createTestDatabase, TestContext } from '../support/test-app';
 
 describe('platform: health, docs, errors, bootstrap (e2e)', () => {
@@ -13,16 +14,40 @@ describe('platform: health, docs, errors, bootstrap (e2e)', () => {
     await ctx.close();
   });
 
-  it('GET /api/health reports the database, queue, provider and version without a token', async () => {
-    const res = await ctx.http.get('/api/health').expect(200);
+  const publicHealth = {
+    status: 'ok',
+    database: 'up',
+    queue: 'up',
+    version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    uptime_seconds: expect.any(Number),
+  };
+
+  it('GET /api/health reports the database, queue and version to anyone, and nothing about the machine', async () => {
+    expect((await ctx.http.get('/api/health').expect(200)).body).toEqual(publicHealth);
+    // A token, even an admin's, a malformed or an expired-looking one, changes nothing: a probe never gets 401.
+    const admin = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
+    const user = await newUser(ctx);
+    for (const token of [admin.body.access_token as string, user.token, 'not-a-token']) {
+      const res = await ctx.http.get('/api/health').set('Authorization', `Bearer ${token}`).expect(200);
+      expect(res.body).toEqual(publicHealth);
+    }
+  });
+
+  it('GET /api/admin/health adds the provider, why it was chosen and the hosts, for admins only', async () => {
+    const login = await ctx.http.post('/api/auth/login').send({ email: 'root@example.test', password: 'bootstrap-pass' }).expect(200);
+    const res = await ctx.http.get('/api/admin/health').set('Authorization', `Bearer ${login.body.access_token}`).expect(200);
     expect(res.body).toEqual({
-      status: 'ok',
-      database: 'up',
-      queue: 'up',
+      ...publicHealth,
       provider: 'simulator',
-      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-      uptime_seconds: expect.any(Number),
+      provider_requested: 'simulator',
+      provider_reason: 'VM_PROVIDER=simulator',
+      host: expect.any(String),
+      hosts: { total: 1, online: 1, offline: 0, schedulable: 1 },
     });
+    const anonymous = await ctx.http.get('/api/admin/health').expect(401);
+    expect(anonymous.body).toMatchObject({ code: 'auth.token_missing' });
+    const user = await newUser(ctx);
+    expect((await ctx.http.get('/api/admin/health').set(user.auth).expect(403)).body.provider).toBeUndefined();
   });
 
   // (Passport keeps one global strategy per name, so a test file uses one app at a time.)

@@ -144,8 +144,9 @@ describe('provider failures (e2e)', () => {
     });
     open.push(ctx);
     try {
-      const health = await ctx.http.get('/api/health').expect(200);
-      expect(health.body.provider).toBe('vagrant');
+      const admin = await newUser(ctx, { role: 'admin' });
+      const health = await ctx.http.get('/api/admin/health').set(admin.auth).expect(200);
+      expect(health.body).toMatchObject({ provider: 'vagrant', provider_requested: 'vagrant', provider_reason: 'VM_PROVIDER=vagrant' });
       const user = await newUser(ctx, { credits: 100 });
       const ok = await ctx.http
         .post('/api/vms')

@@ -9,7 +9,7 @@ import type { OperationTimeouts } from '../vm-jobs';
 import { SimulatorProvider } from './simulator.provider';
 import { VagrantProvider } from './vagrant.provider';
 import type { VagrantHostSettings } from './vagrantfile';
-import type { VmProvider } from './vm-provider.interface';
+import type { ProviderChoice, VmProvider } from './vm-provider.interface';
 
 /** stdout of `<bin> <args>` if it exits 0 within 10 s, else null. */
 function run(bin: string, args: string[]): Promise<string | null> {
@@ -95,6 +95,7 @@ export async function createVmProvider(
   const wanted = config.get('VM_PROVIDER', { infer: true });
   const bin = config.get('VAGRANT_BIN', { infer: true });
   let use: 'vagrant' | 'simulator' = wanted === 'auto' ? 'simulator' : wanted;
+  let reason = `VM_PROVIDER=${wanted}`;
   if (wanted === 'auto') {
     const why = await vagrantUnusableBecause(probe, {
       bin,
@@ -104,12 +105,14 @@ export async function createVmProvider(
       catalog,
     });
     use = why.length ? 'simulator' : 'vagrant';
+    reason = use === 'vagrant' ? `${bin} answers, the catalog's boxes are there, the machine can run them` : why.join('; ');
     logger.log(
       use === 'vagrant'
-        ? `VM_PROVIDER=auto: using Vagrant (${bin} answers, the catalog's boxes are there, the machine can run them)`
-        : `VM_PROVIDER=auto: using the simulator: ${why.join('; ')} (VM_PROVIDER=vagrant forces Vagrant)`,
+        ? `VM_PROVIDER=auto: using Vagrant (${reason})`
+        : `VM_PROVIDER=auto: using the simulator: ${reason} (VM_PROVIDER=vagrant forces Vagrant)`,
     );
   }
+  const choice: ProviderChoice = { requested: wanted, reason };
   if (use === 'simulator') {
     const delayMs = config.get('SIMULATOR_DELAY_MS', { infer: true });
     const failureRate = config.get('SIMULATOR_FAILURE_RATE', { infer: true });
@@ -117,7 +120,7 @@ export async function createVmProvider(
       config.get('SIMULATOR_STATE_DIR', { infer: true }) ?? join(config.get('DATA_DIR', { infer: true }), 'simulator'),
     );
     logger.log(`Provider: simulator (delay ${delayMs} ms, failure rate ${failureRate}, machines in ${stateDir})`);
-    return new SimulatorProvider({ delayMs, failureRate, stateDir });
+    return Object.assign(new SimulatorProvider({ delayMs, failureRate, stateDir }), { choice });
   }
   const provider = config.get('VAGRANT_PROVIDER', { infer: true });
   const workdir = resolve(config.get('VAGRANT_WORKDIR', { infer: true }));
@@ -134,5 +137,5 @@ export async function createVmProvider(
   const envNames = Object.keys(env).length ? `, extra env ${Object.keys(env).join(' ')}` : '';
   logger.log(`Provider: vagrant (${bin}, ${provider}${driver}, machines in ${workdir}${envNames})`);
   const virshBin = config.get('VIRSH_BIN', { infer: true });
-  return new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, host, virshBin });
+  return Object.assign(new VagrantProvider({ bin, workdir, provider, catalog, timeouts, env, host, virshBin }), { choice });
 }

@@ -75,8 +75,16 @@ export class ProviderError extends Error {
  * The operations that change a machine take an optional `signal`: when it aborts (shutdown past its
  * drain window) the operation stops its work and rejects, so the job can go to another worker.
  */
+/** Why this process runs its provider: VM_PROVIDER as set, and the reason (what auto found, or the setting). */
+export interface ProviderChoice {
+  requested: 'auto' | 'vagrant' | 'simulator';
+  reason: string;
+}
+
 export interface VmProvider {
   readonly name: 'vagrant' | 'simulator';
+  /** Set by createVmProvider (absent on a provider built by hand, e.g. in tests). */
+  choice?: ProviderChoice;
   up(vm: VmTarget, signal?: AbortSignal): Promise<VmUpResult>;
   halt(vm: VmTarget, signal?: AbortSignal): Promise<void>;
   reload(vm: VmTarget, signal?: AbortSignal): Promise<VmConnection>;
