@@ -21,6 +21,8 @@ import { defaultHostName, HOST_NAME_PATTERN } from '../queue/host';
 
 /** Intervals a minute-granularity cron can keep evenly: divisors of an hour, or hourly. 0 = off. */
 export const SCHEDULE_MINUTES = [0, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+/** Partition widths that tile a day or a whole number of days. */
+export const PARTITION_HOURS = [1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 168];
 
 /** Reads the raw value: implicit conversion would turn the string "false" into true. */
 const toBool = ({ key, obj }: { key: string; obj: Record<string, unknown> }) => {
@@ -631,7 +633,14 @@ export class EnvironmentVariables {
   @IsIn(SCHEDULE_MINUTES)
   METRICS_COLLECT_MINUTES: number = 1;
 
-  /** VM metric points older than this are deleted by the retention job. */
+  /**
+   * Width of a partition of the VM metrics table, aligned to the epoch (24 = one per UTC day). The
+   * retention job drops whole partitions: points are kept up to this much past METRICS_RETENTION_DAYS.
+   */
+  @IsIn(PARTITION_HOURS)
+  METRICS_PARTITION_HOURS: number = 24;
+
+  /** VM metric points older than this are dropped (a partition at a time) by the retention job. */
   @IsInt()
   @Min(1)
   @Max(3650)

@@ -15,6 +15,7 @@ import { Webhooks1796000000000 } from '../../migrations/1796000000000-Webhooks';
 import { UserData1796200000000 } from '../../migrations/1796200000000-UserData';
 import { Day2Operations1796300000000 } from '../../migrations/1796300000000-Day2Operations';
 import { UserSearch1796400000000 } from '../../migrations/1796400000000-UserSearch';
+import { PartitionedMetrics1796500000000 } from '../../migrations/1796500000000-PartitionedMetrics';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -35,4 +36,5 @@ export const MIGRATIONS: Function[] = [
   UserData1796200000000,
   Day2Operations1796300000000,
   UserSearch1796400000000,
+  PartitionedMetrics1796500000000,
 ];

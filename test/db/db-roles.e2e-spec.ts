@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { MetricsRepository } from '../../src/modules/metrics/metrics.repository';
 import { eventually, newUser } from '../support/factories';
 import { createTestApp, createTestDatabase, TestContext, TestDatabase } from '../support/test-app';
 
@@ -96,6 +97,23 @@ describe('an owner role for migrations, an app role that only reads and writes (
     expect(owners.map((r: { owner: string }) => r.owner)).toEqual([owner]);
     const sessions = await c.db.query(`SELECT DISTINCT usename::text AS who FROM pg_stat_activity WHERE datname = current_database()`);
     expect(sessions.map((r: { who: string }) => r.who)).toEqual([app]);
+  });
+
+  it("the app role makes and drops metrics partitions only through the owner's functions", async () => {
+    const repo = new MetricsRepository(ctx!.db);
+    const day = new Date(Date.UTC(2031, 2, 1));
+    expect(await repo.createPartitions([day])).toEqual(['metrics_p20310301_0000']);
+    const [{ owner: partitionOwner }] = await ctx!.db.query(
+      `SELECT tableowner::text AS owner FROM pg_tables WHERE tablename = 'metrics_p20310301_0000'`,
+    );
+    expect(partitionOwner).toBe(owner);
+    await repo.insert([
+      { vmId: (await ctx!.db.query(`SELECT id FROM vms LIMIT 1`))[0].id, name: 'cpu_percent', value: 1, unit: '%', recordedAt: day },
+    ]);
+    expect(await repo.dropPartition('metrics_p20310301_0000')).toBe(true);
+    await asRole(appUrl, async (c) => {
+      await expect(c.query(`DROP TABLE ${(await repo.partitions())[0]!.name}`)).rejects.toMatchObject({ code: '42501' });
+    });
   });
 
   it('the app role cannot drop, alter or create a table', async () => {

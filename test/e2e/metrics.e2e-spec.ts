@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
+import { MetricsRepository } from '../../src/modules/metrics/metrics.repository';
 import { hostQueue } from '../../src/queue/host';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { createTestApp, createTestDatabase, TestContext, TEST_HOST } from '../support/test-app';
@@ -252,20 +253,34 @@ describe('VM metrics (e2e)', () => {
       expect(res.body.points.length).toBeGreaterThanOrEqual(1);
     });
 
-    it('deletes points past the retention and keeps the rest', async () => {
-      await ctx.db.query(
-        `INSERT INTO metrics (vm_id, name, value, unit, recorded_at)
-         SELECT $1, 'app.old', g, NULL, now() - interval '31 days' - make_interval(mins => g) FROM generate_series(1, 25) g`,
-        [vmId],
-      );
-      await ctx.db.query(
-        `INSERT INTO metrics (vm_id, name, value, unit, recorded_at) VALUES ($1, 'app.old', 0, NULL, now() - interval '29 days')`,
-        [vmId],
-      );
-      const deleted = await ctx.app.get(MetricsJobs).prune();
-      expect(deleted).toBe(25);
+    it('drops the partitions past the retention whole, keeps the rest, and makes the next days ahead', async () => {
+      const repo = ctx.app.get(MetricsRepository);
+      const now = Date.now();
+      // Through the repository, which makes the old days' partitions (nothing was stored then).
+      await repo.insert([
+        ...Array.from({ length: 25 }, (_, g) => ({
+          vmId,
+          name: 'app.old',
+          value: g,
+          unit: null,
+          recordedAt: new Date(now - 31 * 24 * HOUR - g * 60_000),
+        })),
+        { vmId, name: 'app.old', value: 0, unit: null, recordedAt: new Date(now - 29 * 24 * HOUR) },
+      ]);
+      const { dropped, created } = await ctx.app.get(MetricsJobs).prune();
+      expect(dropped.length).toBeGreaterThanOrEqual(1);
+      for (const p of dropped) expect(p.to.getTime()).toBeLessThanOrEqual(now - 30 * 24 * HOUR + 60_000);
+      expect(created).toEqual([]);
       const [{ n }] = await ctx.db.query(`SELECT count(*)::int AS n FROM metrics WHERE vm_id = $1 AND name = 'app.old'`, [vmId]);
       expect(n).toBe(1);
+      const names = (await repo.partitions()).map((p) => p.name);
+      for (const p of dropped) expect(names).not.toContain(p.name);
+      // Today's partition and the two days after it exist.
+      const today = Math.floor(now / (24 * HOUR)) * 24 * HOUR;
+      const parts = await repo.partitions();
+      for (const t of [today, today + 24 * HOUR, today + 48 * HOUR]) {
+        expect(parts.some((p) => p.from.getTime() <= t && t < p.to.getTime())).toBe(true);
+      }
     });
   });
 });

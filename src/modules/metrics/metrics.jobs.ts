@@ -7,6 +7,7 @@ import { QueueService } from '../../queue/queue.service';
 import { toVmTarget } from '../vms/entities/vm.entity';
 import { VM_PROVIDER, type VmProvider, type VmStats } from '../vms/providers/vm-provider.interface';
 import { VmsService } from '../vms/vms.service';
+import type { MetricPartition } from './metric-partitions';
 import { KNOWN_METRICS, type KnownMetric } from './metric-rules';
 import type { MetricRow } from './metrics.repository';
 import { MetricsService } from './metrics.service';
@@ -16,8 +17,8 @@ export const METRICS_COLLECT_QUEUE = 'metrics-collect';
 export const METRICS_PRUNE_QUEUE = 'metrics-prune';
 
 /**
- * The scheduled metric jobs: sampling every running VM of this host through one `VmProvider.sample()`, and deleting
- * points past the retention. pg-boss schedules make one run per interval (per host for sampling)
+ * The scheduled metric jobs: sampling every running VM of this host through one `VmProvider.sample()`, and
+ * dropping the partitions past the retention (making the next ones ahead). pg-boss schedules make one run per interval (per host for sampling)
  * however many workers there are; tests and operators call `collect()` / `prune()` directly.
  */
 @Injectable()
@@ -34,6 +35,10 @@ export class MetricsJobs implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // Today's and the next partitions before the first sample (an insert would make a missing one too).
+    await this.metrics.ensurePartitions().catch((err: unknown) => {
+      this.logger.warn(`Metric partitions not made: ${(err as Error).message}`);
+    });
     await this.queue.periodic(
       hostQueue(METRICS_COLLECT_QUEUE, this.hosts.name),
       this.config.get('METRICS_COLLECT_MINUTES', { infer: true }),
@@ -73,12 +78,16 @@ export class MetricsJobs implements OnApplicationBootstrap {
     return { sampled, failed: vms.length - sampled };
   }
 
-  async prune(): Promise<number> {
-    const deleted = await this.metrics.prune();
-    if (deleted)
+  /** Retention by whole partitions (MetricsService.prune), logged. */
+  async prune(): Promise<{ created: string[]; dropped: MetricPartition[] }> {
+    const result = await this.metrics.prune();
+    const days = this.config.get('METRICS_RETENTION_DAYS', { infer: true });
+    for (const p of result.dropped) {
       this.logger.log(
-        `Deleted ${deleted} metric points past the ${this.config.get('METRICS_RETENTION_DAYS', { infer: true })}-day retention`,
+        `Dropped metric partition ${p.name} [${p.from.toISOString()}, ${p.to.toISOString()}), ~${p.estimatedRows ?? '?'} points, past the ${days}-day retention`,
       );
-    return deleted;
+    }
+    if (result.created.length) this.logger.log(`Made metric partitions ${result.created.join(', ')}`);
+    return result;
   }
 }

@@ -4,12 +4,11 @@ import type { Env } from '../../config/env.validation';
 import type { AuthUser } from '../../common/auth';
 import { VmsService } from '../vms/vms.service';
 import { MetricBatchDto, MetricIngestResponseDto, MetricSeriesQueryDto, MetricSeriesResponseDto } from './dto/metric.dto';
+import { expiredPartitions, MetricPartition, timesAhead } from './metric-partitions';
 import { checkPoint, chooseStep } from './metric-rules';
 import { MetricRow, MetricsRepository } from './metrics.repository';
 import { METRIC_ERRORS } from './metrics.errors';
 
-/** Rows deleted per statement by the retention job: short transactions, no long lock on the table. */
-const PRUNE_BATCH = 10_000;
 const DEFAULT_RANGE_MS = 24 * 3600 * 1000;
 
 @Injectable()
@@ -53,7 +52,7 @@ export class MetricsService {
         },
       );
     }
-    await this.repo.insert(rows);
+    await this.repo.insert(rows, this.partitionHours());
     return { accepted: rows.length };
   }
 
@@ -75,17 +74,30 @@ export class MetricsService {
 
   /** Samples from the collector, trusted (they come from the provider). */
   insertSamples(rows: MetricRow[]): Promise<void> {
-    return this.repo.insert(rows);
+    return this.repo.insert(rows, this.partitionHours());
   }
 
-  /** Deletes points older than the retention, in batches; returns how many. */
-  async prune(now = new Date()): Promise<number> {
+  /** Makes the partitions from now's to PARTITIONS_AHEAD_HOURS ahead that are missing; their names. */
+  ensurePartitions(now = new Date()): Promise<string[]> {
+    return this.repo.createPartitions(timesAhead(now, this.partitionHours()), this.partitionHours());
+  }
+
+  /**
+   * Retention: drops every partition whose points are all older than METRICS_RETENTION_DAYS (so a
+   * point is kept at least that long and at most one partition width longer), after making the
+   * partitions ahead. Returns what it made and dropped.
+   */
+  async prune(now = new Date()): Promise<{ created: string[]; dropped: MetricPartition[] }> {
+    const created = await this.ensurePartitions(now);
     const cutoff = new Date(now.getTime() - this.config.get('METRICS_RETENTION_DAYS', { infer: true }) * 86_400_000);
-    let total = 0;
-    for (;;) {
-      const deleted = await this.repo.pruneBatch(cutoff, PRUNE_BATCH);
-      total += deleted;
-      if (deleted < PRUNE_BATCH) return total;
+    const dropped: MetricPartition[] = [];
+    for (const partition of expiredPartitions(await this.repo.partitions(), cutoff)) {
+      if (await this.repo.dropPartition(partition.name)) dropped.push(partition);
     }
+    return { created, dropped };
+  }
+
+  private partitionHours(): number {
+    return this.config.get('METRICS_PARTITION_HOURS', { infer: true });
   }
 }
