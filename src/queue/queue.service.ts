@@ -7,6 +7,7 @@ import type { EntityManager } from 'typeorm';
 import { whenDatabaseAnswers } from '../common/db-errors';
 import type { Env } from '../config/env.validation';
 import { DATABASE_URL } from '../database/database.tokens';
+import { PgListener } from '../database/pg-listener';
 import { prepared } from '../database/prepared';
 
 export const QUEUE_SCHEMA = 'pgboss';
@@ -50,12 +51,36 @@ export function everyMinutesCron(minutes: number): string {
   return minutes === 1 ? '* * * * *' : `*/${minutes} * * * *`;
 }
 
+/** Connections of the queue's own pool (beside the app's DB_POOL_SIZE). */
+export const QUEUE_POOL_SIZE = 4;
+
+/** The NOTIFY channel on which `send` announces a job; its payload is the queue's name. */
+export const QUEUE_CHANNEL = 'vmapi_queue';
+
+/**
+ * How often a queue whose jobs arrive through `send` is polled: every such job wakes the consumers of
+ * its queue at once (NOTIFY on commit, in every consuming process), so polling only finds what no
+ * notification announced: a retry after its delay, a job sent while the LISTEN connection was down.
+ * One worker per queue and process polls this often (`work`'s first), the others every
+ * QUEUE_SAFETY_POLL_SECONDS * 6. Each poll is a statement on the job table: with a worker process per
+ * hypervisor host, polling every second was what one PostgreSQL gave out on first (bench:fleet,
+ * docs/scale.md).
+ */
+export const QUEUE_SAFETY_POLL_SECONDS = 10;
+
+/**
+ * How often a periodic queue is polled: its jobs come from pg-boss's cron (no NOTIFY), one per
+ * interval of a minute or more, and are made only every QUEUE_CRON_CHECK_SECONDS anyway.
+ */
+export const PERIODIC_POLL_SECONDS = 30;
+
+/** After a job fails, when its dead-letter queue (jobs that used up their retries) is looked at. */
+const DEAD_LETTER_WAKE_MS = 1000;
+
 /**
  * The job queue: pg-boss in the application's own database (schema `pgboss`). Jobs are sent inside
  * the caller's TypeORM transaction, so a job exists exactly when the rows that asked for it do.
  */
-/** Connections of the queue's own pool (beside the app's DB_POOL_SIZE). */
-export const QUEUE_POOL_SIZE = 4;
 
 @Injectable()
 export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
@@ -78,6 +103,10 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   /** WORKER: whether this process consumes jobs (and so runs periodic ones). */
   private readonly consumes: boolean;
   private readonly drainSeconds: number;
+  /** In consuming processes: hears `send`'s notifications and wakes the queue's workers here. */
+  private readonly listener?: PgListener;
+  /** Each queue's dead-letter queue (ensureQueue's `deadLetter`). */
+  private readonly deadLetters = new Map<string, string>();
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.consumes = config.get('WORKER', { infer: true });
@@ -97,6 +126,20 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       cronMonitorIntervalSeconds: config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }),
     });
     this.boss.on('error', (err) => this.reportError(err));
+    if (this.consumes) {
+      this.listener = new PgListener({
+        url,
+        applicationName: 'vmapi-queue-listen',
+        channel: QUEUE_CHANNEL,
+        onNotification: (queue) => {
+          this.notify(queue);
+        },
+        // Jobs sent while the connection was down were announced to nobody: look at every queue now.
+        onReconnected: () => {
+          for (const name of this.workers.keys()) this.notify(name);
+        },
+      });
+    }
   }
 
   /**
@@ -137,6 +180,10 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   async onModuleInit(): Promise<void> {
     await this.boss.start();
     this.started = true;
+    // Not listening yet only delays jobs to the safety poll; the listener keeps reconnecting.
+    await this.listener?.start().catch((err: unknown) => {
+      this.logger.warn(`Not hearing new jobs yet (${(err as Error).message}); polling every ${QUEUE_SAFETY_POLL_SECONDS} s`);
+    });
   }
 
   /**
@@ -146,6 +193,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
    */
   async beforeApplicationShutdown(): Promise<void> {
     if (!this.started) return;
+    await this.listener?.close();
     for (const name of this.workers.keys()) await this.boss.offWork(name);
     const settled = () => Promise.allSettled([...this.running]);
     if (this.running.size) {
@@ -195,6 +243,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       try {
         await lock.query(`SELECT pg_advisory_lock(hashtext('vmapi.pgboss.create_queue'))`);
         await this.boss.createQueue(name, { name, ...options });
+        if (options.deadLetter) this.deadLetters.set(name, options.deadLetter);
       } finally {
         await lock.query(`SELECT pg_advisory_unlock(hashtext('vmapi.pgboss.create_queue'))`).catch(() => undefined);
         lock.release();
@@ -208,21 +257,30 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   /**
    * Enqueues inside the given transaction (the job is visible only if it commits): pg-boss's public
    * `send` with its `db` option bound to the transaction's query runner, so its own INSERT runs as
-   * one statement of that transaction.
+   * one statement of that transaction. Its NOTIFY, delivered on commit, wakes the queue's workers
+   * in every consuming process.
    */
   async send<T extends object>(manager: EntityManager, name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
     const id = await this.boss.send(name, data, { ...options, db: executor(manager) });
     if (!id) throw new Error(`Queue ${name} refused the job`);
+    await manager.query(prepared('SELECT pg_notify($1, $2)'), [QUEUE_CHANNEL, name]);
     return id;
   }
 
+  /**
+   * Consumes `name`. `pollingIntervalSeconds` defaults to the safety poll (QUEUE_SAFETY_POLL_SECONDS)
+   * for the queue's first worker in this process and six times that for the others: jobs sent
+   * through `send` wake them all at once.
+   */
   async work<T>(
     name: string,
     options: PgBoss.WorkOptions,
     handler: (jobs: Job<T>[], context: JobContext) => Promise<unknown>,
   ): Promise<string> {
     let id = '';
-    id = await this.boss.work<T>(name, options, async (jobs) => {
+    const first = !this.workers.has(name);
+    const polling = { pollingIntervalSeconds: QUEUE_SAFETY_POLL_SECONDS * (first ? 1 : 6), ...options };
+    id = await this.boss.work<T>(name, polling, async (jobs) => {
       const started = performance.now();
       let outcome: JobOutcome = 'failed';
       const context: JobContext = {
@@ -249,6 +307,14 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         this.running.delete(run);
         const seconds = (performance.now() - started) / 1000;
         for (const listener of this.outcomeListeners) listener(name, outcome, seconds);
+        // A failure may have used up the job's retries: pg-boss moves it to the dead-letter queue
+        // (no NOTIFY) as it records the failure, just after this.
+        const dead = this.deadLetters.get(name);
+        if (outcome === 'failed' && dead) {
+          setTimeout(() => {
+            this.notify(dead);
+          }, DEAD_LETTER_WAKE_MS).unref();
+        }
         // pg-boss 10 sleeps out the polling interval after every fetch, even one that found work:
         // with a batch of 1 that caps a worker at one job per interval. Where there was a job,
         // there may be more: fetch again now. An empty queue still waits the full interval.
@@ -264,9 +330,18 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     for (const id of this.workers.get(name) ?? []) this.boss.notifyWorker(id);
   }
 
-  /** Enqueues outside any transaction, to run no earlier than `afterSeconds` from now. */
+  /**
+   * Enqueues outside any transaction, to run no earlier than `afterSeconds` from now; this process's
+   * workers of the queue look for it then (others find it at their safety poll).
+   */
   async sendLater<T extends object>(name: string, data: T, afterSeconds: number, options: PgBoss.SendOptions = {}): Promise<void> {
     await this.boss.sendAfter(name, data, options, afterSeconds);
+    setTimeout(
+      () => {
+        this.notify(name);
+      },
+      afterSeconds * 1000 + 50,
+    ).unref();
   }
 
   /**
@@ -280,7 +355,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     await this.ensureQueue(name, { policy: 'stately', retryLimit: 0, expireInSeconds });
     if (minutes === 0) return this.boss.unschedule(name);
     await this.boss.schedule(name, everyMinutesCron(minutes));
-    await this.work(name, { batchSize: 1 }, () => handler());
+    await this.work(name, { batchSize: 1, pollingIntervalSeconds: PERIODIC_POLL_SECONDS }, () => handler());
   }
 
   /** Called after every job this process runs (service metrics). */

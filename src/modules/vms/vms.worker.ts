@@ -25,6 +25,12 @@ import { SnapshotsRepository } from './snapshots/snapshots.repository';
 import { HostHeartbeatService } from '../hosts/host-heartbeat.service';
 import { must } from '../../common/must';
 
+/**
+ * Polling of the legacy and dead-letter queues, whose consumers every worker process runs: their jobs
+ * are rare and wake the consumers (a NOTIFY, a failure here), so a poll is only the safety net.
+ */
+const RARE_QUEUE_POLL_SECONDS = 30;
+
 /** Operations that move the VM through a transitional status (snapshot create/delete leave it alone). */
 type StatusOperation = Exclude<VmOperation, VmPendingOperation>;
 
@@ -118,19 +124,21 @@ export class VmWorker implements OnApplicationBootstrap {
     const own = vmOperationQueue(this.hosts.name);
     await ensureVmOperationQueue(this.queue, own);
     const concurrency = this.config.get('WORKER_CONCURRENCY', { infer: true });
-    const options = { batchSize: 1, pollingIntervalSeconds: 1 };
+    // New jobs wake these workers (QueueService.send's NOTIFY); they poll only as a safety net.
     for (let i = 0; i < concurrency; i++) {
-      await this.queue.work<VmOperationJob>(own, options, ([job], context) => {
+      await this.queue.work<VmOperationJob>(own, { batchSize: 1 }, ([job], context) => {
         const { id, data } = must(job, 'a job');
         return this.run(id, data, own, context);
       });
     }
-    // Legacy VMs are rare: one consumer, polled less often.
-    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 5 }, ([job], context) => {
+    // Legacy VMs are rare: one consumer, woken by their jobs' NOTIFY like the host's own.
+    const rare = { batchSize: 1, pollingIntervalSeconds: RARE_QUEUE_POLL_SECONDS };
+    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, rare, ([job], context) => {
       const { id, data } = must(job, 'a job');
       return this.run(id, data, VM_OPERATION_QUEUE, context);
     });
-    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, options, ([job]) =>
+    // Dead letters come from pg-boss (no NOTIFY): QueueService wakes this worker after a failure here.
+    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, rare, ([job]) =>
       this.queue.untilDatabaseAnswers(() => this.abandon(must(job, 'a job').data)),
     );
     await this.hosts.register();

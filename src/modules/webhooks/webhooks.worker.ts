@@ -61,9 +61,8 @@ export class WebhooksWorker implements OnApplicationBootstrap, BeforeApplication
     });
     if (!this.config.get('WORKER', { infer: true })) return;
     for (let i = 0; i < this.settings.concurrency; i++) {
-      await this.queue.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, ([job]) =>
-        this.attempt(must(job, 'a job').data),
-      );
+      // The dispatcher's (and any process's) sends wake these workers; they poll only as a safety net.
+      await this.queue.work<WebhookJob>(WEBHOOK_QUEUE, { batchSize: 1 }, ([job]) => this.attempt(must(job, 'a job').data));
     }
     this.listener = new PgListener({
       url: this.databaseUrl,
