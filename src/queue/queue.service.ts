@@ -131,8 +131,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         url,
         applicationName: 'vmapi-queue-listen',
         channel: QUEUE_CHANNEL,
-        onNotification: (queue) => {
-          this.notify(queue);
+        onNotification: (payload) => {
+          this.wake(payload);
         },
         // Jobs sent while the connection was down were announced to nobody: look at every queue now.
         onReconnected: () => {
@@ -263,7 +263,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   async send<T extends object>(manager: EntityManager, name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
     const id = await this.boss.send(name, data, { ...options, db: executor(manager) });
     if (!id) throw new Error(`Queue ${name} refused the job`);
-    await manager.query(prepared('SELECT pg_notify($1, $2)'), [QUEUE_CHANNEL, name]);
+    const at = availableAt(options.startAfter);
+    await manager.query(prepared('SELECT pg_notify($1, $2)'), [QUEUE_CHANNEL, at === undefined ? name : `${name}@${at}`]);
     return id;
   }
 
@@ -325,6 +326,25 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     return id;
   }
 
+  /** `send`'s notification: the queue's workers here look now, or when a delayed job becomes available. */
+  private wake(payload: string): void {
+    const split = payload.lastIndexOf('@');
+    if (split < 0) {
+      this.notify(payload);
+      return;
+    }
+    const name = payload.slice(0, split);
+    const wait = Number(payload.slice(split + 1)) - Date.now();
+    // A job due later than the safety poll is found by it.
+    if (wait > QUEUE_SAFETY_POLL_SECONDS * 1000) return;
+    setTimeout(
+      () => {
+        this.notify(name);
+      },
+      Math.max(0, wait) + 50,
+    ).unref();
+  }
+
   /** Wakes this process's workers for a queue now instead of at their next poll. */
   notify(name: string): void {
     for (const id of this.workers.get(name) ?? []) this.boss.notifyWorker(id);
@@ -373,6 +393,18 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     );
     return rows;
   }
+}
+
+/** When a job sent with `startAfter` becomes available (epoch ms); undefined: at once. */
+function availableAt(startAfter: PgBoss.SendOptions['startAfter']): number | undefined {
+  if (startAfter === undefined) return undefined;
+  const at =
+    startAfter instanceof Date
+      ? startAfter.getTime()
+      : typeof startAfter === 'number'
+        ? Date.now() + startAfter * 1000
+        : Date.parse(startAfter);
+  return Number.isFinite(at) && at > Date.now() ? at : undefined;
 }
 
 /** pg-boss's `db` option for statements that belong to the caller's TypeORM transaction. */
