@@ -18,6 +18,8 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/data-source';
 import { HostPlacementService } from '../src/modules/hosts/host-placement.service';
 import { HostsRepository } from '../src/modules/hosts/hosts.repository';
+import { DEFAULT_PARTITION_HOURS, slotStart } from '../src/modules/metrics/metric-partitions';
+import { MetricsRepository } from '../src/modules/metrics/metrics.repository';
 import { SimulatorProvider } from '../src/modules/vms/providers/simulator.provider';
 import { fleetHostName, fleetHostNameSql } from './fleet-names';
 import {
@@ -293,6 +295,35 @@ async function placementProbe(dbUrl: string, stop: AbortSignal): Promise<number[
   return out;
 }
 
+/**
+ * One day of points past the retention (METRICS_RETENTION_DAYS' default, 30, plus two days), seeded
+ * by SQL into its own partition (made by the product's MetricsRepository), then dropped by the
+ * product's statement, as the retention job drops every partition past the retention.
+ */
+async function retention(dbUrl: string): Promise<{ rows: number; partition: string; drop_ms: number; dropped: boolean }> {
+  const ds = await new DataSource(dataSourceOptions(dbUrl, 2)).initialize();
+  try {
+    const repo = new MetricsRepository(ds);
+    const day = slotStart(new Date(Date.now() - 32 * 86_400_000), DEFAULT_PARTITION_HOURS);
+    await repo.createPartitions([day], DEFAULT_PARTITION_HOURS);
+    const partition = (await repo.partitions()).find((p) => p.from.getTime() === day.getTime());
+    if (!partition) throw new Error(`no metrics partition for ${day.toISOString()}`);
+    log(`retention: ${cfg.retentionRows} points into ${partition.name}, then dropped`);
+    await ds.query(
+      `INSERT INTO metrics (vm_id, name, value, unit, recorded_at)
+       SELECT v.ids[1 + i % cardinality(v.ids)], (ARRAY['cpu_percent','memory_used_mb','disk_used_gb','load_1m'])[1 + i % 4],
+              random() * 100, NULL, $2::timestamptz + (i % 86400) * interval '1 second'
+         FROM generate_series(1, $1::int) i, (SELECT array_agg(id) AS ids FROM (SELECT id FROM vms LIMIT 10000) x) v`,
+      [cfg.retentionRows, day],
+    );
+    const t0 = performance.now();
+    const dropped = await repo.dropPartition(partition.name);
+    return { rows: cfg.retentionRows, partition: partition.name, drop_ms: ms(performance.now() - t0), dropped };
+  } finally {
+    await ds.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const runStarted = performance.now();
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -503,7 +534,8 @@ async function main(): Promise<void> {
     report.placement_ms_p99 = place.p99;
 
     // ---------------------------------------------------------------- retention
-    report.retention_prune_ms = null;
+    report.retention = await retention(dbUrl);
+    report.retention_prune_ms = (report.retention as { drop_ms: number }).drop_ms;
 
     report.run = { ...(report.run as object), loadAverage: { ...load, end: loadavg().map(round3) } };
     report.targets = [
