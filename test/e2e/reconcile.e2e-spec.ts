@@ -392,7 +392,7 @@ describe('monitoring through the vagrant CLI (fake vagrant, e2e)', () => {
         { name: 'disk_allocated_gb', value: 0.5 },
         { name: 'disk_size_gb', value: 10 },
         { name: 'memory_total_mb', value: 512 },
-        { name: 'memory_used_mb', value: 205 },
+        { name: 'memory_used_mb', value: 72 },
       ]);
 
       // The machine was shut down behind the API's back (the fake keeps its state in the VM's folder).

@@ -181,9 +181,9 @@ describe('VagrantProvider against the fake vagrant', () => {
     expect(await readFile(path.join(dir, 'Vagrantfile'), 'utf8')).toContain('libvirt.memory = 4096');
     await expect(provider.status(vm)).resolves.toBe('running');
 
-    // From libvirt: the RAM and disk the domain has, the QEMU process's memory; no CPU figure on the first pass.
+    // From libvirt: the RAM and disk the domain has, the guest's own memory use; no CPU figure on the first pass.
     await expect(provider.sample([vm])).resolves.toEqual(
-      new Map([[vm.id, { memory_total_mb: 4096, memory_used_mb: 1638, disk_size_gb: 30, disk_allocated_gb: 1.5 }]]),
+      new Map([[vm.id, { memory_total_mb: 4096, memory_used_mb: 573, disk_size_gb: 30, disk_allocated_gb: 1.5 }]]),
     );
 
     await provider.destroy(vm);
@@ -653,7 +653,7 @@ describe('VagrantProvider against the fake vagrant', () => {
 
       const first = await provider.sample(vms);
       expect([...first.keys()]).toEqual(vms.slice(0, 4).map((vm) => vm.id));
-      expect(first.get(vms[1]!.id)).toEqual({ memory_total_mb: 2048, memory_used_mb: 819, disk_size_gb: 11, disk_allocated_gb: 0.55 });
+      expect(first.get(vms[1]!.id)).toEqual({ memory_total_mb: 2048, memory_used_mb: 287, disk_size_gb: 11, disk_allocated_gb: 0.55 });
       expect(readVirshLog()).toEqual([['domstats', '--list-running', '--state', '--cpu-total', '--balloon', '--block', '--vcpu']]);
 
       // Two vCPUs busy for a second's worth of CPU time within however long it took: well above 0, at most 100.

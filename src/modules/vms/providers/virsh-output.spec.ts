@@ -2,63 +2,69 @@ import { describe, expect, it } from '@jest/globals';
 import { libvirtDomainName } from './vagrantfile';
 import { domainCpuTimeNs, domainState, domainStats, parseDomStats, type DomainStats } from './virsh-output';
 
-// `virsh domstats --list-running --state --cpu-total --balloon --block --vcpu` as libvirt 9 prints it: a running
-// domain whose guest reports balloon statistics, with a CD-ROM drive without a medium (no path, no capacity).
-const RUNNING_WITH_GUEST_STATS = `Domain: '0b6c7a52-4f1e-4d2b-9a57-1c0f5e7d9a10_default'
+// Real output: `virsh domstats --list-running --state --cpu-total --balloon --block --vcpu` (libvirt 9.0, Debian 12)
+// of the real-VM test's guest (1024 MB, 2 vCPUs, 10 GB; TCG), whose balloon driver reports statistics.
+const REAL_RUNNING = `Domain: '01a24d14-7632-751f-9139-b74868dc791d_default'
   state.state=1
   state.reason=1
-  cpu.time=61842097000
-  cpu.user=40110000000
-  cpu.system=17930000000
+  cpu.time=92030000000
+  cpu.user=87070000000
+  cpu.system=4960000000
   cpu.cache.monitor.count=0
-  balloon.current=2097152
-  balloon.maximum=2097152
+  cpu.haltpoll.success.time=0
+  cpu.haltpoll.fail.time=0
+  balloon.current=1048576
+  balloon.maximum=1048576
   balloon.swap_in=0
   balloon.swap_out=0
-  balloon.major_fault=312
-  balloon.minor_fault=402113
-  balloon.unused=1480216
-  balloon.available=2014844
-  balloon.usable=1605920
-  balloon.last-update=1796150400
-  balloon.disk_caches=152004
+  balloon.major_fault=263
+  balloon.minor_fault=37652
+  balloon.unused=865544
+  balloon.available=983488
+  balloon.usable=822132
+  balloon.last-update=1796589579
+  balloon.disk_caches=41564
   balloon.hugetlb_pgalloc=0
   balloon.hugetlb_pgfail=0
-  balloon.rss=731244
+  balloon.rss=1619900
   vcpu.current=2
   vcpu.maximum=2
   vcpu.0.state=1
-  vcpu.0.time=25310000000
+  vcpu.0.time=49390000000
   vcpu.0.wait=0
-  vcpu.0.delay=0
+  vcpu.0.delay=62276233126
   vcpu.1.state=1
-  vcpu.1.time=24870000000
+  vcpu.1.time=37190000000
   vcpu.1.wait=0
-  vcpu.1.delay=0
+  vcpu.1.delay=57421830925
+  block.count=1
+  block.0.name=vda
+  block.0.path=/var/lib/libvirt/images/01a24d14-7632-751f-9139-b74868dc791d_default.img
+  block.0.backingIndex=1
+  block.0.rd.reqs=4680
+  block.0.rd.bytes=109637120
+  block.0.rd.times=4806432682
+  block.0.wr.reqs=824
+  block.0.wr.bytes=118591488
+  block.0.wr.times=1852354541
+  block.0.fl.reqs=108
+  block.0.fl.times=693037970
+  block.0.allocation=119537664
+  block.0.capacity=10737418240
+  block.0.physical=119484416
+
+`;
+
+// A domain with a CD-ROM drive without a medium (block.0: no path, no capacity) before its disk.
+const WITH_EMPTY_DRIVE = `Domain: 'cc33_default'
+  state.state=1
   block.count=2
   block.0.name=sda
   block.0.rd.reqs=12
-  block.0.rd.bytes=408
-  block.0.rd.times=210044
-  block.0.wr.reqs=0
-  block.0.wr.bytes=0
-  block.0.wr.times=0
-  block.0.fl.reqs=0
-  block.0.fl.times=0
   block.1.name=vda
-  block.1.path=/var/lib/libvirt/images/0b6c7a52-4f1e-4d2b-9a57-1c0f5e7d9a10_default.img
-  block.1.backingIndex=1
-  block.1.rd.reqs=9120
-  block.1.rd.bytes=251904000
-  block.1.rd.times=5120911340
-  block.1.wr.reqs=2215
-  block.1.wr.bytes=60416000
-  block.1.wr.times=4410082113
-  block.1.fl.reqs=503
-  block.1.fl.times=1209333870
+  block.1.path=/var/lib/libvirt/images/cc33_default.img
   block.1.allocation=1644167168
   block.1.capacity=21474836480
-  block.1.physical=1644232704
 
 `;
 
@@ -138,27 +144,33 @@ describe('domainState', () => {
 
 describe('domainCpuTimeNs', () => {
   it('is cpu.time when libvirt reports it, else the sum of the vCPU times', () => {
-    expect(domainCpuTimeNs(only(RUNNING_WITH_GUEST_STATS))).toBe(61842097000);
+    expect(domainCpuTimeNs(only(REAL_RUNNING))).toBe(92030000000);
     expect(domainCpuTimeNs(only(NO_CGROUPS_AND_SHUT_OFF))).toBe(90000000000);
     expect(domainCpuTimeNs(parseDomStats(NO_CGROUPS_AND_SHUT_OFF)[1]!)).toBeUndefined();
   });
 });
 
 describe('domainStats', () => {
-  it('the guest’s memory view, the RAM it has, its disks (an empty drive skipped); no CPU without a previous reading', () => {
-    const d = only(RUNNING_WITH_GUEST_STATS);
+  it('the guest’s memory view, the RAM it has, its disk; no CPU without a previous reading (real output)', () => {
+    const d = only(REAL_RUNNING);
+    expect(d.name).toBe('01a24d14-7632-751f-9139-b74868dc791d_default');
+    expect(domainState(d)).toBe('running');
     const now = { cpuTimeNs: domainCpuTimeNs(d)!, atMs: 10_000 };
     expect(domainStats(d, 2, undefined, now)).toEqual({
-      // available - usable: MemTotal - MemAvailable, as the guest's own `free` would say.
-      memory_used_mb: Math.round((2014844 - 1605920) / 1024),
-      memory_total_mb: 2048,
-      disk_size_gb: 20,
-      disk_allocated_gb: 1.53,
+      // available - usable: MemTotal - MemAvailable, as the guest's own `free` says (not the TCG process's 1.6 GB RSS).
+      memory_used_mb: Math.round((983488 - 822132) / 1024),
+      memory_total_mb: 1024,
+      disk_size_gb: 10,
+      disk_allocated_gb: 0.11,
     });
   });
 
+  it('skips a drive without a medium', () => {
+    expect(domainStats(only(WITH_EMPTY_DRIVE), 1, undefined, undefined)).toEqual({ disk_size_gb: 20, disk_allocated_gb: 1.53 });
+  });
+
   it('CPU percent over the elapsed time and the vCPUs, capped at 100; none when the time went backwards', () => {
-    const d = only(RUNNING_WITH_GUEST_STATS);
+    const d = only(REAL_RUNNING);
     // 3 s of CPU time in 2 s on 2 vCPUs: 75 %.
     const previous = { cpuTimeNs: 10e9, atMs: 1000 };
     expect(domainStats(d, 2, previous, { cpuTimeNs: 13e9, atMs: 3000 }).cpu_percent).toBe(75);
