@@ -11,12 +11,11 @@
  * vmapi_bench_partitions_<time>, migrated, dropped at the end unless --keep. Prints one JSON object.
  */
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/data-source';
 import { MetricRow, MetricsRepository } from '../src/modules/metrics/metrics.repository';
-import { createDatabase, dropDatabase, percentile } from './support';
+import { createDatabase, dropDatabase, percentile, seedRunningVms } from './support';
 
 const NAMES = ['cpu_percent', 'memory_used_mb', 'disk_used_gb', 'load_1m', 'disk_read_bytes', 'net_rx_bytes'];
 const DAY = 86_400_000;
@@ -48,18 +47,7 @@ async function main(): Promise<void> {
     await readerDs.initialize();
     const repo = new MetricsRepository(ds);
     const [{ version }] = await ds.query(`SELECT current_setting('server_version') AS version`);
-    const userId = randomUUID();
-    await ds.query(
-      `INSERT INTO users (id, username, email, password_hash, role, credits) VALUES ($1, 'bench', 'bench@example.test', 'x', 'user', 0)`,
-      [userId],
-    );
-    const vmIds = Array.from({ length: Math.max(vms, dayVms) }, () => randomUUID());
-    await ds.query(
-      `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
-       SELECT id, $1, 'vm-' || ord, 'debian-12', 1024, 20, 2, 'running', 34, '{}', now()
-         FROM unnest($2::uuid[]) WITH ORDINALITY AS v(id, ord)`,
-      [userId, vmIds],
-    );
+    const vmIds = await seedRunningVms(ds, Math.max(vms, dayVms));
 
     // One pass: every VM's values at one instant, as the sampler stores them.
     const insertMs: number[] = [];

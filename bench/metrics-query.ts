@@ -11,13 +11,12 @@
  * case of data autovacuum has not reached yet (no visibility map, so the index-only scan visits the heap).
  */
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/data-source';
 import { chooseStep } from '../src/modules/metrics/metric-rules';
 import { MetricsRepository, SERIES_SQL } from '../src/modules/metrics/metrics.repository';
-import { createDatabase, dropDatabase, percentile } from './support';
+import { createDatabase, dropDatabase, percentile, seedRunningVms } from './support';
 
 const POINTS = 30 * 24 * 60; // 43,200 one-minute points
 const NAMES = ['cpu_percent', 'memory_used_mb', 'disk_used_gb', 'load_1m'];
@@ -40,18 +39,7 @@ async function main(): Promise<void> {
     await ds.initialize();
     const metrics = new MetricsRepository(ds);
     const [{ version }] = await ds.query(`SELECT current_setting('server_version') AS version`);
-    const userId = randomUUID();
-    await ds.query(
-      `INSERT INTO users (id, username, email, password_hash, role, credits) VALUES ($1, 'bench', 'bench@example.test', 'x', 'user', 0)`,
-      [userId],
-    );
-    const vmIds = Array.from({ length: otherVms + 1 }, () => randomUUID());
-    await ds.query(
-      `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
-       SELECT id, $1, 'vm-' || ord, 'debian-12', 1024, 20, 2, 'running', 34, '{}', now()
-         FROM unnest($2::uuid[]) WITH ORDINALITY AS v(id, ord)`,
-      [userId, vmIds],
-    );
+    const vmIds = await seedRunningVms(ds, otherVms + 1);
     const target = vmIds[0]!;
     // Minute by minute, every VM's four samples: the physical order the collector produces.
     const end = new Date(Math.floor(Date.now() / 60_000) * 60_000);

@@ -1,5 +1,6 @@
 /** Processes, HTTP and database helpers for bench/run.ts. */
 import { ChildProcess, fork, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -270,6 +271,23 @@ export async function createDatabase(serverUrl: string, name: string): Promise<s
 
 export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
   await sql(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
+
+/** A user and `count` running VMs, by SQL (for the metrics benchmarks, whose rows need VMs); their ids. */
+export async function seedRunningVms(db: { query(text: string, params: unknown[]): Promise<unknown> }, count: number): Promise<string[]> {
+  const userId = randomUUID();
+  await db.query(
+    `INSERT INTO users (id, username, email, password_hash, role, credits) VALUES ($1, 'bench', 'bench@example.test', 'x', 'user', 0)`,
+    [userId],
+  );
+  const vmIds = Array.from({ length: count }, () => randomUUID());
+  await db.query(
+    `INSERT INTO vms (id, user_id, name, os_type, ram_mb, disk_gb, cpu_cores, status, cost, metadata, status_changed_at)
+     SELECT id, $1, 'vm-' || ord, 'debian-12', 1024, 20, 2, 'running', 34, '{}', now()
+       FROM unnest($2::uuid[]) WITH ORDINALITY AS v(id, ord)`,
+    [userId, vmIds],
+  );
+  return vmIds;
 }
 
 /** Runs a command; resolves with its exit code and output. */
