@@ -16,6 +16,7 @@ import { UserData1796200000000 } from '../../migrations/1796200000000-UserData';
 import { Day2Operations1796300000000 } from '../../migrations/1796300000000-Day2Operations';
 import { UserSearch1796400000000 } from '../../migrations/1796400000000-UserSearch';
 import { PartitionedMetrics1796500000000 } from '../../migrations/1796500000000-PartitionedMetrics';
+import { HostAllocatedRam1796600000000 } from '../../migrations/1796600000000-HostAllocatedRam';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -37,4 +38,5 @@ export const MIGRATIONS: Function[] = [
   Day2Operations1796300000000,
   UserSearch1796400000000,
   PartitionedMetrics1796500000000,
+  HostAllocatedRam1796600000000,
 ];

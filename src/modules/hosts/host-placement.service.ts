@@ -44,7 +44,11 @@ export class HostPlacementService {
         (await this.hosts.lockCandidate(m, need, tried, this.order, true));
       if (host === undefined) throw await this.noCapacity(m, need);
       const written = await write(host, this.hosts.fitsPart(host, need));
-      if (written !== undefined) return written;
+      if (written !== undefined) {
+        // The shortlist's order sees this VM at once (the next heartbeat recomputes the figure exactly).
+        await this.hosts.addAllocatedRam(m, host, need.ramMb);
+        return written;
+      }
       tried.push(host);
     }
   }

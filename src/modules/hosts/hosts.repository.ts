@@ -44,6 +44,16 @@ const ALLOCATED = `SELECT COALESCE(sum(cpu_cores), 0)::int AS cpu, COALESCE(sum(
   COALESCE(sum(disk_gb), 0)::int AS disk, count(*)::int AS vms
   FROM vms WHERE host = h.name AND status <> 'destroyed' AND released_at IS NULL`;
 
+/** The exact RAM host $1's VMs hold (as ALLOCATED counts it): the heartbeat's refresh of `allocated_ram_mb`. */
+const ALLOCATED_RAM = `SELECT COALESCE(sum(ram_mb), 0) FROM vms WHERE host = $1::varchar AND status <> 'destroyed' AND released_at IS NULL`;
+
+/**
+ * Hosts whose exact sums placement reads first: the best by `allocated_ram_mb` (kept on the row), so a
+ * create sums the VMs of these few hosts instead of every host's. That figure only orders; the exact
+ * sums filter and weigh, and the whole fleet is read when none of these fits.
+ */
+const SHORTLIST = 20;
+
 /** A host has room when allocated + the VM fits under capacity x ratio on every resource. */
 const FITS = `a.cpu + $1 <= h.cpu_cores * h.cpu_allocation_ratio AND a.ram + $2 <= h.ram_mb * h.ram_allocation_ratio
   AND a.disk + $3 <= h.disk_gb * h.disk_allocation_ratio`;
@@ -118,10 +128,12 @@ export class HostsRepository {
   async upsert(h: HostRegistration): Promise<void> {
     await typedWrite(
       this.dataSource,
-      prepared(`INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, version, last_seen_at)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+      prepared(`INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, version,
+            last_seen_at, allocated_ram_mb)
+          VALUES ($1::varchar, $2, $3, $4, $5, $6, $7, $8, now(), (${ALLOCATED_RAM}))
           ON CONFLICT (name) DO UPDATE SET cpu_cores = $2, ram_mb = $3, disk_gb = $4, cpu_allocation_ratio = $5,
-            ram_allocation_ratio = $6, disk_allocation_ratio = $7, version = $8, last_seen_at = now(), updated_at = now()`),
+            ram_allocation_ratio = $6, disk_allocation_ratio = $7, version = $8, last_seen_at = now(), updated_at = now(),
+            allocated_ram_mb = EXCLUDED.allocated_ram_mb`),
       [h.name, h.capacity.cpuCores, h.capacity.ramMb, h.capacity.diskGb, h.ratios.cpu, h.ratios.ram, h.ratios.disk, h.version],
     );
   }
@@ -138,14 +150,31 @@ export class HostsRepository {
     order: 'ASC' | 'DESC',
     wait: boolean,
   ): Promise<string | undefined> {
+    const lock = `FOR UPDATE OF h${wait ? '' : ' SKIP LOCKED'}`;
+    const params = [need.cpuCores, need.ramMb, need.diskGb, this.offlineSeconds, tried];
+    const shortlisted = await typedQueryOne<{ name: string }>(
+      m,
+      prepared(`SELECT h.name FROM (SELECT s.name FROM hosts s
+            WHERE s.schedulable AND s.last_seen_at > now() - make_interval(secs => $4) AND s.name <> ALL($5::text[])
+            ORDER BY s.ram_mb * s.ram_allocation_ratio - s.allocated_ram_mb ${order}, s.name LIMIT ${SHORTLIST}) c
+          JOIN hosts h ON h.name = c.name CROSS JOIN LATERAL (${ALLOCATED}) a
+          WHERE ${FITS} ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 ${lock}`),
+      params,
+    );
+    if (shortlisted) return shortlisted.name;
     const row = await typedQueryOne<{ name: string }>(
       m,
       prepared(`SELECT h.name FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a
           WHERE h.schedulable AND ${ONLINE('$4')} AND h.name <> ALL($5::text[]) AND ${FITS}
-          ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 FOR UPDATE OF h${wait ? '' : ' SKIP LOCKED'}`),
-      [need.cpuCores, need.ramMb, need.diskGb, this.offlineSeconds, tried],
+          ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 ${lock}`),
+      params,
     );
     return row?.name;
+  }
+
+  /** What placement adds to the host's `allocated_ram_mb` for a VM it placed there (in the create's transaction). */
+  async addAllocatedRam(m: EntityManager, host: string, ramMb: number): Promise<void> {
+    await typedWrite(m, prepared(`UPDATE hosts SET allocated_ram_mb = allocated_ram_mb + $2 WHERE name = $1`), [host, ramMb]);
   }
 
   /**

@@ -26,6 +26,13 @@ export class Host {
   @Column({ name: 'disk_allocation_ratio', type: 'double precision' })
   diskAllocationRatio: number;
 
+  /**
+   * RAM its VMs hold, for ordering placement's shortlist only: added to by placement, recomputed
+   * exactly by each heartbeat (destroys and releases are corrected then). bigint: a string in JS.
+   */
+  @Column({ name: 'allocated_ram_mb', type: 'bigint', default: 0 })
+  allocatedRamMb: string;
+
   /** false: drained by an admin (no new VMs; its VMs keep working). */
   @Column({ type: 'boolean', default: true })
   schedulable: boolean;
