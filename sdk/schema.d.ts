@@ -1263,6 +1263,14 @@ export interface components {
              */
             os_types: string[];
         };
+        QuotaAmountsDto: {
+            /** @example 10 */
+            vms: number;
+            /** @example 64 */
+            cpu_cores: number;
+            /** @example 131072 */
+            ram_mb: number;
+        };
         QuotaUsageDto: {
             /**
              * @description 0 means no limit
@@ -1272,7 +1280,7 @@ export interface components {
              *       "ram_mb": 131072
              *     }
              */
-            limits: Record<string, never>;
+            limits: components["schemas"]["QuotaAmountsDto"];
             /**
              * @example {
              *       "vms": 2,
@@ -1280,7 +1288,7 @@ export interface components {
              *       "ram_mb": 2048
              *     }
              */
-            used: Record<string, never>;
+            used: components["schemas"]["QuotaAmountsDto"];
         };
         QuotaCheckDto: {
             /**
@@ -1668,6 +1676,14 @@ export interface components {
             /** @description Pass as ?cursor= for the next page; null on the last page */
             next_cursor: string | null;
         };
+        QuotaOverridesResponseDto: {
+            /** @example 20 */
+            vms: number | null;
+            /** @example null */
+            cpu_cores: number | null;
+            /** @example null */
+            ram_mb: number | null;
+        };
         AdminUserDetailDto: {
             /** Format: uuid */
             id: string;
@@ -1714,6 +1730,10 @@ export interface components {
             };
             /** @description Effective quota limits and current use. */
             quota: components["schemas"]["QuotaUsageDto"];
+            /** @description The user's own limits (PATCH quotas); null: the default applies. */
+            quota_overrides: components["schemas"]["QuotaOverridesResponseDto"];
+            /** @description The QUOTA_* defaults: the limits of a resource without an override. */
+            quota_defaults: components["schemas"]["QuotaAmountsDto"];
             is_active: boolean;
             /** Format: date-time */
             created_at: string;

@@ -120,6 +120,9 @@ describe('resource quotas (e2e)', () => {
       .expect(403);
     const detail = await ctx.http.get(`/api/admin/users/${user.id}`).set(admin.auth).expect(200);
     expect(detail.body.quota).toEqual({ limits: { vms: 5, cpu_cores: 0, ram_mb: 4096 }, used: { vms: 5, cpu_cores: 5, ram_mb: 2560 } });
+    // Which limits are the user's own and what clearing them returns to (the console's quota form).
+    expect(detail.body.quota_overrides).toEqual({ vms: 5, cpu_cores: 0, ram_mb: null });
+    expect(detail.body.quota_defaults).toEqual({ vms: 3, cpu_cores: 4, ram_mb: 4096 });
     // The user reads the same about themselves (the console's launch form shows the headroom).
     const own = await ctx.http.get('/api/vms/quota').set(user.auth).expect(200);
     expect(own.body).toEqual(detail.body.quota);
@@ -131,6 +134,7 @@ describe('resource quotas (e2e)', () => {
       .expect(200);
     const back = await ctx.http.get(`/api/admin/users/${user.id}`).set(admin.auth).expect(200);
     expect(back.body.quota.limits).toEqual({ vms: 3, cpu_cores: 4, ram_mb: 4096 });
+    expect(back.body.quota_overrides).toEqual({ vms: null, cpu_cores: null, ram_mb: null });
     await ctx.http
       .patch(`/api/admin/users/${user.id}`)
       .set(admin.auth)

@@ -135,8 +135,9 @@ export class AdminController {
   @ApiAuth(USER_ERRORS.of('user.not_found'))
   async getUser(@Param('id', UuidPipe) id: string): Promise<AdminUserDetailDto> {
     const user = await this.users.get(id);
-    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(user.id, quotaOverridesOf(user))]);
-    return { ...toUserResponse(user), vm_counts: vmCounts, quota };
+    const overrides = quotaOverridesOf(user);
+    const [vmCounts, quota] = await Promise.all([this.vms.countByStatus(id), this.vms.quotaUsage(user.id, overrides)]);
+    return { ...toUserResponse(user), vm_counts: vmCounts, quota, quota_overrides: overrides, quota_defaults: this.vms.quotaDefaults() };
   }
 
   @Patch('users/:id')

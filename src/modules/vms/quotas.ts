@@ -4,12 +4,24 @@ import { QUOTA_RESOURCES, type QuotaLimits, type QuotaResource } from '../users/
 
 export { QUOTA_RESOURCES, type QuotaLimits, type QuotaResource };
 
+/** An amount per quota resource (a limit: 0 = none). */
+export class QuotaAmountsDto implements QuotaLimits {
+  @ApiProperty({ type: 'integer', minimum: 0, example: 10 })
+  vms: number;
+
+  @ApiProperty({ type: 'integer', minimum: 0, example: 64 })
+  cpu_cores: number;
+
+  @ApiProperty({ type: 'integer', minimum: 0, example: 131072 })
+  ram_mb: number;
+}
+
 /** A user's quota: per resource, the limit (0 = none) and what their VMs that are not destroyed use. */
 export class QuotaUsageDto {
-  @ApiProperty({ example: { vms: 10, cpu_cores: 64, ram_mb: 131072 }, description: '0 means no limit' })
+  @ApiProperty({ type: QuotaAmountsDto, example: { vms: 10, cpu_cores: 64, ram_mb: 131072 }, description: '0 means no limit' })
   limits: QuotaLimits;
 
-  @ApiProperty({ example: { vms: 2, cpu_cores: 4, ram_mb: 2048 } })
+  @ApiProperty({ type: QuotaAmountsDto, example: { vms: 2, cpu_cores: 4, ram_mb: 2048 } })
   used: QuotaLimits;
 }
 

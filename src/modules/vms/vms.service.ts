@@ -14,7 +14,7 @@ import type { QuotaOverrides } from '../users/users.service';
 import { CreateVmDto, QuotaCheckDto, USER_DATA_MAX_BYTES, type VmActionChange } from './dto/vm.dto';
 import { toVmResponse } from './dto/vm-response.dto';
 import type { Vm } from './entities/vm.entity';
-import type { QuotaUsageDto } from './quotas';
+import type { QuotaLimits, QuotaUsageDto } from './quotas';
 import { ActionContext, findVmOr404, VmActionsService } from './vm-actions.service';
 import { VmCatalogService } from './vm-catalog.service';
 import { VmJobsService } from './vm-jobs.service';
@@ -72,6 +72,11 @@ export class VmsService {
   /** A user's limits and what their live VMs use (`overrides`: when the caller has loaded the user already). */
   quotaUsage(userId: string, overrides?: QuotaOverrides): Promise<QuotaUsageDto> {
     return this.quotas.usage(userId, overrides);
+  }
+
+  /** The QUOTA_* defaults: the limits of a user without overrides. */
+  quotaDefaults(): QuotaLimits {
+    return this.quotas.limits({ vms: null, cpu_cores: null, ram_mb: null });
   }
 
   osTypes(): string[] {

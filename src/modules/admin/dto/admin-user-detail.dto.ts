@@ -1,7 +1,19 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { UserResponseDto } from '../../users/dto/user-response.dto';
-import { QuotaUsageDto } from '../../vms/quotas';
+import { QuotaAmountsDto, QuotaUsageDto } from '../../vms/quotas';
 import { VM_STATUSES, type VmStatus } from '../../vms/vm-state';
+
+/** A user's own quota limits: a number (0 = no limit), or null when the default applies. */
+export class QuotaOverridesResponseDto {
+  @ApiProperty({ type: 'integer', minimum: 0, nullable: true, example: 20 })
+  vms: number | null;
+
+  @ApiProperty({ type: 'integer', minimum: 0, nullable: true, example: null })
+  cpu_cores: number | null;
+
+  @ApiProperty({ type: 'integer', minimum: 0, nullable: true, example: null })
+  ram_mb: number | null;
+}
 
 /** A user as an admin sees them: the profile with VM counts and quota use (composed from users and vms). */
 export class AdminUserDetailDto extends UserResponseDto {
@@ -17,4 +29,10 @@ export class AdminUserDetailDto extends UserResponseDto {
 
   /** Effective quota limits and current use. */
   quota: QuotaUsageDto;
+
+  /** The user's own limits (PATCH quotas); null: the default applies. */
+  quota_overrides: QuotaOverridesResponseDto;
+
+  /** The QUOTA_* defaults: the limits of a resource without an override. */
+  quota_defaults: QuotaAmountsDto;
 }
