@@ -158,6 +158,11 @@ describeInBrowser('web console fits every screen and follows its user (e2e)', ()
     const p = await context.newPage();
     await signIn(p, ADMIN.email, ADMIN.password);
     await fits(p, 'admin-users', '/admin/users', (q) => q.locator(`tr[data-user="${user.email}"]`).waitFor());
+    await fits(p, 'admin-users-search', `/admin/users?q=${user.username}`, (q) => q.locator(`tr[data-user="${user.email}"]`).waitFor());
+    await fits(p, 'admin-user-quotas', `/admin/users?q=${user.username}`, async (q) => {
+      await q.getByRole('button', { name: `Quotas of ${user.username}` }).click();
+      await q.getByRole('dialog', { name: `Quotas of ${user.username}` }).getByTestId('quota-vms-use').waitFor();
+    });
     await fits(p, 'admin-vms', '/admin/vms', (q) => q.locator(`tr[data-vm="${VM_NAME}"]`).waitFor());
     await fits(p, 'admin-hosts', '/admin/hosts', (q) =>
       q.locator(`tr[data-host="${TEST_HOST}"]`).getByRole('button', { name: /Drain/ }).waitFor(),
@@ -278,6 +283,57 @@ describeInBrowser('web console fits every screen and follows its user (e2e)', ()
     await p.locator(`tr[data-vm="${VM_NAME}"]`).waitFor();
     expect(await p.locator('tr[data-vm="db-1"]').count()).toBe(0);
     expect(await p.getByLabel('Name starts with').inputValue()).toBe('a-rather');
+    await context.close();
+  }, 60_000);
+
+  it("lets an admin find a user by part of their username in any case (kept in the URL), and set and clear their quotas, with the API's field errors on the field", async () => {
+    const context = await newContext();
+    const p = await context.newPage();
+    await signIn(p, ADMIN.email, ADMIN.password, '/admin/users');
+    const row = p.locator(`tr[data-user="${user.email}"]`);
+    await row.waitFor();
+    await p.getByLabel('Email or username contains').fill(user.username.slice(2).toUpperCase());
+    await p.getByLabel('Email or username contains').press('Enter');
+    await p.waitForURL(`**/admin/users?q=${user.username.slice(2).toUpperCase()}`);
+    await p.locator(`tr[data-user="${ADMIN.email}"]`).waitFor({ state: 'detached' });
+    await row.waitFor();
+    await p.reload();
+    await row.waitFor();
+    expect(await p.getByLabel('Email or username contains').inputValue()).toBe(user.username.slice(2).toUpperCase());
+    expect(await p.locator('tbody tr').count()).toBe(1);
+
+    await row.getByRole('button', { name: `Quotas of ${user.username}` }).click();
+    const dialog = p.getByRole('dialog', { name: `Quotas of ${user.username}` });
+    const vms = dialog.getByRole('spinbutton', { name: 'VMs' });
+    await dialog.getByTestId('quota-vms-use').waitFor();
+    expect(await dialog.getByTestId('quota-vms-use').textContent()).toMatch(/^2 in use of .* \(default\)$/);
+    expect(await p.evaluate('document.activeElement && document.activeElement.id')).toBe('quota-vms');
+    // The API's validation errors, on the field they name.
+    await vms.fill('100001');
+    await dialog.getByRole('button', { name: 'Save quotas' }).click();
+    await dialog.getByRole('alert').getByText('quotas.vms').waitFor();
+    expect(await vms.getAttribute('aria-invalid')).toBe('true');
+    // Set two limits: the use-against-limit lines follow without a reload.
+    await vms.fill('5');
+    await dialog.getByRole('spinbutton', { name: 'RAM (MB)' }).fill('4096');
+    await dialog.getByRole('button', { name: 'Save quotas' }).click();
+    await dialog.getByRole('status').getByText('Quotas saved.').waitFor();
+    expect(await dialog.getByTestId('quota-vms-use').textContent()).toMatch(/^2 in use of 5 \(own limit; default .*\)$/);
+    expect(await dialog.getByTestId('quota-ram_mb-use').textContent()).toMatch(/^1536 MB in use of 4 GB \(own limit/);
+    expect(await vms.getAttribute('aria-invalid')).toBeNull();
+    const token = `Bearer ${await adminToken()}`;
+    const set = await ctx.http.get(`/api/admin/users/${user.id}`).set('Authorization', token).expect(200);
+    expect(set.body.quota_overrides).toEqual({ vms: 5, cpu_cores: null, ram_mb: 4096 });
+    // Clear one: back to the default.
+    await dialog.getByRole('button', { name: 'Use default for VMs' }).click();
+    expect(await vms.inputValue()).toBe('');
+    await dialog.getByRole('button', { name: 'Save quotas' }).click();
+    await dialog.getByRole('status').getByText('Quotas saved.').waitFor();
+    expect(await dialog.getByTestId('quota-vms-use').textContent()).toMatch(/\(default\)$/);
+    const cleared = await ctx.http.get(`/api/admin/users/${user.id}`).set('Authorization', token).expect(200);
+    expect(cleared.body.quota_overrides).toEqual({ vms: null, cpu_cores: null, ram_mb: 4096 });
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'hidden' });
     await context.close();
   }, 60_000);
 

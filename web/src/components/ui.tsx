@@ -49,6 +49,8 @@ export function ConfirmDialog(props: {
   title: string;
   children: ComponentChildren;
   confirmLabel: string;
+  /** The dismissing button's text (default Cancel). */
+  cancelLabel?: string;
   danger?: boolean;
   busy?: boolean;
   onConfirm: () => void;
@@ -69,7 +71,7 @@ export function ConfirmDialog(props: {
         {props.children}
         <div class="actions">
           <button type="button" class="secondary" onClick={props.onCancel} disabled={props.busy}>
-            Cancel
+            {props.cancelLabel ?? 'Cancel'}
           </button>
           <button type="submit" class={props.danger ? 'danger' : 'primary'} disabled={props.busy} aria-busy={props.busy}>
             {props.busy && <span class="spinner" aria-hidden="true" />}

@@ -1,24 +1,36 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+import { useSearchParams } from 'wouter-preact';
 import { api, call, idempotencyKey, type Schemas } from '../../api';
 import { ACTIONS_COLUMN, ConfirmDialog, ListState, Pager, ProblemAlert, TableRegion, RowButton } from '../../components/ui';
 import { signed } from '../../format';
 import { useAction, useLoad, useTitle } from '../../hooks';
+import { QuotaDialog } from './QuotaDialog';
 
 type User = Schemas['UserResponseDto'];
 
 export function AdminUsers() {
   useTitle('Users');
-  const [emailPrefix, setEmailPrefix] = useState('');
+  // The search lives in the URL (?q=), so reload, back and a shared link keep it.
+  const [params, setParams] = useSearchParams();
+  const q = params.get('q') ?? '';
+  const [qInput, setQInput] = useState(q);
+  useEffect(() => {
+    setQInput(q);
+  }, [q]);
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
+  const search = (text: string) => {
+    const next = new URLSearchParams();
+    if (text.trim()) next.set('q', text.trim());
+    setParams(next);
+    setCursors([undefined]);
+  };
   const page = useLoad(
-    (signal) =>
-      call(
-        api.GET('/api/admin/users', { params: { query: { limit: 20, cursor, email_prefix: emailPrefix.trim() || undefined } }, signal }),
-      ),
-    [cursor, emailPrefix],
+    (signal) => call(api.GET('/api/admin/users', { params: { query: { limit: 20, cursor, q: q || undefined } }, signal })),
+    [cursor, q],
   );
   const [adjusting, setAdjusting] = useState<User | null>(null);
+  const [quotas, setQuotas] = useState<User | null>(null);
   const [toggling, setToggling] = useState<User | null>(null);
   const toggle = useAction(async (user: User) => {
     const fresh = await call(
@@ -30,14 +42,28 @@ export function AdminUsers() {
   return (
     <section aria-labelledby="users-title">
       <h1 id="users-title">Users</h1>
-      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter users">
+      <form
+        class="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          search(qInput);
+        }}
+        aria-label="Search users"
+      >
         <div class="field inline">
-          <label for="user-email-filter">Email starts with</label>
+          <label for="user-search">Email or username contains</label>
           <input
-            id="user-email-filter"
+            id="user-search"
             type="search"
-            value={emailPrefix}
-            onChange={(e) => (setEmailPrefix(e.currentTarget.value), setCursors([undefined]))}
+            maxLength={254}
+            value={qInput}
+            onInput={(e) => {
+              setQInput(e.currentTarget.value);
+            }}
+            onChange={(e) => {
+              search(e.currentTarget.value);
+            }}
           />
         </div>
       </form>
@@ -56,7 +82,21 @@ export function AdminUsers() {
                   <td>{u.is_active ? 'yes' : 'no'}</td>
                   <td class="num">{u.credits}</td>
                   <td>
-                    <RowButton label="Adjust credits" ariaLabel={`Adjust credits of ${u.username}`} onClick={() => setAdjusting(u)} />
+                    <RowButton
+                      label="Adjust credits"
+                      ariaLabel={`Adjust credits of ${u.username}`}
+                      onClick={() => {
+                        setAdjusting(u);
+                      }}
+                    />
+                    <RowButton
+                      label="Quotas"
+                      ariaLabel={`Quotas of ${u.username}`}
+                      kind="secondary"
+                      onClick={() => {
+                        setQuotas(u);
+                      }}
+                    />
                     <RowButton
                       label={u.is_active ? 'Deactivate' : 'Reactivate'}
                       ariaLabel={`${u.is_active ? 'Deactivate' : 'Reactivate'} ${u.username}`}
@@ -94,10 +134,20 @@ export function AdminUsers() {
         </p>
         <ProblemAlert problem={toggle.problem} />
       </ConfirmDialog>
+      {quotas && (
+        <QuotaDialog
+          user={quotas}
+          onClose={() => {
+            setQuotas(null);
+          }}
+        />
+      )}
       {adjusting && (
         <AdjustCredits
           user={adjusting}
-          onClose={() => setAdjusting(null)}
+          onClose={() => {
+            setAdjusting(null);
+          }}
           onDone={(balance) => {
             page.setData((p) => p && { ...p, items: p.items.map((u) => (u.id === adjusting.id ? { ...u, credits: balance } : u)) });
             setAdjusting(null);
@@ -148,7 +198,9 @@ function AdjustCredits({ user, onClose, onDone }: { user: User; onClose: () => v
               required
               aria-describedby="adjust-amount-hint"
               value={amount}
-              onInput={(e) => setAmount(e.currentTarget.value)}
+              onInput={(e) => {
+                setAmount(e.currentTarget.value);
+              }}
             />
             <small id="adjust-amount-hint" class="hint">
               Whole credits, not zero; negative deducts.
@@ -162,7 +214,9 @@ function AdjustCredits({ user, onClose, onDone }: { user: User; onClose: () => v
               maxLength={500}
               rows={2}
               value={reason}
-              onInput={(e) => setReason(e.currentTarget.value)}
+              onInput={(e) => {
+                setReason(e.currentTarget.value);
+              }}
             />
           </div>
         </>
@@ -173,7 +227,14 @@ function AdjustCredits({ user, onClose, onDone }: { user: User; onClose: () => v
             {user.email}): balance {user.credits} → <strong data-testid="adjust-new-balance">{user.credits + n}</strong>.
           </p>
           <p>Reason: {reason}</p>
-          <button type="button" class="secondary small" onClick={() => setStep('edit')} disabled={submit.busy}>
+          <button
+            type="button"
+            class="secondary small"
+            onClick={() => {
+              setStep('edit');
+            }}
+            disabled={submit.busy}
+          >
             Back
           </button>
         </>
