@@ -266,6 +266,20 @@ async function gitCommit(): Promise<{ commit: string; dirty: boolean }> {
   return { commit: head.stdout.trim() || 'unknown', dirty: status.stdout.trim() !== '' };
 }
 
+/** What the database looked like when a fleet process died while starting (e.g. its lock table full). */
+async function bootFailure(dbUrl: string, err: unknown): Promise<Record<string, unknown>> {
+  const message = (err as Error).message;
+  const error = /out of shared memory|too many connections|[A-Za-z ]+error: [^\n]+/i.exec(message)?.[0] ?? message.split('\n')[0]!;
+  const [state] = await sql<Record<string, unknown>>(
+    dbUrl,
+    `SELECT (SELECT count(*)::int FROM pgboss.queue) AS pgboss_queues,
+            (SELECT count(*)::int FROM hosts WHERE version <> 'fleet') AS hosts_registered,
+            current_setting('max_locks_per_transaction') AS max_locks_per_transaction,
+            current_setting('max_connections') AS max_connections`,
+  ).catch(() => [{}]);
+  return { stage: 'boot', error, ...state };
+}
+
 /** Placement among all hosts, timed around the product's HostPlacementService.place in a rolled-back transaction. */
 async function placementProbe(dbUrl: string, stop: AbortSignal): Promise<number[]> {
   const ds = await new DataSource(dataSourceOptions(dbUrl, 2)).initialize();
@@ -411,139 +425,147 @@ async function main(): Promise<void> {
       };
       services.push(startNode(`fleet-host-${p + 1}`, FLEET_HOST, env, NODE_ARGS));
     }
-    await Promise.all(services.slice(1).map((s) => s.waitForLine(/Fleet process serving \d+ hosts/, 900_000)));
-    const bootSeconds = ms((performance.now() - t) / 1000);
-    report.bootSeconds = bootSeconds;
-    log(`fleet up in ${bootSeconds} s; waiting for every host's first sampling pass`);
-    const warmDeadline = Date.now() + cfg.warmupSeconds * 1000;
-    while (total(readStats(statsFiles), (s) => s.collect).count < cfg.hosts && Date.now() < warmDeadline) await sleep(1000);
-
-    // ---------------------------------------------------------------- steady state
-    log(`steady state: ${cfg.steadySeconds} s, no API traffic`);
-    const before = readStats(statsFiles);
-    const nodeBefore = services.map((s) => cpuMs(s.proc.pid) ?? 0);
-    const xacts = () =>
-      sql<{ n: string }>(dbUrl, `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`).then(
-        (r) => Number(r[0]!.n),
-      );
-    const xactsBefore = await xacts();
-    const window = new PgCpuWindow(dbUrl);
-    const rowsBefore = Date.now();
-    await sleep(cfg.steadySeconds * 1000);
-    const { seconds, cores, busiest } = await window.stop();
-    const after = readStats(statsFiles);
-    const transactions = (await xacts()) - xactsBefore;
-    const [{ queues } = { queues: 0 }] = await sql<{ queues: number }>(dbUrl, `SELECT count(*)::int AS queues FROM pgboss.queue`);
-    const nodeCores = services.map((s, i) => round3(((cpuMs(s.proc.pid) ?? 0) - nodeBefore[i]!) / 1000 / seconds));
-    const delta = (pick: (s: HostStats) => Timing) => {
-      const a = total(after, pick);
-      const b = total(before, pick);
-      return { count: a.count - b.count, totalMs: a.totalMs - b.totalMs, maxMs: a.maxMs };
-    };
-    const collect = delta((s) => s.collect);
-    const reconcile = delta((s) => s.reconcile);
-    const writes = delta((s) => s.metricsWrite);
-    const rows = after.reduce((a, s) => a + s.metricsRows, 0) - before.reduce((a, s) => a + s.metricsRows, 0);
-    const steadyCores = round3((cores.hosts_app ?? 0) + (cores.queue ?? 0) + (cores.api ?? 0) + (cores.autovacuum ?? 0));
-    const [{ running } = { running: 0 }] = await sql<{ running: number }>(
-      dbUrl,
-      `SELECT count(*)::int AS running FROM vms WHERE status = 'running'`,
+    const booted = await Promise.all(services.slice(1).map((s) => s.waitForLine(/Fleet process serving \d+ hosts/, 900_000))).then(
+      () => true,
+      async (err: unknown) => {
+        report.failure = await bootFailure(dbUrl, err);
+        log(`the fleet did not come up: ${(report.failure as { error: string }).error}`);
+        return false;
+      },
     );
-    report.steady = {
-      seconds: ms(seconds),
-      pg_cpu_cores_by_kind: cores,
-      busiest_statements: busiest,
-      fleet_process_cpu_cores: nodeCores.slice(1),
-      api_process_cpu_cores: nodeCores[0],
-      reconcile_passes: reconcile.count,
-      reconcile_pass_ms_mean: ms(reconcile.totalMs / Math.max(1, reconcile.count)),
-      collect_passes: collect.count,
-      collect_pass_ms_mean: ms(collect.totalMs / Math.max(1, collect.count)),
-      running_vms: running,
-      transactions_per_s: ms(transactions / seconds),
-      pgboss_queues: queues,
-      since: new Date(rowsBefore).toISOString(),
-    };
-    report.pg_cpu_cores_steady = steadyCores;
-    // At the default interval every host samples once a minute: the steady rate is a pass's rows per
-    // minute, whatever part of a pass the window happened to cut.
-    const rowsPerPass = rows / Math.max(1, writes.count);
-    report.metrics_rows_per_s = ms((rowsPerPass * cfg.hosts) / 60);
-    (report.steady as Record<string, unknown>).metrics_rows_per_s_in_window = ms(rows / seconds);
-    // One fleet-wide pass: every host's write, at the mean write time measured in the window.
-    report.metrics_write_s_per_pass = round3((writes.totalMs / Math.max(1, writes.count) / 1000) * cfg.hosts);
+    if (booted) {
+      const bootSeconds = ms((performance.now() - t) / 1000);
+      report.bootSeconds = bootSeconds;
+      log(`fleet up in ${bootSeconds} s; waiting for every host's first sampling pass`);
+      const warmDeadline = Date.now() + cfg.warmupSeconds * 1000;
+      while (total(readStats(statsFiles), (s) => s.collect).count < cfg.hosts && Date.now() < warmDeadline) await sleep(1000);
 
-    // ---------------------------------------------------------------- creates through the API
-    log(`creates: ${cfg.createRate}/s for ${cfg.createSeconds} s, with placement probes`);
-    const stopProbe = new AbortController();
-    const probe = placementProbe(dbUrl, stopProbe.signal);
-    const accepted = new Map<string, number>();
-    const createMs: number[] = [];
-    const failures: string[] = [];
-    const total202 = Math.round(cfg.createRate * cfg.createSeconds);
-    const t0 = Date.now();
-    const inFlight: Promise<void>[] = [];
-    for (let i = 0; i < total202; i++) {
-      const due = t0 + (i * 1000) / cfg.createRate;
-      if (due > Date.now()) await sleep(due - Date.now());
-      const u = users[i % users.length]!;
-      inFlight.push(
-        (async () => {
-          const sent = performance.now();
-          const res = await api(base, 'POST', '/api/vms', u.token, { name: `c${i}`, os_type: 'ubuntu-22.04', ...SPEC });
-          createMs.push(performance.now() - sent);
-          if (res.status === 202) accepted.set(res.body.id as string, Date.now());
-          else failures.push(`${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-        })(),
-      );
-    }
-    await Promise.all(inFlight);
-    stopProbe.abort();
-    const placements = await probe;
-    const ids = [...accepted.keys()];
-    const startDeadline = Date.now() + 60_000;
-    let started: { vm_id: string; started: Date }[] = [];
-    for (;;) {
-      started = await sql<{ vm_id: string; started: Date }>(
+      // ---------------------------------------------------------------- steady state
+      log(`steady state: ${cfg.steadySeconds} s, no API traffic`);
+      const before = readStats(statsFiles);
+      const nodeBefore = services.map((s) => cpuMs(s.proc.pid) ?? 0);
+      const xacts = () =>
+        sql<{ n: string }>(dbUrl, `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`).then(
+          (r) => Number(r[0]!.n),
+        );
+      const xactsBefore = await xacts();
+      const window = new PgCpuWindow(dbUrl);
+      const rowsBefore = Date.now();
+      await sleep(cfg.steadySeconds * 1000);
+      const { seconds, cores, busiest } = await window.stop();
+      const after = readStats(statsFiles);
+      const transactions = (await xacts()) - xactsBefore;
+      const [{ queues } = { queues: 0 }] = await sql<{ queues: number }>(dbUrl, `SELECT count(*)::int AS queues FROM pgboss.queue`);
+      const nodeCores = services.map((s, i) => round3(((cpuMs(s.proc.pid) ?? 0) - nodeBefore[i]!) / 1000 / seconds));
+      const delta = (pick: (s: HostStats) => Timing) => {
+        const a = total(after, pick);
+        const b = total(before, pick);
+        return { count: a.count - b.count, totalMs: a.totalMs - b.totalMs, maxMs: a.maxMs };
+      };
+      const collect = delta((s) => s.collect);
+      const reconcile = delta((s) => s.reconcile);
+      const writes = delta((s) => s.metricsWrite);
+      const rows = after.reduce((a, s) => a + s.metricsRows, 0) - before.reduce((a, s) => a + s.metricsRows, 0);
+      const steadyCores = round3((cores.hosts_app ?? 0) + (cores.queue ?? 0) + (cores.api ?? 0) + (cores.autovacuum ?? 0));
+      const [{ running } = { running: 0 }] = await sql<{ running: number }>(
         dbUrl,
-        `SELECT data->>'vmId' AS vm_id, min(started_on) AS started FROM pgboss.job
+        `SELECT count(*)::int AS running FROM vms WHERE status = 'running'`,
+      );
+      report.steady = {
+        seconds: ms(seconds),
+        pg_cpu_cores_by_kind: cores,
+        busiest_statements: busiest,
+        fleet_process_cpu_cores: nodeCores.slice(1),
+        api_process_cpu_cores: nodeCores[0],
+        reconcile_passes: reconcile.count,
+        reconcile_pass_ms_mean: ms(reconcile.totalMs / Math.max(1, reconcile.count)),
+        collect_passes: collect.count,
+        collect_pass_ms_mean: ms(collect.totalMs / Math.max(1, collect.count)),
+        running_vms: running,
+        transactions_per_s: ms(transactions / seconds),
+        pgboss_queues: queues,
+        since: new Date(rowsBefore).toISOString(),
+      };
+      report.pg_cpu_cores_steady = steadyCores;
+      // At the default interval every host samples once a minute: the steady rate is a pass's rows per
+      // minute, whatever part of a pass the window happened to cut.
+      const rowsPerPass = rows / Math.max(1, writes.count);
+      report.metrics_rows_per_s = ms((rowsPerPass * cfg.hosts) / 60);
+      (report.steady as Record<string, unknown>).metrics_rows_per_s_in_window = ms(rows / seconds);
+      // One fleet-wide pass: every host's write, at the mean write time measured in the window.
+      report.metrics_write_s_per_pass = round3((writes.totalMs / Math.max(1, writes.count) / 1000) * cfg.hosts);
+
+      // ---------------------------------------------------------------- creates through the API
+      log(`creates: ${cfg.createRate}/s for ${cfg.createSeconds} s, with placement probes`);
+      const stopProbe = new AbortController();
+      const probe = placementProbe(dbUrl, stopProbe.signal);
+      const accepted = new Map<string, number>();
+      const createMs: number[] = [];
+      const failures: string[] = [];
+      const total202 = Math.round(cfg.createRate * cfg.createSeconds);
+      const t0 = Date.now();
+      const inFlight: Promise<void>[] = [];
+      for (let i = 0; i < total202; i++) {
+        const due = t0 + (i * 1000) / cfg.createRate;
+        if (due > Date.now()) await sleep(due - Date.now());
+        const u = users[i % users.length]!;
+        inFlight.push(
+          (async () => {
+            const sent = performance.now();
+            const res = await api(base, 'POST', '/api/vms', u.token, { name: `c${i}`, os_type: 'ubuntu-22.04', ...SPEC });
+            createMs.push(performance.now() - sent);
+            if (res.status === 202) accepted.set(res.body.id as string, Date.now());
+            else failures.push(`${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+          })(),
+        );
+      }
+      await Promise.all(inFlight);
+      stopProbe.abort();
+      const placements = await probe;
+      const ids = [...accepted.keys()];
+      const startDeadline = Date.now() + 60_000;
+      let started: { vm_id: string; started: Date }[] = [];
+      for (;;) {
+        started = await sql<{ vm_id: string; started: Date }>(
+          dbUrl,
+          `SELECT data->>'vmId' AS vm_id, min(started_on) AS started FROM pgboss.job
           WHERE name LIKE 'vm-operation.%' AND data->>'op' = 'up' AND data->>'expect' = 'provisioning' AND data->>'vmId' = ANY($1::text[]) AND started_on IS NOT NULL
           GROUP BY 1`,
-        [ids],
-      );
-      if (started.length >= ids.length || Date.now() > startDeadline) break;
-      await sleep(500);
+          [ids],
+        );
+        if (started.length >= ids.length || Date.now() > startDeadline) break;
+        await sleep(500);
+      }
+      const toStart = started.map((r) => new Date(r.started).getTime() - accepted.get(r.vm_id)!);
+      const c2s = summary(toStart);
+      const place = summary(placements);
+      const hostsUsed = await sql<{ n: number }>(dbUrl, `SELECT count(DISTINCT host)::int AS n FROM vms WHERE id = ANY($1::uuid[])`, [ids]);
+      report.creates = {
+        sent: total202,
+        accepted: ids.length,
+        refused: failures.slice(0, 5),
+        started: started.length,
+        hosts_used: hostsUsed[0]?.n ?? 0,
+        request_ms: summary(createMs),
+        create_to_start_ms: c2s,
+        placement_ms: place,
+      };
+      report.create_to_start_ms_p50 = c2s.p50;
+      report.create_to_start_ms_p99 = c2s.p99;
+      report.placement_ms_p50 = place.p50;
+      report.placement_ms_p99 = place.p99;
+
+      // ---------------------------------------------------------------- retention
+      report.retention = await retention(dbUrl);
+      report.retention_prune_ms = (report.retention as { drop_ms: number }).drop_ms;
     }
-    const toStart = started.map((r) => new Date(r.started).getTime() - accepted.get(r.vm_id)!);
-    const c2s = summary(toStart);
-    const place = summary(placements);
-    const hostsUsed = await sql<{ n: number }>(dbUrl, `SELECT count(DISTINCT host)::int AS n FROM vms WHERE id = ANY($1::uuid[])`, [ids]);
-    report.creates = {
-      sent: total202,
-      accepted: ids.length,
-      refused: failures.slice(0, 5),
-      started: started.length,
-      hosts_used: hostsUsed[0]?.n ?? 0,
-      request_ms: summary(createMs),
-      create_to_start_ms: c2s,
-      placement_ms: place,
-    };
-    report.create_to_start_ms_p50 = c2s.p50;
-    report.create_to_start_ms_p99 = c2s.p99;
-    report.placement_ms_p50 = place.p50;
-    report.placement_ms_p99 = place.p99;
-
-    // ---------------------------------------------------------------- retention
-    report.retention = await retention(dbUrl);
-    report.retention_prune_ms = (report.retention as { drop_ms: number }).drop_ms;
-
     report.run = { ...(report.run as object), loadAverage: { ...load, end: loadavg().map(round3) } };
     report.targets = [
       { figure: 'pg_cpu_cores_steady', value: report.pg_cpu_cores_steady, target: '<= 0.5' },
       { figure: 'create_to_start_ms_p99', value: report.create_to_start_ms_p99, target: '<= 2000' },
       { figure: 'placement_ms_p99', value: report.placement_ms_p99, target: '<= 20' },
       { figure: 'retention_prune_ms', value: report.retention_prune_ms, target: '<= 1000' },
-    ].map((r) => ({ ...r, met: typeof r.value === 'number' ? r.value <= Number(r.target.slice(3)) : null }));
+    ].map((r) => ({ ...r, value: r.value ?? null, met: typeof r.value === 'number' ? r.value <= Number(r.target.slice(3)) : null }));
   } finally {
     log('stopping the fleet');
     await Promise.all(services.reverse().map((s) => s.stop().catch(() => undefined)));
@@ -558,6 +580,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(cfg.out, text);
   log(`wrote ${cfg.out} (${totalSeconds} s in all)`);
+  if (report.failure) process.exitCode = 1;
 }
 
 /** What SIGINT must undo besides the children: the database and the simulated machines. */
