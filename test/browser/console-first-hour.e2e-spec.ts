@@ -161,7 +161,10 @@ describeInBrowser('web console fits every screen and follows its user (e2e)', ()
     await fits(p, 'admin-users-search', `/admin/users?q=${user.username}`, (q) => q.locator(`tr[data-user="${user.email}"]`).waitFor());
     await fits(p, 'admin-user-quotas', `/admin/users?q=${user.username}`, async (q) => {
       await q.getByRole('button', { name: `Quotas of ${user.username}` }).click();
-      await q.getByRole('dialog', { name: `Quotas of ${user.username}` }).getByTestId('quota-vms-use').waitFor();
+      await q
+        .getByRole('dialog', { name: `Quotas of ${user.username}` })
+        .getByTestId('quota-vms-use')
+        .waitFor();
     });
     await fits(p, 'admin-vms', '/admin/vms', (q) => q.locator(`tr[data-vm="${VM_NAME}"]`).waitFor());
     await fits(p, 'admin-hosts', '/admin/hosts', (q) =>
