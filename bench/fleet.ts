@@ -384,10 +384,17 @@ async function retention(dbUrl: string): Promise<{ rows: number; partition: stri
 
 /** The server's version and the settings a fleet depends on, with what this fleet needs of them. */
 async function serverSettings(serverUrl: string, procs: number) {
-  const [row] = await sql<{ version: string; max_locks: string; max_connections: string; shared_buffers: string }>(
+  const [row] = await sql<{
+    version: string;
+    max_locks: string;
+    max_connections: string;
+    shared_buffers: string;
+    shared_memory_size: string;
+  }>(
     serverUrl,
     `SELECT current_setting('server_version') AS version, current_setting('max_locks_per_transaction') AS max_locks,
-            current_setting('max_connections') AS max_connections, current_setting('shared_buffers') AS shared_buffers`,
+            current_setting('max_connections') AS max_connections, current_setting('shared_buffers') AS shared_buffers,
+            current_setting('shared_memory_size') AS shared_memory_size`,
   );
   const maxLocks = Number(row!.max_locks);
   const maxConnections = Number(row!.max_connections);
@@ -398,6 +405,7 @@ async function serverSettings(serverUrl: string, procs: number) {
     max_locks_per_transaction: maxLocks,
     max_connections: maxConnections,
     shared_buffers: row!.shared_buffers,
+    shared_memory_size: row!.shared_memory_size,
     lock_table_entries: maxLocks * maxConnections,
     lock_relations_per_statement: needs.relations,
     max_locks_per_transaction_needed: needs.maxLocksPerTransaction,
