@@ -69,8 +69,9 @@ export const QUEUE_CHANNEL = 'vmapi_queue';
 export const QUEUE_SAFETY_POLL_SECONDS = 10;
 
 /**
- * How often a periodic queue is polled: its jobs come from pg-boss's cron (no NOTIFY), one per
- * interval of a minute or more, and are made only every QUEUE_CRON_CHECK_SECONDS anyway.
+ * How often a periodic queue is polled at most: its jobs come from pg-boss's cron (no NOTIFY), one per
+ * interval of a minute or more, and are made only every QUEUE_CRON_CHECK_SECONDS anyway. Where the
+ * cron is checked more often than this, its queues are polled as often as it is checked.
  */
 export const PERIODIC_POLL_SECONDS = 30;
 
@@ -103,6 +104,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   /** WORKER: whether this process consumes jobs (and so runs periodic ones). */
   private readonly consumes: boolean;
   private readonly drainSeconds: number;
+  /** How often periodic queues are polled: PERIODIC_POLL_SECONDS, or the cron check if that is more often. */
+  private readonly periodicPollSeconds: number;
   /** In consuming processes: hears `send`'s notifications and wakes the queue's workers here. */
   private readonly listener?: PgListener;
   /** Each queue's dead-letter queue (ensureQueue's `deadLetter`). */
@@ -111,6 +114,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.consumes = config.get('WORKER', { infer: true });
     this.drainSeconds = config.get('SHUTDOWN_DRAIN_SECONDS', { infer: true });
+    this.periodicPollSeconds = Math.min(PERIODIC_POLL_SECONDS, config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }));
     // The queue's own pool, so that every statement pg-boss runs goes through executeSql below.
     this.pool = new Pool({ connectionString: url, max: QUEUE_POOL_SIZE, application_name: 'vmapi-queue', connectionTimeoutMillis: 10_000 });
     // A connection dropped while idle is reported here; an 'error' nobody listens to would end the process.
@@ -375,7 +379,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     await this.ensureQueue(name, { policy: 'stately', retryLimit: 0, expireInSeconds });
     if (minutes === 0) return this.boss.unschedule(name);
     await this.boss.schedule(name, everyMinutesCron(minutes));
-    await this.work(name, { batchSize: 1, pollingIntervalSeconds: PERIODIC_POLL_SECONDS }, () => handler());
+    await this.work(name, { batchSize: 1, pollingIntervalSeconds: this.periodicPollSeconds }, () => handler());
   }
 
   /** Called after every job this process runs (service metrics). */

@@ -91,7 +91,8 @@ describe('the metrics migration to a partitioned table, on a database holding po
     const seriesBefore = await new MetricsRepository(before).series(query);
     expect(seriesBefore.length).toBeGreaterThan(70);
 
-    const after = await open(MIGRATIONS);
+    // Up to this migration (not later ones), so that undoLastMigration below undoes this one.
+    const after = await open(MIGRATIONS.slice(0, MIGRATIONS.indexOf(PartitionedMetrics1796500000000) + 1));
     await after.runMigrations({ transaction: 'each' });
     expect(await relkind(after)).toBe('p');
     expect(await allPoints(after)).toEqual(points);
