@@ -17,6 +17,7 @@ import { Day2Operations1796300000000 } from '../../migrations/1796300000000-Day2
 import { UserSearch1796400000000 } from '../../migrations/1796400000000-UserSearch';
 import { PartitionedMetrics1796500000000 } from '../../migrations/1796500000000-PartitionedMetrics';
 import { HostAllocatedRam1796600000000 } from '../../migrations/1796600000000-HostAllocatedRam';
+import { VmsHostStatusIndex1796700000000 } from '../../migrations/1796700000000-VmsHostStatusIndex';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -39,4 +40,5 @@ export const MIGRATIONS: Function[] = [
   UserSearch1796400000000,
   PartitionedMetrics1796500000000,
   HostAllocatedRam1796600000000,
+  VmsHostStatusIndex1796700000000,
 ];

@@ -17,6 +17,9 @@ export const VM_COLUMNS =
   'cost, host, metadata, ssh_keys, ssh_user, user_data_size, user_data_status, status_changed_at, created_at, updated_at, destroyed_at, ' +
   'pending_operation';
 
+/** A host's VMs in some statuses (each host's reconcile and sampling pass), on vms_host_status_idx. */
+export const BY_HOST_SQL = `SELECT ${VM_COLUMNS} FROM vms WHERE host = $1 AND status = ANY($2::varchar[]) ORDER BY created_at, id`;
+
 /** A row of VM_COLUMNS as PostgreSQL returns it. */
 export interface VmRow {
   id: string;
@@ -198,11 +201,7 @@ export class VmsRepository {
 
   /** VMs on `host` in any of `statuses`. */
   async byHost(host: string, statuses: readonly VmStatus[]): Promise<Vm[]> {
-    const rows = await typedQuery<VmRow>(
-      this.dataSource,
-      prepared(`SELECT ${VM_COLUMNS} FROM vms WHERE host = $1 AND status = ANY($2::varchar[]) ORDER BY created_at, id`),
-      [host, statuses],
-    );
+    const rows = await typedQuery<VmRow>(this.dataSource, prepared(BY_HOST_SQL), [host, statuses]);
     return rows.map(vmFromRow);
   }
 

@@ -15,6 +15,8 @@ export type UserDataStatus = (typeof USER_DATA_STATUSES)[number];
 @Index('vms_user_created_idx', ['userId', 'createdAt', 'id'])
 @Index('vms_created_idx', ['createdAt', 'id'])
 @Index('vms_status_idx', ['status'])
+// A host's VMs by status: each host's reconcile and sampling pass (VmsRepository.byHost).
+@Index('vms_host_status_idx', ['host', 'status'])
 // Placement's sum of what each host holds: ("host") INCLUDE ("cpu_cores", "ram_mb", "disk_gb") WHERE the VM
 // holds resources (migration Hosts). TypeORM cannot declare INCLUDE, so it is declared here and left to the migration.
 @Index('vms_host_allocated_idx', { synchronize: false })
