@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { getMetadataStorage } from 'class-validator';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -127,10 +128,10 @@ if (typeof require !== 'undefined' && require.main === module) {
   const source = readFileSync(resolve(SCHEMA_SOURCE), 'utf8');
   const missing = undocumentedSettings(source);
   if (missing.length > 0) {
-    console.error(`${SCHEMA_SOURCE}: settings without a doc comment: ${missing.join(', ')}`);
+    new Logger('docs:config').fatal(`${SCHEMA_SOURCE}: settings without a doc comment: ${missing.join(', ')}`);
     process.exit(1);
   }
   const target = resolve(process.argv[2] ?? CONFIGURATION_DOC);
   writeFileSync(target, renderConfigurationDoc(source));
-  console.log(`Wrote ${target}`);
+  new Logger('docs:config').log(`Wrote ${target}`);
 }
