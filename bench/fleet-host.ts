@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     timed(jobs, 'collect', stats.collect);
     // What Nest's bootstrap does for the container's instances: the worker consumes and registers.
     await instantiate(app, VmWorker, own).onApplicationBootstrap();
-    await reconciler.onApplicationBootstrap();
+    reconciler.onApplicationBootstrap();
     await jobs.onApplicationBootstrap();
     stats.hosts++;
   }

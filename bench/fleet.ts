@@ -81,17 +81,17 @@ const APP_NAMES = { api: 'fleet-api', hosts: 'fleet-host', queue: 'vmapi-queue' 
 
 /**
  * The lock table a fleet needs. pg-boss 10 gives every queue its own partition of pgboss.job, and a
- * partition is 7 relations (the table and its 6 indexes); every host has 3 queues (its operations,
- * reconcile, sampling) and the platform 7 shared ones. A statement over the whole job table that
+ * partition is 7 relations (the table and its 6 indexes); every host has 1 queue (its operations;
+ * reconcile and sampling are periodic tasks, not queues) and the platform 3 shared ones. A statement over the whole job table that
  * cannot prune partitions (pg-boss's maintenance and monitoring, attaching a new partition, the
  * queue-depth gauges) locks every one of them, and each fleet process and the API may run one at a
  * time: the lock table (max_locks_per_transaction x max_connections entries, shared by all sessions)
- * must hold (processes + 2) such statements. Measured on a server with 6,400 entries: 400 hosts (8,450
- * relations) ran, 925 hosts (about 19,500) ended in "out of shared memory".
+ * must hold (processes + 2) such statements. Measured with 3 queues per host on a server with 6,400
+ * entries: 400 hosts (8,450 relations) ran, 925 hosts (about 19,500) ended in "out of shared memory".
  */
 const QUEUE_RELATIONS = 7;
 function lockNeeds(hosts: number, procs: number, maxConnections: number) {
-  const relations = (3 * hosts + 7) * QUEUE_RELATIONS;
+  const relations = (hosts + 3) * QUEUE_RELATIONS;
   const entries = relations * (procs + 2);
   return { relations, entries, maxLocksPerTransaction: Math.max(64, Math.ceil(entries / maxConnections / 64) * 64) };
 }

@@ -3,6 +3,7 @@ import { Host } from './modules/hosts/entities/host.entity';
 import { Event } from './modules/events/entities/event.entity';
 import { IdempotencyKey } from './modules/idempotency/entities/idempotency-key.entity';
 import { Metric } from './modules/metrics/entities/metric.entity';
+import { PeriodicRun } from './queue/entities/periodic-run.entity';
 import { SshKey } from './modules/ssh-keys/entities/ssh-key.entity';
 import { ApiToken } from './modules/tokens/entities/api-token.entity';
 import { RevokedToken } from './modules/users/entities/revoked-token.entity';
@@ -32,4 +33,5 @@ export const ENTITIES = [
   WebhookDelivery,
   WebhookAttempt,
   VmSnapshot,
+  PeriodicRun,
 ];

@@ -19,7 +19,7 @@ import {
 } from 'class-validator';
 import { defaultHostName, HOST_NAME_PATTERN } from '../queue/host';
 
-/** Intervals a minute-granularity cron can keep evenly: divisors of an hour, or hourly. 0 = off. */
+/** Intervals that tile an hour evenly (each run at the same minute of every hour): divisors of an hour, or hourly. 0 = off. */
 export const SCHEDULE_MINUTES = [0, 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
 /** Partition widths that tile a day or a whole number of days. */
 export const PARTITION_HOURS = [1, 2, 3, 4, 6, 8, 12, 24, 48, 72, 168];
@@ -347,12 +347,6 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(3600)
   QUEUE_MAINTENANCE_SECONDS: number = 30;
-
-  /** How often a worker process checks the cron schedules (pg-boss cronMonitorIntervalSeconds). */
-  @IsInt()
-  @Min(1)
-  @Max(45)
-  QUEUE_CRON_CHECK_SECONDS: number = 30;
 
   /** Limit of one provider `up` (create or start); past it the operation fails and its process tree is killed. */
   @IsInt()

@@ -18,6 +18,7 @@ import { UserSearch1796400000000 } from '../../migrations/1796400000000-UserSear
 import { PartitionedMetrics1796500000000 } from '../../migrations/1796500000000-PartitionedMetrics';
 import { HostAllocatedRam1796600000000 } from '../../migrations/1796600000000-HostAllocatedRam';
 import { VmsHostStatusIndex1796700000000 } from '../../migrations/1796700000000-VmsHostStatusIndex';
+import { PeriodicRuns1796800000000 } from '../../migrations/1796800000000-PeriodicRuns';
 
 /** Every migration in order, listed explicitly so the app, the CLI and tests agree. */
 export const MIGRATIONS: Function[] = [
@@ -41,4 +42,5 @@ export const MIGRATIONS: Function[] = [
   PartitionedMetrics1796500000000,
   HostAllocatedRam1796600000000,
   VmsHostStatusIndex1796700000000,
+  PeriodicRuns1796800000000,
 ];

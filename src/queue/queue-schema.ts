@@ -5,7 +5,7 @@ import { QUEUE_SCHEMA } from './queue.service';
 /**
  * Installs (or upgrades) pg-boss's schema as the schema owner (MIGRATIONS_DATABASE_URL), so that the
  * service's own role never runs DDL. One thing pg-boss does at run time is DDL: `createQueue` (each
- * new host's and schedule's queue) creates a partition table and attaches it to `pgboss.job`, which
+ * new host's queue) creates a partition table and attaches it to `pgboss.job`, which
  * only the owner of that table may do. Its two functions therefore run with their owner's rights
  * (SECURITY DEFINER, with a fixed search_path: they name every table with its schema); the new
  * partition belongs to the owner and the app role reads and writes it by the owner's default

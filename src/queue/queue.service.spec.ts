@@ -1,20 +1,33 @@
 import { describe, expect, it } from '@jest/globals';
-import { SCHEDULE_MINUTES } from '../config/env.validation';
 import { hostQueue } from './host';
-import { everyMinutesCron } from './queue.service';
+import { nextRunAt, phaseMs } from './periodic.service';
 
-describe('everyMinutesCron', () => {
-  it('keeps intervals even within the hour', () => {
-    expect(everyMinutesCron(1)).toBe('* * * * *');
-    expect(everyMinutesCron(5)).toBe('*/5 * * * *');
-    expect(everyMinutesCron(30)).toBe('*/30 * * * *');
-    expect(everyMinutesCron(60)).toBe('0 * * * *');
+describe('periodic phases', () => {
+  const minute = 60_000;
+
+  it('fixes a task’s phase by its name, within its interval', () => {
+    expect(phaseMs('vm-reconcile.hv-01', minute)).toBe(phaseMs('vm-reconcile.hv-01', minute));
+    for (const name of ['a', 'b', 'metrics-collect.hv-01', 'host-watch']) {
+      const p = phaseMs(name, minute);
+      expect(p).toBeGreaterThanOrEqual(0);
+      expect(p).toBeLessThan(minute);
+    }
   });
 
-  it('has a cron for every interval the settings accept, and refuses uneven ones', () => {
-    for (const m of SCHEDULE_MINUTES.filter((m) => m > 0)) expect(() => everyMinutesCron(m)).not.toThrow();
-    expect(() => everyMinutesCron(7)).toThrow(/no even cron/);
-    expect(() => everyMinutesCron(0)).toThrow();
+  it('spreads a fleet’s hosts over the interval instead of bunching them at its start', () => {
+    const phases = Array.from({ length: 1000 }, (_, i) => phaseMs(`metrics-collect.fleet-${i + 1}`, minute));
+    // Every 6-second slice of the minute holds about a tenth of the hosts.
+    const slices = Array.from({ length: 10 }, (_, s) => phases.filter((p) => Math.floor(p / 6000) === s).length);
+    for (const n of slices) expect(n).toBeGreaterThan(60);
+    for (const n of slices) expect(n).toBeLessThan(140);
+  });
+
+  it('runs next on the grid phase + k * interval, strictly after now', () => {
+    expect(nextRunAt(0, minute, 5000)).toBe(5000);
+    expect(nextRunAt(5000, minute, 5000)).toBe(65_000);
+    expect(nextRunAt(64_999, minute, 5000)).toBe(65_000);
+    expect(nextRunAt(1_000_000_000_123, minute, 0) % minute).toBe(0);
+    expect(nextRunAt(1_000_000_000_123, minute, 0)).toBeGreaterThan(1_000_000_000_123);
   });
 });
 

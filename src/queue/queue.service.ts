@@ -44,13 +44,6 @@ function storableError(err: unknown): Error {
   return new Error(message || 'job failed');
 }
 
-/** The cron for "every `minutes` minutes" (1..30 dividing the hour, or 60 = hourly). */
-export function everyMinutesCron(minutes: number): string {
-  if (minutes === 60) return '0 * * * *';
-  if (minutes < 1 || minutes > 30 || 60 % minutes !== 0) throw new Error(`no even cron for every ${minutes} minutes`);
-  return minutes === 1 ? '* * * * *' : `*/${minutes} * * * *`;
-}
-
 /** Connections of the queue's own pool (beside the app's DB_POOL_SIZE). */
 export const QUEUE_POOL_SIZE = 4;
 
@@ -67,13 +60,6 @@ export const QUEUE_CHANNEL = 'vmapi_queue';
  * docs/scale.md).
  */
 export const QUEUE_SAFETY_POLL_SECONDS = 10;
-
-/**
- * How often a periodic queue is polled at most: its jobs come from pg-boss's cron (no NOTIFY), one per
- * interval of a minute or more, and are made only every QUEUE_CRON_CHECK_SECONDS anyway. Where the
- * cron is checked more often than this, its queues are polled as often as it is checked.
- */
-export const PERIODIC_POLL_SECONDS = 30;
 
 /** After a job fails, when its dead-letter queue (jobs that used up their retries) is looked at. */
 const DEAD_LETTER_WAKE_MS = 1000;
@@ -101,11 +87,9 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly drainOver = new AbortController();
   /** Aborts when shutdown stops waiting for the database. */
   private readonly givingUp = new AbortController();
-  /** WORKER: whether this process consumes jobs (and so runs periodic ones). */
+  /** WORKER: whether this process consumes jobs. */
   private readonly consumes: boolean;
   private readonly drainSeconds: number;
-  /** How often periodic queues are polled: PERIODIC_POLL_SECONDS, or the cron check if that is more often. */
-  private readonly periodicPollSeconds: number;
   /** In consuming processes: hears `send`'s notifications and wakes the queue's workers here. */
   private readonly listener?: PgListener;
   /** Each queue's dead-letter queue (ensureQueue's `deadLetter`). */
@@ -114,7 +98,6 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.consumes = config.get('WORKER', { infer: true });
     this.drainSeconds = config.get('SHUTDOWN_DRAIN_SECONDS', { infer: true });
-    this.periodicPollSeconds = Math.min(PERIODIC_POLL_SECONDS, config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }));
     // The queue's own pool, so that every statement pg-boss runs goes through executeSql below.
     this.pool = new Pool({ connectionString: url, max: QUEUE_POOL_SIZE, application_name: 'vmapi-queue', connectionTimeoutMillis: 10_000 });
     // A connection dropped while idle is reported here; an 'error' nobody listens to would end the process.
@@ -125,9 +108,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       maintenanceIntervalSeconds: config.get('QUEUE_MAINTENANCE_SECONDS', { infer: true }),
       // Keep finished jobs a week for audit, then let pg-boss maintenance delete them.
       deleteAfterDays: 7,
-      // Cron schedules turn into jobs only where jobs are consumed: WORKER=false runs no consumer at all.
-      schedule: this.consumes,
-      cronMonitorIntervalSeconds: config.get('QUEUE_CRON_CHECK_SECONDS', { infer: true }),
+      // No cron: periodic work is PeriodicService's (a claim per interval, not a queue per task).
+      schedule: false,
     });
     this.boss.on('error', (err) => this.reportError(err));
     if (this.consumes) {
@@ -310,8 +292,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         throw storableError(err);
       } finally {
         this.running.delete(run);
-        const seconds = (performance.now() - started) / 1000;
-        for (const listener of this.outcomeListeners) listener(name, outcome, seconds);
+        this.reportOutcome(name, outcome, (performance.now() - started) / 1000);
         // A failure may have used up the job's retries: pg-boss moves it to the dead-letter queue
         // (no NOTIFY) as it records the failure, just after this.
         const dead = this.deadLetters.get(name);
@@ -368,23 +349,14 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     ).unref();
   }
 
-  /**
-   * A periodic job: pg-boss turns the cron into one job per interval however many processes share
-   * the schedule, and the `stately` policy keeps at most one queued and one running (a slow run
-   * never piles up). `minutes` 0 removes the schedule and consumes nothing. A process that consumes
-   * no jobs (WORKER=false) neither schedules nor runs them.
-   */
-  async periodic(name: string, minutes: number, handler: () => Promise<unknown>, expireInSeconds = 15 * 60): Promise<void> {
-    if (!this.consumes) return;
-    await this.ensureQueue(name, { policy: 'stately', retryLimit: 0, expireInSeconds });
-    if (minutes === 0) return this.boss.unschedule(name);
-    await this.boss.schedule(name, everyMinutesCron(minutes));
-    await this.work(name, { batchSize: 1, pollingIntervalSeconds: this.periodicPollSeconds }, () => handler());
-  }
-
-  /** Called after every job this process runs (service metrics). */
+  /** Called after every job this process runs, and every periodic run (service metrics). */
   onJobOutcome(listener: JobOutcomeListener): void {
     this.outcomeListeners.push(listener);
+  }
+
+  /** A job's or periodic run's outcome, to the listeners. */
+  reportOutcome(name: string, outcome: JobOutcome, seconds: number): void {
+    for (const listener of this.outcomeListeners) listener(name, outcome, seconds);
   }
 
   /** Jobs waiting (`created`, `retry`) and running (`active`) per queue, across all processes. */

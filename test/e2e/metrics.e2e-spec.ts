@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MetricsJobs } from '../../src/modules/metrics/metrics.jobs';
 import { MetricsRepository } from '../../src/modules/metrics/metrics.repository';
 import { hostQueue } from '../../src/queue/host';
+import { PeriodicService } from '../../src/queue/periodic.service';
+import { QueueService } from '../../src/queue/queue.service';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { createTestApp, createTestDatabase, TestContext, TEST_HOST } from '../support/test-app';
 
@@ -286,33 +288,31 @@ describe('VM metrics (e2e)', () => {
 });
 
 describe('the collection schedule with two workers on one database (e2e)', () => {
-  it('registers sampling per host and retention once, and runs one collection per interval however many workers consume it', async () => {
+  it('runs sampling (per host) and retention (fleet-wide) once per interval however many workers tick', async () => {
     const database = await createTestDatabase();
-    // Both processes check the cron every second instead of every 30 s.
-    const env = { WORKER: true, QUEUE_CRON_CHECK_SECONDS: 1 };
-    const started = Date.now();
+    const env = { WORKER: true };
     const one = await createTestApp({ database, env });
     const two = await createTestApp({ database, env });
+    const bothTicked = Date.now() + 5000;
+    const runs: string[] = [];
+    for (const app of [one, two]) app.app.get(QueueService).onJobOutcome((name, outcome) => runs.push(`${name} ${outcome}`));
     try {
-      const schedules = await one.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'metrics-%' ORDER BY name`);
-      expect(schedules).toEqual([
-        { name: hostQueue('metrics-collect', TEST_HOST), cron: '* * * * *' },
-        { name: 'metrics-prune', cron: '0 * * * *' },
-      ]);
-      const queue = hostQueue('metrics-collect', TEST_HOST);
+      const collect = hostQueue('metrics-collect', TEST_HOST);
+      for (const app of [one, two])
+        expect(app.app.get(PeriodicService).scheduled()).toEqual(expect.arrayContaining([collect, 'metrics-prune']));
+      // Both processes tick each task within 5 s of their start; one of them claims each run.
       await eventually(
         async () => {
-          const rows: { state: string }[] = await one.db.query(`SELECT state FROM pgboss.job WHERE name = $1`, [queue]);
-          return rows.some((r) => r.state === 'completed');
+          const rows: { name: string }[] = await one.db.query(`SELECT name FROM periodic_runs WHERE finished_at IS NOT NULL`);
+          return [collect, 'metrics-prune'].every((n) => rows.some((r) => r.name === n));
         },
-        20_000,
-        'a scheduled collection to complete',
+        15_000,
+        'the first sampling and retention runs',
       );
-      const [{ jobs }] = await two.db.query(`SELECT count(*)::int AS jobs FROM pgboss.job WHERE name = $1`, [queue]);
-      // Each minute slot yields one job; the test may straddle a minute boundary.
-      const slots = Math.floor(Date.now() / 60_000) - Math.floor(started / 60_000) + 1;
-      expect(jobs).toBeGreaterThanOrEqual(1);
-      expect(jobs).toBeLessThanOrEqual(slots);
+      // Every process's first tick of a task comes within 5 s of its start: by then both have ticked.
+      await new Promise((r) => setTimeout(r, Math.max(0, bothTicked + 500 - Date.now())));
+      expect(runs.filter((r) => r.startsWith(collect))).toEqual([`${collect} completed`]);
+      expect(runs.filter((r) => r.startsWith('metrics-prune'))).toEqual(['metrics-prune completed']);
     } finally {
       await two.close();
       await one.close();

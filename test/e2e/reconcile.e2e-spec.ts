@@ -7,6 +7,7 @@ import { SimulatorProvider } from '../../src/modules/vms/providers/simulator.pro
 import { VM_PROVIDER } from '../../src/modules/vms/providers/vm-provider.interface';
 import { VmReconciler } from '../../src/modules/vms/vms.reconciler';
 import { hostQueue } from '../../src/queue/host';
+import { PeriodicService } from '../../src/queue/periodic.service';
 import { eventually, newUser, TestUser } from '../support/factories';
 import { createTestApp, createTestDatabase, TestContext, TEST_VM_QUEUE, TEST_HOST, registerHost } from '../support/test-app';
 
@@ -133,8 +134,10 @@ describe('reconciliation (e2e)', () => {
     expect((await row(busy)).status).toBe('stopped');
   });
 
-  it('registers no schedule with RECONCILE_MINUTES=0', async () => {
-    expect(await ctx.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([]);
+  it('runs no reconcile pass of its own with RECONCILE_MINUTES=0 (sampling and the other tasks still run)', () => {
+    const tasks = ctx.app.get(PeriodicService).scheduled();
+    expect(tasks).toContain(hostQueue('metrics-collect', TEST_HOST));
+    expect(tasks.filter((t) => t.startsWith('vm-reconcile') || t === 'host-watch')).toEqual([]);
   });
 });
 
@@ -234,7 +237,7 @@ describe('stuck VMs (e2e)', () => {
       await api.db.query(`UPDATE vms SET locked_by = gen_random_uuid(), locked_until = now() + interval '1 minute' WHERE id = $1`, [
         leased,
       ]);
-      expect(await api.db.query(`SELECT name FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%' OR name LIKE 'metrics-%'`)).toEqual([]);
+      expect(api.app.get(PeriodicService).scheduled()).toEqual([]);
 
       const report = await api.app.get(VmReconciler).reconcile();
       expect(report.stuck).toEqual([stuck]);
@@ -258,10 +261,19 @@ describe('stuck VMs (e2e)', () => {
 
       // A worker comes up: the stuck VM's queued job is stale and leaves it failed; the fresh one runs.
       worker = await createTestApp({ database, env: { WORKER: true } });
-      // A worker process registers the schedule, per host.
-      expect(await worker.db.query(`SELECT name, cron FROM pgboss.schedule WHERE name LIKE 'vm-reconcile%'`)).toEqual([
-        { name: hostQueue('vm-reconcile', TEST_HOST), cron: '* * * * *' },
-      ]);
+      // A worker process runs the reconcile pass of its host, and the fleet-wide one, within seconds of its start.
+      expect(worker.app.get(PeriodicService).scheduled()).toEqual(
+        expect.arrayContaining([hostQueue('vm-reconcile', TEST_HOST), 'host-watch']),
+      );
+      await eventually(
+        async () => {
+          const runs: { name: string }[] = await worker!.db.query(`SELECT name FROM periodic_runs WHERE finished_at IS NOT NULL`);
+          const names = runs.map((r) => r.name);
+          return names.includes(hostQueue('vm-reconcile', TEST_HOST)) && names.includes('host-watch');
+        },
+        15_000,
+        'the first reconcile passes',
+      );
       await eventually(
         async () => {
           const [{ status }] = await worker!.db.query(`SELECT status FROM vms WHERE id = $1`, [fresh]);

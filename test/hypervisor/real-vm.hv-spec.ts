@@ -397,7 +397,6 @@ suite('a real VM through the API (vagrant-libvirt, QEMU)', () => {
         VM_SSH_USER: SSH_USER,
         OS_CATALOG: JSON.stringify({ 'debian-12': BOX }),
         METRICS_COLLECT_MINUTES: '1',
-        QUEUE_CRON_CHECK_SECONDS: '5',
       };
       const apiLog = path.join(OUT, 'hypervisor-api.log');
       writeFileSync(apiLog, '');

@@ -2,11 +2,11 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { EntityManager } from 'typeorm';
 import { ProblemFilter } from '../../common/problem.filter';
-import { QueueService } from '../../queue/queue.service';
+import { PeriodicService } from '../../queue/periodic.service';
 import { IdempotencyRepository } from './idempotency.repository';
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
-const PURGE_QUEUE = 'idempotency-purge';
+const PURGE_TASK = 'idempotency-purge';
 
 /** What a stored key says about a request that presents it. */
 export type StoredAnswer =
@@ -59,12 +59,12 @@ export class IdempotencyService implements OnApplicationBootstrap {
 
   constructor(
     private readonly keys: IdempotencyRepository,
-    private readonly queue: QueueService,
+    private readonly periodic: PeriodicService,
   ) {}
 
-  /** Hourly purge, once per interval across all processes (pg-boss schedule), run where workers run. */
-  async onApplicationBootstrap(): Promise<void> {
-    await this.queue.periodic(PURGE_QUEUE, 60, () => this.purgeExpired());
+  /** Hourly purge, once per interval across all processes, run where workers run. */
+  onApplicationBootstrap(): void {
+    this.periodic.every(PURGE_TASK, 60, () => this.purgeExpired());
   }
 
   /** The live stored answer for (user, key), judged against this request; null when there is none. */

@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import type { Env } from '../../config/env.validation';
 import { hostQueue } from '../../queue/host';
 import { HostsService } from '../hosts/hosts.service';
-import { QueueService } from '../../queue/queue.service';
+import { PeriodicService } from '../../queue/periodic.service';
 import { toVmTarget } from '../vms/entities/vm.entity';
 import { VM_PROVIDER, type VmProvider, type VmStats } from '../vms/providers/vm-provider.interface';
 import { VmsService } from '../vms/vms.service';
@@ -13,8 +13,8 @@ import type { MetricRow } from './metrics.repository';
 import { MetricsService } from './metrics.service';
 
 /** Each host samples its own VMs (a Vagrant machine is reachable only from its host). */
-export const METRICS_COLLECT_QUEUE = 'metrics-collect';
-export const METRICS_PRUNE_QUEUE = 'metrics-prune';
+export const METRICS_COLLECT_TASK = 'metrics-collect';
+export const METRICS_PRUNE_TASK = 'metrics-prune';
 
 /**
  * The scheduled metric jobs: sampling every running VM of this host through one `VmProvider.sample()`, and
@@ -28,7 +28,7 @@ export class MetricsJobs implements OnApplicationBootstrap {
   constructor(
     private readonly metrics: MetricsService,
     private readonly vms: VmsService,
-    private readonly queue: QueueService,
+    private readonly periodic: PeriodicService,
     private readonly config: ConfigService<Env, true>,
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
     private readonly hosts: HostsService,
@@ -39,12 +39,10 @@ export class MetricsJobs implements OnApplicationBootstrap {
     await this.metrics.ensurePartitions().catch((err: unknown) => {
       this.logger.warn(`Metric partitions not made: ${(err as Error).message}`);
     });
-    await this.queue.periodic(
-      hostQueue(METRICS_COLLECT_QUEUE, this.hosts.name),
-      this.config.get('METRICS_COLLECT_MINUTES', { infer: true }),
-      () => this.collect(),
+    this.periodic.every(hostQueue(METRICS_COLLECT_TASK, this.hosts.name), this.config.get('METRICS_COLLECT_MINUTES', { infer: true }), () =>
+      this.collect(),
     );
-    await this.queue.periodic(METRICS_PRUNE_QUEUE, this.config.get('METRICS_PRUNE_MINUTES', { infer: true }), () => this.prune());
+    this.periodic.every(METRICS_PRUNE_TASK, this.config.get('METRICS_PRUNE_MINUTES', { infer: true }), () => this.prune());
   }
 
   /**

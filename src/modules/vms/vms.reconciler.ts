@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
 import type { Env } from '../../config/env.validation';
 import { hostQueue } from '../../queue/host';
-import { QueueService } from '../../queue/queue.service';
+import { PeriodicService } from '../../queue/periodic.service';
 import { EventsService } from '../events/events.service';
 import type { RecordEventInput } from '../events/events.types';
 import { HostsService } from '../hosts/hosts.service';
@@ -13,9 +13,9 @@ import { TRANSITIONAL_STATUSES, VmStatus } from './vm-state';
 import { FAILED_SET, STARTED_SET, STOPPED_SET, VmTransitionsService } from './vm-transitions.service';
 import { VmsRepository } from './vms.repository';
 
-export const VM_RECONCILE_QUEUE = 'vm-reconcile';
+export const VM_RECONCILE_TASK = 'vm-reconcile';
 /** Not per host: it watches for hosts that stopped answering, so it must run on the others. */
-export const HOST_WATCH_QUEUE = 'host-watch';
+export const HOST_WATCH_TASK = 'host-watch';
 
 export interface Drift {
   vmId: string;
@@ -33,16 +33,17 @@ export interface ReconcileReport {
 }
 
 /**
- * Keeps the database honest about the machines. Each pass (a pg-boss schedule per host, one run per
- * interval however many workers; or `reconcile()` called directly):
- * - compares the provider's view of this host's running and stopped VMs with their status, and
- *   corrects drift with a `system.status_drift` event (warning; critical when the machine is gone);
- * - fails VMs stuck in a transitional status past RECONCILE_STUCK_SECONDS with no worker holding
- *   them, with a critical `vm.stuck_failed` event (a job that still runs later finds it stale);
- *   never a VM whose host is offline: its job waits for the host, which is not being stuck.
- * And, once per interval across all workers (not per host), reports hosts offline for longer than
- * HOST_OFFLINE_WARN_SECONDS: a `system.host_offline` warning for admins and a `vm.host_offline`
- * warning on each VM there (its owner sees it, without the host's name), once per outage.
+ * Keeps the database honest about the machines, every RECONCILE_MINUTES (PeriodicService: one run
+ * per interval however many processes; or `reconcile()`, everything at once, called directly):
+ * - per host, on the host: compares the provider's view of this host's running and stopped VMs with
+ *   their status, and corrects drift with a `system.status_drift` event (warning; critical when the
+ *   machine is gone);
+ * - once across the fleet (database only): fails VMs stuck in a transitional status past
+ *   RECONCILE_STUCK_SECONDS with no worker holding them, with a critical `vm.stuck_failed` event (a
+ *   job that still runs later finds it stale), never a VM whose host is offline: its job waits for
+ *   the host, which is not being stuck; and reports hosts offline for longer than
+ *   HOST_OFFLINE_WARN_SECONDS: a `system.host_offline` warning for admins and a `vm.host_offline`
+ *   warning on each VM there (its owner sees it, without the host's name), once per outage.
  * Every change is one conditional UPDATE plus its event in one transaction, and applies only if the
  * status has not changed since it was read and no worker holds the VM's lease, so it never races
  * an operation.
@@ -56,17 +57,21 @@ export class VmReconciler implements OnApplicationBootstrap {
     private readonly vms: VmsRepository,
     private readonly transitions: VmTransitionsService,
     private readonly events: EventsService,
-    private readonly queue: QueueService,
+    private readonly periodic: PeriodicService,
     private readonly config: ConfigService<Env, true>,
     @Inject(VM_PROVIDER) private readonly provider: VmProvider,
     private readonly hosts: HostsService,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  onApplicationBootstrap(): void {
     const minutes = this.config.get('RECONCILE_MINUTES', { infer: true });
     // Per host: provider state is only visible from the VM's own host (its Vagrant workdir).
-    await this.queue.periodic(hostQueue(VM_RECONCILE_QUEUE, this.hosts.name), minutes, () => this.reconcile());
-    await this.queue.periodic(HOST_WATCH_QUEUE, minutes, () => this.reportOfflineHosts());
+    this.periodic.every(hostQueue(VM_RECONCILE_TASK, this.hosts.name), minutes, () => this.correctDrift());
+    // Fleet-wide, database only: one run per interval, not one per host.
+    this.periodic.every(HOST_WATCH_TASK, minutes, async () => {
+      await this.failStuck();
+      await this.reportOfflineHosts();
+    });
   }
 
   /** Warning events for hosts offline longer than HOST_OFFLINE_WARN_SECONDS (each outage once); returns their names. */
@@ -98,18 +103,16 @@ export class VmReconciler implements OnApplicationBootstrap {
     });
   }
 
+  /** Both passes at once: the fleet's stuck VMs, then this host's drift. */
   async reconcile(): Promise<ReconcileReport> {
     const stuck = await this.failStuck();
     const { checked, corrected } = await this.correctDrift();
-    if (stuck.length || corrected.length) {
-      this.logger.warn(`Reconciled: ${corrected.length} drifted of ${checked} checked, ${stuck.length} stuck VMs failed`);
-    }
     return { checked, corrected, stuck };
   }
 
   /**
-   * Database only, so every host's pass covers all VMs; the conditional UPDATE makes one of them win.
-   * VMs of offline (or never registered) hosts are left alone: reportOfflineHosts speaks for them.
+   * Database only, over every host's VMs (the fleet-wide run); the conditional UPDATE makes one
+   * writer win. VMs of offline (or never registered) hosts are left alone: reportOfflineHosts speaks for them.
    */
   async failStuck(): Promise<string[]> {
     const deadline = this.config.get('RECONCILE_STUCK_SECONDS', { infer: true });
@@ -128,6 +131,7 @@ export class VmReconciler implements OnApplicationBootstrap {
       }));
       if (done) failed.push(vm.id);
     }
+    if (failed.length) this.logger.warn(`Reconciled: ${failed.length} stuck VMs failed`);
     return failed;
   }
 
@@ -150,6 +154,7 @@ export class VmReconciler implements OnApplicationBootstrap {
       const drift = await this.correct(vm, states.get(vm.id) ?? 'unknown');
       if (drift) corrected.push(drift);
     }
+    if (corrected.length) this.logger.warn(`Reconciled: ${corrected.length} drifted of ${vms.length} checked on ${this.hosts.name}`);
     return { checked: vms.length, corrected };
   }
 
