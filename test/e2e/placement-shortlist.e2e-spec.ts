@@ -49,13 +49,19 @@ describe('placement: the shortlist by allocated_ram_mb (e2e)', () => {
     expect(await allocated('full-00')).toBe(0);
   });
 
-  it('a heartbeat sets the figure to what the host’s VMs hold', async () => {
-    await ctx.app.get(HostsRepository).upsert({
+  it('a heartbeat that recounts sets the figure to what the host’s VMs hold; the others leave it', async () => {
+    const registration = {
       name: 'full-00',
       capacity: { cpuCores: 1, ramMb: 2048, diskGb: 10 },
       ratios: { cpu: 1, ram: 1, disk: 1 },
       version: 'test',
-    });
+    };
+    await ctx.app.get(HostsRepository).upsert(registration, false);
+    expect(await allocated('full-00')).toBe(0);
+    await ctx.app.get(HostsRepository).upsert(registration, true);
     expect(await allocated('full-00')).toBe(2048);
+    await ctx.db.query(`UPDATE hosts SET allocated_ram_mb = 7 WHERE name = 'full-00'`);
+    await ctx.app.get(HostsRepository).upsert(registration, false);
+    expect(await allocated('full-00')).toBe(7);
   });
 });

@@ -5,6 +5,9 @@ import type { Env } from '../../config/env.validation';
 import { hostCapacity } from './host-capacity';
 import { HostsRepository } from './hosts.repository';
 
+/** How often a heartbeat also sums what the host's VMs hold in RAM again (`hosts.allocated_ram_mb`). */
+export const ALLOCATED_RECOUNT_MS = 60_000;
+
 /** This process's host (HOST_NAME): its registration and heartbeat, in worker processes only. */
 @Injectable()
 export class HostHeartbeatService implements BeforeApplicationShutdown {
@@ -43,8 +46,14 @@ export class HostHeartbeatService implements BeforeApplicationShutdown {
       },
       version: APP_VERSION,
     };
-    // The upsert is the heartbeat too: a row deleted by hand comes back on the next beat.
-    const beat = () => this.hosts.upsert(registration);
+    // The upsert is the heartbeat too: a row deleted by hand comes back on the next beat. The RAM its
+    // VMs hold (placement's shortlist order) is summed again at most once a minute, not on every beat.
+    let recountedAt = 0;
+    const beat = async () => {
+      const recount = Date.now() - recountedAt >= ALLOCATED_RECOUNT_MS;
+      await this.hosts.upsert(registration, recount);
+      if (recount) recountedAt = Date.now();
+    };
     await beat();
     const { ratios } = registration;
     this.logger.log(

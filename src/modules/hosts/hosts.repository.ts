@@ -124,16 +124,21 @@ export class HostsRepository {
     this.offlineSeconds = config.get('HOST_OFFLINE_SECONDS', { infer: true });
   }
 
-  /** Registers a host or refreshes it (the heartbeat): a row deleted by hand comes back on the next beat. An admin's drain is kept. */
-  async upsert(h: HostRegistration): Promise<void> {
+  /**
+   * Registers a host or refreshes it (the heartbeat): a row deleted by hand comes back on the next
+   * beat. An admin's drain is kept. With `recount`, `allocated_ram_mb` is summed again from the
+   * host's VMs (placement keeps it current between recounts by adding what it places).
+   */
+  async upsert(h: HostRegistration, recount: boolean): Promise<void> {
+    const allocated = recount ? `(${ALLOCATED_RAM})` : '0';
     await typedWrite(
       this.dataSource,
       prepared(`INSERT INTO hosts (name, cpu_cores, ram_mb, disk_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio, version,
             last_seen_at, allocated_ram_mb)
-          VALUES ($1::varchar, $2, $3, $4, $5, $6, $7, $8, now(), (${ALLOCATED_RAM}))
+          VALUES ($1::varchar, $2, $3, $4, $5, $6, $7, $8, now(), ${allocated})
           ON CONFLICT (name) DO UPDATE SET cpu_cores = $2, ram_mb = $3, disk_gb = $4, cpu_allocation_ratio = $5,
-            ram_allocation_ratio = $6, disk_allocation_ratio = $7, version = $8, last_seen_at = now(), updated_at = now(),
-            allocated_ram_mb = EXCLUDED.allocated_ram_mb`),
+            ram_allocation_ratio = $6, disk_allocation_ratio = $7, version = $8, last_seen_at = now(), updated_at = now()
+            ${recount ? ', allocated_ram_mb = EXCLUDED.allocated_ram_mb' : ''}`),
       [h.name, h.capacity.cpuCores, h.capacity.ramMb, h.capacity.diskGb, h.ratios.cpu, h.ratios.ram, h.ratios.disk, h.version],
     );
   }
