@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const metrics = app.get(MetricsService, { strict: false });
   timed(metrics, 'insertSamples', stats.metricsWrite, (args) => (stats.metricsRows += (args[0] as unknown[]).length));
   // This process's own host (HOST_NAME) runs in the container's instances.
-  timed(app.get(VmReconciler, { strict: false }), 'reconcile', stats.reconcile);
+  timed(app.get(VmReconciler, { strict: false }), 'correctDrift', stats.reconcile);
   timed(app.get(MetricsJobs, { strict: false }), 'collect', stats.collect);
   stats.hosts = 1;
 
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     beats.push(own.get(HostHeartbeatService) as HostHeartbeatService);
     const reconciler = instantiate(app, VmReconciler, own);
     const jobs = instantiate(app, MetricsJobs, own);
-    timed(reconciler, 'reconcile', stats.reconcile);
+    timed(reconciler, 'correctDrift', stats.reconcile);
     timed(jobs, 'collect', stats.collect);
     // What Nest's bootstrap does for the container's instances: the worker consumes and registers.
     await instantiate(app, VmWorker, own).onApplicationBootstrap();

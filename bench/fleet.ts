@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { cpus, hostname, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/data-source';
 import { HostPlacementService } from '../src/modules/hosts/host-placement.service';
@@ -132,8 +133,13 @@ function parentPid(pid: number): number {
 
 /** The postmaster of the server `dbUrl` names: the parent of a backend of ours. */
 async function postmasterOf(dbUrl: string): Promise<number> {
-  const [{ pid } = { pid: 0 }] = await sql<{ pid: number }>(dbUrl, `SELECT pg_backend_pid() AS pid`);
-  const postmaster = parentPid(pid);
+  // The backend's parent is read while its connection is open (a closed one's backend may be gone).
+  const client = new Client({ connectionString: dbUrl });
+  await client.connect();
+  const { pid, postmaster } = await client
+    .query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`)
+    .then(({ rows }) => ({ pid: rows[0]?.pid ?? 0, postmaster: parentPid(rows[0]?.pid ?? 0) }))
+    .finally(() => client.end());
   if (!(postmaster > 0))
     throw new Error(`the PostgreSQL of ${new URL(dbUrl).host} does not run on this machine (backend ${pid} not in /proc)`);
   return postmaster;
@@ -251,6 +257,67 @@ class PgCpuWindow {
       .map(([statement, n]) => ({ statement, activeShare: round3(n / Math.max(1, this.samples)) }));
     return { seconds, cores, busiest };
   }
+}
+
+/**
+ * Execution time by statement over a window (pg_stat_statements, when the server preloads it: the
+ * run's own server does): what each statement costs PostgreSQL per second of the window (its
+ * executor's time, so CPU plus lock and I/O waits; a commit's WAL flush is not in it), and the WAL
+ * written and flushed meanwhile.
+ */
+class StatementTimes {
+  private constructor(
+    private readonly dbUrl: string,
+    private readonly wal: WalTotals,
+  ) {}
+
+  static async start(dbUrl: string): Promise<StatementTimes | undefined> {
+    try {
+      await sql(dbUrl, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`);
+      await sql(dbUrl, `SELECT pg_stat_statements_reset()`);
+      return new StatementTimes(dbUrl, await walTotals(dbUrl));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async stop(seconds: number): Promise<Record<string, unknown>> {
+    const rows = await sql<{ query: string; calls: string; total_ms: number; rows: string }>(
+      this.dbUrl,
+      `SELECT query, calls, total_exec_time AS total_ms, rows FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12`,
+    );
+    const wal = await walTotals(this.dbUrl);
+    return {
+      statements_by_exec_time: rows.map((r) => ({
+        statement: r.query.replace(/\s+/g, ' ').trim().slice(0, 110),
+        calls_per_s: ms(Number(r.calls) / seconds),
+        ms_per_call: round3(r.total_ms / Math.max(1, Number(r.calls))),
+        exec_cores: round3(r.total_ms / 1000 / seconds),
+      })),
+      wal_per_s: {
+        records: ms((wal.records - this.wal.records) / seconds),
+        full_page_images: ms((wal.fpi - this.wal.fpi) / seconds),
+        kb: ms((wal.bytes - this.wal.bytes) / 1024 / seconds),
+        fsyncs: ms((wal.fsyncs - this.wal.fsyncs) / seconds),
+      },
+    };
+  }
+}
+
+interface WalTotals {
+  records: number;
+  fpi: number;
+  bytes: number;
+  fsyncs: number;
+}
+async function walTotals(dbUrl: string): Promise<WalTotals> {
+  const [w] = await sql<{ records: string; fpi: string; bytes: string; fsyncs: string | null }>(
+    dbUrl,
+    `SELECT wal_records AS records, wal_fpi AS fpi, wal_bytes AS bytes,
+            (SELECT sum(fsyncs) FROM pg_stat_io WHERE object = 'wal') AS fsyncs FROM pg_stat_wal`,
+  );
+  return { records: Number(w!.records), fpi: Number(w!.fpi), bytes: Number(w!.bytes), fsyncs: Number(w!.fsyncs ?? 0) };
 }
 
 function readStats(files: string[]): HostStats[] {
@@ -421,6 +488,8 @@ async function main(): Promise<void> {
     const settings = {
       max_connections: maxConnections,
       max_locks_per_transaction: lockNeeds(cfg.hosts, procs, maxConnections).maxLocksPerTransaction,
+      // Where the steady state's time goes, by statement (read when the server has it).
+      shared_preload_libraries: 'pg_stat_statements',
     };
     log(
       `starting a PostgreSQL of the run's own (${Object.entries(settings)
@@ -556,9 +625,11 @@ async function main(): Promise<void> {
         );
       const xactsBefore = await xacts();
       const window = new PgCpuWindow(dbUrl, postmaster);
+      const statementTimes = await StatementTimes.start(dbUrl);
       const rowsBefore = Date.now();
       await sleep(cfg.steadySeconds * 1000);
       const { seconds, cores, busiest } = await window.stop();
+      const byTime = await statementTimes?.stop(seconds);
       const after = readStats(statsFiles);
       const transactions = (await xacts()) - xactsBefore;
       const [{ queues } = { queues: 0 }] = await sql<{ queues: number }>(dbUrl, `SELECT count(*)::int AS queues FROM pgboss.queue`);
@@ -581,6 +652,7 @@ async function main(): Promise<void> {
         seconds: ms(seconds),
         pg_cpu_cores_by_kind: cores,
         busiest_statements: busiest,
+        ...(byTime ?? {}),
         fleet_process_cpu_cores: nodeCores.slice(1),
         api_process_cpu_cores: nodeCores[0],
         reconcile_passes: reconcile.count,
