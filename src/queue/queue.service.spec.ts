@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { hostQueue } from './host';
 import { nextRunAt, phaseMs } from './periodic.service';
+import { retryWindow } from './queue.service';
 
 describe('periodic phases', () => {
   const minute = 60_000;
@@ -35,5 +36,17 @@ describe('hostQueue', () => {
   it('names a queue per host, keeping only safe characters', () => {
     expect(hostQueue('metrics-collect', 'hv-01.example.com')).toBe('metrics-collect.hv-01.example.com');
     expect(hostQueue('vm-reconcile', 'odd host/name')).toBe('vm-reconcile.odd_host_name');
+  });
+});
+
+describe('retryWindow', () => {
+  it('is when pg-boss makes a failed job available again: the delay, or with backoff delay x 2^retries x (1..2)', () => {
+    expect(retryWindow({ limit: 3, delaySeconds: 5, backoff: false }, 1)).toEqual({ lo: 5, hi: 5 });
+    expect(retryWindow({ limit: 3, delaySeconds: 5, backoff: true }, 0)).toEqual({ lo: 5, hi: 10 });
+    expect(retryWindow({ limit: 3, delaySeconds: 5, backoff: true }, 2)).toEqual({ lo: 20, hi: 40 });
+  });
+
+  it('is none once the retries are used up (the job goes to its dead-letter queue)', () => {
+    expect(retryWindow({ limit: 3, delaySeconds: 5, backoff: true }, 3)).toBeUndefined();
   });
 });

@@ -51,15 +51,40 @@ export const QUEUE_POOL_SIZE = 4;
 export const QUEUE_CHANNEL = 'vmapi_queue';
 
 /**
- * How often a queue whose jobs arrive through `send` is polled: every such job wakes the consumers of
- * its queue at once (NOTIFY on commit, in every consuming process), so polling only finds what no
- * notification announced: a retry after its delay, a job sent while the LISTEN connection was down.
- * One worker per queue and process polls this often (`work`'s first), the others every
- * QUEUE_SAFETY_POLL_SECONDS * 6. Each poll is a statement on the job table: with a worker process per
- * hypervisor host, polling every second was what one PostgreSQL gave out on first (bench:fleet,
- * docs/scale.md).
+ * How often a queue is polled: every job sent through `send` wakes the consumers of its queue at once
+ * (NOTIFY on commit, in every consuming process), a retry wakes them when it is due (in the process
+ * whose job failed), and a lost LISTEN connection wakes every queue when it is back; polling only
+ * finds what none of these announced (a retry of a job whose process died meanwhile). One worker per
+ * queue and process polls (`work`'s first); the others only wake. Each poll is a statement on the
+ * job table: with a worker process per hypervisor host, polling every second was what one PostgreSQL
+ * gave out on first, and what was left of polling later the largest part of pg-boss's cost
+ * (bench:fleet, docs/scale.md).
  */
-export const QUEUE_SAFETY_POLL_SECONDS = 10;
+export const QUEUE_SAFETY_POLL_SECONDS = 30;
+
+/** The poll of a queue's other workers in a process: never, in effect (they wake with the first). */
+const WAKE_ONLY_POLL_SECONDS = 24 * 3600;
+
+/** A delayed job (`startAfter`) due within this wakes its consumers by a timer; a later one is found by a poll. */
+const DELAYED_WAKE_MAX_MS = 3600_000;
+
+/** A queue's retry policy (ensureQueue's options), for waking its workers when a failed job is retried. */
+interface RetryPolicy {
+  limit: number;
+  delaySeconds: number;
+  backoff: boolean;
+}
+
+/**
+ * When pg-boss 10 makes a failed job available again (plans.js failJobs): after `retryDelay`, or with
+ * backoff after retryDelay x 2^retryCount x (1 + random), so within [lo, hi] seconds of the failure.
+ */
+export function retryWindow(policy: RetryPolicy, retryCount: number): { lo: number; hi: number } | undefined {
+  if (retryCount >= policy.limit) return undefined;
+  if (!policy.backoff) return { lo: policy.delaySeconds, hi: policy.delaySeconds };
+  const base = policy.delaySeconds * 2 ** Math.min(16, retryCount);
+  return { lo: base, hi: 2 * base };
+}
 
 /** After a job fails, when its dead-letter queue (jobs that used up their retries) is looked at. */
 const DEAD_LETTER_WAKE_MS = 1000;
@@ -94,6 +119,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly listener?: PgListener;
   /** Each queue's dead-letter queue (ensureQueue's `deadLetter`). */
   private readonly deadLetters = new Map<string, string>();
+  /** Each queue's retry policy (ensureQueue's options), where it retries. */
+  private readonly retries = new Map<string, RetryPolicy>();
 
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.consumes = config.get('WORKER', { infer: true });
@@ -112,6 +139,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       schedule: false,
     });
     this.boss.on('error', (err) => this.reportError(err));
+    // Maintenance (one process per interval) retries or dead-letters the jobs of workers that died,
+    // announced to nobody: this process's queues look at once; other processes' find theirs by a poll.
+    this.boss.on('maintenance', () => {
+      for (const name of this.workers.keys()) this.notify(name);
+    });
     if (this.consumes) {
       this.listener = new PgListener({
         url,
@@ -230,6 +262,12 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         await lock.query(`SELECT pg_advisory_lock(hashtext('vmapi.pgboss.create_queue'))`);
         await this.boss.createQueue(name, { name, ...options });
         if (options.deadLetter) this.deadLetters.set(name, options.deadLetter);
+        if (options.retryLimit)
+          this.retries.set(name, {
+            limit: options.retryLimit,
+            delaySeconds: options.retryDelay ?? 0,
+            backoff: options.retryBackoff ?? false,
+          });
       } finally {
         await lock.query(`SELECT pg_advisory_unlock(hashtext('vmapi.pgboss.create_queue'))`).catch(() => undefined);
         lock.release();
@@ -256,8 +294,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
 
   /**
    * Consumes `name`. `pollingIntervalSeconds` defaults to the safety poll (QUEUE_SAFETY_POLL_SECONDS)
-   * for the queue's first worker in this process and six times that for the others: jobs sent
-   * through `send` wake them all at once.
+   * for the queue's first worker in this process; the others do not poll: jobs sent through `send`,
+   * and retries of jobs that failed here, wake them all.
    */
   async work<T>(
     name: string,
@@ -266,7 +304,11 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   ): Promise<string> {
     let id = '';
     const first = !this.workers.has(name);
-    const polling = { pollingIntervalSeconds: QUEUE_SAFETY_POLL_SECONDS * (first ? 1 : 6), ...options };
+    const polling = {
+      pollingIntervalSeconds: first ? QUEUE_SAFETY_POLL_SECONDS : WAKE_ONLY_POLL_SECONDS,
+      includeMetadata: true,
+      ...options,
+    };
     id = await this.boss.work<T>(name, polling, async (jobs) => {
       const started = performance.now();
       let outcome: JobOutcome = 'failed';
@@ -281,7 +323,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
           }
         },
       };
-      const run = handler(jobs, context);
+      // A handler that throws before its first await fails its job like one that rejects.
+      const run = (async () => handler(jobs, context))();
       this.running.add(run);
       try {
         const result = await run;
@@ -296,10 +339,15 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         // A failure may have used up the job's retries: pg-boss moves it to the dead-letter queue
         // (no NOTIFY) as it records the failure, just after this.
         const dead = this.deadLetters.get(name);
-        if (outcome === 'failed' && dead) {
-          setTimeout(() => {
-            this.notify(dead);
-          }, DEAD_LETTER_WAKE_MS).unref();
+        if (outcome === 'failed' && dead) this.notifyIn(dead, DEAD_LETTER_WAKE_MS);
+        // Its retry becomes available after a delay, announced to nobody: look then (and halfway).
+        const policy = this.retries.get(name);
+        if (outcome === 'failed' && policy) {
+          for (const job of jobs) {
+            const window = retryWindow(policy, Number((job as { retryCount?: unknown }).retryCount) || 0);
+            if (!window) continue;
+            for (const s of new Set([window.lo, (window.lo + window.hi) / 2, window.hi])) this.notifyIn(name, s * 1000 + 50);
+          }
         }
         // pg-boss 10 sleeps out the polling interval after every fetch, even one that found work:
         // with a batch of 1 that caps a worker at one job per interval. Where there was a job,
@@ -320,14 +368,16 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     }
     const name = payload.slice(0, split);
     const wait = Number(payload.slice(split + 1)) - Date.now();
-    // A job due later than the safety poll is found by it.
-    if (wait > QUEUE_SAFETY_POLL_SECONDS * 1000) return;
-    setTimeout(
-      () => {
-        this.notify(name);
-      },
-      Math.max(0, wait) + 50,
-    ).unref();
+    // A job due much later is found by a poll.
+    if (wait > DELAYED_WAKE_MAX_MS) return;
+    this.notifyIn(name, Math.max(0, wait) + 50);
+  }
+
+  /** Wakes this process's workers for a queue in `ms`. */
+  private notifyIn(name: string, ms: number): void {
+    setTimeout(() => {
+      this.notify(name);
+    }, ms).unref();
   }
 
   /** Wakes this process's workers for a queue now instead of at their next poll. */
@@ -341,12 +391,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
    */
   async sendLater<T extends object>(name: string, data: T, afterSeconds: number, options: PgBoss.SendOptions = {}): Promise<void> {
     await this.boss.sendAfter(name, data, options, afterSeconds);
-    setTimeout(
-      () => {
-        this.notify(name);
-      },
-      afterSeconds * 1000 + 50,
-    ).unref();
+    this.notifyIn(name, afterSeconds * 1000 + 50);
   }
 
   /** Called after every job this process runs, and every periodic run (service metrics). */

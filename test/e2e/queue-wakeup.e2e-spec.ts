@@ -28,7 +28,7 @@ describe('queue: workers woken by NOTIFY, polling only as a safety net (e2e, an 
     await database.drop();
   });
 
-  it('an idle worker with four consumers on its host queue fetches from it at most once in five seconds', async () => {
+  it('an idle worker with four consumers on its host queue fetches from it at most once in five seconds (one of them polls)', async () => {
     const queue = worker.app.get(QueueService);
     const calls = jest.spyOn(queue as unknown as { executeSql: (text: string, values?: unknown[]) => Promise<unknown> }, 'executeSql');
     try {
@@ -40,6 +40,23 @@ describe('queue: workers woken by NOTIFY, polling only as a safety net (e2e, an 
     } finally {
       calls.mockRestore();
     }
+  });
+
+  it('a job that failed is retried when its delay is over, not at the next poll', async () => {
+    const queue = worker.app.get(QueueService);
+    const name = 'test-retry-wake';
+    await queue.ensureQueue(name, { retryLimit: 2, retryDelay: 1, retryBackoff: true });
+    const attempts: number[] = [];
+    await queue.work<{ n: number }>(name, { batchSize: 1 }, () => {
+      attempts.push(Date.now());
+      if (attempts.length === 1) throw new Error('first attempt fails');
+      return Promise.resolve();
+    });
+    await worker.db.transaction((m) => queue.send(m, name, { n: 1 }));
+    await eventually(() => Promise.resolve(attempts.length >= 2), 15_000, 'the retry');
+    // pg-boss makes it available 1-2 s after the failure (backoff with jitter); the poll is 30 s away.
+    expect(attempts[1]! - attempts[0]!).toBeLessThan(4000);
+    expect(QUEUE_SAFETY_POLL_SECONDS).toBeGreaterThanOrEqual(10);
   });
 
   it('a VM created through an API that runs no worker starts on its host at once, long before the next poll', async () => {

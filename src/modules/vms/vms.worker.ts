@@ -26,10 +26,14 @@ import { HostHeartbeatService } from '../hosts/host-heartbeat.service';
 import { must } from '../../common/must';
 
 /**
- * Polling of the legacy and dead-letter queues, whose consumers every worker process runs: their jobs
- * are rare and wake the consumers (a NOTIFY, a failure here), so a poll is only the safety net.
+ * Polling of the legacy and dead-letter queues, whose consumers every worker process runs: with a
+ * process per host, polling both every 30 s was a third of pg-boss's polling (bench:fleet). Legacy
+ * jobs wake their consumers (a NOTIFY): a poll is only the safety net. Dead letters wake the process
+ * whose job failed, but not when the job expired (its worker died): pg-boss's maintenance moves it,
+ * and only a poll finds it, so that one is polled more often.
  */
-const RARE_QUEUE_POLL_SECONDS = 30;
+const LEGACY_QUEUE_POLL_SECONDS = 300;
+const DEAD_LETTER_POLL_SECONDS = 60;
 
 /** Operations that move the VM through a transitional status (snapshot create/delete leave it alone). */
 type StatusOperation = Exclude<VmOperation, VmPendingOperation>;
@@ -132,13 +136,17 @@ export class VmWorker implements OnApplicationBootstrap {
       });
     }
     // Legacy VMs are rare: one consumer, woken by their jobs' NOTIFY like the host's own.
-    const rare = { batchSize: 1, pollingIntervalSeconds: RARE_QUEUE_POLL_SECONDS };
-    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, rare, ([job], context) => {
-      const { id, data } = must(job, 'a job');
-      return this.run(id, data, VM_OPERATION_QUEUE, context);
-    });
+    await this.queue.work<VmOperationJob>(
+      VM_OPERATION_QUEUE,
+      { batchSize: 1, pollingIntervalSeconds: LEGACY_QUEUE_POLL_SECONDS },
+      ([job], context) => {
+        const { id, data } = must(job, 'a job');
+        return this.run(id, data, VM_OPERATION_QUEUE, context);
+      },
+    );
     // Dead letters come from pg-boss (no NOTIFY): QueueService wakes this worker after a failure here.
-    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, rare, ([job]) =>
+    const dead = { batchSize: 1, pollingIntervalSeconds: DEAD_LETTER_POLL_SECONDS };
+    await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, dead, ([job]) =>
       this.queue.untilDatabaseAnswers(() => this.abandon(must(job, 'a job').data)),
     );
     await this.hosts.register();
