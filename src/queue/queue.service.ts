@@ -54,7 +54,8 @@ export const QUEUE_CHANNEL = 'vmapi_queue';
  * How often a queue is polled: every job sent through `send` wakes the consumers of its queue at once
  * (NOTIFY on commit, in every consuming process), a retry wakes them when it is due (in the process
  * whose job failed), and a lost LISTEN connection wakes every queue when it is back; polling only
- * finds what none of these announced (a retry of a job whose process died meanwhile). One worker per
+ * finds what none of these announced: the retry of a job whose worker died, made by pg-boss's
+ * maintenance once the job's expiry (its operation's timeout + 60 s) has passed. One worker per
  * queue and process polls (`work`'s first); the others only wake. Each poll is a statement on the
  * job table: with a worker process per hypervisor host, polling every second was what one PostgreSQL
  * gave out on first, and what was left of polling later the largest part of pg-boss's cost
@@ -139,11 +140,6 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       schedule: false,
     });
     this.boss.on('error', (err) => this.reportError(err));
-    // Maintenance (one process per interval) retries or dead-letters the jobs of workers that died,
-    // announced to nobody: this process's queues look at once; other processes' find theirs by a poll.
-    this.boss.on('maintenance', () => {
-      for (const name of this.workers.keys()) this.notify(name);
-    });
     if (this.consumes) {
       this.listener = new PgListener({
         url,
