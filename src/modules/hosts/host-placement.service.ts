@@ -45,7 +45,7 @@ export class HostPlacementService {
       if (host === undefined) throw await this.noCapacity(m, need);
       const written = await write(host, this.hosts.fitsPart(host, need));
       if (written !== undefined) {
-        // The shortlist's order sees this VM at once (the next heartbeat recomputes the figure exactly).
+        // The shortlist's order sees this VM at once (the heartbeat recomputes the figure exactly once a minute).
         await this.hosts.addAllocatedRam(m, host, need.ramMb);
         return written;
       }

@@ -44,7 +44,7 @@ const ALLOCATED = `SELECT COALESCE(sum(cpu_cores), 0)::int AS cpu, COALESCE(sum(
   COALESCE(sum(disk_gb), 0)::int AS disk, count(*)::int AS vms
   FROM vms WHERE host = h.name AND status <> 'destroyed' AND released_at IS NULL`;
 
-/** The exact RAM host $1's VMs hold (as ALLOCATED counts it): the heartbeat's refresh of `allocated_ram_mb`. */
+/** The exact RAM host $1's VMs hold (as ALLOCATED counts it): the heartbeat's refresh of `allocated_ram_mb` (once a minute). */
 const ALLOCATED_RAM = `SELECT COALESCE(sum(ram_mb), 0) FROM vms WHERE host = $1::varchar AND status <> 'destroyed' AND released_at IS NULL`;
 
 /**

@@ -28,7 +28,7 @@ export class Host {
 
   /**
    * RAM its VMs hold, for ordering placement's shortlist only: added to by placement, recomputed
-   * exactly by each heartbeat (destroys and releases are corrected then). bigint: a string in JS.
+   * exactly by the heartbeat once a minute (destroys and releases are corrected then). bigint: a string in JS.
    */
   @Column({ name: 'allocated_ram_mb', type: 'bigint', default: 0 })
   allocatedRamMb: string;
