@@ -348,6 +348,17 @@ export class EnvironmentVariables {
   @Max(3600)
   QUEUE_MAINTENANCE_SECONDS: number = 30;
 
+  /**
+   * How often a worker process polls each of its queues, as a safety net: new jobs, retries and dead
+   * letters wake the workers at once; a poll finds the retry of a job whose worker died (after its
+   * expiry), so this bounds how much later than that it runs. Each poll is a statement per queue and
+   * process: with a process per host, what polling costs the database (docs/scale.md).
+   */
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  QUEUE_POLL_SECONDS: number = 30;
+
   /** Limit of one provider `up` (create or start); past it the operation fails and its process tree is killed. */
   @IsInt()
   @Min(1)

@@ -50,18 +50,17 @@ export const QUEUE_POOL_SIZE = 4;
 /** The NOTIFY channel on which `send` announces a job; its payload is the queue's name. */
 export const QUEUE_CHANNEL = 'vmapi_queue';
 
-/**
- * How often a queue is polled: every job sent through `send` wakes the consumers of its queue at once
- * (NOTIFY on commit, in every consuming process), a retry wakes them when it is due (in the process
- * whose job failed), and a lost LISTEN connection wakes every queue when it is back; polling only
- * finds what none of these announced: the retry of a job whose worker died, made by pg-boss's
- * maintenance once the job's expiry (its operation's timeout + 60 s) has passed. One worker per
- * queue and process polls (`work`'s first); the others only wake. Each poll is a statement on the
- * job table: with a worker process per hypervisor host, polling every second was what one PostgreSQL
- * gave out on first, and what was left of polling later the largest part of pg-boss's cost
- * (bench:fleet, docs/scale.md).
+/*
+ * How often a queue is polled (QUEUE_POLL_SECONDS): every job sent through `send` wakes the consumers
+ * of its queue at once (NOTIFY on commit, in every consuming process), a retry wakes them when it is
+ * due (in the process whose job failed), and a lost LISTEN connection wakes every queue when it is
+ * back; polling only finds what none of these announced: the retry of a job whose worker died, made
+ * by pg-boss's maintenance once the job's expiry (its operation's timeout + 60 s) has passed. One
+ * worker per queue and process polls (`work`'s first); the others only wake. Each poll is a statement
+ * on the job table: with a worker process per hypervisor host, polling every second was what one
+ * PostgreSQL gave out on first, and what was left of polling later the largest part of pg-boss's
+ * cost (bench:fleet, docs/scale.md).
  */
-export const QUEUE_SAFETY_POLL_SECONDS = 30;
 
 /** The poll of a queue's other workers in a process: never, in effect (they wake with the first). */
 const WAKE_ONLY_POLL_SECONDS = 24 * 3600;
@@ -116,6 +115,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   /** WORKER: whether this process consumes jobs. */
   private readonly consumes: boolean;
   private readonly drainSeconds: number;
+  /** QUEUE_POLL_SECONDS: the safety poll of each queue's first worker in this process. */
+  private readonly pollSeconds: number;
   /** In consuming processes: hears `send`'s notifications and wakes the queue's workers here. */
   private readonly listener?: PgListener;
   /** Each queue's dead-letter queue (ensureQueue's `deadLetter`). */
@@ -126,6 +127,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   constructor(@Inject(DATABASE_URL) url: string, config: ConfigService<Env, true>) {
     this.consumes = config.get('WORKER', { infer: true });
     this.drainSeconds = config.get('SHUTDOWN_DRAIN_SECONDS', { infer: true });
+    this.pollSeconds = config.get('QUEUE_POLL_SECONDS', { infer: true });
     // The queue's own pool, so that every statement pg-boss runs goes through executeSql below.
     this.pool = new Pool({ connectionString: url, max: QUEUE_POOL_SIZE, application_name: 'vmapi-queue', connectionTimeoutMillis: 10_000 });
     // A connection dropped while idle is reported here; an 'error' nobody listens to would end the process.
@@ -196,7 +198,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     this.started = true;
     // Not listening yet only delays jobs to the safety poll; the listener keeps reconnecting.
     await this.listener?.start().catch((err: unknown) => {
-      this.logger.warn(`Not hearing new jobs yet (${(err as Error).message}); polling every ${QUEUE_SAFETY_POLL_SECONDS} s`);
+      this.logger.warn(`Not hearing new jobs yet (${(err as Error).message}); polling every ${this.pollSeconds} s`);
     });
   }
 
@@ -289,7 +291,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
-   * Consumes `name`. `pollingIntervalSeconds` defaults to the safety poll (QUEUE_SAFETY_POLL_SECONDS)
+   * Consumes `name`. `pollingIntervalSeconds` defaults to the safety poll (QUEUE_POLL_SECONDS)
    * for the queue's first worker in this process; the others do not poll: jobs sent through `send`,
    * and retries of jobs that failed here, wake them all.
    */
@@ -301,7 +303,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     let id = '';
     const first = !this.workers.has(name);
     const polling = {
-      pollingIntervalSeconds: first ? QUEUE_SAFETY_POLL_SECONDS : WAKE_ONLY_POLL_SECONDS,
+      pollingIntervalSeconds: first ? this.pollSeconds : WAKE_ONLY_POLL_SECONDS,
       includeMetadata: true,
       ...options,
     };

@@ -121,8 +121,9 @@ describe('provider failures (e2e)', () => {
     await a.db.query(`UPDATE vms SET locked_by = $2, locked_until = now() - interval '1 second' WHERE id = $1`, [vmId, job.id]);
     await a.close();
 
-    // Process B comes up with a worker: queue maintenance expires the job, pg-boss retries it, B finishes it.
-    const b = await createTestApp({ database, env: { WORKER: true, QUEUE_MAINTENANCE_SECONDS: 1 } });
+    // Process B comes up with a worker: queue maintenance expires the job, pg-boss retries it, B's
+    // safety poll finds it (nothing announces a dead worker's retry) and B finishes it.
+    const b = await createTestApp({ database, env: { WORKER: true, QUEUE_MAINTENANCE_SECONDS: 1, QUEUE_POLL_SECONDS: 2 } });
     open.push(b);
     try {
       await eventually(async () => (await vmRow(b, vmId)).status === 'running', 20_000, 'the retried job');
