@@ -278,7 +278,7 @@ describe('graceful shutdown (real processes)', () => {
     );
     expect(jobs).toHaveLength(ids.length);
     const killedAt = Date.now();
-    await start('restarted', 'worker', { SIMULATOR_DELAY_MS: 500, QUEUE_MAINTENANCE_SECONDS: 1 });
+    await start('restarted', 'worker', { SIMULATOR_DELAY_MS: 500, QUEUE_MAINTENANCE_SECONDS: 1, QUEUE_POLL_SECONDS: 1 });
     await expectDay2Done(db, run, stateDir, 60_000);
     const { rows: retried } = await db.query(`SELECT retry_count, state FROM pgboss.job WHERE id = ANY($1)`, [jobs.map((j) => j.id)]);
     expect(retried).toEqual(jobs.map(() => ({ retry_count: 1, state: 'completed' })));
