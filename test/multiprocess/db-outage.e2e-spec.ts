@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { day2InFlight, expectDay2Done, prepareDay2, requestDay2 } from '../support/day2-faults';
+import { hostQueue } from '../../src/queue/host';
+import { nextRunAt, phaseMs } from '../../src/queue/periodic.service';
 import { eventually } from '../support/factories';
 import { expectProcessesSurvived, expectVmsSettled } from '../support/settled';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -15,6 +17,25 @@ const BEFORE = 40;
 const AFTER = 20;
 /** The database's absence while day-2 operations run. */
 const DAY2_OUTAGE_MS = 6_000;
+/** The database's absence across a periodic run that falls due. */
+const PERIODIC_OUTAGE_MS = 10_000;
+const MINUTE = 60_000;
+
+/**
+ * A host name whose reconcile pass (a periodic task, phased by its name) next falls 68-72 s from now,
+ * more than an interval after its first run at the processes' start (a run within 0.9 of an interval
+ * of the last is not claimed), and whose sampling pass falls 13-17 s before that: the sampling run
+ * lands inside an outage that starts 3 s before it, the reconcile run after the database is back.
+ */
+function hostWithPhases(now: number): { host: string; samplingAt: number; reconcileAt: number } {
+  for (let i = 0; ; i++) {
+    const host = `outage-${i}`;
+    const reconcileAt = nextRunAt(now + 68_000, MINUTE, phaseMs(hostQueue('vm-reconcile', host), MINUTE));
+    const samplingAt = nextRunAt(reconcileAt - 18_000, MINUTE, phaseMs(hostQueue('metrics-collect', host), MINUTE));
+    if (reconcileAt <= now + 72_000 && reconcileAt - samplingAt >= 13_000 && reconcileAt - samplingAt <= 17_000)
+      return { host, samplingAt, reconcileAt };
+  }
+}
 
 /**
  * A PostgreSQL outage under load, with real processes: an API that also runs a worker and a
@@ -138,6 +159,73 @@ describe('database outage (real processes)', () => {
       `outage ${outageSeconds.toFixed(1)} s; ${accepted.length} VMs accepted (${BEFORE} before, ${AFTER} after), ${during.creates.length} creates refused with 503 during it; all running, one vm.provisioned each`,
     );
   }, 180_000);
+
+  it('periodic tasks across a 10 s outage: the run due meanwhile is skipped, the next one runs, both processes live', async () => {
+    const { host, samplingAt, reconcileAt } = hostWithPhases(Date.now());
+    const sampling = hostQueue('metrics-collect', host);
+    const reconcile = hostQueue('vm-reconcile', host);
+    const { apiProcess, worker } = await startApiAndWorker(
+      { ...common(), HOST_NAME: host, RECONCILE_MINUTES: 1, METRICS_COLLECT_MINUTES: 1 },
+      services,
+    );
+    const db = new Client({ connectionString: pg.url });
+    await db.connect();
+    const finishedRuns = async () =>
+      (await db.query<{ name: string; started_at: Date }>(`SELECT name, started_at FROM periodic_runs WHERE finished_at IS NOT NULL`)).rows;
+    try {
+      // Each task's first run comes within seconds of the processes' start.
+      await eventually(
+        async () => {
+          const names = (await finishedRuns()).map((r) => r.name);
+          return [sampling, reconcile, 'host-watch'].every((n) => names.includes(n));
+        },
+        15_000,
+        'the first periodic runs',
+      );
+    } finally {
+      await db.end();
+    }
+    expect(Date.now()).toBeLessThan(samplingAt - 3_000);
+    await new Promise((r) => setTimeout(r, samplingAt - 3_000 - Date.now()));
+
+    await pg.stop();
+    const outageStarted = Date.now();
+    while (Date.now() - outageStarted < PERIODIC_OUTAGE_MS) {
+      expect(apiProcess.alive() && worker.alive()).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await pg.start();
+    const outageEnded = new Date();
+    expect(outageEnded.getTime()).toBeLessThan(reconcileAt);
+
+    const check = new Client({ connectionString: pg.url });
+    await check.connect();
+    try {
+      // The reconcile pass due after the outage ran (and ended) in one of the two processes.
+      await eventually(
+        async () => {
+          const { rows } = await check.query(
+            `SELECT 1 FROM periodic_runs WHERE name = $1 AND started_at >= $2 AND finished_at IS NOT NULL`,
+            [reconcile, outageEnded],
+          );
+          return rows.length === 1;
+        },
+        reconcileAt - Date.now() + 10_000,
+        'the reconcile pass after the outage',
+      );
+      // The sampling run due during the outage could not be claimed: skipped, said so, not crashed.
+      const { rows: sampled } = await check.query<{ started_at: Date }>(`SELECT started_at FROM periodic_runs WHERE name = $1`, [sampling]);
+      expect(sampled[0]!.started_at.getTime()).toBeLessThan(outageStarted);
+    } finally {
+      await check.end();
+    }
+    const skipped = [apiProcess, worker].flatMap((s) => s.lines).filter((l) => l.includes(`Periodic ${sampling} skipped`));
+    expect(skipped.length).toBeGreaterThanOrEqual(1);
+    await expectProcessesSurvived(apiProcess, services);
+    console.log(
+      `periodic outage ${((outageEnded.getTime() - outageStarted) / 1000).toFixed(1)} s: the sampling run due in it skipped in ${skipped.length} process(es), the reconcile pass ${((reconcileAt - outageEnded.getTime()) / 1000).toFixed(1)} s after it ran`,
+    );
+  }, 150_000);
 
   it('finishes a resize, a rebuild, a snapshot create, a restore and a snapshot delete in flight across an outage: each once, nothing stuck, every process alive', async () => {
     // Operations long enough to be running when the database goes, and to end while it is gone.
