@@ -304,7 +304,8 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     const first = !this.workers.has(name);
     const polling = {
       pollingIntervalSeconds: first ? this.pollSeconds : WAKE_ONLY_POLL_SECONDS,
-      includeMetadata: true,
+      // A job's retry count (for its retry's wake-up) only where the queue retries.
+      includeMetadata: this.retries.has(name),
       ...options,
     };
     id = await this.boss.work<T>(name, polling, async (jobs) => {

@@ -58,7 +58,7 @@ const SHORTLIST = 20;
 const FITS = `a.cpu + $1 <= h.cpu_cores * h.cpu_allocation_ratio AND a.ram + $2 <= h.ram_mb * h.ram_allocation_ratio
   AND a.disk + $3 <= h.disk_gb * h.disk_allocation_ratio`;
 
-const ONLINE = (secondsParam: string) => `h.last_seen_at > now() - make_interval(secs => ${secondsParam})`;
+const ONLINE = (secondsParam: string, alias = 'h') => `${alias}.last_seen_at > now() - make_interval(secs => ${secondsParam})`;
 
 interface HostRow {
   name: string;
@@ -155,25 +155,18 @@ export class HostsRepository {
     order: 'ASC' | 'DESC',
     wait: boolean,
   ): Promise<string | undefined> {
-    const lock = `FOR UPDATE OF h${wait ? '' : ' SKIP LOCKED'}`;
+    // Candidates: online, schedulable, not tried yet; the first of them by exact free RAM that fits, locked.
+    const candidate = (t: string) => `${t}.schedulable AND ${ONLINE('$4', t)} AND ${t}.name <> ALL($5::text[])`;
+    const best = (from: string, where: string) =>
+      prepared(`SELECT h.name FROM ${from} CROSS JOIN LATERAL (${ALLOCATED}) a WHERE ${where} AND ${FITS}
+          ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 FOR UPDATE OF h${wait ? '' : ' SKIP LOCKED'}`);
     const params = [need.cpuCores, need.ramMb, need.diskGb, this.offlineSeconds, tried];
-    const shortlisted = await typedQueryOne<{ name: string }>(
-      m,
-      prepared(`SELECT h.name FROM (SELECT s.name FROM hosts s
-            WHERE s.schedulable AND s.last_seen_at > now() - make_interval(secs => $4) AND s.name <> ALL($5::text[])
-            ORDER BY s.ram_mb * s.ram_allocation_ratio - s.allocated_ram_mb ${order}, s.name LIMIT ${SHORTLIST}) c
-          JOIN hosts h ON h.name = c.name CROSS JOIN LATERAL (${ALLOCATED}) a
-          WHERE ${FITS} ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 ${lock}`),
-      params,
-    );
+    const shortlist = `(SELECT s.name FROM hosts s WHERE ${candidate('s')}
+          ORDER BY s.ram_mb * s.ram_allocation_ratio - s.allocated_ram_mb ${order}, s.name LIMIT ${SHORTLIST}) c JOIN hosts h ON h.name = c.name`;
+    const shortlisted = await typedQueryOne<{ name: string }>(m, best(shortlist, 'true'), params);
     if (shortlisted) return shortlisted.name;
-    const row = await typedQueryOne<{ name: string }>(
-      m,
-      prepared(`SELECT h.name FROM hosts h CROSS JOIN LATERAL (${ALLOCATED}) a
-          WHERE h.schedulable AND ${ONLINE('$4')} AND h.name <> ALL($5::text[]) AND ${FITS}
-          ORDER BY h.ram_mb * h.ram_allocation_ratio - a.ram ${order}, h.name LIMIT 1 ${lock}`),
-      params,
-    );
+    // None of the shortlist fits (its figures were stale): the whole fleet.
+    const row = await typedQueryOne<{ name: string }>(m, best('hosts h', candidate('h')), params);
     return row?.name;
   }
 

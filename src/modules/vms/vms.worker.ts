@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { ConfigService } from '@nestjs/config';
 import { DataSource, EntityManager } from 'typeorm';
 import type { Env } from '../../config/env.validation';
-import { JobContext, QueueService } from '../../queue/queue.service';
+import { Job, JobContext, QueueService } from '../../queue/queue.service';
 import type { EventAction, RecordEventInput } from '../events/events.types';
 import { toVmTarget, type UserDataStatus, type Vm } from './entities/vm.entity';
 import { ProviderError, VM_PROVIDER, VmProvider, VmTarget, VmUpResult } from './providers/vm-provider.interface';
@@ -128,22 +128,18 @@ export class VmWorker implements OnApplicationBootstrap {
     const own = vmOperationQueue(this.hosts.name);
     await ensureVmOperationQueue(this.queue, own);
     const concurrency = this.config.get('WORKER_CONCURRENCY', { infer: true });
+    // Each job of `queue` runs one operation (`run`), one job at a time per consumer.
+    const operate =
+      (queue: string) =>
+      ([job]: Job<VmOperationJob>[], context: JobContext) => {
+        const { id, data } = must(job, 'a job');
+        return this.run(id, data, queue, context);
+      };
     // New jobs wake these workers (QueueService.send's NOTIFY); they poll only as a safety net.
-    for (let i = 0; i < concurrency; i++) {
-      await this.queue.work<VmOperationJob>(own, { batchSize: 1 }, ([job], context) => {
-        const { id, data } = must(job, 'a job');
-        return this.run(id, data, own, context);
-      });
-    }
+    for (let i = 0; i < concurrency; i++) await this.queue.work<VmOperationJob>(own, { batchSize: 1 }, operate(own));
     // Legacy VMs are rare: one consumer, woken by their jobs' NOTIFY like the host's own.
-    await this.queue.work<VmOperationJob>(
-      VM_OPERATION_QUEUE,
-      { batchSize: 1, pollingIntervalSeconds: LEGACY_QUEUE_POLL_SECONDS },
-      ([job], context) => {
-        const { id, data } = must(job, 'a job');
-        return this.run(id, data, VM_OPERATION_QUEUE, context);
-      },
-    );
+    const legacy = { batchSize: 1, pollingIntervalSeconds: LEGACY_QUEUE_POLL_SECONDS };
+    await this.queue.work<VmOperationJob>(VM_OPERATION_QUEUE, legacy, operate(VM_OPERATION_QUEUE));
     // Dead letters come from pg-boss (no NOTIFY): QueueService wakes this worker after a failure here.
     const dead = { batchSize: 1, pollingIntervalSeconds: DEAD_LETTER_POLL_SECONDS };
     await this.queue.work<VmOperationJob>(VM_OPERATION_DEAD_QUEUE, dead, ([job]) =>
