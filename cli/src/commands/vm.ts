@@ -43,16 +43,20 @@ const waitOptions = (cmd: Command) =>
     .option('-w, --wait', 'wait until the VM gets there (progress on stderr)')
     .option('--wait-timeout <seconds>', 'give up waiting after this long (exit 7)', '600');
 
-/** Waits for `target` showing each status change on stderr; returns the last status read. */
+/**
+ * Waits for `target` showing each status change on stderr, from the status the request left the VM in
+ * (`vm`, as the API answered it: a fast operation may be over by the first poll); returns the last status read.
+ */
 async function waitFor(
   rt: Runtime,
   api: VmPlatformClient,
-  vm: { id: string; name: string },
+  vm: { id: string; name: string; status: string },
   target: VmStatus | readonly VmStatus[],
   flags: WaitFlags,
 ) {
   const started = Date.now();
-  let shown: string | undefined;
+  rt.note(`${vm.name}: ${vm.status} (0s)`);
+  let shown: string | undefined = vm.status;
   const status = await api.waitForVm(vm.id, target, {
     timeoutMs: seconds(flags.waitTimeout, '--wait-timeout') * 1000,
     onStatus: (s) => {
@@ -77,7 +81,7 @@ const ACTION_TARGET: Record<VmAction, VmStatus | readonly VmStatus[]> = {
 async function act(rt: Runtime, api: VmPlatformClient, target: Vm, body: components['schemas']['VmActionDto'], o: WaitFlags) {
   const acted = unwrap(await api.POST('/api/vms/{id}/action', { params: { path: { id: target.id } }, body }));
   if (!rt.json) rt.note(`${target.name}: ${body.action} accepted (${acted.status})`);
-  if (o.wait) await waitFor(rt, api, target, ACTION_TARGET[body.action], o);
+  if (o.wait) await waitFor(rt, api, { ...target, status: acted.status }, ACTION_TARGET[body.action], o);
   showVm(rt, o.wait ? await current(api, target.id) : acted);
 }
 
@@ -320,7 +324,7 @@ export function registerVm(program: Command, rt: Runtime): void {
     );
     if (!rt.json) rt.note(`${target.name}: restore to ${snap.name} accepted (${acted.status})`);
     // The VM comes back in the power state it had: running or stopped.
-    if (o.wait) await waitFor(rt, api, target, target.status === 'stopped' ? 'stopped' : 'running', o);
+    if (o.wait) await waitFor(rt, api, { ...target, status: acted.status }, target.status === 'stopped' ? 'stopped' : 'running', o);
     showVm(rt, o.wait ? await current(api, target.id) : acted);
   });
 
