@@ -300,7 +300,6 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
     options: PgBoss.WorkOptions,
     handler: (jobs: Job<T>[], context: JobContext) => Promise<unknown>,
   ): Promise<string> {
-    let id = '';
     const first = !this.workers.has(name);
     const polling = {
       pollingIntervalSeconds: first ? this.pollSeconds : WAKE_ONLY_POLL_SECONDS,
@@ -308,7 +307,7 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
       includeMetadata: this.retries.has(name),
       ...options,
     };
-    id = await this.boss.work<T>(name, polling, async (jobs) => {
+    const id = await this.boss.work<T>(name, polling, async (jobs) => {
       const started = performance.now();
       let outcome: JobOutcome = 'failed';
       const context: JobContext = {
@@ -350,8 +349,10 @@ export class QueueService implements OnModuleInit, BeforeApplicationShutdown {
         }
         // pg-boss 10 sleeps out the polling interval after every fetch, even one that found work:
         // with a batch of 1 that caps a worker at one job per interval. Where there was a job,
-        // there may be more: fetch again now. An empty queue still waits the full interval.
-        if (jobs.length) this.boss.notifyWorker(id);
+        // there may be more: fetch again now, and wake this queue's other workers here (they do not
+        // poll), so a backlog that only a poll found is worked at full concurrency. An empty queue
+        // still waits the full interval.
+        if (jobs.length) this.notify(name);
       }
     });
     this.workers.set(name, [...(this.workers.get(name) ?? []), id]);
